@@ -1,0 +1,129 @@
+"""Kafka topics, which service owns which event type, and how events are keyed.
+
+Source topics hold what agencies posted, forever (`retention.ms=-1`): one topic per intake service.
+The key decides the partition, and so what stays in order:
+
+* events about one group (registration, membership, relation, warning, support, exit, and sanctions
+  that name a group) are keyed by `group_id`, so all of one group's events stay in order on one
+  partition of their topic;
+* events about several groups or none are keyed by their own entity, with a prefix so keys never
+  collide with group ids: incidents by `incident:<incident_id>` (a report and its later
+  attributions stay in order; the groups they name can change), call-ins by `call-in:<call_in_id>`
+  (scheduled and held stay in order);
+* a sanction that names only a person is keyed by `person:<person_ref>`, so one person's sanctions
+  stay in order; which groups it concerns is only known through membership assessments, which
+  the processor resolves;
+* a retraction gets the key and topic of the event it retracts, so that it follows that event.
+
+The processor therefore re-keys incidents, call-ins and person-only sanctions to groups itself
+(see docs/events.md); no consumer may assume that one partition holds everything about a group.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import StrEnum
+from types import MappingProxyType
+from typing import TYPE_CHECKING
+
+from services.contracts.events import (
+    CallInHeld,
+    CallInScheduled,
+    EventRetracted,
+    GroupRelationRecorded,
+    IncidentAttributed,
+    IncidentReported,
+    SanctionRecorded,
+)
+
+if TYPE_CHECKING:
+    from services.contracts.envelope import CloudEvent
+
+__all__ = [
+    "ALL_TOPICS",
+    "DERIVED_TOPICS",
+    "RETRACTION_TYPE",
+    "SOURCE_TOPICS",
+    "Service",
+    "TopicSpec",
+    "owner_of",
+    "partition_key",
+    "types_owned_by",
+]
+
+RETRACTION_TYPE = "gvi.event.retracted.v1"
+
+
+class Service(StrEnum):
+    """The intake services; each owns a set of event types and one source topic."""
+
+    INCIDENTS = "incidents"
+    NOTIFICATIONS = "notifications"
+    SANCTIONS = "sanctions"
+
+    @property
+    def topic(self) -> str:
+        return self.value
+
+
+_PREFIX_OWNERS = {"gvi.incident.": Service.INCIDENTS, "gvi.sanction.": Service.SANCTIONS}
+
+
+def owner_of(event_type: str) -> Service | None:
+    """The service that takes `event_type`; None for the retraction type, which every service
+    takes for the events it owns."""
+    if event_type == RETRACTION_TYPE:
+        return None
+    for prefix, service in _PREFIX_OWNERS.items():
+        if event_type.startswith(prefix):
+            return service
+    return Service.NOTIFICATIONS
+
+
+def types_owned_by(service: Service) -> frozenset[str]:
+    from services.contracts.events import EVENT_TYPES
+
+    return frozenset(t for t in EVENT_TYPES if owner_of(t) in (service, None))
+
+
+def partition_key(event: CloudEvent) -> str:
+    """The Kafka key of an event (see the module docstring). Retractions are keyed by the intake
+    with the key of the event they retract; this function refuses them."""
+    data = event.data
+    match data:
+        case EventRetracted():
+            raise ValueError("a retraction takes the key of the event it retracts")
+        case IncidentReported() | IncidentAttributed():
+            return f"incident:{data.incident_id}"
+        case CallInScheduled() | CallInHeld():
+            return f"call-in:{data.call_in_id}"
+        case SanctionRecorded(group_id=None, person_ref=str(person)):
+            return f"person:{person}"
+        case GroupRelationRecorded():
+            return data.group_id
+        case _:
+            group_id = getattr(data, "group_id", None)
+            if not isinstance(group_id, str):
+                raise ValueError(f"no partition key rule for {event.type}")
+            return group_id
+
+
+@dataclass(frozen=True, slots=True)
+class TopicSpec:
+    name: str
+    config: MappingProxyType[str, str] = field(default_factory=lambda: MappingProxyType({}))
+    source: bool = False
+
+
+_FOREVER = MappingProxyType({"retention.ms": "-1"})
+
+SOURCE_TOPICS: tuple[TopicSpec, ...] = tuple(
+    TopicSpec(service.topic, _FOREVER, source=True) for service in Service
+)
+DERIVED_TOPICS: tuple[TopicSpec, ...] = (
+    TopicSpec("group-state", MappingProxyType({"cleanup.policy": "compact"})),
+    TopicSpec("alerts", MappingProxyType({"retention.ms": "-1"})),
+    TopicSpec("access-log", MappingProxyType({"retention.ms": "-1"})),
+    TopicSpec("audit-checkpoints", MappingProxyType({"retention.ms": "-1"})),
+)
+ALL_TOPICS: tuple[TopicSpec, ...] = SOURCE_TOPICS + DERIVED_TOPICS

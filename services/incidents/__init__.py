@@ -1,0 +1,1 @@
+"""The incidents intake service: takes the event types listed in `services.contracts.topics`."""

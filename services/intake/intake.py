@@ -1,0 +1,196 @@
+"""Accepting events: the one use case of an intake service.
+
+`Intake.submit` takes the raw events of one request from an authenticated agency and either
+publishes all of the new ones (a batch in one Kafka transaction) or refuses the request whole with
+an `IntakeError`. The checks run in the order a client would fix them: contract (422), service
+ownership (400), role and source (403), id reuse (409); only then is anything published.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from services.contracts import (
+    RETRACTION_TYPE,
+    CloudEvent,
+    EventInvalid,
+    FieldError,
+    Service,
+    owner_of,
+    parse_event,
+    partition_key,
+)
+from services.contracts.events import EventRetracted
+from services.intake.agencies import Agency, qualifier_of
+from services.intake.errors import Conflict, Forbidden, IntakeError, InvalidEvent, WrongService
+from services.intake.ledger import Receipt, ReceiptLedger
+from services.intake.metrics import IntakeMetrics
+from services.intake.publishing import OutgoingRecord, Publisher
+
+__all__ = ["CONTENT_TYPE_HEADER", "DIGEST_HEADER", "Intake", "Outcome"]
+
+log = logging.getLogger("gvi.intake")
+
+CONTENT_TYPE_HEADER = ("content-type", b"application/cloudevents+json; charset=utf-8")
+DIGEST_HEADER = "gvi-content-digest"
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """`receipts[i]` answers `events[i]`; `duplicate[i]` says it had been accepted before."""
+
+    receipts: list[Receipt]
+    duplicate: list[bool]
+
+    @property
+    def anything_new(self) -> bool:
+        return not all(self.duplicate)
+
+
+def _prefixed(errors: Sequence[FieldError], index: int | None) -> list[FieldError]:
+    if index is None:
+        return list(errors)
+    return [FieldError(f"[{index}].{e.field}", e.message) for e in errors]
+
+
+class Intake:
+    def __init__(self, *, service: Service, publisher: Publisher, ledger: ReceiptLedger,
+                 metrics: IntakeMetrics, clock: Callable[[], datetime]) -> None:
+        self.service = service
+        self._publisher = publisher
+        self._ledger = ledger
+        self._metrics = metrics
+        self._clock = clock
+
+    async def submit(self, raw_events: Sequence[Any], agency: Agency, *, batch: bool) -> Outcome:
+        try:
+            events = self._validate(raw_events, batch)
+            self._authorise(events, agency, batch)
+            return await self._accept(events, agency, batch)
+        except IntakeError as exc:
+            self._metrics.rejected(raw_events, exc.code)
+            log.info("refused %d event(s) from %s: %s", len(raw_events), agency.name, exc.code)
+            raise
+
+    def _validate(self, raw_events: Sequence[Any], batch: bool) -> list[CloudEvent]:
+        events, errors = [], []
+        for i, raw in enumerate(raw_events):
+            try:
+                events.append(parse_event(raw))
+            except EventInvalid as exc:
+                errors += _prefixed(exc.errors, i if batch else None)
+        if errors:
+            raise InvalidEvent("the event does not match the contract; fix the fields listed "
+                               "(see docs/events.md)", errors)
+        first_seen: dict[tuple[str, str], CloudEvent] = {}
+        for i, event in enumerate(events):
+            seen = first_seen.setdefault((event.source, event.id), event)
+            if seen is not event and seen.content_digest() != event.content_digest():
+                errors.append(FieldError(f"[{i}].id", "repeats an earlier id of this batch with "
+                                                      "different content; give each event its own id"))
+        if errors:
+            raise InvalidEvent("ids repeat within the batch", errors)
+        return events
+
+    def _authorise(self, events: list[CloudEvent], agency: Agency, batch: bool) -> None:
+        wrong, forbidden = [], []
+        for i, event in enumerate(events):
+            where = f"[{i}].type" if batch else "type"
+            owner = owner_of(event.type)
+            if owner not in (None, self.service):
+                wrong.append(FieldError(where, f"{event.type} is taken by the {owner} service, "
+                                               f"not {self.service}; post it there"))
+            if event.source != agency.source:
+                forbidden.append(FieldError(where.replace("type", "source"),
+                                            f"must be your agency's own source {agency.source!r}"))
+            qualifier = qualifier_of(event)
+            if not agency.may(event.type, qualifier):
+                what = event.type + (f" of {qualifier!r}" if qualifier else "")
+                forbidden.append(FieldError(where, f"the {agency.name} role may not post {what}"))
+        if wrong:
+            raise WrongService("event type(s) belong to another intake service", wrong)
+        if forbidden:
+            raise Forbidden("outside your agency's role or source", forbidden)
+
+    async def _accept(self, events: list[CloudEvent], agency: Agency, batch: bool) -> Outcome:
+        keys = [(e.source, e.id) for e in events]
+        token = await self._ledger.claim(keys)
+        try:
+            return await self._accept_claimed(events, agency, batch)
+        finally:
+            self._ledger.release(token)
+
+    async def _accept_claimed(self, events: list[CloudEvent], agency: Agency, batch: bool) -> Outcome:
+        known: dict[tuple[str, str], Receipt] = {}
+        conflicts = []
+        for i, event in enumerate(events):
+            receipt = self._ledger.get(event.source, event.id)
+            if receipt is None:
+                continue
+            if receipt.digest != event.content_digest():
+                conflicts.append(FieldError(f"[{i}].id" if batch else "id",
+                                            f"{event.id!r} was already accepted with different content "
+                                            f"(at {receipt.recordedtime}); use a new id for a new event, "
+                                            "or post a retraction and a corrected event"))
+            known[(event.source, event.id)] = receipt
+        if conflicts:
+            raise Conflict("an id was reused for a different event", conflicts)
+
+        now = self._clock()
+        fresh: list[CloudEvent] = []
+        fresh_keys: set[tuple[str, str]] = set()
+        records: list[OutgoingRecord] = []
+        placed_keys: dict[str, tuple[str, str]] = {}  # event id -> (topic, key), for retractions
+        for event in events:
+            if (event.source, event.id) in known or (event.source, event.id) in fresh_keys:
+                continue
+            topic, key = self._placement(event, placed_keys, len(fresh), batch)
+            placed_keys[event.id] = (topic, key)
+            stamped = event.accepted(recordedtime=now, agency=agency.name)
+            fresh.append(event)
+            fresh_keys.add((event.source, event.id))
+            records.append(OutgoingRecord(topic, key, stamped.to_json(), (
+                CONTENT_TYPE_HEADER, (DIGEST_HEADER, event.content_digest().encode()))))
+
+        if records:
+            with self._metrics.time_publish(batch):
+                placements = await self._publisher.publish(records, atomic=batch)
+            recorded = now.isoformat().replace("+00:00", "Z")
+            new_receipts = [
+                Receipt(e.id, e.source, e.type, p.topic, p.partition, p.offset, recorded, r.key,
+                        e.content_digest())
+                for e, r, p in zip(fresh, records, placements, strict=True)]
+            self._ledger.add(new_receipts)
+            known.update({(r.source, r.id): r for r in new_receipts})
+            for e in fresh:
+                self._metrics.accepted(e.type)
+            log.info("accepted %d event(s) from %s", len(records), agency.name)
+        duplicate = [(e.source, e.id) not in fresh_keys for e in events]
+        for e, dup in zip(events, duplicate, strict=True):
+            if dup:
+                self._metrics.duplicate(e.type)
+        return Outcome([known[(e.source, e.id)] for e in events], duplicate)
+
+    def _placement(self, event: CloudEvent, in_batch: dict[str, tuple[str, str]], index: int,
+                   batch: bool) -> tuple[str, str]:
+        if event.type != RETRACTION_TYPE:
+            return self.service.topic, partition_key(event)
+        assert isinstance(event.data, EventRetracted)
+        target_id = event.data.retracted_event_id
+        if target_id in in_batch:
+            return in_batch[target_id]
+        target = self._ledger.get(event.source, target_id)
+        field = f"[{index}].data.retracted_event_id" if batch else "data.retracted_event_id"
+        if target is None:
+            raise InvalidEvent("nothing to retract here", [FieldError(
+                field, f"no event with id {target_id!r} from {event.source} was accepted by the "
+                       f"{self.service} service; post the retraction to the service that accepted "
+                       "the event, with the same source")])
+        if target.type == RETRACTION_TYPE:
+            raise InvalidEvent("a retraction cannot be retracted", [FieldError(
+                field, "names a retraction; post the original event again under a new id instead")])
+        return target.topic, target.key

@@ -1,0 +1,80 @@
+"""Receipts of accepted events, the memory behind idempotency.
+
+The ledger maps (`source`, `id`) to the receipt of the event first accepted under that id. It is a
+cache of the Kafka log, not a second source of truth: at start-up the Kafka feed
+(`services.intake.kafka.ReceiptFeed`) reads the service's topic from the beginning into it, then
+keeps tailing, so the ledger survives restarts and learns what other replicas accepted.
+
+`claim` serialises concurrent requests for the same ids within one process, so that two identical
+posts racing each other produce one record.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import Iterable
+from dataclasses import asdict, dataclass
+
+__all__ = ["Receipt", "ReceiptLedger"]
+
+
+@dataclass(frozen=True, slots=True)
+class Receipt:
+    """Where and when an event was durably recorded."""
+
+    id: str
+    source: str
+    type: str
+    topic: str
+    partition: int
+    offset: int
+    recordedtime: str
+    key: str
+    digest: str
+
+    def public(self) -> dict[str, object]:
+        """The receipt as shown to the client (the digest and key stay internal)."""
+        out = asdict(self)
+        del out["digest"], out["key"]
+        return out
+
+
+Key = tuple[str, str]
+
+
+class ReceiptLedger:
+    def __init__(self) -> None:
+        self._receipts: dict[Key, Receipt] = {}
+        self._lock = threading.Lock()
+        self._inflight: dict[Key, asyncio.Future[None]] = {}
+
+    def __len__(self) -> int:
+        return len(self._receipts)
+
+    def get(self, source: str, event_id: str) -> Receipt | None:
+        with self._lock:
+            return self._receipts.get((source, event_id))
+
+    def add(self, receipts: Iterable[Receipt]) -> None:
+        """Record receipts; the first receipt of an id wins (the log's first record is the event)."""
+        with self._lock:
+            for receipt in receipts:
+                self._receipts.setdefault((receipt.source, receipt.id), receipt)
+
+    async def claim(self, keys: Iterable[Key]) -> asyncio.Future[None]:
+        """Wait until no other request in this process is deciding any of `keys`, then hold them
+        until the returned future is released with `release`."""
+        wanted = set(keys)
+        while busy := {self._inflight[k] for k in wanted if k in self._inflight}:
+            await asyncio.wait(busy)
+        token: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        for key in wanted:
+            self._inflight[key] = token
+        return token
+
+    def release(self, token: asyncio.Future[None]) -> None:
+        for key in [k for k, t in self._inflight.items() if t is token]:
+            del self._inflight[key]
+        if not token.done():
+            token.set_result(None)

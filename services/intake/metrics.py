@@ -1,0 +1,67 @@
+"""The intake's Prometheus metrics, all defined here against an injected registry.
+
+Labels carry only bounded, non-personal values: the service, the event type (unknown types are
+counted as `unknown`), a rejection reason code, the publish mode, an HTTP route template and status.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from time import perf_counter
+from typing import Any
+
+from prometheus_client import CollectorRegistry, Counter, Histogram
+
+from services.contracts import EVENT_TYPES
+
+__all__ = ["IntakeMetrics"]
+
+_LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10)
+
+
+def _type_label(raw: Any) -> str:
+    event_type = raw.get("type") if isinstance(raw, dict) else None
+    return event_type if event_type in EVENT_TYPES else "unknown"
+
+
+class IntakeMetrics:
+    def __init__(self, registry: CollectorRegistry, service: str) -> None:
+        self._service = service
+        self._accepted = Counter("gvi_intake_events_accepted_total",
+                                 "Events durably published to Kafka.", ["service", "type"],
+                                 registry=registry)
+        self._duplicates = Counter("gvi_intake_events_duplicate_total",
+                                   "Events re-sent with an id already accepted (answered with the "
+                                   "original receipt, not published again).", ["service", "type"],
+                                   registry=registry)
+        self._rejected = Counter("gvi_intake_events_rejected_total",
+                                 "Events refused, by reason.", ["service", "type", "reason"],
+                                 registry=registry)
+        self._publish = Histogram("gvi_intake_publish_seconds",
+                                  "Time from handing records to Kafka to the acks=all acknowledgement.",
+                                  ["service", "mode"], buckets=_LATENCY_BUCKETS, registry=registry)
+        self.http_requests = Counter("gvi_http_requests_total", "HTTP requests answered.",
+                                     ["service", "method", "route", "status"], registry=registry)
+        self.http_seconds = Histogram("gvi_http_request_duration_seconds", "HTTP request latency.",
+                                      ["service", "method", "route"], buckets=_LATENCY_BUCKETS,
+                                      registry=registry)
+
+    def accepted(self, event_type: str) -> None:
+        self._accepted.labels(self._service, event_type).inc()
+
+    def duplicate(self, event_type: str) -> None:
+        self._duplicates.labels(self._service, event_type).inc()
+
+    def rejected(self, raw_events: Sequence[Any], reason: str) -> None:
+        for raw in raw_events:
+            self._rejected.labels(self._service, _type_label(raw), reason).inc()
+
+    @contextmanager
+    def time_publish(self, batch: bool) -> Iterator[None]:
+        start = perf_counter()
+        try:
+            yield
+        finally:
+            self._publish.labels(self._service, "batch" if batch else "single").observe(
+                perf_counter() - start)

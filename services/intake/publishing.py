@@ -1,0 +1,71 @@
+"""The publisher port: durably append records to Kafka, or say that it could not.
+
+Contract (both the Kafka adapter and the fake pass `tests/contract/test_publisher_contract.py`):
+* `publish` returns one `Placement` per record, in order, only once every record is acknowledged
+  by all in-sync replicas;
+* with `atomic=True` either all records become visible to `read_committed` consumers or none do;
+* on failure it raises `BrokerUnavailable`, and then none of the records will appear later.
+"""
+
+from __future__ import annotations
+
+import itertools
+import zlib
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from services.intake.errors import BrokerUnavailable
+
+__all__ = ["FakePublisher", "OutgoingRecord", "Placement", "Publisher"]
+
+
+@dataclass(frozen=True, slots=True)
+class OutgoingRecord:
+    topic: str
+    key: str
+    value: bytes
+    headers: tuple[tuple[str, bytes], ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Placement:
+    topic: str
+    partition: int
+    offset: int
+
+
+class Publisher(Protocol):
+    async def publish(self, records: Sequence[OutgoingRecord], *, atomic: bool) -> list[Placement]: ...
+
+    async def is_reachable(self) -> bool: ...
+
+    async def close(self) -> None: ...
+
+
+@dataclass
+class FakePublisher:
+    """In-memory publisher for unit tests; set `reachable = False` to simulate a broker outage."""
+
+    partitions: int = 3
+    reachable: bool = True
+    log: list[tuple[OutgoingRecord, Placement]] = field(default_factory=list)
+    _offsets: dict[tuple[str, int], itertools.count[int]] = field(default_factory=dict)
+
+    async def publish(self, records: Sequence[OutgoingRecord], *, atomic: bool) -> list[Placement]:
+        if not self.reachable:
+            raise BrokerUnavailable("the event log is unreachable; nothing was published, retry later")
+        placements = []
+        for record in records:
+            partition = zlib.crc32(record.key.encode()) % self.partitions
+            counter = self._offsets.setdefault((record.topic, partition), itertools.count())
+            placement = Placement(record.topic, partition, next(counter))
+            self.log.append((record, placement))
+            placements.append(placement)
+        return placements
+
+    async def is_reachable(self) -> bool:
+        return self.reachable
+
+    async def close(self) -> None:
+        return None

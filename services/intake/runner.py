@@ -1,0 +1,33 @@
+"""`python -m services.<name>`: run one intake service with uvicorn, settings from the environment."""
+
+from __future__ import annotations
+
+import logging
+import sys
+
+import uvicorn
+
+from services.contracts import Service
+from services.intake.agencies import ConfigError
+
+DEFAULT_PORTS = {Service.INCIDENTS: 8001, Service.NOTIFICATIONS: 8002, Service.SANCTIONS: 8003}
+
+
+def run(service: Service) -> int:
+    from pydantic import ValidationError
+
+    from services.intake.api import create_app
+    from services.intake.settings import IntakeSettings
+
+    try:
+        settings = IntakeSettings()  # required fields come from the environment
+        logging.basicConfig(level=settings.log_level,
+                            format=f"%(asctime)s {service} %(levelname)s %(name)s: %(message)s")
+        app = create_app(service, settings)
+    except (ValidationError, ConfigError) as exc:
+        print(f"{service}: cannot start: {exc}", file=sys.stderr)
+        return 2
+    uvicorn.run(app, host=settings.host, port=settings.port or DEFAULT_PORTS[service],
+                log_level=settings.log_level.lower(), access_log=False,
+                proxy_headers=False, server_header=False)
+    return 0

@@ -1,0 +1,258 @@
+"""The intake's HTTP behaviour as an agency system sees it, with the fake publisher.
+
+The same behaviours are checked against the real broker in tests/integration/test_intake_kafka.py.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+
+from services.contracts import Service
+from services.intake.agencies import ConfigError, load_agencies
+from services.intake.api import Adapters, create_app
+from services.intake.ledger import ReceiptLedger
+from services.intake.publishing import FakePublisher
+from services.intake.settings import IntakeSettings
+from tests.examples import example_event
+
+AGENCIES = Path("deploy/config/agencies.dev.toml")
+STRUCTURED = {"content-type": "application/cloudevents+json"}
+BATCH = {"content-type": "application/cloudevents-batch+json"}
+NOW = datetime(2020, 5, 1, 12, 0, tzinfo=UTC)
+
+
+def auth(key: str) -> dict[str, str]:
+    return {"authorization": f"Bearer {key}"}
+
+
+POLICE = auth("dev-police-key")
+
+
+class Intake:
+    def __init__(self, client: TestClient, publisher: FakePublisher) -> None:
+        self.client = client
+        self.publisher = publisher
+
+    def post(self, event: object, key: str = "dev-police-key", headers: dict[str, str] | None = None):
+        return self.client.post("/v1/events", content=json.dumps(event),
+                                headers={**STRUCTURED, **auth(key), **(headers or {})})
+
+    def post_batch(self, events: list[object], key: str = "dev-police-key"):
+        return self.client.post("/v1/events", content=json.dumps(events), headers={**BATCH, **auth(key)})
+
+    @property
+    def records(self) -> list[dict[str, object]]:
+        return [json.loads(r.value) for r, _ in self.publisher.log]
+
+
+def build(service: Service, env: str = "development", publisher: FakePublisher | None = None) -> Intake:
+    publisher = publisher or FakePublisher()
+    ledger = ReceiptLedger()
+
+    async def ready() -> bool:
+        return await publisher.is_reachable()
+
+    settings = IntakeSettings(GVI_ENV=env, GVI_AGENCIES_FILE=AGENCIES)
+    app = create_app(service, settings, adapters=Adapters(publisher, ledger, ready), clock=lambda: NOW)
+    return Intake(TestClient(app), publisher)
+
+
+@pytest.fixture
+def incidents() -> Iterator[Intake]:
+    intake = build(Service.INCIDENTS)
+    with intake.client:
+        yield intake
+
+
+@pytest.fixture
+def sanctions() -> Iterator[Intake]:
+    intake = build(Service.SANCTIONS)
+    with intake.client:
+        yield intake
+
+
+def incident(**data: object) -> dict[str, object]:
+    return example_event("gvi.incident.reported.v1", data_overrides=data or None)
+
+
+def test_structured_event_is_published_with_the_agency_and_a_receipt(incidents: Intake) -> None:
+    event = incident()
+    answer = incidents.post(event)
+    assert answer.status_code == 202, answer.text
+    receipt = answer.json()
+    assert receipt["status"] == "accepted"
+    assert receipt["id"] == event["id"] and receipt["topic"] == "incidents"
+    assert receipt["recordedtime"] == "2020-05-01T12:00:00Z"
+    [record] = incidents.records
+    assert record["agency"] == "police" and record["source"] == "/agencies/police"
+    assert record["recordedtime"] == "2020-05-01T12:00:00Z"
+    [(out, _)] = incidents.publisher.log
+    assert out.key == f"incident:{event['data']['incident_id']}"
+
+
+def test_binary_mode_is_accepted(incidents: Intake) -> None:
+    event = incident()
+    headers = {f"ce-{k}": str(v) for k, v in event.items() if k not in ("data", "datacontenttype")}
+    answer = incidents.client.post("/v1/events", content=json.dumps(event["data"]),
+                                   headers={"content-type": "application/json", **headers, **POLICE})
+    assert answer.status_code == 202, answer.text
+    assert incidents.records[0]["data"]["incident_id"] == event["data"]["incident_id"]
+
+
+def test_batch_is_published_atomically_in_order(incidents: Intake) -> None:
+    events = [incident(incident_id=f"I-{i}") for i in range(5)]
+    answer = incidents.post_batch(events)
+    assert answer.status_code == 202, answer.text
+    assert [r["id"] for r in answer.json()["receipts"]] == [e["id"] for e in events]
+    assert [r["data"]["incident_id"] for r in incidents.records] == [f"I-{i}" for i in range(5)]
+
+
+def test_one_bad_event_in_a_batch_publishes_nothing_and_names_it(incidents: Intake) -> None:
+    events = [incident(), incident(kind="stabbing"), incident()]
+    answer = incidents.post_batch(events)
+    assert answer.status_code == 422
+    assert [e["field"] for e in answer.json()["errors"]] == ["[1].data.kind"]
+    assert incidents.records == []
+
+
+def test_missing_and_unknown_keys_are_refused(incidents: Intake) -> None:
+    answer = incidents.client.post("/v1/events", content=json.dumps(incident()), headers=STRUCTURED)
+    assert answer.status_code == 401 and answer.headers["www-authenticate"] == "Bearer"
+    assert incidents.post(incident(), key="not-a-key").status_code == 401
+    assert incidents.records == []
+
+
+def test_type_outside_the_role_is_forbidden(sanctions: Intake) -> None:
+    arrest = example_event("gvi.sanction.recorded.v1", source="/agencies/prosecutor",
+                           data_overrides={"kind": "arrest"})
+    answer = sanctions.post(arrest, key="dev-prosecutor-key")
+    assert answer.status_code == 403
+    assert "may not post gvi.sanction.recorded.v1 of 'arrest'" in answer.text
+    prosecution = example_event("gvi.sanction.recorded.v1", source="/agencies/prosecutor",
+                                data_overrides={"kind": "prosecution"})
+    assert sanctions.post(prosecution, key="dev-prosecutor-key").status_code == 202
+
+
+def test_spoofed_source_is_forbidden(incidents: Intake) -> None:
+    answer = incidents.post(example_event("gvi.incident.reported.v1", source="/agencies/probation"))
+    assert answer.status_code == 403
+    assert answer.json()["errors"] == [{"field": "source",
+                                        "message": "must be your agency's own source '/agencies/police'"}]
+    assert incidents.records == []
+
+
+def test_wrong_service_names_the_right_one(incidents: Intake) -> None:
+    answer = incidents.post(example_event("gvi.group.registered.v1"))
+    assert answer.status_code == 400
+    assert "taken by the notifications service" in answer.text
+
+
+def test_bad_fields_are_listed(incidents: Intake) -> None:
+    answer = incidents.post(incident(killed=-1, colour="red"))
+    assert answer.status_code == 422
+    fields = {e["field"] for e in answer.json()["errors"]}
+    assert fields == {"data.killed", "data.colour"}
+    assert incidents.records == []
+
+
+def test_repeat_gives_the_original_receipt_and_no_second_record(incidents: Intake) -> None:
+    event = incident()
+    first = incidents.post(event)
+    again = incidents.post(event)
+    assert again.status_code == 200
+    assert again.json() == {**first.json(), "status": "duplicate"}
+    assert len(incidents.records) == 1
+
+
+def test_same_id_with_other_content_is_a_conflict(incidents: Intake) -> None:
+    event = incident()
+    assert incidents.post(event).status_code == 202
+    changed = {**event, "data": {**event["data"], "killed": 3}}
+    answer = incidents.post(changed)
+    assert answer.status_code == 409
+    assert answer.json()["errors"][0]["field"] == "id"
+    assert len(incidents.records) == 1
+
+
+def test_broker_down_is_503_with_retry_after_and_nothing_published() -> None:
+    publisher = FakePublisher(reachable=False)
+    intake = build(Service.INCIDENTS, publisher=publisher)
+    with intake.client:
+        event = incident()
+        answer = intake.post(event)
+        assert answer.status_code == 503 and answer.headers["retry-after"]
+        assert intake.client.get("/readyz").status_code == 503
+        publisher.reachable = True
+        assert intake.post(event).status_code == 202
+        assert intake.client.get("/readyz").status_code == 200
+
+
+def test_retraction_follows_the_retracted_event(incidents: Intake) -> None:
+    event = incident()
+    incidents.post(event)
+    retraction = example_event("gvi.event.retracted.v1",
+                               data_overrides={"retracted_event_id": event["id"]})
+    assert incidents.post(retraction).status_code == 202
+    original, retracted = incidents.publisher.log
+    assert retracted[0].key == original[0].key and retracted[1].partition == original[1].partition
+
+
+def test_retraction_of_an_unknown_event_says_where_to_post_it(incidents: Intake) -> None:
+    retraction = example_event("gvi.event.retracted.v1", data_overrides={"retracted_event_id": "nope"})
+    answer = incidents.post(retraction)
+    assert answer.status_code == 422
+    assert "post the retraction to the service that accepted the event" in answer.text
+
+
+def test_plain_json_without_cloudevents_headers_is_415(incidents: Intake) -> None:
+    answer = incidents.client.post("/v1/events", content=json.dumps(incident()),
+                                   headers={"content-type": "application/json", **POLICE})
+    assert answer.status_code == 415
+    assert "application/cloudevents+json" in answer.text
+
+
+def test_oversized_batch_is_413(incidents: Intake) -> None:
+    answer = incidents.post_batch([incident() for _ in range(1001)])
+    assert answer.status_code == 413
+    assert incidents.records == []
+
+
+def test_malformed_json_is_a_clear_422(incidents: Intake) -> None:
+    answer = incidents.client.post("/v1/events", content=b"{not json",
+                                   headers={**STRUCTURED, **POLICE})
+    assert answer.status_code == 422 and answer.json()["errors"][0]["field"] == "(body)"
+
+
+def test_dev_keys_are_refused_outside_development() -> None:
+    with pytest.raises(ConfigError, match="development API key"):
+        build(Service.INCIDENTS, env="production")
+
+
+def test_metrics_count_by_type_and_reason_without_personal_data(sanctions: Intake) -> None:
+    arrest = example_event("gvi.sanction.recorded.v1",
+                           data_overrides={"kind": "arrest", "person_ref": "P-SECRET-123"})
+    assert sanctions.post(arrest).status_code == 202
+    bad = example_event("gvi.sanction.recorded.v1",
+                        data_overrides={"kind": "nope", "person_ref": "P-SECRET-456"})
+    assert sanctions.post(bad).status_code == 422
+    text = sanctions.client.get("/metrics").text
+    assert 'gvi_intake_events_accepted_total{service="sanctions",type="gvi.sanction.recorded.v1"} 1.0' in text
+    assert ('gvi_intake_events_rejected_total{reason="invalid_event",service="sanctions",'
+            'type="gvi.sanction.recorded.v1"} 1.0') in text
+    assert "P-SECRET" not in text
+
+
+def test_dev_agencies_file_grants_the_documented_roles() -> None:
+    directory = load_agencies(AGENCIES)
+    by_name = {a.name: a for a in directory.agencies}
+    assert by_name["municipality"].may("gvi.warning.delivered.v1", "home_visit")
+    assert not by_name["municipality"].may("gvi.warning.delivered.v1", "call_in")
+    assert by_name["probation"].may("gvi.warning.delivered.v1", "call_in")
+    assert not by_name["civil-society"].may("gvi.exit.milestone.v1", None)
+    assert directory.authenticate("dev-civil-key") == by_name["civil-society"]
