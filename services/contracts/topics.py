@@ -10,8 +10,9 @@ The key decides the partition, and so what stays in order:
   collide with group ids: incidents by `incident:<incident_id>` (a report and its later
   attributions stay in order; the groups they name can change), call-ins by `call-in:<call_in_id>`
   (scheduled and held stay in order);
-* a sanction that names only a person is keyed by `person:<person_ref>`, so one person's sanctions
-  stay in order; which groups it concerns is only known through membership assessments, which
+* a sanction that names only a person is keyed by `person:<sha-256 of person_ref>`, so one person's
+  sanctions stay in order while keys (which tools show and log more readily than values) carry no
+  person reference; which groups it concerns is only known through membership assessments, which
   the processor resolves;
 * a retraction gets the key and topic of the event it retracts, so that it follows that event.
 
@@ -21,6 +22,7 @@ The processor therefore re-keys incidents, call-ins and person-only sanctions to
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass, field
 from enum import StrEnum
 from types import MappingProxyType
@@ -98,7 +100,7 @@ def partition_key(event: CloudEvent) -> str:
         case CallInScheduled() | CallInHeld():
             return f"call-in:{data.call_in_id}"
         case SanctionRecorded(group_id=None, person_ref=str(person)):
-            return f"person:{person}"
+            return f"person:{hashlib.sha256(person.encode()).hexdigest()}"
         case GroupRelationRecorded():
             return data.group_id
         case _:

@@ -1,9 +1,10 @@
 """The HTTP edge of an intake service: `POST /v1/events`, health, readiness, metrics.
 
 A route turns a request into raw events, authenticates the agency and hands both to `Intake`;
-it holds no rule. (No `from __future__ import annotations` here: FastAPI reads the route
-annotations, which refer to local dependencies.) `create_app` is the composition root: it builds the Kafka adapters (or takes
-fakes), loads the agencies file and refuses development keys outside development mode.
+it holds no rule. `create_app` is the composition root: it builds the Kafka adapters (or takes
+fakes), loads the agencies file and refuses development keys outside development mode. (No
+`from __future__ import annotations` here: FastAPI reads the route annotations, which refer to
+local dependencies.)
 """
 
 

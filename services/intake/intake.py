@@ -24,6 +24,7 @@ from services.contracts import (
     parse_event,
     partition_key,
 )
+from services.contracts.envelope import canonical_json, digest_of
 from services.contracts.events import EventRetracted
 from services.intake.agencies import Agency, qualifier_of
 from services.intake.errors import Conflict, Forbidden, IntakeError, InvalidEvent, WrongService
@@ -51,6 +52,24 @@ class Outcome:
         return not all(self.duplicate)
 
 
+@dataclass(frozen=True, slots=True)
+class _Candidate:
+    """A valid event with what the intake computes once: its submitted form and content digest."""
+
+    event: CloudEvent
+    submitted: dict[str, Any]
+    digest: str
+
+    @property
+    def key(self) -> tuple[str, str]:
+        return (self.event.source, self.event.id)
+
+    @classmethod
+    def of(cls, event: CloudEvent) -> _Candidate:
+        submitted = event.submitted()
+        return cls(event, submitted, digest_of(submitted))
+
+
 def _prefixed(errors: Sequence[FieldError], index: int | None) -> list[FieldError]:
     if index is None:
         return list(errors)
@@ -68,33 +87,33 @@ class Intake:
 
     async def submit(self, raw_events: Sequence[Any], agency: Agency, *, batch: bool) -> Outcome:
         try:
-            events = self._validate(raw_events, batch)
-            self._authorise(events, agency, batch)
-            return await self._accept(events, agency, batch)
+            candidates = self._validate(raw_events, batch)
+            self._authorise([c.event for c in candidates], agency, batch)
+            return await self._accept(candidates, agency, batch)
         except IntakeError as exc:
             self._metrics.rejected(raw_events, exc.code)
             log.info("refused %d event(s) from %s: %s", len(raw_events), agency.name, exc.code)
             raise
 
-    def _validate(self, raw_events: Sequence[Any], batch: bool) -> list[CloudEvent]:
-        events, errors = [], []
+    def _validate(self, raw_events: Sequence[Any], batch: bool) -> list[_Candidate]:
+        candidates, errors = [], []
         for i, raw in enumerate(raw_events):
             try:
-                events.append(parse_event(raw))
+                candidates.append(_Candidate.of(parse_event(raw)))
             except EventInvalid as exc:
                 errors += _prefixed(exc.errors, i if batch else None)
         if errors:
             raise InvalidEvent("the event does not match the contract; fix the fields listed "
                                "(see docs/events.md)", errors)
-        first_seen: dict[tuple[str, str], CloudEvent] = {}
-        for i, event in enumerate(events):
-            seen = first_seen.setdefault((event.source, event.id), event)
-            if seen is not event and seen.content_digest() != event.content_digest():
+        first_seen: dict[tuple[str, str], _Candidate] = {}
+        for i, candidate in enumerate(candidates):
+            seen = first_seen.setdefault(candidate.key, candidate)
+            if seen.digest != candidate.digest:
                 errors.append(FieldError(f"[{i}].id", "repeats an earlier id of this batch with "
                                                       "different content; give each event its own id"))
         if errors:
             raise InvalidEvent("ids repeat within the batch", errors)
-        return events
+        return candidates
 
     def _authorise(self, events: list[CloudEvent], agency: Agency, batch: bool) -> None:
         wrong, forbidden = [], []
@@ -116,64 +135,62 @@ class Intake:
         if forbidden:
             raise Forbidden("outside your agency's role or source", forbidden)
 
-    async def _accept(self, events: list[CloudEvent], agency: Agency, batch: bool) -> Outcome:
-        keys = [(e.source, e.id) for e in events]
-        token = await self._ledger.claim(keys)
+    async def _accept(self, candidates: list[_Candidate], agency: Agency, batch: bool) -> Outcome:
+        token = await self._ledger.claim(c.key for c in candidates)
         try:
-            return await self._accept_claimed(events, agency, batch)
+            return await self._accept_claimed(candidates, agency, batch)
         finally:
             self._ledger.release(token)
 
-    async def _accept_claimed(self, events: list[CloudEvent], agency: Agency, batch: bool) -> Outcome:
+    async def _accept_claimed(self, candidates: list[_Candidate], agency: Agency,
+                              batch: bool) -> Outcome:
         known: dict[tuple[str, str], Receipt] = {}
         conflicts = []
-        for i, event in enumerate(events):
-            receipt = self._ledger.get(event.source, event.id)
+        for i, c in enumerate(candidates):
+            receipt = self._ledger.get(*c.key)
             if receipt is None:
                 continue
-            if receipt.digest != event.content_digest():
+            if receipt.digest != c.digest:
                 conflicts.append(FieldError(f"[{i}].id" if batch else "id",
-                                            f"{event.id!r} was already accepted with different content "
+                                            f"{c.event.id!r} was already accepted with different content "
                                             f"(at {receipt.recordedtime}); use a new id for a new event, "
                                             "or post a retraction and a corrected event"))
-            known[(event.source, event.id)] = receipt
+            known[c.key] = receipt
         if conflicts:
             raise Conflict("an id was reused for a different event", conflicts)
 
         now = self._clock()
-        fresh: list[CloudEvent] = []
-        fresh_keys: set[tuple[str, str]] = set()
+        recorded = now.isoformat().replace("+00:00", "Z")
+        fresh: dict[tuple[str, str], _Candidate] = {}
         records: list[OutgoingRecord] = []
-        placed_keys: dict[str, tuple[str, str]] = {}  # event id -> (topic, key), for retractions
-        for event in events:
-            if (event.source, event.id) in known or (event.source, event.id) in fresh_keys:
+        placed: dict[str, tuple[str, str]] = {}  # event id -> (topic, key), for retractions
+        for c in candidates:
+            if c.key in known or c.key in fresh:
                 continue
-            topic, key = self._placement(event, placed_keys, len(fresh), batch)
-            placed_keys[event.id] = (topic, key)
-            stamped = event.accepted(recordedtime=now, agency=agency.name)
-            fresh.append(event)
-            fresh_keys.add((event.source, event.id))
-            records.append(OutgoingRecord(topic, key, stamped.to_json(), (
-                CONTENT_TYPE_HEADER, (DIGEST_HEADER, event.content_digest().encode()))))
+            topic, key = self._placement(c.event, placed, len(fresh), batch)
+            placed[c.event.id] = (topic, key)
+            fresh[c.key] = c
+            value = canonical_json({**c.submitted, "recordedtime": recorded, "agency": agency.name})
+            records.append(OutgoingRecord(topic, key, value, (
+                CONTENT_TYPE_HEADER, (DIGEST_HEADER, c.digest.encode()))))
 
         if records:
             with self._metrics.time_publish(batch):
                 placements = await self._publisher.publish(records, atomic=batch)
-            recorded = now.isoformat().replace("+00:00", "Z")
             new_receipts = [
-                Receipt(e.id, e.source, e.type, p.topic, p.partition, p.offset, recorded, r.key,
-                        e.content_digest())
-                for e, r, p in zip(fresh, records, placements, strict=True)]
+                Receipt(c.event.id, c.event.source, c.event.type, p.topic, p.partition, p.offset,
+                        recorded, r.key, c.digest)
+                for c, r, p in zip(fresh.values(), records, placements, strict=True)]
             self._ledger.add(new_receipts)
             known.update({(r.source, r.id): r for r in new_receipts})
-            for e in fresh:
-                self._metrics.accepted(e.type)
+            for c in fresh.values():
+                self._metrics.accepted(c.event.type)
             log.info("accepted %d event(s) from %s", len(records), agency.name)
-        duplicate = [(e.source, e.id) not in fresh_keys for e in events]
-        for e, dup in zip(events, duplicate, strict=True):
+        duplicate = [c.key not in fresh for c in candidates]
+        for c, dup in zip(candidates, duplicate, strict=True):
             if dup:
-                self._metrics.duplicate(e.type)
-        return Outcome([known[(e.source, e.id)] for e in events], duplicate)
+                self._metrics.duplicate(c.event.type)
+        return Outcome([known[c.key] for c in candidates], duplicate)
 
     def _placement(self, event: CloudEvent, in_batch: dict[str, tuple[str, str]], index: int,
                    batch: bool) -> tuple[str, str]:

@@ -16,6 +16,7 @@ import asyncio
 import json
 import logging
 import threading
+import time
 import uuid
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -46,6 +47,9 @@ class KafkaPublisher:
         self._producer: KafkaProducer | None = None
         self._tx_producer: KafkaProducer | None = None
         self._tx_lock = asyncio.Lock()
+        self._admin: KafkaAdminClient | None = None
+        self._probed_at = -1.0
+        self._reachable = False
 
     def _common(self) -> dict[str, Any]:
         request_timeout = max(1000, self._timeout_ms - 1000)
@@ -89,20 +93,34 @@ class KafkaPublisher:
         if atomic:
             async with self._tx_lock:
                 return await loop.run_in_executor(self._tx_executor, self._publish_transaction, records)
-        return await loop.run_in_executor(self._executor, self._publish_plain, records)
-
-    def _publish_plain(self, records: Sequence[OutgoingRecord]) -> list[Placement]:
-        assert self._producer is not None, "connect() first"
+        # send() may block on metadata, so it runs on a worker thread; the acknowledgements come
+        # back through callbacks, so no thread waits for the broker.
+        acks = await loop.run_in_executor(self._executor, self._send_plain, records, loop)
         try:
-            futures = [self._producer.send(r.topic, value=r.value, key=r.key.encode(),
-                                           headers=list(r.headers)) for r in records]
             # The producer expires undelivered records after delivery.timeout.ms; wait a little
             # longer so that the answer we give is the producer's own verdict.
-            metas = [f.get(timeout=self._timeout_ms / 1000 + 2) for f in futures]
-        except KafkaError as exc:
+            metas = await asyncio.wait_for(asyncio.gather(*acks), self._timeout_ms / 1000 + 2)
+        except (KafkaError, TimeoutError) as exc:
             log.warning("publish failed: %s", type(exc).__name__)
             raise BrokerUnavailable(_UNAVAILABLE) from exc
         return [Placement(m.topic, m.partition, m.offset) for m in metas]
+
+    def _send_plain(self, records: Sequence[OutgoingRecord],
+                    loop: asyncio.AbstractEventLoop) -> list[asyncio.Future[Any]]:
+        assert self._producer is not None, "connect() first"
+        acks: list[asyncio.Future[Any]] = []
+        for r in records:
+            ack: asyncio.Future[Any] = loop.create_future()
+            try:
+                sent = self._producer.send(r.topic, value=r.value, key=r.key.encode(),
+                                           headers=list(r.headers))
+            except KafkaError as exc:
+                loop.call_soon_threadsafe(_settle, ack, None, exc)
+            else:
+                sent.add_callback(lambda meta, f=ack: loop.call_soon_threadsafe(_settle, f, meta, None))
+                sent.add_errback(lambda exc, f=ack: loop.call_soon_threadsafe(_settle, f, None, exc))
+            acks.append(ack)
+        return acks
 
     def _publish_transaction(self, records: Sequence[OutgoingRecord]) -> list[Placement]:
         try:
@@ -128,32 +146,48 @@ class KafkaPublisher:
         self._drop_tx()
 
     async def is_reachable(self) -> bool:
-        def probe() -> bool:
-            try:
-                admin = KafkaAdminClient(bootstrap_servers=self._bootstrap.split(","),
-                                         request_timeout_ms=2000, api_version_auto_timeout_ms=2000,
-                                         client_id=f"{self._client_id}-probe")
-            except KafkaError:
-                return False
-            try:
-                admin.describe_cluster()
-                return True
-            except KafkaError:
-                return False
-            finally:
-                admin.close()
+        """Whether the cluster answers a metadata request now (readiness; at most one probe a second)."""
+        now = time.monotonic()
+        if now - self._probed_at < 1.0:
+            return self._reachable
+        self._probed_at = now
+        self._reachable = await asyncio.get_running_loop().run_in_executor(self._executor, self._probe)
+        return self._reachable
 
-        return await asyncio.get_running_loop().run_in_executor(self._executor, probe)
+    def _probe(self) -> bool:
+        try:
+            if self._admin is None:
+                self._admin = KafkaAdminClient(bootstrap_servers=self._bootstrap.split(","),
+                                               request_timeout_ms=2000,
+                                               client_id=f"{self._client_id}-probe")
+            self._admin.describe_cluster()
+            return True
+        except KafkaError:
+            admin, self._admin = self._admin, None
+            if admin is not None:
+                admin.close()
+            return False
 
     async def close(self) -> None:
         def shut() -> None:
             if self._producer is not None:
                 self._producer.close(timeout=self._timeout_ms / 1000)
             self._drop_tx()
+            if self._admin is not None:
+                self._admin.close()
 
         await asyncio.get_running_loop().run_in_executor(None, shut)
         self._executor.shutdown(wait=False)
         self._tx_executor.shutdown(wait=False)
+
+
+def _settle(future: asyncio.Future[Any], result: Any, error: BaseException | None) -> None:
+    if future.done():
+        return
+    if error is not None:
+        future.set_exception(error)
+    else:
+        future.set_result(result)
 
 
 class ReceiptFeed:

@@ -1,0 +1,16 @@
+"""`python -m devtools.bench`: run every benchmark against one broker and print the tables."""
+
+from __future__ import annotations
+
+from devtools.bench import intake
+from devtools.bench.common import broker_for_bench
+
+
+def main() -> int:
+    with broker_for_bench() as bootstrap:
+        intake.report(intake.run_intake_bench(bootstrap))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

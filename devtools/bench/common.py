@@ -1,0 +1,106 @@
+"""What every benchmark shares: a broker to measure against, child services, and the report table."""
+
+from __future__ import annotations
+
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+
+from devtools.broker import KafkaBroker, free_port
+from services.infra.topics import ensure_topics
+
+__all__ = ["Figure", "broker_for_bench", "percentile", "print_table", "service_process"]
+
+
+def percentile(samples: Sequence[float], q: float) -> float:
+    if not samples:
+        return float("nan")
+    ordered = sorted(samples)
+    return ordered[min(len(ordered) - 1, round(q / 100 * (len(ordered) - 1)))]
+
+
+@dataclass(frozen=True)
+class Figure:
+    """One measured line: our system beside its baseline, same work, same run."""
+
+    name: str
+    events_per_s: float
+    p50_ms: float
+    p99_ms: float
+    base_events_per_s: float
+    base_p50_ms: float
+    base_p99_ms: float
+
+    @property
+    def ratio(self) -> float:
+        return self.events_per_s / self.base_events_per_s if self.base_events_per_s else float("nan")
+
+
+def print_table(title: str, figures: Sequence[Figure], targets: Sequence[tuple[str, bool]]) -> None:
+    print(f"\n{title}")
+    head = (f"{'workload':<28} {'events/s':>10} {'p50 ms':>8} {'p99 ms':>8} | {'raw ev/s':>10} "
+            f"{'raw p50':>8} {'raw p99':>8} | {'ratio':>6}")
+    print(head)
+    print("-" * len(head))
+    for f in figures:
+        print(f"{f.name:<28} {f.events_per_s:>10.0f} {f.p50_ms:>8.1f} {f.p99_ms:>8.1f} | "
+              f"{f.base_events_per_s:>10.0f} {f.base_p50_ms:>8.1f} {f.base_p99_ms:>8.1f} | {f.ratio:>6.2f}")
+    for label, ok in targets:
+        print(f"  [{'PASS' if ok else 'FAIL'}] {label}")
+
+
+def median(samples: Sequence[float]) -> float:
+    return statistics.median(samples) if samples else float("nan")
+
+
+@contextmanager
+def broker_for_bench() -> Iterator[str]:
+    """The broker in KAFKA_BOOTSTRAP_SERVERS, or a fresh one in a temporary directory."""
+    external = os.environ.get("KAFKA_BOOTSTRAP_SERVERS")
+    if external:
+        ensure_topics(external, partitions=3, replication_factor=1)
+        yield external
+        return
+    with tempfile.TemporaryDirectory(prefix="gvi-bench-") as tmp:
+        broker = KafkaBroker(Path(tmp) / "kafka", free_port(), free_port(), heap="1g")
+        with broker:
+            ensure_topics(broker.bootstrap, partitions=3, replication_factor=1)
+            yield broker.bootstrap
+
+
+@contextmanager
+def service_process(module: str, bootstrap: str, **env: str) -> Iterator[str]:
+    """Run `python -m <module>` as the real service would run, on a free port; yields its URL."""
+    port = free_port()
+    child_env = {**os.environ, "KAFKA_BOOTSTRAP_SERVERS": bootstrap, "GVI_ENV": "development",
+                 "GVI_AGENCIES_FILE": "deploy/config/agencies.dev.toml", "GVI_PORT": str(port),
+                 "GVI_LOG_LEVEL": "WARNING", **env}
+    proc = subprocess.Popen([sys.executable, "-m", module], env=child_env)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                if httpx.get(f"{url}/readyz", timeout=2).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            if proc.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"{module} did not become ready")
+            time.sleep(0.2)
+        yield url
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(15)
+        except subprocess.TimeoutExpired:
+            proc.kill()

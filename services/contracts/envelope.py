@@ -1,0 +1,178 @@
+"""The CloudEvents 1.0 envelope every event travels in, and its one canonical serialisation.
+
+`parse_event` is the only way in: it validates the envelope and the type's `data` together and
+reports every offending field at once (`EventInvalid`), so that an agency fixes its event in one go.
+`CloudEvent.to_json` is the only way out: canonical JSON (sorted keys, no insignificant whitespace,
+times in UTC), so equal events are equal bytes and a content digest is stable across restarts.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from services.contracts.events import EVENT_TYPES, EventData, EventRetracted
+from services.contracts.types import UtcDatetime
+
+__all__ = [
+    "INTAKE_ATTRIBUTES",
+    "CloudEvent",
+    "EventInvalid",
+    "FieldError",
+    "canonical_json",
+    "digest_of",
+    "parse_event",
+]
+
+INTAKE_ATTRIBUTES = frozenset({"recordedtime", "agency"})
+"""Extension attributes that only the intake sets, on acceptance."""
+
+Uri = Annotated[str, Field(min_length=1, max_length=256, pattern=r"^\S+$")]
+
+
+class CloudEvent(BaseModel):
+    """A CloudEvents 1.0 event whose `data` is one of the contract's payloads.
+
+    `time` is when it happened in the world; `recordedtime` is when the intake accepted it, and
+    `agency` the authenticated sender: both are set by the intake, never by the client.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    specversion: Annotated[Literal["1.0"], Field(description="The CloudEvents version: always 1.0.")]
+    id: Annotated[str, Field(
+        min_length=1, max_length=256,
+        description="The sender's unique id for the event. Posting the same id again with the same "
+                    "content is a harmless repeat; with different content it is refused.")]
+    source: Annotated[Uri, Field(
+        description="A URI reference naming the sending system, e.g. /agencies/police.")]
+    type: Annotated[str, Field(description="The event type, e.g. gvi.incident.reported.v1; decides the "
+                                           "schema of data.")]
+    time: Annotated[UtcDatetime, Field(
+        description="When it happened in the world: RFC 3339 with an offset, normalised to UTC.")]
+    subject: Annotated[str | None, Field(
+        min_length=1, max_length=256,
+        description="Optional free subject; never put personal data in it.")] = None
+    datacontenttype: Annotated[Literal["application/json"], Field(
+        description="The media type of data: always application/json.")] = "application/json"
+    dataschema: Annotated[Uri | None, Field(description="Optional URI of the schema data follows.")] = None
+    data: Annotated[EventData, Field(description="The payload; its schema is decided by type.")]
+    recordedtime: Annotated[UtcDatetime | None, Field(
+        description="Set by the intake on acceptance (UTC); present on every record in Kafka; refused "
+                    "from clients.")] = None
+    agency: Annotated[str | None, Field(
+        min_length=1, max_length=64,
+        description="Set by the intake: the authenticated agency that posted the event; present on every "
+                    "record in Kafka; refused from clients.")] = None
+
+    def to_dict(self) -> dict[str, Any]:
+        """The event as a JSON-ready dict, absent optional attributes left out."""
+        return self.model_dump(mode="json", exclude_none=True)
+
+    def to_json(self) -> bytes:
+        """Canonical JSON bytes: the form written to Kafka."""
+        return canonical_json(self.to_dict())
+
+    def submitted(self) -> dict[str, Any]:
+        """The event as the client sent it: everything but the intake's attributes."""
+        return {k: v for k, v in self.to_dict().items() if k not in INTAKE_ATTRIBUTES}
+
+    def content_digest(self) -> str:
+        """SHA-256 of `submitted()` in canonical JSON. Two posts with the same id are the same
+        event exactly when their digests are equal."""
+        return digest_of(self.submitted())
+
+    def accepted(self, *, recordedtime: datetime, agency: str) -> CloudEvent:
+        """A copy stamped by the intake on acceptance."""
+        return self.model_copy(update={"recordedtime": recordedtime, "agency": agency})
+
+
+def digest_of(submitted: Mapping[str, Any]) -> str:
+    return hashlib.sha256(canonical_json(submitted)).hexdigest()
+
+
+def canonical_json(value: Any) -> bytes:
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+@dataclass(frozen=True, slots=True)
+class FieldError:
+    """One reason an event was refused: where (`field`, dotted, e.g. `data.kind`) and why."""
+
+    field: str
+    message: str
+
+
+class EventInvalid(ValueError):
+    """The event breaks the contract; `errors` lists every offending field."""
+
+    def __init__(self, errors: list[FieldError]) -> None:
+        self.errors = errors
+        super().__init__("; ".join(f"{e.field}: {e.message}" for e in errors))
+
+
+def _field_errors(exc: ValidationError, prefix: tuple[str | int, ...] = ()) -> list[FieldError]:
+    out = []
+    for err in exc.errors(include_url=False, include_input=False):
+        loc = prefix + tuple(err["loc"])
+        field = ".".join(str(p) for p in loc) or "(event)"
+        message = err["msg"]
+        if err["type"] == "extra_forbidden":
+            message = "unknown field; remove it"
+        elif message.startswith("Value error, "):
+            message = message.removeprefix("Value error, ")
+        out.append(FieldError(field, message))
+    return out
+
+
+def parse_event(raw: Mapping[str, Any], *, allow_intake_attributes: bool = False) -> CloudEvent:
+    """Validate a CloudEvent given as a JSON object (structured mode) against the contract.
+
+    Raises `EventInvalid` listing every problem: envelope attributes, an unknown `type`, and each
+    field of `data` checked against the type's model. Unless `allow_intake_attributes` (consumers
+    reading the log), `recordedtime` and `agency` are refused, since only the intake sets them.
+    """
+    if not isinstance(raw, Mapping):
+        raise EventInvalid([FieldError("(event)", "must be a JSON object")])
+    errors: list[FieldError] = []
+    if not allow_intake_attributes:
+        errors += [FieldError(a, "is set by the intake on acceptance; remove it")
+                   for a in sorted(INTAKE_ATTRIBUTES & raw.keys())]
+    event_type = raw.get("type")
+    data_model = EVENT_TYPES.get(event_type) if isinstance(event_type, str) else None
+    if isinstance(event_type, str) and data_model is None:
+        errors.append(FieldError("type", f"unknown event type {event_type!r}; known types: "
+                                         + ", ".join(sorted(EVENT_TYPES))))
+    data: Any = None
+    if data_model is not None:
+        if "data" not in raw:
+            errors.append(FieldError("data", "Field required"))
+        else:
+            try:
+                data = data_model.model_validate(raw["data"])
+            except ValidationError as exc:
+                errors += _field_errors(exc, ("data",))
+    envelope = {k: v for k, v in raw.items() if k != "data"}
+    if not allow_intake_attributes:
+        envelope = {k: v for k, v in envelope.items() if k not in INTAKE_ATTRIBUTES}
+    if data is not None and not errors:
+        try:
+            return CloudEvent.model_validate({**envelope, "data": data})
+        except ValidationError as exc:
+            raise EventInvalid(_field_errors(exc)) from exc
+    try:
+        # Validated with a placeholder payload so that envelope errors are reported together with
+        # the data's.
+        CloudEvent.model_validate({**envelope, "data": _PLACEHOLDER})
+    except ValidationError as exc:
+        errors += [e for e in _field_errors(exc) if not e.field.startswith("data")]
+    raise EventInvalid(errors or [FieldError("type", "Field required")])
+
+
+_PLACEHOLDER = EventRetracted(retracted_event_id="x", reason="x")

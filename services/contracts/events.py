@@ -1,0 +1,331 @@
+"""The payloads (`data`) of every event type that crosses Kafka.
+
+Each model is frozen and rejects unknown fields: an agency that sends a field we do not know gets a
+422 naming it, rather than having it silently dropped. A type's name carries its version
+(`...v1`); a change that is not backwards compatible is a new type (`...v2`), never an edit here.
+
+Person references (`person_ref`) are the agencies' own opaque identifiers for people. They are
+personal data: they never appear in logs, metric labels or Kafka keys, and only roles that may see
+them are shown them.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Annotated, Self
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
+
+from services.contracts.types import UtcDatetime
+
+__all__ = [
+    "EVENT_TYPES",
+    "AttendanceEntry",
+    "CallInHeld",
+    "CallInScheduled",
+    "Confidence",
+    "EventData",
+    "EventRetracted",
+    "ExitMilestone",
+    "GroupRegistered",
+    "GroupRelationRecorded",
+    "IncidentAttributed",
+    "IncidentKind",
+    "IncidentReported",
+    "MembershipAssessed",
+    "RelationKind",
+    "SanctionKind",
+    "SanctionRecorded",
+    "SourceGrade",
+    "SupportAccepted",
+    "SupportOffered",
+    "WarningChannel",
+    "WarningDelivered",
+]
+
+
+def _no_duplicates(values: tuple[str, ...]) -> tuple[str, ...]:
+    if len(set(values)) != len(values):
+        raise ValueError("must not list the same id twice")
+    return values
+
+
+Identifier = Annotated[
+    str,
+    Field(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9][A-Za-z0-9._:\-]*$",
+          description="An identifier: letters, digits, '.', '_', ':' or '-', "
+                      "starting with a letter or digit."),
+]
+PersonRef = Annotated[
+    str,
+    Field(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9][A-Za-z0-9._:\-]*$",
+          description="An agency's opaque reference to a person (personal data; never a name)."),
+]
+# Length constraints come before the AfterValidator: after it, pydantic would export them as string
+# constraints (maxLength) instead of array ones (maxItems).
+_IdListBounds = Field(max_length=100, json_schema_extra={"uniqueItems": True})
+IdList = Annotated[tuple[Identifier, ...], _IdListBounds, AfterValidator(_no_duplicates)]
+Text = Annotated[str, Field(min_length=1, max_length=2000)]
+
+
+class _Data(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid", str_strip_whitespace=True)
+
+
+class IncidentKind(StrEnum):
+    """The kinds of serious violent incident the partnership follows."""
+
+    SHOOTING = "shooting"
+    EXPLOSION = "explosion"
+    HOMICIDE = "homicide"
+    ATTEMPTED_HOMICIDE = "attempted_homicide"
+    AGGRAVATED_ASSAULT = "aggravated_assault"
+    ARSON = "arson"
+
+
+class SanctionKind(StrEnum):
+    """The levers an agency can pull against a group or one of its members."""
+
+    ARREST = "arrest"
+    DETENTION = "detention"
+    PROSECUTION = "prosecution"
+    SENTENCE_ENFORCEMENT = "sentence_enforcement"
+    PROBATION_ACTION = "probation_action"
+    SEARCH = "search"
+    ASSET_SEIZURE = "asset_seizure"
+    TAX_ENFORCEMENT = "tax_enforcement"
+    OTHER = "other"
+
+
+class WarningChannel(StrEnum):
+    """How the partnership's message was delivered."""
+
+    CALL_IN = "call_in"
+    CUSTOM_NOTIFICATION = "custom_notification"
+    HOME_VISIT = "home_visit"
+    LETTER = "letter"
+
+
+class RelationKind(StrEnum):
+    """How two groups stand to each other."""
+
+    CONFLICT = "conflict"
+    ALLIANCE = "alliance"
+
+
+class SourceGrade(StrEnum):
+    """Reliability of the source of a membership assessment (the Admiralty scale, A best)."""
+
+    A = "A"
+    B = "B"
+    C = "C"
+    D = "D"
+    E = "E"
+
+
+class Confidence(StrEnum):
+    """How confident an incident review is in its attribution."""
+
+    LOW = "low"
+    MEDIUM = "medium"
+    HIGH = "high"
+
+
+class GroupRegistered(_Data):
+    """The group audit identified a group (gvi.group.registered.v1)."""
+
+    group_id: Annotated[Identifier, Field(
+        description="The partnership's identifier for the group; later events about it name it.")]
+    name: Annotated[str, Field(min_length=1, max_length=200,
+                               description="The name the group is known by in the group audit.")]
+    area: Annotated[str, Field(min_length=1, max_length=200,
+                               description="Where the group is active, e.g. a district.")]
+
+
+class MembershipAssessed(_Data):
+    """The partnership assessed that a person belongs to a group, for a limited time
+    (gvi.membership.assessed.v1). An assessment, not a fact: it expires at `valid_until`."""
+
+    person_ref: PersonRef
+    group_id: Annotated[Identifier, Field(description="The group the person is assessed to belong to.")]
+    valid_from: Annotated[UtcDatetime, Field(description="When the assessment starts to hold.")]
+    valid_until: Annotated[UtcDatetime, Field(
+        description="When the assessment expires unless a new assessment renews it; must be later than "
+                    "valid_from.")]
+    evidence: Annotated[Text, Field(description="What the assessment rests on (personal data).")]
+    source_grade: SourceGrade
+
+    @model_validator(mode="after")
+    def _valid_period(self) -> Self:
+        if self.valid_until <= self.valid_from:
+            raise ValueError("valid_until must be later than valid_from")
+        return self
+
+
+class GroupRelationRecorded(_Data):
+    """Two groups are in conflict or allied (gvi.group.relation.recorded.v1)."""
+
+    group_id: Annotated[Identifier, Field(description="One of the two groups; the event is keyed by it.")]
+    other_group_id: Annotated[Identifier, Field(description="The other group; must differ from group_id.")]
+    relation: RelationKind
+
+    @model_validator(mode="after")
+    def _two_groups(self) -> Self:
+        if self.group_id == self.other_group_id:
+            raise ValueError("other_group_id must differ from group_id")
+        return self
+
+
+class CallInScheduled(_Data):
+    """A call-in was planned and groups invited (gvi.callin.scheduled.v1)."""
+
+    call_in_id: Annotated[Identifier, Field(description="The partnership's identifier for the call-in.")]
+    scheduled_for: Annotated[UtcDatetime, Field(description="When the call-in is to take place.")]
+    location: Annotated[str, Field(min_length=1, max_length=200, description="Where it is to take place.")]
+    invited_group_ids: Annotated[
+        tuple[Identifier, ...], _IdListBounds, Field(min_length=1), AfterValidator(_no_duplicates),
+        Field(description="The groups invited: at least one, no duplicates."),
+    ]
+
+
+class AttendanceEntry(_Data):
+    """One person summoned to a call-in, with the group they were summoned as a member of."""
+
+    person_ref: PersonRef
+    group_id: Annotated[Identifier, Field(description="The group the person was summoned as a member of.")]
+
+
+class CallInHeld(_Data):
+    """A call-in took place (gvi.callin.held.v1)."""
+
+    call_in_id: Annotated[Identifier, Field(description="The call-in, as named when it was scheduled.")]
+    attended: Annotated[tuple[AttendanceEntry, ...], Field(
+        max_length=500, description="Who came.")] = ()
+    no_shows: Annotated[tuple[AttendanceEntry, ...], Field(
+        max_length=500, description="Who was summoned and did not come (for a person on probation a "
+                                    "missed meeting can be a breach).")] = ()
+
+
+class WarningDelivered(_Data):
+    """The partnership's message reached a group or one of its members (gvi.warning.delivered.v1)."""
+
+    group_id: Annotated[Identifier, Field(description="The group warned: from this event's time on it "
+                                                      "counts as warned.")]
+    channel: WarningChannel
+    person_ref: Annotated[PersonRef | None, Field(
+        description="The member the message was delivered to, when delivered to one person.")] = None
+    call_in_id: Annotated[Identifier | None, Field(
+        description="The call-in at which it was delivered; required when channel is call_in.")] = None
+    promised_levers: Annotated[tuple[SanctionKind, ...], Field(
+        max_length=20, description="The sanctions the group was told would follow further violence.")] = ()
+
+    @model_validator(mode="after")
+    def _call_in_needs_id(self) -> Self:
+        if self.channel is WarningChannel.CALL_IN and self.call_in_id is None:
+            raise ValueError("a warning delivered at a call-in must name its call_in_id")
+        return self
+
+
+class IncidentReported(_Data):
+    """A serious violent event and the first review of who is suspected (gvi.incident.reported.v1)."""
+
+    incident_id: Annotated[Identifier, Field(
+        description="The identifier later attributions and sanctions refer to the incident by.")]
+    kind: IncidentKind
+    area: Annotated[str, Field(min_length=1, max_length=200,
+                               description="Where it happened, e.g. a district.")]
+    confirmed: Annotated[bool, Field(description="Whether the incident is confirmed (e.g. a confirmed "
+                                                 "shooting) rather than suspected.")]
+    killed: Annotated[int, Field(ge=0, le=1000, description="People killed.")] = 0
+    injured: Annotated[int, Field(ge=0, le=1000, description="People injured.")] = 0
+    suspected_group_ids: Annotated[IdList, Field(
+        description="The groups suspected of it by the first review; may be empty; often revised.")] = ()
+    victim_group_ids: Annotated[IdList, Field(
+        description="The groups whose members were its victims; a victim is not an offender.")] = ()
+
+
+class IncidentAttributed(_Data):
+    """A revised incident review; replaces the attribution of the report and of any earlier review
+    (gvi.incident.attributed.v1)."""
+
+    incident_id: Annotated[Identifier, Field(description="The incident reviewed, as named in its report.")]
+    confirmed: Annotated[bool, Field(description="Whether the incident is now confirmed.")]
+    suspected_group_ids: Annotated[IdList, Field(
+        description="The complete revised list of suspected groups; replaces every earlier list.")] = ()
+    victim_group_ids: Annotated[IdList, Field(
+        description="The complete revised list of victim groups; replaces every earlier list.")] = ()
+    confidence: Confidence
+    reason: Annotated[Text, Field(description="Why the attribution was revised.")]
+
+
+class SanctionRecorded(_Data):
+    """An agency pulled a lever against a group or one of its members (gvi.sanction.recorded.v1)."""
+
+    kind: SanctionKind
+    group_id: Annotated[Identifier | None, Field(
+        description="The group the sanction is against; a group_id, a person_ref, or both.")] = None
+    person_ref: Annotated[PersonRef | None, Field(
+        description="The member the sanction is against, when against one person.")] = None
+    incident_id: Annotated[Identifier | None, Field(
+        description="The incident (violation) the sanction follows up, if any.")] = None
+
+    @model_validator(mode="after")
+    def _names_someone(self) -> Self:
+        if self.group_id is None and self.person_ref is None:
+            raise ValueError("a sanction must name a group_id, a person_ref, or both")
+        return self
+
+
+class _Support(_Data):
+    group_id: Annotated[Identifier, Field(description="The group concerned (the person's group, when a "
+                                                      "person is named).")]
+    person_ref: Annotated[PersonRef | None, Field(
+        description="The person concerned, when it concerns one person.")] = None
+    service: Annotated[str, Field(min_length=1, max_length=200,
+                                  description="The service, e.g. hotline, housing, work, relocation.")]
+
+
+class SupportOffered(_Support):
+    """Support was offered to a group or one of its members (gvi.support.offered.v1)."""
+
+
+class SupportAccepted(_Support):
+    """Support was accepted (gvi.support.accepted.v1)."""
+
+
+class ExitMilestone(_Support):
+    """A person leaving a group reached a step of the exit programme (gvi.exit.milestone.v1)."""
+
+
+class EventRetracted(_Data):
+    """An agency withdraws one of its own events: it counts as never having happened
+    (gvi.event.retracted.v1)."""
+
+    retracted_event_id: Annotated[str, Field(
+        min_length=1, max_length=256,
+        description="The id of the event withdrawn: one the same agency posted to the same service.")]
+    reason: Annotated[Text, Field(description="Why it is withdrawn, e.g. entered in error.")]
+
+
+EventData = (
+    GroupRegistered | MembershipAssessed | GroupRelationRecorded | CallInScheduled | CallInHeld
+    | WarningDelivered | IncidentReported | IncidentAttributed | SanctionRecorded | SupportOffered
+    | SupportAccepted | ExitMilestone | EventRetracted
+)
+
+EVENT_TYPES: dict[str, type[_Data]] = {
+    "gvi.group.registered.v1": GroupRegistered,
+    "gvi.membership.assessed.v1": MembershipAssessed,
+    "gvi.group.relation.recorded.v1": GroupRelationRecorded,
+    "gvi.callin.scheduled.v1": CallInScheduled,
+    "gvi.callin.held.v1": CallInHeld,
+    "gvi.warning.delivered.v1": WarningDelivered,
+    "gvi.incident.reported.v1": IncidentReported,
+    "gvi.incident.attributed.v1": IncidentAttributed,
+    "gvi.sanction.recorded.v1": SanctionRecorded,
+    "gvi.support.offered.v1": SupportOffered,
+    "gvi.support.accepted.v1": SupportAccepted,
+    "gvi.exit.milestone.v1": ExitMilestone,
+    "gvi.event.retracted.v1": EventRetracted,
+}
+"""Every event type, by its CloudEvents `type`, mapped to the model of its `data`."""

@@ -1,0 +1,5 @@
+"""Infrastructure set-up that every environment runs before the services: Kafka topics.
+
+Kept apart from the services so that a one-shot job (`python -m services.infra.topics`) can prepare a
+cluster without importing any service's code.
+"""
