@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from services.contracts import EVENT_TYPES, CloudEvent
-from services.contracts.events import SanctionRecorded, WarningDelivered
+from services.contracts.events import SanctionKind, SanctionRecorded, WarningChannel, WarningDelivered
 
 __all__ = [
     "DEV_KEYS",
@@ -94,14 +94,25 @@ class AgencyDirectory:
         return any(h in dev for h in self._by_hash)
 
 
+_QUALIFIERS = {
+    "gvi.sanction.recorded.v1": frozenset(k.value for k in SanctionKind),
+    "gvi.warning.delivered.v1": frozenset(c.value for c in WarningChannel),
+}
+
+
 def _grants(entries: Iterable[object], agency: str) -> frozenset[str]:
     grants = set()
     for entry in entries:
         if not isinstance(entry, str):
             raise ConfigError(f"agency {agency!r}: may_post entries must be strings")
-        event_type = entry.split(":", 1)[0]
+        event_type, _, qualifier = entry.partition(":")
         if event_type not in EVENT_TYPES:
             raise ConfigError(f"agency {agency!r}: unknown event type {event_type!r} in may_post")
+        allowed = _QUALIFIERS.get(event_type, frozenset())
+        if qualifier and qualifier not in allowed:
+            raise ConfigError(f"agency {agency!r}: {entry!r} in may_post: "
+                              + (f"the qualifier must be one of {sorted(allowed)}" if allowed
+                                 else f"{event_type} takes no qualifier"))
         grants.add(entry)
     return frozenset(grants)
 

@@ -9,15 +9,17 @@ local dependencies.)
 
 
 import logging
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import Depends, FastAPI, Request, Response
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from services.contracts import Service, types_owned_by
 from services.intake.agencies import Agency, AgencyDirectory, ConfigError, load_agencies
@@ -43,13 +45,14 @@ class Adapters:
     publisher: Publisher
     ledger: ReceiptLedger
     ready: Callable[[], Awaitable[bool]]
+    loaded: Callable[[], bool] = lambda: True
+    """Whether the receipt ledger holds everything already in the log (until then, a repeat could
+    not be recognised, so nothing is accepted)."""
     start: Callable[[], Awaitable[None]] | None = None
     stop: Callable[[], Awaitable[None]] | None = None
 
 
 def _kafka_adapters(settings: IntakeSettings, service: Service) -> Adapters:
-    import asyncio
-
     from services.intake.kafka import KafkaPublisher, ReceiptFeed
 
     client_id = f"gvi-{service}"
@@ -60,31 +63,48 @@ def _kafka_adapters(settings: IntakeSettings, service: Service) -> Adapters:
 
     async def start() -> None:
         feed.start()
-        await asyncio.get_running_loop().run_in_executor(None, _connect_with_retry, publisher)
+        await publisher.start()
 
     async def stop() -> None:
         await publisher.close()
-        await asyncio.get_running_loop().run_in_executor(None, feed.stop)
+        await feed.stop()
 
     async def ready() -> bool:
         return feed.caught_up.is_set() and await publisher.is_reachable()
 
-    return Adapters(publisher, ledger, ready, start, stop)
+    return Adapters(publisher, ledger, ready, feed.caught_up.is_set, start, stop)
 
 
-def _connect_with_retry(publisher: Any) -> None:
-    """The service starts even if Kafka is not up yet; it is simply not ready until it is."""
-    import time
+class _ObserveRequests:
+    """Counts and times every request by route template (a plain ASGI middleware: Starlette's
+    BaseHTTPMiddleware costs a task group and a memory stream per request)."""
 
-    from kafka.errors import KafkaError
+    def __init__(self, app: ASGIApp, *, metrics: IntakeMetrics, service: str) -> None:
+        self._app = app
+        self._metrics = metrics
+        self._service = service
 
-    while True:
-        try:
-            publisher.connect()
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self._app(scope, receive, send)
             return
-        except KafkaError as exc:
-            log.warning("Kafka not reachable yet (%s); retrying", type(exc).__name__)
-            time.sleep(1)
+        start = time.perf_counter()
+        status = 500
+
+        async def observe(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        try:
+            await self._app(scope, receive, observe)
+        finally:
+            template = getattr(scope.get("route"), "path", "unmatched")
+            method = scope["method"]
+            self._metrics.http_requests.labels(self._service, method, template, str(status)).inc()
+            self._metrics.http_seconds.labels(self._service, method, template).observe(
+                time.perf_counter() - start)
 
 
 def create_app(service: Service, settings: IntakeSettings, *, adapters: Adapters | None = None,
@@ -120,7 +140,7 @@ def create_app(service: Service, settings: IntakeSettings, *, adapters: Adapters
                     "Authenticate with `Authorization: Bearer <agency key>`.",
     )
 
-    def agency(request: Request) -> Agency:
+    async def agency(request: Request) -> Agency:  # async: no thread hop per request
         scheme, _, key = request.headers.get("authorization", "").partition(" ")
         if scheme.lower() != "bearer" or not key.strip():
             raise Unauthenticated("send your agency's API key as 'Authorization: Bearer <key>'")
@@ -132,24 +152,14 @@ def create_app(service: Service, settings: IntakeSettings, *, adapters: Adapters
 
     @app.exception_handler(IntakeError)
     async def refused(_: Request, exc: IntakeError) -> JSONResponse:
+        if not exc.counted:  # refused before the events could be read (401, 413, 415, bad JSON)
+            metrics.rejected([None], exc.code)
         headers = {"Retry-After": _RETRY_AFTER_SECONDS} if isinstance(exc, BrokerUnavailable) else None
         if isinstance(exc, Unauthenticated):
             headers = {"WWW-Authenticate": "Bearer"}
         return JSONResponse(exc.body(), status_code=exc.status, headers=headers)
 
-    @app.middleware("http")
-    async def observe(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
-        import time
-
-        start = time.perf_counter()
-        response = await call_next(request)
-        route = request.scope.get("route")
-        template = getattr(route, "path", "unmatched")
-        metrics.http_requests.labels(service.value, request.method, template,
-                                     str(response.status_code)).inc()
-        metrics.http_seconds.labels(service.value, request.method, template).observe(
-            time.perf_counter() - start)
-        return response
+    app.add_middleware(_ObserveRequests, metrics=metrics, service=service.value)
 
     @app.post("/v1/events", status_code=202, summary="Post one CloudEvent or a batch",
               responses={200: {"description": "Already accepted earlier: the original receipt"},
@@ -166,9 +176,17 @@ def create_app(service: Service, settings: IntakeSettings, *, adapters: Adapters
         length = request.headers.get("content-length")
         if length is not None and length.isdigit() and int(length) > settings.max_body_bytes:
             raise PayloadTooLarge(f"the body exceeds {settings.max_body_bytes} bytes; send smaller batches")
-        body = await request.body()
-        if len(body) > settings.max_body_bytes:
-            raise PayloadTooLarge(f"the body exceeds {settings.max_body_bytes} bytes; send smaller batches")
+        chunks, size = [], 0
+        async for chunk in request.stream():
+            size += len(chunk)
+            if size > settings.max_body_bytes:
+                raise PayloadTooLarge(f"the body exceeds {settings.max_body_bytes} bytes; "
+                                      "send smaller batches")
+            chunks.append(chunk)
+        body = b"".join(chunks)
+        if not edges.loaded():
+            raise BrokerUnavailable("the service is still loading the receipts of accepted events "
+                                    "from the log; retry shortly")
         parsed = parse_request(request.headers, body, max_batch=settings.max_batch_events)
         batch = parsed.mode is Mode.BATCH
         outcome = await intake.submit(parsed.events, who, batch=batch)

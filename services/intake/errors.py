@@ -40,6 +40,7 @@ class IntakeError(Exception):
         super().__init__(message)
         self.message = message
         self.errors = list(errors)
+        self.counted = False  # set once the rejection is in the metrics
 
     def body(self) -> dict[str, object]:
         body: dict[str, object] = {"error": self.code, "message": self.message}

@@ -92,6 +92,7 @@ class Intake:
             return await self._accept(candidates, agency, batch)
         except IntakeError as exc:
             self._metrics.rejected(raw_events, exc.code)
+            exc.counted = True
             log.info("refused %d event(s) from %s: %s", len(raw_events), agency.name, exc.code)
             raise
 

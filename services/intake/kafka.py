@@ -1,11 +1,16 @@
-"""Kafka adapters of the intake: the publisher and the receipt feed (kafka-python).
+"""Kafka adapters of the intake (aiokafka, on the service's event loop).
 
-`KafkaPublisher` sends single events through an idempotent producer and batches through a
-transactional one, both with `acks=all`. Its timeouts are chosen so that the producer itself
-gives up on a record (`delivery.timeout.ms`) before the HTTP answer is sent: when the client hears
-503, the record has been dropped from the producer's buffer and cannot appear later. A
-transaction that cannot commit in time is aborted, and the broker aborts it too after
-`transaction.timeout.ms`.
+`KafkaPublisher` writes every accepted request inside a Kafka transaction, committing the
+requests that arrive while the previous transaction commits together (group commit). That gives
+the intake's promise its shape:
+* a batch is atomic: its records become visible to `read_committed` consumers together or never;
+* an answer of 503 means the transaction was aborted (or fenced by the next producer with the same
+  transactional id), so nothing of that request becomes visible later behind the client's back;
+* `acks=all` with an idempotent producer: an acknowledged record is on every in-sync replica.
+The one ambiguity left is inherent: a commit that reached the broker whose answer was lost. The
+client then retries with the same id and gets the original receipt (the ledger tails the topic).
+
+Every consumer of source topics must read with `isolation.level=read_committed`.
 
 `ReceiptFeed` reads the service's topic from the beginning into the ledger and keeps tailing it.
 """
@@ -13,18 +18,17 @@ transaction that cannot commit in time is aborted, and the broker aborts it too 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
-import threading
 import time
 import uuid
 from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
 from typing import Any
 
-from kafka import KafkaConsumer, KafkaProducer, TopicPartition
-from kafka.admin import KafkaAdminClient
-from kafka.errors import KafkaError
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka.errors import KafkaError
 
 from services.intake.errors import BrokerUnavailable
 from services.intake.ledger import Receipt, ReceiptLedger
@@ -35,115 +39,141 @@ __all__ = ["KafkaPublisher", "ReceiptFeed"]
 log = logging.getLogger("gvi.intake.kafka")
 
 _UNAVAILABLE = "the event log (Kafka) did not acknowledge in time; nothing was published, retry later"
+_MAX_RECORDS_PER_TRANSACTION = 5000
+
+
+@dataclass
+class _Pending:
+    records: Sequence[OutgoingRecord]
+    done: asyncio.Future[list[Placement]] = field(
+        default_factory=lambda: asyncio.get_running_loop().create_future())
+
+
+class _Lane:
+    """One transactional producer; a publisher commits on several lanes at once."""
+
+    def __init__(self, bootstrap: str, client_id: str, transactional_id: str, timeout: float) -> None:
+        self._bootstrap = bootstrap
+        self._client_id = client_id
+        # A restarted producer with the same transactional id fences the previous one and aborts
+        # whatever transaction it left open.
+        self._transactional_id = transactional_id
+        self._timeout = timeout
+        self._producer: AIOKafkaProducer | None = None
+        self._connecting = asyncio.Lock()
+
+    async def producer(self) -> AIOKafkaProducer:
+        async with self._connecting:
+            if self._producer is None:
+                producer = AIOKafkaProducer(
+                    bootstrap_servers=self._bootstrap.split(","), client_id=self._client_id,
+                    acks="all", enable_idempotence=True, transactional_id=self._transactional_id,
+                    transaction_timeout_ms=max(1000, int(self._timeout * 1000)),
+                    request_timeout_ms=max(1000, int(self._timeout * 1000)), linger_ms=0,
+                    max_batch_size=1024 * 1024, max_request_size=8 * 1024 * 1024,
+                    retry_backoff_ms=5)
+                try:
+                    await asyncio.wait_for(producer.start(), self._timeout)
+                except BaseException:
+                    with contextlib.suppress(Exception):
+                        await asyncio.wait_for(producer.stop(), 2)
+                    raise
+                self._producer = producer
+            return self._producer
+
+    async def transaction(self, group: list[_Pending]) -> list[list[Placement]]:
+        producer = await self.producer()
+        await producer.begin_transaction()
+        acks = [[await producer.send(r.topic, value=r.value, key=r.key.encode(), headers=list(r.headers))
+                 for r in pending.records] for pending in group]
+        await producer.commit_transaction()
+        placed = []
+        for request_acks in acks:
+            metas = await asyncio.gather(*request_acks)
+            placed.append([Placement(m.topic, m.partition, m.offset) for m in metas])
+        return placed
+
+    async def abort(self) -> None:
+        producer = self._producer
+        if producer is None:
+            return
+        try:
+            await asyncio.wait_for(producer.abort_transaction(), 2)
+        except Exception:  # the broker is unreachable: the next producer fences the transaction
+            await self.discard()
+
+    async def discard(self) -> None:
+        producer, self._producer = self._producer, None
+        if producer is not None:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(producer.stop(), 2)
 
 
 class KafkaPublisher:
-    def __init__(self, bootstrap: str, *, timeout_seconds: float, client_id: str) -> None:
-        self._bootstrap = bootstrap
-        self._timeout_ms = int(timeout_seconds * 1000)
-        self._client_id = client_id
-        self._executor = ThreadPoolExecutor(max_workers=4, thread_name_prefix="kafka-send")
-        self._tx_executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="kafka-tx")
-        self._producer: KafkaProducer | None = None
-        self._tx_producer: KafkaProducer | None = None
-        self._tx_lock = asyncio.Lock()
-        self._admin: KafkaAdminClient | None = None
+    """Group commit on `lanes` transactional producers: requests that arrive while the lanes are
+    busy are committed together in the next free lane's transaction."""
+
+    def __init__(self, bootstrap: str, *, timeout_seconds: float, client_id: str, lanes: int = 4) -> None:
+        instance = uuid.uuid4()
+        self._timeout = timeout_seconds
+        self._lanes = [_Lane(bootstrap, client_id, f"{client_id}-{instance}-{i}", timeout_seconds)
+                       for i in range(lanes)]
+        self._queue: list[_Pending] = []
+        self._wakeup = asyncio.Event()
+        self._free: asyncio.Queue[_Lane] = asyncio.Queue()
+        self._committer: asyncio.Task[None] | None = None
+        self._commits: set[asyncio.Task[None]] = set()
         self._probed_at = -1.0
         self._reachable = False
 
-    def _common(self) -> dict[str, Any]:
-        request_timeout = max(1000, self._timeout_ms - 1000)
-        return {
-            "bootstrap_servers": self._bootstrap.split(","),
-            "acks": "all",
-            "enable_idempotence": True,
-            "request_timeout_ms": request_timeout,
-            "delivery_timeout_ms": self._timeout_ms,
-            "max_block_ms": self._timeout_ms,
-            "linger_ms": 1,
-            "retry_backoff_ms": 100,
-            "reconnect_backoff_max_ms": 1000,
-        }
-
-    def connect(self) -> None:
-        """Create the producers (blocking; called once from the composition root)."""
-        self._producer = KafkaProducer(client_id=f"{self._client_id}-single", **self._common())
-
-    def _tx(self) -> KafkaProducer:
-        if self._tx_producer is None:
-            producer = KafkaProducer(
-                client_id=f"{self._client_id}-batch",
-                transactional_id=f"{self._client_id}-{uuid.uuid4()}",
-                transaction_timeout_ms=max(self._timeout_ms, 1000),
-                **self._common())
-            producer.init_transactions()
-            self._tx_producer = producer
-        return self._tx_producer
-
-    def _drop_tx(self) -> None:
-        producer, self._tx_producer = self._tx_producer, None
-        if producer is not None:
-            try:
-                producer.close(timeout=0)
-            except Exception:  # the producer is being discarded
-                log.debug("closing a failed transactional producer raised", exc_info=True)
+    async def start(self) -> None:
+        """Start the committer; producers connect on first use, so the service starts (not
+        ready) while Kafka is down."""
+        for lane in self._lanes:
+            self._free.put_nowait(lane)
+        self._committer = asyncio.create_task(self._commit_loop(), name="kafka-group-commit")
 
     async def publish(self, records: Sequence[OutgoingRecord], *, atomic: bool) -> list[Placement]:
-        loop = asyncio.get_running_loop()
-        if atomic:
-            async with self._tx_lock:
-                return await loop.run_in_executor(self._tx_executor, self._publish_transaction, records)
-        # send() may block on metadata, so it runs on a worker thread; the acknowledgements come
-        # back through callbacks, so no thread waits for the broker.
-        acks = await loop.run_in_executor(self._executor, self._send_plain, records, loop)
+        """`atomic` is always honoured: every request is written inside one transaction."""
+        pending = _Pending(records)
+        self._queue.append(pending)
+        self._wakeup.set()
+        return await pending.done
+
+    async def _commit_loop(self) -> None:
+        while True:
+            lane = await self._free.get()
+            while not self._queue:
+                self._wakeup.clear()
+                await self._wakeup.wait()
+            group: list[_Pending] = []
+            count = 0
+            while self._queue and (not group or count + len(self._queue[0].records)
+                                   <= _MAX_RECORDS_PER_TRANSACTION):
+                pending = self._queue.pop(0)
+                group.append(pending)
+                count += len(pending.records)
+            task = asyncio.create_task(self._commit(lane, group))
+            self._commits.add(task)
+            task.add_done_callback(self._commits.discard)
+
+    async def _commit(self, lane: _Lane, group: list[_Pending]) -> None:
+        started = time.monotonic()
         try:
-            # The producer expires undelivered records after delivery.timeout.ms; wait a little
-            # longer so that the answer we give is the producer's own verdict.
-            metas = await asyncio.wait_for(asyncio.gather(*acks), self._timeout_ms / 1000 + 2)
-        except (KafkaError, TimeoutError) as exc:
-            log.warning("publish failed: %s", type(exc).__name__)
-            raise BrokerUnavailable(_UNAVAILABLE) from exc
-        return [Placement(m.topic, m.partition, m.offset) for m in metas]
-
-    def _send_plain(self, records: Sequence[OutgoingRecord],
-                    loop: asyncio.AbstractEventLoop) -> list[asyncio.Future[Any]]:
-        assert self._producer is not None, "connect() first"
-        acks: list[asyncio.Future[Any]] = []
-        for r in records:
-            ack: asyncio.Future[Any] = loop.create_future()
-            try:
-                sent = self._producer.send(r.topic, value=r.value, key=r.key.encode(),
-                                           headers=list(r.headers))
-            except KafkaError as exc:
-                loop.call_soon_threadsafe(_settle, ack, None, exc)
-            else:
-                sent.add_callback(lambda meta, f=ack: loop.call_soon_threadsafe(_settle, f, meta, None))
-                sent.add_errback(lambda exc, f=ack: loop.call_soon_threadsafe(_settle, f, None, exc))
-            acks.append(ack)
-        return acks
-
-    def _publish_transaction(self, records: Sequence[OutgoingRecord]) -> list[Placement]:
-        try:
-            producer = self._tx()
-            producer.begin_transaction()
-            futures = [producer.send(r.topic, value=r.value, key=r.key.encode(), headers=list(r.headers))
-                       for r in records]
-            producer.commit_transaction()
-            metas = [f.get(timeout=0) for f in futures]
-        except KafkaError as exc:
-            log.warning("transactional publish failed: %s", type(exc).__name__)
-            self._abort_quietly()
-            raise BrokerUnavailable(_UNAVAILABLE) from exc
-        return [Placement(m.topic, m.partition, m.offset) for m in metas]
-
-    def _abort_quietly(self) -> None:
-        producer = self._tx_producer
-        if producer is not None:
-            try:
-                producer.abort_transaction()
-            except Exception:  # already failed; the broker times the transaction out
-                log.debug("abort after failure raised", exc_info=True)
-        self._drop_tx()
+            placements = await asyncio.wait_for(lane.transaction(group), self._timeout)
+        except Exception as exc:  # any failure: abort, answer 503, keep the lane usable
+            log.warning("transaction of %d request(s) failed after %.1fs: %s", len(group),
+                        time.monotonic() - started, type(exc).__name__)
+            await lane.abort()
+            for pending in group:
+                if not pending.done.done():
+                    pending.done.set_exception(BrokerUnavailable(_UNAVAILABLE))
+            return
+        finally:
+            self._free.put_nowait(lane)
+        for pending, placed in zip(group, placements, strict=True):
+            if not pending.done.done():
+                pending.done.set_result(placed)
 
     async def is_reachable(self) -> bool:
         """Whether the cluster answers a metadata request now (readiness; at most one probe a second)."""
@@ -151,97 +181,86 @@ class KafkaPublisher:
         if now - self._probed_at < 1.0:
             return self._reachable
         self._probed_at = now
-        self._reachable = await asyncio.get_running_loop().run_in_executor(self._executor, self._probe)
+        try:
+            producer = await self._lanes[0].producer()
+            await asyncio.wait_for(producer.client.fetch_all_metadata(), 2)
+            self._reachable = True
+        except (KafkaError, TimeoutError, OSError):
+            self._reachable = False
         return self._reachable
 
-    def _probe(self) -> bool:
-        try:
-            if self._admin is None:
-                self._admin = KafkaAdminClient(bootstrap_servers=self._bootstrap.split(","),
-                                               request_timeout_ms=2000,
-                                               client_id=f"{self._client_id}-probe")
-            self._admin.describe_cluster()
-            return True
-        except KafkaError:
-            admin, self._admin = self._admin, None
-            if admin is not None:
-                admin.close()
-            return False
-
     async def close(self) -> None:
-        def shut() -> None:
-            if self._producer is not None:
-                self._producer.close(timeout=self._timeout_ms / 1000)
-            self._drop_tx()
-            if self._admin is not None:
-                self._admin.close()
-
-        await asyncio.get_running_loop().run_in_executor(None, shut)
-        self._executor.shutdown(wait=False)
-        self._tx_executor.shutdown(wait=False)
-
-
-def _settle(future: asyncio.Future[Any], result: Any, error: BaseException | None) -> None:
-    if future.done():
-        return
-    if error is not None:
-        future.set_exception(error)
-    else:
-        future.set_result(result)
+        tasks = [t for t in (self._committer, *self._commits) if t is not None]
+        for task in tasks:
+            task.cancel()
+        for task in tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        for pending in self._queue:
+            if not pending.done.done():
+                pending.done.set_exception(BrokerUnavailable("the service is shutting down; retry"))
+        for lane in self._lanes:
+            await lane.discard()
 
 
 class ReceiptFeed:
-    """Replays the service's topic into the ledger, then tails it, on a background thread."""
+    """Replays the service's topic into the ledger, then tails it, as a task on the event loop."""
 
     def __init__(self, bootstrap: str, topic: str, ledger: ReceiptLedger, *, client_id: str) -> None:
         self._bootstrap = bootstrap
         self._topic = topic
         self._ledger = ledger
         self._client_id = client_id
-        self._stop = threading.Event()
-        self.caught_up = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="receipt-feed", daemon=True)
+        self.caught_up = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
 
     def start(self) -> None:
-        self._thread.start()
+        self._task = asyncio.create_task(self._run(), name="receipt-feed")
 
-    def stop(self) -> None:
-        self._stop.set()
-        self._thread.join(timeout=10)
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
 
-    def _run(self) -> None:
-        while not self._stop.is_set():
+    async def _run(self) -> None:
+        while True:
             try:
-                self._consume()
-            except KafkaError as exc:
+                await self._consume()
+            except (KafkaError, OSError) as exc:
                 log.warning("receipt feed interrupted (%s); retrying", type(exc).__name__)
-                self._stop.wait(1)
+                await asyncio.sleep(1)
 
-    def _consume(self) -> None:
-        consumer = KafkaConsumer(bootstrap_servers=self._bootstrap.split(","),
-                                 client_id=f"{self._client_id}-ledger", group_id=None,
-                                 enable_auto_commit=False, isolation_level="read_committed",
-                                 request_timeout_ms=5000, reconnect_backoff_max_ms=1000)
+    async def _consume(self) -> None:
+        consumer = AIOKafkaConsumer(bootstrap_servers=self._bootstrap.split(","),
+                                    client_id=f"{self._client_id}-ledger", group_id=None,
+                                    enable_auto_commit=False, isolation_level="read_committed",
+                                    auto_offset_reset="earliest")
+        await consumer.start()
         try:
+            # A consumer without subscriptions has no metadata for the topic yet; aiokafka has no
+            # public call that refreshes it.
+            await consumer._client.force_metadata_update()
             partitions = consumer.partitions_for_topic(self._topic)
             if not partitions:
                 raise KafkaError(f"topic {self._topic} has no partitions yet")
             assigned = [TopicPartition(self._topic, p) for p in sorted(partitions)]
             consumer.assign(assigned)
-            consumer.seek_to_beginning(*assigned)
-            targets = consumer.end_offsets(assigned)
-            while not self._stop.is_set():
-                batches = consumer.poll(timeout_ms=200, max_records=5000)
+            await consumer.seek_to_beginning(*assigned)
+            targets = await consumer.end_offsets(assigned)
+            while True:
+                batches = await consumer.getmany(timeout_ms=200, max_records=5000)
                 receipts = [r for records in batches.values() for rec in records
                             if (r := _receipt(rec)) is not None]
                 if receipts:
                     self._ledger.add(receipts)
-                if not self.caught_up.is_set() and all(
-                        consumer.position(tp) >= end for tp, end in targets.items()):
-                    log.info("receipt ledger loaded: %d events", len(self._ledger))
-                    self.caught_up.set()
+                if not self.caught_up.is_set():
+                    positions = [await consumer.position(tp) for tp in assigned]
+                    if all(pos >= targets[tp] for tp, pos in zip(assigned, positions, strict=True)):
+                        log.info("receipt ledger loaded: %d events", len(self._ledger))
+                        self.caught_up.set()
         finally:
-            consumer.close()
+            await consumer.stop()
 
 
 def _receipt(record: Any) -> Receipt | None:

@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import threading
 from collections.abc import Iterable
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 
 __all__ = ["Receipt", "ReceiptLedger"]
 
@@ -35,9 +35,8 @@ class Receipt:
 
     def public(self) -> dict[str, object]:
         """The receipt as shown to the client (the digest and key stay internal)."""
-        out = asdict(self)
-        del out["digest"], out["key"]
-        return out
+        return {"id": self.id, "source": self.source, "type": self.type, "topic": self.topic,
+                "partition": self.partition, "offset": self.offset, "recordedtime": self.recordedtime}
 
 
 Key = tuple[str, str]

@@ -1,6 +1,6 @@
 """The publisher port: durably append records to Kafka, or say that it could not.
 
-Contract (both the Kafka adapter and the fake pass `tests/contract/test_publisher_contract.py`):
+Contract (both the Kafka adapter and the fake pass `tests/integration/test_publisher_contract.py`):
 * `publish` returns one `Placement` per record, in order, only once every record is acknowledged
   by all in-sync replicas;
 * with `atomic=True` either all records become visible to `read_committed` consumers or none do;

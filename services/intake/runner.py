@@ -19,9 +19,6 @@ def run(service: Service) -> int:
     from services.intake.api import create_app
     from services.intake.settings import IntakeSettings
 
-    # kafka-python acknowledges on its own I/O thread; with the default 5 ms GIL switch interval
-    # every hand-over between that thread and the event loop can wait up to 5 ms.
-    sys.setswitchinterval(0.0005)
     try:
         settings = IntakeSettings()  # required fields come from the environment
         logging.basicConfig(level=settings.log_level,

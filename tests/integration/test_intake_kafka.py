@@ -196,6 +196,10 @@ def test_broker_down_is_503_and_nothing_is_published_later(kafka_broker: Any) ->
     event = example_event("gvi.incident.reported.v1")
     batch = [example_event("gvi.incident.reported.v1") for _ in range(3)]
     with running(Service.INCIDENTS, kafka_broker.bootstrap, GVI_PUBLISH_TIMEOUT_SECONDS=3) as client:
+        warm = [example_event("gvi.incident.reported.v1") for _ in range(4)]  # producers connected
+        assert client.post("/v1/events", content=json.dumps(warm), headers={
+            "content-type": "application/cloudevents-batch+json",
+            "authorization": "Bearer dev-police-key"}).status_code == 202
         kafka_broker.stop()
         try:
             answer = post(client, event, "dev-police-key")

@@ -256,3 +256,57 @@ def test_dev_agencies_file_grants_the_documented_roles() -> None:
     assert by_name["probation"].may("gvi.warning.delivered.v1", "call_in")
     assert not by_name["civil-society"].may("gvi.exit.milestone.v1", None)
     assert directory.authenticate("dev-civil-key") == by_name["civil-society"]
+
+
+def test_nothing_is_accepted_until_the_receipts_are_loaded() -> None:
+    publisher = FakePublisher()
+    loaded = False
+
+    async def ready() -> bool:
+        return loaded
+
+    settings = IntakeSettings(GVI_ENV="development", GVI_AGENCIES_FILE=AGENCIES)
+    app = create_app(Service.INCIDENTS, settings,
+                     adapters=Adapters(publisher, ReceiptLedger(), ready, lambda: loaded))
+    with TestClient(app) as client:
+        intake = Intake(client, publisher)
+        answer = intake.post(incident())
+        assert answer.status_code == 503 and "loading the receipts" in answer.text
+        loaded = True
+        assert intake.post(incident()).status_code == 202
+        assert len(intake.records) == 1
+
+
+def test_refusals_before_parsing_are_counted_too(incidents: Intake) -> None:
+    assert incidents.post(incident(), key="nope").status_code == 401
+    text = incidents.client.get("/metrics").text
+    assert ('gvi_intake_events_rejected_total{reason="unauthenticated",service="incidents",'
+            'type="unknown"} 1.0') in text
+
+
+def test_a_misspelt_permission_is_refused_at_start(tmp_path: Path) -> None:
+    config = AGENCIES.read_text().replace('"gvi.sanction.recorded.v1:arrest"',
+                                          '"gvi.sanction.recorded.v1:arest"')
+    (tmp_path / "agencies.toml").write_text(config)
+    with pytest.raises(ConfigError, match="qualifier must be one of"):
+        load_agencies(tmp_path / "agencies.toml")
+
+
+def test_a_chunked_body_over_the_limit_is_413() -> None:
+    settings = IntakeSettings(GVI_ENV="development", GVI_AGENCIES_FILE=AGENCIES, GVI_MAX_BODY_BYTES=2048)
+    publisher = FakePublisher()
+
+    async def ready() -> bool:
+        return True
+
+    app = create_app(Service.INCIDENTS, settings, adapters=Adapters(publisher, ReceiptLedger(), ready))
+
+    def chunks() -> Iterator[bytes]:
+        body = json.dumps([incident() for _ in range(10)]).encode()
+        for i in range(0, len(body), 500):
+            yield body[i:i + 500]
+
+    with TestClient(app) as client:
+        answer = client.post("/v1/events", content=chunks(), headers={**BATCH, **POLICE})
+        assert answer.status_code == 413
+        assert publisher.log == []

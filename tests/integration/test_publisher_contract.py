@@ -1,0 +1,96 @@
+"""The publisher port's contract, passed by the fake and by the real Kafka adapter alike."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+import pytest
+
+from services.intake.errors import BrokerUnavailable
+from services.intake.kafka import KafkaPublisher
+from services.intake.publishing import FakePublisher, OutgoingRecord, Placement, Publisher
+from tests.integration.test_intake_kafka import read_topic
+
+Reader = Callable[[], list[tuple[str, bytes, int, int]]]  # (key, value, partition, offset)
+
+
+@pytest.fixture(params=["fake", "kafka"])
+async def port(request: pytest.FixtureRequest) -> AsyncIterator[tuple[Publisher, Reader]]:
+    if request.param == "fake":
+        fake = FakePublisher()
+
+        def read_fake() -> list[tuple[str, bytes, int, int]]:
+            return [(r.key, r.value, p.partition, p.offset) for r, p in fake.log]
+
+        yield fake, read_fake
+        return
+    broker = request.getfixturevalue("kafka_broker")
+    kafka = KafkaPublisher(broker.bootstrap, timeout_seconds=5, client_id="contract")
+    await kafka.start()
+
+    def read_kafka() -> list[tuple[str, bytes, int, int]]:
+        return [(r.key.decode(), r.value, r.partition, r.offset)
+                for r in read_topic(broker.bootstrap, "sanctions")]
+
+    yield kafka, read_kafka
+    await kafka.close()
+
+
+def records(tag: str, n: int) -> list[OutgoingRecord]:
+    return [OutgoingRecord("sanctions", f"{tag}-{i % 2}", json.dumps({"tag": tag, "i": i}).encode())
+            for i in range(n)]
+
+
+def landed(read: Reader, tag: str) -> list[tuple[str, dict[str, Any], int, int]]:
+    out = []
+    for key, value, partition, offset in read():
+        body = json.loads(value)
+        if isinstance(body, dict) and body.get("tag") == tag:
+            out.append((key, body, partition, offset))
+    return out
+
+
+@pytest.mark.parametrize("atomic", [False, True])
+async def test_placements_answer_each_record_in_order(port: tuple[Publisher, Reader], atomic: bool) -> None:
+    publisher, read = port
+    tag = f"order-{atomic}"
+    placements = await publisher.publish(records(tag, 6), atomic=atomic)
+    assert [p.topic for p in placements] == ["sanctions"] * 6
+    found = {body["i"]: Placement("sanctions", partition, offset)
+             for _, body, partition, offset in landed(read, tag)}
+    assert [found[i] for i in range(6)] == placements
+    same_key = [p for i, p in enumerate(placements) if i % 2 == 0]
+    assert len({p.partition for p in same_key}) == 1
+    assert [p.offset for p in same_key] == sorted(p.offset for p in same_key)
+
+
+async def test_concurrent_requests_each_land_once(port: tuple[Publisher, Reader]) -> None:
+    import asyncio
+
+    publisher, read = port
+    await asyncio.gather(*(publisher.publish(records(f"concurrent-{n}", 3), atomic=False) for n in range(20)))
+    for n in range(20):
+        assert sorted(b["i"] for _, b, _, _ in landed(read, f"concurrent-{n}")) == [0, 1, 2]
+
+
+async def test_failure_is_broker_unavailable_and_publishes_nothing(
+        port: tuple[Publisher, Reader], request: pytest.FixtureRequest) -> None:
+    publisher, read = port
+    if isinstance(publisher, FakePublisher):
+        publisher.reachable = False
+        with pytest.raises(BrokerUnavailable):
+            await publisher.publish(records("down", 2), atomic=True)
+        publisher.reachable = True
+    else:
+        broker = request.getfixturevalue("broker_restarter")
+        await publisher.publish(records("warm", 1), atomic=True)
+        broker.stop()
+        try:
+            with pytest.raises(BrokerUnavailable):
+                await publisher.publish(records("down", 2), atomic=True)
+        finally:
+            broker.start()
+    assert landed(read, "down") == []
+    assert len(await publisher.publish(records("after", 2), atomic=True)) == 2
