@@ -115,6 +115,7 @@ class KafkaPublisher:
 
     def __init__(self, bootstrap: str, *, timeout_seconds: float, client_id: str, lanes: int = 4) -> None:
         instance = uuid.uuid4()
+        self._bootstrap = bootstrap
         self._timeout = timeout_seconds
         self._lanes = [_Lane(bootstrap, client_id, f"{client_id}-{instance}-{i}", timeout_seconds)
                        for i in range(lanes)]
@@ -182,12 +183,30 @@ class KafkaPublisher:
             return self._reachable
         self._probed_at = now
         try:
+            # A fresh TCP connection first: the producer's own connections and metadata can be
+            # cached, so they alone do not show that a broker answers now.
+            await asyncio.wait_for(self._tcp_reachable(), 2)
             producer = await self._lanes[0].producer()
             await asyncio.wait_for(producer.client.fetch_all_metadata(), 2)
             self._reachable = True
         except (KafkaError, TimeoutError, OSError):
             self._reachable = False
         return self._reachable
+
+    async def _tcp_reachable(self) -> None:
+        errors: list[OSError] = []
+        for address in self._bootstrap.split(","):
+            host, _, port = address.strip().rpartition(":")
+            try:
+                _, writer = await asyncio.open_connection(host.strip("[]"), int(port))
+            except OSError as exc:
+                errors.append(exc)
+                continue
+            writer.close()
+            with contextlib.suppress(OSError):
+                await writer.wait_closed()
+            return
+        raise errors[0] if errors else OSError("no bootstrap address")
 
     async def close(self) -> None:
         tasks = [t for t in (self._committer, *self._commits) if t is not None]
