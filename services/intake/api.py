@@ -53,11 +53,12 @@ class Adapters:
 
 
 def _kafka_adapters(settings: IntakeSettings, service: Service) -> Adapters:
-    from services.intake.kafka import KafkaPublisher, ReceiptFeed
+    from services.intake.kafka import KafkaPublisherThread, ReceiptFeed
 
     client_id = f"gvi-{service}"
-    publisher = KafkaPublisher(settings.kafka_bootstrap_servers,
-                               timeout_seconds=settings.publish_timeout_seconds, client_id=client_id)
+    publisher = KafkaPublisherThread(settings.kafka_bootstrap_servers,
+                               timeout_seconds=settings.publish_timeout_seconds, client_id=client_id,
+                               lanes=settings.publish_lanes)
     ledger = ReceiptLedger()
     feed = ReceiptFeed(settings.kafka_bootstrap_servers, service.topic, ledger, client_id=client_id)
 

@@ -1,0 +1,146 @@
+"""Alerts: what the coordinators must notice, raised and withdrawn as the set of events changes.
+
+An alert is a pure function of the derived state (except `follow_through_stalled`, which also needs
+the wall clock, passed in as `now`). Its id is a digest of its kind, group and incident, and its
+content is nothing but what the id stands for, so a processor restarted after a crash that raises
+an alert again produces the same id with the same bytes: consumers can deduplicate on the id. When a
+late correction (a re-attribution, a retraction) means an alert no longer holds, `diff_alerts` yields
+a withdrawal for it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from enum import StrEnum
+
+from pydantic import BaseModel, ConfigDict
+
+from services.contracts import canonical_json
+from services.sanctions.domain.state import RULE_VERSION, CaseStatus, GroupState
+
+__all__ = [
+    "Alert",
+    "AlertChanges",
+    "AlertKind",
+    "AlertWithdrawal",
+    "StalledCase",
+    "alert_id",
+    "diff_alerts",
+    "group_alerts",
+    "retaliation_alerts",
+    "stalled_alerts",
+    "stalled_cases",
+]
+
+
+class AlertKind(StrEnum):
+    ENFORCEMENT_TRIGGERED = "enforcement_triggered"
+    UNWARNED_VIOLENCE = "unwarned_violence"
+    RETALIATION_RISK = "retaliation_risk"
+    FOLLOW_THROUGH_STALLED = "follow_through_stalled"
+
+
+def alert_id(kind: AlertKind, group_id: str, incident_id: str) -> str:
+    """sha256 of `kind|group_id|incident_id` in hex: the same alert always has the same id."""
+    return hashlib.sha256(f"{kind.value}|{group_id}|{incident_id}".encode()).hexdigest()
+
+
+class _Record(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    def to_json(self) -> bytes:
+        return canonical_json(self.model_dump(mode="json"))
+
+
+class Alert(_Record):
+    """An alert that holds. Its fields are exactly those its id is made of, plus the rule version."""
+
+    alert_id: str
+    kind: AlertKind
+    group_id: str
+    incident_id: str
+    rule_version: int = RULE_VERSION
+
+    @classmethod
+    def of(cls, kind: AlertKind, group_id: str, incident_id: str) -> Alert:
+        return cls(alert_id=alert_id(kind, group_id, incident_id), kind=kind, group_id=group_id,
+                   incident_id=incident_id)
+
+
+class AlertWithdrawal(_Record):
+    """An alert raised earlier no longer holds (e.g. the incident was re-attributed)."""
+
+    alert_id: str
+    kind: AlertKind
+    group_id: str
+    incident_id: str
+    withdrawn: bool = True
+    rule_version: int = RULE_VERSION
+
+    @classmethod
+    def of(cls, alert: Alert) -> AlertWithdrawal:
+        return cls(alert_id=alert.alert_id, kind=alert.kind, group_id=alert.group_id,
+                   incident_id=alert.incident_id)
+
+
+def group_alerts(state: GroupState) -> Iterator[Alert]:
+    """`enforcement_triggered` for every case of the group, `unwarned_violence` for every confirmed
+    incident it was suspected of while not warned."""
+    for case in state.cases:
+        yield Alert.of(AlertKind.ENFORCEMENT_TRIGGERED, state.group_id, case.incident_id)
+    for incident_id in state.unwarned_incident_ids:
+        yield Alert.of(AlertKind.UNWARNED_VIOLENCE, state.group_id, incident_id)
+
+
+def retaliation_alerts(incident_id: str, at_risk_group_ids: Iterable[str]) -> Iterator[Alert]:
+    """`retaliation_risk` for each group at risk after a confirmed incident with victim groups: the
+    victim groups and every group in conflict with one of them."""
+    for group_id in sorted(set(at_risk_group_ids)):
+        yield Alert.of(AlertKind.RETALIATION_RISK, group_id, incident_id)
+
+
+@dataclass(frozen=True, slots=True)
+class AlertChanges:
+    raised: tuple[Alert, ...]
+    withdrawn: tuple[AlertWithdrawal, ...]
+
+    def __bool__(self) -> bool:
+        return bool(self.raised or self.withdrawn)
+
+
+def diff_alerts(before: Mapping[str, Alert], after: Mapping[str, Alert]) -> AlertChanges:
+    """Alerts in `after` and not in `before` are raised; those only in `before` are withdrawn
+    (both sorted by id, so the output is deterministic)."""
+    raised = tuple(after[i] for i in sorted(after.keys() - before.keys()))
+    withdrawn = tuple(AlertWithdrawal.of(before[i]) for i in sorted(before.keys() - after.keys()))
+    return AlertChanges(raised, withdrawn)
+
+
+@dataclass(frozen=True, slots=True)
+class StalledCase:
+    group_id: str
+    incident_id: str
+    incident_time: datetime
+    days_since_incident: float
+
+
+def stalled_cases(state: GroupState, now: datetime, stall_days: int = 14) -> list[StalledCase]:
+    """The group's cases still awaiting their first sanction `stall_days` or more after the incident,
+    as of `now` (the caller's clock; nothing here reads one)."""
+    limit = timedelta(days=stall_days)
+    out = []
+    for case in state.cases:
+        if case.status is CaseStatus.AWAITING_SANCTION and now - case.incident_time >= limit:
+            days = (now - case.incident_time) / timedelta(days=1)
+            out.append(StalledCase(state.group_id, case.incident_id, case.incident_time, round(days, 2)))
+    return out
+
+
+def stalled_alerts(state: GroupState, now: datetime, stall_days: int = 14) -> Iterator[Alert]:
+    """`follow_through_stalled` for each stalled case; withdrawn (via `diff_alerts`) once a sanction
+    is linked or the case goes away."""
+    for stalled in stalled_cases(state, now, stall_days):
+        yield Alert.of(AlertKind.FOLLOW_THROUGH_STALLED, stalled.group_id, stalled.incident_id)

@@ -1,0 +1,243 @@
+"""The reference implementation: every group's state from the *set* of events, computed directly.
+
+`derive` reads the rules as literally as possible and recomputes everything, so it is the yardstick
+the incremental `Ledger` is tested against, and what the replay tool's output must equal. It depends
+on the set of events only: copies of one (source, id) count once, arrival order is irrelevant, and a
+retraction removes its target whether it comes before or after it.
+"""
+
+from __future__ import annotations
+
+import bisect
+from collections import defaultdict
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+from services.contracts import RETRACTION_TYPE, CloudEvent, canonical_json
+from services.contracts.events import (
+    CallInHeld,
+    CallInScheduled,
+    GroupRegistered,
+    GroupRelationRecorded,
+    IncidentAttributed,
+    IncidentReported,
+    MembershipAssessed,
+    RelationKind,
+    SanctionRecorded,
+    WarningDelivered,
+)
+from services.sanctions.domain.alerts import Alert, group_alerts, retaliation_alerts
+from services.sanctions.domain.facts import Fact, FactKey, as_fact, preferred, retraction_target
+from services.sanctions.domain.rules import (
+    DEFAULT_WINDOW_DAYS,
+    Incident,
+    current_incident,
+    invited_groups,
+    is_empty,
+    make_case,
+    make_group_state,
+    make_link,
+    membership_valid_at,
+    registered_name,
+    within_window,
+)
+from services.sanctions.domain.state import (
+    GroupState,
+    LinkRule,
+    Presentation,
+    SanctionLink,
+    UnresolvedSanction,
+)
+
+__all__ = ["Derived", "derive", "effective_facts"]
+
+
+@dataclass(frozen=True, slots=True)
+class Derived:
+    """The rules' whole output for a set of events."""
+
+    groups: Mapping[str, GroupState]
+    unresolved: Mapping[str, UnresolvedSanction]
+    alerts: Mapping[str, Alert]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"groups": {g: s.model_dump(mode="json") for g, s in self.groups.items()},
+                "unresolved": {k: u.model_dump(mode="json") for k, u in self.unresolved.items()},
+                "alerts": {k: a.model_dump(mode="json") for k, a in self.alerts.items()}}
+
+    def to_json(self) -> bytes:
+        return canonical_json(self.to_dict())
+
+
+def effective_facts(events: Iterable[CloudEvent | Fact]) -> list[Fact]:
+    """The events that count, in (time, id, source) order: one copy per (source, id), retractions
+    applied (only to the retracting agency's own events), retractions themselves left out."""
+    chosen: dict[FactKey, Fact] = {}
+    for item in events:
+        fact = as_fact(item)
+        prev = chosen.get(fact.key)
+        chosen[fact.key] = fact if prev is None else preferred(prev, fact)
+    retracted = {target for f in chosen.values() if (target := retraction_target(f)) is not None}
+    return sorted((f for k, f in chosen.items() if f.type != RETRACTION_TYPE and k not in retracted),
+                  key=lambda f: f.order)
+
+
+def derive(events: Iterable[CloudEvent | Fact], *, window_days: int = DEFAULT_WINDOW_DAYS) -> Derived:
+    """Every group's state, the unresolved sanctions and the alerts that hold (except the clock's
+    `follow_through_stalled`), from the set of `events`."""
+    by_type: dict[type[Any], list[Fact]] = defaultdict(list)
+    for fact in effective_facts(events):
+        by_type[type(fact.data)].append(fact)
+    registrations: dict[str, list[Fact]] = defaultdict(list)
+    for f in by_type[GroupRegistered]:
+        registrations[_data(f, GroupRegistered).group_id].append(f)
+    warnings: dict[str, list[Fact]] = defaultdict(list)
+    for f in by_type[WarningDelivered]:
+        warnings[_data(f, WarningDelivered).group_id].append(f)
+    incidents = _incidents(by_type[IncidentReported], by_type[IncidentAttributed])
+    memberships: dict[str, list[Fact]] = defaultdict(list)
+    for f in by_type[MembershipAssessed]:
+        memberships[_data(f, MembershipAssessed).person_ref].append(f)
+    presentations = _held_call_ins(by_type[CallInScheduled], by_type[CallInHeld])
+
+    sanctions: dict[str, list[tuple[Fact, list[str]]]] = defaultdict(list)
+    unresolved: dict[str, UnresolvedSanction] = {}
+    for f in by_type[SanctionRecorded]:
+        s = _data(f, SanctionRecorded)
+        if s.group_id is not None:
+            sanctions[s.group_id].append((f, []))
+            continue
+        resolved: dict[str, list[str]] = defaultdict(list)
+        for m in memberships.get(s.person_ref or "", []):
+            md = _data(m, MembershipAssessed)
+            if membership_valid_at(md, f.time):
+                resolved[md.group_id].append(m.id)
+        for group_id, ids in resolved.items():
+            sanctions[group_id].append((f, ids))
+        if not resolved:
+            unresolved[f.id] = UnresolvedSanction(sanction_id=f.id, source=f.source, time=f.time,
+                                                  kind=s.kind.value, incident_id=s.incident_id)
+
+    suspected: dict[str, list[Incident]] = defaultdict(list)
+    for inc in incidents.values():
+        if inc.confirmed:
+            for group_id in inc.suspected:
+                suspected[group_id].append(inc)
+
+    groups: dict[str, GroupState] = {}
+    candidates = set(registrations) | set(warnings) | set(suspected) | set(sanctions)
+    for group_id in sorted(candidates):
+        state = _group_state(group_id, registrations[group_id], warnings[group_id], suspected[group_id],
+                             sanctions[group_id], presentations.get(group_id, []), window_days)
+        if not is_empty(state):
+            groups[group_id] = state
+
+    alerts = {a.alert_id: a for state in groups.values() for a in group_alerts(state)}
+    conflicts = _conflicts(by_type[GroupRelationRecorded])
+    for inc in incidents.values():
+        if inc.confirmed and inc.victims:
+            at_risk = set(inc.victims).union(*(conflicts.get(v, set()) for v in inc.victims))
+            alerts.update((a.alert_id, a) for a in retaliation_alerts(inc.incident_id, at_risk))
+    return Derived(groups, dict(sorted(unresolved.items())), dict(sorted(alerts.items())))
+
+
+def _group_state(group_id: str, registrations: list[Fact], warnings: list[Fact], incidents: list[Incident],
+                 sanctions: list[tuple[Fact, list[str]]], presentations: list[Presentation],
+                 window_days: int) -> GroupState:
+    warned_since = warnings[0].time if warnings else None
+    warning_times = [w.time for w in warnings]
+    cases: dict[str, tuple[Incident, Fact]] = {}
+    unwarned: list[str] = []
+    for inc in sorted(incidents, key=lambda i: (i.time, i.incident_id)):
+        if warned_since is None or inc.time < warned_since:
+            unwarned.append(inc.incident_id)
+        else:
+            warning = warnings[bisect.bisect_right(warning_times, inc.time) - 1]
+            cases[inc.incident_id] = (inc, warning)
+    ordered = [inc for inc, _ in cases.values()]  # in (time, incident id) order
+    case_times = [inc.time for inc in ordered]
+
+    linked: dict[str, list[SanctionLink]] = defaultdict(list)
+    baseline: list[SanctionLink] = []
+    for fact, membership_ids in sorted(sanctions, key=lambda pair: pair[0].order):
+        named = _data(fact, SanctionRecorded).incident_id
+        if named is not None and named in cases:
+            linked[named].append(make_link(fact, LinkRule.EXPLICIT_INCIDENT, membership_ids))
+            continue
+        at = bisect.bisect_right(case_times, fact.time) - 1  # the latest case at or before it
+        last = ordered[at] if at >= 0 else None
+        if last is not None and within_window(last.time, fact.time, window_days):
+            linked[last.incident_id].append(make_link(fact, LinkRule.LATEST_CASE_WITHIN_WINDOW,
+                                                      membership_ids))
+        else:
+            baseline.append(make_link(fact, LinkRule.BASELINE, membership_ids))
+
+    shows = sorted(presentations, key=lambda p: (p.held_time, p.held_id, p.call_in_id))
+    show_times = [p.held_time for p in shows]
+    case_states = []
+    for incident_id, (inc, warning) in cases.items():
+        links = linked[incident_id]
+        shown = None
+        if links:  # the first call-in held strictly after the first sanction
+            at = bisect.bisect_right(show_times, links[0].time)
+            shown = shows[at] if at < len(shows) else None
+        case_states.append(make_case(inc, warning, links, shown))
+    return make_group_state(group_id, registered_name(registrations), warnings, case_states, unwarned,
+                            baseline)
+
+
+def _incidents(reports: list[Fact], attributions: list[Fact]) -> dict[str, Incident]:
+    reported: dict[str, list[Fact]] = defaultdict(list)
+    reviewed: dict[str, list[Fact]] = defaultdict(list)
+    for f in reports:
+        reported[_data(f, IncidentReported).incident_id].append(f)
+    for f in attributions:
+        reviewed[_data(f, IncidentAttributed).incident_id].append(f)
+    out = {}
+    for incident_id, facts in reported.items():
+        inc = current_incident(facts, reviewed.get(incident_id, []))
+        if inc is not None:
+            out[incident_id] = inc
+    return out
+
+
+def _held_call_ins(schedules: list[Fact], helds: list[Fact]) -> dict[str, list[Presentation]]:
+    """For each group, the held call-ins it was invited to."""
+    scheduled: dict[str, list[Fact]] = defaultdict(list)
+    for f in schedules:
+        scheduled[_data(f, CallInScheduled).call_in_id].append(f)
+    out: dict[str, list[Presentation]] = defaultdict(list)
+    for held in helds:
+        call_in_id = _data(held, CallInHeld).call_in_id
+        schedule, invited = invited_groups(scheduled.get(call_in_id, []))
+        if schedule is None:
+            continue
+        for group_id in invited:
+            out[group_id].append(Presentation(call_in_id=call_in_id, held_id=held.id, held_time=held.time,
+                                              scheduled_id=schedule.id))
+    return out
+
+
+def _conflicts(relations: list[Fact]) -> dict[str, set[str]]:
+    """Groups in conflict, symmetric; for each pair the latest relation by (time, id) holds."""
+    latest: dict[frozenset[str], Fact] = {}
+    for f in relations:  # already in (time, id, source) order: the last one wins
+        r = _data(f, GroupRelationRecorded)
+        latest[frozenset((r.group_id, r.other_group_id))] = f
+    out: dict[str, set[str]] = defaultdict(set)
+    for pair, f in latest.items():
+        if _data(f, GroupRelationRecorded).relation is RelationKind.CONFLICT:
+            a, b = sorted(pair)
+            out[a].add(b)
+            out[b].add(a)
+    return out
+
+
+_T = TypeVar("_T")
+
+
+def _data(fact: Fact, model: type[_T]) -> _T:
+    assert isinstance(fact.data, model)
+    return fact.data
+

@@ -1,0 +1,399 @@
+"""The incremental evaluation the stream processor uses: apply one event, learn what changed.
+
+`Ledger.apply` costs what the event touches, not what the group's history holds: the cross-group
+indexes (incident -> current attribution, person -> memberships and sanctions, call-in -> invited
+groups and held events, relations, retractions) find the groups concerned, and each `GroupLedger`
+updates its links and cases locally. Applying any set of events in any order, with any copies,
+leaves the same state as `derive` over that set; the property test checks exactly that.
+"""
+
+from __future__ import annotations
+
+import bisect
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import TypeVar
+
+from services.contracts import RETRACTION_TYPE, CloudEvent
+from services.contracts.events import (
+    CallInHeld,
+    CallInScheduled,
+    GroupRegistered,
+    GroupRelationRecorded,
+    IncidentAttributed,
+    IncidentReported,
+    MembershipAssessed,
+    RelationKind,
+    SanctionRecorded,
+    WarningDelivered,
+)
+from services.sanctions.domain.alerts import Alert, AlertChanges, AlertKind, AlertWithdrawal
+from services.sanctions.domain.derive import Derived
+from services.sanctions.domain.facts import Fact, FactKey, OrderKey, as_fact, preferred, retraction_target
+from services.sanctions.domain.group_ledger import GroupLedger
+from services.sanctions.domain.rules import (
+    DEFAULT_WINDOW_DAYS,
+    Incident,
+    current_incident,
+    invited_groups,
+    latest,
+    membership_valid_at,
+    registered_name,
+)
+from services.sanctions.domain.sorted_lists import remove_sorted
+from services.sanctions.domain.state import CaseState, GroupState, Presentation, UnresolvedSanction
+
+__all__ = ["Ledger", "Update"]
+
+_K = TypeVar("_K")
+_NO_ALERTS = AlertChanges((), ())
+
+
+@dataclass(frozen=True, slots=True)
+class Update:
+    """What one applied event changed. `group_ids`: groups whose state may have changed (a group
+    whose state became empty has none any more: publish a tombstone); `case_ids`: (group, incident)
+    cases created, changed or removed; `unresolved`: sanction id -> record, or None once resolved or
+    gone; `alerts`: raised and withdrawn."""
+
+    group_ids: tuple[str, ...] = ()
+    case_ids: tuple[tuple[str, str], ...] = ()
+    unresolved: Mapping[str, UnresolvedSanction | None] = field(default_factory=dict)
+    alerts: AlertChanges = _NO_ALERTS
+
+
+@dataclass(slots=True)
+class _Memberships:
+    """One person's membership assessments by `valid_from`; those valid at t have `valid_from` in
+    (t - longest period, t], so a lookup reads only those, not the person's whole history."""
+
+    by_start: list[tuple[datetime, str, str]] = field(default_factory=list)
+    facts: dict[tuple[datetime, str, str], Fact] = field(default_factory=dict)
+    longest: timedelta = timedelta(0)
+
+    def put(self, fact: Fact, data: MembershipAssessed, on: bool) -> None:
+        key = (data.valid_from, fact.id, fact.source)
+        if on:
+            bisect.insort(self.by_start, key)
+            self.facts[key] = fact
+            self.longest = max(self.longest, data.valid_until - data.valid_from)
+        else:
+            remove_sorted(self.by_start, key)
+            del self.facts[key]
+
+    def valid_at(self, time: datetime) -> Iterable[tuple[Fact, MembershipAssessed]]:
+        lo = bisect.bisect_right(self.by_start, time - self.longest, key=_first)
+        hi = bisect.bisect_right(self.by_start, time, key=_first)
+        for key in self.by_start[lo:hi]:
+            fact = self.facts[key]
+            assert isinstance(fact.data, MembershipAssessed)
+            if membership_valid_at(fact.data, time):
+                yield fact, fact.data
+
+
+def _first(key: tuple[datetime, str, str]) -> datetime:
+    return key[0]
+
+
+@dataclass(slots=True)
+class _CallIn:
+    schedules: dict[FactKey, Fact] = field(default_factory=dict)
+    helds: dict[FactKey, Fact] = field(default_factory=dict)
+    invited: frozenset[str] = frozenset()
+
+
+class Ledger:
+    """All groups' states, kept current one event at a time."""
+
+    def __init__(self, *, window_days: int = DEFAULT_WINDOW_DAYS) -> None:
+        self._window_days = window_days
+        self._facts: dict[FactKey, Fact] = {}
+        self._retracted_by: dict[FactKey, set[FactKey]] = {}
+        self._groups: dict[str, GroupLedger] = {}
+        self._registrations: dict[str, dict[FactKey, Fact]] = {}
+        self._reports: dict[str, dict[FactKey, Fact]] = {}
+        self._attributions: dict[str, dict[FactKey, Fact]] = {}
+        self._incident: dict[str, Incident] = {}
+        self._victim_of: dict[str, set[str]] = {}
+        self._at_risk: dict[str, frozenset[str]] = {}
+        self._memberships: dict[str, _Memberships] = {}
+        self._person_sanctions: dict[str, list[OrderKey]] = {}
+        self._person_sanction: dict[OrderKey, Fact] = {}
+        self._resolution: dict[FactKey, dict[str, tuple[str, ...]]] = {}
+        self._unresolved: dict[str, UnresolvedSanction] = {}
+        self._call_ins: dict[str, _CallIn] = {}
+        self._invited_to: dict[str, set[str]] = {}
+        self._relations: dict[frozenset[str], dict[FactKey, Fact]] = {}
+        self._conflicts: dict[str, set[str]] = {}
+        self._alerts: dict[str, Alert] = {}
+        self._touched: set[str] = set()
+        self._alerts_before: dict[str, Alert | None] = {}
+        self._unresolved_before: dict[str, UnresolvedSanction | None] = {}
+
+    # -- the API ------------------------------------------------------------------------------------
+    def apply(self, item: CloudEvent | Fact) -> Update:
+        """Take one event (a copy of one already seen is harmless) and return what changed."""
+        fact = as_fact(item)
+        prev = self._facts.get(fact.key)
+        if prev is None:
+            self._facts[fact.key] = fact
+            self._add_effect(fact)
+        elif preferred(prev, fact) is fact and prev != fact:
+            if prev.same_content(fact):
+                self._facts[fact.key] = fact
+            else:
+                self._remove_effect(prev)
+                self._facts[fact.key] = fact
+                self._add_effect(fact)
+        return self._settle()
+
+    def apply_all(self, items: Iterable[CloudEvent | Fact]) -> None:
+        for item in items:
+            self.apply(item)
+
+    def group_state(self, group_id: str) -> GroupState | None:
+        group = self._groups.get(group_id)
+        return None if group is None or group.is_empty() else group.state()
+
+    def case_state(self, group_id: str, incident_id: str) -> CaseState | None:
+        group = self._groups.get(group_id)
+        return None if group is None else group.case(incident_id)
+
+    def fact(self, key: FactKey) -> Fact | None:
+        """The copy of an event that counts, for the explain tool (topic, partition, offset)."""
+        return self._facts.get(key)
+
+    @property
+    def alerts(self) -> Mapping[str, Alert]:
+        return self._alerts
+
+    @property
+    def unresolved(self) -> Mapping[str, UnresolvedSanction]:
+        return self._unresolved
+
+    def derived(self) -> Derived:
+        """A snapshot in the form `derive` gives (materialises every group: for replay and tests)."""
+        groups = {g: self._groups[g].state() for g in sorted(self._groups) if not self._groups[g].is_empty()}
+        return Derived(groups, dict(sorted(self._unresolved.items())), dict(sorted(self._alerts.items())))
+
+    # -- effects of facts ---------------------------------------------------------------------------
+    def _add_effect(self, fact: Fact) -> None:
+        target = retraction_target(fact)
+        if target is not None:
+            holders = self._retracted_by.setdefault(target, set())
+            holders.add(fact.key)
+            victim = self._facts.get(target)
+            if len(holders) == 1 and victim is not None and victim.type != RETRACTION_TYPE:
+                self._switch(victim, on=False)
+        elif fact.type != RETRACTION_TYPE and not self._retracted_by.get(fact.key):
+            self._switch(fact, on=True)
+
+    def _remove_effect(self, fact: Fact) -> None:
+        target = retraction_target(fact)
+        if target is not None:
+            holders = self._retracted_by[target]
+            holders.discard(fact.key)
+            if not holders:
+                del self._retracted_by[target]
+                victim = self._facts.get(target)
+                if victim is not None and victim.type != RETRACTION_TYPE:
+                    self._switch(victim, on=True)
+        elif fact.type != RETRACTION_TYPE and not self._retracted_by.get(fact.key):
+            self._switch(fact, on=False)
+
+    def _switch(self, fact: Fact, *, on: bool) -> None:
+        """Make an event count (`on`) or stop counting, and propagate."""
+        data = fact.data
+        if isinstance(data, GroupRegistered):
+            _put(self._registrations, data.group_id, fact, on)
+            self._group(data.group_id).set_registration(
+                registered_name(self._registrations.get(data.group_id, {}).values()))
+        elif isinstance(data, WarningDelivered):
+            group = self._group(data.group_id)
+            group.add_warning(fact) if on else group.remove_warning(fact)
+        elif isinstance(data, IncidentReported | IncidentAttributed):
+            index = self._reports if isinstance(data, IncidentReported) else self._attributions
+            _put(index, data.incident_id, fact, on)
+            self._refresh_incident(data.incident_id)
+        elif isinstance(data, MembershipAssessed):
+            self._memberships.setdefault(data.person_ref, _Memberships()).put(fact, data, on)
+            keys = self._person_sanctions.get(data.person_ref, [])
+            lo = bisect.bisect_left(keys, data.valid_from, key=lambda k: k[0])
+            hi = bisect.bisect_left(keys, data.valid_until, key=lambda k: k[0])
+            for key in keys[lo:hi]:
+                self._resolve(self._person_sanction[key])
+        elif isinstance(data, SanctionRecorded):
+            self._switch_sanction(fact, data, on)
+        elif isinstance(data, CallInScheduled | CallInHeld):
+            call_in = self._call_ins.setdefault(data.call_in_id, _CallIn())
+            _put_flat(call_in.schedules if isinstance(data, CallInScheduled) else call_in.helds, fact, on)
+            self._refresh_call_in(data.call_in_id)
+        elif isinstance(data, GroupRelationRecorded):
+            pair = frozenset((data.group_id, data.other_group_id))
+            _put(self._relations, pair, fact, on)
+            self._refresh_relation(pair)
+
+    def _switch_sanction(self, fact: Fact, data: SanctionRecorded, on: bool) -> None:
+        if data.group_id is not None:
+            group = self._group(data.group_id)
+            group.add_sanction(fact, ()) if on else group.remove_sanction(fact)
+            return
+        person = data.person_ref or ""
+        keys = self._person_sanctions.setdefault(person, [])
+        if on:
+            bisect.insort(keys, fact.order)
+            self._person_sanction[fact.order] = fact
+            self._resolve(fact)
+            return
+        remove_sorted(keys, fact.order)
+        del self._person_sanction[fact.order]
+        for group_id in self._resolution.pop(fact.key, {}):
+            self._group(group_id).remove_sanction(fact)
+        self._set_unresolved(fact.id, None)
+
+    def _resolve(self, fact: Fact) -> None:
+        """Rule 4 for a sanction naming only a person: every group with a membership valid then."""
+        assert isinstance(fact.data, SanctionRecorded)
+        found: dict[str, list[str]] = {}
+        memberships = self._memberships.get(fact.data.person_ref or "")
+        for m, data in memberships.valid_at(fact.time) if memberships is not None else ():
+            found.setdefault(data.group_id, []).append(m.id)
+        new = {g: tuple(sorted(ids)) for g, ids in found.items()}
+        old = self._resolution.get(fact.key, {})
+        for group_id, ids in old.items():
+            if new.get(group_id) != ids:
+                self._group(group_id).remove_sanction(fact)
+        for group_id, ids in new.items():
+            if old.get(group_id) != ids:
+                self._group(group_id).add_sanction(fact, ids)
+        self._resolution[fact.key] = new
+        self._set_unresolved(fact.id, None if new else UnresolvedSanction(
+            sanction_id=fact.id, source=fact.source, time=fact.time, kind=fact.data.kind.value,
+            incident_id=fact.data.incident_id))
+
+    def _refresh_incident(self, incident_id: str) -> None:
+        old = self._incident.pop(incident_id, None)
+        new = current_incident(self._reports.get(incident_id, {}).values(),
+                               self._attributions.get(incident_id, {}).values())
+        if old == new:
+            if new is not None:
+                self._incident[incident_id] = new
+            return
+        if old is not None:
+            for group_id in old.suspected if old.confirmed else ():
+                self._group(group_id).remove_incident(old)
+            for group_id in old.victims:
+                self._victim_of[group_id].discard(incident_id)
+        if new is not None:
+            self._incident[incident_id] = new
+            for group_id in new.suspected if new.confirmed else ():
+                self._group(group_id).add_incident(new)
+            for group_id in new.victims:
+                self._victim_of.setdefault(group_id, set()).add(incident_id)
+        self._refresh_retaliation(incident_id)
+
+    def _refresh_call_in(self, call_in_id: str) -> None:
+        call_in = self._call_ins[call_in_id]
+        _, invited = invited_groups(call_in.schedules.values())
+        for group_id in call_in.invited - invited:
+            self._invited_to[group_id].discard(call_in_id)
+        for group_id in invited:
+            self._invited_to.setdefault(group_id, set()).add(call_in_id)
+        affected, call_in.invited = call_in.invited | invited, invited
+        for group_id in affected:
+            self._group(group_id).set_presentations(self._presentations_of(group_id))
+
+    def _presentations_of(self, group_id: str) -> list[Presentation]:
+        out: list[Presentation] = []
+        for call_in_id in self._invited_to.get(group_id, ()):
+            call_in = self._call_ins[call_in_id]
+            schedule = latest(call_in.schedules.values())
+            if schedule is None:
+                continue
+            out.extend(Presentation(call_in_id=call_in_id, held_id=h.id, held_time=h.time,
+                                    scheduled_id=schedule.id) for h in call_in.helds.values())
+        return out
+
+    def _refresh_relation(self, pair: frozenset[str]) -> None:
+        fact = latest(self._relations.get(pair, {}).values())
+        a, b = sorted(pair)
+        in_conflict = fact is not None and isinstance(fact.data, GroupRelationRecorded) \
+            and fact.data.relation is RelationKind.CONFLICT
+        if in_conflict:
+            self._conflicts.setdefault(a, set()).add(b)
+            self._conflicts.setdefault(b, set()).add(a)
+        else:
+            self._conflicts.get(a, set()).discard(b)
+            self._conflicts.get(b, set()).discard(a)
+        for incident_id in self._victim_of.get(a, set()) | self._victim_of.get(b, set()):
+            self._refresh_retaliation(incident_id)
+
+    def _refresh_retaliation(self, incident_id: str) -> None:
+        inc = self._incident.get(incident_id)
+        at_risk: frozenset[str] = frozenset()
+        if inc is not None and inc.confirmed and inc.victims:
+            at_risk = inc.victims.union(*(self._conflicts.get(v, set()) for v in inc.victims))
+        old = self._at_risk.pop(incident_id, frozenset())
+        if at_risk:
+            self._at_risk[incident_id] = at_risk
+        for group_id in old - at_risk:
+            self._set_alert(AlertKind.RETALIATION_RISK, group_id, incident_id, False)
+        for group_id in at_risk - old:
+            self._set_alert(AlertKind.RETALIATION_RISK, group_id, incident_id, True)
+
+    # -- bookkeeping --------------------------------------------------------------------------------
+    def _group(self, group_id: str) -> GroupLedger:
+        group = self._groups.get(group_id)
+        if group is None:
+            group = self._groups[group_id] = GroupLedger(group_id, self._window_days)
+        self._touched.add(group_id)
+        return group
+
+    def _set_alert(self, kind: AlertKind, group_id: str, incident_id: str, holds: bool) -> None:
+        alert = Alert.of(kind, group_id, incident_id)
+        self._alerts_before.setdefault(alert.alert_id, self._alerts.get(alert.alert_id))
+        if holds:
+            self._alerts[alert.alert_id] = alert
+        else:
+            self._alerts.pop(alert.alert_id, None)
+
+    def _set_unresolved(self, sanction_id: str, record: UnresolvedSanction | None) -> None:
+        self._unresolved_before.setdefault(sanction_id, self._unresolved.get(sanction_id))
+        if record is None:
+            self._unresolved.pop(sanction_id, None)
+        else:
+            self._unresolved[sanction_id] = record
+
+    def _settle(self) -> Update:
+        case_ids: list[tuple[str, str]] = []
+        for group_id in sorted(self._touched):
+            group = self._groups[group_id]
+            changed, reclassified = group.settle()
+            case_ids.extend((group_id, i) for i in sorted(changed))
+            for incident_id in reclassified:
+                is_case = group.case(incident_id) is not None
+                unwarned = group.has_incident(incident_id) and not is_case
+                self._set_alert(AlertKind.ENFORCEMENT_TRIGGERED, group_id, incident_id, is_case)
+                self._set_alert(AlertKind.UNWARNED_VIOLENCE, group_id, incident_id, unwarned)
+        raised = tuple(self._alerts[i] for i, old in sorted(self._alerts_before.items())
+                       if old is None and i in self._alerts)
+        withdrawn = tuple(AlertWithdrawal.of(old) for i, old in sorted(self._alerts_before.items())
+                          if old is not None and i not in self._alerts)
+        unresolved = {k: self._unresolved.get(k) for k, old in sorted(self._unresolved_before.items())
+                      if self._unresolved.get(k) != old}
+        update = Update(tuple(sorted(self._touched)), tuple(case_ids), unresolved,
+                        AlertChanges(raised, withdrawn))
+        self._touched, self._alerts_before, self._unresolved_before = set(), {}, {}
+        return update
+
+
+def _put(index: dict[_K, dict[FactKey, Fact]], key: _K, fact: Fact, on: bool) -> None:
+    _put_flat(index.setdefault(key, {}), fact, on)
+
+
+def _put_flat(bucket: dict[FactKey, Fact], fact: Fact, on: bool) -> None:
+    if on:
+        bucket[fact.key] = fact
+    else:
+        bucket.pop(fact.key, None)

@@ -1,0 +1,190 @@
+"""The small rules of rule version 1 that both the reference `derive` and the incremental ledger use.
+
+These are the choices that give each rule its meaning (which report and attribution count, when a
+membership is valid, when a sanction is within the window, how a case and a group get their status),
+kept in one place so the two evaluation strategies cannot disagree about them. How the strategies find
+the facts to apply them to is theirs; the property test checks they agree.
+
+Outputs are assembled with `model_construct`: every part is already a validated value (from the
+contract's models or from these functions), and validating it again per event would cost more than the
+rules themselves. `tests/unit/domain` checks that the records round-trip through validation.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from services.contracts.events import (
+    CallInScheduled,
+    GroupRegistered,
+    IncidentAttributed,
+    IncidentReported,
+    MembershipAssessed,
+    SanctionRecorded,
+    WarningDelivered,
+)
+from services.sanctions.domain.facts import Fact
+from services.sanctions.domain.state import (
+    CaseProvenance,
+    CaseState,
+    CaseStatus,
+    GroupState,
+    GroupStatus,
+    LinkRule,
+    Presentation,
+    ResolvedBy,
+    SanctionLink,
+    WarningEntry,
+    days_between,
+)
+
+__all__ = [
+    "DEFAULT_WINDOW_DAYS",
+    "Incident",
+    "current_incident",
+    "group_status",
+    "invited_groups",
+    "is_empty",
+    "latest",
+    "make_case",
+    "make_group_state",
+    "make_link",
+    "membership_valid_at",
+    "registered_name",
+    "within_window",
+]
+
+DEFAULT_WINDOW_DAYS = 365
+
+
+def latest(facts: Iterable[Fact]) -> Fact | None:
+    """The latest fact by (time, id, source), or None."""
+    return max(facts, key=lambda f: f.order, default=None)
+
+
+@dataclass(frozen=True, slots=True)
+class Incident:
+    """An incident as currently attributed (rule 2): the report's time, the latest review's groups."""
+
+    incident_id: str
+    time: datetime
+    report_id: str
+    attribution_id: str | None
+    confirmed: bool
+    suspected: frozenset[str]
+    victims: frozenset[str]
+
+
+def current_incident(reports: Iterable[Fact], attributions: Iterable[Fact]) -> Incident | None:
+    """The incident's report (the first, by (time, id), should an incident be reported twice)
+    replaced by its latest attribution (by (time, id)), whatever the attribution's time. No report
+    (yet, or any more): no incident, so an attribution alone opens nothing."""
+    report = min(reports, key=lambda f: f.order, default=None)
+    if report is None:
+        return None
+    assert isinstance(report.data, IncidentReported)
+    review = latest(attributions)
+    source: IncidentReported | IncidentAttributed = report.data
+    if review is not None:
+        assert isinstance(review.data, IncidentAttributed)
+        source = review.data
+    return Incident(report.data.incident_id, report.time, report.id,
+                    review.id if review is not None else None, source.confirmed,
+                    frozenset(source.suspected_group_ids), frozenset(source.victim_group_ids))
+
+
+def registered_name(registrations: Iterable[Fact]) -> tuple[str | None, str | None]:
+    """(name, registration event id) from the latest registration by (time, id); (None, None)."""
+    fact = latest(registrations)
+    if fact is None:
+        return None, None
+    assert isinstance(fact.data, GroupRegistered)
+    return fact.data.name, fact.id
+
+
+def invited_groups(schedules: Iterable[Fact]) -> tuple[Fact | None, frozenset[str]]:
+    """A call-in's invitation list: from its latest `scheduled` event by (time, id) (a re-scheduling
+    replaces the list)."""
+    fact = latest(schedules)
+    if fact is None:
+        return None, frozenset()
+    assert isinstance(fact.data, CallInScheduled)
+    return fact, frozenset(fact.data.invited_group_ids)
+
+
+def membership_valid_at(membership: MembershipAssessed, time: datetime) -> bool:
+    """Rule 4: valid from `valid_from` (inclusive) until `valid_until` (exclusive)."""
+    return membership.valid_from <= time < membership.valid_until
+
+
+def within_window(incident_time: datetime, sanction_time: datetime, window_days: int) -> bool:
+    """Rule 5: the incident is at or before the sanction and at most `window_days` days earlier."""
+    return incident_time <= sanction_time and sanction_time - incident_time <= timedelta(days=window_days)
+
+
+def make_link(sanction: Fact, rule: LinkRule, membership_ids: Sequence[str]) -> SanctionLink:
+    assert isinstance(sanction.data, SanctionRecorded)
+    return SanctionLink.model_construct(
+        sanction_id=sanction.id, source=sanction.source, time=sanction.time, kind=sanction.data.kind.value,
+        rule=rule, resolved_by=ResolvedBy.MEMBERSHIP if membership_ids else ResolvedBy.NAMED_GROUP,
+        membership_ids=tuple(sorted(membership_ids)))
+
+
+def make_case(incident: Incident, warning: Fact, links: Sequence[SanctionLink],
+              presentation: Presentation | None) -> CaseState:
+    """A case from its parts; `links` in (time, id, source) order, `presentation` the first held
+    call-in after the first link (None if none)."""
+    first = links[0].time if links else None
+    status = CaseStatus.AWAITING_SANCTION
+    if first is not None:
+        status = CaseStatus.PRESENTED if presentation is not None else CaseStatus.SANCTIONED
+    return CaseState.model_construct(
+        incident_id=incident.incident_id, incident_time=incident.time, warning_id=warning.id,
+        sanction_ids=tuple(sorted(link.sanction_id for link in links)), first_sanction_time=first,
+        days_to_first_sanction=days_between(incident.time, first) if first is not None else None,
+        status=status,
+        provenance=CaseProvenance.model_construct(
+            report_id=incident.report_id, attribution_id=incident.attribution_id, warning_id=warning.id,
+            presented_by=presentation),
+        links=tuple(links))
+
+
+def group_status(warned: bool, cases: Iterable[CaseState]) -> GroupStatus:
+    """Rule 7."""
+    if not warned:
+        return GroupStatus.UNWARNED
+    statuses = {case.status for case in cases}
+    if not statuses:
+        return GroupStatus.WARNED
+    if CaseStatus.AWAITING_SANCTION in statuses:
+        return GroupStatus.AWAITING_SANCTION
+    if statuses == {CaseStatus.PRESENTED}:
+        return GroupStatus.PRESENTED
+    return GroupStatus.SANCTIONED
+
+
+def make_group_state(group_id: str, registration: tuple[str | None, str | None], warnings: Sequence[Fact],
+                     cases: Sequence[CaseState], unwarned_incident_ids: Iterable[str],
+                     baseline_links: Sequence[SanctionLink]) -> GroupState:
+    """A group's state from its parts: `warnings` in (time, id, source) order, `cases` in (incident
+    time, incident id) order, `baseline_links` in (time, id, source) order."""
+    entries = []
+    for fact in warnings:
+        assert isinstance(fact.data, WarningDelivered)
+        entries.append(WarningEntry.model_construct(event_id=fact.id, channel=fact.data.channel.value,
+                                                    time=fact.time))
+    return GroupState.model_construct(
+        group_id=group_id, name=registration[0], registration_id=registration[1],
+        status=group_status(bool(warnings), cases),
+        warned_since=warnings[0].time if warnings else None, warnings=tuple(entries), cases=tuple(cases),
+        unwarned_incident_ids=tuple(sorted(unwarned_incident_ids)),
+        baseline_sanction_ids=tuple(sorted(link.sanction_id for link in baseline_links)),
+        baseline_links=tuple(baseline_links))
+
+
+def is_empty(state: GroupState) -> bool:
+    """A group with nothing to show has no state (a registration alone is something to show)."""
+    return not (state.registration_id or state.warnings or state.cases or state.unwarned_incident_ids
+                or state.baseline_links)
