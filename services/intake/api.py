@@ -53,10 +53,10 @@ class Adapters:
 
 
 def _kafka_adapters(settings: IntakeSettings, service: Service) -> Adapters:
-    from services.intake.kafka import KafkaPublisherThread, ReceiptFeed
+    from services.intake.kafka import KafkaPublisher, ReceiptFeed
 
     client_id = f"gvi-{service}"
-    publisher = KafkaPublisherThread(settings.kafka_bootstrap_servers,
+    publisher = KafkaPublisher(settings.kafka_bootstrap_servers,
                                timeout_seconds=settings.publish_timeout_seconds, client_id=client_id,
                                lanes=settings.publish_lanes)
     ledger = ReceiptLedger()

@@ -21,7 +21,6 @@ import asyncio
 import contextlib
 import json
 import logging
-import threading
 import time
 import uuid
 from collections.abc import Sequence
@@ -35,7 +34,7 @@ from services.intake.errors import BrokerUnavailable
 from services.intake.ledger import Receipt, ReceiptLedger
 from services.intake.publishing import OutgoingRecord, Placement
 
-__all__ = ["KafkaPublisher", "KafkaPublisherThread", "ReceiptFeed"]
+__all__ = ["KafkaPublisher", "ReceiptFeed"]
 
 log = logging.getLogger("gvi.intake.kafka")
 
@@ -166,6 +165,7 @@ class KafkaPublisher:
         except Exception as exc:  # any failure: abort, answer 503, keep the lane usable
             log.warning("transaction of %d request(s) failed after %.1fs: %s", len(group),
                         time.monotonic() - started, type(exc).__name__)
+            self._probed_at = -1.0  # readiness must look again, not repeat an earlier "reachable"
             await lane.abort()
             for pending in group:
                 if not pending.done.done():
@@ -296,57 +296,3 @@ def _receipt(record: Any) -> Receipt | None:
                     record.topic, record.partition, record.offset)
         return None
 
-
-class KafkaPublisherThread:
-    """A `KafkaPublisher` on an event loop of its own thread.
-
-    A transaction takes several round trips to the broker, and on the HTTP event loop each of them
-    queues behind whatever requests are being parsed there, so under load every commit is slowed
-    by the load itself. On its own loop the publisher's round trips are not queued behind HTTP
-    work; the two loops only meet through thread-safe futures.
-    """
-
-    def __init__(self, bootstrap: str, *, timeout_seconds: float, client_id: str, lanes: int = 4) -> None:
-        self._args = (bootstrap, timeout_seconds, client_id, lanes)
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._inner: KafkaPublisher | None = None
-        self._thread: threading.Thread | None = None
-
-    async def start(self) -> None:
-        started = threading.Event()
-
-        def run() -> None:
-            loop = asyncio.new_event_loop()
-            self._loop = loop
-            asyncio.set_event_loop(loop)
-            bootstrap, timeout, client_id, lanes = self._args
-            self._inner = KafkaPublisher(bootstrap, timeout_seconds=timeout, client_id=client_id,
-                                         lanes=lanes)
-            loop.run_until_complete(self._inner.start())
-            started.set()
-            loop.run_forever()
-            loop.close()
-
-        self._thread = threading.Thread(target=run, name="kafka-publisher", daemon=True)
-        self._thread.start()
-        await asyncio.get_running_loop().run_in_executor(None, started.wait)
-
-    def _call(self, coro: Any) -> asyncio.Future[Any]:
-        assert self._loop is not None, "start() first"
-        return asyncio.wrap_future(asyncio.run_coroutine_threadsafe(coro, self._loop))
-
-    async def publish(self, records: Sequence[OutgoingRecord], *, atomic: bool) -> list[Placement]:
-        assert self._inner is not None, "start() first"
-        result: list[Placement] = await self._call(self._inner.publish(records, atomic=atomic))
-        return result
-
-    async def is_reachable(self) -> bool:
-        assert self._inner is not None, "start() first"
-        return bool(await self._call(self._inner.is_reachable()))
-
-    async def close(self) -> None:
-        if self._inner is None or self._loop is None or self._thread is None:
-            return
-        await self._call(self._inner.close())
-        self._loop.call_soon_threadsafe(self._loop.stop)
-        await asyncio.get_running_loop().run_in_executor(None, self._thread.join, 10)
