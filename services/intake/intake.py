@@ -165,10 +165,10 @@ class Intake:
         fresh: dict[tuple[str, str], _Candidate] = {}
         records: list[OutgoingRecord] = []
         placed: dict[str, tuple[str, str]] = {}  # event id -> (topic, key), for retractions
-        for c in candidates:
+        for index, c in enumerate(candidates):
             if c.key in known or c.key in fresh:
                 continue
-            topic, key = self._placement(c.event, placed, len(fresh), batch)
+            topic, key = self._placement(c.event, placed, index, batch)
             placed[c.event.id] = (topic, key)
             fresh[c.key] = c
             value = canonical_json({**c.submitted, "recordedtime": recorded, "agency": agency.name})

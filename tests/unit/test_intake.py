@@ -310,3 +310,20 @@ def test_a_chunked_body_over_the_limit_is_413() -> None:
         answer = client.post("/v1/events", content=chunks(), headers={**BATCH, **POLICE})
         assert answer.status_code == 413
         assert publisher.log == []
+
+
+def test_a_batch_retraction_of_an_unknown_event_names_its_position(incidents: Intake) -> None:
+    first = incident()
+    retraction = example_event("gvi.event.retracted.v1", data_overrides={"retracted_event_id": "nope"})
+    answer = incidents.post_batch([first, incident(), retraction])
+    assert answer.status_code == 422
+    assert answer.json()["errors"][0]["field"] == "[2].data.retracted_event_id"
+    assert incidents.records == []
+
+
+def test_a_batch_may_retract_an_event_of_the_same_batch(incidents: Intake) -> None:
+    first = incident()
+    retraction = example_event("gvi.event.retracted.v1", data_overrides={"retracted_event_id": first["id"]})
+    assert incidents.post_batch([first, retraction]).status_code == 202
+    (original, _), (retracted, _) = incidents.publisher.log
+    assert retracted.key == original.key
