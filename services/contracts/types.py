@@ -12,7 +12,10 @@ __all__ = ["UtcDatetime", "to_utc"]
 
 def to_utc(value: datetime) -> datetime:
     """Normalise an aware time to UTC, so that equal instants serialise to equal bytes."""
-    return value.astimezone(UTC)
+    try:
+        return value.astimezone(UTC)
+    except OverflowError as exc:
+        raise ValueError("time is out of range once converted to UTC") from exc
 
 
 UtcDatetime = Annotated[AwareDatetime, AfterValidator(to_utc)]

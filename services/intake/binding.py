@@ -48,7 +48,7 @@ def _media_type(content_type: str | None) -> str:
 def _json(body: bytes) -> Any:
     try:
         return json.loads(body)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+    except (ValueError, RecursionError) as exc:  # JSONDecodeError, bad UTF-8, huge ints, deep nesting
         raise InvalidEvent("the body is not valid JSON",
                            [FieldError("(body)", f"not valid JSON: {exc}")]) from exc
 
@@ -75,10 +75,19 @@ def parse_request(headers: Mapping[str, str], body: bytes, *, max_batch: int) ->
         if media not in JSON_TYPES:
             raise UnsupportedMedia("in binary mode the body is the event's data and must be "
                                    "Content-Type: application/json")
-        event: dict[str, Any] = {
-            key[3:].lower(): unquote(value)
-            for key, value in headers.items() if key.lower().startswith("ce-")
-        }
+        event: dict[str, Any] = {}
+        for key, value in headers.items():
+            if not key.lower().startswith("ce-"):
+                continue
+            name = key[3:].lower()
+            if name in ("data", "data_base64"):
+                raise InvalidEvent("in binary mode the data is the body",
+                                   [FieldError(key.lower(), "remove this header; send the data as the body")])
+            try:
+                event[name] = unquote(value, errors="strict")
+            except UnicodeDecodeError as exc:
+                raise InvalidEvent("a ce-* header is not valid percent-encoded UTF-8",
+                                   [FieldError(name, "not valid percent-encoded UTF-8")]) from exc
         event["datacontenttype"] = media
         event["data"] = _json(body)
         return ParsedRequest(Mode.BINARY, [event])

@@ -164,12 +164,12 @@ class Intake:
         recorded = now.isoformat().replace("+00:00", "Z")
         fresh: dict[tuple[str, str], _Candidate] = {}
         records: list[OutgoingRecord] = []
-        placed: dict[str, tuple[str, str]] = {}  # event id -> (topic, key), for retractions
+        placed: dict[str, tuple[str, str, str]] = {}  # event id -> (topic, key, type), for retractions
         for index, c in enumerate(candidates):
             if c.key in known or c.key in fresh:
                 continue
             topic, key = self._placement(c.event, placed, index, batch)
-            placed[c.event.id] = (topic, key)
+            placed[c.event.id] = (topic, key, c.event.type)
             fresh[c.key] = c
             value = canonical_json({**c.submitted, "recordedtime": recorded, "agency": agency.name})
             records.append(OutgoingRecord(topic, key, value, (
@@ -193,16 +193,20 @@ class Intake:
                 self._metrics.duplicate(c.event.type)
         return Outcome([known[c.key] for c in candidates], duplicate)
 
-    def _placement(self, event: CloudEvent, in_batch: dict[str, tuple[str, str]], index: int,
+    def _placement(self, event: CloudEvent, in_batch: dict[str, tuple[str, str, str]], index: int,
                    batch: bool) -> tuple[str, str]:
         if event.type != RETRACTION_TYPE:
             return self.service.topic, partition_key(event)
         assert isinstance(event.data, EventRetracted)
         target_id = event.data.retracted_event_id
-        if target_id in in_batch:
-            return in_batch[target_id]
-        target = self._ledger.get(event.source, target_id)
         field = f"[{index}].data.retracted_event_id" if batch else "data.retracted_event_id"
+        if target_id in in_batch:
+            topic, key, target_type = in_batch[target_id]
+            if target_type == RETRACTION_TYPE:
+                raise InvalidEvent("a retraction cannot be retracted", [FieldError(
+                    field, "names a retraction; post the original event again under a new id instead")])
+            return topic, key
+        target = self._ledger.get(event.source, target_id)
         if target is None:
             raise InvalidEvent("nothing to retract here", [FieldError(
                 field, f"no event with id {target_id!r} from {event.source} was accepted by the "

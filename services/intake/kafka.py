@@ -55,8 +55,9 @@ class _Lane:
     def __init__(self, bootstrap: str, client_id: str, transactional_id: str, timeout: float) -> None:
         self._bootstrap = bootstrap
         self._client_id = client_id
-        # A restarted producer with the same transactional id fences the previous one and aborts
-        # whatever transaction it left open.
+        # A successor producer with the same transactional id (see `reset`) fences this one and
+        # aborts whatever transaction it left open. Ids are new in every process: a crashed
+        # process's open transaction is aborted by the broker after transaction.timeout.ms.
         self._transactional_id = transactional_id
         self._timeout = timeout
         self._producer: AIOKafkaProducer | None = None
@@ -93,20 +94,38 @@ class _Lane:
             placed.append([Placement(m.topic, m.partition, m.offset) for m in metas])
         return placed
 
-    async def abort(self) -> None:
-        producer = self._producer
-        if producer is None:
-            return
-        try:
-            await asyncio.wait_for(producer.abort_transaction(), 2)
-        except Exception:  # the broker is unreachable: the next producer fences the transaction
-            await self.discard()
+    async def reset(self) -> None:
+        """After a failed transaction: drop the producer without flushing it, then start its
+        successor with the same transactional id, which fences the old epoch and makes the
+        coordinator abort whatever the old one left open. If Kafka is down the successor starts on
+        the lane's next use; the dropped producer can never deliver its records, so nothing of the
+        failed transaction appears later."""
+        producer, self._producer = self._producer, None
+        if producer is not None:
+            await _close_without_flush(producer)
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(self.producer(), 2)
 
     async def discard(self) -> None:
         producer, self._producer = self._producer, None
         if producer is not None:
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(producer.stop(), 2)
+            await _close_without_flush(producer)
+
+
+async def _close_without_flush(producer: AIOKafkaProducer) -> None:
+    """Stop a producer and drop its buffered records. `AIOKafkaProducer.stop()` first flushes, which
+    would deliver a failed transaction's records once the broker is back; aiokafka has no public
+    way to close without flushing, so this reaches into its sender and client, in this one place."""
+    producer._closed = True
+    task = producer._sender.sender_task if producer._sender is not None else None
+    if task is not None and not task.done():
+        task.cancel()
+        with contextlib.suppress(Exception, asyncio.CancelledError):
+            await asyncio.wait_for(asyncio.shield(task), 1)
+    with contextlib.suppress(Exception):
+        await asyncio.wait_for(producer.client.close(), 1)
 
 
 class KafkaPublisher:
@@ -166,7 +185,7 @@ class KafkaPublisher:
             log.warning("transaction of %d request(s) failed after %.1fs: %s", len(group),
                         time.monotonic() - started, type(exc).__name__)
             self._probed_at = -1.0  # readiness must look again, not repeat an earlier "reachable"
-            await lane.abort()
+            await lane.reset()
             for pending in group:
                 if not pending.done.done():
                     pending.done.set_exception(BrokerUnavailable(_UNAVAILABLE))

@@ -22,7 +22,7 @@ _LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 
 
 def _type_label(raw: Any) -> str:
     event_type = raw.get("type") if isinstance(raw, dict) else None
-    return event_type if event_type in EVENT_TYPES else "unknown"
+    return event_type if isinstance(event_type, str) and event_type in EVENT_TYPES else "unknown"
 
 
 class IntakeMetrics:

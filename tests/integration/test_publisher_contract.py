@@ -2,17 +2,22 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import pytest
+from kafka.admin import KafkaAdminClient, NewTopic
+from kafka.errors import TopicAlreadyExistsError
 
 from services.intake.errors import BrokerUnavailable
 from services.intake.kafka import KafkaPublisher
 from services.intake.publishing import FakePublisher, OutgoingRecord, Placement, Publisher
 from tests.integration.test_intake_kafka import read_topic
 
+TOPIC = "contract-test"  # not a source topic: these records are no events
 Reader = Callable[[], list[tuple[str, bytes, int, int]]]  # (key, value, partition, offset)
 
 
@@ -27,19 +32,24 @@ async def port(request: pytest.FixtureRequest) -> AsyncIterator[tuple[Publisher,
         yield fake, read_fake
         return
     broker = request.getfixturevalue("kafka_broker")
-    kafka = KafkaPublisher(broker.bootstrap, timeout_seconds=5, client_id="contract")
+    admin = KafkaAdminClient(bootstrap_servers=broker.bootstrap)
+    with contextlib.suppress(TopicAlreadyExistsError):
+        admin.create_topics([NewTopic(TOPIC, 3, 1)])
+    admin.close()
+    # One lane, so a failing request meets the producer that already holds a transaction's state.
+    kafka = KafkaPublisher(broker.bootstrap, timeout_seconds=5, client_id="contract", lanes=1)
     await kafka.start()
 
     def read_kafka() -> list[tuple[str, bytes, int, int]]:
         return [(r.key.decode(), r.value, r.partition, r.offset)
-                for r in read_topic(broker.bootstrap, "sanctions")]
+                for r in read_topic(broker.bootstrap, TOPIC)]
 
     yield kafka, read_kafka
     await kafka.close()
 
 
 def records(tag: str, n: int) -> list[OutgoingRecord]:
-    return [OutgoingRecord("sanctions", f"{tag}-{i % 2}", json.dumps({"tag": tag, "i": i}).encode())
+    return [OutgoingRecord(TOPIC, f"{tag}-{i % 2}", json.dumps({"tag": tag, "i": i}).encode())
             for i in range(n)]
 
 
@@ -57,8 +67,8 @@ async def test_placements_answer_each_record_in_order(port: tuple[Publisher, Rea
     publisher, read = port
     tag = f"order-{atomic}"
     placements = await publisher.publish(records(tag, 6), atomic=atomic)
-    assert [p.topic for p in placements] == ["sanctions"] * 6
-    found = {body["i"]: Placement("sanctions", partition, offset)
+    assert [p.topic for p in placements] == [TOPIC] * 6
+    found = {body["i"]: Placement(TOPIC, partition, offset)
              for _, body, partition, offset in landed(read, tag)}
     assert [found[i] for i in range(6)] == placements
     same_key = [p for i, p in enumerate(placements) if i % 2 == 0]
@@ -67,8 +77,6 @@ async def test_placements_answer_each_record_in_order(port: tuple[Publisher, Rea
 
 
 async def test_concurrent_requests_each_land_once(port: tuple[Publisher, Reader]) -> None:
-    import asyncio
-
     publisher, read = port
     await asyncio.gather(*(publisher.publish(records(f"concurrent-{n}", 3), atomic=False) for n in range(20)))
     for n in range(20):
@@ -92,5 +100,6 @@ async def test_failure_is_broker_unavailable_and_publishes_nothing(
                 await publisher.publish(records("down", 2), atomic=True)
         finally:
             broker.start()
+        await asyncio.sleep(12)  # no requests: a producer that kept the records would deliver them now
     assert landed(read, "down") == []
     assert len(await publisher.publish(records("after", 2), atomic=True)) == 2

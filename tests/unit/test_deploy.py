@@ -37,7 +37,7 @@ def test_every_intake_runs_on_its_documented_port_with_known_settings() -> None:
         assert container["command"] == ["python", "-m", f"services.{service.value}"]
         port = DEFAULT_PORTS[service]
         assert container["environment"]["GVI_PORT"] == str(port)
-        assert container["ports"] == [f"{port}:{port}"]
+        assert container["ports"] == [f"${{GVI_BIND_ADDRESS:-127.0.0.1}}:{port}:{port}"]
         assert set(container["environment"]) <= settings_env_names()
         assert container["depends_on"]["topics"]["condition"] == "service_completed_successfully"
 

@@ -327,3 +327,42 @@ def test_a_batch_may_retract_an_event_of_the_same_batch(incidents: Intake) -> No
     assert incidents.post_batch([first, retraction]).status_code == 202
     (original, _), (retracted, _) = incidents.publisher.log
     assert retracted.key == original.key
+
+
+def test_a_batch_cannot_retract_a_retraction(incidents: Intake) -> None:
+    first = incident()
+    retraction = example_event("gvi.event.retracted.v1", data_overrides={"retracted_event_id": first["id"]})
+    second = example_event("gvi.event.retracted.v1",
+                           data_overrides={"retracted_event_id": retraction["id"]})
+    answer = incidents.post_batch([first, retraction, second])
+    assert answer.status_code == 422 and answer.json()["errors"][0]["field"] == "[2].data.retracted_event_id"
+    assert incidents.records == []
+
+
+@pytest.mark.parametrize("body", [
+    b'{"specversion": "1.0", "type": ["x"], "id": "a", "source": "/agencies/police"}',
+    b'{"a": ' + b"1" * 5000 + b"}",
+    b"[" * 100_000,
+    b"\xff\xfe not utf-8",
+])
+def test_hostile_bodies_are_422_never_500(incidents: Intake, body: bytes) -> None:
+    for headers in (STRUCTURED, BATCH):
+        answer = incidents.client.post("/v1/events", content=body, headers={**headers, **POLICE})
+        assert answer.status_code == 422, answer.text
+
+
+@pytest.mark.parametrize("time", ["0001-01-01T00:00:00+14:00", "9999-12-31T23:59:59-14:00"])
+def test_times_that_overflow_in_utc_are_422(incidents: Intake, time: str) -> None:
+    answer = incidents.post(example_event("gvi.incident.reported.v1", time=time))
+    assert answer.status_code == 422 and answer.json()["errors"][0]["field"] == "time"
+
+
+def test_binary_mode_refuses_undecodable_headers_and_data_headers(incidents: Intake) -> None:
+    event = incident()
+    headers = {f"ce-{k}": str(v) for k, v in event.items() if k not in ("data", "datacontenttype")}
+    for extra in ({"ce-id": "%ED%A0%80"}, {"ce-data": "x"}):
+        answer = incidents.client.post("/v1/events", content=json.dumps(event["data"]),
+                                       headers={"content-type": "application/json", **headers, **extra,
+                                                **POLICE})
+        assert answer.status_code == 422, answer.text
+    assert incidents.records == []
