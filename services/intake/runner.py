@@ -23,6 +23,9 @@ def run(service: Service) -> int:
         settings = IntakeSettings()  # required fields come from the environment
         logging.basicConfig(level=settings.log_level,
                             format=f"%(asctime)s {service} %(levelname)s %(name)s: %(message)s")
+        # aiokafka logs every transaction's coordinator look-up at INFO.
+        if settings.log_level.upper() != "DEBUG":
+            logging.getLogger("aiokafka").setLevel(logging.WARNING)
         app = create_app(service, settings)
     except (ValidationError, ConfigError) as exc:
         print(f"{service}: cannot start: {exc}", file=sys.stderr)
