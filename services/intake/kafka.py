@@ -55,7 +55,7 @@ class _Lane:
     def __init__(self, bootstrap: str, client_id: str, transactional_id: str, timeout: float) -> None:
         self._bootstrap = bootstrap
         self._client_id = client_id
-        # A successor producer with the same transactional id (see `reset`) fences this one and
+        # A successor producer with the same transactional id (see `restart`) fences this one and
         # aborts whatever transaction it left open. Ids are new in every process: a crashed
         # process's open transaction is aborted by the broker after transaction.timeout.ms.
         self._transactional_id = transactional_id
@@ -94,15 +94,17 @@ class _Lane:
             placed.append([Placement(m.topic, m.partition, m.offset) for m in metas])
         return placed
 
-    async def reset(self) -> None:
-        """After a failed transaction: drop the producer without flushing it, then start its
-        successor with the same transactional id, which fences the old epoch and makes the
-        coordinator abort whatever the old one left open. If Kafka is down the successor starts on
-        the lane's next use; the dropped producer can never deliver its records, so nothing of the
-        failed transaction appears later."""
+    async def drop(self) -> None:
+        """After a failed transaction: drop the producer without flushing it, so that none of its
+        records can be delivered later, once the broker is back."""
         producer, self._producer = self._producer, None
         if producer is not None:
             await _close_without_flush(producer)
+
+    async def restart(self) -> None:
+        """Start the dropped producer's successor with the same transactional id: it fences the old
+        epoch and makes the coordinator abort whatever the old one had begun. If Kafka is down this
+        happens on the lane's next use instead."""
         with contextlib.suppress(Exception):
             await asyncio.wait_for(self.producer(), 2)
 
@@ -185,10 +187,11 @@ class KafkaPublisher:
             log.warning("transaction of %d request(s) failed after %.1fs: %s", len(group),
                         time.monotonic() - started, type(exc).__name__)
             self._probed_at = -1.0  # readiness must look again, not repeat an earlier "reachable"
-            await lane.reset()
+            await lane.drop()  # before answering: a 503 must never be published later
             for pending in group:
                 if not pending.done.done():
                     pending.done.set_exception(BrokerUnavailable(_UNAVAILABLE))
+            await lane.restart()
             return
         finally:
             self._free.put_nowait(lane)
