@@ -75,6 +75,20 @@ def _ephemeral_range() -> tuple[int, int]:
         return 32768, 60999
 
 
+def _run_tool(command: list[str], what: str) -> None:
+    """Run a one-shot JVM or Maven command that dies with us; BrokerError with its output if it fails."""
+    result = subprocess.run(
+        command,
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        check=False,
+        preexec_fn=die_with_parent(),
+    )
+    if result.returncode != 0:
+        raise BrokerError(f"{what} failed (exit {result.returncode}):\n{result.stdout}{result.stderr}")
+
+
 def free_port() -> int:
     """A TCP port on 127.0.0.1 that nothing listens on right now (tests start brokers side by side).
 
@@ -365,19 +379,7 @@ class KafkaBroker:
             "-c",
             str(self.data_dir / "server.properties"),
         ]
-        result = subprocess.run(
-            command,
-            stdin=subprocess.DEVNULL,
-            capture_output=True,
-            text=True,
-            check=False,
-            preexec_fn=die_with_parent(),
-        )
-        if result.returncode != 0:
-            raise BrokerError(
-                f"formatting Kafka storage in {self.data_dir} failed (exit {result.returncode}):\n"
-                f"{result.stdout}{result.stderr}"
-            )
+        _run_tool(command, f"formatting Kafka storage in {self.data_dir}")
         return cluster_id
 
     def _wait_ready(self, cluster_id: str, timeout: float) -> None:
@@ -462,18 +464,7 @@ def _download_jars(target: Path, version: str) -> None:
         "-f",
         str(POM),
     ]
-    result = subprocess.run(
-        command,
-        stdin=subprocess.DEVNULL,
-        capture_output=True,
-        text=True,
-        check=False,
-        preexec_fn=die_with_parent(),
-    )
-    if result.returncode != 0:
-        raise BrokerError(
-            f"`{' '.join(command)}` failed (exit {result.returncode}):\n{result.stdout}{result.stderr}"
-        )
+    _run_tool(command, f"`{' '.join(command)}`")
     if not (target / f"kafka_2.13-{version}.jar").is_file():
         raise BrokerError(f"Maven finished but {target} holds no kafka_2.13-{version}.jar")
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -56,10 +55,6 @@ def print_table(title: str, figures: Sequence[Figure], targets: Sequence[tuple[s
               f"{f.base_events_per_s:>10.0f} {f.base_p50_ms:>8.1f} {f.base_p99_ms:>8.1f} | {f.ratio:>6.2f}")
     for label, ok in targets:
         print(f"  [{'PASS' if ok else 'FAIL'}] {label}")
-
-
-def median(samples: Sequence[float]) -> float:
-    return statistics.median(samples) if samples else float("nan")
 
 
 @contextmanager

@@ -174,15 +174,16 @@ def create_app(service: Service, settings: IntakeSettings, *, adapters: Adapters
                          422: {"description": "Fields that break the contract, each with why"},
                          503: {"description": "Kafka unreachable: nothing published; retry"}})
     async def post_events(request: Request, who: Annotated[Agency, Depends(agency)]) -> JSONResponse:
+        too_large = PayloadTooLarge(f"the body exceeds {settings.max_body_bytes} bytes; "
+                                    "send smaller batches")
         length = request.headers.get("content-length")
         if length is not None and length.isdigit() and int(length) > settings.max_body_bytes:
-            raise PayloadTooLarge(f"the body exceeds {settings.max_body_bytes} bytes; send smaller batches")
+            raise too_large
         chunks, size = [], 0
         async for chunk in request.stream():
             size += len(chunk)
             if size > settings.max_body_bytes:
-                raise PayloadTooLarge(f"the body exceeds {settings.max_body_bytes} bytes; "
-                                      "send smaller batches")
+                raise too_large
             chunks.append(chunk)
         body = b"".join(chunks)
         if not edges.loaded():

@@ -12,7 +12,6 @@ posts racing each other produce one record.
 from __future__ import annotations
 
 import asyncio
-import threading
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -45,21 +44,18 @@ Key = tuple[str, str]
 class ReceiptLedger:
     def __init__(self) -> None:
         self._receipts: dict[Key, Receipt] = {}
-        self._lock = threading.Lock()
         self._inflight: dict[Key, asyncio.Future[None]] = {}
 
     def __len__(self) -> int:
         return len(self._receipts)
 
     def get(self, source: str, event_id: str) -> Receipt | None:
-        with self._lock:
-            return self._receipts.get((source, event_id))
+        return self._receipts.get((source, event_id))
 
     def add(self, receipts: Iterable[Receipt]) -> None:
         """Record receipts; the first receipt of an id wins (the log's first record is the event)."""
-        with self._lock:
-            for receipt in receipts:
-                self._receipts.setdefault((receipt.source, receipt.id), receipt)
+        for receipt in receipts:
+            self._receipts.setdefault((receipt.source, receipt.id), receipt)
 
     async def claim(self, keys: Iterable[Key]) -> asyncio.Future[None]:
         """Wait until no other request in this process is deciding any of `keys`, then hold them
