@@ -350,9 +350,9 @@ def test_kafka_is_replicated_three_times_and_topics_match_the_contract(rendering
     assert config["transaction.state.log.replication.factor"] == 3
     assert config["transaction.state.log.min.isr"] == 2
     assert config["auto.create.topics.enable"] is False
-    brokers = sum(p["spec"]["replicas"] for p in find(docs, "KafkaNodePool") if "broker" in p["spec"]["roles"])
-    controllers = sum(p["spec"]["replicas"] for p in find(docs, "KafkaNodePool")
-                      if "controller" in p["spec"]["roles"])
+    pools = find(docs, "KafkaNodePool")
+    brokers = sum(p["spec"]["replicas"] for p in pools if "broker" in p["spec"]["roles"])
+    controllers = sum(p["spec"]["replicas"] for p in pools if "controller" in p["spec"]["roles"])
     assert brokers == 3 and controllers % 2 == 1
     for pool in find(docs, "KafkaNodePool"):
         assert pool["metadata"]["labels"]["strimzi.io/cluster"] == kafka["metadata"]["name"]
@@ -403,13 +403,14 @@ def test_network_policies_let_only_what_must_talk(rendering: str) -> None:
     kafka_rule, dns_rule = egress["egress"]
     assert kafka_rule["ports"] == [{"protocol": "TCP", "port": 9092}]
     assert {p["port"] for p in dns_rule["ports"]} == {53}
-    ports = {doc["metadata"]["name"]: containers(doc)[0]["ports"][0]["containerPort"] for doc in workloads(docs)}
+    ports = {d["metadata"]["name"]: containers(d)[0]["ports"][0]["containerPort"] for d in workloads(docs)}
     for doc in workloads(docs):
         labels = doc["spec"]["template"]["metadata"]["labels"]
         assert labels.items() >= part_of.items(), doc["metadata"]["name"]
     intake_ports = {p["port"] for p in policies["intake-from-ingress"]["ingress"][0]["ports"]}
     assert intake_ports == {ports[s.value] for s in Service}
-    assert {p["port"] for p in policies["dashboard-from-ingress"]["ingress"][0]["ports"]} == {ports["dashboard"]}
+    dashboard_ports = {p["port"] for p in policies["dashboard-from-ingress"]["ingress"][0]["ports"]}
+    assert dashboard_ports == {ports["dashboard"]}
     scrape = {p["port"] for p in policies["metrics-from-monitoring"]["ingress"][0]["ports"]}
     assert scrape == set(ports.values())
     # Nothing from outside reaches the processor or the checkpointer except Prometheus.
@@ -434,7 +435,8 @@ def test_the_prometheus_operator_gets_the_same_jobs_and_rules() -> None:
         "scrape_configs"]}
     assert {d["metadata"]["name"] for d in workloads(PRODUCTION)} == jobs - {"prometheus"}
     for doc in workloads(PRODUCTION):
-        assert doc["spec"]["template"]["metadata"]["labels"]["app.kubernetes.io/name"] == doc["metadata"]["name"]
+        labels = doc["spec"]["template"]["metadata"]["labels"]
+        assert labels["app.kubernetes.io/name"] == doc["metadata"]["name"]
     [rule] = find(PRODUCTION, "PrometheusRule")
     expected = prometheus_rule()
     assert rule["spec"] == expected["spec"], (

@@ -87,8 +87,9 @@ def test_every_alert_fires_in_the_rule_unit_tests() -> None:
     result = run_promtool("test", "rules", str(PROMETHEUS / "alerts.test.yml"))
     assert result.returncode == 0, result.stdout + result.stderr
     tests = yaml.safe_load((PROMETHEUS / "alerts.test.yml").read_text())["tests"]
-    fired = {case["alertname"] for test in tests for case in test["alert_rule_test"] if case["exp_alerts"]}
-    quiet = {case["alertname"] for test in tests for case in test["alert_rule_test"] if not case["exp_alerts"]}
+    cases = [case for test in tests for case in test["alert_rule_test"]]
+    fired = {case["alertname"] for case in cases if case["exp_alerts"]}
+    quiet = {case["alertname"] for case in cases if not case["exp_alerts"]}
     assert fired == ALERTS and quiet == ALERTS  # each fires, and each is shown quiet before it should
 
 
