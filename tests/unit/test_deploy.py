@@ -40,11 +40,10 @@ RENDERINGS = {"base": BASE, "production": PRODUCTION}
 IMAGE = "gvi-follow-through"
 
 # Modules that the deployment files already run but that are still being built on other branches
-# (processor: issue 3, dashboard: issue 4, checkpointer: issue 5). A command naming one of them is
-# accepted although the module is missing; its environment cannot be checked until it lands. Remove
-# an entry when its module is in the repository: the test below fails until you do.
+# (dashboard: issue 4, checkpointer: issue 5). A command naming one of them is accepted although the
+# module is missing; its environment cannot be checked until it lands. Remove an entry when its
+# module is in the repository: the test below fails until you do.
 PENDING_MODULES = frozenset({
-    "services.sanctions.processor",
     "services.dashboard",
     "services.audit.checkpointer",
 })
