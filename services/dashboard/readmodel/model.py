@@ -17,7 +17,14 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 
 from services.dashboard.readmodel.sources import SourceFacts
 from services.sanctions.domain.alerts import AlertKind
-from services.sanctions.domain.state import CaseState, CaseStatus, GroupState, GroupStatus, SanctionLink
+from services.sanctions.domain.state import (
+    CaseState,
+    CaseStatus,
+    GroupState,
+    GroupStatus,
+    GroupSummary,
+    SanctionLink,
+)
 
 __all__ = ["AlertEntry", "CaseFilter", "CaseRow", "GroupSummaryRow", "LinkRow", "ReadModel",
            "agency_of"]
@@ -116,8 +123,7 @@ class CaseFilter:
 def agency_of(link: SanctionLink) -> str:
     """The agency that posted the sanction; older records without it fall back to the source's
     last path segment (`/agencies/police` -> `police`)."""
-    agency: Any = getattr(link, "agency", None)
-    return agency if isinstance(agency, str) and agency else link.source.rstrip("/").rsplit("/", 1)[-1]
+    return link.agency or link.source.rstrip("/").rsplit("/", 1)[-1]
 
 
 def days(delta: timedelta) -> float:
@@ -130,16 +136,22 @@ class ReadModel:
     sources: SourceFacts = field(default_factory=SourceFacts)
     _groups: dict[str, GroupState] = field(default_factory=dict)
     _alerts: dict[str, AlertEntry] = field(default_factory=dict)
+    _summaries: dict[str, GroupSummary] = field(default_factory=dict)
     version: int = 0
     """Grows with every change of groups or alerts: a cache key for rendered answers."""
 
     # --- updates ---------------------------------------------------------------------------------
 
-    def put_group(self, group_id: str, state: GroupState | None) -> None:
+    def put_group(self, group_id: str, state: GroupState | None, summary: GroupSummary | None = None) -> None:
+        """A group's state (None: it has none any more), with the processor's summary record if
+        known (its `last_incident_*` are then taken from it)."""
         if state is None:
             self._groups.pop(group_id, None)
+            self._summaries.pop(group_id, None)
         else:
             self._groups[group_id] = state
+            if summary is not None:
+                self._summaries[group_id] = summary
         self.version += 1
 
     def apply_alert(self, value: bytes, timestamp: datetime) -> AlertEntry | None:
@@ -175,12 +187,12 @@ class ReadModel:
 
     def summary(self, state: GroupState, now: datetime) -> GroupSummaryRow:
         stalled = sum(1 for c in state.cases if self._stalled(c, now))
-        last = max(state.cases, key=lambda c: (c.incident_time, c.incident_id), default=None)
-        last_unwarned = [(i.time, i.incident_id) for i_id in state.unwarned_incident_ids
-                         if (i := self.sources.incident(i_id)) is not None]
-        last_time, last_id = (last.incident_time, last.incident_id) if last is not None else (None, None)
-        if last_unwarned and (last_time is None or max(last_unwarned) > (last_time, last_id or "")):
-            last_time, last_id = max(last_unwarned)
+        processor = self._summaries.get(state.group_id)
+        if processor is not None:
+            last_time, last_id = processor.last_incident_time, processor.last_incident_id
+        else:
+            last = max(state.cases, key=lambda c: (c.incident_time, c.incident_id), default=None)
+            last_time, last_id = (last.incident_time, last.incident_id) if last is not None else (None, None)
         return GroupSummaryRow(
             group_id=state.group_id, name=state.name, area=self.sources.group_area(state.group_id),
             status=state.status, warned_since=state.warned_since, warning_count=len(state.warnings),
@@ -231,6 +243,9 @@ class ReadModel:
         """Newest first."""
         return sorted((a for a in self._alerts.values() if include_withdrawn or a.active),
                       key=lambda a: (a.raised_at, a.alert_id), reverse=True)
+
+    def active_alert_count(self) -> int:
+        return sum(1 for a in self._alerts.values() if a.active)
 
     def cases(self) -> Iterable[tuple[str, CaseState]]:
         for group_id, state in self._groups.items():
