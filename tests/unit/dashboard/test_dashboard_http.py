@@ -75,7 +75,8 @@ def dash() -> Iterator[Harness]:
 def test_scripts_need_a_token_and_a_wrong_password_gets_none(dash: Harness) -> None:
     answer = dash.client.get("/api/groups")
     assert answer.status_code == 401 and answer.headers["www-authenticate"] == "Bearer"
-    assert dash.client.post("/api/token", data={"username": "operator", "password": "nope"}).status_code == 401
+    wrong = {"username": "operator", "password": "nope"}
+    assert dash.client.post("/api/token", data=wrong).status_code == 401
     assert dash.client.post("/api/token", data={"username": "nobody", "password": "x"}).status_code == 401
     assert dash.client.get("/api/groups", headers={"authorization": "Bearer forged.token"}).status_code == 401
     groups = dash.client.get("/api/groups", headers=dash.token("operator"))
@@ -145,8 +146,10 @@ def test_an_operator_never_sees_person_references_and_an_analyst_does_logged(das
     dash.login("analyst")
     assert PEOPLE[0] in dash.client.get("/groups/norra").text
 
-    logged = [(e.user, e.resource.value, e.resource_id, e.person_refs_shown, e.via) for e in dash.access.entries]
-    assert logged == [("operator", "group", "norra", False, "api"), ("operator", "group", "norra", False, "web"),
+    logged = [(e.user, e.resource.value, e.resource_id, e.person_refs_shown, e.via)
+              for e in dash.access.entries]
+    assert logged == [("operator", "group", "norra", False, "api"),
+                      ("operator", "group", "norra", False, "web"),
                       ("analyst", "group_people", "norra", True, "api"),
                       ("analyst", "group_people", "norra", True, "web")]
     assert not [p for p in PEOPLE if p in "".join(e.to_json().decode() for e in dash.access.entries)]
@@ -181,8 +184,8 @@ def test_the_brief_as_json_html_and_pdf_has_no_person_reference(dash: Harness) -
 
 def test_pages_render_for_every_role_and_audit_pages_only_for_auditors(dash: Harness) -> None:
     dash.login("operator")
-    for path in ("/", "/cases?status=all", "/alerts?include_withdrawn=true", "/stats", "/stats?granularity=month",
-                 "/call-ins", "/?fragment=1"):
+    for path in ("/", "/cases?status=all", "/alerts?include_withdrawn=true", "/stats",
+                 "/stats?granularity=month", "/call-ins", "/?fragment=1"):
         assert dash.client.get(path).status_code == 200, path
     assert dash.client.get("/audit").status_code == 403
     assert dash.client.get("/cases?status=bogus").status_code == 422

@@ -78,7 +78,8 @@ def test_filters_by_area_and_period_and_months(scenario: Pipeline) -> None:
     assert [(r.year, r.shootings, r.explosions) for r in rosengard] == [(2019, 0, 1), (2020, 1, 0)]
     period = violence_table(incidents, where=StatsFilter(start=date(2019, 12, 1), end=date(2020, 1, 2)))
     assert [(r.year, r.shootings, r.injured_in_shootings) for r in period] == [(2020, 1, 2)]
-    months = violence_table(incidents, granularity=Granularity.MONTH, where=StatsFilter(start=date(2020, 1, 1)))
+    months = violence_table(incidents, granularity=Granularity.MONTH,
+                            where=StatsFilter(start=date(2020, 1, 1)))
     assert [(r.year, r.month, r.shootings) for r in months] == [(2020, 1, 1), (2020, 2, 1)]
 
 
@@ -108,4 +109,5 @@ def test_follow_through_counts_swiftness_and_certainty_per_year() -> None:
             for r in rows] == [(2024, 3, 2, 0.667, 6.0, 9.2), (2025, 1, 1, 1.0, 1.0, 1.0)]
     total = follow_through_total(pipe.model.cases(), area_of)
     assert (total.cases, total.sanctioned, total.certainty, total.swiftness_median_days) == (4, 3, 0.75, 2.0)
-    assert follow_through_total(pipe.model.cases(), area_of, where=StatsFilter(area="Nowhere")).certainty is None
+    nowhere = follow_through_total(pipe.model.cases(), area_of, where=StatsFilter(area="Nowhere"))
+    assert nowhere.certainty is None
