@@ -1,0 +1,185 @@
+"""Driving the stream processor in tests: as a process (`python -m services.sanctions.processor`), fed
+through real topics, its outputs read back from Kafka and compared with the pure rules."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, TypeVar
+
+import httpx
+from kafka import KafkaProducer
+
+from devtools.broker import free_port
+from services.contracts import Service, canonical_json, owner_of, parse_event, partition_key
+from services.contracts.events import EventRetracted
+from services.sanctions.domain import Derived, Fact, derive
+from services.sanctions.domain.records import StateView, states_document
+from tests.integration.test_intake_kafka import read_topic
+
+SOURCES = tuple(service.topic for service in Service)
+T = TypeVar("T")
+
+
+def stamp(event: dict[str, Any], agency: str, recorded: datetime | None = None) -> dict[str, Any]:
+    """The event as the intake publishes it: with `recordedtime` and `agency`."""
+    when = (recorded or datetime.now(UTC)).isoformat().replace("+00:00", "Z")
+    return {**event, "recordedtime": when, "agency": agency}
+
+
+def produce(bootstrap: str, events: Iterable[dict[str, Any]]) -> int:
+    """Write stamped events to their topics under their partition keys, as the intake would; a
+    retraction goes where the event it retracts went (which must be among `events`)."""
+    parsed = [(raw, parse_event(raw, allow_intake_attributes=True)) for raw in events]
+    routes: dict[tuple[str, str], tuple[str, bytes]] = {}
+    for _, event in parsed:
+        owner = owner_of(event.type)
+        if owner is not None:
+            routes[(event.source, event.id)] = (owner.topic, partition_key(event).encode())
+    producer = KafkaProducer(bootstrap_servers=bootstrap, acks="all", linger_ms=5)
+    try:
+        for raw, event in parsed:
+            if isinstance(event.data, EventRetracted):
+                topic, key = routes[(event.source, event.data.retracted_event_id)]
+            else:
+                topic, key = routes[(event.source, event.id)]
+            producer.send(topic, key=key, value=canonical_json(raw))
+        producer.flush(60)
+    finally:
+        producer.close()
+    return len(parsed)
+
+
+def source_facts(bootstrap: str) -> list[Fact]:
+    facts = []
+    for topic in SOURCES:
+        for record in read_topic(bootstrap, topic):
+            try:
+                event = parse_event(json.loads(record.value), allow_intake_attributes=True)
+            except (ValueError, TypeError):
+                continue  # what the processor skips as not an event
+            facts.append(Fact.from_event(event, topic=topic, partition=record.partition,
+                                         offset=record.offset))
+    return facts
+
+
+def expected_states(bootstrap: str, window_days: int = 365) -> Derived:
+    """The pure rules over everything in the source topics: what the processor must publish."""
+    return derive(source_facts(bootstrap), window_days=window_days)
+
+
+def live_view(bootstrap: str) -> StateView:
+    view = StateView()
+    for record in read_topic(bootstrap, "group-state"):
+        view.apply(record.key, record.value)
+    return view
+
+
+def alert_records(bootstrap: str) -> list[dict[str, Any]]:
+    return [json.loads(record.value) for record in read_topic(bootstrap, "alerts")]
+
+
+def wait_for(probe: Callable[[], T | None], timeout: float, what: str, interval: float = 0.5) -> T:
+    deadline = time.monotonic() + timeout
+    while True:
+        result = probe()
+        if result:
+            return result
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}")
+        time.sleep(interval)
+
+
+def wait_until_live_equals_replay(bootstrap: str, timeout: float = 90) -> Derived:
+    """Wait until the published group states equal the pure rules over the source topics."""
+    expected = expected_states(bootstrap)
+    want = states_document(expected.groups)
+    last: list[bytes] = [b""]
+
+    def probe() -> bool:
+        view = live_view(bootstrap)
+        last[0] = states_document(view.groups())
+        return last[0] == want and view.unresolved() == dict(expected.unresolved)
+
+    try:
+        wait_for(probe, timeout, "the live group states to equal the replay", interval=1.0)
+    except AssertionError:
+        raise AssertionError(f"live states differ from the replay:\nlive {last[0][:600]!r}\n"
+                             f"want {want[:600]!r}") from None
+    return expected
+
+
+@dataclass
+class ProcessorProcess:
+    """One processor worker as its container would run it."""
+
+    bootstrap: str
+    data_dir: Path
+    app_id: str = "gvi-processor"
+    env: dict[str, str] | None = None
+    port: int = 0
+    proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self, timeout: float = 90) -> ProcessorProcess:
+        self.port = free_port()
+        env = {**os.environ, "KAFKA_BOOTSTRAP_SERVERS": self.bootstrap, "GVI_ENV": "development",
+               "GVI_PORT": str(self.port), "GVI_PROCESSOR_DATA_DIR": str(self.data_dir),
+               "GVI_PROCESSOR_ID": self.app_id, "GVI_LOG_LEVEL": "WARNING", **(self.env or {})}
+        self.proc = subprocess.Popen([sys.executable, "-m", "services.sanctions.processor"], env=env)
+        wait_for(self._ready, timeout, "the processor to be ready", interval=0.3)
+        return self
+
+    def _ready(self) -> bool:
+        assert self.proc is not None
+        if self.proc.poll() is not None:
+            raise AssertionError(f"the processor exited with {self.proc.returncode}")
+        try:
+            return httpx.get(f"{self.url}/readyz", timeout=2).status_code == 200
+        except httpx.HTTPError:
+            return False
+
+    def metric(self, name: str) -> float:
+        """The sum of a metric's samples (0 if absent)."""
+        total = 0.0
+        for line in httpx.get(f"{self.url}/metrics", timeout=5).text.splitlines():
+            if line.startswith(name) and not line.startswith("#"):
+                head, _, value = line.rpartition(" ")
+                if head == name or head.startswith(name + "{"):
+                    total += float(value)
+        return total
+
+    def kill(self) -> None:
+        assert self.proc is not None
+        self.proc.send_signal(signal.SIGKILL)
+        self.proc.wait(10)
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(30)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(10)
+
+
+@contextmanager
+def running_processor(bootstrap: str, data_dir: Path, **kwargs: Any) -> Iterator[ProcessorProcess]:
+    worker = ProcessorProcess(bootstrap, data_dir, **kwargs).start()
+    try:
+        yield worker
+    finally:
+        worker.stop()
