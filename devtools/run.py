@@ -27,8 +27,10 @@ from services.infra.topics import TopicSetupError, ensure_topics
 
 __all__ = ["SERVICES", "main", "service_env", "services_to_run"]
 
-SERVICES: list[tuple[str, int]] = [("incidents", 8001), ("notifications", 8002), ("sanctions", 8003)]
-DASHBOARD: tuple[str, int] = ("dashboard", 8000)
+SERVICES: list[tuple[str, int]] = [
+    ("dashboard", 8000), ("incidents", 8001), ("notifications", 8002), ("sanctions", 8003),
+    ("sanctions.processor", 8004),
+]
 BROKER_DIR = Path("var/kafka")
 BROKER_PORT, CONTROLLER_PORT = 9092, 9093
 HEALTH_TIMEOUT_S = 60.0
@@ -51,9 +53,9 @@ def say(message: str, stream: IO[str] | None = None) -> None:
 
 
 def services_to_run(root: Path = Path()) -> list[tuple[str, int]]:
-    """The services to start; the dashboard only once its package exists."""
-    dashboard = [DASHBOARD] if (root / "services" / DASHBOARD[0] / "__main__.py").is_file() else []
-    return dashboard + SERVICES
+    """The services to start (those whose package exists under `root`)."""
+    return [(name, port) for name, port in SERVICES
+            if (root / "services" / name.replace(".", "/") / "__main__.py").is_file()]
 
 
 def service_env(bootstrap: str, port: int, base: Mapping[str, str]) -> dict[str, str]:

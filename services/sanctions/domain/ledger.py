@@ -163,6 +163,10 @@ class Ledger:
         for item in items:
             self.apply(item)
 
+    def group_ids(self) -> list[str]:
+        """Every group the events have named (some may have no state: see `group_state`)."""
+        return sorted(self._groups)
+
     def group_state(self, group_id: str) -> GroupState | None:
         group = self._groups.get(group_id)
         return None if group is None or group.is_empty() else group.state()

@@ -44,6 +44,7 @@ __all__ = [
     "GROUP_STATE_TOPIC",
     "Record",
     "StateView",
+    "all_records",
     "baseline_key",
     "case_key",
     "group_key",
@@ -109,9 +110,8 @@ def records_for(ledger: Ledger, update: Update) -> list[Record]:
         out.append((case_key(group_id, incident_id), None if case is None else _with_group(group_id, case)))
     for group_id, incident_id in update.unwarned_ids:
         time = ledger.unwarned_incident_time(group_id, incident_id)
-        out.append((unwarned_key(group_id, incident_id), None if time is None else canonical_json(
-            {"group_id": group_id, "incident_id": incident_id, "incident_time": _TIME.dump_python(
-                time, mode="json")})))
+        out.append((unwarned_key(group_id, incident_id),
+                    None if time is None else _unwarned(group_id, incident_id, time)))
     for group_id, source, sanction_id in update.baseline_ids:
         link = ledger.baseline_link(group_id, source, sanction_id)
         out.append((baseline_key(group_id, source, sanction_id),
@@ -120,6 +120,33 @@ def records_for(ledger: Ledger, update: Update) -> list[Record]:
         out.append((unresolved_key(source, sanction_id),
                     None if unresolved is None else unresolved.to_json()))
     return out
+
+
+def all_records(ledger: Ledger) -> dict[bytes, bytes]:
+    """Every record the ledger's current state stands for: what the compacted topic should hold
+    (without tombstones). Costs the whole state: for reconciling after a restart, not per event."""
+    out: dict[bytes, bytes] = {}
+    for group_id in ledger.group_ids():
+        summary, state = ledger.summary(group_id), ledger.group_state(group_id)
+        if summary is None or state is None:
+            continue
+        out[group_key(group_id)] = summary.to_json()
+        for case in state.cases:
+            out[case_key(group_id, case.incident_id)] = _with_group(group_id, case)
+        for incident_id in state.unwarned_incident_ids:
+            time = ledger.unwarned_incident_time(group_id, incident_id)
+            assert time is not None
+            out[unwarned_key(group_id, incident_id)] = _unwarned(group_id, incident_id, time)
+        for link in state.baseline_links:
+            out[baseline_key(group_id, link.source, link.sanction_id)] = _with_group(group_id, link)
+    for (source, sanction_id), unresolved in ledger.unresolved.items():
+        out[unresolved_key(source, sanction_id)] = unresolved.to_json()
+    return out
+
+
+def _unwarned(group_id: str, incident_id: str, time: datetime) -> bytes:
+    return canonical_json({"group_id": group_id, "incident_id": incident_id,
+                           "incident_time": _TIME.dump_python(time, mode="json")})
 
 
 def _without_group(body: dict[str, Any]) -> tuple[str, dict[str, Any]]:

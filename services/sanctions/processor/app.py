@@ -13,11 +13,12 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
 import faust
+from aiokafka import AIOKafkaConsumer
 from aiokafka import TopicPartition as KafkaTopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 from faust.transport.drivers import aiokafka as faust_aiokafka
@@ -131,12 +132,12 @@ class Processor:
         await self._send_records(outputs.records)
         await self._send_alerts(outputs.alerts)
 
-    async def _send_records(self, records: tuple[Record, ...] | list[Record]) -> None:
+    async def _send_records(self, records: Sequence[Record]) -> None:
         producer = self.app.producer
         for key, value in records:
             await producer.send(GROUP_STATE_TOPIC, key, value, partition_of(key, self.partitions), None, None)
 
-    async def _send_alerts(self, alerts: tuple[Alert | AlertWithdrawal, ...] | list[Alert]) -> None:
+    async def _send_alerts(self, alerts: Sequence[Alert | AlertWithdrawal]) -> None:
         producer = self.app.producer
         for alert in alerts:
             await producer.send(ALERTS_TOPIC, alert.alert_id.encode(), alert.to_json(), None, None, None)
@@ -153,9 +154,28 @@ class Processor:
             committed = await self._committed_offsets()
             core = ProcessorCore(window_days=self.settings.window_days, stall_days=self.settings.stall_days)
             restored = core.restore(self._stored_facts(), committed)
+            published, raised = await self._derived_topics()
+            records, alerts = core.reconcile(published, raised, datetime.now(UTC))
+            await self._send_records(records)
+            await self._send_alerts(alerts)
+            await self.app.producer.flush()
             self.core, self._loaded_for, self.ready = core, assigned, True
             self.metrics.open_cases.set(core.open_cases())
-            log.info("ledger rebuilt from %d stored facts in %.1fs", restored, time.perf_counter() - started)
+            log.info("ledger rebuilt from %d stored facts, %d records and %d alerts corrected, in %.1fs",
+                     restored, len(records), len(alerts), time.perf_counter() - started)
+
+    async def _derived_topics(self) -> tuple[dict[bytes, bytes], dict[str, bytes]]:
+        """What `group-state` holds now (live keys), and the alerts whose last record raises them."""
+        published: dict[bytes, bytes | None] = {}
+        for record in await read_to_end(self.settings.kafka_bootstrap_servers, GROUP_STATE_TOPIC):
+            if record.key is not None:
+                published[record.key] = record.value
+        last: dict[str, bytes] = {}
+        for record in await read_to_end(self.settings.kafka_bootstrap_servers, ALERTS_TOPIC):
+            if record.key is not None and record.value is not None:
+                last[record.key.decode()] = record.value
+        raised = {k: v for k, v in last.items() if b'"withdrawn":true' not in v}
+        return {k: v for k, v in published.items() if v is not None}, raised
 
     def _stored_facts(self) -> Iterator[bytes]:
         for _, value in self.facts.items():
@@ -190,6 +210,30 @@ class Processor:
             position = await kafka.position(KafkaTopicPartition(tp.topic, tp.partition))
             if end is not None:
                 self.metrics.lag(tp.topic, tp.partition, max(0, end - position))
+
+
+async def read_to_end(bootstrap: str, topic: str) -> list[Any]:
+    """Every committed record of `topic` from its start to its current end (no consumer group)."""
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, isolation_level="read_committed",
+                                enable_auto_commit=False)
+    await consumer.start()
+    try:
+        await consumer._client.force_metadata_update()
+        tps = [KafkaTopicPartition(topic, p) for p in sorted(consumer.partitions_for_topic(topic) or ())]
+        if not tps:
+            raise RuntimeError(f"topic {topic!r} does not exist: create the topics first")
+        consumer.assign(tps)
+        await consumer.seek_to_beginning(*tps)
+        ends = await consumer.end_offsets(tps)
+        out: list[Any] = []
+        while True:
+            behind = [tp for tp in tps if await consumer.position(tp) < ends[tp]]
+            if not behind:
+                return out
+            for batch in (await consumer.getmany(*behind, timeout_ms=1000)).values():
+                out.extend(batch)
+    finally:
+        await consumer.stop()
 
 
 class HttpService(Service):

@@ -39,7 +39,7 @@ from services.sanctions.domain import (
     Update,
 )
 from services.sanctions.domain.facts import FactKey, preferred
-from services.sanctions.domain.records import Record, records_for
+from services.sanctions.domain.records import Record, all_records, records_for
 
 __all__ = ["Outputs", "ProcessorCore", "TopicPartition", "decode_fact", "encode_fact", "fact_store_key"]
 
@@ -169,6 +169,29 @@ class ProcessorCore:
         return {"0.5": statistics.median(days), "0.9": p90}
 
     # -- recovery -----------------------------------------------------------------------------------
+    def reconcile(self, published: Mapping[bytes, bytes], raised: Mapping[str, bytes],
+                  now: datetime) -> tuple[list[Record], list[Alert | AlertWithdrawal]]:
+        """After `restore`: what to publish so that the derived topics say exactly what the
+        restored state says. A worker killed after publishing the outputs of events it had not yet
+        committed may have left records (and alerts) that the events, re-applied in another order
+        after the restart, would never correct: e.g. a case opened by an incident whose retraction
+        was not yet read, where after the restart the retraction is read first and nothing changes.
+
+        `published`: the current value of every live key of `group-state`; `raised`: alert id ->
+        the last record of each alert whose last record raises it."""
+        expected = all_records(self.ledger)
+        records: list[Record] = [(k, v) for k, v in sorted(expected.items()) if published.get(k) != v]
+        records.extend((k, None) for k in sorted(published) if k not in expected)
+        holding: dict[str, Alert] = dict(self.ledger.alerts)
+        for alert in self.tick(now):
+            holding[alert.alert_id] = alert
+        alerts: list[Alert | AlertWithdrawal] = [
+            alert for alert_id, alert in sorted(holding.items()) if raised.get(alert_id) != alert.to_json()]
+        for alert_id in sorted(raised.keys() - holding.keys()):
+            alerts.append(AlertWithdrawal.of(Alert.model_validate_json(raised[alert_id])))
+        return records, alerts
+
+
     def restore(self, stored: Iterable[bytes], committed: Mapping[TopicPartition, int]) -> int:
         """Rebuild the ledger from the fact store, keeping only facts below the committed offset of
         their partition (whose outputs were acknowledged before the commit); the rest are read again

@@ -1,0 +1,133 @@
+"""The processor's core without Kafka: what it writes for each source record, and how a restarted
+worker makes the derived topics right again whatever its predecessor had published before it died."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from services.contracts import CloudEvent
+from services.sanctions.domain import AlertKind, alert_id, derive
+from services.sanctions.domain.records import StateView, states_document
+from services.sanctions.processor.core import ProcessorCore
+from tests.unit.domain import builders as b
+from tests.unit.domain.test_domain_properties import WINDOW, scenarios
+
+NOW = b.at(0)  # the wall clock, for the stall rule: before every event here, so nothing stalls
+
+
+@dataclass
+class Topics:
+    """What the processor has written, as a compacted group-state topic, an alerts log and the
+    fact store keep it."""
+
+    group_state: dict[bytes, bytes | None] = field(default_factory=dict)
+    alerts: list[bytes] = field(default_factory=list)
+    store: dict[bytes, bytes] = field(default_factory=dict)
+
+    def feed(self, core: ProcessorCore, offset: int, event: CloudEvent, now: datetime = NOW) -> None:
+        out = core.accept("incidents", 0, offset, event.to_json(), now=now)
+        if out.store is not None:
+            self.store[out.store[0]] = out.store[1]
+        self.group_state.update(out.records)
+        self.alerts.extend(a.to_json() for a in out.alerts)
+
+    def live(self) -> dict[bytes, bytes]:
+        return {k: v for k, v in self.group_state.items() if v is not None}
+
+    def raised(self) -> dict[str, bytes]:
+        last: dict[str, bytes] = {}
+        for record in self.alerts:
+            last[json.loads(record)["alert_id"]] = record
+        return {k: v for k, v in last.items() if b'"withdrawn":true' not in v}
+
+    def restart(self, committed: int, now: datetime = NOW) -> ProcessorCore:
+        core = ProcessorCore(window_days=WINDOW)
+        core.restore(self.store.values(), {("incidents", 0): committed})
+        records, alerts = core.reconcile(self.live(), self.raised(), now)
+        self.group_state.update(records)
+        self.alerts.extend(a.to_json() for a in alerts)
+        return core
+
+    def view(self) -> StateView:
+        view = StateView()
+        view.apply_all(self.group_state.items())
+        return view
+
+
+def test_a_record_that_is_not_an_event_is_skipped_and_reported() -> None:
+    core = ProcessorCore()
+    assert core.accept("incidents", 0, 0, b"{not json").rejected == "invalid"
+    assert core.accept("incidents", 0, 1, None).rejected == "empty"
+    assert core.accept("incidents", 0, 2, b'{"specversion": "1.0"}').rejected == "invalid"
+
+
+def test_a_repeated_copy_is_not_stored_again_and_publishes_nothing_new() -> None:
+    core = ProcessorCore()
+    event = b.warning("w1", "norra", 1)
+    first = core.accept("notifications", 0, 5, event.to_json())
+    again = core.accept("notifications", 0, 5, event.to_json())
+    assert first.store is not None and first.records
+    assert again.store is None and again.alerts == ()
+
+
+def test_a_case_published_before_a_crash_is_withdrawn_when_its_retraction_is_read_first_after_it() -> None:
+    topics = Topics()
+    core = ProcessorCore(window_days=WINDOW)
+    topics.feed(core, 0, b.warning("w1", "norra", 1))
+    topics.feed(core, 1, b.incident("r1", "i1", 5, ["norra"]))  # published, not committed
+    assert topics.view().group("norra").cases  # type: ignore[union-attr]
+    # killed; offsets committed up to 1; after the restart the retraction happens to come first
+    core = topics.restart(committed=1)
+    topics.feed(core, 2, b.retraction("x1", "r1", 6))
+    topics.feed(core, 1, b.incident("r1", "i1", 5, ["norra"]))
+    state = topics.view().group("norra")
+    assert state is not None and state.cases == ()
+    assert alert_id(AlertKind.ENFORCEMENT_TRIGGERED, "norra", "i1") not in topics.raised()
+
+
+def test_stalled_cases_are_raised_on_the_clock_and_withdrawn_by_the_first_sanction() -> None:
+    core = ProcessorCore(stall_days=14)
+    topics = Topics()
+    topics.feed(core, 0, b.warning("w1", "norra", 1))
+    topics.feed(core, 1, b.incident("r1", "i1", 5, ["norra"]))
+    assert core.tick(b.at(18)) == []
+    (stalled,) = core.tick(b.at(19))
+    assert (stalled.kind, stalled.group_id, stalled.incident_id) == (
+        AlertKind.FOLLOW_THROUGH_STALLED, "norra", "i1")
+    assert core.tick(b.at(20)) == [], "raised once"
+    assert core.stalled_cases(b.at(20)) == 1 and core.open_cases() == 1
+    out = core.accept("sanctions", 0, 2, b.sanction("s1", 21, group="norra").to_json(), now=b.at(21))
+    assert [(a.alert_id, getattr(a, "withdrawn", False)) for a in out.alerts
+            if a.kind is AlertKind.FOLLOW_THROUGH_STALLED] == [(stalled.alert_id, True)]
+    assert core.open_cases() == 0 and core.swiftness() == {"0.5": 16.0, "0.9": 16.0}
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(data=st.data(), events=scenarios())
+def test_a_crash_anywhere_then_any_redelivery_order_gives_the_states_of_the_pure_rules(
+        data: st.DataObject, events: list[CloudEvent]) -> None:
+    """The worker dies after publishing the outputs of `processed` events of which only the first
+    `committed` were committed; the restarted worker reads the rest again, in any order."""
+    processed = data.draw(st.integers(0, len(events)))
+    committed = data.draw(st.integers(0, processed))
+    topics = Topics()
+    core = ProcessorCore(window_days=WINDOW)
+    for offset, event in enumerate(events[:processed]):
+        topics.feed(core, offset, event)
+    core = topics.restart(committed)
+    rest = list(enumerate(events))[committed:]
+    for offset, event in data.draw(st.permutations(rest)):
+        topics.feed(core, offset, event)
+
+    expected = derive(events, window_days=WINDOW)
+    view = topics.view()
+    assert states_document(view.groups()) == states_document(expected.groups)
+    assert view.unresolved() == dict(expected.unresolved)
+    assert set(topics.raised()) == set(expected.alerts)
+    later = NOW + timedelta(days=3650)
+    assert {a.group_id for a in core.tick(later)} <= set(expected.groups)
