@@ -152,7 +152,8 @@ class Checkpointer:
                     continue
                 for records in consumer.poll(timeout_ms=200).values():
                     for record in records:
-                        keeper.add(record, time.monotonic())
+                        if keeper.add(record, time.monotonic()):
+                            self._publish(producer, keeper, time.monotonic())
                     self._metrics.records.labels(records[0].topic).inc(len(records))
                 if not self._caught_up.is_set() and all(consumer.position(tp) >= end
                                                         for tp, end in targets.items()):

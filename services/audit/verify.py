@@ -24,7 +24,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-from services.audit.chain import LOCATOR_BYTES, ChainState, RecordLike, record_digest
+from services.audit.chain import LOCATOR_BYTES, ChainState, LogRecord, RecordLike, record_digest
 from services.audit.checkpoints import Checkpoint, VerificationRecord, decode
 from services.audit.kafka_log import LogReader, Progress
 from services.audit.signing import PublicKeys
@@ -152,7 +152,7 @@ class PartitionVerifier:
         self._pending = deque(self._checkpoints)
         self._state = ChainState.start(topic, partition)
         self._good: Checkpoint | None = None
-        self._window: list[tuple[int, str]] = []
+        self._window: list[tuple[int, str, RecordLike]] = []
         self._first_unverified_ms: int | None = None
         self._last_seen = -1
         self.problem: Problem | None = None
@@ -164,7 +164,7 @@ class PartitionVerifier:
         self._last_seen = record.offset
         digest = record_digest(record)
         if self._pending:
-            self._window.append((record.offset, digest[:LOCATOR_BYTES].hex()))
+            self._window.append((record.offset, digest[:LOCATOR_BYTES].hex(), record))
             if self._pending[0].offset < record.offset:
                 self._fail(self._pending[0])
                 return
@@ -224,16 +224,16 @@ class PartitionVerifier:
             return i >= 0 and covered[i][0] < offset <= covered[i][1]
 
         exp = sorted(expected.items())
-        act = [(o, d) for o, d in self._window if is_covered(o)]
-        later = {d: o for o, d in exp}
+        act = [(o, d) for o, d, _ in self._window if is_covered(o)]
+        records = {o: r for o, _, r in self._window}
         i = j = 0
         while i < len(exp) or j < len(act):
             if i < len(exp) and j < len(act) and exp[i][0] == act[j][0]:
                 if exp[i][1] == act[j][1]:
                     i, j = i + 1, j + 1
                     continue
-                moved_from = later.get(act[j][1])
-                if moved_from is not None and moved_from > exp[i][0]:
+                moved_from = _moved_from(records[act[j][0]], exp[i + 1:])
+                if moved_from is not None:
                     return Problem("missing", topic, partition, exp[i][0],
                                    "the committed record checkpointed at this offset is gone; the record "
                                    f"checkpointed at offset {moved_from} is here now (the later ones "
@@ -245,10 +245,26 @@ class PartitionVerifier:
                 return Problem("inserted", topic, partition, act[j][0],
                                "a committed record is at this offset where the checkpoints list none")
             if j >= len(act) and self._last_seen < exp[i][0]:
-                return None  # not read that far: the caller reports the truncation
+                return Problem("truncated", topic, partition, exp[i][0],
+                               f"the log ends at offset {self._last_seen}, but the checkpoints list committed "
+                               f"records from this offset up to offset {exp[-1][0]}")
             return Problem("missing", topic, partition, exp[i][0],
                            "the committed record checkpointed at this offset is gone (a gap in the log)")
         return None
+
+
+def _moved_from(record: RecordLike, later: Sequence[tuple[int, str]]) -> int | None:
+    """The later checkpointed offset whose record this is, had it not moved: a record was removed
+    before it and the rest moved up. (Its digest covers its offset, so it is re-encoded at each.)"""
+    for offset, expected in later[:_MAX_SHIFT]:
+        moved = LogRecord(record.topic, record.partition, offset, record.timestamp, record.key, record.value,
+                          record.headers or ())
+        if record_digest(moved)[:LOCATOR_BYTES].hex() == expected:
+            return offset
+    return None
+
+
+_MAX_SHIFT = 10_000
 
 
 def verify_log(reader: LogReader, topics: Sequence[str], checkpoint_topic: str, keys: PublicKeys, *,
