@@ -6,6 +6,8 @@ all call these functions, which is how the live view and an auditor's replay can
 * `derive(events)` is the reference: every group's state from the set of events.
 * `Ledger` is the incremental form for the processor: `apply(event)` returns what changed, and after
   any sequence of events it equals `derive` over their set.
+* `records` is the processor's output on the `group-state` topic, and `StateView` puts it back
+  together into these states for the dashboard and the replay tool.
 * `docs/rules.md` states the rules and the choices made, for coordinators and auditors.
 """
 
@@ -33,6 +35,7 @@ from services.sanctions.domain.state import (
     CaseStatus,
     GroupState,
     GroupStatus,
+    GroupSummary,
     LinkRule,
     Presentation,
     ResolvedBy,
@@ -57,6 +60,7 @@ __all__ = [
     "FactKey",
     "GroupState",
     "GroupStatus",
+    "GroupSummary",
     "Ledger",
     "LinkRule",
     "Presentation",

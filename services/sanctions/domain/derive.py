@@ -58,12 +58,12 @@ class Derived:
     """The rules' whole output for a set of events."""
 
     groups: Mapping[str, GroupState]
-    unresolved: Mapping[str, UnresolvedSanction]
+    unresolved: Mapping[FactKey, UnresolvedSanction]
     alerts: Mapping[str, Alert]
 
     def to_dict(self) -> dict[str, Any]:
         return {"groups": {g: s.model_dump(mode="json") for g, s in self.groups.items()},
-                "unresolved": {k: u.model_dump(mode="json") for k, u in self.unresolved.items()},
+                "unresolved": [self.unresolved[k].model_dump(mode="json") for k in sorted(self.unresolved)],
                 "alerts": {k: a.model_dump(mode="json") for k, a in self.alerts.items()}}
 
     def to_json(self) -> bytes:
@@ -102,7 +102,7 @@ def derive(events: Iterable[CloudEvent | Fact], *, window_days: int = DEFAULT_WI
     presentations = _held_call_ins(by_type[CallInScheduled], by_type[CallInHeld])
 
     sanctions: dict[str, list[tuple[Fact, list[str]]]] = defaultdict(list)
-    unresolved: dict[str, UnresolvedSanction] = {}
+    unresolved: dict[FactKey, UnresolvedSanction] = {}
     for f in by_type[SanctionRecorded]:
         s = _data(f, SanctionRecorded)
         if s.group_id is not None:
@@ -116,7 +116,7 @@ def derive(events: Iterable[CloudEvent | Fact], *, window_days: int = DEFAULT_WI
         for group_id, ids in resolved.items():
             sanctions[group_id].append((f, ids))
         if not resolved:
-            unresolved[f.id] = UnresolvedSanction(sanction_id=f.id, source=f.source, time=f.time,
+            unresolved[f.key] = UnresolvedSanction(sanction_id=f.id, source=f.source, time=f.time,
                                                   kind=s.kind.value, incident_id=s.incident_id)
 
     suspected: dict[str, list[Incident]] = defaultdict(list)

@@ -12,6 +12,7 @@ the cases it touched, in `settle`. The property test checks it against `derive`.
 from __future__ import annotations
 
 import bisect
+from collections import Counter
 from collections.abc import Iterable
 from datetime import datetime, timedelta
 
@@ -21,11 +22,20 @@ from services.sanctions.domain.rules import (
     Incident,
     make_case,
     make_group_state,
+    make_group_summary,
     make_link,
     within_window,
 )
 from services.sanctions.domain.sorted_lists import remove_sorted
-from services.sanctions.domain.state import CaseState, GroupState, LinkRule, Presentation, SanctionLink
+from services.sanctions.domain.state import (
+    CaseState,
+    CaseStatus,
+    GroupState,
+    GroupSummary,
+    LinkRule,
+    Presentation,
+    SanctionLink,
+)
 
 __all__ = ["GroupLedger"]
 
@@ -71,6 +81,9 @@ class GroupLedger:
         self._by_first: list[tuple[datetime, str]] = []
         self._dirty_cases: set[str] = set()
         self._reclassified: set[str] = set()
+        self._baseline_key: dict[tuple[str, str], OrderKey] = {}
+        self._dirty_baseline: set[tuple[str, str]] = set()
+        self._status_count: Counter[CaseStatus] = Counter()
         self._state: GroupState | None = None
 
     # -- what the rules see -------------------------------------------------------------------------
@@ -151,29 +164,52 @@ class GroupLedger:
             self._dirty_cases.update(i for _, i in self._by_first[start:stop])
 
     # -- outputs ------------------------------------------------------------------------------------
-    def settle(self) -> tuple[set[str], set[str]]:
+    def settle(self) -> tuple[set[str], set[str], set[tuple[str, str]]]:
         """Rebuild the touched cases. Returns (cases created, changed or removed; incidents whose
-        classification as case or unwarned violence may have changed)."""
+        classification as case or unwarned violence may have changed; (source, sanction id) whose
+        baseline link may have changed)."""
         changed = set()
         for incident_id in self._dirty_cases:
             case = self._build_case(incident_id) if self.is_case(incident_id) else None
             old = self._cases.get(incident_id)
             if case != old:
                 changed.add(incident_id)
-                if old is not None and old.first_sanction_time is not None:
-                    remove_sorted(self._by_first, (old.first_sanction_time, incident_id))
+                if old is not None:
+                    self._status_count[old.status] -= 1
+                    if old.first_sanction_time is not None:
+                        remove_sorted(self._by_first, (old.first_sanction_time, incident_id))
                 if case is None:
                     del self._cases[incident_id]
                 else:
                     self._cases[incident_id] = case
+                    self._status_count[case.status] += 1
                     if case.first_sanction_time is not None:
                         bisect.insort(self._by_first, (case.first_sanction_time, incident_id))
-        reclassified = self._reclassified
-        self._dirty_cases, self._reclassified = set(), set()
-        return changed, reclassified
+        reclassified, baseline = self._reclassified, self._dirty_baseline
+        self._dirty_cases, self._reclassified, self._dirty_baseline = set(), set(), set()
+        return changed, reclassified, baseline
 
     def case(self, incident_id: str) -> CaseState | None:
         return self._cases.get(incident_id)
+
+    def is_unwarned(self, incident_id: str) -> bool:
+        return incident_id in self._incident and not self.is_case(incident_id)
+
+    def incident_time(self, incident_id: str) -> datetime | None:
+        incident = self._incident.get(incident_id)
+        return None if incident is None else incident.time
+
+    def baseline_link(self, source: str, sanction_id: str) -> SanctionLink | None:
+        key = self._baseline_key.get((source, sanction_id))
+        return None if key is None else self._link[key]
+
+    def summary(self) -> GroupSummary:
+        """The group's state without its cases, unwarned incidents and baseline links (published
+        as records of their own): what it costs does not grow with the group's history."""
+        last = self._incidents[-1] if self._incidents else None
+        return make_group_summary(
+            self.group_id, self._registration, [self._warning_facts[k] for k in self._warnings],
+            self._status_count, last)
 
     def unwarned(self) -> Iterable[str]:
         return (i for _, i in self._incidents[:self._first_case_index()])
@@ -267,6 +303,8 @@ class GroupLedger:
         incident_id = target[0]
         if incident_id is None:
             bisect.insort(self._baseline, key)
+            self._baseline_key[(key[2], key[1])] = key
+            self._dirty_baseline.add((key[2], key[1]))
             self._state = None
         else:
             bisect.insort(self._case_links.setdefault(incident_id, []), key)
@@ -280,6 +318,9 @@ class GroupLedger:
         incident_id = target[0]
         if incident_id is None:
             remove_sorted(self._baseline, key)
+            if self._baseline_key.get((key[2], key[1])) == key:
+                del self._baseline_key[(key[2], key[1])]
+            self._dirty_baseline.add((key[2], key[1]))
             self._state = None
         else:
             links = self._case_links[incident_id]

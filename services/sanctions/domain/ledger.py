@@ -42,7 +42,14 @@ from services.sanctions.domain.rules import (
     registered_name,
 )
 from services.sanctions.domain.sorted_lists import remove_sorted
-from services.sanctions.domain.state import CaseState, GroupState, Presentation, UnresolvedSanction
+from services.sanctions.domain.state import (
+    CaseState,
+    GroupState,
+    GroupSummary,
+    Presentation,
+    SanctionLink,
+    UnresolvedSanction,
+)
 
 __all__ = ["Ledger", "Update"]
 
@@ -54,12 +61,16 @@ _NO_ALERTS = AlertChanges((), ())
 class Update:
     """What one applied event changed. `group_ids`: groups whose state may have changed (a group
     whose state became empty has none any more: publish a tombstone); `case_ids`: (group, incident)
-    cases created, changed or removed; `unresolved`: sanction id -> record, or None once resolved or
+    cases created, changed or removed; `unwarned_ids`: (group, incident) whose classification as
+    unwarned violence may have changed; `baseline_ids`: (group, source, sanction id) whose baseline
+    link may have changed; `unresolved`: (source, sanction id) -> record, or None once resolved or
     gone; `alerts`: raised and withdrawn."""
 
     group_ids: tuple[str, ...] = ()
     case_ids: tuple[tuple[str, str], ...] = ()
-    unresolved: Mapping[str, UnresolvedSanction | None] = field(default_factory=dict)
+    unwarned_ids: tuple[tuple[str, str], ...] = ()
+    baseline_ids: tuple[tuple[str, str, str], ...] = ()
+    unresolved: Mapping[FactKey, UnresolvedSanction | None] = field(default_factory=dict)
     alerts: AlertChanges = _NO_ALERTS
 
 
@@ -121,7 +132,7 @@ class Ledger:
         self._person_sanctions: dict[str, list[OrderKey]] = {}
         self._person_sanction: dict[OrderKey, Fact] = {}
         self._resolution: dict[FactKey, dict[str, tuple[str, ...]]] = {}
-        self._unresolved: dict[str, UnresolvedSanction] = {}
+        self._unresolved: dict[FactKey, UnresolvedSanction] = {}
         self._call_ins: dict[str, _CallIn] = {}
         self._invited_to: dict[str, set[str]] = {}
         self._relations: dict[frozenset[str], dict[FactKey, Fact]] = {}
@@ -129,7 +140,7 @@ class Ledger:
         self._alerts: dict[str, Alert] = {}
         self._touched: set[str] = set()
         self._alerts_before: dict[str, Alert | None] = {}
-        self._unresolved_before: dict[str, UnresolvedSanction | None] = {}
+        self._unresolved_before: dict[FactKey, UnresolvedSanction | None] = {}
 
     # -- the API ------------------------------------------------------------------------------------
     def apply(self, item: CloudEvent | Fact) -> Update:
@@ -160,6 +171,20 @@ class Ledger:
         group = self._groups.get(group_id)
         return None if group is None else group.case(incident_id)
 
+    def summary(self, group_id: str) -> GroupSummary | None:
+        group = self._groups.get(group_id)
+        return None if group is None or group.is_empty() else group.summary()
+
+    def unwarned_incident_time(self, group_id: str, incident_id: str) -> datetime | None:
+        """The incident's time if it counts as unwarned violence by the group, else None."""
+        group = self._groups.get(group_id)
+        return group.incident_time(incident_id) if group is not None and group.is_unwarned(incident_id) \
+            else None
+
+    def baseline_link(self, group_id: str, source: str, sanction_id: str) -> SanctionLink | None:
+        group = self._groups.get(group_id)
+        return None if group is None else group.baseline_link(source, sanction_id)
+
     def fact(self, key: FactKey) -> Fact | None:
         """The copy of an event that counts, for the explain tool (topic, partition, offset)."""
         return self._facts.get(key)
@@ -169,7 +194,7 @@ class Ledger:
         return self._alerts
 
     @property
-    def unresolved(self) -> Mapping[str, UnresolvedSanction]:
+    def unresolved(self) -> Mapping[FactKey, UnresolvedSanction]:
         return self._unresolved
 
     def derived(self) -> Derived:
@@ -250,7 +275,7 @@ class Ledger:
         del self._person_sanction[fact.order]
         for group_id in self._resolution.pop(fact.key, {}):
             self._group(group_id).remove_sanction(fact)
-        self._set_unresolved(fact.id, None)
+        self._set_unresolved(fact.key, None)
 
     def _resolve(self, fact: Fact) -> None:
         """Rule 4 for a sanction naming only a person: every group with a membership valid then."""
@@ -268,7 +293,7 @@ class Ledger:
             if old.get(group_id) != ids:
                 self._group(group_id).add_sanction(fact, ids)
         self._resolution[fact.key] = new
-        self._set_unresolved(fact.id, None if new else UnresolvedSanction(
+        self._set_unresolved(fact.key, None if new else UnresolvedSanction(
             sanction_id=fact.id, source=fact.source, time=fact.time, kind=fact.data.kind.value,
             incident_id=fact.data.incident_id))
 
@@ -358,19 +383,23 @@ class Ledger:
         else:
             self._alerts.pop(alert.alert_id, None)
 
-    def _set_unresolved(self, sanction_id: str, record: UnresolvedSanction | None) -> None:
-        self._unresolved_before.setdefault(sanction_id, self._unresolved.get(sanction_id))
+    def _set_unresolved(self, key: FactKey, record: UnresolvedSanction | None) -> None:
+        self._unresolved_before.setdefault(key, self._unresolved.get(key))
         if record is None:
-            self._unresolved.pop(sanction_id, None)
+            self._unresolved.pop(key, None)
         else:
-            self._unresolved[sanction_id] = record
+            self._unresolved[key] = record
 
     def _settle(self) -> Update:
         case_ids: list[tuple[str, str]] = []
+        unwarned_ids: list[tuple[str, str]] = []
+        baseline_ids: list[tuple[str, str, str]] = []
         for group_id in sorted(self._touched):
             group = self._groups[group_id]
-            changed, reclassified = group.settle()
+            changed, reclassified, baseline = group.settle()
             case_ids.extend((group_id, i) for i in sorted(changed))
+            unwarned_ids.extend((group_id, i) for i in sorted(reclassified))
+            baseline_ids.extend((group_id, source, i) for source, i in sorted(baseline))
             for incident_id in reclassified:
                 is_case = group.case(incident_id) is not None
                 unwarned = group.has_incident(incident_id) and not is_case
@@ -382,8 +411,8 @@ class Ledger:
                           if old is not None and i not in self._alerts)
         unresolved = {k: self._unresolved.get(k) for k, old in sorted(self._unresolved_before.items())
                       if self._unresolved.get(k) != old}
-        update = Update(tuple(sorted(self._touched)), tuple(case_ids), unresolved,
-                        AlertChanges(raised, withdrawn))
+        update = Update(tuple(sorted(self._touched)), tuple(case_ids), tuple(unwarned_ids),
+                        tuple(baseline_ids), unresolved, AlertChanges(raised, withdrawn))
         self._touched, self._alerts_before, self._unresolved_before = set(), {}, {}
         return update
 

@@ -12,7 +12,8 @@ rules themselves. `tests/unit/domain` checks that the records round-trip through
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections import Counter
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -32,6 +33,7 @@ from services.sanctions.domain.state import (
     CaseStatus,
     GroupState,
     GroupStatus,
+    GroupSummary,
     LinkRule,
     Presentation,
     ResolvedBy,
@@ -50,9 +52,11 @@ __all__ = [
     "latest",
     "make_case",
     "make_group_state",
+    "make_group_summary",
     "make_link",
     "membership_valid_at",
     "registered_name",
+    "status_from_counts",
     "within_window",
 ]
 
@@ -127,7 +131,8 @@ def within_window(incident_time: datetime, sanction_time: datetime, window_days:
 def make_link(sanction: Fact, rule: LinkRule, membership_ids: Sequence[str]) -> SanctionLink:
     assert isinstance(sanction.data, SanctionRecorded)
     return SanctionLink.model_construct(
-        sanction_id=sanction.id, source=sanction.source, time=sanction.time, kind=sanction.data.kind.value,
+        sanction_id=sanction.id, source=sanction.source, agency=sanction.agency, time=sanction.time,
+        kind=sanction.data.kind.value,
         rule=rule, resolved_by=ResolvedBy.MEMBERSHIP if membership_ids else ResolvedBy.NAMED_GROUP,
         membership_ids=tuple(sorted(membership_ids)))
 
@@ -153,16 +158,44 @@ def make_case(incident: Incident, warning: Fact, links: Sequence[SanctionLink],
 
 def group_status(warned: bool, cases: Iterable[CaseState]) -> GroupStatus:
     """Rule 7."""
+    return status_from_counts(warned, Counter(case.status for case in cases))
+
+
+def status_from_counts(warned: bool, counts: Mapping[CaseStatus, int]) -> GroupStatus:
+    """Rule 7, from the number of the group's cases in each status."""
     if not warned:
         return GroupStatus.UNWARNED
-    statuses = {case.status for case in cases}
-    if not statuses:
+    total = sum(counts.values())
+    if not total:
         return GroupStatus.WARNED
-    if CaseStatus.AWAITING_SANCTION in statuses:
+    if counts.get(CaseStatus.AWAITING_SANCTION, 0):
         return GroupStatus.AWAITING_SANCTION
-    if statuses == {CaseStatus.PRESENTED}:
+    if counts.get(CaseStatus.PRESENTED, 0) == total:
         return GroupStatus.PRESENTED
     return GroupStatus.SANCTIONED
+
+
+def _warning_entries(warnings: Sequence[Fact]) -> tuple[WarningEntry, ...]:
+    entries = []
+    for fact in warnings:
+        assert isinstance(fact.data, WarningDelivered)
+        entries.append(WarningEntry.model_construct(event_id=fact.id, channel=fact.data.channel.value,
+                                                    time=fact.time))
+    return tuple(entries)
+
+
+def make_group_summary(group_id: str, registration: tuple[str | None, str | None],
+                       warnings: Sequence[Fact], counts: Mapping[CaseStatus, int],
+                       last_incident: tuple[datetime, str] | None) -> GroupSummary:
+    """A group's summary record: `warnings` in (time, id, source) order, `counts` the number of its
+    cases in each status, `last_incident` its latest confirmed incident as (time, id)."""
+    return GroupSummary.model_construct(
+        group_id=group_id, name=registration[0], registration_id=registration[1],
+        status=status_from_counts(bool(warnings), counts),
+        warned_since=warnings[0].time if warnings else None, warnings=_warning_entries(warnings),
+        case_count=sum(counts.values()), open_case_count=counts.get(CaseStatus.AWAITING_SANCTION, 0),
+        last_incident_id=last_incident[1] if last_incident else None,
+        last_incident_time=last_incident[0] if last_incident else None)
 
 
 def make_group_state(group_id: str, registration: tuple[str | None, str | None], warnings: Sequence[Fact],
@@ -170,15 +203,11 @@ def make_group_state(group_id: str, registration: tuple[str | None, str | None],
                      baseline_links: Sequence[SanctionLink]) -> GroupState:
     """A group's state from its parts: `warnings` in (time, id, source) order, `cases` in (incident
     time, incident id) order, `baseline_links` in (time, id, source) order."""
-    entries = []
-    for fact in warnings:
-        assert isinstance(fact.data, WarningDelivered)
-        entries.append(WarningEntry.model_construct(event_id=fact.id, channel=fact.data.channel.value,
-                                                    time=fact.time))
     return GroupState.model_construct(
         group_id=group_id, name=registration[0], registration_id=registration[1],
         status=group_status(bool(warnings), cases),
-        warned_since=warnings[0].time if warnings else None, warnings=tuple(entries), cases=tuple(cases),
+        warned_since=warnings[0].time if warnings else None, warnings=_warning_entries(warnings),
+        cases=tuple(cases),
         unwarned_incident_ids=tuple(sorted(unwarned_incident_ids)),
         baseline_sanction_ids=tuple(sorted(link.sanction_id for link in baseline_links)),
         baseline_links=tuple(baseline_links))

@@ -29,6 +29,7 @@ __all__ = [
     "CaseStatus",
     "GroupState",
     "GroupStatus",
+    "GroupSummary",
     "LinkRule",
     "Presentation",
     "ResolvedBy",
@@ -90,6 +91,8 @@ class SanctionLink(_Record):
 
     sanction_id: str
     source: str
+    agency: str | None = Field(description="The agency whose key posted the sanction (the intake's "
+                                           "`agency` attribute).")
     time: UtcDatetime
     kind: str
     rule: LinkRule
@@ -142,6 +145,24 @@ class GroupState(_Record):
     unwarned_incident_ids: tuple[str, ...]
     baseline_sanction_ids: tuple[str, ...]
     baseline_links: tuple[SanctionLink, ...]
+    rule_version: Annotated[int, Field(ge=1)] = RULE_VERSION
+
+
+class GroupSummary(_Record):
+    """A group's state without its cases, unwarned incidents and baseline links: the `group` record of
+    the `group-state` topic (the others are records of their own, see `records.py`)."""
+
+    group_id: str
+    name: str | None
+    registration_id: str | None
+    status: GroupStatus
+    warned_since: UtcDatetime | None
+    warnings: tuple[WarningEntry, ...]
+    case_count: int
+    open_case_count: int = Field(description="Cases awaiting their first sanction.")
+    last_incident_id: str | None = Field(description="The group's latest confirmed incident as a "
+                                                      "suspect, warned or not, by (time, id).")
+    last_incident_time: UtcDatetime | None
     rule_version: Annotated[int, Field(ge=1)] = RULE_VERSION
 
 

@@ -1,5 +1,6 @@
-"""Every rule test runs against the reference `derive` and against the incremental `Ledger` fed in
-the given order and in reverse, so a rule and its incremental form are checked together."""
+"""Every rule test runs against the reference `derive`, against the incremental `Ledger` fed in
+the given order and in reverse, and against the records the processor publishes as a consumer puts
+them back together, so a rule, its incremental form and its output are checked together."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import pytest
 
 from services.contracts import CloudEvent
 from services.sanctions.domain import Derived, Ledger, derive
+from services.sanctions.domain.records import StateView, records_for
 
 Evaluate = Callable[..., Derived]
 
@@ -19,13 +21,23 @@ def _ledger(events: Sequence[CloudEvent], window_days: int = 365, reverse: bool 
     return ledger.derived()
 
 
-@pytest.fixture(params=["derive", "ledger", "ledger-reversed"])
+def _published(events: Sequence[CloudEvent], window_days: int = 365) -> Derived:
+    ledger = Ledger(window_days=window_days)
+    view = StateView()
+    for event in events:
+        view.apply_all(records_for(ledger, ledger.apply(event)))
+    return Derived(view.groups(), view.unresolved(), dict(sorted(ledger.alerts.items())))
+
+
+@pytest.fixture(params=["derive", "ledger", "ledger-reversed", "published"])
 def evaluate(request: pytest.FixtureRequest) -> Evaluate:
     """`evaluate(*events, window_days=365) -> Derived` by one of the three strategies."""
 
     def run(*events: CloudEvent, window_days: int = 365) -> Derived:
         if request.param == "derive":
             return derive(events, window_days=window_days)
+        if request.param == "published":
+            return _published(events, window_days)
         return _ledger(events, window_days, reverse=request.param == "ledger-reversed")
 
     return run

@@ -7,13 +7,15 @@ and the incremental `Ledger` applied in any order equals `derive`, alerts and up
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from services.contracts import CloudEvent
-from services.sanctions.domain import Alert, GroupState, Ledger, UnresolvedSanction, derive
+from services.sanctions.domain import Alert, FactKey, GroupState, Ledger, UnresolvedSanction, derive
+from services.sanctions.domain.records import StateView, records_for, states_document
 from tests.unit.domain import builders as b
 
 GROUPS = ["ga", "gb", "gc"]
@@ -90,9 +92,9 @@ def deliveries(draw: st.DrawFn, events: list[CloudEvent]) -> list[CloudEvent]:
 
 
 def _replay_updates(ledger: Ledger, events: list[CloudEvent]) -> tuple[dict[str, Alert],
-                                                                        dict[str, UnresolvedSanction]]:
+                                                                        dict[FactKey, UnresolvedSanction]]:
     alerts: dict[str, Alert] = {}
-    unresolved: dict[str, UnresolvedSanction] = {}
+    unresolved: dict[FactKey, UnresolvedSanction] = {}
     for event in events:
         update = ledger.apply(event)
         for alert in update.alerts.raised:
@@ -151,3 +153,24 @@ def test_updates_name_every_group_and_case_that_changed(data: st.DataObject,
             moved = {i for i in old.keys() | new.keys() if old.get(i) != new.get(i)}
             assert {(g, i) for i in moved} <= set(update.case_ids)
         before = after
+
+
+@PROPERTY
+@given(data=st.data(), events=scenarios())
+def test_the_published_records_assemble_to_the_derived_states(data: st.DataObject,
+                                                                events: list[CloudEvent]) -> None:
+    """What the processor publishes (only the records each event changed, as a compacted topic
+    keeps them) gives every consumer exactly the states `derive` gives: byte for byte."""
+    expected = derive(events, window_days=WINDOW)
+    ledger = Ledger(window_days=WINDOW)
+    topic: dict[bytes, bytes | None] = {}
+    for event in data.draw(deliveries(events)):
+        for key, value in records_for(ledger, ledger.apply(event)):
+            topic[key] = value
+    view = StateView()
+    view.apply_all(data.draw(st.permutations(sorted(topic.items()))))
+    assert states_document(view.groups()) == states_document(expected.groups)
+    assert view.unresolved() == dict(expected.unresolved)
+    live = {json.loads(key)[1] for key, value in topic.items() if value is not None
+            and json.loads(key)[0] in ("case", "unwarned", "baseline")}
+    assert live <= set(expected.groups), "a record outlived its group"

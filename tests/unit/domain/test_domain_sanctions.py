@@ -87,7 +87,7 @@ def test_valid_from_is_inclusive_and_valid_until_exclusive(evaluate: Evaluate, s
     derived = evaluate(*WARNED_CASE, b.membership("m1", "p1", "ga", 20, 30),
                        b.sanction("s1", sanction_day, person="p1"))
     assert ("s1" in derived.groups["ga"].cases[0].sanction_ids) is resolved
-    assert ("s1" in derived.unresolved) is not resolved
+    assert ((b.POLICE, "s1") in derived.unresolved) is not resolved
 
 
 def test_a_person_in_two_groups_resolves_to_both(evaluate: Evaluate) -> None:
@@ -107,7 +107,7 @@ def test_a_named_group_is_not_widened_by_the_person_s_other_memberships(evaluate
 
 def test_an_unresolved_sanction_is_kept_without_the_person(evaluate: Evaluate) -> None:
     derived = evaluate(b.sanction("s1", 13, person="p1", incident="i1", kind="arrest"))
-    record = derived.unresolved["s1"]
+    record = derived.unresolved[(b.POLICE, "s1")]
     assert (record.sanction_id, record.incident_id, record.kind) == ("s1", "i1", "arrest")
     assert record.time == b.at(13)
     assert b"p1" not in record.to_json()
@@ -116,7 +116,7 @@ def test_an_unresolved_sanction_is_kept_without_the_person(evaluate: Evaluate) -
 def test_a_retracted_membership_unresolves_the_sanction(evaluate: Evaluate) -> None:
     derived = evaluate(*WARNED_CASE, b.membership("m1", "p1", "ga", 0, 100),
                        b.sanction("s1", 13, person="p1"), b.retraction("x1", "m1", 50))
-    assert derived.groups["ga"].cases[0].sanction_ids == () and "s1" in derived.unresolved
+    assert derived.groups["ga"].cases[0].sanction_ids == () and (b.POLICE, "s1") in derived.unresolved
 
 
 def test_a_retracted_sanction_unlinks(evaluate: Evaluate) -> None:

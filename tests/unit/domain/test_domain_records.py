@@ -1,0 +1,65 @@
+"""The `group-state` records: their keys, their partitions, and what a consumer makes of them."""
+
+from __future__ import annotations
+
+import pytest
+
+from services.contracts import CloudEvent
+from services.sanctions.domain import GroupStatus, Ledger
+from services.sanctions.domain.records import (
+    StateView,
+    case_key,
+    group_key,
+    partition_of,
+    records_for,
+    unresolved_key,
+)
+from tests.unit.domain import builders as b
+
+
+def _publish(*events: CloudEvent) -> dict[bytes, bytes | None]:
+    ledger = Ledger()
+    topic: dict[bytes, bytes | None] = {}
+    for event in events:
+        for key, value in records_for(ledger, ledger.apply(event)):
+            topic[key] = value
+    return topic
+
+
+def test_keys_are_canonical_json_arrays() -> None:
+    assert group_key("norra") == b'["group","norra"]'
+    assert case_key("norra", "i1") == b'["case","norra","i1"]'
+    assert unresolved_key("/agencies/police", "s1") == b'["unresolved","/agencies/police","s1"]'
+
+
+def test_a_groups_records_share_its_partition() -> None:
+    for group_id in ("norra", "sodra", "g-17", "ö"):
+        partitions = {partition_of(key, 6) for key in (group_key(group_id), case_key(group_id, "i9"))}
+        assert len(partitions) == 1
+
+
+def test_a_case_is_its_own_record_and_the_summary_counts_it() -> None:
+    topic = _publish(b.warning("w1", "norra", 1), b.incident("r1", "i1", 5, ["norra"]))
+    assert topic[case_key("norra", "i1")] is not None
+    view = StateView()
+    view.apply_all(topic.items())
+    summary = view.summary("norra")
+    assert summary is not None
+    assert (summary.status, summary.case_count, summary.open_case_count, summary.last_incident_id) == (
+        GroupStatus.AWAITING_SANCTION, 1, 1, "i1")
+
+
+def test_a_retracted_incident_leaves_a_tombstone() -> None:
+    topic = _publish(b.warning("w1", "norra", 1), b.incident("r1", "i1", 5, ["norra"]),
+                     b.retraction("x1", "r1", 6))
+    assert topic[case_key("norra", "i1")] is None
+    view = StateView()
+    view.apply_all(topic.items())
+    state = view.group("norra")
+    assert state is not None and state.cases == () and state.status is GroupStatus.WARNED
+
+
+@pytest.mark.parametrize("key", [b"[]", b'["case","g"]', b'["weird","g"]', b'{"group":"g"}', b'["group",1]'])
+def test_a_foreign_key_is_refused(key: bytes) -> None:
+    with pytest.raises(ValueError, match="not a group-state key"):
+        StateView().apply(key, None)
