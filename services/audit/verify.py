@@ -246,8 +246,8 @@ class PartitionVerifier:
                                "a committed record is at this offset where the checkpoints list none")
             if j >= len(act) and self._last_seen < exp[i][0]:
                 return Problem("truncated", topic, partition, exp[i][0],
-                               f"the log ends at offset {self._last_seen}, but the checkpoints list committed "
-                               f"records from this offset up to offset {exp[-1][0]}")
+                               f"the log ends at offset {self._last_seen}, but the checkpoints list "
+                               f"committed records from this offset up to offset {exp[-1][0]}")
             return Problem("missing", topic, partition, exp[i][0],
                            "the committed record checkpointed at this offset is gone (a gap in the log)")
         return None
