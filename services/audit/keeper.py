@@ -58,8 +58,8 @@ class ChainKeeper:
 
     def owing(self, now: float) -> list[Partition]:
         return sorted(p for p, c in self._chains.items()
-                      if c.segment and (len(c.segment) >= self._every_records
-                                        or now - (c.waiting_since or now) >= self._every_seconds))
+                      if c.segment and (len(c.segment) >= self._every_records or (
+                          c.waiting_since is not None and now - c.waiting_since >= self._every_seconds)))
 
     def checkpoint(self, partition: Partition, time: datetime) -> Checkpoint:
         """The signed checkpoint a partition owes now; `published` once it is on Kafka."""
