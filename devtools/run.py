@@ -27,7 +27,10 @@ from services.infra.topics import TopicSetupError, ensure_topics
 
 __all__ = ["SERVICES", "main", "service_env", "services_to_run"]
 
-SERVICES: list[tuple[str, int]] = [("incidents", 8001), ("notifications", 8002), ("sanctions", 8003)]
+SERVICES: list[tuple[str, int]] = [("incidents", 8001), ("notifications", 8002), ("sanctions", 8003),
+                                   ("audit.checkpointer", 8005)]
+"""`python -m services.<name>` and its port; the audit checkpointer signs with a key it generates under
+var/audit in development."""
 DASHBOARD: tuple[str, int] = ("dashboard", 8000)
 BROKER_DIR = Path("var/kafka")
 BROKER_PORT, CONTROLLER_PORT = 9092, 9093

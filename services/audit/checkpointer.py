@@ -99,7 +99,7 @@ class Checkpointer:
     def stop(self) -> None:
         self._stop.set()
         for thread in self._threads:
-            thread.join(timeout=20)
+            thread.join(timeout=5)
 
     @property
     def ready(self) -> bool:
