@@ -18,14 +18,15 @@ With neither, every event counts: the processor's current state.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Annotated, Any, Literal, Union
+
+from pydantic import Field, TypeAdapter, ValidationError, create_model
 
 from services.audit.kafka_log import LogReader, Progress
-from services.contracts import RETRACTION_TYPE, EventInvalid, parse_event
+from services.contracts import EVENT_TYPES, RETRACTION_TYPE, CloudEvent
 from services.sanctions.domain import Derived, Fact, derive
 from services.sanctions.domain.records import states_document
 
@@ -59,11 +60,29 @@ class ReplayStats:
     by_topic: dict[str, int] = field(default_factory=dict)
 
 
+def _envelopes() -> TypeAdapter[Any]:
+    """The contract's envelope with each type's own `data` model, chosen by `type`: the same
+    validation as `parse_event` (the same models, fields and validators), in one pass from JSON bytes
+    (several times faster than `json.loads` and `parse_event`, which also build error messages)."""
+    models: list[Any] = []
+    for i, (name, model) in enumerate(EVENT_TYPES.items()):
+        literal: Any = Literal[name]
+        models.append(create_model(f"Accepted_{i}", __base__=CloudEvent, type=(literal, ...),
+                                   data=(model, ...)))
+    union: Any = Annotated[Union[tuple(models)], Field(discriminator="type")]  # noqa: UP007
+    return TypeAdapter(union)
+
+
+_ENVELOPES = _envelopes()
+
+
 def decode_fact(record: Any) -> Fact | None:
     """A committed source record as a fact with its provenance; None if it is not a valid event."""
+    if record.value is None:
+        return None
     try:
-        event = parse_event(json.loads(record.value), allow_intake_attributes=True)
-    except (EventInvalid, ValueError, TypeError):
+        event: CloudEvent = _ENVELOPES.validate_json(record.value)
+    except ValidationError:
         return None
     return Fact.from_event(event, topic=record.topic, partition=record.partition, offset=record.offset)
 

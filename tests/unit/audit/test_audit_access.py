@@ -86,3 +86,25 @@ def test_times_need_an_offset_and_a_date_means_its_end() -> None:
     assert parse_time("2024-03-01T12:00:00+01:00") == datetime(2024, 3, 1, 11, tzinfo=UTC)
     with pytest.raises(argparse.ArgumentTypeError, match="offset"):
         parse_time("2024-03-01T12:00:00")
+
+
+def test_replay_decodes_a_record_exactly_as_the_contract_parses_it() -> None:
+    import json
+    from types import SimpleNamespace
+
+    from services.audit.replay import decode_fact
+    from services.contracts import parse_event
+    from tests.examples import event_types, example_event
+
+    for event_type in event_types():
+        raw = {**example_event(event_type), "recordedtime": "2024-03-02T00:00:00Z", "agency": "police"}
+        value = json.dumps(raw).encode()
+        fact = decode_fact(SimpleNamespace(value=value, topic="t", partition=1, offset=7))
+        event = parse_event(raw, allow_intake_attributes=True)
+        assert fact is not None and (fact.type, fact.data, fact.time, fact.recordedtime, fact.agency) == (
+            event.type, event.data, event.time, event.recordedtime, event.agency)
+        assert type(fact.data) is type(event.data) and (fact.topic, fact.offset) == ("t", 7)
+    bad = {**example_event("gvi.sanction.recorded.v1"), "recordedtime": "2024-03-02T00:00:00Z"}
+    bad["data"]["kind"] = "flogging"
+    for value in (json.dumps(bad).encode(), b"not json", b'{"type": "gvi.unknown.v1"}', None):
+        assert decode_fact(SimpleNamespace(value=value, topic="t", partition=0, offset=0)) is None
