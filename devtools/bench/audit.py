@@ -60,7 +60,8 @@ def make_log(n: int, seed: int = 5) -> Iterator[tuple[str, bytes, bytes]]:
         roll = rng.random()
         if i < len(groups):
             yield "notifications", groups[i].encode(), envelope(
-                i, "police", "gvi.group.registered.v1", when, {"group_id": groups[i], "name": f"Group {i}", "area": "Seved"})
+                i, "police", "gvi.group.registered.v1", when,
+                {"group_id": groups[i], "name": f"Group {i}", "area": "Seved"})
         elif roll < 0.05:
             yield "notifications", group.encode(), envelope(
                 i, "probation", "gvi.warning.delivered.v1", when,
