@@ -1,0 +1,230 @@
+"""The faust-streaming edge of the processor: topics, the fact store, the agent, the clock, HTTP.
+
+One agent (concurrency 1: faust-streaming issue 606 loses messages above 1) reads the three source
+topics with `read_committed`, hands each record to `ProcessorCore`, keeps the counting copy of every
+event in the RocksDB-backed `facts` table (changelogged, so a lost disk is recovered from Kafka),
+and sends the outputs through faust's producer, which faust flushes before it commits an offset
+(at-least-once, with outputs that are harmless to repeat). After table recovery, and after any
+change of its partitions, the worker rebuilds its ledger from the table (see `ProcessorCore.restore`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from typing import Any
+
+import faust
+from aiokafka import TopicPartition as KafkaTopicPartition
+from aiokafka.admin import AIOKafkaAdminClient
+from faust.transport.drivers import aiokafka as faust_aiokafka
+from faust.types import TP, EventT, StreamT
+from mode import Service
+
+from services.contracts import Service as SourceService
+from services.sanctions.domain import Alert, AlertWithdrawal
+from services.sanctions.domain.records import GROUP_STATE_TOPIC, Record, partition_of
+from services.sanctions.processor.core import Outputs, ProcessorCore, TopicPartition
+from services.sanctions.processor.metrics import ProcessorMetrics
+from services.sanctions.processor.settings import ProcessorSettings
+
+__all__ = ["ALERTS_TOPIC", "SOURCE_TOPICS", "Processor"]
+
+log = logging.getLogger(__name__)
+
+SOURCE_TOPICS: tuple[str, ...] = tuple(service.topic for service in SourceService)
+ALERTS_TOPIC = "alerts"
+LAG_INTERVAL_S = 5.0
+
+
+class _ReadCommittedConsumerThread(faust_aiokafka.AIOKafkaConsumerThread):
+    """faust reads `read_committed` only with exactly-once processing; the intake writes in
+    transactions, so an at-least-once worker must too, or it would process records whose
+    transaction was aborted (events the intake answered 503 for)."""
+
+    def _create_worker_consumer(self, transport: Any) -> Any:
+        consumer = super()._create_worker_consumer(transport)
+        consumer._isolation_level = "read_committed"  # aiokafka hands it to its fetcher on start()
+        return consumer
+
+
+class _Consumer(faust_aiokafka.Consumer):
+    def _new_consumer_thread(self) -> faust_aiokafka.AIOKafkaConsumerThread:
+        return _ReadCommittedConsumerThread(self, loop=self.loop, beacon=self.beacon)
+
+
+class _Transport(faust_aiokafka.Transport):
+    Consumer = _Consumer
+
+
+class _App(faust.App):
+    def _new_transport(self) -> Any:
+        return _Transport(self.conf.broker_consumer, self)
+
+
+def _broker_urls(bootstrap: str) -> list[str]:
+    return [f"kafka://{host.strip()}" for host in bootstrap.split(",") if host.strip()]
+
+
+class Processor:
+    """The worker: a faust app around one `ProcessorCore`."""
+
+    def __init__(self, settings: ProcessorSettings, partitions: int, metrics: ProcessorMetrics) -> None:
+        self.settings = settings
+        self.partitions = partitions
+        self.metrics = metrics
+        self.core = ProcessorCore(window_days=settings.window_days, stall_days=settings.stall_days)
+        self.ready = False
+        self._loaded_for: frozenset[TP] | None = None
+        self._load_lock = asyncio.Lock()
+        self.app = _App(
+            settings.app_id,
+            broker=_broker_urls(settings.kafka_bootstrap_servers),
+            store="rocksdb://",
+            datadir=str(settings.data_dir),
+            processing_guarantee="at_least_once",
+            consumer_auto_offset_reset="earliest",
+            topic_partitions=partitions,
+            topic_replication_factor=settings.replication_factor,
+            topic_allow_declare=True,
+            key_serializer="raw",
+            value_serializer="raw",
+            web_enabled=False,
+            producer_acks=-1,
+            broker_commit_interval=1.0,
+            stream_wait_empty=False,
+        )
+        self.facts = self.app.Table("facts", key_type=bytes, value_type=bytes, partitions=partitions)
+        self.source = self.app.topic(*SOURCE_TOPICS, key_type=bytes, value_type=bytes,
+                                     key_serializer="raw", value_serializer="raw")
+        self.app.agent(self.source, name="process", concurrency=1)(self._process)
+        self.app.task(self._ensure_loaded)  # tasks start once table recovery is done
+        self.app.timer(settings.stall_check_seconds, name="stall-check")(self._check_stalls)
+        self.app.timer(LAG_INTERVAL_S, name="measure-lag")(self._measure_lag)
+
+    # -- the stream ---------------------------------------------------------------------------------
+    async def _process(self, stream: StreamT[bytes]) -> None:
+        async for event in stream.events():
+            await self.handle(event)
+
+    async def handle(self, event: EventT[bytes]) -> None:
+        await self._ensure_loaded()
+        message = event.message
+        outputs = self.core.accept(message.topic, message.partition, message.offset, event.value,
+                                   now=datetime.now(UTC))
+        if outputs.rejected is not None:
+            # the record's content is never logged: it may name people
+            log.warning("skipped a record that is not an event (%s) at %s/%d@%d", outputs.rejected,
+                        message.topic, message.partition, message.offset)
+            self.metrics.rejected(message.topic, outputs.rejected)
+            return
+        if outputs.store is not None:
+            self.facts[outputs.store[0]] = outputs.store[1]
+        await self._publish(outputs)
+        self.metrics.processed(message.topic, outputs.event_type, message.timestamp)
+        self.metrics.open_cases.set(self.core.open_cases())
+
+    async def _publish(self, outputs: Outputs) -> None:
+        await self._send_records(outputs.records)
+        await self._send_alerts(outputs.alerts)
+
+    async def _send_records(self, records: tuple[Record, ...] | list[Record]) -> None:
+        producer = self.app.producer
+        for key, value in records:
+            await producer.send(GROUP_STATE_TOPIC, key, value, partition_of(key, self.partitions), None, None)
+
+    async def _send_alerts(self, alerts: tuple[Alert | AlertWithdrawal, ...] | list[Alert]) -> None:
+        producer = self.app.producer
+        for alert in alerts:
+            await producer.send(ALERTS_TOPIC, alert.alert_id.encode(), alert.to_json(), None, None, None)
+
+    # -- recovery -----------------------------------------------------------------------------------
+    async def _ensure_loaded(self) -> None:
+        assigned = frozenset(self.app.consumer.assignment())
+        if self._loaded_for == assigned:
+            return
+        async with self._load_lock:
+            if self._loaded_for == assigned:
+                return
+            started = time.perf_counter()
+            committed = await self._committed_offsets()
+            core = ProcessorCore(window_days=self.settings.window_days, stall_days=self.settings.stall_days)
+            restored = core.restore(self._stored_facts(), committed)
+            self.core, self._loaded_for, self.ready = core, assigned, True
+            self.metrics.open_cases.set(core.open_cases())
+            log.info("ledger rebuilt from %d stored facts in %.1fs", restored, time.perf_counter() - started)
+
+    def _stored_facts(self) -> Iterator[bytes]:
+        for _, value in self.facts.items():
+            yield value
+
+    async def _committed_offsets(self) -> dict[TopicPartition, int]:
+        admin = AIOKafkaAdminClient(bootstrap_servers=self.settings.kafka_bootstrap_servers)
+        await admin.start()
+        try:
+            offsets = await admin.list_consumer_group_offsets(self.settings.app_id)
+        finally:
+            await admin.close()
+        return {(tp.topic, tp.partition): meta.offset for tp, meta in offsets.items()
+                if tp.topic in SOURCE_TOPICS and meta.offset >= 0}
+
+    # -- the clock ----------------------------------------------------------------------------------
+    async def _check_stalls(self) -> None:
+        await self._ensure_loaded()
+        now = datetime.now(UTC)
+        await self._send_alerts(self.core.tick(now))
+        self.metrics.stalled_cases.set(self.core.stalled_cases(now))
+        self.metrics.set_swiftness(self.core.swiftness())
+
+    async def _measure_lag(self) -> None:
+        consumer = self.app.consumer
+        thread = getattr(consumer, "_thread", None)
+        kafka = thread._ensure_consumer() if thread is not None else None
+        for tp in consumer.assignment():
+            if tp.topic not in SOURCE_TOPICS or kafka is None:
+                continue
+            end = kafka.last_stable_offset(KafkaTopicPartition(tp.topic, tp.partition))
+            position = await kafka.position(KafkaTopicPartition(tp.topic, tp.partition))
+            if end is not None:
+                self.metrics.lag(tp.topic, tp.partition, max(0, end - position))
+
+
+class HttpService(Service):
+    """/healthz (alive), /readyz (ledger loaded) and /metrics, served from the worker's loop from
+    the moment it starts, recovery included."""
+
+    def __init__(self, processor: Processor, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.processor = processor
+        self._runner: Any = None
+
+    async def on_start(self) -> None:
+        from aiohttp import web
+
+        async def healthz(_: web.Request) -> web.Response:
+            return web.json_response({"status": "ok"})
+
+        async def readyz(_: web.Request) -> web.Response:
+            ready = self.processor.ready
+            return web.json_response({"status": "ready" if ready else "recovering"},
+                                     status=200 if ready else 503)
+
+        async def metrics(_: web.Request) -> web.Response:
+            body, content_type = self.processor.metrics.exposition()
+            return web.Response(body=body, headers={"Content-Type": content_type})
+
+        app = web.Application()
+        app.router.add_get("/healthz", healthz)
+        app.router.add_get("/readyz", readyz)
+        app.router.add_get("/metrics", metrics)
+        self._runner = web.AppRunner(app, access_log=None)
+        await self._runner.setup()
+        settings = self.processor.settings
+        await web.TCPSite(self._runner, settings.host, settings.port).start()
+
+    async def on_stop(self) -> None:
+        if self._runner is not None:
+            await self._runner.cleanup()

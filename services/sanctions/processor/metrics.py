@@ -1,0 +1,67 @@
+"""The processor's Prometheus metrics. Labels carry only topics, partitions, event types and rejection
+reasons: nothing about people or groups."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping
+
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    generate_latest,
+)
+
+from services.contracts import EVENT_TYPES
+
+__all__ = ["ProcessorMetrics"]
+
+_LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60)
+
+
+class ProcessorMetrics:
+    def __init__(self, registry: CollectorRegistry | None = None) -> None:
+        self.registry = registry or CollectorRegistry()
+        r = self.registry
+        self._events = Counter("gvi_processor_events_total", "Source records processed, by topic and type.",
+                               ["topic", "type"], registry=r)
+        self._rejected = Counter("gvi_processor_rejected_total",
+                                 "Source records skipped because they are not events.",
+                                 ["topic", "reason"], registry=r)
+        self._latency = Histogram("gvi_processor_event_seconds",
+                                  "From a source record's Kafka timestamp to its outputs being handed to "
+                                  "the producer.", buckets=_LATENCY_BUCKETS, registry=r)
+        self._lag = Gauge("gvi_processor_consumer_lag", "Committed source records not yet processed.",
+                          ["topic", "partition"], registry=r)
+        self.open_cases = Gauge("gvi_processor_open_cases", "Cases awaiting their first sanction.",
+                                registry=r)
+        self.stalled_cases = Gauge("gvi_processor_stalled_cases",
+                                   "Cases awaiting their first sanction past the stall threshold.",
+                                   registry=r)
+        self._swiftness = Gauge("gvi_processor_swiftness_days",
+                                "Days from incident to first sanction over the sanctioned cases.",
+                                ["quantile"], registry=r)
+
+    def processed(self, topic: str, event_type: str, record_timestamp: float | None) -> None:
+        self._events.labels(topic, event_type if event_type in EVENT_TYPES else "unknown").inc()
+        if record_timestamp:
+            self._latency.observe(max(0.0, time.time() - record_timestamp))
+
+    def rejected(self, topic: str, reason: str) -> None:
+        self._rejected.labels(topic, reason).inc()
+
+    def lag(self, topic: str, partition: int, records: int) -> None:
+        self._lag.labels(topic, str(partition)).set(records)
+
+    def set_swiftness(self, quantiles: Mapping[str, float] | None) -> None:
+        if quantiles is None:
+            self._swiftness.clear()
+            return
+        for quantile, days in quantiles.items():
+            self._swiftness.labels(quantile).set(days)
+
+    def exposition(self) -> tuple[bytes, str]:
+        return generate_latest(self.registry), CONTENT_TYPE_LATEST

@@ -1,0 +1,27 @@
+"""Settings of the stream processor, from the environment; built once, in the composition root."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+__all__ = ["ProcessorSettings"]
+
+
+class ProcessorSettings(BaseSettings):
+    model_config = SettingsConfigDict(extra="ignore", populate_by_name=True, frozen=True)
+
+    env: Literal["development", "production"] = Field("production", validation_alias="GVI_ENV")
+    kafka_bootstrap_servers: str = Field("127.0.0.1:9092", validation_alias="KAFKA_BOOTSTRAP_SERVERS")
+    data_dir: Path = Field(Path("var/processor"), validation_alias="GVI_PROCESSOR_DATA_DIR")
+    host: str = Field("127.0.0.1", validation_alias="GVI_HOST")
+    port: int = Field(8004, ge=0, le=65535, validation_alias="GVI_PORT")
+    app_id: str = Field("gvi-processor", pattern=r"^[A-Za-z0-9._-]+$", validation_alias="GVI_PROCESSOR_ID")
+    window_days: int = Field(365, ge=1, le=3650, validation_alias="GVI_WINDOW_DAYS")
+    stall_days: int = Field(14, ge=1, le=365, validation_alias="GVI_STALL_DAYS")
+    stall_check_seconds: float = Field(60.0, gt=0, le=3600, validation_alias="GVI_STALL_CHECK_SECONDS")
+    replication_factor: int = Field(1, ge=1, le=7, validation_alias="GVI_TOPIC_REPLICATION_FACTOR")
+    log_level: str = Field("INFO", validation_alias="GVI_LOG_LEVEL")
