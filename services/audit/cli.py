@@ -1,15 +1,16 @@
 """`gvi-audit`: verify the event log, replay it, reconstruct any date, explain every derived fact.
 
     gvi-audit verify  [--public-keys FILE] [--grace-seconds S] [--json]
-    gvi-audit replay  [--as-of T] [--known-at T2] [--out FILE]
+    gvi-audit replay  [--as-of T] [--known-at T2] [--out FILE] [--compare-live]
     gvi-audit explain GROUP [--case INCIDENT_ID] [--as-of T] [--known-at T2] [--json]
     gvi-audit export  --format jsonl|csv [--out FILE]
 
 Reads Kafka only (assign + seek, no consumer group, nothing written). The auditor authenticates
 with the key in GVI_AUDITOR_KEY against the auditors file GVI_AUDITORS_FILE (in development, the
 public dev file by default). Results go to stdout (or --out), a progress bar and the summary to
-stderr. Exit codes: 0 done (verify: the log is intact), 1 verify found a problem, 2 a usage,
-configuration or access error, an unknown group or case, 3 Kafka unreachable.
+stderr. Exit codes: 0 done (verify: the log is intact), 1 verify found a problem (or replay
+--compare-live a difference), 2 a usage, configuration or access error, an unknown group or case,
+3 Kafka unreachable.
 """
 
 from __future__ import annotations
@@ -39,11 +40,20 @@ from services.audit.export import (
 )
 from services.audit.kafka_log import LogReader
 from services.audit.progress import ProgressBar
-from services.audit.replay import Cut, ReplayStats, read_facts, replay, replay_document
+from services.audit.replay import (
+    Cut,
+    ReplayStats,
+    first_difference,
+    live_document,
+    read_facts,
+    replay,
+    replay_document,
+)
 from services.audit.settings import DEV_DATA_DIR, AuditCliSettings
 from services.audit.signing import PublicKeys, load_public_keys
 from services.audit.verify import verify_log
 from services.sanctions.domain import effective_facts
+from services.sanctions.domain.records import GROUP_STATE_TOPIC
 
 __all__ = ["main", "parse_time"]
 
@@ -95,6 +105,10 @@ def _parser() -> argparse.ArgumentParser:
     replay_cmd = commands.add_parser("replay", help="every group's state from the log, by the rules")
     cut_options(replay_cmd)
     replay_cmd.add_argument("--out", type=Path, help="write the states here instead of stdout")
+    replay_cmd.add_argument("--compare-live", action="store_true",
+                            help="also read the processor's live group states and exit 1 unless they are "
+                                 "byte-identical to the replay (no --as-of or --known-at)")
+    replay_cmd.add_argument("--group-state-topic", default=GROUP_STATE_TOPIC, help=argparse.SUPPRESS)
 
     explain = commands.add_parser("explain", help="the rules and input events behind a group's cases")
     explain.add_argument("group")
@@ -199,11 +213,22 @@ def _summary(run: _Run, stats: ReplayStats, groups: int) -> None:
 
 
 def _replay(run: _Run) -> int:
-    facts, stats = run.facts(_cut(run.args), "replay")
+    cut = _cut(run.args)
+    if run.args.compare_live and (cut.as_of or cut.known_at):
+        raise ConfigError("--compare-live compares today's states: leave out --as-of and --known-at")
+    live = (live_document(run.reader(), run.args.group_state_topic, progress=run.progress("live view"))
+            if run.args.compare_live else None)
+    facts, stats = run.facts(cut, "replay")
     derived = replay(facts, window_days=run.settings.window_days)
     del facts
-    run.output().write(replay_document(derived))
+    document = replay_document(derived)
+    run.output().write(document)
     _summary(run, stats, len(derived.groups))
+    if live is not None:
+        difference = first_difference(document, live)
+        run.say("the live group states are byte-identical to the replay" if difference is None
+                else f"the live group states differ from the replay: {difference}")
+        return 0 if difference is None else 1
     return 0
 
 

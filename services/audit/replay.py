@@ -18,6 +18,7 @@ With neither, every event counts: the processor's current state.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -28,9 +29,10 @@ from pydantic import Field, TypeAdapter, ValidationError, create_model
 from services.audit.kafka_log import LogReader, Progress
 from services.contracts import EVENT_TYPES, RETRACTION_TYPE, CloudEvent
 from services.sanctions.domain import Derived, Fact, derive
-from services.sanctions.domain.records import states_document
+from services.sanctions.domain.records import StateView, states_document
 
-__all__ = ["Cut", "ReplayStats", "decode_fact", "read_facts", "replay", "replay_document"]
+__all__ = ["Cut", "ReplayStats", "decode_fact", "first_difference", "live_document", "read_facts", "replay",
+           "replay_document"]
 
 _IRRELEVANT = frozenset({"gvi.support.offered.v1", "gvi.support.accepted.v1", "gvi.exit.milestone.v1"})
 """Types no rule reads: left out of replay to save memory (they change no state, and nor does
@@ -114,3 +116,33 @@ def replay(facts: Iterable[Fact], *, window_days: int) -> Derived:
 
 def replay_document(derived: Derived) -> bytes:
     return states_document(derived.groups)
+
+
+def live_document(reader: LogReader, topic: str, *, progress: Progress | None = None) -> bytes:
+    """The processor's current group states, read from its compacted `group-state` topic."""
+    view = StateView()
+    for batch in reader.read_topics([topic], progress=progress):
+        for record in batch:
+            view.apply(record.key, record.value)
+    return states_document(view.groups())
+
+
+def first_difference(replayed: bytes, live: bytes) -> str | None:
+    """Which group differs first between two states documents (None: byte-identical)."""
+    if replayed == live:
+        return None
+    ours = {_group_id(line): line for line in replayed.splitlines()}
+    theirs = {_group_id(line): line for line in live.splitlines()}
+    for group_id in sorted(ours.keys() | theirs.keys()):
+        if group_id not in theirs:
+            return f"group {group_id} is in the replay but not in the live view"
+        if group_id not in ours:
+            return f"group {group_id} is in the live view but not in the replay"
+        if ours[group_id] != theirs[group_id]:
+            return f"group {group_id} differs between the replay and the live view"
+    return "the documents differ in their bytes but not by group"
+
+
+def _group_id(line: bytes) -> str:
+    value = json.loads(line).get("group_id")
+    return value if isinstance(value, str) else ""
