@@ -117,6 +117,7 @@ class Checkpointer:
 
     def _chain_session(self) -> None:
         settings = self._settings
+        self._caught_up.clear()  # ready again once this session has resumed and caught up
         with LogReader(settings.kafka_bootstrap_servers, client_id="gvi-audit-checkpointer") as reader:
             trusted = load_checkpoints(reader, settings.checkpoint_topic, self._trusted, settings.topics)
             if trusted.verification is not None and self.last_verification is None:
