@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 from services.audit.errors import NotFound
@@ -41,6 +42,10 @@ RULES = {
 }
 
 
+def _z(time: datetime) -> str:
+    return time.isoformat().replace("+00:00", "Z")
+
+
 @dataclass(frozen=True)
 class Input:
     role: str
@@ -50,8 +55,7 @@ class Input:
         f = self.fact
         return {"role": self.role, "type": f.type, "id": f.id, "source": f.source, "agency": f.agency,
                 "topic": f.topic, "partition": f.partition, "offset": f.offset,
-                "time": f.time.isoformat().replace("+00:00", "Z"),
-                "recordedtime": f.recordedtime.isoformat().replace("+00:00", "Z") if f.recordedtime else None}
+                "time": _z(f.time), "recordedtime": _z(f.recordedtime) if f.recordedtime else None}
 
     def line(self) -> str:
         d = self.to_dict()
@@ -128,7 +132,7 @@ def _link(index: _Index, group_id: str, link: SanctionLink) -> Explained:
     sanction = index.find(link.sanction_id, SanctionRecorded, source=link.source)
     memberships = [index.find(m, MembershipAssessed, lambda d: d.group_id == group_id)
                    for m in link.membership_ids]
-    return Explained(f"sanction {link.sanction_id} ({link.kind}, {link.time.isoformat()})",
+    return Explained(f"sanction {link.sanction_id} ({link.kind}, {_z(link.time)})",
                      [RULES[link.rule.value], RULES[link.resolved_by.value]],
                      _inputs(("sanction", sanction), *(("membership", m) for m in memberships)))
 
@@ -140,7 +144,7 @@ def _case(index: _Index, group_id: str, case: CaseState) -> Explained:
     warning = index.find(p.warning_id, WarningDelivered, lambda d: d.group_id == group_id)
     days = ("" if case.days_to_first_sanction is None
             else f", {case.days_to_first_sanction} days to first sanction")
-    item = Explained(f"case {case.incident_id} (incident at {case.incident_time.isoformat()}): "
+    item = Explained(f"case {case.incident_id} (incident at {_z(case.incident_time)}): "
                      f"{case.status.value}{days}", [RULES["case"]],
                      _inputs(("report", report), ("attribution", review), ("warning", warning)))
     item.parts = [_link(index, group_id, link) for link in case.links]
@@ -168,7 +172,7 @@ def explain_group(state: GroupState | None, facts: Iterable[Fact], group_id: str
     if case_id is None:
         registration = index.find(state.registration_id, GroupRegistered, lambda d: d.group_id == group_id)
         items.insert(0, Explained(f"group {group_id} ({state.name or 'unnamed'}), warned since "
-                                  f"{state.warned_since.isoformat() if state.warned_since else 'never'}",
+                                  f"{_z(state.warned_since) if state.warned_since else 'never'}",
                                   ["rule 1: warned from the earliest warning",
                                    "rule 8: the name of the latest registration"],
                                   _inputs(("registration", registration), *(
