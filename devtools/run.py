@@ -64,6 +64,7 @@ def service_env(bootstrap: str, port: int, base: Mapping[str, str]) -> dict[str,
     env = dict(base)
     env.setdefault("GVI_ENV", "development")
     env.setdefault("GVI_AGENCIES_FILE", "deploy/config/agencies.dev.toml")
+    env.setdefault("GVI_USERS_FILE", "deploy/config/users.dev.toml")
     env.update(
         KAFKA_BOOTSTRAP_SERVERS=bootstrap,
         GVI_PORT=str(port),

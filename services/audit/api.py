@@ -58,7 +58,8 @@ class AuditView:
     def snapshot(self) -> AuditSnapshot:
         """Raises `BrokerUnreachable` when Kafka does not answer."""
         with LogReader(self._bootstrap, client_id="gvi-audit-view", timeout_s=self._timeout_s) as reader:
-            trusted = load_checkpoints(reader, self._checkpoint_topic, self._keys, self._topics)
+            trusted = load_checkpoints(reader, self._checkpoint_topic, self._keys, self._topics,
+                                       keep_segments=False)
         partitions = []
         for (topic, partition), found in sorted(trusted.by_partition.items()):
             last = found[-1]

@@ -119,7 +119,8 @@ class Checkpointer:
         settings = self._settings
         self._caught_up.clear()  # ready again once this session has resumed and caught up
         with LogReader(settings.kafka_bootstrap_servers, client_id="gvi-audit-checkpointer") as reader:
-            trusted = load_checkpoints(reader, settings.checkpoint_topic, self._trusted, settings.topics)
+            trusted = load_checkpoints(reader, settings.checkpoint_topic, self._trusted, settings.topics,
+                                       keep_segments=False)
             if trusted.verification is not None and self.last_verification is None:
                 self._record_verification(trusted.verification)
             for problem in trusted.problems:

@@ -22,7 +22,8 @@ class CheckpointerMetrics:
                                      registry=registry)
         self.verification_ok = Gauge("gvi_audit_verification_ok",
                                      "1 if the last verification (run here, or recorded on the checkpoint "
-                                     "topic) found the log intact, else 0 (also 0 before any).",
+                                     "topic) found the log intact, 0 if it found a problem, NaN before any.",
                                      registry=registry)
+        self.verification_ok.set(float("nan"))  # unknown: neither a pass nor an alert
         self.verification_time = Gauge("gvi_audit_verification_timestamp_seconds",
                                        "Unix time of the last verification (0: none yet).", registry=registry)

@@ -2,9 +2,10 @@
 
 The private key is a PEM (PKCS #8, unencrypted) file outside Kafka, readable only by the
 checkpointer (`GVI_AUDIT_SIGNING_KEY_FILE`). Auditors configure the *public* keys in a text file,
-one per line, `ed25519 <base64 of the 32-byte raw key>` (text after `#` is a comment); several lines
-during a rotation, since old checkpoints stay signed by the old key. A key is named by its key id,
-the first 16 hex digits of the SHA-256 of its raw public bytes.
+one per line, `ed25519 <base64 of the 32-byte raw key>` (text after `#` is a comment), or as PEM
+public keys (`openssl pkey -pubout`); several during a rotation, since old checkpoints stay signed
+by the old key. A key is named by its key id, the first 16 hex digits of the SHA-256 of its raw
+public bytes. `openssl genpkey -algorithm ed25519` makes a private key file this module reads.
 
     python -m services.audit.signing new PRIVATE_KEY_FILE      # writes the key, prints the public line
 """
@@ -14,6 +15,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import os
+import re
 import sys
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -115,12 +117,25 @@ def generate_key_file(path: Path) -> SigningKey:
     return key
 
 
+_PEM = re.compile(r"-----BEGIN PUBLIC KEY-----.*?-----END PUBLIC KEY-----", re.S)
+
+
 def load_public_keys(path: Path) -> PublicKeys:
+    """`ed25519 <base64>` lines and/or PEM public keys (`openssl pkey -pubout`), in any mix."""
     try:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
         raise ConfigError(f"cannot read the audit public keys file {path}: {exc}") from exc
     keys: dict[str, Ed25519PublicKey] = {}
+    for block in _PEM.findall(text):
+        try:
+            loaded = serialization.load_pem_public_key(block.encode())
+        except ValueError as exc:
+            raise ConfigError(f"{path}: a PEM public key that cannot be read ({exc})") from exc
+        if not isinstance(loaded, Ed25519PublicKey):
+            raise ConfigError(f"{path}: a PEM public key that is not an Ed25519 key")
+        keys[key_id(loaded)] = loaded
+    text = _PEM.sub(lambda m: "\n" * m.group(0).count("\n"), text)
     for number, line in enumerate(text.splitlines(), 1):
         words = line.split("#", 1)[0].split()
         if not words:

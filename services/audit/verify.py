@@ -105,8 +105,11 @@ class TrustedCheckpoints:
 
 
 def load_checkpoints(reader: LogReader, checkpoint_topic: str, keys: PublicKeys,
-                     topics: Iterable[str] | None = None, *, progress: Progress | None = None
-                     ) -> TrustedCheckpoints:
+                     topics: Iterable[str] | None = None, *, progress: Progress | None = None,
+                     keep_segments: bool = True) -> TrustedCheckpoints:
+    """Every checkpoint of `topics` signed by a trusted key, and the problems with the others.
+    `keep_segments=False` drops the per-record digests once the signature is checked (they are only
+    needed to locate a difference), which keeps a long history's checkpoints small in memory."""
     wanted = set(topics) if topics is not None else None
     out = TrustedCheckpoints()
     for batch in reader.read_topics([checkpoint_topic], progress=progress, missing_ok=True):
@@ -137,6 +140,8 @@ def load_checkpoints(reader: LogReader, checkpoint_topic: str, keys: PublicKeys,
                                             f"the signature of {covers} does not verify under key id "
                                             f"{item.key_id}"))
             else:
+                if not keep_segments:
+                    item = item.model_copy(update={"segment_offsets": (), "segment_digests": ""})
                 out.by_partition[(item.topic, item.partition)].append(item)
     for found in out.by_partition.values():
         found.sort(key=lambda c: (c.offset, c.count))

@@ -211,6 +211,9 @@ def create_app(service: Service, settings: IntakeSettings, *, adapters: Adapters
 
     @app.get("/metrics", summary="Prometheus metrics", include_in_schema=False)
     async def prometheus() -> Response:
+        # Probed per scrape (at most once a second, a few seconds at worst while the broker is
+        # away), so the broker-unreachable alert needs no separate readiness poller.
+        metrics.broker_probed(await edges.publisher.is_reachable())
         return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
 
     app.state.intake = intake

@@ -11,7 +11,7 @@ from contextlib import contextmanager
 from time import perf_counter
 from typing import Any
 
-from prometheus_client import CollectorRegistry, Counter, Histogram
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 from services.contracts import EVENT_TYPES
 
@@ -41,11 +41,18 @@ class IntakeMetrics:
         self._publish = Histogram("gvi_intake_publish_seconds",
                                   "Time from handing records to Kafka to the acks=all acknowledgement.",
                                   ["service", "mode"], buckets=_LATENCY_BUCKETS, registry=registry)
+        self.broker_ready = Gauge("gvi_intake_broker_ready",
+                                  "1 if the Kafka cluster answered the readiness probe (a fresh TCP "
+                                  "connection and a metadata request) when /metrics was scraped, "
+                                  "else 0.", ["service"], registry=registry)
         self.http_requests = Counter("gvi_http_requests_total", "HTTP requests answered.",
                                      ["service", "method", "route", "status"], registry=registry)
         self.http_seconds = Histogram("gvi_http_request_duration_seconds", "HTTP request latency.",
                                       ["service", "method", "route"], buckets=_LATENCY_BUCKETS,
                                       registry=registry)
+
+    def broker_probed(self, reachable: bool) -> None:
+        self.broker_ready.labels(self._service).set(1 if reachable else 0)
 
     def accepted(self, event_type: str) -> None:
         self._accepted.labels(self._service, event_type).inc()

@@ -1,34 +1,155 @@
-"""docker-compose.yml and the Dockerfile cross-checked against the code (Docker cannot run here)."""
+"""docker-compose.yml, the Dockerfile and the Kubernetes manifests cross-checked against the code.
+
+Docker and a cluster cannot run here, so these tests hold the deployment files to what the code
+says: every command a container runs is a module of the project, its port and environment are those
+of the service's settings, the topics are the contract's, every image is built from a Dockerfile and
+every secret is referenced, never written down.
+"""
 
 from __future__ import annotations
 
+import importlib
 import importlib.util
+import json
 import re
+import shutil
+import subprocess
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import pytest
 import yaml
+from pydantic import AliasChoices
+from pydantic_settings import BaseSettings
 
 from devtools.broker import kafka_version
+from devtools.deploy import prometheus_rule
 from services.contracts import Service
+from services.contracts.topics import ALL_TOPICS, SOURCE_TOPICS
 from services.intake.runner import DEFAULT_PORTS
 from services.intake.settings import IntakeSettings
+from tests.kustomize import build, containers, pod_spec
 
 COMPOSE = yaml.safe_load(Path("docker-compose.yml").read_text())
 SERVICES: dict[str, Any] = COMPOSE["services"]
+KUBERNETES = Path("deploy/kubernetes")
+BASE = build(KUBERNETES / "base")
+PRODUCTION = build(KUBERNETES / "overlays" / "production")
+RENDERINGS = {"base": BASE, "production": PRODUCTION}
+IMAGE = "gvi-follow-through"
+
+# Modules that the deployment files already run but that are still being built on other branches
+# (dashboard: issue 4, checkpointer: issue 5). A command naming one of them is accepted although the
+# module is missing; its environment cannot be checked until it lands. Remove an entry when its
+# module is in the repository: the test below fails until you do.
+PENDING_MODULES: frozenset[str] = frozenset()
+
+# The Secrets the manifests mount, and the key each must hold; created by the operators.
+SECRETS = {"gvi-agencies": "agencies.toml", "gvi-audit-signing-key": "signing-key"}
+SECRET_NAME = re.compile(r"(PASSWORD|SECRET|TOKEN|_KEY$|PRIVATE)", re.IGNORECASE)
 
 
-def settings_env_names() -> set[str]:
-    return {str(f.validation_alias) for f in IntakeSettings.model_fields.values()}
+def module_exists(module: str) -> bool:
+    try:
+        return importlib.util.find_spec(module) is not None
+    except ModuleNotFoundError:
+        return False
 
 
-def test_every_container_command_is_a_module_of_the_project() -> None:
+def env_names(settings: type[BaseSettings]) -> set[str]:
+    prefix = str(settings.model_config.get("env_prefix") or "")
+    names = set()
+    for name, field in settings.model_fields.items():
+        alias = field.validation_alias
+        if isinstance(alias, str):
+            names.add(alias)
+        elif isinstance(alias, AliasChoices):
+            names.update(c for c in alias.choices if isinstance(c, str))
+        else:
+            names.add(f"{prefix}{field.alias or name}".upper())
+    return names
+
+
+def settings_of(module: str) -> type[BaseSettings]:
+    """The settings class of the service that `python -m module` runs: the intakes share
+    IntakeSettings; any other service has a single BaseSettings subclass in its package."""
+    if module in {f"services.{s.value}" for s in Service}:
+        return IntakeSettings
+    found: set[type[BaseSettings]] = set()
+    parts = module.split(".")
+    for end in range(len(parts), 1, -1):
+        for candidate in (".".join(parts[:end]), ".".join([*parts[:end], "settings"])):
+            if not module_exists(candidate):
+                continue
+            loaded = importlib.import_module(candidate)
+            found.update(v for v in vars(loaded).values() if isinstance(v, type)
+                         and issubclass(v, BaseSettings) and v is not BaseSettings
+                         and v.__module__.startswith("services."))
+        if found:
+            break
+    assert len(found) == 1, f"{module}: expected one settings class, found {found or 'none'}"
+    return found.pop()
+
+
+def check_command(where: str, command: list[str]) -> str:
+    assert command[:2] == ["python", "-m"] and len(command) == 3, f"{where}: {command}"
+    module = command[2]
+    assert module_exists(module) or module in PENDING_MODULES, f"{where}: {module} does not exist"
+    return module
+
+
+def check_environment(where: str, module: str, env: dict[str, str]) -> None:
+    """The variables are settings of the service, and GVI_PORT is the service's default port."""
+    if module in PENDING_MODULES and not module_exists(module):
+        return
+    if module == "services.infra.topics":
+        allowed = {"KAFKA_BOOTSTRAP_SERVERS", "GVI_TOPIC_PARTITIONS", "GVI_TOPIC_REPLICATION_FACTOR",
+                   "GVI_TOPIC_MIN_INSYNC_REPLICAS"}
+        assert set(env) <= allowed, f"{where}: unknown variables {set(env) - allowed}"
+        return
+    settings = settings_of(module)
+    unknown = set(env) - env_names(settings)
+    assert not unknown, f"{where}: {module} has no setting for {sorted(unknown)}"
+    port_fields = [f for f in settings.model_fields.values() if f.validation_alias == "GVI_PORT"]
+    default = next((f.default for f in port_fields if isinstance(f.default, int)), None)
+    if default is None and module in {f"services.{s.value}" for s in Service}:
+        default = DEFAULT_PORTS[Service(module.rpartition(".")[2])]
+    if default is not None:
+        assert env.get("GVI_PORT") == str(default), f"{where}: GVI_PORT is not {module}'s port {default}"
+
+
+def workloads(docs: list[dict[str, Any]]) -> Iterator[dict[str, Any]]:
+    yield from (d for d in docs if pod_spec(d) is not None)
+
+
+def find(docs: list[dict[str, Any]], kind: str, name: str | None = None) -> list[dict[str, Any]]:
+    return [d for d in docs if d["kind"] == kind and name in (None, d["metadata"]["name"])]
+
+
+def container_env(container: dict[str, Any]) -> dict[str, str]:
+    return {e["name"]: e["value"] for e in container.get("env", []) if "value" in e}
+
+
+def topic_config(spec_config: Any) -> dict[str, str]:
+    return {k: str(v) for k, v in dict(spec_config).items()}
+
+
+# docker-compose.yml
+
+
+def test_every_compose_command_is_a_module_with_its_own_settings() -> None:
     for name, service in SERVICES.items():
         command = service.get("command")
-        if command is None:
+        if command is None or "build" not in service:
             continue
-        assert command[:2] == ["python", "-m"], name
-        assert importlib.util.find_spec(command[2]) is not None, f"{name}: {command[2]} does not exist"
+        module = check_command(f"compose {name}", command)
+        check_environment(f"compose {name}", module, service.get("environment", {}))
+
+
+def test_pending_modules_are_still_pending() -> None:
+    landed = {m for m in PENDING_MODULES if module_exists(m)}
+    assert not landed, f"these modules exist now: remove them from PENDING_MODULES: {sorted(landed)}"
 
 
 def test_every_intake_runs_on_its_documented_port_with_known_settings() -> None:
@@ -38,15 +159,26 @@ def test_every_intake_runs_on_its_documented_port_with_known_settings() -> None:
         port = DEFAULT_PORTS[service]
         assert container["environment"]["GVI_PORT"] == str(port)
         assert container["ports"] == [f"${{GVI_BIND_ADDRESS:-127.0.0.1}}:{port}:{port}"]
-        assert set(container["environment"]) <= settings_env_names()
+        assert set(container["environment"]) <= env_names(IntakeSettings)
         assert container["depends_on"]["topics"]["condition"] == "service_completed_successfully"
 
 
 def test_secrets_come_from_the_environment_and_production_is_the_default() -> None:
     text = Path("docker-compose.yml").read_text()
     assert re.search(r"\$\{GVI_AGENCIES_FILE:\?", text)
+    assert re.search(r"\$\{GVI_AUDIT_SIGNING_KEY_FILE:\?", text)
     assert "dev-" not in text
-    assert SERVICES["incidents"]["environment"]["GVI_ENV"] == "${GVI_ENV:-production}"
+    for name, service in SERVICES.items():
+        for key, value in service.get("environment", {}).items():
+            if key == "GVI_ENV":
+                assert value == "${GVI_ENV:-production}", name
+            if SECRET_NAME.search(key) and not key.endswith("_FILE"):
+                assert re.fullmatch(r"\$\{\w+:\?[^}]+\}", str(value)), f"{name}: {key} is written down"
+    assert SERVICES["grafana"]["environment"]["GF_SECURITY_ADMIN_PASSWORD"].startswith(
+        "${GRAFANA_ADMIN_PASSWORD:?")
+    key = SERVICES["audit-checkpointer"]
+    assert key["secrets"] == ["audit-signing-key"]
+    assert key["environment"]["GVI_AUDIT_SIGNING_KEY_FILE"] == "/run/secrets/audit-signing-key"
 
 
 def test_the_broker_image_is_the_kafka_version_the_project_runs() -> None:
@@ -57,9 +189,267 @@ def test_the_broker_image_is_the_kafka_version_the_project_runs() -> None:
 
 def test_every_built_image_has_its_dockerfile() -> None:
     for name, service in SERVICES.items():
-        build = service.get("build")
-        if build is None:
+        build_spec = service.get("build")
+        if build_spec is None:
             continue
-        assert (Path(build["context"]) / build["dockerfile"]).is_file(), name
+        assert (Path(build_spec["context"]) / build_spec["dockerfile"]).is_file(), name
+        assert service["image"].partition(":")[0] == IMAGE, name
     dockerfile = Path("deploy/docker/Dockerfile").read_text()
     assert "USER gvi" in dockerfile and "python:3.11" in dockerfile
+    assert "--uid 10001" in dockerfile and "/var/lib/gvi/processor" in dockerfile
+
+
+def test_state_lives_in_named_volumes_and_monitoring_is_healthchecked() -> None:
+    declared = set(COMPOSE["volumes"])
+    for name, mount in (("kafka", "/var/lib/kafka/data"), ("processor", "/var/lib/gvi/processor"),
+                        ("prometheus", "/prometheus"), ("grafana", "/var/lib/grafana")):
+        volumes = [v.split(":") for v in SERVICES[name]["volumes"]]
+        assert any(src in declared and dst == mount for src, dst, *_ in volumes), name
+    processor_env = SERVICES["processor"]["environment"]
+    assert processor_env["GVI_PROCESSOR_DATA_DIR"] == "/var/lib/gvi/processor"
+    for name in ("kafka", "prometheus", "grafana"):
+        assert SERVICES[name]["healthcheck"]["test"], name
+    assert SERVICES["grafana"]["depends_on"]["prometheus"]["condition"] == "service_healthy"
+
+
+def test_prometheus_scrapes_every_compose_service_on_its_port() -> None:
+    config = yaml.safe_load(Path("deploy/prometheus/prometheus.yml").read_text())
+    targets = {job["job_name"]: [t for sc in job["static_configs"] for t in sc["targets"]]
+               for job in config["scrape_configs"]}
+    served = {name: s["environment"]["GVI_PORT"] for name, s in SERVICES.items()
+              if "GVI_PORT" in s.get("environment", {})}
+    assert set(served) == {s.value for s in Service} | {"processor", "dashboard", "audit-checkpointer"}
+    for name, port in served.items():
+        assert targets[name] == [f"{name}:{port}"], name
+    mounts = SERVICES["prometheus"]["volumes"]
+    assert "./deploy/prometheus:/etc/prometheus:ro" in mounts
+    assert "--config.file=/etc/prometheus/prometheus.yml" in SERVICES["prometheus"]["command"]
+
+
+def test_grafana_is_provisioned_from_the_repository() -> None:
+    mounts = {v.split(":")[1]: v.split(":")[0] for v in SERVICES["grafana"]["volumes"]}
+    provider = yaml.safe_load(Path("deploy/grafana/provisioning/dashboards/gvi.yml").read_text())
+    dashboards_path = provider["providers"][0]["options"]["path"]
+    assert Path(mounts[dashboards_path]) == Path("./deploy/grafana/dashboards")
+    assert Path(mounts["/etc/grafana/provisioning"]) == Path("./deploy/grafana/provisioning")
+    datasource = yaml.safe_load(Path("deploy/grafana/provisioning/datasources/prometheus.yml").read_text())
+    [source] = datasource["datasources"]
+    assert source["url"] == "http://prometheus:9090" and "prometheus" in SERVICES
+    for path in Path("deploy/grafana/dashboards").glob("*.json"):
+        for panel in json.loads(path.read_text())["panels"]:
+            if panel["type"] != "row":
+                assert panel["datasource"]["uid"] == source["uid"], (path.name, panel["title"])
+
+
+# Kubernetes
+
+
+@pytest.mark.parametrize("rendering", sorted(RENDERINGS))
+def test_every_kubernetes_command_is_a_module_with_its_own_settings_and_port(rendering: str) -> None:
+    docs = RENDERINGS[rendering]
+    for doc in workloads(docs):
+        for container in containers(doc):
+            where = f"{rendering} {doc['kind']}/{doc['metadata']['name']}"
+            module = check_command(where, container["command"])
+            env = container_env(container)
+            check_environment(where, module, env)
+            [port] = container["ports"]
+            assert port["name"] == "http" and str(port["containerPort"]) == env["GVI_PORT"], where
+            assert env["GVI_HOST"] == "0.0.0.0", where
+            assert env["KAFKA_BOOTSTRAP_SERVERS"] == "gvi-kafka-kafka-bootstrap:9092", where
+            assert env.get("GVI_ENV") == "production", where
+        [service] = [s for s in find(docs, "Service")
+                     if s["spec"]["selector"] == doc["spec"]["selector"]["matchLabels"]]
+        assert [p["port"] for p in service["spec"]["ports"]] == [port["containerPort"]], where
+        assert service["spec"]["ports"][0]["targetPort"] == "http", where
+
+
+def test_kubernetes_and_compose_run_the_same_services_the_same_way() -> None:
+    for doc in workloads(BASE):
+        [container] = containers(doc)
+        name = doc["metadata"]["name"]
+        compose = SERVICES[name]
+        assert compose["command"] == container["command"], name
+        assert compose["environment"]["GVI_PORT"] == container_env(container)["GVI_PORT"], name
+
+
+@pytest.mark.parametrize("rendering", sorted(RENDERINGS))
+def test_every_workload_is_probed_limited_and_locked_down(rendering: str) -> None:
+    for doc in workloads(RENDERINGS[rendering]):
+        spec = pod_spec(doc)
+        assert spec is not None
+        assert spec["automountServiceAccountToken"] is False
+        assert spec["securityContext"]["runAsNonRoot"] is True
+        for container in containers(doc):
+            where = f"{rendering} {doc['metadata']['name']}"
+            assert container["readinessProbe"]["httpGet"] == {"path": "/readyz", "port": "http"}, where
+            assert container["livenessProbe"]["httpGet"] == {"path": "/healthz", "port": "http"}, where
+            resources = container["resources"]
+            assert {"cpu", "memory"} <= set(resources["requests"]), where
+            assert "memory" in resources["limits"], where
+            assert container["securityContext"]["allowPrivilegeEscalation"] is False, where
+            assert container["securityContext"]["readOnlyRootFilesystem"] is True, where
+            assert container["image"].partition(":")[0] == IMAGE, where
+
+
+def test_every_image_is_the_one_the_dockerfile_builds_with_a_pinned_tag_in_production() -> None:
+    built = {s["image"].partition(":")[0] for s in SERVICES.values() if "build" in s}
+    assert built == {IMAGE}
+    for doc in workloads(PRODUCTION):
+        for container in containers(doc):
+            name, _, tag = container["image"].partition(":")
+            assert name == IMAGE and tag and tag != "latest", container["image"]
+
+
+@pytest.mark.parametrize("rendering", sorted(RENDERINGS))
+def test_disruption_budgets_and_autoscaling(rendering: str) -> None:
+    docs = RENDERINGS[rendering]
+    budgets = {json.dumps(p["spec"]["selector"], sort_keys=True) for p in find(docs, "PodDisruptionBudget")}
+    for doc in workloads(docs):
+        name = doc["metadata"]["name"]
+        selector = json.dumps(doc["spec"]["selector"], sort_keys=True)
+        if name == "audit-checkpointer":  # a singleton: a budget would block every node drain
+            assert doc["spec"]["replicas"] == 1 and doc["spec"]["strategy"]["type"] == "Recreate"
+            assert selector not in budgets
+        else:
+            assert selector in budgets, f"{name} has no PodDisruptionBudget"
+    scaled = {h["spec"]["scaleTargetRef"]["name"]: h for h in find(docs, "HorizontalPodAutoscaler")}
+    assert set(scaled) == {s.value for s in Service}
+    for name, hpa in scaled.items():
+        assert find(docs, "Deployment", name), name
+        assert 2 <= hpa["spec"]["minReplicas"] < hpa["spec"]["maxReplicas"], name
+
+
+@pytest.mark.parametrize("rendering", sorted(RENDERINGS))
+def test_the_processor_keeps_its_state_on_a_volume_and_fits_the_partitions(rendering: str) -> None:
+    docs = RENDERINGS[rendering]
+    [processor] = find(docs, "StatefulSet", "processor")
+    [container] = containers(processor)
+    data_dir = container_env(container)["GVI_PROCESSOR_DATA_DIR"]
+    [claim] = processor["spec"]["volumeClaimTemplates"]
+    mounts = {m["name"]: m["mountPath"] for m in container["volumeMounts"]}
+    assert mounts[claim["metadata"]["name"]] == data_dir
+    assert processor["spec"]["template"]["spec"]["securityContext"]["fsGroup"] == 10001
+    partitions = {t["spec"]["topicName"]: t["spec"]["partitions"] for t in find(docs, "KafkaTopic")}
+    # One consumer group over the source topics: a replica beyond the partition count sits idle.
+    assert processor["spec"]["replicas"] <= min(partitions[t.name] for t in SOURCE_TOPICS)
+
+
+@pytest.mark.parametrize("rendering", sorted(RENDERINGS))
+def test_kafka_is_replicated_three_times_and_topics_match_the_contract(rendering: str) -> None:
+    docs = RENDERINGS[rendering]
+    [kafka] = find(docs, "Kafka")
+    config = kafka["spec"]["kafka"]["config"]
+    assert kafka["spec"]["kafka"]["version"] == kafka_version()
+    assert kafka["metadata"]["annotations"]["strimzi.io/kraft"] == "enabled"
+    assert config["default.replication.factor"] == 3 and config["min.insync.replicas"] == 2
+    assert config["transaction.state.log.replication.factor"] == 3
+    assert config["transaction.state.log.min.isr"] == 2
+    assert config["auto.create.topics.enable"] is False
+    pools = find(docs, "KafkaNodePool")
+    brokers = sum(p["spec"]["replicas"] for p in pools if "broker" in p["spec"]["roles"])
+    controllers = sum(p["spec"]["replicas"] for p in pools if "controller" in p["spec"]["roles"])
+    assert brokers == 3 and controllers % 2 == 1
+    for pool in find(docs, "KafkaNodePool"):
+        assert pool["metadata"]["labels"]["strimzi.io/cluster"] == kafka["metadata"]["name"]
+        assert all(v["deleteClaim"] is False for v in pool["spec"]["storage"]["volumes"])
+    topics = {t["spec"]["topicName"]: t for t in find(docs, "KafkaTopic")}
+    assert set(topics) == {spec.name for spec in ALL_TOPICS}
+    for spec in ALL_TOPICS:
+        topic = topics[spec.name]
+        assert topic["metadata"]["labels"]["strimzi.io/cluster"] == kafka["metadata"]["name"]
+        assert topic["spec"]["replicas"] == 3, spec.name
+        assert topic_config(topic["spec"]["config"]) == {**spec.config, "min.insync.replicas": "2"}, spec.name
+    assert len({t["spec"]["partitions"] for t in topics.values()}) == 1  # processor joins are co-partitioned
+
+
+def test_every_secret_is_referenced_never_inlined() -> None:
+    for rendering, docs in RENDERINGS.items():
+        assert not find(docs, "Secret"), f"{rendering}: a Secret is written in the manifests"
+        assert not find(docs, "ConfigMap"), f"{rendering}: configuration belongs in Secrets or settings"
+        referenced: dict[str, set[str]] = {}
+        for doc in workloads(docs):
+            spec = pod_spec(doc)
+            assert spec is not None
+            for volume in spec.get("volumes", []):
+                if "secret" in volume:
+                    secret = volume["secret"]
+                    referenced.setdefault(secret["secretName"], set()).update(
+                        i["key"] for i in secret["items"])
+            for container in containers(doc):
+                for env in container.get("env", []):
+                    if SECRET_NAME.search(env["name"]) and not env["name"].endswith("_FILE"):
+                        assert "valueFrom" in env, f"{rendering}: {env['name']} is written down"
+        assert referenced == {name: {key} for name, key in SECRETS.items()}, rendering
+    operations = Path("docs/operations.md").read_text()
+    for name in SECRETS:
+        assert f"kubectl create secret generic {name}" in operations, name
+    text = "".join(p.read_text() for p in KUBERNETES.rglob("*.yaml"))
+    assert "dev-" not in text and "key_sha256" not in text and "BEGIN PRIVATE KEY" not in text
+
+
+@pytest.mark.parametrize("rendering", sorted(RENDERINGS))
+def test_network_policies_let_only_what_must_talk(rendering: str) -> None:
+    docs = RENDERINGS[rendering]
+    policies = {p["metadata"]["name"]: p["spec"] for p in find(docs, "NetworkPolicy")}
+    assert policies["default-deny-ingress"] == {"podSelector": {}, "policyTypes": ["Ingress"]}
+    part_of = {"app.kubernetes.io/part-of": "gvi-follow-through"}
+    egress = policies["gvi-egress"]
+    assert egress["podSelector"]["matchLabels"] == part_of and egress["policyTypes"] == ["Egress"]
+    kafka_rule, dns_rule = egress["egress"]
+    assert kafka_rule["ports"] == [{"protocol": "TCP", "port": 9092}]
+    assert {p["port"] for p in dns_rule["ports"]} == {53}
+    ports = {d["metadata"]["name"]: containers(d)[0]["ports"][0]["containerPort"] for d in workloads(docs)}
+    for doc in workloads(docs):
+        labels = doc["spec"]["template"]["metadata"]["labels"]
+        assert labels.items() >= part_of.items(), doc["metadata"]["name"]
+    intake_ports = {p["port"] for p in policies["intake-from-ingress"]["ingress"][0]["ports"]}
+    assert intake_ports == {ports[s.value] for s in Service}
+    dashboard_ports = {p["port"] for p in policies["dashboard-from-ingress"]["ingress"][0]["ports"]}
+    assert dashboard_ports == {ports["dashboard"]}
+    scrape = {p["port"] for p in policies["metrics-from-monitoring"]["ingress"][0]["ports"]}
+    assert scrape == set(ports.values())
+    # Nothing from outside reaches the processor or the checkpointer except Prometheus.
+    for name, spec in policies.items():
+        if name in ("default-deny-ingress", "gvi-egress", "metrics-from-monitoring"):
+            continue
+        selected = spec["podSelector"]["matchLabels"]
+        for doc in workloads(docs):
+            if doc["metadata"]["name"] in ("processor", "audit-checkpointer"):
+                assert not selected.items() <= doc["spec"]["template"]["metadata"]["labels"].items(), name
+    [kafka] = find(docs, "Kafka")
+    [listener] = kafka["spec"]["kafka"]["listeners"]
+    assert listener["port"] == 9092
+    assert listener["networkPolicyPeers"] == [{"podSelector": {"matchLabels": part_of}}]
+
+
+def test_the_prometheus_operator_gets_the_same_jobs_and_rules() -> None:
+    [monitor] = find(PRODUCTION, "PodMonitor")
+    assert monitor["spec"]["jobLabel"] == "app.kubernetes.io/name"
+    assert monitor["spec"]["podMetricsEndpoints"][0]["port"] == "http"
+    jobs = {j["job_name"] for j in yaml.safe_load(Path("deploy/prometheus/prometheus.yml").read_text())[
+        "scrape_configs"]}
+    assert {d["metadata"]["name"] for d in workloads(PRODUCTION)} == jobs - {"prometheus"}
+    for doc in workloads(PRODUCTION):
+        labels = doc["spec"]["template"]["metadata"]["labels"]
+        assert labels["app.kubernetes.io/name"] == doc["metadata"]["name"]
+    [rule] = find(PRODUCTION, "PrometheusRule")
+    expected = prometheus_rule()
+    assert rule["spec"] == expected["spec"], (
+        "deploy/kubernetes/monitoring/prometheusrule.yaml differs from deploy/prometheus/alerts.yml: "
+        "python -m devtools.deploy prometheusrule > deploy/kubernetes/monitoring/prometheusrule.yaml")
+
+
+@pytest.mark.skipif(shutil.which("kubectl") is None, reason="kubectl is not installed: the "
+                    "manifests are checked through tests/kustomize.py only")
+@pytest.mark.parametrize("rendering", sorted(RENDERINGS))
+def test_kubectl_kustomize_renders_what_the_tests_check(rendering: str) -> None:
+    directory = KUBERNETES / ("base" if rendering == "base" else "overlays/production")
+    output = subprocess.run(["kubectl", "kustomize", str(directory)], capture_output=True, text=True,
+                            check=True, timeout=60).stdout
+
+    def key(doc: dict[str, Any]) -> str:
+        return json.dumps(doc, sort_keys=True)
+
+    rendered = sorted(map(key, (d for d in yaml.safe_load_all(output) if d)))
+    assert rendered == sorted(map(key, RENDERINGS[rendering]))

@@ -248,6 +248,18 @@ def test_metrics_count_by_type_and_reason_without_personal_data(sanctions: Intak
     assert "P-SECRET" not in text
 
 
+def test_metrics_say_whether_the_broker_answers_at_each_scrape() -> None:
+    publisher = FakePublisher()
+    intake = build(Service.NOTIFICATIONS, publisher=publisher)
+    gauge = 'gvi_intake_broker_ready{service="notifications"}'
+    with intake.client:
+        assert f"{gauge} 1.0" in intake.client.get("/metrics").text
+        publisher.reachable = False
+        assert f"{gauge} 0.0" in intake.client.get("/metrics").text
+        publisher.reachable = True
+        assert f"{gauge} 1.0" in intake.client.get("/metrics").text
+
+
 def test_dev_agencies_file_grants_the_documented_roles() -> None:
     directory = load_agencies(AGENCIES)
     by_name = {a.name: a for a in directory.agencies}

@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
 from services.audit.auditors import Role, load_auditors
 from services.audit.checkpointer import load_key
@@ -76,6 +77,10 @@ def test_key_files_round_trip_and_are_never_overwritten(tmp_path: Path) -> None:
         generate_key_file(tmp_path / "k.pem")
     (tmp_path / "keys.pub").write_text(f"# rotation\n{public_line(key.public)}\n")
     assert key.key_id in load_public_keys(tmp_path / "keys.pub")
+    pem = key.public.public_bytes(Encoding.PEM, PublicFormat.SubjectPublicKeyInfo).decode()
+    other = generate_key_file(tmp_path / "other.pem")
+    (tmp_path / "mixed.pub").write_text(f"{pem}\n{public_line(other.public)}\n")
+    assert load_public_keys(tmp_path / "mixed.pub").ids() == sorted([key.key_id, other.key_id])
     (tmp_path / "bad.pub").write_text("ed25519 not-base64!\n")
     with pytest.raises(ConfigError, match="line 1"):
         load_public_keys(tmp_path / "bad.pub")

@@ -1,0 +1,1 @@
+"""The live operations dashboard and the call-in brief (issue 4): `python -m services.dashboard`."""

@@ -1,0 +1,194 @@
+"""The JSON API for scripts (and the pages' live stream): routes only, every rule is elsewhere.
+
+Authentication: `POST /api/token` (OAuth2 password flow, form fields `username`, `password`) gives a
+bearer token; a browser's session cookie works too. (No `from __future__ import annotations` here:
+FastAPI reads the route annotations.)
+"""
+
+import json
+from collections.abc import Callable
+from datetime import date
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Query, Request, Response
+from fastapi.responses import JSONResponse, StreamingResponse
+from fastapi.security import OAuth2PasswordRequestForm
+from starlette.concurrency import run_in_threadpool
+
+from services.dashboard.auth import Principal
+from services.dashboard.context import Dashboard, NotFound
+from services.dashboard.live import sse_message
+from services.dashboard.readmodel.access import Resource
+from services.dashboard.readmodel.brief import call_in_brief
+from services.dashboard.readmodel.model import CaseFilter
+from services.dashboard.readmodel.stats import (
+    Granularity,
+    StatsFilter,
+    follow_through,
+    follow_through_total,
+    violence_table,
+)
+
+__all__ = ["api_router", "area_lookup", "authenticate_password", "stats_filter"]
+
+
+def _json(body: Any, status: int = 200) -> Response:
+    return Response(body if isinstance(body, bytes) else json.dumps(body, ensure_ascii=False).encode(),
+                    status_code=status, media_type="application/json")
+
+
+def stats_filter(area: str | None, start: date | None, end: date | None) -> StatsFilter:
+    if start is not None and end is not None and end <= start:
+        raise ValueError("'to' must be after 'from'")
+    return StatsFilter(area=area or None, start=start, end=end)
+
+
+async def authenticate_password(dash: Dashboard, username: str, password: str) -> Principal | None:
+    """Check a password (in a worker thread: scrypt is deliberately slow) with the login throttle."""
+    now = dash.clock()
+    if dash.throttle.blocked(username, now):
+        dash.metrics.logins.labels("throttled").inc()
+        return None
+    found = await run_in_threadpool(dash.directory.authenticate, username, password)
+    if found is None:
+        dash.throttle.failed(username, now)
+        dash.metrics.logins.labels("failure").inc()
+    else:
+        dash.throttle.succeeded(username)
+        dash.metrics.logins.labels("success").inc()
+    return found
+
+
+def api_router(dash: Dashboard) -> APIRouter:
+    router = APIRouter(prefix="/api")
+
+    def who(request: Request) -> Principal:
+        return dash.principal(request)
+
+    User = Annotated[Principal, Depends(who)]
+    Area = Annotated[str | None, Query(max_length=200, description="Only incidents in this area")]
+    From = Annotated[date | None, Query(alias="from", description="First Stockholm date included")]
+    To = Annotated[date | None, Query(alias="to", description="First Stockholm date excluded")]
+
+    @router.post("/token", summary="OAuth2 password flow: a bearer token for scripts",
+                 responses={401: {"description": "Wrong user name or password"}})
+    async def token(form: Annotated[OAuth2PasswordRequestForm, Depends()]) -> JSONResponse:
+        found = await authenticate_password(dash, form.username, form.password)
+        if found is None:
+            return JSONResponse({"detail": "wrong user name or password (or too many attempts: wait "
+                                           "15 minutes)"}, status_code=401,
+                                headers={"WWW-Authenticate": "Bearer"})
+        return JSONResponse({"access_token": dash.bearer_token(found), "token_type": "bearer",
+                             "expires_in": dash.settings.token_minutes * 60})
+
+    @router.get("/groups", summary="Every group's board line")
+    async def groups(_: User) -> Response:
+        now = dash.clock()
+        return _json(dash.cached("groups", (dash.model.version, int(now.timestamp())), lambda: json.dumps(
+            [s.model_dump(mode="json") for s in dash.model.summaries(now)], ensure_ascii=False).encode()))
+
+    @router.get("/groups/{group_id}", summary="A group's state, exactly as the processor defines it",
+                responses={404: {"description": "No such group"}, 503: {"description": "Access log down"}})
+    async def group(group_id: str, user: User) -> Response:
+        state = dash.model.group(group_id)
+        if state is None:
+            raise NotFound(f"no group {group_id!r} has a state")
+        await dash.log_access(user, Resource.GROUP, group_id, person_refs_shown=False, via="api")
+        return _json(state.to_json())
+
+    @router.get("/groups/{group_id}/people", summary="Person-level data of a group (analysts only)",
+                responses={403: {"description": "Not an analyst"}, 404: {"description": "No such group"}})
+    async def people(group_id: str, user: User) -> Response:
+        dash.require(user, lambda r: r.sees_person_refs, "person references")
+        if dash.model.group(group_id) is None:
+            raise NotFound(f"no group {group_id!r} has a state")
+        await dash.log_access(user, Resource.GROUP_PEOPLE, group_id, person_refs_shown=True, via="api")
+        sources = dash.model.sources
+        return _json({
+            "group_id": group_id,
+            "warnings": [{"event_id": w.event_id, "time": w.time.isoformat(), "channel": w.channel,
+                          "person_ref": w.person_ref} for w in sources.warnings_to_people(group_id)],
+            "support": [{"service": s.service, "time": s.time.isoformat(), "accepted": s.accepted,
+                         "person_ref": s.person_ref} for s in sources.support(group_id)
+                        if s.person_ref is not None]})
+
+    @router.get("/cases", summary="Cases, open ones longest-waiting first")
+    async def cases(_: User, status: Annotated[str, Query(
+            description=f"one of {', '.join(CaseFilter.CHOICES)}")] = "all") -> Response:
+        if status not in CaseFilter.CHOICES:
+            return _json({"detail": f"status must be one of {', '.join(CaseFilter.CHOICES)}"}, 422)
+        rows = dash.model.case_rows(dash.clock(), status)
+        return _json([r.model_dump(mode="json") for r in rows])
+
+    @router.get("/alerts", summary="Alerts, newest first")
+    async def alerts(_: User, include_withdrawn: bool = False) -> Response:
+        return _json([a.model_dump(mode="json")
+                      for a in dash.model.alerts(include_withdrawn=include_withdrawn)])
+
+    @router.get("/call-ins", summary="Every call-in known")
+    async def call_ins(_: User) -> Response:
+        return _json([{"call_in_id": c.call_in_id, "location": c.location,
+                       "scheduled_for": c.scheduled_for.isoformat() if c.scheduled_for else None,
+                       "held_time": c.held_time.isoformat() if c.held_time else None,
+                       "invited_group_ids": sorted(c.invited)} for c in dash.model.sources.call_ins()])
+
+    @router.get("/call-ins/{call_in_id}/brief", summary="The anonymised call-in brief",
+                responses={404: {"description": "No such call-in"}, 503: {"description": "Access log down"}})
+    async def brief(call_in_id: str, user: User) -> Response:
+        found = call_in_brief(dash.model, call_in_id)
+        if found is None:
+            raise NotFound(f"no call-in {call_in_id!r} was scheduled or held")
+        await dash.log_access(user, Resource.CALL_IN_BRIEF, call_in_id, person_refs_shown=False, via="api")
+        return _json(found.model_dump_json().encode())
+
+    def _table(granularity: Granularity, area: str | None, start: date | None, end: date | None) -> Response:
+        try:
+            where = stats_filter(area, start, end)
+        except ValueError as exc:
+            return _json({"detail": str(exc)}, 422)
+        key = (dash.model.sources.version, granularity, where)
+        return _json(dash.cached(f"violence-{granularity}", key, lambda: json.dumps(
+            [r.model_dump(mode="json", exclude_none=True)
+             for r in violence_table(dash.model.sources.incidents(), granularity=granularity, where=where)]
+        ).encode()))
+
+    @router.get("/stats/yearly", summary="The published table per year (Europe/Stockholm)")
+    async def yearly(_: User, area: Area = None, start: From = None, end: To = None) -> Response:
+        return _table(Granularity.YEAR, area, start, end)
+
+    @router.get("/stats/monthly", summary="The published table per month (Europe/Stockholm)")
+    async def monthly(_: User, area: Area = None, start: From = None, end: To = None) -> Response:
+        return _table(Granularity.MONTH, area, start, end)
+
+    @router.get("/stats/follow-through", summary="Swiftness and certainty per period, and overall")
+    async def follow(_: User, area: Area = None, start: From = None, end: To = None,
+                     granularity: Granularity = Granularity.YEAR) -> Response:
+        try:
+            where = stats_filter(area, start, end)
+        except ValueError as exc:
+            return _json({"detail": str(exc)}, 422)
+        area_of = area_lookup(dash)
+        rows = follow_through(dash.model.cases(), area_of, granularity=granularity, where=where)
+        total = follow_through_total(dash.model.cases(), area_of, where=where)
+        return _json({"rows": [r.model_dump(mode="json", exclude_none=True) for r in rows],
+                      "total": total.model_dump(mode="json")})
+
+    @router.get("/areas", summary="Areas known from incidents and group registrations")
+    async def areas(_: User) -> Response:
+        return _json(dash.model.sources.areas())
+
+    @router.get("/stream", summary="Server-sent events: group, alert, sources, ping")
+    async def stream(user: User) -> StreamingResponse:
+        hello = sse_message("hello", {"user": user.name, "role": user.role.value})
+        events = dash.hub.stream(hello, heartbeat_seconds=dash.settings.sse_heartbeat_seconds)
+        return StreamingResponse(events, media_type="text/event-stream",
+                                 headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"})
+
+    return router
+
+
+def area_lookup(dash: Dashboard) -> Callable[[str], str | None]:
+    def area_of(incident_id: str) -> str | None:
+        incident = dash.model.sources.incident(incident_id)
+        return incident.area if incident is not None else None
+    return area_of

@@ -1,0 +1,217 @@
+"""The dashboard's composition root: `create_app` builds the read model, the Kafka edges (or takes
+fakes), the users and the signer, refuses development users outside development mode, and wires the
+JSON API, the pages, health, readiness and metrics. Nothing connects at import."""
+
+import logging
+import secrets
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+from fastapi import FastAPI, Request, Response
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, RedirectResponse
+from fastapi.staticfiles import StaticFiles
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from services.dashboard.api import api_router
+from services.dashboard.auth import ConfigError, TokenSigner, UserDirectory, load_users
+from services.dashboard.context import Dashboard, Forbidden, LoginRequired, NotFound
+from services.dashboard.live import Hub
+from services.dashboard.metrics import SERVICE, DashboardMetrics
+from services.dashboard.ports import AccessLog, AccessLogUnavailable
+from services.dashboard.readmodel.access import AccessLogView
+from services.dashboard.readmodel.model import ReadModel
+from services.dashboard.readmodel.records import CONSUMED_TOPICS, RecordApplier
+from services.dashboard.settings import DashboardSettings
+from services.dashboard.web import web_router
+
+__all__ = ["Adapters", "create_app"]
+
+log = logging.getLogger("gvi.dashboard")
+STATIC = Path(__file__).parent / "static"
+
+
+@dataclass
+class Adapters:
+    """The edges the dashboard needs; `create_app` builds Kafka ones unless given these (tests)."""
+
+    access_log: AccessLog
+    ready: Callable[[], Awaitable[bool]]
+    start: Callable[[Dashboard, RecordApplier], Awaitable[None]] | None = None
+    stop: Callable[[], Awaitable[None]] | None = None
+
+
+def _kafka_adapters(settings: DashboardSettings) -> Adapters:
+    from services.dashboard.kafka import KafkaAccessLog, ReadModelFeed
+
+    access_log = KafkaAccessLog(settings.kafka_bootstrap_servers,
+                                timeout_seconds=settings.access_log_timeout_seconds)
+    feeds: list[ReadModelFeed] = []
+
+    async def start(dash: Dashboard, applier: RecordApplier) -> None:
+        feed = ReadModelFeed(settings.kafka_bootstrap_servers, CONSUMED_TOPICS, applier,
+                             on_changes=dash.publish, metrics=dash.metrics)
+        feeds.append(feed)
+        feed.start()
+
+    async def stop() -> None:
+        for feed in feeds:
+            await feed.stop()
+        await access_log.close()
+
+    async def ready() -> bool:
+        return bool(feeds) and feeds[0].caught_up.is_set()
+
+    return Adapters(access_log, ready, start, stop)
+
+
+class _ObserveRequests:
+    """Counts and times every request by route template (plain ASGI: no task group per request).
+    The live stream is counted but not timed: it lasts as long as the page is open."""
+
+    def __init__(self, app: ASGIApp, *, metrics: DashboardMetrics) -> None:
+        self._app = app
+        self._metrics = metrics
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self._app(scope, receive, send)
+            return
+        start = time.perf_counter()
+        status = 500
+
+        async def observe(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        try:
+            await self._app(scope, receive, observe)
+        finally:
+            template = getattr(scope.get("route"), "path", "unmatched")
+            method = scope["method"]
+            self._metrics.http_requests.labels(SERVICE, method, template, str(status)).inc()
+            if template != "/api/stream":
+                self._metrics.http_seconds.labels(SERVICE, method, template).observe(
+                    time.perf_counter() - start)
+
+
+_SECURITY_HEADERS = {
+    "Content-Security-Policy": "default-src 'self'; img-src 'self' data:; style-src 'self'; "
+                               "script-src 'self'; frame-ancestors 'none'; form-action 'self'",
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "same-origin",
+    "X-Frame-Options": "DENY",
+}
+
+
+def create_app(settings: DashboardSettings, *, adapters: Adapters | None = None,
+               directory: UserDirectory | None = None,
+               clock: Callable[[], datetime] = lambda: datetime.now(UTC)) -> FastAPI:
+    if directory is None:
+        directory = load_users(settings.users_file)
+    if settings.env != "development" and directory.uses_dev_credentials():
+        raise ConfigError("the development users (or a development password) are configured outside "
+                          "development mode: give GVI_USERS_FILE a users file of your own (hashes from "
+                          "`python -m services.dashboard.users hash`) or set GVI_ENV=development on a "
+                          "developer's machine")
+    if settings.session_secret is None:
+        log.warning("GVI_SESSION_SECRET is not set: sessions and tokens end when this process does")
+    secret = (settings.session_secret or secrets.token_urlsafe(32)).encode()
+    registry = CollectorRegistry()
+    metrics = DashboardMetrics(registry)
+    edges = adapters or _kafka_adapters(settings)
+    model = ReadModel(stall_days=settings.stall_days)
+    access_view = AccessLogView()
+    dash = Dashboard(settings=settings, model=model, access_view=access_view, access_log=edges.access_log,
+                     directory=directory, signer=TokenSigner(secret),
+                     hub=Hub(on_drop=metrics.sse_dropped.inc), metrics=metrics, clock=clock,
+                     ready=edges.ready)
+    applier = RecordApplier(model, access_view)
+    metrics.watch(clients=lambda: len(dash.hub), groups=lambda: len(model.groups()),
+                  alerts=model.active_alert_count)
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        if edges.start is not None:
+            await edges.start(dash, applier)
+        log.info("dashboard started (%s mode, %d users)", settings.env, len(directory))
+        yield
+        dash.hub.close()
+        if edges.stop is not None:
+            await edges.stop()
+
+    app = FastAPI(title="GVI operations dashboard", version="1", lifespan=lifespan,
+                  description="The live operations dashboard and the call-in brief. Scripts: get a "
+                              "token from `POST /api/token` and send `Authorization: Bearer <token>`.")
+
+    @app.exception_handler(LoginRequired)
+    async def login_required(request: Request, exc: LoginRequired) -> Response:
+        if request.url.path.startswith("/api/"):
+            return JSONResponse({"detail": str(exc)}, status_code=401, headers={"WWW-Authenticate": "Bearer"})
+        target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+        from urllib.parse import quote
+        return RedirectResponse(f"/login?next={quote(target, safe='')}", status_code=303)
+
+    @app.exception_handler(Forbidden)
+    async def forbidden(request: Request, exc: Forbidden) -> Response:
+        if request.url.path.startswith("/api/"):
+            return JSONResponse({"detail": str(exc)}, status_code=403)
+        return dash_pages.error(request, 403, str(exc))
+
+    @app.exception_handler(NotFound)
+    async def not_found(request: Request, exc: NotFound) -> Response:
+        if request.url.path.startswith("/api/"):
+            return JSONResponse({"detail": str(exc)}, status_code=404)
+        return dash_pages.error(request, 404, str(exc))
+
+    @app.exception_handler(AccessLogUnavailable)
+    async def access_log_down(request: Request, exc: AccessLogUnavailable) -> Response:
+        headers = {"Retry-After": "5"}
+        if request.url.path.startswith("/api/"):
+            return JSONResponse({"detail": str(exc)}, status_code=503, headers=headers)
+        return dash_pages.error(request, 503, str(exc), headers=headers)
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid(request: Request, exc: RequestValidationError) -> Response:
+        errors = [{"field": ".".join(str(p) for p in e["loc"]), "message": e["msg"]} for e in exc.errors()]
+        if request.url.path.startswith("/api/"):
+            return JSONResponse({"detail": "invalid request", "errors": errors}, status_code=422)
+        return dash_pages.error(request, 422, "; ".join(f"{e['field']}: {e['message']}" for e in errors))
+
+    @app.middleware("http")
+    async def security_headers(request: Request, call_next: Callable[[Request], Awaitable[Response]]
+                               ) -> Response:
+        response = await call_next(request)
+        for name, value in _SECURITY_HEADERS.items():
+            response.headers.setdefault(name, value)
+        return response
+
+    app.add_middleware(_ObserveRequests, metrics=metrics)
+    app.include_router(api_router(dash))
+    dash_pages = web_router(dash)
+    app.include_router(dash_pages.router)
+    app.mount("/static", StaticFiles(directory=STATIC), name="static")
+
+    @app.get("/healthz", summary="Liveness: the process serves requests")
+    async def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @app.get("/readyz", summary="Readiness: the read model has caught up with the topics")
+    async def readyz() -> JSONResponse:
+        ok = await dash.ready()
+        return JSONResponse({"status": "ready" if ok else "not ready"}, status_code=200 if ok else 503)
+
+    @app.get("/metrics", summary="Prometheus metrics", include_in_schema=False)
+    async def prometheus() -> Response:
+        return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
+
+    app.state.dashboard = dash
+    app.state.applier = applier
+    return app

@@ -1,0 +1,241 @@
+"""Who may read the dashboard: users, their roles, passwords, sessions and bearer tokens.
+
+The users file (TOML, `GVI_USERS_FILE`) is the single place where access is granted:
+
+    [[user]]
+    name = "a.lindqvist"
+    role = "operator"                 # operator | analyst | auditor
+    password_hash = "scrypt$16384$8$1$<salt>$<hash>"   # python -m services.dashboard.users hash
+
+Roles (issue 4, "Who sees what"): `operator` sees everything but person references; `analyst` also
+sees person references; `auditor` sees what an operator sees and also reaches the audit pages. The
+dashboard is read-only for every role.
+
+Passwords are stored as scrypt hashes (standard library, salted, memory-hard). Sessions (browser
+cookie) and bearer tokens (scripts) are HMAC-SHA256-signed, expiring claims of (user, role, kind);
+a token is only honoured while its user still exists with the same role. The development users file
+holds the public development passwords; outside development mode the service refuses to start with
+it, or with any user whose password is a development password.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+import secrets
+import tomllib
+from collections import defaultdict, deque
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from enum import StrEnum
+from pathlib import Path
+
+__all__ = [
+    "DEV_PASSWORDS",
+    "ConfigError",
+    "LoginThrottle",
+    "Principal",
+    "Role",
+    "TokenKind",
+    "TokenSigner",
+    "User",
+    "UserDirectory",
+    "check_new_password",
+    "hash_password",
+    "load_users",
+    "verify_password",
+]
+
+DEV_PASSWORDS = {"operator": "dev-operator", "analyst": "dev-analyst", "auditor": "dev-auditor"}
+"""The documented development users (name: password); refused outside development mode."""
+
+_SCRYPT_N, _SCRYPT_R, _SCRYPT_P = 2**14, 8, 1
+_MIN_PASSWORD = 12
+
+
+class ConfigError(ValueError):
+    """The users file (or the service's security settings) is unusable; the message says what to fix."""
+
+
+class Role(StrEnum):
+    OPERATOR = "operator"
+    ANALYST = "analyst"
+    AUDITOR = "auditor"
+
+    @property
+    def sees_person_refs(self) -> bool:
+        return self is Role.ANALYST
+
+    @property
+    def reaches_audit_pages(self) -> bool:
+        return self is Role.AUDITOR
+
+
+def _b64(raw: bytes) -> str:
+    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
+
+
+def _unb64(text: str) -> bytes:
+    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+
+
+def hash_password(password: str, *, salt: bytes | None = None) -> str:
+    salt = salt if salt is not None else secrets.token_bytes(16)
+    digest = hashlib.scrypt(password.encode(), salt=salt, n=_SCRYPT_N, r=_SCRYPT_R, p=_SCRYPT_P, dklen=32)
+    return f"scrypt${_SCRYPT_N}${_SCRYPT_R}${_SCRYPT_P}${_b64(salt)}${_b64(digest)}"
+
+
+def verify_password(stored: str, password: str) -> bool:
+    try:
+        scheme, n, r, p, salt, digest = stored.split("$")
+        if scheme != "scrypt":
+            return False
+        expected = _unb64(digest)
+        actual = hashlib.scrypt(password.encode(), salt=_unb64(salt), n=int(n), r=int(r), p=int(p),
+                                dklen=len(expected), maxmem=256 * 1024 * 1024)
+    except (ValueError, TypeError):
+        return False
+    return hmac.compare_digest(actual, expected)
+
+
+@dataclass(frozen=True, slots=True)
+class User:
+    name: str
+    role: Role
+    password_hash: str
+
+
+@dataclass(frozen=True, slots=True)
+class Principal:
+    """An authenticated user, as a request sees it."""
+
+    name: str
+    role: Role
+
+
+_DUMMY_HASH = hash_password("not a password of anyone", salt=b"\0" * 16)
+
+
+class UserDirectory:
+    def __init__(self, users: list[User], *, development_only: bool = False) -> None:
+        self._users = {u.name: u for u in users}
+        self.development_only = development_only
+
+    def authenticate(self, name: str, password: str) -> Principal | None:
+        """The user if the password is theirs; an unknown name costs the same hashing time."""
+        user = self._users.get(name)
+        ok = verify_password(user.password_hash if user else _DUMMY_HASH, password)
+        return Principal(user.name, user.role) if user is not None and ok else None
+
+    def current(self, name: str, role: str) -> Principal | None:
+        """The user still exists with this role (a token of a removed or re-roled user is void)."""
+        user = self._users.get(name)
+        return Principal(user.name, user.role) if user is not None and user.role.value == role else None
+
+    def uses_dev_credentials(self) -> bool:
+        """The file says it is for development, or a development user has its public password."""
+        if self.development_only:
+            return True
+        return any(verify_password(self._users[name].password_hash, password)
+                   for name, password in DEV_PASSWORDS.items() if name in self._users)
+
+    def __len__(self) -> int:
+        return len(self._users)
+
+
+def load_users(path: Path) -> UserDirectory:
+    """Read and check the users file; raises ConfigError naming the problem."""
+    try:
+        config = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (OSError, tomllib.TOMLDecodeError) as exc:
+        raise ConfigError(f"cannot read users file {path}: {exc}") from exc
+    users: list[User] = []
+    for raw in config.get("user", []):
+        try:
+            name, role, password_hash = str(raw["name"]), raw["role"], str(raw["password_hash"])
+        except (KeyError, TypeError) as exc:
+            raise ConfigError(f"{path}: every [[user]] needs name, role, password_hash") from exc
+        if role not in Role.__members__.values():
+            raise ConfigError(f"{path}: user {name!r}: role must be one of {', '.join(Role)}")
+        if not password_hash.startswith("scrypt$") or password_hash.count("$") != 5:
+            raise ConfigError(f"{path}: user {name!r}: password_hash must be made by "
+                              "`python -m services.dashboard.users hash`")
+        if any(u.name == name for u in users):
+            raise ConfigError(f"{path}: user {name!r} is defined twice")
+        users.append(User(name, Role(role), password_hash))
+    if not users:
+        raise ConfigError(f"{path}: no [[user]] is configured")
+    return UserDirectory(users, development_only=bool(config.get("development_only", False)))
+
+
+class TokenKind(StrEnum):
+    SESSION = "session"
+    BEARER = "bearer"
+
+
+class TokenSigner:
+    """Signed, expiring claims. A session token is never accepted as a bearer token or the reverse."""
+
+    def __init__(self, secret: bytes) -> None:
+        self._secret = secret
+
+    def _sign(self, body: str) -> str:
+        return _b64(hmac.new(self._secret, body.encode(), hashlib.sha256).digest())
+
+    def issue(self, principal: Principal, kind: TokenKind, *, now: datetime, lifetime: timedelta) -> str:
+        claims = {"u": principal.name, "r": principal.role.value, "k": kind.value,
+                  "exp": int((now + lifetime).timestamp()), "n": secrets.token_urlsafe(8)}
+        body = _b64(json.dumps(claims, separators=(",", ":"), sort_keys=True).encode())
+        return f"{body}.{self._sign(body)}"
+
+    def claims(self, token: str, kind: TokenKind, *, now: datetime) -> tuple[str, str] | None:
+        """(user name, role) of a valid, unexpired token of `kind`; None otherwise."""
+        body, _, signature = token.partition(".")
+        if not body or not signature or not hmac.compare_digest(signature, self._sign(body)):
+            return None
+        try:
+            claims = json.loads(_unb64(body))
+            name, role, token_kind, expires = claims["u"], claims["r"], claims["k"], int(claims["exp"])
+        except (ValueError, KeyError, TypeError):
+            return None
+        if token_kind != kind.value or now.timestamp() >= expires:
+            return None
+        return str(name), str(role)
+
+    def csrf(self, session_token: str) -> str:
+        """The CSRF token that belongs to a session (or to a pre-login nonce)."""
+        return _b64(hmac.new(self._secret, b"csrf|" + session_token.encode(), hashlib.sha256).digest())
+
+
+class LoginThrottle:
+    """At most `limit` failed logins per user name within `window`; then refuse until they age out.
+    In memory, per process: it slows guessing, it is not an account lock."""
+
+    def __init__(self, limit: int = 10, window: timedelta = timedelta(minutes=15)) -> None:
+        self._limit = limit
+        self._window = window
+        self._failures: dict[str, deque[datetime]] = defaultdict(deque)
+
+    def _recent(self, name: str, now: datetime) -> deque[datetime]:
+        failures = self._failures[name]
+        while failures and now - failures[0] >= self._window:
+            failures.popleft()
+        return failures
+
+    def blocked(self, name: str, now: datetime) -> bool:
+        return len(self._recent(name, now)) >= self._limit
+
+    def failed(self, name: str, now: datetime) -> None:
+        self._recent(name, now).append(now)
+
+    def succeeded(self, name: str) -> None:
+        self._failures.pop(name, None)
+
+
+def check_new_password(password: str) -> None:
+    if len(password) < _MIN_PASSWORD:
+        raise ConfigError(f"a password needs at least {_MIN_PASSWORD} characters")
+    if password in DEV_PASSWORDS.values():
+        raise ConfigError("that is a public development password")

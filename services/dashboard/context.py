@@ -1,0 +1,138 @@
+"""What every route of the dashboard shares, built once by `create_app`, and the request-level
+helpers on top of it: who is asking (session cookie or bearer token), what their role lets them
+see, and the access log that a read of a group or a brief must pass through first."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from fastapi import Request
+
+from services.dashboard.auth import LoginThrottle, Principal, Role, TokenKind, TokenSigner, UserDirectory
+from services.dashboard.live import Hub, sse_message
+from services.dashboard.metrics import DashboardMetrics
+from services.dashboard.ports import AccessLog
+from services.dashboard.readmodel.access import AccessEntry, AccessLogView, Resource
+from services.dashboard.readmodel.model import ReadModel
+from services.dashboard.readmodel.records import Changes
+from services.dashboard.readmodel.sources import Domain
+from services.dashboard.settings import DashboardSettings
+
+__all__ = ["SESSION_COOKIE", "Dashboard", "Forbidden", "LoginRequired", "NotFound"]
+
+SESSION_COOKIE = "gvi_session"
+PRELOGIN_COOKIE = "gvi_prelogin"
+
+
+class LoginRequired(Exception):
+    """No valid session or token: 401 for the API, a redirect to the login page for people."""
+
+    def __init__(self, message: str = "log in first: a session cookie or 'Authorization: Bearer <token>' "
+                                      "from POST /api/token") -> None:
+        super().__init__(message)
+
+
+class Forbidden(Exception):
+    """Authenticated, but the role does not allow this (403)."""
+
+
+class NotFound(Exception):
+    """No such group, call-in or page (404)."""
+
+
+@dataclass
+class Dashboard:
+    settings: DashboardSettings
+    model: ReadModel
+    access_view: AccessLogView
+    access_log: AccessLog
+    directory: UserDirectory
+    signer: TokenSigner
+    hub: Hub
+    metrics: DashboardMetrics
+    clock: Callable[[], datetime]
+    ready: Callable[[], Awaitable[bool]]
+    throttle: LoginThrottle = field(default_factory=LoginThrottle)
+    _cache: dict[str, tuple[Any, bytes]] = field(default_factory=dict)
+
+    # --- who is asking ---------------------------------------------------------------------------
+
+    def principal(self, request: Request) -> Principal:
+        now = self.clock()
+        scheme, _, token = request.headers.get("authorization", "").partition(" ")
+        if scheme:
+            if scheme.lower() != "bearer" or not token.strip():
+                raise LoginRequired("send 'Authorization: Bearer <token>' with a token from POST /api/token")
+            claims = self.signer.claims(token.strip(), TokenKind.BEARER, now=now)
+            if claims is None:
+                raise LoginRequired("the bearer token is invalid or expired; get a new one from "
+                                    "POST /api/token")
+        else:
+            cookie = request.cookies.get(SESSION_COOKIE)
+            claims = self.signer.claims(cookie, TokenKind.SESSION, now=now) if cookie else None
+            if claims is None:
+                raise LoginRequired("your session has expired or you are not logged in; log in again"
+                                    if cookie else "log in first")
+        found = self.directory.current(*claims)
+        if found is None:
+            raise LoginRequired("this user no longer exists with that role; log in again")
+        return found
+
+    def session_token(self, principal: Principal) -> str:
+        return self.signer.issue(principal, TokenKind.SESSION, now=self.clock(),
+                                 lifetime=timedelta(minutes=self.settings.session_minutes))
+
+    def bearer_token(self, principal: Principal) -> str:
+        return self.signer.issue(principal, TokenKind.BEARER, now=self.clock(),
+                                 lifetime=timedelta(minutes=self.settings.token_minutes))
+
+    @staticmethod
+    def require(principal: Principal, allowed: Callable[[Role], bool], what: str) -> None:
+        if not allowed(principal.role):
+            raise Forbidden(f"your role ({principal.role}) may not see {what}")
+
+    # --- the access log --------------------------------------------------------------------------
+
+    async def log_access(self, principal: Principal, resource: Resource, resource_id: str, *,
+                         person_refs_shown: bool, via: str) -> None:
+        """Write the access-log entry first; if it cannot be written the read is refused (503)."""
+        entry = AccessEntry(access_id=str(uuid.uuid4()), time=self.clock(), user=principal.name,
+                            role=principal.role.value, resource=resource, resource_id=resource_id,
+                            person_refs_shown=person_refs_shown, via=via)
+        try:
+            await self.access_log.record(entry)
+        except Exception:
+            self.metrics.access_log.labels(resource.value, "failed").inc()
+            raise
+        self.metrics.access_log.labels(resource.value, "written").inc()
+
+    # --- live ------------------------------------------------------------------------------------
+
+    def publish(self, changes: Changes, oldest_timestamp: float) -> None:
+        """Turn what a run of records changed into stream events."""
+        now = self.clock()
+        for group_id in sorted(changes.groups):
+            state = self.model.group(group_id)
+            if state is None:
+                self.hub.publish(sse_message("group", {"group_id": group_id, "removed": True}))
+            else:
+                self.hub.publish(sse_message("group", self.model.summary(state, now).model_dump_json()))
+        for alert in changes.alerts:
+            self.hub.publish(sse_message("alert", alert.model_dump_json()))
+        domains = sorted({domain.value for domain, _ in changes.sources if domain is not Domain.WARNINGS})
+        if domains:
+            self.hub.publish(sse_message("sources", {"domains": domains}))
+        self.metrics.change_seconds.observe(max(0.0, now.timestamp() - oldest_timestamp))
+
+    def cached(self, name: str, key: Any, build: Callable[[], bytes]) -> bytes:
+        """An answer built once per `key` (e.g. the read model's version): many readers, one build."""
+        hit = self._cache.get(name)
+        if hit is not None and hit[0] == key:
+            return hit[1]
+        body = build()
+        self._cache[name] = (key, body)
+        return body

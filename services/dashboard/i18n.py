@@ -1,0 +1,102 @@
+"""The pages' labels in English and Swedish. A page asks `labels(lang)` for the table; a key missing
+from a language falls back to English, so a new label never breaks a page."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+__all__ = ["LANGUAGES", "choose_language", "labels"]
+
+LANGUAGES = ("en", "sv")
+
+_EN: dict[str, str] = {
+    "title": "GVI operations", "board": "Groups", "cases": "Cases", "alerts": "Alerts",
+    "stats": "Statistics", "call_ins": "Call-ins", "audit": "Access log", "logout": "Log out",
+    "login": "Log in", "username": "User name", "password": "Password", "live": "Live",
+    "stale": "Not connected: what you see may be out of date. Reconnecting…",
+    "group": "Group", "name": "Name", "area": "Area", "status": "Status", "warned_since": "Warned since",
+    "open_cases": "Open cases", "stalled_cases": "Stalled", "last_incident": "Last incident",
+    "incident": "Incident", "kind": "Kind", "date": "Date", "warning": "Warning broken",
+    "days_since": "Days since incident", "sanctions": "Sanctions so far", "agency": "Agency",
+    "days_after": "Days after the incident", "none": "none", "stalled": "Stalled",
+    "all": "All", "open": "Open", "filter": "Show", "alert": "Alert", "raised": "Raised",
+    "withdrawn": "Withdrawn", "include_withdrawn": "Include withdrawn",
+    "year": "Year", "month": "Month", "shootings": "Confirmed shootings",
+    "shootings_without_injury": "Shootings, nobody hurt", "killed_in_shootings": "Killed in shootings",
+    "injured_in_shootings": "Injured in shootings", "explosions": "Explosions",
+    "follow_through": "Follow-through", "swiftness_median": "Swiftness, median days",
+    "swiftness_p90": "Swiftness, 90th percentile days", "certainty": "Certainty (share sanctioned)",
+    "from": "From", "to": "Until (excluded)", "any_area": "All areas", "per_year": "Per year",
+    "per_month": "Per month", "apply": "Apply", "brief": "Call-in brief", "print": "Print",
+    "download_pdf": "Download PDF", "warnings_given": "Warnings given", "violations": "Violations",
+    "since_previous": "since the previous call-in", "since_first_warning": "since the first warning",
+    "since_beginning": "all recorded", "other_enforcement": "Other enforcement (not linked to a violation)",
+    "support": "Support", "offered": "Offered", "accepted": "Accepted", "service": "Service",
+    "scheduled_for": "Scheduled for", "held": "Held", "location": "Location", "invited": "Invited groups",
+    "channel": "Channel", "people": "Person references (analysts only; this view is logged)",
+    "person_ref": "Person reference", "user": "User", "role": "Role", "resource": "Read",
+    "time": "Time", "via": "Via", "cases_total": "Cases", "sanctioned": "Sanctioned",
+    "chart_title": "Confirmed shootings and explosions per period", "baseline": "Baseline sanctions",
+    "updates": "This page has changed since it was opened.", "reload": "Reload",
+    "skip": "Skip to content", "language": "Svenska", "no_rows": "Nothing to show.",
+    "status_unwarned": "unwarned", "status_warned": "warned", "status_awaiting_sanction": "awaiting sanction",
+    "status_sanctioned": "sanctioned", "status_presented": "presented",
+    "kind_enforcement_triggered": "Enforcement triggered", "kind_unwarned_violence": "Unwarned violence",
+    "kind_retaliation_risk": "Retaliation risk", "kind_follow_through_stalled": "Follow-through stalled",
+    "wrong_login": "Wrong user name or password.", "not_found": "Not found",
+}
+
+_SV: dict[str, str] = {
+    "title": "GVI lägesbild", "board": "Grupper", "cases": "Ärenden", "alerts": "Larm",
+    "stats": "Statistik", "call_ins": "Samtal (call-ins)", "audit": "Åtkomstlogg", "logout": "Logga ut",
+    "login": "Logga in", "username": "Användarnamn", "password": "Lösenord", "live": "Live",
+    "stale": "Ingen anslutning: det du ser kan vara inaktuellt. Återansluter…",
+    "group": "Grupp", "name": "Namn", "area": "Område", "status": "Status", "warned_since": "Varnad sedan",
+    "open_cases": "Öppna ärenden", "stalled_cases": "Avstannade", "last_incident": "Senaste händelse",
+    "incident": "Händelse", "kind": "Typ", "date": "Datum", "warning": "Bruten varning",
+    "days_since": "Dagar sedan händelsen", "sanctions": "Sanktioner hittills", "agency": "Myndighet",
+    "days_after": "Dagar efter händelsen", "none": "inga", "stalled": "Avstannat",
+    "all": "Alla", "open": "Öppna", "filter": "Visa", "alert": "Larm", "raised": "Utlöst",
+    "withdrawn": "Återkallat", "include_withdrawn": "Visa återkallade",
+    "year": "År", "month": "Månad", "shootings": "Bekräftade skjutningar",
+    "shootings_without_injury": "Skjutningar utan skadade", "killed_in_shootings": "Döda vid skjutningar",
+    "injured_in_shootings": "Skadade vid skjutningar", "explosions": "Explosioner",
+    "follow_through": "Uppföljning", "swiftness_median": "Snabbhet, median dagar",
+    "swiftness_p90": "Snabbhet, 90:e percentilen dagar", "certainty": "Säkerhet (andel sanktionerade)",
+    "from": "Från", "to": "Till (ej inkl.)", "any_area": "Alla områden", "per_year": "Per år",
+    "per_month": "Per månad", "apply": "Visa", "brief": "Underlag för samtal", "print": "Skriv ut",
+    "download_pdf": "Ladda ner PDF", "warnings_given": "Givna varningar", "violations": "Överträdelser",
+    "since_previous": "sedan föregående samtal", "since_first_warning": "sedan första varningen",
+    "since_beginning": "allt registrerat",
+    "other_enforcement": "Övriga åtgärder (ej kopplade till överträdelse)",
+    "support": "Stöd", "offered": "Erbjudet", "accepted": "Accepterat", "service": "Insats",
+    "scheduled_for": "Planerat till", "held": "Genomfört", "location": "Plats", "invited": "Inbjudna grupper",
+    "channel": "Kanal", "people": "Personreferenser (endast analytiker; visningen loggas)",
+    "person_ref": "Personreferens", "user": "Användare", "role": "Roll", "resource": "Läst",
+    "time": "Tid", "via": "Via", "cases_total": "Ärenden", "sanctioned": "Sanktionerade",
+    "chart_title": "Bekräftade skjutningar och explosioner per period", "baseline": "Övriga sanktioner",
+    "updates": "Sidan har ändrats sedan den öppnades.", "reload": "Ladda om",
+    "skip": "Till innehållet", "language": "English", "no_rows": "Inget att visa.",
+    "status_unwarned": "ej varnad", "status_warned": "varnad",
+    "status_awaiting_sanction": "väntar på sanktion",
+    "status_sanctioned": "sanktionerad", "status_presented": "redovisad",
+    "kind_enforcement_triggered": "Sanktioner utlösta", "kind_unwarned_violence": "Våld av ej varnad grupp",
+    "kind_retaliation_risk": "Risk för hämnd", "kind_follow_through_stalled": "Uppföljning avstannad",
+    "wrong_login": "Fel användarnamn eller lösenord.", "not_found": "Hittades inte",
+}
+
+
+class _Labels(dict[str, str]):
+    def __missing__(self, key: str) -> str:
+        return _EN.get(key, key)
+
+
+def labels(lang: str) -> Mapping[str, str]:
+    return _Labels(_SV if lang == "sv" else _EN)
+
+
+def choose_language(cookie: str | None, accept_language: str | None) -> str:
+    if cookie in LANGUAGES:
+        return str(cookie)
+    first = (accept_language or "").split(",")[0].strip().lower()
+    return "sv" if first.startswith("sv") else "en"

@@ -1,0 +1,58 @@
+"""The dashboard's Prometheus metrics, all defined here against an injected registry.
+
+Labels carry only bounded, non-personal values: topic, resource kind, outcome, route template,
+method and status. User names are never labels.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+__all__ = ["DashboardMetrics"]
+
+_LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10)
+SERVICE = "dashboard"
+
+
+class DashboardMetrics:
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self.records = Counter("gvi_dashboard_records_total", "Kafka records applied to the read model.",
+                               ["topic"], registry=registry)
+        self.skipped = Counter("gvi_dashboard_records_skipped_total",
+                               "Kafka records that could not be decoded and were skipped.", ["topic"],
+                               registry=registry)
+        self.change_seconds = Histogram(
+            "gvi_dashboard_change_seconds",
+            "From a record's Kafka timestamp to its change being handed to the live streams.",
+            buckets=_LATENCY_BUCKETS, registry=registry)
+        self.caught_up = Gauge("gvi_dashboard_caught_up",
+                               "1 once the read model holds everything that was in the topics at start.",
+                               registry=registry)
+        self.sse_clients = Gauge("gvi_dashboard_sse_clients", "Open server-sent event streams.",
+                                 registry=registry)
+        self.sse_dropped = Counter("gvi_dashboard_sse_dropped_total",
+                                   "Streams closed because the client did not keep up.", registry=registry)
+        self.access_log = Counter("gvi_dashboard_access_log_total",
+                                  "Reads of group details, person-level data and briefs, by outcome of "
+                                  "writing their access-log record.", ["resource", "outcome"],
+                                  registry=registry)
+        self.logins = Counter("gvi_dashboard_logins_total", "Password checks (web login and /api/token).",
+                              ["outcome"], registry=registry)
+        self.http_requests = Counter("gvi_http_requests_total", "HTTP requests answered.",
+                                     ["service", "method", "route", "status"], registry=registry)
+        self.http_seconds = Histogram("gvi_http_request_duration_seconds", "HTTP request latency.",
+                                      ["service", "method", "route"], buckets=_LATENCY_BUCKETS,
+                                      registry=registry)
+        self.groups = Gauge("gvi_dashboard_groups", "Groups with a state in the read model.",
+                            registry=registry)
+        self.active_alerts = Gauge("gvi_dashboard_active_alerts", "Alerts raised and not withdrawn.",
+                                   registry=registry)
+
+    def watch(self, *, clients: Callable[[], int], groups: Callable[[], int],
+              alerts: Callable[[], int]) -> None:
+        """Gauges read when scraped."""
+        self.sse_clients.set_function(lambda: float(clients()))
+        self.groups.set_function(lambda: float(groups()))
+        self.active_alerts.set_function(lambda: float(alerts()))

@@ -1,0 +1,103 @@
+"""From Kafka records to the read model: the one place that decodes what the dashboard consumes.
+
+Pure (records in, changes out), so the same code runs behind the Kafka feed and in the unit tests.
+
+* `group-state`: the processor's records, put back together by the rules' own `StateView`;
+* `alerts`: raises and withdrawals, deduplicated on the alert id;
+* `incidents`, `notifications`: the CloudEvents the statistics and briefs need (`sources.KEPT_TYPES`);
+  other types are skipped before they are parsed;
+* `access-log`: the entries the auditors' page lists.
+
+A record that cannot be decoded is skipped and counted, never fatal: one bad record must not stop the
+dashboard from showing everything else.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from services.contracts import EventInvalid, parse_event
+from services.dashboard.readmodel.access import ACCESS_LOG_TOPIC, AccessEntry, AccessLogView
+from services.dashboard.readmodel.model import AlertEntry, ReadModel
+from services.dashboard.readmodel.sources import KEPT_TYPES, Domain
+from services.sanctions.domain.facts import Fact
+from services.sanctions.domain.records import GROUP_STATE_TOPIC, StateView
+
+__all__ = ["ALERTS_TOPIC", "CONSUMED_TOPICS", "Changes", "RecordApplier"]
+
+ALERTS_TOPIC = "alerts"
+SOURCE_TOPICS_READ = ("incidents", "notifications")
+CONSUMED_TOPICS = (GROUP_STATE_TOPIC, ALERTS_TOPIC, *SOURCE_TOPICS_READ, ACCESS_LOG_TOPIC)
+
+
+@dataclass
+class Changes:
+    """What a run of records changed: what the live pages must refresh."""
+
+    groups: set[str] = field(default_factory=set)
+    alerts: list[AlertEntry] = field(default_factory=list)
+    sources: set[tuple[Domain, str]] = field(default_factory=set)
+    access: list[AccessEntry] = field(default_factory=list)
+    skipped: int = 0
+
+    def __bool__(self) -> bool:
+        return bool(self.groups or self.alerts or self.sources or self.access)
+
+
+class RecordApplier:
+    def __init__(self, model: ReadModel, access_log: AccessLogView) -> None:
+        self.model = model
+        self.access_log = access_log
+        self._view = StateView()
+
+    def apply(self, topic: str, key: bytes | None, value: bytes | None, timestamp_ms: int, *,
+              partition: int | None = None, offset: int | None = None,
+              changes: Changes | None = None) -> Changes:
+        """Take one record; add what it changed to `changes` (a new one if not given) and return it."""
+        out = changes if changes is not None else Changes()
+        try:
+            if topic == GROUP_STATE_TOPIC:
+                self._group_state(key, value, out)
+            elif topic == ALERTS_TOPIC:
+                self._alert(value, timestamp_ms, out)
+            elif topic in SOURCE_TOPICS_READ:
+                self._source(topic, value, partition, offset, out)
+            elif topic == ACCESS_LOG_TOPIC:
+                entry = self.access_log.apply(value)
+                if entry is None:
+                    out.skipped += 1
+                else:
+                    out.access.append(entry)
+        except (ValueError, KeyError, TypeError):
+            out.skipped += 1
+        return out
+
+    def _group_state(self, key: bytes | None, value: bytes | None, out: Changes) -> None:
+        if key is None:
+            raise ValueError("a group-state record without a key")
+        for group_id in self._view.apply(key, value):
+            self.model.put_group(group_id, self._view.group(group_id), self._view.summary(group_id))
+            out.groups.add(group_id)
+
+    def _alert(self, value: bytes | None, timestamp_ms: int, out: Changes) -> None:
+        if value is None:
+            return
+        entry = self.model.apply_alert(value, datetime.fromtimestamp(timestamp_ms / 1000, UTC))
+        if entry is not None:
+            out.alerts.append(entry)
+
+    def _source(self, topic: str, value: bytes | None, partition: int | None, offset: int | None,
+                out: Changes) -> None:
+        if value is None:
+            return
+        raw = json.loads(value)
+        if not isinstance(raw, dict) or raw.get("type") not in KEPT_TYPES:
+            return
+        try:
+            event = parse_event(raw, allow_intake_attributes=True)
+        except EventInvalid as exc:
+            raise ValueError("a source record that breaks the contract") from exc
+        out.sources |= self.model.sources.add(Fact.from_event(event, topic=topic, partition=partition,
+                                                              offset=offset))

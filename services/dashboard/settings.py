@@ -1,0 +1,43 @@
+"""Settings of the dashboard, from the environment; built once, in the composition root."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+__all__ = ["DEFAULT_PORT", "DashboardSettings"]
+
+DEFAULT_PORT = 8000
+
+
+class DashboardSettings(BaseSettings):
+    """`GVI_ENV` defaults to production: development mode (the public dev users) must be asked for.
+
+    `GVI_SESSION_SECRET` signs session cookies and bearer tokens. Unset, every process draws a random
+    one at start: nothing guessable, but sessions and tokens then end with the process and are not
+    shared between replicas; set it (at least 32 characters, from a secret store) to keep them.
+    """
+
+    model_config = SettingsConfigDict(extra="ignore", populate_by_name=True, frozen=True)
+
+    env: Literal["development", "production"] = Field("production", validation_alias="GVI_ENV")
+    kafka_bootstrap_servers: str = Field("127.0.0.1:9092", validation_alias="KAFKA_BOOTSTRAP_SERVERS")
+    users_file: Path = Field(validation_alias="GVI_USERS_FILE")
+    host: str = Field("127.0.0.1", validation_alias="GVI_HOST")
+    port: int = Field(DEFAULT_PORT, validation_alias="GVI_PORT")
+    stall_days: int = Field(14, ge=1, le=365, validation_alias="GVI_STALL_DAYS")
+    session_secret: str | None = Field(None, min_length=32, validation_alias="GVI_SESSION_SECRET")
+    session_minutes: int = Field(8 * 60, ge=1, le=7 * 24 * 60, validation_alias="GVI_SESSION_MINUTES")
+    token_minutes: int = Field(60, ge=1, le=24 * 60, validation_alias="GVI_TOKEN_MINUTES")
+    access_log_timeout_seconds: float = Field(5.0, gt=0, le=60,
+                                              validation_alias="GVI_ACCESS_LOG_TIMEOUT_SECONDS")
+    sse_heartbeat_seconds: float = Field(10.0, gt=0, le=120, validation_alias="GVI_SSE_HEARTBEAT_SECONDS")
+    log_level: str = Field("INFO", validation_alias="GVI_LOG_LEVEL")
+
+    @property
+    def secure_cookies(self) -> bool:
+        """Cookies carry `Secure` outside development (production runs behind TLS)."""
+        return self.env != "development"

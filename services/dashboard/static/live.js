@@ -1,0 +1,72 @@
+// Live updates over server-sent events. Pages marked data-live="auto" swap in a fresh copy of their
+// content (?fragment=1) when the stream reports a change; "notify" pages (a group's detail, a brief:
+// each read is access-logged) only say that there is news. While the stream is down the status
+// shows "stale"; the page reconnects by itself and refreshes once it is back.
+(function () {
+  "use strict";
+  var mode = document.body.getAttribute("data-live") || "off";
+  var status = document.getElementById("live-status");
+  var printButton = document.getElementById("print");
+  if (printButton) { printButton.addEventListener("click", function () { window.print(); }); }
+  if (mode === "off" || !status || !window.EventSource) { return; }
+
+  var source = null, lastSeen = Date.now(), stale = false, timer = null, watchdog = null;
+  var HEARTBEAT_GRACE_MS = 25000;
+
+  function setStale(value) {
+    stale = value;
+    status.classList.toggle("stale", value);
+    status.textContent = value ? status.getAttribute("data-stale-text") : status.getAttribute("data-live-text");
+    document.body.classList.toggle("is-stale", value);
+  }
+
+  function refresh() {
+    if (mode === "notify") {
+      var news = document.getElementById("news");
+      if (news) { news.hidden = false; news.querySelector("a").setAttribute("href", location.href); }
+      return;
+    }
+    var url = new URL(location.href);
+    url.searchParams.set("fragment", "1");
+    fetch(url.toString(), { credentials: "same-origin", headers: { "Accept": "text/html" } })
+      .then(function (response) {
+        if (response.redirected || response.status === 401) { location.reload(); return null; }
+        if (!response.ok) { throw new Error("HTTP " + response.status); }
+        return response.text();
+      })
+      .then(function (html) {
+        if (html === null) { return; }
+        var main = document.getElementById("content");
+        var focused = document.activeElement && document.activeElement.id;
+        main.innerHTML = html;
+        if (focused) { var again = document.getElementById(focused); if (again) { again.focus(); } }
+      })
+      .catch(function () { setStale(true); });
+  }
+
+  function changed() {
+    if (timer) { return; }
+    timer = setTimeout(function () { timer = null; refresh(); }, 150);
+  }
+
+  function seen() { lastSeen = Date.now(); if (stale) { setStale(false); changed(); } }
+
+  function connect() {
+    if (source) { source.close(); }
+    source = new EventSource("/api/stream");
+    source.addEventListener("hello", seen);
+    source.addEventListener("ping", seen);
+    ["group", "alert", "sources"].forEach(function (name) {
+      source.addEventListener(name, function () { seen(); changed(); });
+    });
+    source.onerror = function () {
+      setStale(true);
+      if (source.readyState === EventSource.CLOSED) { setTimeout(connect, 2000); }
+    };
+  }
+
+  watchdog = setInterval(function () {
+    if (Date.now() - lastSeen > HEARTBEAT_GRACE_MS) { setStale(true); lastSeen = Date.now(); connect(); }
+  }, 5000);
+  connect();
+})();

@@ -1,0 +1,249 @@
+"""The pages for people: server-rendered HTML (Jinja2, autoescaped), no external resource, the live
+script and stylesheet served by the app itself. Routes only; the views come from the read model.
+
+Forms that change something (log in, log out) carry a CSRF token bound to the pre-login nonce or to
+the session (`TokenSigner.csrf`), and the cookies are `HttpOnly`, `SameSite=Strict`. A page asked for
+with `?fragment=1` returns only its content, which the live script swaps in when the stream reports
+a change. Group details and briefs are never refreshed behind the reader's back (each read is
+access-logged): they say that there is news and offer a reload.
+(No `from __future__ import annotations` here: FastAPI reads the route annotations.)
+"""
+
+import secrets
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import date, datetime
+from pathlib import Path
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Form, Query, Request, Response
+from fastapi.responses import HTMLResponse, RedirectResponse
+from jinja2 import Environment, FileSystemLoader, select_autoescape
+from markupsafe import Markup
+
+from services.dashboard.api import area_lookup, authenticate_password, stats_filter
+from services.dashboard.auth import Principal
+from services.dashboard.chart import violence_chart
+from services.dashboard.context import PRELOGIN_COOKIE, SESSION_COOKIE, Dashboard, LoginRequired, NotFound
+from services.dashboard.i18n import LANGUAGES, choose_language, labels
+from services.dashboard.pdf import brief_pdf
+from services.dashboard.readmodel.access import Resource
+from services.dashboard.readmodel.brief import call_in_brief
+from services.dashboard.readmodel.model import CaseFilter
+from services.dashboard.readmodel.stats import (
+    STOCKHOLM,
+    Granularity,
+    follow_through,
+    follow_through_total,
+    violence_table,
+)
+
+__all__ = ["Pages", "web_router"]
+
+TEMPLATES = Path(__file__).parent / "templates"
+
+
+def _day(value: datetime | None) -> str:
+    return value.astimezone(STOCKHOLM).strftime("%Y-%m-%d") if value is not None else "-"
+
+
+def _when(value: datetime | None) -> str:
+    return value.astimezone(STOCKHOLM).strftime("%Y-%m-%d %H:%M") if value is not None else "-"
+
+
+def _safe_next(target: str | None) -> str:
+    """Only a local path: never an open redirect."""
+    if not target or not target.startswith("/") or target.startswith("//") or "\\" in target:
+        return "/"
+    return target
+
+
+@dataclass
+class Pages:
+    router: APIRouter
+    dash: Dashboard
+    env: Environment
+
+    def lang(self, request: Request) -> str:
+        return choose_language(request.cookies.get("gvi_lang"), request.headers.get("accept-language"))
+
+    def render(self, request: Request, template: str, *, user: Principal | None, page: str,
+               status: int = 200, headers: Mapping[str, str] | None = None, **data: Any) -> HTMLResponse:
+        lang = self.lang(request)
+        session = request.cookies.get(SESSION_COOKIE, "")
+        context = {"t": labels(lang), "lang": lang, "other_lang": "en" if lang == "sv" else "sv",
+                   "user": user, "page": page, "csrf": self.dash.signer.csrf(session) if user else "",
+                   "path": request.url.path, **data}
+        compiled = self.env.get_template(template)
+        if request.query_params.get("fragment") == "1" and "content" in compiled.blocks:
+            body = "".join(compiled.blocks["content"](compiled.new_context(context)))
+        else:
+            body = compiled.render(context)
+        response = HTMLResponse(body, status_code=status, headers=dict(headers or {}))
+        response.headers["Cache-Control"] = "no-store"
+        return response
+
+    def error(self, request: Request, status: int, message: str,
+              headers: Mapping[str, str] | None = None) -> HTMLResponse:
+        try:
+            user: Principal | None = self.dash.principal(request)
+        except LoginRequired:
+            user = None
+        return self.render(request, "error.html", user=user, page="error", status=status, headers=headers,
+                           status_code=status, message=message)
+
+
+def web_router(dash: Dashboard) -> Pages:
+    router = APIRouter(include_in_schema=False)
+    env = Environment(loader=FileSystemLoader(TEMPLATES), autoescape=select_autoescape(["html"]),
+                      trim_blocks=True, lstrip_blocks=True)
+    env.filters["day"] = _day
+    env.filters["when"] = _when
+    pages = Pages(router, dash, env)
+
+    def cookie(response: Response, name: str, value: str, max_age: int | None = None) -> None:
+        response.set_cookie(name, value, max_age=max_age, httponly=True, samesite="strict",
+                            secure=dash.settings.secure_cookies, path="/")
+
+    @router.get("/login")
+    async def login_page(request: Request, next: str | None = None) -> Response:
+        nonce = request.cookies.get(PRELOGIN_COOKIE) or secrets.token_urlsafe(24)
+        response = pages.render(request, "login.html", user=None, page="login", next=_safe_next(next),
+                                login_csrf=dash.signer.csrf("prelogin|" + nonce), failed=False)
+        cookie(response, PRELOGIN_COOKIE, nonce, max_age=3600)
+        return response
+
+    @router.post("/login")
+    async def login(request: Request, username: Annotated[str, Form(max_length=200)],
+                    password: Annotated[str, Form(max_length=1000)],
+                    csrf_token: Annotated[str, Form(max_length=200)],
+                    next: Annotated[str, Form(max_length=2000)] = "/") -> Response:
+        nonce = request.cookies.get(PRELOGIN_COOKIE, "")
+        if not nonce or not secrets.compare_digest(csrf_token, dash.signer.csrf("prelogin|" + nonce)):
+            return pages.error(request, 403, "the form has expired or did not come from this site; "
+                                             "open the login page again")
+        found = await authenticate_password(dash, username, password)
+        if found is None:
+            return pages.render(request, "login.html", user=None, page="login", status=401,
+                                next=_safe_next(next), login_csrf=csrf_token, failed=True)
+        response = RedirectResponse(_safe_next(next), status_code=303)
+        cookie(response, SESSION_COOKIE, dash.session_token(found),
+               max_age=dash.settings.session_minutes * 60)
+        response.delete_cookie(PRELOGIN_COOKIE, path="/")
+        return response
+
+    @router.post("/logout")
+    async def logout(request: Request, csrf_token: Annotated[str, Form(max_length=200)]) -> Response:
+        dash.principal(request)
+        session = request.cookies.get(SESSION_COOKIE, "")
+        if not secrets.compare_digest(csrf_token, dash.signer.csrf(session)):
+            return pages.error(request, 403, "the form did not come from this site; log out from the page")
+        response = RedirectResponse("/login", status_code=303)
+        response.delete_cookie(SESSION_COOKIE, path="/")
+        return response
+
+    @router.get("/language/{lang}")
+    async def language(lang: str, next: str | None = None) -> Response:
+        response = RedirectResponse(_safe_next(next), status_code=303)
+        if lang in LANGUAGES:
+            cookie(response, "gvi_lang", lang, max_age=365 * 24 * 3600)
+        return response
+
+    @router.get("/")
+    async def board(request: Request) -> Response:
+        user = dash.principal(request)
+        return pages.render(request, "board.html", user=user, page="board",
+                            groups=dash.model.summaries(dash.clock()))
+
+    @router.get("/groups/{group_id}")
+    async def group(request: Request, group_id: str) -> Response:
+        user = dash.principal(request)
+        state = dash.model.group(group_id)
+        if state is None:
+            raise NotFound(f"no group {group_id!r} has a state")
+        people = user.role.sees_person_refs
+        await dash.log_access(user, Resource.GROUP_PEOPLE if people else Resource.GROUP, group_id,
+                              person_refs_shown=people, via="web")
+        sources = dash.model.sources
+        return pages.render(
+            request, "group.html", user=user, page="board", state=state,
+            summary=dash.model.summary(state, dash.clock()),
+            cases=dash.model.case_rows(dash.clock(), "all", [group_id]),
+            warnings_to_people=sources.warnings_to_people(group_id) if people else [],
+            support=[s for s in sources.support(group_id) if s.person_ref] if people else [])
+
+    @router.get("/cases")
+    async def cases(request: Request, status: Annotated[str, Query(max_length=40)] = "open") -> Response:
+        user = dash.principal(request)
+        if status not in CaseFilter.CHOICES:
+            return pages.error(request, 422, f"status must be one of {', '.join(CaseFilter.CHOICES)}")
+        return pages.render(request, "cases.html", user=user, page="cases", chosen=status,
+                            choices=CaseFilter.CHOICES, rows=dash.model.case_rows(dash.clock(), status),
+                            stall_days=dash.settings.stall_days)
+
+    @router.get("/alerts")
+    async def alerts(request: Request, include_withdrawn: bool = False) -> Response:
+        user = dash.principal(request)
+        names = {g: s.name for g, s in dash.model.groups().items()}
+        return pages.render(request, "alerts.html", user=user, page="alerts", names=names,
+                            include_withdrawn=include_withdrawn,
+                            alerts=dash.model.alerts(include_withdrawn=include_withdrawn)[:500])
+
+    @router.get("/stats")
+    async def stats(request: Request, area: Annotated[str | None, Query(max_length=200)] = None,
+                    start: Annotated[date | None, Query(alias="from")] = None,
+                    end: Annotated[date | None, Query(alias="to")] = None,
+                    granularity: Granularity = Granularity.YEAR) -> Response:
+        user = dash.principal(request)
+        try:
+            where = stats_filter(area, start, end)
+        except ValueError as exc:
+            return pages.error(request, 422, str(exc))
+        t = labels(pages.lang(request))
+        rows = violence_table(dash.model.sources.incidents(), granularity=granularity, where=where)
+        chart = violence_chart(rows, title=t["chart_title"], series_labels=dict(t))
+        area_of = area_lookup(dash)
+        return pages.render(
+            request, "stats.html", user=user, page="stats", rows=rows, chart=Markup(chart),  # noqa: S704
+            follow=follow_through(dash.model.cases(), area_of, granularity=granularity, where=where),
+            total=follow_through_total(dash.model.cases(), area_of, where=where),
+            areas=dash.model.sources.areas(), area=area or "", start=start, end=end, granularity=granularity)
+
+    @router.get("/call-ins")
+    async def call_ins(request: Request) -> Response:
+        user = dash.principal(request)
+        earliest = datetime.min.replace(tzinfo=STOCKHOLM)
+        listed = sorted(dash.model.sources.call_ins(), reverse=True,
+                        key=lambda c: c.held_time or c.scheduled_for or earliest)
+        return pages.render(request, "call_ins.html", user=user, page="call_ins", call_ins=listed)
+
+    @router.get("/call-ins/{call_in_id}/brief")
+    async def brief(request: Request, call_in_id: str) -> Response:
+        user = dash.principal(request)
+        found = call_in_brief(dash.model, call_in_id)
+        if found is None:
+            raise NotFound(f"no call-in {call_in_id!r} was scheduled or held")
+        await dash.log_access(user, Resource.CALL_IN_BRIEF, call_in_id, person_refs_shown=False, via="web")
+        return pages.render(request, "brief.html", user=user, page="call_ins", brief=found)
+
+    @router.get("/call-ins/{call_in_id}/brief.pdf")
+    async def brief_as_pdf(request: Request, call_in_id: str) -> Response:
+        user = dash.principal(request)
+        found = call_in_brief(dash.model, call_in_id)
+        if found is None:
+            raise NotFound(f"no call-in {call_in_id!r} was scheduled or held")
+        await dash.log_access(user, Resource.CALL_IN_BRIEF, call_in_id, person_refs_shown=False, via="pdf")
+        body = brief_pdf(found, labels(pages.lang(request)))
+        safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in call_in_id)
+        return Response(body, media_type="application/pdf",
+                        headers={"Content-Disposition": f'attachment; filename="brief-{safe}.pdf"',
+                                 "Cache-Control": "no-store"})
+
+    @router.get("/audit")
+    async def audit(request: Request) -> Response:
+        user = dash.principal(request)
+        dash.require(user, lambda r: r.reaches_audit_pages, "the audit pages")
+        return pages.render(request, "audit.html", user=user, page="audit",
+                            entries=dash.access_view.latest(500), total=dash.access_view.total)
+
+    return pages
