@@ -41,6 +41,10 @@ class LogReader:
             raise BrokerUnreachable(f"no Kafka broker reachable at {bootstrap} "
                                     f"({type(exc).__name__})") from exc
 
+    @property
+    def bootstrap(self) -> str:
+        return self._bootstrap
+
     def __enter__(self) -> LogReader:
         return self
 

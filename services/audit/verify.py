@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import bisect
 from collections import defaultdict, deque
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
@@ -106,7 +106,7 @@ class TrustedCheckpoints:
 
 def load_checkpoints(reader: LogReader, checkpoint_topic: str, keys: PublicKeys,
                      topics: Iterable[str] | None = None, *, progress: Progress | None = None,
-                     keep_segments: bool = True) -> TrustedCheckpoints:
+                     keep_segments: bool = True, only: tuple[str, int] | None = None) -> TrustedCheckpoints:
     """Every checkpoint of `topics` signed by a trusted key, and the problems with the others.
     `keep_segments=False` drops the per-record digests once the signature is checked (they are only
     needed to locate a difference), which keeps a long history's checkpoints small in memory."""
@@ -126,7 +126,8 @@ def load_checkpoints(reader: LogReader, checkpoint_topic: str, keys: PublicKeys,
                 if newer and item.signature_ok(keys):
                     out.verification = item
                 continue
-            if wanted is not None and item.topic not in wanted:
+            if (wanted is not None and item.topic not in wanted) or (
+                    only is not None and (item.topic, item.partition) != only):
                 continue
             covers = (f"the checkpoint at {where} (covering {item.topic}/{item.partition} "
                       f"to offset {item.offset})")
@@ -151,9 +152,13 @@ def load_checkpoints(reader: LogReader, checkpoint_topic: str, keys: PublicKeys,
 class PartitionVerifier:
     """Recomputes one partition's chain record by record and checks it against its checkpoints."""
 
-    def __init__(self, topic: str, partition: int, checkpoints: Sequence[Checkpoint]) -> None:
+    def __init__(self, topic: str, partition: int, checkpoints: Sequence[Checkpoint],
+                 segments: Callable[[], Sequence[Checkpoint]] | None = None) -> None:
+        """`segments`, if given, fetches this partition's checkpoints with their per-record digests
+        when a difference must be located (so `checkpoints` may come without them)."""
         self.summary = PartitionSummary(topic, partition)
         self._checkpoints = list(checkpoints)
+        self._segments = segments
         self._pending = deque(self._checkpoints)
         self._state = ChainState.start(topic, partition)
         self._good: Checkpoint | None = None
@@ -217,7 +222,7 @@ class PartitionVerifier:
         topic, partition = self.summary.topic, self.summary.partition
         expected: dict[int, str] = {}
         covered: list[tuple[int, int]] = []
-        for checkpoint in self._checkpoints:
+        for checkpoint in self._segments() if self._segments is not None else self._checkpoints:
             if checkpoint.offset > after:
                 expected.update((o, d) for o, d in checkpoint.segment() if o > after)
                 covered.append((max(checkpoint.prev_offset, after), checkpoint.offset))
@@ -276,12 +281,23 @@ def verify_log(reader: LogReader, topics: Sequence[str], checkpoint_topic: str, 
                now: datetime | None = None, grace_seconds: float = 900.0,
                progress: Progress | None = None) -> VerificationReport:
     """Verify `topics` against the checkpoints in `checkpoint_topic` (read first, so that every
-    checkpoint read covers records that exist by the time the source topics are read)."""
-    trusted = load_checkpoints(reader, checkpoint_topic, keys, topics)
+    checkpoint read covers records that exist by the time the source topics are read). Checkpoints
+    are held without their per-record digests; a partition that fails reads its own again to locate
+    the difference, so memory does not grow with the history."""
+    trusted = load_checkpoints(reader, checkpoint_topic, keys, topics, progress=progress, keep_segments=False)
     report = VerificationReport(problems=list(trusted.problems), checkpoints_read=trusted.read)
     partitions = [tp for topic in topics for tp in reader.partitions(topic)]
+
+    def segments(topic: str, partition: int) -> Callable[[], list[Checkpoint]]:
+        def fetch() -> list[Checkpoint]:
+            with LogReader(reader.bootstrap, client_id="gvi-audit-locate") as second:
+                found = load_checkpoints(second, checkpoint_topic, keys, [topic], only=(topic, partition))
+            return found.by_partition.get((topic, partition), [])
+        return fetch
+
     verifiers = {(tp.topic, tp.partition): PartitionVerifier(
-        tp.topic, tp.partition, trusted.by_partition.get((tp.topic, tp.partition), [])) for tp in partitions}
+        tp.topic, tp.partition, trusted.by_partition.get((tp.topic, tp.partition), []),
+        segments(tp.topic, tp.partition)) for tp in partitions}
     for (topic, partition), found in sorted(trusted.by_partition.items()):
         if (topic, partition) not in verifiers:
             report.problems.append(Problem("missing", topic, partition, None,
