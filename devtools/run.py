@@ -29,8 +29,10 @@ __all__ = ["SERVICES", "main", "service_env", "services_to_run"]
 
 SERVICES: list[tuple[str, int]] = [
     ("dashboard", 8000), ("incidents", 8001), ("notifications", 8002), ("sanctions", 8003),
-    ("sanctions.processor", 8004),
+    ("sanctions.processor", 8004), ("audit.checkpointer", 8005),
 ]
+"""`python -m services.<name>` and its port; the audit checkpointer signs with a key it generates under
+var/audit in development."""
 BROKER_DIR = Path("var/kafka")
 BROKER_PORT, CONTROLLER_PORT = 9092, 9093
 HEALTH_TIMEOUT_S = 60.0

@@ -1,0 +1,197 @@
+"""Audit benchmark: `gvi-audit replay` (and `verify`) throughput and memory, beside a raw kafka-python
+consumer reading the same topics in the same run.
+
+It writes a synthetic multi-year log (1,000,000 events at scale 1) to the three source topics of the
+bench's own broker: groups, memberships, warnings, incidents with later re-attributions, sanctions
+naming a group or only a person, support offers and retractions, with `recordedtime` days to weeks
+after `time`. Then, in the same run:
+* the baseline: one raw `KafkaConsumer` (assign + seek, read_committed) counts every record;
+* `gvi-audit replay --out /dev/null` runs as the auditor would run it (its own process, so its peak
+  resident memory is its own, read from `wait4`); events/s is over the process's whole life;
+* `gvi-audit verify` (the hash chains over every record; no checkpointer runs, so nothing is
+  checked against signatures: this is the chaining cost alone).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from kafka import KafkaConsumer, KafkaProducer, TopicPartition
+
+from devtools.bench.common import Figure, broker_for_bench, print_table
+from services.contracts import canonical_json, parse_event
+
+__all__ = ["main", "make_log", "run_audit_bench"]
+
+TOPICS = ("incidents", "notifications", "sanctions")
+START = datetime(2017, 1, 1, tzinfo=UTC)
+NAN = float("nan")
+
+
+def _iso(t: datetime) -> str:
+    return t.isoformat().replace("+00:00", "Z")
+
+
+def make_log(n: int, seed: int = 5) -> Iterator[tuple[str, bytes, bytes]]:
+    """(topic, key, value) of `n` accepted events, as the intakes would have written them."""
+    rng = random.Random(seed)
+    groups = [f"grp-{i}" for i in range(max(10, n // 2000))]
+    incidents: list[tuple[str, str]] = []
+    sanctions: list[tuple[str, str, str]] = []
+
+    def envelope(i: int, source: str, type_: str, when: datetime, data: dict[str, Any]) -> bytes:
+        recorded = when + timedelta(hours=rng.uniform(1, 24 * 40))
+        return canonical_json({"specversion": "1.0", "id": f"ev-{i}", "source": f"/agencies/{source}",
+                               "type": type_, "time": _iso(when), "datacontenttype": "application/json",
+                               "data": data, "recordedtime": _iso(recorded), "agency": source})
+
+    for i in range(n):
+        when = START + timedelta(minutes=i * 1_500_000 / max(n, 1))
+        group = rng.choice(groups)
+        roll = rng.random()
+        if i < len(groups):
+            yield "notifications", groups[i].encode(), envelope(
+                i, "police", "gvi.group.registered.v1", when,
+                {"group_id": groups[i], "name": f"Group {i}", "area": "Seved"})
+        elif roll < 0.05:
+            yield "notifications", group.encode(), envelope(
+                i, "probation", "gvi.warning.delivered.v1", when,
+                {"group_id": group, "channel": "home_visit"})
+        elif roll < 0.10:
+            start = when - timedelta(days=30)
+            yield "notifications", group.encode(), envelope(
+                i, "police", "gvi.membership.assessed.v1", when,
+                {"person_ref": f"pol:p-{rng.randrange(n // 20 + 1)}", "group_id": group,
+                 "valid_from": _iso(start), "valid_until": _iso(start + timedelta(days=365)),
+                 "evidence": "Seen with members twice.", "source_grade": "B"})
+        elif roll < 0.13:
+            yield "notifications", group.encode(), envelope(
+                i, "civil-society", "gvi.support.offered.v1", when,
+                {"group_id": group, "person_ref": f"civ:s-{i}", "service": "housing"})
+        elif roll < 0.43:
+            incident = f"inc-{i}"
+            incidents.append((incident, group))
+            yield "incidents", f"incident:{incident}".encode(), envelope(
+                i, "police", "gvi.incident.reported.v1", when,
+                {"incident_id": incident, "kind": "shooting", "area": "Seved", "confirmed": True, "killed": 0,
+                 "injured": 1, "suspected_group_ids": [group], "victim_group_ids": [rng.choice(groups)]})
+        elif roll < 0.53 and incidents:
+            incident, _ = rng.choice(incidents[-500:])
+            yield "incidents", f"incident:{incident}".encode(), envelope(
+                i, "police", "gvi.incident.attributed.v1", when,
+                {"incident_id": incident, "confirmed": True, "suspected_group_ids": [group],
+                 "victim_group_ids": [], "confidence": "medium", "reason": "Review after forensic results."})
+        elif roll < 0.88:
+            named = incidents[-1][0] if incidents and rng.random() < 0.3 else None
+            data: dict[str, Any] = {"kind": "arrest", "group_id": group}
+            if named:
+                data["incident_id"] = named
+            sanctions.append((f"ev-{i}", group, "police"))
+            yield "sanctions", group.encode(), envelope(i, "police", "gvi.sanction.recorded.v1", when, data)
+        elif roll < 0.98:
+            person = f"pol:p-{rng.randrange(n // 20 + 1)}"
+            key = f"person:{person}"  # the real key is a digest; its value does not matter here
+            yield "sanctions", key.encode(), envelope(
+                i, "prosecutor", "gvi.sanction.recorded.v1", when,
+                {"kind": "prosecution", "person_ref": person})
+        elif sanctions:
+            target, target_key, source = rng.choice(sanctions[-1000:])
+            yield "sanctions", target_key.encode(), envelope(
+                i, source, "gvi.event.retracted.v1", when,
+                {"retracted_event_id": target, "reason": "Entered in error."})
+
+
+def _write(bootstrap: str, n: int) -> int:
+    producer = KafkaProducer(bootstrap_servers=bootstrap, acks=1, linger_ms=20, batch_size=512 * 1024,
+                             max_request_size=8 * 1024 * 1024)
+    count = 0
+    for topic, key, value in make_log(n):
+        if count < 500:
+            parse_event(json.loads(value), allow_intake_attributes=True)  # the log is valid
+        producer.send(topic, key=key, value=value)
+        count += 1
+    producer.flush()
+    producer.close()
+    return count
+
+
+def _raw_read(bootstrap: str) -> tuple[float, int]:
+    consumer = KafkaConsumer(bootstrap_servers=bootstrap, group_id=None, enable_auto_commit=False,
+                             isolation_level="read_committed", fetch_max_bytes=64 * 1024 * 1024,
+                             max_partition_fetch_bytes=16 * 1024 * 1024, max_poll_records=20_000,
+                             check_crcs=False, metrics_enabled=False)
+    partitions = [TopicPartition(t, p) for t in TOPICS for p in sorted(consumer.partitions_for_topic(t))]
+    consumer.assign(partitions)
+    consumer.seek_to_beginning(*partitions)
+    ends = consumer.end_offsets(partitions)
+    start = time.perf_counter()
+    count = 0
+    while any(consumer.position(tp) < ends[tp] for tp in partitions):
+        for records in consumer.poll(timeout_ms=500).values():
+            count += len(records)
+    elapsed = time.perf_counter() - start
+    consumer.close()
+    return elapsed, count
+
+
+def _gvi_audit(bootstrap: str, *args: str) -> tuple[float, int, int]:
+    """(seconds, peak RSS in bytes, exit code) of one `gvi-audit` run."""
+    env = {**os.environ, "GVI_ENV": "development", "GVI_AUDITOR_KEY": "dev-auditor-key",
+           "KAFKA_BOOTSTRAP_SERVERS": bootstrap}
+    start = time.perf_counter()
+    proc = subprocess.Popen([str(Path(sys.executable).parent / "gvi-audit"), "--no-progress", *args], env=env,
+                            stdout=subprocess.DEVNULL)
+    _, status, usage = os.wait4(proc.pid, 0)
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    return time.perf_counter() - start, usage.ru_maxrss * 1024, proc.returncode
+
+
+def run_audit_bench(bootstrap: str, *, scale: float = 1.0) -> tuple[list[Figure], int, int]:
+    written = _write(bootstrap, int(1_000_000 * scale))
+    raw_s, n = _raw_read(bootstrap)  # also what an earlier benchmark left in the same topics
+    if n < written:
+        raise RuntimeError(f"the raw consumer read {n} records of the {written} written")
+    replay_s, replay_rss, code = _gvi_audit(bootstrap, "replay", "--out", os.devnull)
+    if code != 0:
+        raise RuntimeError(f"gvi-audit replay exited with {code}")
+    key_dir = Path("var/audit")
+    if not (key_dir / "signing-key.pub").exists():
+        from services.audit.signing import generate_key_file
+        generate_key_file(key_dir / "signing-key.pem")
+    verify_s, _, _ = _gvi_audit(bootstrap, "verify", "--grace-seconds", "1e9")
+    figures = [Figure("replay (all groups)", n / replay_s, NAN, NAN, n / raw_s, NAN, NAN),
+               Figure("verify (hash chains)", n / verify_s, NAN, NAN, n / raw_s, NAN, NAN)]
+    return figures, n, replay_rss
+
+
+def report(result: tuple[list[Figure], int, int]) -> None:
+    figures, n, rss = result
+    replay = figures[0]
+    per_million = rss / n * 1_000_000 if n < 1_000_000 else rss
+    print_table(f"Audit ({n:,} events) beside a raw kafka-python consumer of the same topics", figures, [
+        (f"replay >= 50% of the raw read ({replay.ratio:.0%})", replay.ratio >= 0.5),
+        (f"replay >= 20,000 events/s ({replay.events_per_s:,.0f})", replay.events_per_s >= 20_000),
+        (f"replay of 1,000,000 events < 1 GB peak memory ({rss / 2**20:,.0f} MiB for {n:,}"
+         + ("" if n >= 1_000_000 else f"; ~{per_million / 2**20:,.0f} MiB scaled") + ")",
+         per_million < 2**30),
+    ])
+
+
+def main() -> int:
+    scale = float(sys.argv[1]) if len(sys.argv) > 1 else 1.0
+    with broker_for_bench() as bootstrap:
+        report(run_audit_bench(bootstrap, scale=scale))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

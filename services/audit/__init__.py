@@ -1,0 +1,11 @@
+"""Auditing the event log (issue 5): tamper evidence, replay, reconstruction and explanation.
+
+* `chain`, `checkpoints`, `signing`: the hash chain over each source partition's committed records,
+  the signed checkpoints, the audit keys (all documented byte for byte in their docstrings);
+* `checkpointer`: the service that keeps the chains (`python -m services.audit.checkpointer`);
+* `verify`, `replay`, `explain`, `export`: what `gvi-audit` (`cli`) does, reading Kafka read-only;
+* `api`: what the dashboard's auditor pages call (`AuditView`).
+
+The rules themselves are not here: replay calls `services.sanctions.domain` exactly as the
+processor does.
+"""

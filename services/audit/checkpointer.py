@@ -1,0 +1,306 @@
+"""`python -m services.audit.checkpointer`: keep the hash chains and publish signed checkpoints.
+
+For every partition of every source topic it chains each committed record (see `chain`), and every
+`GVI_AUDIT_EVERY_RECORDS` records or `GVI_AUDIT_EVERY_SECONDS` seconds publishes a checkpoint signed
+with the key in `GVI_AUDIT_SIGNING_KEY_FILE` to `audit-checkpoints`. After a restart it reads its last
+checkpoints back (those signed by its own key or one in `GVI_AUDIT_PUBLIC_KEYS_FILE`) and continues
+each chain from there. Every `GVI_AUDIT_VERIFY_INTERVAL_SECONDS` (after catching up) it verifies the
+whole log, publishes the signed result and sets `gvi_audit_verification_ok`.
+
+Serves GET /healthz, /readyz (Kafka answered in the last 15 s, chains resumed and caught up), /metrics
+on `GVI_HOST`:`GVI_PORT` (default 127.0.0.1:8005).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import sys
+import threading
+import time
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from datetime import UTC, datetime
+
+from fastapi import FastAPI
+from fastapi.responses import JSONResponse, Response
+from kafka import KafkaConsumer, KafkaProducer, TopicPartition
+from kafka.errors import KafkaError
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+
+from services.audit.checkpoints import Checkpoint, VerificationRecord, checkpoint_key
+from services.audit.errors import AuditError, ConfigError
+from services.audit.kafka_log import LogReader
+from services.audit.keeper import ChainKeeper
+from services.audit.metrics import CheckpointerMetrics
+from services.audit.settings import CheckpointerSettings
+from services.audit.signing import (
+    PublicKeys,
+    SigningKey,
+    generate_key_file,
+    load_public_keys,
+    load_signing_key,
+)
+from services.audit.verify import VerificationReport, load_checkpoints, verify_log
+
+__all__ = ["Checkpointer", "create_app", "load_key", "main"]
+
+log = logging.getLogger("gvi.audit.checkpointer")
+
+_PROBE_EVERY_S = 5.0
+_READY_WITHIN_S = 15.0
+_REFRESH_PARTITIONS_S = 10.0
+_SEND_TIMEOUT_S = 10.0
+
+
+def load_key(settings: CheckpointerSettings) -> SigningKey:
+    """The signing key: the configured file; in development only, one generated under the data dir."""
+    path = settings.signing_key_file
+    if path is None:
+        if not settings.development:
+            raise ConfigError("GVI_AUDIT_SIGNING_KEY_FILE is not set: the checkpointer needs its Ed25519 "
+                              "signing key (make one with `python -m services.audit.signing new FILE`)")
+        path = settings.data_dir / "signing-key.pem"
+        if not path.exists():
+            key = generate_key_file(path)
+            log.warning("development mode: generated the audit signing key %s (key id %s)", path, key.key_id)
+            return key
+    if not path.exists():
+        raise ConfigError(f"the audit signing key {path} (GVI_AUDIT_SIGNING_KEY_FILE) does not exist")
+    return load_signing_key(path)
+
+
+class Checkpointer:
+    """The chain loop and the periodic verification, each on its own thread."""
+
+    def __init__(self, settings: CheckpointerSettings, key: SigningKey, trusted: PublicKeys,
+                 metrics: CheckpointerMetrics,
+                 clock: Callable[[], datetime] = lambda: datetime.now(UTC)) -> None:
+        self._settings = settings
+        self._key = key
+        self._trusted = trusted.merged(PublicKeys.of(key.public))
+        self._metrics = metrics
+        self._clock = clock
+        self._stop = threading.Event()
+        self._caught_up = threading.Event()
+        self._last_contact = 0.0
+        self._producer: KafkaProducer | None = None
+        self._threads: list[threading.Thread] = []
+        self.last_verification: VerificationRecord | None = None
+
+    def start(self) -> None:
+        self._threads = [threading.Thread(target=self._run_chains, name="audit-chains", daemon=True)]
+        if self._settings.verify_interval_seconds > 0:
+            self._threads.append(threading.Thread(target=self._run_verifications, name="audit-verify",
+                                                  daemon=True))
+        for thread in self._threads:
+            thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        for thread in self._threads:
+            thread.join(timeout=5)
+
+    @property
+    def ready(self) -> bool:
+        return self._caught_up.is_set() and time.monotonic() - self._last_contact < _READY_WITHIN_S
+
+    # -- the chains -----------------------------------------------------------------------------------
+    def _run_chains(self) -> None:
+        while not self._stop.is_set():
+            try:
+                self._chain_session()
+            except (KafkaError, AuditError, OSError) as exc:
+                log.warning("checkpointer interrupted (%s: %s); resuming from the last checkpoints",
+                            type(exc).__name__, exc)
+                self._stop.wait(2)
+
+    def _chain_session(self) -> None:
+        settings = self._settings
+        self._caught_up.clear()  # ready again once this session has resumed and caught up
+        with LogReader(settings.kafka_bootstrap_servers, client_id="gvi-audit-checkpointer") as reader:
+            trusted = load_checkpoints(reader, settings.checkpoint_topic, self._trusted, settings.topics,
+                                       keep_segments=False)
+            if trusted.verification is not None and self.last_verification is None:
+                self._record_verification(trusted.verification)
+            for problem in trusted.problems:
+                log.warning("on %s: %s", settings.checkpoint_topic, problem)
+        keeper = ChainKeeper(self._key, every_records=settings.every_records,
+                             every_seconds=settings.every_seconds)
+        bootstrap = settings.kafka_bootstrap_servers.split(",")
+        consumer = KafkaConsumer(bootstrap_servers=bootstrap, client_id="gvi-audit-checkpointer",
+                                 group_id=None, enable_auto_commit=False, isolation_level="read_committed",
+                                 auto_offset_reset="earliest", metrics_enabled=False, max_poll_records=5000)
+        producer = KafkaProducer(bootstrap_servers=bootstrap, client_id="gvi-audit-checkpointer", acks="all",
+                                 enable_idempotence=True, linger_ms=5, max_request_size=4 * 1024 * 1024)
+        self._producer = producer
+        try:
+            assigned: list[TopicPartition] = []
+            refreshed = probed = 0.0
+            targets: dict[TopicPartition, int] = {}
+            while not self._stop.is_set():
+                now = time.monotonic()
+                if now - refreshed >= _REFRESH_PARTITIONS_S:
+                    refreshed = now
+                    added = self._assign(consumer, keeper, assigned, trusted.latest)
+                    if added:
+                        targets.update(consumer.end_offsets(added))
+                if now - probed >= _PROBE_EVERY_S:
+                    probed = now
+                    consumer.end_offsets(assigned, timeout_ms=3000) if assigned else consumer.topics()
+                    self._last_contact = time.monotonic()
+                if keeper.owing(now) and not self._publish(producer, keeper, now):
+                    self._stop.wait(1)  # Kafka refused: no new records until the owed checkpoints are out
+                    continue
+                for records in consumer.poll(timeout_ms=200).values():
+                    for record in records:
+                        if keeper.add(record, time.monotonic()):
+                            self._publish(producer, keeper, time.monotonic())
+                    self._metrics.records.labels(records[0].topic).inc(len(records))
+                if not self._caught_up.is_set() and all(consumer.position(tp) >= end
+                                                        for tp, end in targets.items()):
+                    log.info("caught up with %d partitions; checkpoints follow the log now", len(assigned))
+                    self._caught_up.set()
+        finally:
+            self._producer = None
+            with contextlib.suppress(Exception):
+                producer.close(timeout=5)
+            with contextlib.suppress(Exception):
+                consumer.close(autocommit=False)
+
+    def _assign(self, consumer: KafkaConsumer, keeper: ChainKeeper, assigned: list[TopicPartition],
+                resume: Callable[[str, int], Checkpoint | None]) -> list[TopicPartition]:
+        found = [TopicPartition(topic, p) for topic in self._settings.topics
+                 for p in sorted(consumer.partitions_for_topic(topic) or ())]
+        added = [tp for tp in found if tp not in assigned]
+        if not added:
+            return []
+        starts = {tp: keeper.position((tp.topic, tp.partition)) + 1 for tp in assigned}
+        for tp in added:
+            checkpoint = resume(tp.topic, tp.partition)
+            starts[tp] = keeper.start(tp.topic, tp.partition, checkpoint)
+            log.info("%s/%d: chaining from offset %d (%s)", tp.topic, tp.partition, starts[tp],
+                     "resumed from its last checkpoint" if checkpoint else "from the start")
+        assigned.extend(added)
+        consumer.assign(list(assigned))
+        for tp, offset in starts.items():
+            consumer.seek(tp, offset)
+        return added
+
+    def _publish(self, producer: KafkaProducer, keeper: ChainKeeper, now: float) -> bool:
+        for topic, partition in keeper.owing(now):
+            checkpoint = keeper.checkpoint((topic, partition), self._clock())
+            try:
+                producer.send(self._settings.checkpoint_topic, key=checkpoint_key(topic, partition),
+                              value=checkpoint.to_json()).get(timeout=_SEND_TIMEOUT_S)
+            except KafkaError as exc:
+                log.warning("could not publish the checkpoint of %s/%d (%s); retrying", topic, partition,
+                            type(exc).__name__)
+                return False
+            keeper.published(checkpoint)
+            self._metrics.checkpoints.labels(topic).inc()
+            self._metrics.last_checkpoint.set(checkpoint.time.timestamp())
+        return True
+
+    # -- verification -----------------------------------------------------------------------------------
+    def _run_verifications(self) -> None:
+        while not self._stop.is_set():
+            if not self._caught_up.wait(1):
+                continue
+            try:
+                self.verify_now()
+            except (KafkaError, AuditError, OSError) as exc:
+                log.warning("verification could not run (%s: %s); retrying in a minute",
+                            type(exc).__name__, exc)
+                self._stop.wait(60)
+                continue
+            self._stop.wait(self._settings.verify_interval_seconds)
+
+    def verify_now(self) -> VerificationReport:
+        settings = self._settings
+        started = self._clock()
+        with LogReader(settings.kafka_bootstrap_servers, client_id="gvi-audit-verify") as reader:
+            report = verify_log(reader, settings.topics, settings.checkpoint_topic, self._trusted,
+                                now=started, grace_seconds=settings.grace_seconds)
+        unsigned = VerificationRecord(time=started, ok=report.ok, records=report.records,
+                                      checkpoints=report.checkpoints,
+                                      unverified_records=report.unverified_records,
+                                      problems=tuple(str(p) for p in report.problems[:20]),
+                                      key_id=self._key.key_id)
+        record = unsigned.model_copy(update={"signature": self._key.sign(unsigned.signed_bytes())})
+        self._record_verification(record)
+        (log.info if report.ok else log.error)("verification: %s", report.summary())
+        producer = self._producer
+        if producer is not None:
+            try:
+                producer.send(settings.checkpoint_topic, key=b"verification", value=record.to_json()).get(
+                    timeout=_SEND_TIMEOUT_S)
+            except KafkaError as exc:
+                log.warning("could not publish the verification result (%s)", type(exc).__name__)
+        return report
+
+    def _record_verification(self, record: VerificationRecord) -> None:
+        self.last_verification = record
+        self._metrics.verification_ok.set(1 if record.ok else 0)
+        self._metrics.verification_time.set(record.time.timestamp())
+
+
+def create_app(settings: CheckpointerSettings, *, key: SigningKey | None = None) -> FastAPI:
+    key = key or load_key(settings)
+    trusted = load_public_keys(settings.public_keys_file) if settings.public_keys_file else PublicKeys({})
+    registry = CollectorRegistry()
+    metrics = CheckpointerMetrics(registry)
+    checkpointer = Checkpointer(settings, key, trusted, metrics)
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        checkpointer.start()
+        log.info("audit checkpointer started (%s mode, key id %s, topics %s)", settings.env, key.key_id,
+                 ", ".join(settings.topics))
+        yield
+        checkpointer.stop()
+
+    app = FastAPI(title="GVI audit checkpointer", version="1", lifespan=lifespan,
+                  description="Keeps signed hash chains over the source topics (see docs/security.md).")
+
+    @app.get("/healthz", summary="Liveness: the process serves requests")
+    async def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @app.get("/readyz", summary="Readiness: Kafka answered lately, chains resumed and caught up")
+    async def readyz() -> JSONResponse:
+        ok = checkpointer.ready
+        return JSONResponse({"status": "ready" if ok else "not ready"}, status_code=200 if ok else 503)
+
+    @app.get("/metrics", summary="Prometheus metrics", include_in_schema=False)
+    async def prometheus() -> Response:
+        return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
+
+    app.state.checkpointer = checkpointer
+    app.state.registry = registry
+    return app
+
+
+def main() -> int:
+    import uvicorn
+    from pydantic import ValidationError
+
+    try:
+        settings = CheckpointerSettings()
+        logging.basicConfig(level=settings.log_level,
+                            format="%(asctime)s audit %(levelname)s %(name)s: %(message)s")
+        if settings.log_level.upper() != "DEBUG":
+            logging.getLogger("kafka").setLevel(logging.ERROR)
+        app = create_app(settings)
+    except (ValidationError, ConfigError) as exc:
+        print(f"audit checkpointer: cannot start: {exc}", file=sys.stderr)
+        return 2
+    uvicorn.run(app, host=settings.host, port=settings.port, log_level=settings.log_level.lower(),
+                access_log=False, proxy_headers=False, server_header=False)
+    return 0
+
+
+
+
+if __name__ == "__main__":
+    sys.exit(main())

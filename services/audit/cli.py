@@ -1,0 +1,286 @@
+"""`gvi-audit`: verify the event log, replay it, reconstruct any date, explain every derived fact.
+
+    gvi-audit verify  [--public-keys FILE] [--grace-seconds S] [--json]
+    gvi-audit replay  [--as-of T] [--known-at T2] [--out FILE] [--compare-live]
+    gvi-audit explain GROUP [--case INCIDENT_ID] [--as-of T] [--known-at T2] [--json]
+    gvi-audit export  --format jsonl|csv [--out FILE]
+
+Reads Kafka only (assign + seek, no consumer group, nothing written). The auditor authenticates
+with the key in GVI_AUDITOR_KEY against the auditors file GVI_AUDITORS_FILE (in development, the
+public dev file by default). Results go to stdout (or --out), a progress bar and the summary to
+stderr. Exit codes: 0 done (verify: the log is intact), 1 verify found a problem (or replay
+--compare-live a difference), 2 a usage, configuration or access error, an unknown group or case,
+3 Kafka unreachable.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from contextlib import ExitStack
+from datetime import UTC, date, datetime
+from datetime import time as clock_time
+from pathlib import Path
+from typing import IO, Any
+
+from pydantic import ValidationError
+
+from services.audit.auditors import Auditor, load_auditors
+from services.audit.errors import AuditError, ConfigError
+from services.audit.explain import explain_group, render_text
+from services.audit.export import (
+    Pseudonymiser,
+    event_rows,
+    load_pseudonym_key,
+    state_rows,
+    write_csv,
+    write_jsonl,
+)
+from services.audit.kafka_log import LogReader
+from services.audit.progress import ProgressBar
+from services.audit.replay import (
+    Cut,
+    ReplayStats,
+    first_difference,
+    live_document,
+    read_facts,
+    replay,
+    replay_document,
+)
+from services.audit.settings import DEV_DATA_DIR, AuditCliSettings
+from services.audit.signing import PublicKeys, load_public_keys
+from services.audit.verify import verify_log
+from services.sanctions.domain import effective_facts
+from services.sanctions.domain.records import GROUP_STATE_TOPIC
+
+__all__ = ["main", "parse_time"]
+
+DEV_AUDITORS_FILE = Path("deploy/config/auditors.dev.toml")
+
+
+def parse_time(text: str, *, end_of_day: bool = True) -> datetime:
+    """RFC 3339 with an offset, or a date (YYYY-MM-DD), meaning the end of that day in UTC."""
+    try:
+        if len(text) == 10:
+            day = date.fromisoformat(text)
+            return datetime.combine(day, clock_time.max if end_of_day else clock_time.min, UTC)
+        value = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a time: give RFC 3339 with an offset "
+                                         "(2024-03-01T12:00:00Z) or a date (2024-03-01)") from exc
+    if value.tzinfo is None:
+        raise argparse.ArgumentTypeError(f"{text!r} has no offset: add Z or +01:00, a time without one is "
+                                         "ambiguous")
+    return value.astimezone(UTC)
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="gvi-audit", description=__doc__.split("\n\n")[0],
+                                     formatter_class=argparse.RawDescriptionHelpFormatter,
+                                     epilog=__doc__.split("\n\n", 2)[2])
+    parser.add_argument("--bootstrap", help="Kafka host:port[,...] (default: $KAFKA_BOOTSTRAP_SERVERS)")
+    parser.add_argument("--topics", help="source topics, comma-separated (default: "
+                                         "$GVI_AUDIT_SOURCE_TOPICS or incidents,notifications,sanctions)")
+    parser.add_argument("--checkpoint-topic",
+                        help="default: $GVI_AUDIT_CHECKPOINT_TOPIC or audit-checkpoints")
+    parser.add_argument("--timeout", type=float, default=10.0, help="seconds to wait for Kafka (default 10)")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    verify = commands.add_parser("verify", help="recompute every hash chain and check every checkpoint")
+    verify.add_argument("--public-keys", type=Path, help="the audit public keys file "
+                                                         "(default: $GVI_AUDIT_PUBLIC_KEYS_FILE)")
+    verify.add_argument("--grace-seconds", type=float, default=900.0,
+                        help="records newer than this may lack a checkpoint yet (default 900)")
+    verify.add_argument("--json", action="store_true", help="the report as JSON on stdout")
+
+    def cut_options(sub: argparse.ArgumentParser) -> None:
+        sub.add_argument("--as-of", type=parse_time, metavar="T",
+                         help="only events that happened by T (time)")
+        sub.add_argument("--known-at", type=parse_time, metavar="T2",
+                         help="only events the intake had accepted by T2 (recordedtime)")
+
+    replay_cmd = commands.add_parser("replay", help="every group's state from the log, by the rules")
+    cut_options(replay_cmd)
+    replay_cmd.add_argument("--out", type=Path, help="write the states here instead of stdout")
+    replay_cmd.add_argument("--compare-live", action="store_true",
+                            help="also read the processor's live group states and exit 1 unless they are "
+                                 "byte-identical to the replay (no --as-of or --known-at)")
+    replay_cmd.add_argument("--group-state-topic", default=GROUP_STATE_TOPIC, help=argparse.SUPPRESS)
+
+    explain = commands.add_parser("explain", help="the rules and input events behind a group's cases")
+    explain.add_argument("group")
+    explain.add_argument("--case", metavar="INCIDENT_ID")
+    cut_options(explain)
+    explain.add_argument("--json", action="store_true")
+
+    export = commands.add_parser("export", help="events and derived state for evaluators")
+    export.add_argument("--format", choices=("jsonl", "csv"), required=True)
+    export.add_argument("--out", type=Path)
+    return parser
+
+
+class _Run:
+    """One command's context: settings, the authenticated auditor, the reader, stderr reporting."""
+
+    def __init__(self, args: argparse.Namespace, settings: AuditCliSettings, stack: ExitStack) -> None:
+        self.args = args
+        self.settings = settings
+        self.stack = stack
+        self.bootstrap = args.bootstrap or settings.kafka_bootstrap_servers
+        self.topics = [t for t in (args.topics.split(",") if args.topics else settings.topics) if t]
+        self.checkpoint_topic = args.checkpoint_topic or settings.checkpoint_topic
+        self.auditor = self._authenticate()
+        self.started = time.monotonic()
+
+    def _authenticate(self) -> Auditor:
+        path = self.settings.auditors_file
+        if path is None:
+            if not self.settings.development:
+                raise ConfigError("GVI_AUDITORS_FILE is not set: the auditors file says who may audit")
+            path = DEV_AUDITORS_FILE
+        directory = load_auditors(path, development=self.settings.development)
+        return directory.authenticate(self.settings.auditor_key)
+
+    def reader(self) -> LogReader:
+        return self.stack.enter_context(LogReader(self.bootstrap, timeout_s=self.args.timeout))
+
+    def progress(self, label: str) -> ProgressBar:
+        bar = ProgressBar(label, enabled=False if self.args.no_progress else None)
+        self.stack.callback(bar.close)
+        return bar
+
+    def say(self, message: str) -> None:
+        print(message, file=sys.stderr, flush=True)
+
+    def output(self) -> IO[bytes]:
+        out = getattr(self.args, "out", None)
+        if out is None:
+            return sys.stdout.buffer
+        return self.stack.enter_context(open(out, "wb"))
+
+    def elapsed(self) -> float:
+        return time.monotonic() - self.started
+
+    def facts(self, cut: Cut, label: str, *, keep_all_types: bool = False) -> tuple[list[Any], ReplayStats]:
+        stats = ReplayStats()
+        facts = list(read_facts(self.reader(), self.topics, cut, stats, progress=self.progress(label),
+                                keep_all_types=keep_all_types))
+        return facts, stats
+
+    def public_keys(self) -> PublicKeys:
+        path = self.args.public_keys or self.settings.public_keys_file
+        if path is None and self.settings.development and (DEV_DATA_DIR / "signing-key.pub").exists():
+            path = DEV_DATA_DIR / "signing-key.pub"
+        if path is None:
+            raise ConfigError("no audit public keys: pass --public-keys or set GVI_AUDIT_PUBLIC_KEYS_FILE")
+        return load_public_keys(path)
+
+
+def _verify(run: _Run) -> int:
+    keys = run.public_keys()
+    report = verify_log(run.reader(), run.topics, run.checkpoint_topic, keys,
+                        grace_seconds=run.args.grace_seconds, progress=run.progress("verify"))
+    if run.args.json:
+        body = {"ok": report.ok, "records": report.records, "checkpoints": report.checkpoints,
+                "unverified_records": report.unverified_records,
+                "problems": [{"kind": p.kind, "topic": p.topic, "partition": p.partition, "offset": p.offset,
+                              "detail": p.detail} for p in report.problems],
+                "partitions": [{"topic": p.topic, "partition": p.partition, "records": p.records,
+                                "checkpoints": p.checkpoints, "unverified_records": p.unverified_records}
+                               for p in report.partitions]}
+        print(json.dumps(body, indent=2, sort_keys=True))
+    else:
+        for problem in report.problems:
+            print(problem)
+        print(report.summary())
+    run.say(f"verified {report.records:,} records against {report.checkpoints:,} checkpoints "
+            f"({len(keys)} trusted key(s)) in {run.elapsed():.1f}s")
+    return 0 if report.ok else 1
+
+
+def _cut(args: argparse.Namespace) -> Cut:
+    return Cut(as_of=args.as_of, known_at=args.known_at)
+
+
+def _summary(run: _Run, stats: ReplayStats, groups: int) -> None:
+    rate = stats.records / max(run.elapsed(), 1e-6)
+    run.say(f"replayed {stats.events:,} events of {stats.records:,} records ({stats.invalid} not valid "
+            f"events, {stats.not_yet_known} not yet known, {stats.not_yet_happened} not yet happened) from "
+            f"{len(run.topics)} topics in {run.elapsed():.1f}s ({rate:,.0f} records/s): {groups} groups")
+
+
+def _replay(run: _Run) -> int:
+    cut = _cut(run.args)
+    if run.args.compare_live and (cut.as_of or cut.known_at):
+        raise ConfigError("--compare-live compares today's states: leave out --as-of and --known-at")
+    live = (live_document(run.reader(), run.args.group_state_topic, progress=run.progress("live view"))
+            if run.args.compare_live else None)
+    facts, stats = run.facts(cut, "replay")
+    derived = replay(facts, window_days=run.settings.window_days)
+    del facts
+    document = replay_document(derived)
+    run.output().write(document)
+    _summary(run, stats, len(derived.groups))
+    if live is not None:
+        difference = first_difference(document, live)
+        run.say("the live group states are byte-identical to the replay" if difference is None
+                else f"the live group states differ from the replay: {difference}")
+        return 0 if difference is None else 1
+    return 0
+
+
+def _explain(run: _Run) -> int:
+    facts, stats = run.facts(_cut(run.args), "explain")
+    derived = replay(facts, window_days=run.settings.window_days)
+    explanation = explain_group(derived.groups.get(run.args.group), effective_facts(facts), run.args.group,
+                                case_id=run.args.case)
+    if run.args.json:
+        print(json.dumps(explanation.to_dict(), indent=2, ensure_ascii=False))
+    else:
+        sys.stdout.write(render_text(explanation))
+    _summary(run, stats, len(derived.groups))
+    return 0
+
+
+def _export(run: _Run) -> int:
+    personal = run.auditor.role.sees_personal_data
+    key = None if personal else load_pseudonym_key(
+        run.settings.pseudonym_key_file, development=run.settings.development, data_dir=DEV_DATA_DIR)
+    facts, _ = run.facts(Cut(), "export", keep_all_types=True)
+    derived = replay(facts, window_days=run.settings.window_days)
+    rows = [*event_rows(facts, Pseudonymiser(key)), *state_rows(dict(derived.groups))]
+    out = run.output()
+    count = write_jsonl(rows, out) if run.args.format == "jsonl" else write_csv(rows, out)
+    run.say(f"exported {count:,} rows ({len(facts):,} events, {len(derived.groups)} group states) for "
+            f"{run.auditor.name}: person references "
+            f"{'as they are (role ' + run.auditor.role.value + ')' if personal else 'pseudonymised'}")
+    return 0
+
+
+_COMMANDS = {"verify": _verify, "replay": _replay, "explain": _explain, "export": _export}
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        settings = AuditCliSettings()
+    except ValidationError as exc:
+        print(f"gvi-audit: error: bad setting in the environment: {exc.errors()[0]['msg']} "
+              f"({exc.errors()[0]['loc']})", file=sys.stderr)
+        return 2
+    try:
+        with ExitStack() as stack:
+            return _COMMANDS[args.command](_Run(args, settings, stack))
+    except AuditError as exc:
+        print(f"gvi-audit: error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("gvi-audit: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

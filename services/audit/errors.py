@@ -1,0 +1,38 @@
+"""The errors of the audit tools, in one hierarchy; each message says what to change.
+
+    AuditError                  anything the CLI reports as one line and a non-zero exit
+    ├── ConfigError             a missing or unusable file or setting (exit 2)
+    ├── AccessDenied            the auditor key is missing or unknown, or the role does not allow (exit 2)
+    ├── NotFound                an unknown group, case or topic (exit 2)
+    └── BrokerUnreachable       Kafka did not answer (exit 3)
+
+A verification that finds a problem is not an error: it is a result (exit 1).
+"""
+
+from __future__ import annotations
+
+__all__ = ["AccessDenied", "AuditError", "BrokerUnreachable", "ConfigError", "NotFound"]
+
+
+class AuditError(Exception):
+    """Base of the audit tools' errors."""
+
+    exit_code = 2
+
+
+class ConfigError(AuditError):
+    """A missing or unusable key file, auditors file or setting."""
+
+
+class AccessDenied(AuditError):
+    """The auditor could not be authenticated, or the role does not allow what was asked."""
+
+
+class NotFound(AuditError):
+    """An unknown group, case or topic."""
+
+
+class BrokerUnreachable(AuditError):
+    """Kafka did not answer in time."""
+
+    exit_code = 3

@@ -1,0 +1,148 @@
+"""`gvi-audit replay`: every group's state from the source topics alone, by the processor's own rules.
+
+Each committed record of the source topics becomes a `Fact` (with its topic, partition and offset),
+and `derive` (the reference the processor's incremental `Ledger` is tested against) gives the
+groups; `states_document` prints them, which is what the live view prints for the same events.
+
+Reconstructing a date (docs/security.md, "Reconstructing what was known"):
+
+* `known_at` T2: only events the intake had accepted by T2 (`recordedtime <= T2`), retractions
+  included: what the partnership *knew* on T2.
+* `as_of` T: of those, only events that *happened* by T (`time <= T`). A retraction is not an event
+  in the world but a correction of the record: it withdraws its target whatever its own `time`, as
+  soon as it is known. An attribution is a review made at its own `time`, so a review made after T
+  is not part of "as of T".
+
+With neither, every event counts: the processor's current state.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Annotated, Any, Literal, Union
+
+from pydantic import Field, TypeAdapter, ValidationError, create_model
+
+from services.audit.kafka_log import LogReader, Progress
+from services.contracts import EVENT_TYPES, RETRACTION_TYPE, CloudEvent
+from services.sanctions.domain import Derived, Fact, derive
+from services.sanctions.domain.records import StateView, states_document
+
+__all__ = ["Cut", "ReplayStats", "decode_fact", "first_difference", "live_document", "read_facts", "replay",
+           "replay_document"]
+
+_IRRELEVANT = frozenset({"gvi.support.offered.v1", "gvi.support.accepted.v1", "gvi.exit.milestone.v1"})
+"""Types no rule reads: left out of replay to save memory (they change no state, and nor does
+retracting them)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Cut:
+    """Which events a replay uses: `as_of` on `time`, `known_at` on `recordedtime` (None: no limit)."""
+
+    as_of: datetime | None = None
+    known_at: datetime | None = None
+
+    def admits(self, fact: Fact) -> bool:
+        if self.known_at is not None and (fact.recordedtime is None or fact.recordedtime > self.known_at):
+            return False
+        return self.as_of is None or fact.type == RETRACTION_TYPE or fact.time <= self.as_of
+
+
+@dataclass
+class ReplayStats:
+    records: int = 0
+    events: int = 0
+    invalid: int = 0
+    not_yet_known: int = 0
+    not_yet_happened: int = 0
+    by_topic: dict[str, int] = field(default_factory=dict)
+
+
+def _envelopes() -> TypeAdapter[Any]:
+    """The contract's envelope with each type's own `data` model, chosen by `type`: the same
+    validation as `parse_event` (the same models, fields and validators), in one pass from JSON bytes
+    (several times faster than `json.loads` and `parse_event`, which also build error messages)."""
+    models: list[Any] = []
+    for i, (name, model) in enumerate(EVENT_TYPES.items()):
+        literal: Any = Literal[name]
+        models.append(create_model(f"Accepted_{i}", __base__=CloudEvent, type=(literal, ...),
+                                   data=(model, ...)))
+    union: Any = Annotated[Union[tuple(models)], Field(discriminator="type")]  # noqa: UP007
+    return TypeAdapter(union)
+
+
+_ENVELOPES = _envelopes()
+
+
+def decode_fact(record: Any) -> Fact | None:
+    """A committed source record as a fact with its provenance; None if it is not a valid event."""
+    if record.value is None:
+        return None
+    try:
+        event: CloudEvent = _ENVELOPES.validate_json(record.value)
+    except ValidationError:
+        return None
+    return Fact.from_event(event, topic=record.topic, partition=record.partition, offset=record.offset)
+
+
+def read_facts(reader: LogReader, topics: Iterable[str], cut: Cut, stats: ReplayStats, *,
+               progress: Progress | None = None, keep_all_types: bool = False) -> Iterator[Fact]:
+    for batch in reader.read_topics(list(topics), progress=progress):
+        stats.records += len(batch)
+        stats.by_topic[batch[0].topic] = stats.by_topic.get(batch[0].topic, 0) + len(batch)
+        for record in batch:
+            fact = decode_fact(record)
+            if fact is None:
+                stats.invalid += 1
+                continue
+            if not cut.admits(fact):
+                if Cut(known_at=cut.known_at).admits(fact):
+                    stats.not_yet_happened += 1
+                else:
+                    stats.not_yet_known += 1
+                continue
+            stats.events += 1
+            if keep_all_types or fact.type not in _IRRELEVANT:
+                yield fact
+
+
+def replay(facts: Iterable[Fact], *, window_days: int) -> Derived:
+    return derive(facts, window_days=window_days)
+
+
+def replay_document(derived: Derived) -> bytes:
+    return states_document(derived.groups)
+
+
+def live_document(reader: LogReader, topic: str, *, progress: Progress | None = None) -> bytes:
+    """The processor's current group states, read from its compacted `group-state` topic."""
+    view = StateView()
+    for batch in reader.read_topics([topic], progress=progress):
+        for record in batch:
+            view.apply(record.key, record.value)
+    return states_document(view.groups())
+
+
+def first_difference(replayed: bytes, live: bytes) -> str | None:
+    """Which group differs first between two states documents (None: byte-identical)."""
+    if replayed == live:
+        return None
+    ours = {_group_id(line): line for line in replayed.splitlines()}
+    theirs = {_group_id(line): line for line in live.splitlines()}
+    for group_id in sorted(ours.keys() | theirs.keys()):
+        if group_id not in theirs:
+            return f"group {group_id} is in the replay but not in the live view"
+        if group_id not in ours:
+            return f"group {group_id} is in the live view but not in the replay"
+        if ours[group_id] != theirs[group_id]:
+            return f"group {group_id} differs between the replay and the live view"
+    return "the documents differ in their bytes but not by group"
+
+
+def _group_id(line: bytes) -> str:
+    value = json.loads(line).get("group_id")
+    return value if isinstance(value, str) else ""

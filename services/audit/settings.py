@@ -1,0 +1,68 @@
+"""Settings of the checkpointer and of `gvi-audit`, from the environment; built once, at the edge.
+
+`GVI_ENV` defaults to production: nothing is generated and no development file is accepted unless
+`GVI_ENV=development` is asked for.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from services.contracts import SOURCE_TOPICS
+
+__all__ = ["DEV_DATA_DIR", "AuditCliSettings", "CheckpointerSettings", "default_source_topics"]
+
+DEV_DATA_DIR = Path("var/audit")
+"""Where development mode keeps the generated signing key (and its .pub) and pseudonym key."""
+
+
+def default_source_topics() -> str:
+    return ",".join(spec.name for spec in SOURCE_TOPICS)
+
+
+class _Common(BaseSettings):
+    model_config = SettingsConfigDict(extra="ignore", populate_by_name=True, frozen=True)
+
+    env: Literal["development", "production"] = Field("production", validation_alias="GVI_ENV")
+    kafka_bootstrap_servers: str = Field("127.0.0.1:9092", validation_alias="KAFKA_BOOTSTRAP_SERVERS")
+    source_topics: str = Field(default_factory=default_source_topics,
+                               validation_alias="GVI_AUDIT_SOURCE_TOPICS")
+    checkpoint_topic: str = Field("audit-checkpoints", validation_alias="GVI_AUDIT_CHECKPOINT_TOPIC")
+    public_keys_file: Path | None = Field(None, validation_alias="GVI_AUDIT_PUBLIC_KEYS_FILE")
+
+    @property
+    def topics(self) -> list[str]:
+        return [t.strip() for t in self.source_topics.split(",") if t.strip()]
+
+    @property
+    def development(self) -> bool:
+        return self.env == "development"
+
+
+class CheckpointerSettings(_Common):
+    """`GVI_AUDIT_PUBLIC_KEYS_FILE` here: earlier keys whose checkpoints the checkpointer may resume
+    from after a key rotation (its own key is always trusted)."""
+
+    signing_key_file: Path | None = Field(None, validation_alias="GVI_AUDIT_SIGNING_KEY_FILE")
+    data_dir: Path = Field(DEV_DATA_DIR, validation_alias="GVI_AUDIT_DATA_DIR")
+    every_records: int = Field(1000, ge=1, le=20_000, validation_alias="GVI_AUDIT_EVERY_RECORDS")
+    every_seconds: float = Field(10.0, gt=0, validation_alias="GVI_AUDIT_EVERY_SECONDS")
+    verify_interval_seconds: float = Field(3600.0, ge=0, validation_alias="GVI_AUDIT_VERIFY_INTERVAL_SECONDS")
+    grace_seconds: float = Field(900.0, ge=0, validation_alias="GVI_AUDIT_GRACE_SECONDS")
+    host: str = Field("127.0.0.1", validation_alias="GVI_HOST")
+    port: int = Field(8005, validation_alias="GVI_PORT")
+    log_level: str = Field("INFO", validation_alias="GVI_LOG_LEVEL")
+
+
+class AuditCliSettings(_Common):
+    """`GVI_AUDIT_PUBLIC_KEYS_FILE` here: the keys the auditor trusts (in development, the generated
+    `var/audit/signing-key.pub` when unset)."""
+
+    auditors_file: Path | None = Field(None, validation_alias="GVI_AUDITORS_FILE")
+    auditor_key: str | None = Field(None, validation_alias="GVI_AUDITOR_KEY")
+    pseudonym_key_file: Path | None = Field(None, validation_alias="GVI_AUDIT_PSEUDONYM_KEY_FILE")
+    window_days: int = Field(365, ge=1, validation_alias="GVI_WINDOW_DAYS")
