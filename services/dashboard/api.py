@@ -15,6 +15,7 @@ from fastapi.responses import JSONResponse, StreamingResponse
 from fastapi.security import OAuth2PasswordRequestForm
 from starlette.concurrency import run_in_threadpool
 
+from services.dashboard.audit import snapshot_document
 from services.dashboard.auth import Principal
 from services.dashboard.context import Dashboard, NotFound
 from services.dashboard.live import sse_message
@@ -176,6 +177,26 @@ def api_router(dash: Dashboard) -> APIRouter:
     @router.get("/areas", summary="Areas known from incidents and group registrations")
     async def areas(_: User) -> Response:
         return _json(dash.model.sources.areas())
+
+    Audited = Annotated[str | None, Query(max_length=200)]
+
+    @router.get("/audit", summary="Auditors: the last verification and the checkpoints per partition",
+                responses={403: {"description": "Not an auditor"},
+                           503: {"description": "Kafka did not answer, or no auditors' public keys"}})
+    async def audit(user: User) -> Response:
+        dash.require(user, lambda r: r.reaches_audit_pages, "the audit trail")
+        return _json(snapshot_document(await dash.audit.snapshot()))
+
+    @router.get("/audit/access-log", summary="Auditors: who read person-level data or a brief, newest first",
+                responses={403: {"description": "Not an auditor"}})
+    async def access_log(user: User, limit: Annotated[int, Query(ge=1, le=5000)] = 500,
+                         by: Annotated[str | None, Query(alias="user", max_length=200,
+                                                         description="Only this user's reads")] = None,
+                         resource_id: Audited = None) -> Response:
+        dash.require(user, lambda r: r.reaches_audit_pages, "the access log")
+        entries = dash.access_view.latest(limit, user=by or None, resource_id=resource_id or None)
+        return _json({"total": dash.access_view.total,
+                      "entries": [e.model_dump(mode="json") for e in entries]})
 
     @router.get("/stream", summary="Server-sent events: group, alert, sources, ping")
     async def stream(user: User) -> StreamingResponse:

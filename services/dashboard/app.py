@@ -23,7 +23,13 @@ from services.dashboard.auth import ConfigError, TokenSigner, UserDirectory, loa
 from services.dashboard.context import Dashboard, Forbidden, LoginRequired, NotFound
 from services.dashboard.live import Hub
 from services.dashboard.metrics import SERVICE, DashboardMetrics
-from services.dashboard.ports import AccessLog, AccessLogUnavailable
+from services.dashboard.ports import (
+    AccessLog,
+    AccessLogUnavailable,
+    AuditTrail,
+    AuditTrailUnavailable,
+    FixedAuditTrail,
+)
 from services.dashboard.readmodel.access import AccessLogView
 from services.dashboard.readmodel.model import ReadModel
 from services.dashboard.readmodel.records import CONSUMED_TOPICS, RecordApplier
@@ -38,15 +44,24 @@ STATIC = Path(__file__).parent / "static"
 
 @dataclass
 class Adapters:
-    """The edges the dashboard needs; `create_app` builds Kafka ones unless given these (tests)."""
+    """The edges the dashboard needs; `create_app` builds Kafka ones unless given these (tests).
+    Without `audit`, the audit pages say that the audit trail is not configured."""
 
     access_log: AccessLog
     ready: Callable[[], Awaitable[bool]]
     start: Callable[[Dashboard, RecordApplier], Awaitable[None]] | None = None
     stop: Callable[[], Awaitable[None]] | None = None
+    audit: AuditTrail | None = None
+
+
+def _unconfigured_audit() -> AuditTrail:
+    trail = FixedAuditTrail()
+    trail.failure = AuditTrailUnavailable("the audit trail is not configured")
+    return trail
 
 
 def _kafka_adapters(settings: DashboardSettings) -> Adapters:
+    from services.dashboard.audit import KafkaAuditTrail
     from services.dashboard.kafka import KafkaAccessLog, ReadModelFeed
 
     access_log = KafkaAccessLog(settings.kafka_bootstrap_servers,
@@ -67,7 +82,7 @@ def _kafka_adapters(settings: DashboardSettings) -> Adapters:
     async def ready() -> bool:
         return bool(feeds) and feeds[0].caught_up.is_set()
 
-    return Adapters(access_log, ready, start, stop)
+    return Adapters(access_log, ready, start, stop, audit=KafkaAuditTrail(settings))
 
 
 class _ObserveRequests:
@@ -132,7 +147,7 @@ def create_app(settings: DashboardSettings, *, adapters: Adapters | None = None,
     dash = Dashboard(settings=settings, model=model, access_view=access_view, access_log=edges.access_log,
                      directory=directory, signer=TokenSigner(secret),
                      hub=Hub(on_drop=metrics.sse_dropped.inc), metrics=metrics, clock=clock,
-                     ready=edges.ready)
+                     ready=edges.ready, audit=edges.audit or _unconfigured_audit())
     applier = RecordApplier(model, access_view)
     metrics.watch(clients=lambda: len(dash.hub), groups=lambda: len(model.groups()),
                   alerts=model.active_alert_count)
@@ -177,6 +192,10 @@ def create_app(settings: DashboardSettings, *, adapters: Adapters | None = None,
         if request.url.path.startswith("/api/"):
             return JSONResponse({"detail": str(exc)}, status_code=503, headers=headers)
         return dash_pages.error(request, 503, str(exc), headers=headers)
+
+    @app.exception_handler(AuditTrailUnavailable)
+    async def audit_trail_down(request: Request, exc: AuditTrailUnavailable) -> Response:
+        return JSONResponse({"detail": str(exc)}, status_code=503, headers={"Retry-After": "5"})
 
     @app.exception_handler(RequestValidationError)
     async def invalid(request: Request, exc: RequestValidationError) -> Response:

@@ -15,7 +15,7 @@ from fastapi import Request
 from services.dashboard.auth import LoginThrottle, Principal, Role, TokenKind, TokenSigner, UserDirectory
 from services.dashboard.live import Hub, sse_message
 from services.dashboard.metrics import DashboardMetrics
-from services.dashboard.ports import AccessLog
+from services.dashboard.ports import AccessLog, AuditTrail
 from services.dashboard.readmodel.access import AccessEntry, AccessLogView, Resource
 from services.dashboard.readmodel.model import ReadModel
 from services.dashboard.readmodel.records import Changes
@@ -56,6 +56,7 @@ class Dashboard:
     metrics: DashboardMetrics
     clock: Callable[[], datetime]
     ready: Callable[[], Awaitable[bool]]
+    audit: AuditTrail
     throttle: LoginThrottle = field(default_factory=LoginThrottle)
     _cache: dict[str, tuple[Any, bytes]] = field(default_factory=dict)
 

@@ -11,7 +11,7 @@ LANGUAGES = ("en", "sv")
 
 _EN: dict[str, str] = {
     "title": "GVI operations", "board": "Groups", "cases": "Cases", "alerts": "Alerts",
-    "stats": "Statistics", "call_ins": "Call-ins", "audit": "Access log", "logout": "Log out",
+    "stats": "Statistics", "call_ins": "Call-ins", "audit": "Audit", "logout": "Log out",
     "login": "Log in", "username": "User name", "password": "Password", "live": "Live",
     "stale": "Not connected: what you see may be out of date. Reconnecting…",
     "group": "Group", "name": "Name", "area": "Area", "status": "Status", "warned_since": "Warned since",
@@ -44,11 +44,21 @@ _EN: dict[str, str] = {
     "kind_enforcement_triggered": "Enforcement triggered", "kind_unwarned_violence": "Unwarned violence",
     "kind_retaliation_risk": "Retaliation risk", "kind_follow_through_stalled": "Follow-through stalled",
     "wrong_login": "Wrong user name or password.", "not_found": "Not found",
+    "access_log": "Access log", "audit_unavailable": "The audit trail cannot be shown",
+    "last_verification": "Last verification", "verification_ok": "Verified: the log is intact",
+    "verification_failed": "Verification FAILED", "records": "committed records",
+    "checkpoints_matching": "matching checkpoints", "unverified_records": "newer than the last checkpoint",
+    "signed_by": "signed by key", "no_verification": "No signed verification result has been published yet.",
+    "checkpoints_per_partition": "Checkpoints per partition", "topic": "Topic", "partition": "Partition",
+    "checkpoints": "Checkpoints", "last_offset": "Last offset", "records_covered": "Records covered",
+    "last_checkpoint": "Last checkpoint", "chain_head": "Chain head", "key": "Key",
+    "checkpoint_problems": "Checkpoints that do not verify under the auditors' keys:",
+    "checkpoint_records_read": "records read from the checkpoint topic", "yes": "yes", "no": "no",
 }
 
 _SV: dict[str, str] = {
     "title": "GVI lägesbild", "board": "Grupper", "cases": "Ärenden", "alerts": "Larm",
-    "stats": "Statistik", "call_ins": "Samtal (call-ins)", "audit": "Åtkomstlogg", "logout": "Logga ut",
+    "stats": "Statistik", "call_ins": "Samtal (call-ins)", "logout": "Logga ut",
     "login": "Logga in", "username": "Användarnamn", "password": "Lösenord", "live": "Live",
     "stale": "Ingen anslutning: det du ser kan vara inaktuellt. Återansluter…",
     "group": "Grupp", "name": "Namn", "area": "Område", "status": "Status", "warned_since": "Varnad sedan",
@@ -83,6 +93,19 @@ _SV: dict[str, str] = {
     "kind_enforcement_triggered": "Sanktioner utlösta", "kind_unwarned_violence": "Våld av ej varnad grupp",
     "kind_retaliation_risk": "Risk för hämnd", "kind_follow_through_stalled": "Uppföljning avstannad",
     "wrong_login": "Fel användarnamn eller lösenord.", "not_found": "Hittades inte",
+    "audit": "Granskning", "access_log": "Åtkomstlogg",
+    "audit_unavailable": "Granskningsspåret kan inte visas",
+    "last_verification": "Senaste verifiering", "verification_ok": "Verifierad: loggen är oförändrad",
+    "verification_failed": "Verifieringen MISSLYCKADES", "records": "bekräftade poster",
+    "checkpoints_matching": "matchande kontrollpunkter",
+    "unverified_records": "nyare än senaste kontrollpunkten",
+    "signed_by": "signerad med nyckel",
+    "no_verification": "Inget signerat verifieringsresultat har publicerats ännu.",
+    "checkpoints_per_partition": "Kontrollpunkter per partition", "topic": "Ämne", "partition": "Partition",
+    "checkpoints": "Kontrollpunkter", "last_offset": "Senaste offset", "records_covered": "Täckta poster",
+    "last_checkpoint": "Senaste kontrollpunkt", "chain_head": "Kedjans huvud", "key": "Nyckel",
+    "checkpoint_problems": "Kontrollpunkter som inte verifieras med granskarnas nycklar:",
+    "checkpoint_records_read": "poster lästa från kontrollpunktsämnet", "yes": "ja", "no": "nej",
 }
 
 

@@ -8,6 +8,8 @@ from typing import Literal
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from services.audit.settings import DEV_DATA_DIR, default_source_topics
+
 __all__ = ["DEFAULT_PORT", "DashboardSettings"]
 
 DEFAULT_PORT = 8000
@@ -19,6 +21,10 @@ class DashboardSettings(BaseSettings):
     `GVI_SESSION_SECRET` signs session cookies and bearer tokens. Unset, every process draws a random
     one at start: nothing guessable, but sessions and tokens then end with the process and are not
     shared between replicas; set it (at least 32 characters, from a secret store) to keep them.
+
+    The auditors' pages check the checkpointer's signatures with `GVI_AUDIT_PUBLIC_KEYS_FILE` (the same
+    file `gvi-audit` takes); without it they show the access log but no verification or checkpoint.
+    `GVI_AUDIT_CHECKPOINT_TOPIC` and `GVI_AUDIT_SOURCE_TOPICS` as for the checkpointer.
     """
 
     model_config = SettingsConfigDict(extra="ignore", populate_by_name=True, frozen=True)
@@ -36,6 +42,24 @@ class DashboardSettings(BaseSettings):
                                               validation_alias="GVI_ACCESS_LOG_TIMEOUT_SECONDS")
     sse_heartbeat_seconds: float = Field(10.0, gt=0, le=120, validation_alias="GVI_SSE_HEARTBEAT_SECONDS")
     log_level: str = Field("INFO", validation_alias="GVI_LOG_LEVEL")
+    audit_public_keys_file: Path | None = Field(None, validation_alias="GVI_AUDIT_PUBLIC_KEYS_FILE")
+    audit_checkpoint_topic: str = Field("audit-checkpoints", validation_alias="GVI_AUDIT_CHECKPOINT_TOPIC")
+    audit_source_topics: str = Field(default_factory=default_source_topics,
+                                     validation_alias="GVI_AUDIT_SOURCE_TOPICS")
+    audit_cache_seconds: float = Field(5.0, ge=0, le=300, validation_alias="GVI_AUDIT_CACHE_SECONDS")
+    audit_timeout_seconds: float = Field(10.0, gt=0, le=120, validation_alias="GVI_AUDIT_TIMEOUT_SECONDS")
+
+    @property
+    def audit_topics(self) -> list[str]:
+        return [t.strip() for t in self.audit_source_topics.split(",") if t.strip()]
+
+    def audit_keys_path(self) -> Path | None:
+        """The auditors' public keys file the audit pages check signatures with: the one configured,
+        else in development the checkpointer's generated `var/audit/signing-key.pub` once it exists."""
+        if self.audit_public_keys_file is not None:
+            return self.audit_public_keys_file
+        generated = DEV_DATA_DIR / "signing-key.pub"
+        return generated if self.env == "development" and generated.exists() else None
 
     @property
     def secure_cookies(self) -> bool:

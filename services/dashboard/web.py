@@ -21,12 +21,14 @@ from fastapi.responses import HTMLResponse, RedirectResponse
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from markupsafe import Markup
 
+from services.audit.api import AuditSnapshot
 from services.dashboard.api import area_lookup, authenticate_password, stats_filter
 from services.dashboard.auth import Principal
 from services.dashboard.chart import violence_chart
 from services.dashboard.context import PRELOGIN_COOKIE, SESSION_COOKIE, Dashboard, LoginRequired, NotFound
 from services.dashboard.i18n import LANGUAGES, choose_language, labels
 from services.dashboard.pdf import brief_pdf
+from services.dashboard.ports import AuditTrailUnavailable
 from services.dashboard.readmodel.access import Resource
 from services.dashboard.readmodel.brief import call_in_brief
 from services.dashboard.readmodel.model import CaseFilter
@@ -240,10 +242,24 @@ def web_router(dash: Dashboard) -> Pages:
                                  "Cache-Control": "no-store"})
 
     @router.get("/audit")
-    async def audit(request: Request) -> Response:
+    async def audit(request: Request, by: Annotated[str | None, Query(alias="user", max_length=200)] = None,
+                    resource_id: Annotated[str | None, Query(max_length=200)] = None) -> Response:
+        """The auditors' page: the last verification, the checkpoints per partition (every signature
+        checked against the auditors' keys) and the access log. 503 when the trail cannot be read;
+        the access log (already in memory) is shown all the same."""
         user = dash.principal(request)
         dash.require(user, lambda r: r.reaches_audit_pages, "the audit pages")
-        return pages.render(request, "audit.html", user=user, page="audit",
-                            entries=dash.access_view.latest(500), total=dash.access_view.total)
+        snapshot: AuditSnapshot | None = None
+        trouble = ""
+        try:
+            snapshot = await dash.audit.snapshot()
+        except AuditTrailUnavailable as exc:
+            trouble = str(exc)
+        return pages.render(request, "audit.html", user=user, page="audit", status=503 if trouble else 200,
+                            headers={"Retry-After": "5"} if trouble else None,
+                            snapshot=snapshot, trouble=trouble, by=by or "", resource_id=resource_id or "",
+                            entries=dash.access_view.latest(500, user=by or None,
+                                                            resource_id=resource_id or None),
+                            total=dash.access_view.total)
 
     return pages

@@ -52,7 +52,8 @@ def test_posted_events_become_group_states_that_the_dashboard_serves(
 
         dashboard = stack.enter_context(service_process(
             "services.dashboard", bootstrap, GVI_USERS_FILE="deploy/config/users.dev.toml"))
-        token = httpx.post(f"{dashboard}/api/token", data={"username": "operator", "password": "dev-operator"},
+        token = httpx.post(f"{dashboard}/api/token",
+                           data={"username": "operator", "password": "dev-operator"},
                            timeout=10).json()["access_token"]
         headers = {"Authorization": f"Bearer {token}"}
         live = live_view(bootstrap)

@@ -59,5 +59,14 @@ class AccessLogView:
         self.total += 1
         return entry
 
-    def latest(self, count: int = 200) -> list[AccessEntry]:
-        return list(self._entries)[:count]
+    def latest(self, count: int = 200, *, user: str | None = None,
+               resource_id: str | None = None) -> list[AccessEntry]:
+        """The newest `count` entries, only those of `user` and/or about `resource_id` if given."""
+        found: list[AccessEntry] = []
+        for entry in self._entries:
+            if len(found) >= count:
+                break
+            if (user is None or entry.user == user) and (
+                    resource_id is None or entry.resource_id == resource_id):
+                found.append(entry)
+        return found

@@ -13,7 +13,7 @@ from fastapi.testclient import TestClient
 
 from services.dashboard.app import Adapters, create_app
 from services.dashboard.auth import ConfigError, load_users
-from services.dashboard.ports import MemoryAccessLog
+from services.dashboard.ports import FixedAuditTrail, MemoryAccessLog
 from services.dashboard.settings import DashboardSettings
 from tests.unit.dashboard.pipeline import Pipeline
 from tests.unit.dashboard.test_dashboard_brief import PEOPLE, scenario_events
@@ -32,8 +32,9 @@ class Clock:
 
 
 class Harness:
-    def __init__(self, client: TestClient, access: MemoryAccessLog, clock: Clock, pipe: Pipeline) -> None:
-        self.client, self.access, self.clock, self.pipe = client, access, clock, pipe
+    def __init__(self, client: TestClient, access: MemoryAccessLog, clock: Clock, pipe: Pipeline,
+                 audit: FixedAuditTrail) -> None:
+        self.client, self.access, self.clock, self.pipe, self.audit = client, access, clock, pipe, audit
         self.ready = True
 
     def login(self, user: str, password: str | None = None) -> TestClient:
@@ -63,10 +64,11 @@ def dash() -> Iterator[Harness]:
         return holder[0].ready
 
     settings = DashboardSettings(GVI_ENV="development", GVI_USERS_FILE=USERS)
-    app = create_app(settings, adapters=Adapters(access_log=access, ready=ready), clock=clock)
+    audit = FixedAuditTrail()
+    app = create_app(settings, adapters=Adapters(access_log=access, ready=ready, audit=audit), clock=clock)
     pipe = Pipeline(applier=app.state.applier)
     with TestClient(app) as client:
-        harness = Harness(client, access, clock, pipe)
+        harness = Harness(client, access, clock, pipe, audit)
         holder.append(harness)
         pipe.post(*scenario_events())
         yield harness
