@@ -52,10 +52,12 @@ class Processor:
 
 
 @contextmanager
-def dashboard(bootstrap: str) -> Iterator[str]:
-    """A dashboard served by uvicorn on a free port (a real server: the stream is a real stream)."""
-    settings = DashboardSettings(GVI_ENV="development", GVI_USERS_FILE=USERS,
-                                 KAFKA_BOOTSTRAP_SERVERS=bootstrap, GVI_SSE_HEARTBEAT_SECONDS=1)
+def dashboard(bootstrap: str, **extra: Any) -> Iterator[str]:
+    """A dashboard served by uvicorn on a free port (a real server: the stream is a real stream);
+    `extra` settings by their environment names."""
+    settings = DashboardSettings(**{"GVI_ENV": "development", "GVI_USERS_FILE": USERS,
+                                    "KAFKA_BOOTSTRAP_SERVERS": bootstrap, "GVI_SSE_HEARTBEAT_SECONDS": 1,
+                                    **extra})
     port = free_port()
     server = uvicorn.Server(uvicorn.Config(create_app(settings), host="127.0.0.1", port=port,
                                            log_level="warning", timeout_graceful_shutdown=2))
