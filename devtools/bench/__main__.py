@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from devtools.bench import audit, intake
+from devtools.bench import audit, dashboard, intake
 from devtools.bench.common import broker_for_bench
 
 
@@ -10,6 +10,7 @@ def main() -> int:
     with broker_for_bench() as bootstrap:
         intake.report(intake.run_intake_bench(bootstrap))
         audit.report(audit.run_audit_bench(bootstrap))
+        dashboard.report(dashboard.run_dashboard_bench(bootstrap))
     return 0
 
 
