@@ -86,7 +86,8 @@ def _kafka_adapters(settings: DashboardSettings) -> Adapters:
 
 
 class _ObserveRequests:
-    """Counts and times every request by route template (plain ASGI: no task group per request).
+    """Counts and times every request by route template, and adds the security headers a response
+    does not set itself (plain ASGI: no task group per request).
     The live stream is counted but not timed: it lasts as long as the page is open."""
 
     def __init__(self, app: ASGIApp, *, metrics: DashboardMetrics) -> None:
@@ -104,6 +105,10 @@ class _ObserveRequests:
             nonlocal status
             if message["type"] == "http.response.start":
                 status = message["status"]
+                present = {name.lower() for name, _ in message.get("headers", [])}
+                message["headers"] = [*message.get("headers", []),
+                                      *((name, value) for name, value in _SECURITY_HEADER_BYTES
+                                        if name not in present)]
             await send(message)
 
         try:
@@ -124,6 +129,8 @@ _SECURITY_HEADERS = {
     "Referrer-Policy": "same-origin",
     "X-Frame-Options": "DENY",
 }
+_SECURITY_HEADER_BYTES = [(name.lower().encode(), value.encode())
+                          for name, value in _SECURITY_HEADERS.items()]
 
 
 def create_app(settings: DashboardSettings, *, adapters: Adapters | None = None,
@@ -203,14 +210,6 @@ def create_app(settings: DashboardSettings, *, adapters: Adapters | None = None,
         if request.url.path.startswith("/api/"):
             return JSONResponse({"detail": "invalid request", "errors": errors}, status_code=422)
         return dash_pages.error(request, 422, "; ".join(f"{e['field']}: {e['message']}" for e in errors))
-
-    @app.middleware("http")
-    async def security_headers(request: Request, call_next: Callable[[Request], Awaitable[Response]]
-                               ) -> Response:
-        response = await call_next(request)
-        for name, value in _SECURITY_HEADERS.items():
-            response.headers.setdefault(name, value)
-        return response
 
     app.add_middleware(_ObserveRequests, metrics=metrics)
     app.include_router(api_router(dash))

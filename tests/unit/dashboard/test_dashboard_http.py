@@ -243,3 +243,13 @@ def test_development_users_are_refused_outside_development_mode(tmp_path: Path) 
 
 async def _never() -> bool:
     return False
+
+
+def test_every_answer_carries_the_security_headers(dash: Harness) -> None:
+    headers = dash.token("operator")
+    for path in ("/login", "/api/groups", "/static/app.css", "/healthz", "/api/nope"):
+        answer = dash.client.get(path, headers=headers)
+        assert answer.headers["content-security-policy"].startswith("default-src 'self'"), path
+        assert answer.headers["x-frame-options"] == "DENY" and answer.headers["x-content-type-options"] == (
+            "nosniff"), path
+        assert len(answer.headers.get_list("x-frame-options")) == 1, path
