@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 import sys
+from types import FrameType
 
 import uvicorn
 
@@ -25,8 +28,20 @@ def main() -> int:
     except (ValidationError, ConfigError) as exc:
         print(f"dashboard: cannot start: {exc}", file=sys.stderr)
         return 2
-    uvicorn.run(app, host=settings.host, port=settings.port, log_level=settings.log_level.lower(),
-                access_log=False, proxy_headers=False, server_header=False, timeout_graceful_shutdown=5)
+    hub = app.state.dashboard.hub
+
+    class Server(uvicorn.Server):
+        def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+            # End the live streams first: uvicorn waits for open connections before the app's own
+            # shutdown, and a stream never ends by itself; the pages reconnect to the next process.
+            with contextlib.suppress(RuntimeError):
+                asyncio.get_running_loop().call_soon_threadsafe(hub.close)
+            super().handle_exit(sig, frame)
+
+    config = uvicorn.Config(app, host=settings.host, port=settings.port, log_level=settings.log_level.lower(),
+                            access_log=False, proxy_headers=False, server_header=False,
+                            timeout_graceful_shutdown=5)
+    Server(config).run()
     return 0
 
 

@@ -82,6 +82,10 @@ def api_router(dash: Dashboard) -> APIRouter:
         return JSONResponse({"access_token": dash.bearer_token(found), "token_type": "bearer",
                              "expires_in": dash.settings.token_minutes * 60})
 
+    @router.get("/me", summary="Who the token or session belongs to, and the role")
+    async def me(user: User) -> JSONResponse:
+        return JSONResponse({"user": user.name, "role": user.role.value})
+
     @router.get("/groups", summary="Every group's board line")
     async def groups(_: User) -> Response:
         now = dash.clock()

@@ -6,7 +6,8 @@ A coordinator logs in with the keyboard alone, sees the groups board; an agency 
 then an incident by the same group through the intake API, and the board, the cases and the alerts
 pages, all open, change without a reload; the brief of a call-in shows no person reference; while the
 dashboard is down every page says it is stale, and after a restart it is live again and follows new
-events. Screenshots go to test-artifacts/browser/ (GVI_UPDATE_DOCS_SCREENSHOT=1 also refreshes
+events; after a restart with another session key the page goes to the login form by itself.
+Screenshots go to test-artifacts/browser/ (GVI_UPDATE_DOCS_SCREENSHOT=1 also refreshes
 docs/dashboard.png).
 
 How fast a change arrives is measured in `make bench`, not here: the waits below are generous bounds,
@@ -16,6 +17,7 @@ and the test checks that no page was reloaded (a marker set in each page survive
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -216,4 +218,10 @@ def test_a_coordinator_sees_the_city_live_in_a_real_browser(
         expect(board.locator(f'tr[data-group="{other}"]')).to_contain_text(f"Västra gänget {uid}",
                                                                             timeout=LIVE_WAIT_MS)
         assert board.evaluate("window.__notReloaded === true"), "the board was reloaded"
+
+        # back with another session key: the old session is void, and the page goes to the login form
+        dashboard.stop()
+        dashboard.env["GVI_SESSION_SECRET"] = uuid.uuid4().hex * 2
+        dashboard.start()
+        expect(board).to_have_url(re.compile(r"/login\?next=%2F"), timeout=LIVE_WAIT_MS)
         context.close()

@@ -51,6 +51,16 @@
 
   function seen() { lastSeen = Date.now(); if (stale) { setStale(false); changed(); } }
 
+  // The stream was refused (not merely cut): if the session is no longer valid (expired, or the
+  // server's key changed), go to the login page instead of retrying for ever.
+  function checkSession() {
+    fetch("/api/me", { credentials: "same-origin", headers: { "Accept": "application/json" } })
+      .then(function (response) {
+        if (response.status === 401) { location.reload(); } else { connect(); }
+      })
+      .catch(function () { connect(); });
+  }
+
   function connect() {
     if (source) { source.close(); }
     source = new EventSource("/api/stream");
@@ -61,7 +71,7 @@
     });
     source.onerror = function () {
       setStale(true);
-      if (source.readyState === EventSource.CLOSED) { setTimeout(connect, 2000); }
+      if (source.readyState === EventSource.CLOSED) { setTimeout(checkSession, 2000); }
     };
   }
 

@@ -81,6 +81,8 @@ def test_scripts_need_a_token_and_a_wrong_password_gets_none(dash: Harness) -> N
     assert dash.client.post("/api/token", data=wrong).status_code == 401
     assert dash.client.post("/api/token", data={"username": "nobody", "password": "x"}).status_code == 401
     assert dash.client.get("/api/groups", headers={"authorization": "Bearer forged.token"}).status_code == 401
+    assert dash.client.get("/api/me", headers=dash.token("analyst")).json() == {"user": "analyst",
+                                                                                "role": "analyst"}
     groups = dash.client.get("/api/groups", headers=dash.token("operator"))
     assert groups.status_code == 200
     [norra] = [g for g in groups.json() if g["group_id"] == "norra"]
