@@ -172,8 +172,9 @@ class Shape:
 def run_throughput(scale: float = 1.0) -> list[Shape]:
     out = []
     for groups, per_group in SHAPES:
-        groups_n = max(1, int(groups * scale)) if groups > 10 else groups
-        per_n = per_group if groups > 10 else max(10, int(per_group * scale))
+        total = max(100, int(groups * per_group * scale))  # each shape the same number of events
+        groups_n = groups if groups * 100 <= total else max(1, total // per_group)
+        per_n = total // groups_n
         with broker_for_bench() as bootstrap:
             total = _produce(bootstrap, history(groups_n, per_n))
             raw = asyncio.run(_raw_loop(bootstrap, total))
@@ -189,7 +190,7 @@ class _Tail(threading.Thread):
     def __init__(self, bootstrap: str, topic: str) -> None:
         super().__init__(daemon=True)
         self.seen: dict[bytes, float] = {}
-        self._stop = threading.Event()
+        self._halt = threading.Event()
         self._consumer = KafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False,
                                        isolation_level="read_committed", fetch_max_wait_ms=10)
         tps = [SyncTopicPartition(topic, p) for p in sorted(self._consumer.partitions_for_topic(topic))]
@@ -199,14 +200,14 @@ class _Tail(threading.Thread):
             self._consumer.position(tp)
 
     def run(self) -> None:
-        while not self._stop.is_set():
+        while not self._halt.is_set():
             for batch in self._consumer.poll(timeout_ms=50).values():
                 now = time.perf_counter()
                 for record in batch:
                     self.seen.setdefault(record.key, now)
 
     def close(self) -> None:
-        self._stop.set()
+        self._halt.set()
         self.join(5)
         self._consumer.close()
 
