@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import time
 from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime
@@ -40,6 +41,7 @@ SOURCE_TOPICS: tuple[str, ...] = tuple(service.topic for service in SourceServic
 ALERTS_TOPIC = "alerts"
 LAG_INTERVAL_S = 5.0
 FETCH_MAX_WAIT_MS = 100
+EXIT_PARTIAL_ASSIGNMENT = 3
 PRODUCER_LINGER_MS = 5  # outputs of consecutive events share produce requests
 
 
@@ -157,6 +159,7 @@ class Processor:
         async with self._load_lock:
             if self._loaded_for == assigned:
                 return
+            await self._require_every_partition(assigned)
             started = time.perf_counter()
             committed = await self._committed_offsets()
             core = ProcessorCore(window_days=self.settings.window_days, stall_days=self.settings.stall_days)
@@ -170,6 +173,22 @@ class Processor:
             self.metrics.open_cases.set(core.open_cases())
             log.info("ledger rebuilt from %d stored facts, %d records and %d alerts corrected, in %.1fs",
                      restored, len(records), len(alerts), time.perf_counter() - started)
+
+    async def _require_every_partition(self, assigned: frozenset[TP]) -> None:
+        """The rules join events across partitions (an incident's groups, a person's memberships), so
+        one worker must read every source partition: a second worker in the group would publish
+        states from half the events. Until the rules are partitioned, a worker given only some
+        partitions stops, loudly, instead (run one replica)."""
+        sources = {(tp.topic, tp.partition) for tp in assigned if tp.topic in SOURCE_TOPICS}
+        wanted = {(topic, p) for topic in SOURCE_TOPICS for p in range(self.partitions)}
+        if sources != wanted:
+            self.ready = False
+            message = (f"this worker was given {len(sources)} of the {len(wanted)} source partitions; "
+                       f"the processor runs as one worker per consumer group ({self.settings.app_id}): "
+                       "stop the other worker")
+            log.error(message)
+            logging.shutdown()
+            os._exit(EXIT_PARTIAL_ASSIGNMENT)  # faust's crash() leaves the process up; nothing to flush
 
     async def _derived_topics(self) -> tuple[dict[bytes, bytes], dict[str, bytes]]:
         """What `group-state` holds now (live keys), and the alerts whose last record raises them."""
