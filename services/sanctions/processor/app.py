@@ -14,6 +14,7 @@ import asyncio
 import logging
 import os
 import time
+import weakref
 from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime
 from typing import Any
@@ -22,6 +23,7 @@ import faust
 from aiokafka import AIOKafkaConsumer
 from aiokafka import TopicPartition as KafkaTopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
+from faust.streams import _current_event
 from faust.transport.drivers import aiokafka as faust_aiokafka
 from faust.types import TP, EventT, StreamT
 from mode import Service
@@ -29,7 +31,7 @@ from mode import Service
 from services.contracts import Service as SourceService
 from services.sanctions.domain import Alert, AlertWithdrawal
 from services.sanctions.domain.records import GROUP_STATE_TOPIC, Record, partition_of
-from services.sanctions.processor.core import Outputs, ProcessorCore, TopicPartition
+from services.sanctions.processor.core import ProcessorCore, TopicPartition
 from services.sanctions.processor.metrics import ProcessorMetrics
 from services.sanctions.processor.settings import ProcessorSettings
 
@@ -42,6 +44,8 @@ ALERTS_TOPIC = "alerts"
 LAG_INTERVAL_S = 5.0
 FETCH_MAX_WAIT_MS = 100
 EXIT_PARTIAL_ASSIGNMENT = 3
+BATCH_MAX_EVENTS = 500
+BATCH_WITHIN_S = 0.02  # a batch waits at most this long to fill: the latency it may add
 PRODUCER_LINGER_MS = 5  # outputs of consecutive events share produce requests
 
 
@@ -117,29 +121,40 @@ class Processor:
 
     # -- the stream ---------------------------------------------------------------------------------
     async def _process(self, stream: StreamT[bytes]) -> None:
-        async for event in stream.events():
-            await self.handle(event)
+        # faust acks the events of a batch only once this loop's body has handled them all
+        assert isinstance(stream, faust.Stream)
+        async for events in stream.take_events(BATCH_MAX_EVENTS, within=BATCH_WITHIN_S):
+            await self.handle(events)
 
-    async def handle(self, event: EventT[bytes]) -> None:
+    async def handle(self, events: Sequence[EventT[bytes]]) -> None:
+        """Apply a batch of source records in order; publish the last record of each key they
+        changed (the others would be overwritten at once) and every alert."""
         await self._ensure_loaded()
-        message = event.message
-        outputs = self.core.accept(message.topic, message.partition, message.offset, event.value,
-                                   now=datetime.now(UTC))
-        if outputs.rejected is not None:
-            # the record's content is never logged: it may name people
-            log.warning("skipped a record that is not an event (%s) at %s/%d@%d", outputs.rejected,
-                        message.topic, message.partition, message.offset)
-            self.metrics.rejected(message.topic, outputs.rejected)
-            return
-        if outputs.store is not None:
-            self.facts[outputs.store[0]] = outputs.store[1]
-        await self._publish(outputs)
-        self.metrics.processed(message.topic, outputs.event_type, message.timestamp)
+        now = datetime.now(UTC)
+        records: dict[bytes, bytes | None] = {}
+        alerts: list[Alert | AlertWithdrawal] = []
+        for event in events:
+            message = event.message
+            outputs = self.core.accept(message.topic, message.partition, message.offset, event.value, now=now)
+            if outputs.rejected is not None:
+                # the record's content is never logged: it may name people
+                log.warning("skipped a record that is not an event (%s) at %s/%d@%d", outputs.rejected,
+                            message.topic, message.partition, message.offset)
+                self.metrics.rejected(message.topic, outputs.rejected)
+                continue
+            if outputs.store is not None:
+                # the table writes its changelog to the partition of faust's "current event",
+                # which within a batch must be this one
+                _current_event.set(weakref.ref(event))
+                self.facts[outputs.store[0]] = outputs.store[1]
+            for key, value in outputs.records:
+                records.pop(key, None)
+                records[key] = value
+            alerts.extend(outputs.alerts)
+            self.metrics.processed(message.topic, outputs.event_type, message.timestamp)
+        await self._send_records(list(records.items()))
+        await self._send_alerts(alerts)
         self.metrics.open_cases.set(self.core.open_cases())
-
-    async def _publish(self, outputs: Outputs) -> None:
-        await self._send_records(outputs.records)
-        await self._send_alerts(outputs.alerts)
 
     async def _send_records(self, records: Sequence[Record]) -> None:
         producer = self.app.producer
