@@ -33,6 +33,7 @@ SERVICES: list[tuple[str, int]] = [
 ]
 """`python -m services.<name>` and its port; the audit checkpointer signs with a key it generates under
 var/audit in development."""
+NO_API_DOCS = frozenset({"sanctions.processor", "audit.checkpointer"})  # /healthz, /readyz, /metrics only
 BROKER_DIR = Path("var/kafka")
 BROKER_PORT, CONTROLLER_PORT = 9092, 9093
 HEALTH_TIMEOUT_S = 60.0
@@ -56,8 +57,11 @@ def say(message: str, stream: IO[str] | None = None) -> None:
 
 def services_to_run(root: Path = Path()) -> list[tuple[str, int]]:
     """The services to start (those whose package exists under `root`)."""
-    return [(name, port) for name, port in SERVICES
-            if (root / "services" / name.replace(".", "/") / "__main__.py").is_file()]
+    def runnable(name: str) -> bool:
+        path = root / "services" / name.replace(".", "/")
+        return (path / "__main__.py").is_file() or path.with_suffix(".py").is_file()
+
+    return [(name, port) for name, port in SERVICES if runnable(name)]
 
 
 def service_env(bootstrap: str, port: int, base: Mapping[str, str]) -> dict[str, str]:
@@ -153,7 +157,8 @@ def _wait_healthy(service: _Service, timeout: float) -> None:
 
 
 def _print_table(services: list[_Service], bootstrap: str) -> None:
-    rows = [("service", "URL", "API docs")] + [(s.name, s.url, f"{s.url}/docs") for s in services]
+    rows = [("service", "URL", "API docs")] + [
+        (s.name, s.url, f"{s.url}/docs" if s.name not in NO_API_DOCS else "-") for s in services]
     widths = [max(len(row[i]) for row in rows) for i in range(3)]
     lines = ["  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)) for row in rows]
     lines.insert(1, "  ".join("-" * width for width in widths))

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from devtools.bench import audit, dashboard, intake
+from devtools.bench import audit, dashboard, intake, processor
 from devtools.bench.common import broker_for_bench
 
 
 def main() -> int:
     with broker_for_bench() as bootstrap:
         intake.report(intake.run_intake_bench(bootstrap))
+        processor.report(processor.run_processor_bench(bootstrap))
         audit.report(audit.run_audit_bench(bootstrap))
         dashboard.report(dashboard.run_dashboard_bench(bootstrap))
     return 0

@@ -331,8 +331,9 @@ def test_the_processor_keeps_its_state_on_a_volume_and_fits_the_partitions(rende
     assert mounts[claim["metadata"]["name"]] == data_dir
     assert processor["spec"]["template"]["spec"]["securityContext"]["fsGroup"] == 10001
     partitions = {t["spec"]["topicName"]: t["spec"]["partitions"] for t in find(docs, "KafkaTopic")}
-    # One consumer group over the source topics: a replica beyond the partition count sits idle.
-    assert processor["spec"]["replicas"] <= min(partitions[t.name] for t in SOURCE_TOPICS)
+    assert all(partitions[t.name] >= 1 for t in SOURCE_TOPICS)
+    # The rules join across partitions: one worker reads them all (a second one would exit).
+    assert processor["spec"]["replicas"] == 1
 
 
 @pytest.mark.parametrize("rendering", sorted(RENDERINGS))

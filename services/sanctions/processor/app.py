@@ -12,7 +12,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import time
+import weakref
 from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime
 from typing import Any
@@ -21,6 +23,7 @@ import faust
 from aiokafka import AIOKafkaConsumer
 from aiokafka import TopicPartition as KafkaTopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
+from faust.streams import _current_event
 from faust.transport.drivers import aiokafka as faust_aiokafka
 from faust.types import TP, EventT, StreamT
 from mode import Service
@@ -28,7 +31,7 @@ from mode import Service
 from services.contracts import Service as SourceService
 from services.sanctions.domain import Alert, AlertWithdrawal
 from services.sanctions.domain.records import GROUP_STATE_TOPIC, Record, partition_of
-from services.sanctions.processor.core import Outputs, ProcessorCore, TopicPartition
+from services.sanctions.processor.core import ProcessorCore, TopicPartition
 from services.sanctions.processor.metrics import ProcessorMetrics
 from services.sanctions.processor.settings import ProcessorSettings
 
@@ -39,16 +42,25 @@ log = logging.getLogger(__name__)
 SOURCE_TOPICS: tuple[str, ...] = tuple(service.topic for service in SourceService)
 ALERTS_TOPIC = "alerts"
 LAG_INTERVAL_S = 5.0
+FETCH_MAX_WAIT_MS = 100
+EXIT_PARTIAL_ASSIGNMENT = 3
+BATCH_MAX_EVENTS = 500
+BATCH_WITHIN_S = 0.02  # a batch waits at most this long to fill: the latency it may add
+PRODUCER_LINGER_MS = 5  # outputs of consecutive events share produce requests
 
 
 class _ReadCommittedConsumerThread(faust_aiokafka.AIOKafkaConsumerThread):
     """faust reads `read_committed` only with exactly-once processing; the intake writes in
     transactions, so an at-least-once worker must too, or it would process records whose
-    transaction was aborted (events the intake answered 503 for)."""
+    transaction was aborted (events the intake answered 503 for). And faust waits up to 1.5 s in
+    each fetch: a transaction's commit marker does not end that wait, so records committed during
+    it would wait for its end; 100 ms keeps the latency from intake to group state low."""
 
     def _create_worker_consumer(self, transport: Any) -> Any:
         consumer = super()._create_worker_consumer(transport)
-        consumer._isolation_level = "read_committed"  # aiokafka hands it to its fetcher on start()
+        # aiokafka hands both to its fetcher on start()
+        consumer._isolation_level = "read_committed"
+        consumer._fetch_max_wait_ms = FETCH_MAX_WAIT_MS
         return consumer
 
 
@@ -95,6 +107,7 @@ class Processor:
             value_serializer="raw",
             web_enabled=False,
             producer_acks=-1,
+            producer_linger_ms=PRODUCER_LINGER_MS,
             broker_commit_interval=1.0,
             stream_wait_empty=False,
         )
@@ -108,29 +121,40 @@ class Processor:
 
     # -- the stream ---------------------------------------------------------------------------------
     async def _process(self, stream: StreamT[bytes]) -> None:
-        async for event in stream.events():
-            await self.handle(event)
+        # faust acks the events of a batch only once this loop's body has handled them all
+        assert isinstance(stream, faust.Stream)
+        async for events in stream.take_events(BATCH_MAX_EVENTS, within=BATCH_WITHIN_S):
+            await self.handle(events)
 
-    async def handle(self, event: EventT[bytes]) -> None:
+    async def handle(self, events: Sequence[EventT[bytes]]) -> None:
+        """Apply a batch of source records in order; publish the last record of each key they
+        changed (the others would be overwritten at once) and every alert."""
         await self._ensure_loaded()
-        message = event.message
-        outputs = self.core.accept(message.topic, message.partition, message.offset, event.value,
-                                   now=datetime.now(UTC))
-        if outputs.rejected is not None:
-            # the record's content is never logged: it may name people
-            log.warning("skipped a record that is not an event (%s) at %s/%d@%d", outputs.rejected,
-                        message.topic, message.partition, message.offset)
-            self.metrics.rejected(message.topic, outputs.rejected)
-            return
-        if outputs.store is not None:
-            self.facts[outputs.store[0]] = outputs.store[1]
-        await self._publish(outputs)
-        self.metrics.processed(message.topic, outputs.event_type, message.timestamp)
+        now = datetime.now(UTC)
+        records: dict[bytes, bytes | None] = {}
+        alerts: list[Alert | AlertWithdrawal] = []
+        for event in events:
+            message = event.message
+            outputs = self.core.accept(message.topic, message.partition, message.offset, event.value, now=now)
+            if outputs.rejected is not None:
+                # the record's content is never logged: it may name people
+                log.warning("skipped a record that is not an event (%s) at %s/%d@%d", outputs.rejected,
+                            message.topic, message.partition, message.offset)
+                self.metrics.rejected(message.topic, outputs.rejected)
+                continue
+            if outputs.store is not None:
+                # the table writes its changelog to the partition of faust's "current event",
+                # which within a batch must be this one
+                _current_event.set(weakref.ref(event))
+                self.facts[outputs.store[0]] = outputs.store[1]
+            for key, value in outputs.records:
+                records.pop(key, None)
+                records[key] = value
+            alerts.extend(outputs.alerts)
+            self.metrics.processed(message.topic, outputs.event_type, message.timestamp)
+        await self._send_records(list(records.items()))
+        await self._send_alerts(alerts)
         self.metrics.open_cases.set(self.core.open_cases())
-
-    async def _publish(self, outputs: Outputs) -> None:
-        await self._send_records(outputs.records)
-        await self._send_alerts(outputs.alerts)
 
     async def _send_records(self, records: Sequence[Record]) -> None:
         producer = self.app.producer
@@ -150,6 +174,7 @@ class Processor:
         async with self._load_lock:
             if self._loaded_for == assigned:
                 return
+            await self._require_every_partition(assigned)
             started = time.perf_counter()
             committed = await self._committed_offsets()
             core = ProcessorCore(window_days=self.settings.window_days, stall_days=self.settings.stall_days)
@@ -163,6 +188,22 @@ class Processor:
             self.metrics.open_cases.set(core.open_cases())
             log.info("ledger rebuilt from %d stored facts, %d records and %d alerts corrected, in %.1fs",
                      restored, len(records), len(alerts), time.perf_counter() - started)
+
+    async def _require_every_partition(self, assigned: frozenset[TP]) -> None:
+        """The rules join events across partitions (an incident's groups, a person's memberships), so
+        one worker must read every source partition: a second worker in the group would publish
+        states from half the events. Until the rules are partitioned, a worker given only some
+        partitions stops, loudly, instead (run one replica)."""
+        sources = {(tp.topic, tp.partition) for tp in assigned if tp.topic in SOURCE_TOPICS}
+        wanted = {(topic, p) for topic in SOURCE_TOPICS for p in range(self.partitions)}
+        if sources != wanted:
+            self.ready = False
+            message = (f"this worker was given {len(sources)} of the {len(wanted)} source partitions; "
+                       f"the processor runs as one worker per consumer group ({self.settings.app_id}): "
+                       "stop the other worker")
+            log.error(message)
+            logging.shutdown()
+            os._exit(EXIT_PARTIAL_ASSIGNMENT)  # faust's crash() leaves the process up; nothing to flush
 
     async def _derived_topics(self) -> tuple[dict[bytes, bytes], dict[str, bytes]]:
         """What `group-state` holds now (live keys), and the alerts whose last record raises them."""

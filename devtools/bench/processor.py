@@ -1,0 +1,336 @@
+"""Processor benchmark (issue 3): throughput per worker and end-to-end latency, beside raw baselines.
+
+* Throughput: 100,000 stamped events already in the source topics of a fresh broker, one worker
+  (`python -m services.sanctions.processor`, as its container runs it) started on them, timed from
+  its first processed event to its last, by its own `gvi_processor_events_total`. The baseline is a
+  raw aiokafka loop that consumes and JSON-decodes the same records. Three shapes of history: 1,000
+  groups of 100 events, 100 of 1,000 and 10 of 10,000; the cost per event must stay flat.
+* Latency: at a steady 200 events/s, single POSTs to the sanctions intake; from each 202 to the
+  moment the group-state record it caused is read back. The baseline: a raw `acks=all` producer at
+  the same rate into a plain topic, from its ack to the record being read back.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import tempfile
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import aiohttp
+import httpx
+from aiokafka import AIOKafkaConsumer, TopicPartition
+from kafka import KafkaConsumer, KafkaProducer
+from kafka import TopicPartition as SyncTopicPartition
+
+from devtools.bench.common import Figure, broker_for_bench, percentile, print_table, service_process
+from services.contracts import Service, canonical_json, owner_of, parse_event, partition_key
+
+__all__ = ["main", "report", "run_processor_bench"]
+
+SOURCES = tuple(service.topic for service in Service)
+SHAPES = ((1_000, 100), (100, 1_000), (10, 10_000))
+T0 = datetime(2015, 1, 1, tzinfo=UTC)
+AGENCY = {"incidents": "police", "notifications": "probation", "sanctions": "police"}
+
+
+def _event(event_type: str, n: int, when: datetime, data: dict[str, Any]) -> dict[str, Any]:
+    owner = owner_of(event_type)
+    assert owner is not None
+    agency = AGENCY[owner.topic]
+    stamp = when.isoformat().replace("+00:00", "Z")
+    return {"specversion": "1.0", "id": f"bench-{n}", "source": f"/agencies/{agency}", "type": event_type,
+            "time": stamp, "datacontenttype": "application/json", "data": data,
+            "recordedtime": stamp, "agency": agency}
+
+
+def history(groups: int, per_group: int) -> Iterator[dict[str, Any]]:
+    """Each group's history over years: a warning early on, then incidents (a tenth of the events,
+    some re-attributed later), memberships and sanctions (by group and by person) as they come."""
+    n = 0
+    for g in range(groups):
+        gid = f"grp-{g}"
+        when = T0 + timedelta(hours=g % 24)
+        step = timedelta(days=max(1.0, 3650 / per_group))
+        for k in range(per_group):
+            n += 1
+            when += step
+            slot = k % 20
+            if k == 0:
+                yield _event("gvi.group.registered.v1", n, when, {"group_id": gid, "name": f"Group {g}",
+                                                                 "area": "Seved"})
+            elif k == 1:
+                yield _event("gvi.warning.delivered.v1", n, when, {
+                    "group_id": gid, "channel": "custom_notification", "call_in_id": None,
+                    "person_ref": None, "promised_levers": ["arrest", "prosecution"]})
+            elif slot in (2, 12):
+                yield _event("gvi.incident.reported.v1", n, when, {
+                    "incident_id": f"inc-{g}-{k}", "kind": "shooting", "area": "Seved", "confirmed": True,
+                    "killed": 0, "injured": 1, "suspected_group_ids": [gid], "victim_group_ids": []})
+            elif slot == 3:
+                yield _event("gvi.membership.assessed.v1", n, when, {
+                    "person_ref": f"p-{g}-{k // 100}", "group_id": gid, "valid_from": _iso(when),
+                    "valid_until": _iso(when + timedelta(days=400)), "evidence": "observation",
+                    "source_grade": "B"})
+            elif slot == 13:
+                yield _event("gvi.incident.attributed.v1", n, when, {
+                    "incident_id": f"inc-{g}-{k - 1}", "confirmed": True, "suspected_group_ids": [gid],
+                    "victim_group_ids": [f"grp-{(g + 1) % groups}"], "confidence": "high",
+                    "reason": "reviewed"})
+            elif slot % 2:
+                yield _event("gvi.sanction.recorded.v1", n, when, {
+                    "kind": "arrest", "group_id": None, "person_ref": f"p-{g}-{k // 100}",
+                    "incident_id": None})
+            else:
+                yield _event("gvi.sanction.recorded.v1", n, when, {
+                    "kind": "prosecution", "group_id": gid, "person_ref": None, "incident_id": None})
+
+
+def _iso(when: datetime) -> str:
+    return when.isoformat().replace("+00:00", "Z")
+
+
+def _produce(bootstrap: str, events: Iterator[dict[str, Any]]) -> int:
+    producer = KafkaProducer(bootstrap_servers=bootstrap, acks="all", linger_ms=20, batch_size=256 * 1024)
+    count = 0
+    try:
+        for raw in events:
+            event = parse_event(raw, allow_intake_attributes=True)
+            owner = owner_of(event.type)
+            assert owner is not None
+            producer.send(owner.topic, key=partition_key(event).encode(), value=canonical_json(raw))
+            count += 1
+        producer.flush(120)
+    finally:
+        producer.close()
+    return count
+
+
+async def _raw_loop(bootstrap: str, total: int) -> float:
+    """The baseline: consume the source topics from the start and JSON-decode every record."""
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, isolation_level="read_committed",
+                                enable_auto_commit=False, auto_offset_reset="earliest")
+    await consumer.start()
+    try:
+        await consumer._client.force_metadata_update()
+        tps = [TopicPartition(t, p) for t in SOURCES for p in sorted(consumer.partitions_for_topic(t) or ())]
+        consumer.assign(tps)
+        await consumer.seek_to_beginning(*tps)
+        seen, started = 0, time.perf_counter()
+        while seen < total:
+            for batch in (await consumer.getmany(timeout_ms=1000, max_records=5000)).values():
+                for record in batch:
+                    json.loads(record.value)
+                    seen += 1
+        return total / (time.perf_counter() - started)
+    finally:
+        await consumer.stop()
+
+
+def _events_processed(url: str) -> float:
+    total = 0.0
+    for line in httpx.get(f"{url}/metrics", timeout=5).text.splitlines():
+        if line.startswith("gvi_processor_events_total{"):
+            total += float(line.rpartition(" ")[2])
+    return total
+
+
+def _processor_rate(bootstrap: str, total: int) -> float:
+    with tempfile.TemporaryDirectory(prefix="gvi-bench-processor-") as tmp, service_process(
+            "services.sanctions.processor", bootstrap, GVI_PROCESSOR_DATA_DIR=tmp,
+            GVI_PROCESSOR_ID=f"bench-{uuid.uuid4().hex[:8]}") as url:
+        first: tuple[float, float] | None = None
+        deadline = time.monotonic() + 900
+        while time.monotonic() < deadline:
+            done, now = _events_processed(url), time.perf_counter()
+            if done and first is None:
+                first = (now, done)
+            if done >= total and first is not None:
+                return (done - first[1]) / (now - first[0]) if now > first[0] else float("nan")
+            time.sleep(0.1)
+    raise RuntimeError("the processor did not finish within 15 minutes")
+
+
+@dataclass(frozen=True)
+class Shape:
+    groups: int
+    per_group: int
+    events_per_s: float
+    raw_events_per_s: float
+
+    @property
+    def ratio(self) -> float:
+        return self.events_per_s / self.raw_events_per_s
+
+
+def run_throughput(scale: float = 1.0) -> list[Shape]:
+    out = []
+    for groups, per_group in SHAPES:
+        total = max(100, int(groups * per_group * scale))  # each shape the same number of events
+        groups_n = groups if groups * 100 <= total else max(1, total // per_group)
+        per_n = total // groups_n
+        with broker_for_bench() as bootstrap:
+            total = _produce(bootstrap, history(groups_n, per_n))
+            raw = asyncio.run(_raw_loop(bootstrap, total))
+            ours = _processor_rate(bootstrap, total)
+        out.append(Shape(groups_n, per_n, ours, raw))
+    return out
+
+
+# -- latency ----------------------------------------------------------------------------------------
+class _Tail(threading.Thread):
+    """Reads a topic from its end and notes when each key first arrives."""
+
+    def __init__(self, bootstrap: str, topic: str) -> None:
+        super().__init__(daemon=True)
+        self.seen: dict[bytes, float] = {}
+        self._halt = threading.Event()
+        self._consumer = KafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False,
+                                       isolation_level="read_committed", fetch_max_wait_ms=10)
+        tps = [SyncTopicPartition(topic, p) for p in sorted(self._consumer.partitions_for_topic(topic))]
+        self._consumer.assign(tps)
+        self._consumer.seek_to_end(*tps)
+        for tp in tps:
+            self._consumer.position(tp)
+
+    def run(self) -> None:
+        while not self._halt.is_set():
+            for batch in self._consumer.poll(timeout_ms=50).values():
+                now = time.perf_counter()
+                for record in batch:
+                    self.seen.setdefault(record.key, now)
+
+    def close(self) -> None:
+        self._halt.set()
+        self.join(5)
+        self._consumer.close()
+
+
+def _sanction(i: int, run: str) -> dict[str, Any]:
+    return {"specversion": "1.0", "id": f"lat-{run}-{i}", "source": "/agencies/police",
+            "type": "gvi.sanction.recorded.v1", "time": "2020-05-01T10:00:00Z",
+            "datacontenttype": "application/json",
+            "data": {"kind": "arrest", "group_id": f"lat-grp-{i % 50}", "person_ref": None,
+                     "incident_id": None}}
+
+
+async def _paced_posts(url: str, events: list[dict[str, Any]], rate: float) -> dict[str, float]:
+    """POST each event at its slot of a steady rate (open loop); the time of each 202."""
+    acked: dict[str, float] = {}
+    headers = {"content-type": "application/cloudevents+json", "authorization": "Bearer dev-police-key"}
+    async with aiohttp.ClientSession() as session:
+        async def post(event: dict[str, Any]) -> None:
+            async with session.post(f"{url}/v1/events", json=event, headers=headers) as answer:
+                if answer.status == 202:
+                    acked[event["id"]] = time.perf_counter()
+
+        start, tasks = time.perf_counter(), []
+        for i, event in enumerate(events):
+            await asyncio.sleep(max(0.0, start + i / rate - time.perf_counter()))
+            tasks.append(asyncio.create_task(post(event)))
+        await asyncio.gather(*tasks)
+    return acked
+
+
+def _latencies_ms(acked: dict[str, float], seen: dict[bytes, float], key_of: Any) -> list[float]:
+    return [(seen[key_of(i)] - t) * 1000 for i, t in acked.items() if key_of(i) in seen]
+
+
+def run_latency(bootstrap: str, seconds: float = 30.0, rate: float = 200.0) -> Figure:
+    n = int(seconds * rate)
+    run = uuid.uuid4().hex[:6]
+    with tempfile.TemporaryDirectory(prefix="gvi-bench-latency-") as tmp, \
+            service_process("services.sanctions", bootstrap) as url, \
+            service_process("services.sanctions.processor", bootstrap, GVI_PROCESSOR_DATA_DIR=tmp,
+                            GVI_PROCESSOR_ID=f"bench-lat-{run}"):
+        asyncio.run(_paced_posts(url, [_sanction(i, f"{run}-warm") for i in range(200)], rate))
+        tail = _Tail(bootstrap, "group-state")
+        tail.start()
+        acked = asyncio.run(_paced_posts(url, [_sanction(i, run) for i in range(n)], rate))
+        time.sleep(3)
+        tail.close()
+
+    def key_of(event_id: str) -> bytes:
+        i = int(event_id.rsplit("-", 1)[1])
+        return canonical_json(["baseline", f"lat-grp-{i % 50}", "/agencies/police", event_id])
+
+    ours = _latencies_ms(acked, tail.seen, key_of)
+    raw = _raw_latency(bootstrap, n, rate)
+    lost = len(acked) - len(ours)
+    if lost:
+        print(f"  note: {lost} of {len(acked)} accepted events had no group-state record within 3 s")
+    return Figure("202 -> group-state @200/s", n / seconds, percentile(ours, 50), percentile(ours, 99),
+                  n / seconds, percentile(raw, 50), percentile(raw, 99))
+
+
+def _raw_latency(bootstrap: str, n: int, rate: float) -> list[float]:
+    topic = "bench-raw-latency"
+    from kafka.admin import KafkaAdminClient, NewTopic
+    from kafka.errors import TopicAlreadyExistsError
+
+    admin = KafkaAdminClient(bootstrap_servers=bootstrap)
+    try:
+        admin.create_topics([NewTopic(topic, 3, 1)])
+    except TopicAlreadyExistsError:
+        pass
+    finally:
+        admin.close()
+    time.sleep(1)
+    tail = _Tail(bootstrap, topic)
+    tail.start()
+    producer = KafkaProducer(bootstrap_servers=bootstrap, acks="all")
+    acked: dict[str, float] = {}
+    start = time.perf_counter()
+    for i in range(n):
+        time.sleep(max(0.0, start + i / rate - time.perf_counter()))
+        key = f"raw-{i}"
+        producer.send(topic, key=key.encode(), value=b"{}").get(10)
+        acked[key] = time.perf_counter()
+    time.sleep(2)
+    tail.close()
+    producer.close()
+    return _latencies_ms(acked, tail.seen, lambda k: k.encode())
+
+
+def run_processor_bench(bootstrap: str, *, scale: float = 1.0) -> tuple[list[Shape], Figure]:
+    shapes = run_throughput(scale)
+    return shapes, run_latency(bootstrap, seconds=max(5.0, 30.0 * scale))
+
+
+def report(result: tuple[list[Shape], Figure]) -> None:
+    shapes, latency = result
+    print("\nProcessor (one worker) beside a raw aiokafka loop consuming and JSON-decoding the same records")
+    head = f"{'history':<28} {'events/s':>10} | {'raw ev/s':>10} | {'ratio':>6}"
+    print(head)
+    print("-" * len(head))
+    for s in shapes:
+        print(f"{f'{s.groups:,} groups x {s.per_group:,}':<28} {s.events_per_s:>10.0f} | "
+              f"{s.raw_events_per_s:>10.0f} | {s.ratio:>6.2f}")
+    rates = [s.events_per_s for s in shapes]
+    worst = min(rates)
+    print_table("End-to-end latency beside a raw acks=all producer and consumer", [latency], [
+        (f"throughput >= 5,000 events/s per worker (slowest shape {worst:.0f})", worst >= 5000),
+        (f"throughput >= 25% of the raw loop (lowest {min(s.ratio for s in shapes):.0%})",
+         min(s.ratio for s in shapes) >= 0.25),
+        (f"flat cost: shapes within a factor of 2 ({max(rates) / worst:.2f}x)", max(rates) <= 2 * worst),
+        (f"202 -> group-state p99 < 500 ms at 200 events/s ({latency.p99_ms:.0f} ms)", latency.p99_ms < 500),
+    ])
+
+
+def main() -> int:
+    import sys
+
+    scale = float(sys.argv[1]) if len(sys.argv) > 1 else 1.0
+    with broker_for_bench() as bootstrap:
+        report(run_processor_bench(bootstrap, scale=scale))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
