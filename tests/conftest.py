@@ -17,7 +17,7 @@ from devtools.broker import KafkaBroker, free_port
 from services.infra.topics import ensure_topics
 
 TIERS = ("unit", "integration", "e2e")
-BROKER_FIXTURES = {"kafka_broker", "kafka_bootstrap", "broker_restarter"}
+BROKER_FIXTURES = {"kafka_broker", "kafka_bootstrap", "broker_restarter", "own_kafka_bootstrap"}
 _TESTS_ROOT = Path(__file__).resolve().parent
 
 
@@ -56,6 +56,21 @@ def kafka_broker(
         broker.stop()
         if request.session.testsfailed == 0:
             shutil.rmtree(data_dir, ignore_errors=True)
+
+
+@pytest.fixture(scope="module")
+def own_kafka_bootstrap(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A broker of the test module's own, every topic created: for a module whose checks read a
+    derived topic (`group-state`, `alerts`) that only its own processor may write."""
+    data_dir = tmp_path_factory.mktemp("own-kafka")
+    broker = KafkaBroker(data_dir, free_port(), free_port())
+    broker.start()
+    try:
+        ensure_topics(broker.bootstrap, partitions=3, replication_factor=1)
+        yield broker.bootstrap
+    finally:
+        broker.stop()
+        shutil.rmtree(data_dir, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")

@@ -18,12 +18,10 @@ from __future__ import annotations
 
 import os
 import re
-import shutil
 import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Iterator
 from contextlib import ExitStack
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -33,8 +31,7 @@ import httpx
 import pytest
 
 from devtools.bench.common import service_process
-from devtools.broker import KafkaBroker, free_port
-from services.infra.topics import ensure_topics
+from devtools.broker import free_port
 from tests.examples import example_event
 from tests.processor_support import running_processor
 
@@ -91,16 +88,8 @@ class DashboardProcess:
 
 
 @pytest.fixture(scope="module")
-def bootstrap(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    data_dir = tmp_path_factory.mktemp("browser-kafka")
-    broker = KafkaBroker(data_dir, free_port(), free_port())
-    broker.start()
-    try:
-        ensure_topics(broker.bootstrap, partitions=3, replication_factor=1)
-        yield broker.bootstrap
-    finally:
-        broker.stop()
-        shutil.rmtree(data_dir, ignore_errors=True)
+def bootstrap(own_kafka_bootstrap: str) -> str:
+    return own_kafka_bootstrap
 
 
 def post(url: str, agency: str, event: dict[str, Any]) -> None:

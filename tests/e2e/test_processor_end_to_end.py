@@ -4,34 +4,22 @@ them: every group state the dashboard gives equals, byte for byte, the pure rule
 
 from __future__ import annotations
 
-import shutil
 import subprocess
 import sys
-from collections.abc import Iterator
 from contextlib import ExitStack
 
 import httpx
 import pytest
 
 from devtools.bench.common import service_process
-from devtools.broker import KafkaBroker, free_port
-from services.infra.topics import ensure_topics
 from tests.processor_support import live_view, running_processor, wait_for, wait_until_live_equals_replay
 
 INTAKES = ("incidents", "notifications", "sanctions")
 
 
 @pytest.fixture(scope="module")
-def bootstrap(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    data_dir = tmp_path_factory.mktemp("e2e-kafka")
-    broker = KafkaBroker(data_dir, free_port(), free_port())
-    broker.start()
-    try:
-        ensure_topics(broker.bootstrap, partitions=3, replication_factor=1)
-        yield broker.bootstrap
-    finally:
-        broker.stop()
-        shutil.rmtree(data_dir, ignore_errors=True)
+def bootstrap(own_kafka_bootstrap: str) -> str:
+    return own_kafka_bootstrap
 
 
 def test_posted_events_become_group_states_that_the_dashboard_serves(

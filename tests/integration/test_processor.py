@@ -8,7 +8,6 @@ alone, and one worker (`python -m services.sanctions.processor`) that the tests 
 from __future__ import annotations
 
 import json
-import shutil
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -16,10 +15,8 @@ from typing import Any
 import pytest
 from kafka import KafkaProducer
 
-from devtools.broker import KafkaBroker, free_port
 from devtools.scenario import build_scenario
 from services.contracts import CloudEvent
-from services.infra.topics import ensure_topics
 from services.sanctions.domain import AlertKind, CaseStatus, alert_id
 from tests.processor_support import (
     ProcessorProcess,
@@ -34,16 +31,8 @@ from tests.unit.domain import builders as b
 
 
 @pytest.fixture(scope="module")
-def bootstrap(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    data_dir = tmp_path_factory.mktemp("processor-kafka")
-    broker = KafkaBroker(data_dir, free_port(), free_port())
-    broker.start()
-    try:
-        ensure_topics(broker.bootstrap, partitions=3, replication_factor=1)
-        yield broker.bootstrap
-    finally:
-        broker.stop()
-        shutil.rmtree(data_dir, ignore_errors=True)
+def bootstrap(own_kafka_bootstrap: str) -> str:
+    return own_kafka_bootstrap
 
 
 @pytest.fixture(scope="module")
