@@ -27,12 +27,12 @@ class Topics:
 
     group_state: dict[bytes, bytes | None] = field(default_factory=dict)
     alerts: list[bytes] = field(default_factory=list)
-    store: dict[bytes, bytes] = field(default_factory=dict)
+    store: list[bytes] = field(default_factory=list)
 
     def feed(self, core: ProcessorCore, offset: int, event: CloudEvent, now: datetime = NOW) -> None:
         out = core.accept("incidents", 0, offset, event.to_json(), now=now)
         if out.store is not None:
-            self.store[out.store[0]] = out.store[1]
+            self.store.append(out.store)
         self.group_state.update(out.records)
         self.alerts.extend(a.to_json() for a in out.alerts)
 
@@ -47,7 +47,7 @@ class Topics:
 
     def restart(self, committed: int, now: datetime = NOW) -> ProcessorCore:
         core = ProcessorCore(window_days=WINDOW)
-        core.restore(self.store.values(), {("incidents", 0): committed})
+        core.restore([b"".join(self.store)], {("incidents", 0): committed})
         records, alerts = core.reconcile(self.live(), self.raised(), now)
         self.group_state.update(records)
         self.alerts.extend(a.to_json() for a in alerts)

@@ -29,6 +29,7 @@ from faust.types import TP, EventT, StreamT
 from mode import Service
 
 from services.contracts import Service as SourceService
+from services.contracts import canonical_json
 from services.sanctions.domain import Alert, AlertWithdrawal
 from services.sanctions.domain.records import GROUP_STATE_TOPIC, Record, partition_of
 from services.sanctions.processor.core import ProcessorCore, TopicPartition
@@ -45,6 +46,7 @@ LAG_INTERVAL_S = 5.0
 FETCH_MAX_WAIT_MS = 100
 EXIT_PARTIAL_ASSIGNMENT = 3
 BATCH_MAX_EVENTS = 500
+FACT_ENTRY_MAX_BYTES = 256 * 1024
 BATCH_WITHIN_S = 0.02  # a batch waits at most this long to fill: the latency it may add
 PRODUCER_LINGER_MS = 5  # outputs of consecutive events share produce requests
 
@@ -133,6 +135,7 @@ class Processor:
         now = datetime.now(UTC)
         records: dict[bytes, bytes | None] = {}
         alerts: list[Alert | AlertWithdrawal] = []
+        stores: dict[TopicPartition, list[tuple[EventT[bytes], bytes]]] = {}
         for event in events:
             message = event.message
             outputs = self.core.accept(message.topic, message.partition, message.offset, event.value, now=now)
@@ -143,18 +146,36 @@ class Processor:
                 self.metrics.rejected(message.topic, outputs.rejected)
                 continue
             if outputs.store is not None:
-                # the table writes its changelog to the partition of faust's "current event",
-                # which within a batch must be this one
-                _current_event.set(weakref.ref(event))
-                self.facts[outputs.store[0]] = outputs.store[1]
+                stores.setdefault((message.topic, message.partition), []).append((event, outputs.store))
             for key, value in outputs.records:
                 records.pop(key, None)
                 records[key] = value
             alerts.extend(outputs.alerts)
             self.metrics.processed(message.topic, outputs.event_type, message.timestamp)
+        self._keep_facts(stores)
         await self._send_records(list(records.items()))
         await self._send_alerts(alerts)
         self.metrics.open_cases.set(self.core.open_cases())
+
+    def _keep_facts(self, stores: dict[TopicPartition, list[tuple[EventT[bytes], bytes]]]) -> None:
+        """One fact-table entry per source partition and batch (split to stay well under Kafka's
+        record size), keyed by its first fact's position: one changelog record, not hundreds."""
+        for (topic, partition), frames in stores.items():
+            chunk: list[bytes] = []
+            size, first = 0, frames[0][0]
+            for event, frame in frames:
+                if chunk and size + len(frame) > FACT_ENTRY_MAX_BYTES:
+                    self._keep(topic, partition, first, chunk)
+                    chunk, size, first = [], 0, event
+                chunk.append(frame)
+                size += len(frame)
+            self._keep(topic, partition, first, chunk)
+
+    def _keep(self, topic: str, partition: int, first: EventT[bytes], frames: list[bytes]) -> None:
+        # the table writes its changelog to the partition of faust's "current event": within a
+        # batch, make it an event of this entry's partition
+        _current_event.set(weakref.ref(first))
+        self.facts[canonical_json([topic, partition, first.message.offset])] = b"".join(frames)
 
     async def _send_records(self, records: Sequence[Record]) -> None:
         producer = self.app.producer

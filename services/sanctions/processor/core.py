@@ -21,7 +21,8 @@ from __future__ import annotations
 import json
 import logging
 import statistics
-from collections.abc import Iterable, Mapping
+import struct
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -38,38 +39,45 @@ from services.sanctions.domain import (
     Ledger,
     Update,
 )
-from services.sanctions.domain.facts import FactKey, preferred
+from services.sanctions.domain.facts import preferred
 from services.sanctions.domain.records import Record, all_records, records_for
 
-__all__ = ["Outputs", "ProcessorCore", "TopicPartition", "decode_fact", "encode_fact", "fact_store_key"]
+__all__ = ["Outputs", "ProcessorCore", "TopicPartition", "decode_facts", "encode_fact"]
 
 log = logging.getLogger(__name__)
 
 TopicPartition = tuple[str, int]
 
 
-def fact_store_key(key: FactKey) -> bytes:
-    return canonical_json(list(key))
+_FRAME = struct.Struct(">I")
 
 
 def encode_fact(fact: Fact, value: bytes) -> bytes:
-    """The fact store's value: the log position on one line, then the record's value as read."""
-    return canonical_json({"topic": fact.topic, "partition": fact.partition, "offset": fact.offset}) \
+    """One fact for the fact store: a length-prefixed frame holding the log position on one line,
+    then the record's value as read. Frames concatenate: the store keeps a batch's facts together."""
+    body = canonical_json({"topic": fact.topic, "partition": fact.partition, "offset": fact.offset}) \
         + b"\n" + value
+    return _FRAME.pack(len(body)) + body
 
 
-def decode_fact(stored: bytes) -> Fact:
-    position, _, value = stored.partition(b"\n")
-    where = json.loads(position)
-    event = parse_event(json.loads(value), allow_intake_attributes=True)
-    return Fact.from_event(event, topic=where["topic"], partition=where["partition"], offset=where["offset"])
+def decode_facts(stored: bytes) -> Iterator[Fact]:
+    view, at = memoryview(stored), 0
+    while at < len(view):
+        (size,) = _FRAME.unpack_from(view, at)
+        position, _, value = bytes(view[at + _FRAME.size:at + _FRAME.size + size]).partition(b"\n")
+        at += _FRAME.size + size
+        where = json.loads(position)
+        event = parse_event(json.loads(value), allow_intake_attributes=True)
+        yield Fact.from_event(event, topic=where["topic"], partition=where["partition"],
+                              offset=where["offset"])
 
 
 @dataclass(frozen=True, slots=True)
 class Outputs:
     """What one source record makes the processor write."""
 
-    store: tuple[bytes, bytes] | None = None
+    store: bytes | None = None
+    """The fact to keep (an `encode_fact` frame), or None for a copy that does not count."""
     records: tuple[Record, ...] = ()
     alerts: tuple[Alert | AlertWithdrawal, ...] = ()
     event_type: str = "unknown"
@@ -109,7 +117,7 @@ class ProcessorCore:
         counted = self.ledger.fact(fact.key)
         store = None
         if counted is None or (preferred(counted, fact) is fact and counted != fact):
-            store = (fact_store_key(fact.key), encode_fact(fact, value))
+            store = encode_fact(fact, value)
         update = self.ledger.apply(fact)
         records = tuple(records_for(self.ledger, update))
         alerts: list[Alert | AlertWithdrawal] = [*update.alerts.raised, *update.alerts.withdrawn]
@@ -197,12 +205,12 @@ class ProcessorCore:
         their partition (whose outputs were acknowledged before the commit); the rest are read again
         from the source topics and published then. Returns how many facts were restored."""
         restored = 0
-        for value in stored:
-            fact = decode_fact(value)
-            assert fact.topic is not None and fact.partition is not None and fact.offset is not None
-            if fact.offset < committed.get((fact.topic, fact.partition), 0):
-                self.ledger.apply(fact)
-                restored += 1
+        for blob in stored:
+            for fact in decode_facts(blob):
+                assert fact.topic is not None and fact.partition is not None and fact.offset is not None
+                if fact.offset < committed.get((fact.topic, fact.partition), 0):
+                    self.ledger.apply(fact)  # a fact kept twice (batches re-read) counts once
+                    restored += 1
         for group_id, state in self.ledger.derived().groups.items():
             for case in state.cases:
                 key = (group_id, case.incident_id)
