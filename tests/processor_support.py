@@ -113,8 +113,13 @@ def wait_until_live_equals_replay(bootstrap: str, timeout: float = 90) -> Derive
     try:
         wait_for(probe, timeout, "the live group states to equal the replay", interval=1.0)
     except AssertionError:
-        raise AssertionError(f"live states differ from the replay:\nlive {last[0][:600]!r}\n"
-                             f"want {want[:600]!r}") from None
+        live = {json.loads(line)["group_id"]: line for line in last[0].splitlines()}
+        wanted = {json.loads(line)["group_id"]: line for line in want.splitlines()}
+        differ = sorted(g for g in live.keys() | wanted.keys() if live.get(g) != wanted.get(g))
+        first = differ[0] if differ else None
+        raise AssertionError(
+            f"live states differ from the replay in {len(differ)} groups {differ[:10]}; the first:\n"
+            f"live {live.get(first, b'')[:1500]!r}\nwant {wanted.get(first, b'')[:1500]!r}") from None
     return expected
 
 

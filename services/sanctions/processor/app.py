@@ -80,6 +80,30 @@ class _App(faust.App):
         return _Transport(self.conf.broker_consumer, self)
 
 
+class _FactTable(faust.Table[bytes, bytes]):
+    """The fact table, whose changelog writes a batch can wait for.
+
+    faust hands table writes to its producer through a buffer that `producer.flush()` (what faust
+    awaits before committing offsets) may leave unsent: it gives up after 0.1 s without progress. An
+    offset committed while its fact still sat there would lose the fact at the next restart (not in
+    the table, not read again). So each batch waits until its facts' changelog records are
+    acknowledged before its events are acked, and so before their offsets can be committed."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._unacked: list[Any] = []
+
+    def send_changelog(self, *args: Any, **kwargs: Any) -> Any:
+        future = super().send_changelog(*args, **kwargs)
+        self._unacked.append(future)
+        return future
+
+    async def wait_durable(self) -> None:
+        unacked, self._unacked = self._unacked, []
+        if unacked:
+            await asyncio.gather(*unacked)
+
+
 def _broker_urls(bootstrap: str) -> list[str]:
     return [f"kafka://{host.strip()}" for host in bootstrap.split(",") if host.strip()]
 
@@ -113,7 +137,9 @@ class Processor:
             broker_commit_interval=1.0,
             stream_wait_empty=False,
         )
-        self.facts = self.app.Table("facts", key_type=bytes, value_type=bytes, partitions=partitions)
+        self.facts = _FactTable(self.app, name="facts", key_type=bytes, value_type=bytes,
+                                partitions=partitions, beacon=self.app.tables.beacon)
+        self.app.tables.add(self.facts)
         self.source = self.app.topic(*SOURCE_TOPICS, key_type=bytes, value_type=bytes,
                                      key_serializer="raw", value_serializer="raw")
         self.app.agent(self.source, name="process", concurrency=1)(self._process)
@@ -153,6 +179,7 @@ class Processor:
             alerts.extend(outputs.alerts)
             self.metrics.processed(message.topic, outputs.event_type, message.timestamp)
         self._keep_facts(stores)
+        await self.facts.wait_durable()
         await self._send_records(list(records.items()))
         await self._send_alerts(alerts)
         self.metrics.open_cases.set(self.core.open_cases())
