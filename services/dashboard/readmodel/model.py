@@ -16,7 +16,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from services.dashboard.readmodel.sources import SourceFacts
-from services.sanctions.domain.alerts import AlertKind
+from services.sanctions.domain.alerts import AlertKind, is_stalled
 from services.sanctions.domain.state import (
     CaseState,
     CaseStatus,
@@ -205,7 +205,7 @@ class ReadModel:
 
     def _stalled(self, case: CaseState, now: datetime) -> bool:
         return (case.status is CaseStatus.AWAITING_SANCTION
-                and now - case.incident_time >= timedelta(days=self.stall_days))
+                and is_stalled(case.incident_time, now, self.stall_days))
 
     def case_rows(self, now: datetime, status: str = "all",
                   group_ids: Iterable[str] | None = None) -> list[CaseRow]:

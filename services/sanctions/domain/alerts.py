@@ -16,10 +16,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
 
-from pydantic import BaseModel, ConfigDict
-
-from services.contracts import canonical_json
-from services.sanctions.domain.state import RULE_VERSION, CaseStatus, GroupState
+from services.sanctions.domain.state import RULE_VERSION, CanonicalRecord, CaseStatus, GroupState
 
 __all__ = [
     "Alert",
@@ -30,6 +27,7 @@ __all__ = [
     "alert_id",
     "diff_alerts",
     "group_alerts",
+    "is_stalled",
     "retaliation_alerts",
     "stalled_alerts",
     "stalled_cases",
@@ -48,14 +46,7 @@ def alert_id(kind: AlertKind, group_id: str, incident_id: str) -> str:
     return hashlib.sha256(f"{kind.value}|{group_id}|{incident_id}".encode()).hexdigest()
 
 
-class _Record(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-    def to_json(self) -> bytes:
-        return canonical_json(self.model_dump(mode="json"))
-
-
-class Alert(_Record):
+class Alert(CanonicalRecord):
     """An alert that holds. Its fields are exactly those its id is made of, plus the rule version."""
 
     alert_id: str
@@ -70,7 +61,7 @@ class Alert(_Record):
                    incident_id=incident_id)
 
 
-class AlertWithdrawal(_Record):
+class AlertWithdrawal(CanonicalRecord):
     """An alert raised earlier no longer holds (e.g. the incident was re-attributed)."""
 
     alert_id: str
@@ -127,13 +118,17 @@ class StalledCase:
     days_since_incident: float
 
 
+def is_stalled(incident_time: datetime, now: datetime, stall_days: int = 14) -> bool:
+    """The stall rule, for a case still awaiting its first sanction: `stall_days` or more have
+    passed since its incident, as of `now` (the caller's clock; nothing here reads one)."""
+    return now - incident_time >= timedelta(days=stall_days)
+
+
 def stalled_cases(state: GroupState, now: datetime, stall_days: int = 14) -> list[StalledCase]:
-    """The group's cases still awaiting their first sanction `stall_days` or more after the incident,
-    as of `now` (the caller's clock; nothing here reads one)."""
-    limit = timedelta(days=stall_days)
+    """The group's cases still awaiting their first sanction that `is_stalled`."""
     out = []
     for case in state.cases:
-        if case.status is CaseStatus.AWAITING_SANCTION and now - case.incident_time >= limit:
+        if case.status is CaseStatus.AWAITING_SANCTION and is_stalled(case.incident_time, now, stall_days):
             days = (now - case.incident_time) / timedelta(days=1)
             out.append(StalledCase(state.group_id, case.incident_id, case.incident_time, round(days, 2)))
     return out

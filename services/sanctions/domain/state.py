@@ -24,6 +24,7 @@ from services.contracts.types import UtcDatetime
 
 __all__ = [
     "RULE_VERSION",
+    "CanonicalRecord",
     "CaseProvenance",
     "CaseState",
     "CaseStatus",
@@ -72,7 +73,9 @@ class ResolvedBy(StrEnum):
     MEMBERSHIP = "membership"
 
 
-class _Record(BaseModel):
+class CanonicalRecord(BaseModel):
+    """A frozen output record of the rules, with one canonical serialisation."""
+
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     def to_json(self) -> bytes:
@@ -80,13 +83,13 @@ class _Record(BaseModel):
         return canonical_json(self.model_dump(mode="json"))
 
 
-class WarningEntry(_Record):
+class WarningEntry(CanonicalRecord):
     event_id: str
     channel: str
     time: UtcDatetime
 
 
-class SanctionLink(_Record):
+class SanctionLink(CanonicalRecord):
     """One sanction attached to a case or to the group's baseline, and what that rests on."""
 
     sanction_id: str
@@ -102,7 +105,7 @@ class SanctionLink(_Record):
                     "this group (sorted); empty when the sanction named the group.")
 
 
-class Presentation(_Record):
+class Presentation(CanonicalRecord):
     """The held call-in that presented a case: the first one, by (time, id), after its first sanction."""
 
     call_in_id: str
@@ -111,14 +114,14 @@ class Presentation(_Record):
     scheduled_id: str
 
 
-class CaseProvenance(_Record):
+class CaseProvenance(CanonicalRecord):
     report_id: str
     attribution_id: str | None
     warning_id: str
     presented_by: Presentation | None
 
 
-class CaseState(_Record):
+class CaseState(CanonicalRecord):
     """A violation by a warned group (rule 3), and its follow-through (rules 5 and 6)."""
 
     incident_id: str
@@ -132,7 +135,7 @@ class CaseState(_Record):
     links: tuple[SanctionLink, ...]
 
 
-class GroupState(_Record):
+class GroupState(CanonicalRecord):
     """Everything the rules say about one group (rule 7), keyed by `group_id`."""
 
     group_id: str
@@ -148,7 +151,7 @@ class GroupState(_Record):
     rule_version: Annotated[int, Field(ge=1)] = RULE_VERSION
 
 
-class GroupSummary(_Record):
+class GroupSummary(CanonicalRecord):
     """A group's state without its cases, unwarned incidents and baseline links: the `group` record of
     the `group-state` topic (the others are records of their own, see `records.py`)."""
 
@@ -166,7 +169,7 @@ class GroupSummary(_Record):
     rule_version: Annotated[int, Field(ge=1)] = RULE_VERSION
 
 
-class UnresolvedSanction(_Record):
+class UnresolvedSanction(CanonicalRecord):
     """A sanction that names only a person with no membership valid at its time: a data-quality
     queue, keyed by `sanction_id`. The person reference is left out (personal data); authorised
     roles find it through the sanction event itself."""

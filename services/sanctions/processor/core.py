@@ -24,7 +24,7 @@ import statistics
 import struct
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from pydantic import ValidationError
 
@@ -38,6 +38,7 @@ from services.sanctions.domain import (
     Fact,
     Ledger,
     Update,
+    is_stalled,
 )
 from services.sanctions.domain.facts import preferred
 from services.sanctions.domain.records import Record, all_records, records_for
@@ -148,7 +149,7 @@ class ProcessorCore:
         return out
 
     def _is_stalled(self, incident_time: datetime, now: datetime) -> bool:
-        return now - incident_time >= timedelta(days=self.stall_days)
+        return is_stalled(incident_time, now, self.stall_days)
 
     # -- the clock ----------------------------------------------------------------------------------
     def tick(self, now: datetime) -> list[Alert]:
