@@ -19,6 +19,7 @@ from typing import Any, TypeVar
 import httpx
 from kafka import KafkaProducer
 
+from devtools.bench.common import metric_total
 from devtools.broker import free_port
 from services.contracts import Service, canonical_json, owner_of, parse_event, partition_key
 from services.contracts.events import EventRetracted
@@ -158,13 +159,7 @@ class ProcessorProcess:
 
     def metric(self, name: str) -> float:
         """The sum of a metric's samples (0 if absent)."""
-        total = 0.0
-        for line in httpx.get(f"{self.url}/metrics", timeout=5).text.splitlines():
-            if line.startswith(name) and not line.startswith("#"):
-                head, _, value = line.rpartition(" ")
-                if head == name or head.startswith(name + "{"):
-                    total += float(value)
-        return total
+        return metric_total(self.url, name)
 
     def kill(self) -> None:
         assert self.proc is not None

@@ -17,7 +17,8 @@ import httpx
 from devtools.broker import KafkaBroker, free_port
 from services.infra.topics import ensure_topics
 
-__all__ = ["Figure", "broker_for_bench", "percentile", "print_table", "service_process"]
+__all__ = ["Figure", "broker_for_bench", "create_topic", "metric_total", "percentile", "print_table",
+           "service_process"]
 
 
 def percentile(samples: Sequence[float], q: float) -> float:
@@ -55,6 +56,30 @@ def print_table(title: str, figures: Sequence[Figure], targets: Sequence[tuple[s
               f"{f.base_events_per_s:>10.0f} {f.base_p50_ms:>8.1f} {f.base_p99_ms:>8.1f} | {f.ratio:>6.2f}")
     for label, ok in targets:
         print(f"  [{'PASS' if ok else 'FAIL'}] {label}")
+
+
+def create_topic(bootstrap: str, name: str, config: dict[str, str] | None = None) -> None:
+    """A topic of the benchmark's own (3 partitions); one that exists already is kept."""
+    from kafka.admin import KafkaAdminClient, NewTopic
+    from kafka.errors import TopicAlreadyExistsError
+
+    admin = KafkaAdminClient(bootstrap_servers=bootstrap)
+    try:
+        admin.create_topics([NewTopic(name, 3, 1, topic_configs=config or {})])
+    except TopicAlreadyExistsError:
+        pass
+    finally:
+        admin.close()
+
+
+def metric_total(url: str, name: str) -> float:
+    """The sum of a Prometheus metric's samples at `url`/metrics (0 if absent)."""
+    total = 0.0
+    for line in httpx.get(f"{url}/metrics", timeout=5).text.splitlines():
+        head, _, value = line.rpartition(" ")
+        if not line.startswith("#") and (head == name or head.startswith(name + "{")):
+            total += float(value)
+    return total
 
 
 @contextmanager

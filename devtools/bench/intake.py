@@ -21,7 +21,14 @@ from typing import Any
 import aiohttp
 from kafka import KafkaProducer
 
-from devtools.bench.common import Figure, broker_for_bench, percentile, print_table, service_process
+from devtools.bench.common import (
+    Figure,
+    broker_for_bench,
+    create_topic,
+    percentile,
+    print_table,
+    service_process,
+)
 from services.contracts import parse_event, partition_key
 
 __all__ = ["main", "run_intake_bench"]
@@ -142,21 +149,8 @@ def _figure(name: str, n: int, ours: tuple[float, list[float]], raw: tuple[float
                   n / raw[0], percentile(raw[1], 50) * 1000, percentile(raw[1], 99) * 1000)
 
 
-def _raw_topic(bootstrap: str) -> None:
-    from kafka.admin import KafkaAdminClient, NewTopic
-    from kafka.errors import TopicAlreadyExistsError
-
-    admin = KafkaAdminClient(bootstrap_servers=bootstrap)
-    try:
-        admin.create_topics([NewTopic(RAW_TOPIC, 3, 1, topic_configs={"retention.ms": "-1"})])
-    except TopicAlreadyExistsError:
-        pass
-    finally:
-        admin.close()
-
-
 def run_intake_bench(bootstrap: str, *, scale: float = 1.0) -> list[Figure]:
-    _raw_topic(bootstrap)
+    create_topic(bootstrap, RAW_TOPIC, {"retention.ms": "-1"})
     figures = []
     with service_process("services.incidents", bootstrap) as url:
         asyncio.run(_post_singles(url, make_events(200), 8))  # warm up both paths

@@ -24,12 +24,19 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import aiohttp
-import httpx
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from kafka import KafkaConsumer, KafkaProducer
 from kafka import TopicPartition as SyncTopicPartition
 
-from devtools.bench.common import Figure, broker_for_bench, percentile, print_table, service_process
+from devtools.bench.common import (
+    Figure,
+    broker_for_bench,
+    create_topic,
+    metric_total,
+    percentile,
+    print_table,
+    service_process,
+)
 from services.contracts import Service, canonical_json, owner_of, parse_event, partition_key
 
 __all__ = ["main", "report", "run_processor_bench"]
@@ -133,14 +140,6 @@ async def _raw_loop(bootstrap: str, total: int) -> float:
         await consumer.stop()
 
 
-def _events_processed(url: str) -> float:
-    total = 0.0
-    for line in httpx.get(f"{url}/metrics", timeout=5).text.splitlines():
-        if line.startswith("gvi_processor_events_total{"):
-            total += float(line.rpartition(" ")[2])
-    return total
-
-
 def _processor_rate(bootstrap: str, total: int) -> float:
     with tempfile.TemporaryDirectory(prefix="gvi-bench-processor-") as tmp, service_process(
             "services.sanctions.processor", bootstrap, GVI_PROCESSOR_DATA_DIR=tmp,
@@ -148,7 +147,7 @@ def _processor_rate(bootstrap: str, total: int) -> float:
         first: tuple[float, float] | None = None
         deadline = time.monotonic() + 900
         while time.monotonic() < deadline:
-            done, now = _events_processed(url), time.perf_counter()
+            done, now = metric_total(url, "gvi_processor_events_total"), time.perf_counter()
             if done and first is None:
                 first = (now, done)
             if done >= total and first is not None:
@@ -271,16 +270,7 @@ def run_latency(bootstrap: str, seconds: float = 30.0, rate: float = 200.0) -> F
 
 def _raw_latency(bootstrap: str, n: int, rate: float) -> list[float]:
     topic = "bench-raw-latency"
-    from kafka.admin import KafkaAdminClient, NewTopic
-    from kafka.errors import TopicAlreadyExistsError
-
-    admin = KafkaAdminClient(bootstrap_servers=bootstrap)
-    try:
-        admin.create_topics([NewTopic(topic, 3, 1)])
-    except TopicAlreadyExistsError:
-        pass
-    finally:
-        admin.close()
+    create_topic(bootstrap, topic)
     time.sleep(1)
     tail = _Tail(bootstrap, topic)
     tail.start()

@@ -11,15 +11,13 @@ import os
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from kafka import KafkaProducer
 
-from devtools.broker import KafkaBroker, free_port
+from devtools.broker import free_port
 from services.contracts import CloudEvent, owner_of, partition_key
-from services.infra.topics import ensure_topics
 from services.sanctions.domain import derive
 from services.sanctions.domain.records import states_document
 from tests.integration.test_audit_replay import scenario
@@ -27,14 +25,8 @@ from tests.unit.domain import builders as b
 
 
 @pytest.fixture(scope="module")
-def own_broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    broker = KafkaBroker(tmp_path_factory.mktemp("audit-kafka"), free_port(), free_port())
-    broker.start()
-    try:
-        ensure_topics(broker.bootstrap, partitions=3, replication_factor=1)
-        yield broker.bootstrap
-    finally:
-        broker.stop()
+def own_broker(own_kafka_bootstrap: str) -> str:
+    return own_kafka_bootstrap
 
 
 def publish(bootstrap: str, events: list[CloudEvent], keys: dict[str, tuple[str, str]]) -> None:

@@ -162,6 +162,7 @@ class Processor:
         records: dict[bytes, bytes | None] = {}
         alerts: list[Alert | AlertWithdrawal] = []
         stores: dict[TopicPartition, list[tuple[EventT[bytes], bytes]]] = {}
+        processed: list[tuple[str, str, float | None]] = []
         for event in events:
             message = event.message
             outputs = self.core.accept(message.topic, message.partition, message.offset, event.value, now=now)
@@ -177,11 +178,13 @@ class Processor:
                 records.pop(key, None)
                 records[key] = value
             alerts.extend(outputs.alerts)
-            self.metrics.processed(message.topic, outputs.event_type, message.timestamp)
+            processed.append((message.topic, outputs.event_type, message.timestamp))
         self._keep_facts(stores)
         await self.facts.wait_durable()
         await self._send_records(list(records.items()))
         await self._send_alerts(alerts)
+        for topic, event_type, timestamp in processed:  # latency: up to outputs handed to the producer
+            self.metrics.processed(topic, event_type, timestamp)
         self.metrics.open_cases.set(self.core.open_cases())
 
     def _keep_facts(self, stores: dict[TopicPartition, list[tuple[EventT[bytes], bytes]]]) -> None:
