@@ -56,11 +56,13 @@ def _kafka_adapters(settings: IntakeSettings, service: Service) -> Adapters:
     from services.intake.kafka import KafkaPublisher, ReceiptFeed
 
     client_id = f"gvi-{service}"
+    security = settings.kafka_security()
     publisher = KafkaPublisher(settings.kafka_bootstrap_servers,
                                timeout_seconds=settings.publish_timeout_seconds, client_id=client_id,
-                               lanes=settings.publish_lanes)
+                               lanes=settings.publish_lanes, security=security)
     ledger = ReceiptLedger()
-    feed = ReceiptFeed(settings.kafka_bootstrap_servers, service.topic, ledger, client_id=client_id)
+    feed = ReceiptFeed(settings.kafka_bootstrap_servers, service.topic, ledger, client_id=client_id,
+                       security=security)
 
     async def start() -> None:
         feed.start()

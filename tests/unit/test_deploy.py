@@ -27,6 +27,7 @@ from devtools.broker import kafka_version
 from devtools.deploy import prometheus_rule
 from services.contracts import Service
 from services.contracts.topics import ALL_TOPICS, SOURCE_TOPICS
+from services.infra.kafka_security import KafkaClientSettings
 from services.intake.runner import DEFAULT_PORTS
 from services.intake.settings import IntakeSettings
 from tests.kustomize import build, containers, pod_spec
@@ -84,7 +85,7 @@ def settings_of(module: str) -> type[BaseSettings]:
                 continue
             loaded = importlib.import_module(candidate)
             found.update(v for v in vars(loaded).values() if isinstance(v, type)
-                         and issubclass(v, BaseSettings) and v is not BaseSettings
+                         and issubclass(v, BaseSettings) and v not in (BaseSettings, KafkaClientSettings)
                          and v.__module__.startswith("services."))
         if found:
             break
@@ -105,7 +106,7 @@ def check_environment(where: str, module: str, env: dict[str, str]) -> None:
         return
     if module == "services.infra.topics":
         allowed = {"KAFKA_BOOTSTRAP_SERVERS", "GVI_TOPIC_PARTITIONS", "GVI_TOPIC_REPLICATION_FACTOR",
-                   "GVI_TOPIC_MIN_INSYNC_REPLICAS"}
+                   "GVI_TOPIC_MIN_INSYNC_REPLICAS", *env_names(KafkaClientSettings)}
         assert set(env) <= allowed, f"{where}: unknown variables {set(env) - allowed}"
         return
     settings = settings_of(module)

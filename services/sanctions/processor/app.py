@@ -30,6 +30,7 @@ from mode import Service
 
 from services.contracts import Service as SourceService
 from services.contracts import canonical_json
+from services.infra.kafka_security import PLAINTEXT, KafkaSecurity
 from services.sanctions.domain import Alert, AlertWithdrawal
 from services.sanctions.domain.records import GROUP_STATE_TOPIC, Record, partition_of
 from services.sanctions.processor.core import ProcessorCore, TopicPartition
@@ -122,6 +123,7 @@ class Processor:
         self.app = _App(
             settings.app_id,
             broker=_broker_urls(settings.kafka_bootstrap_servers),
+            broker_credentials=settings.kafka_security().faust_credentials(),
             store="rocksdb://",
             datadir=str(settings.data_dir),
             processing_guarantee="at_least_once",
@@ -259,11 +261,13 @@ class Processor:
     async def _derived_topics(self) -> tuple[dict[bytes, bytes], dict[str, bytes]]:
         """What `group-state` holds now (live keys), and the alerts whose last record raises them."""
         published: dict[bytes, bytes | None] = {}
-        for record in await read_to_end(self.settings.kafka_bootstrap_servers, GROUP_STATE_TOPIC):
+        for record in await read_to_end(self.settings.kafka_bootstrap_servers, GROUP_STATE_TOPIC,
+                                        self.settings.kafka_security()):
             if record.key is not None:
                 published[record.key] = record.value
         last: dict[str, bytes] = {}
-        for record in await read_to_end(self.settings.kafka_bootstrap_servers, ALERTS_TOPIC):
+        for record in await read_to_end(self.settings.kafka_bootstrap_servers, ALERTS_TOPIC,
+                                        self.settings.kafka_security()):
             if record.key is not None and record.value is not None:
                 last[record.key.decode()] = record.value
         raised = {k: v for k, v in last.items() if b'"withdrawn":true' not in v}
@@ -274,7 +278,8 @@ class Processor:
             yield value
 
     async def _committed_offsets(self) -> dict[TopicPartition, int]:
-        admin = AIOKafkaAdminClient(bootstrap_servers=self.settings.kafka_bootstrap_servers)
+        admin = AIOKafkaAdminClient(bootstrap_servers=self.settings.kafka_bootstrap_servers,
+                                    **self.settings.kafka_security().aiokafka())
         await admin.start()
         try:
             offsets = await admin.list_consumer_group_offsets(self.settings.app_id)
@@ -304,10 +309,10 @@ class Processor:
                 self.metrics.lag(tp.topic, tp.partition, max(0, end - position))
 
 
-async def read_to_end(bootstrap: str, topic: str) -> list[Any]:
+async def read_to_end(bootstrap: str, topic: str, security: KafkaSecurity = PLAINTEXT) -> list[Any]:
     """Every committed record of `topic` from its start to its current end (no consumer group)."""
     consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, isolation_level="read_committed",
-                                enable_auto_commit=False)
+                                enable_auto_commit=False, **security.aiokafka())
     await consumer.start()
     try:
         await consumer._client.force_metadata_update()
