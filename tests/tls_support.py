@@ -13,11 +13,11 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-__all__ = ["TestCA", "make_test_ca"]
+__all__ = ["ThrowawayCA", "make_test_ca"]
 
 
 @dataclass(frozen=True)
-class TestCA:
+class ThrowawayCA:
     ca_file: Path
     """The CA certificate (PEM): what clients trust (KAFKA_SSL_CAFILE)."""
     keystore: Path
@@ -45,7 +45,7 @@ def _ca(common_name: str, now: datetime.datetime) -> tuple[ec.EllipticCurvePriva
     return key, cert
 
 
-def make_test_ca(directory: Path) -> TestCA:
+def make_test_ca(directory: Path) -> ThrowawayCA:
     now = datetime.datetime.now(datetime.UTC)
     ca_key, ca_cert = _ca("gvi test CA", now)
     _, other_cert = _ca("gvi other CA", now)
@@ -70,4 +70,4 @@ def make_test_ca(directory: Path) -> TestCA:
         server_key.private_bytes(pem, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
         + server_cert.public_bytes(pem) + ca_cert.public_bytes(pem))
     keystore.chmod(0o600)
-    return TestCA(ca_file, keystore, other_ca_file)
+    return ThrowawayCA(ca_file, keystore, other_ca_file)
