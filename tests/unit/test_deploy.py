@@ -48,6 +48,12 @@ PENDING_MODULES: frozenset[str] = frozenset()
 
 # The Secrets the manifests mount, and the key each must hold; created by the operators.
 SECRETS = {"gvi-agencies": "agencies.toml", "gvi-audit-signing-key": "signing-key"}
+# Secrets that Strimzi makes: the cluster CA's certificate, and each KafkaUser's password.
+CLUSTER_CA_SECRET = ("gvi-kafka-cluster-ca-cert", "ca.crt")
+# The Kafka user each workload connects as (and `gvi-auditor`, for auditors' gvi-audit).
+KAFKA_USERS = {"incidents": "gvi-incidents", "notifications": "gvi-notifications",
+               "sanctions": "gvi-sanctions", "processor": "gvi-processor", "dashboard": "gvi-dashboard",
+               "audit-checkpointer": "gvi-audit-checkpointer"}
 SECRET_NAME = re.compile(r"(PASSWORD|SECRET|TOKEN|_KEY$|PRIVATE)", re.IGNORECASE)
 
 
@@ -118,6 +124,35 @@ def check_environment(where: str, module: str, env: dict[str, str]) -> None:
         default = DEFAULT_PORTS[Service(module.rpartition(".")[2])]
     if default is not None:
         assert env.get("GVI_PORT") == str(default), f"{where}: GVI_PORT is not {module}'s port {default}"
+
+
+def mounted_secret_file(doc: dict[str, Any], container: dict[str, Any], path: str) -> tuple[str, str]:
+    """(Secret name, key) of the file at `path` in the container, from its mounts and the pod's volumes."""
+    spec = pod_spec(doc)
+    assert spec is not None
+    volumes = {v["name"]: v for v in spec.get("volumes", [])}
+    for mount in container.get("volumeMounts", []):
+        prefix = mount["mountPath"].rstrip("/") + "/"
+        if path.startswith(prefix) and "secret" in volumes[mount["name"]]:
+            secret = volumes[mount["name"]]["secret"]
+            [key] = [i["key"] for i in secret["items"] if i["path"] == path[len(prefix):]]
+            return secret["secretName"], key
+    raise AssertionError(f"{path} is not a file of a mounted Secret")
+
+
+def check_kafka_client(where: str, doc: dict[str, Any], container: dict[str, Any],
+                       docs: list[dict[str, Any]]) -> None:
+    """The workload connects over TLS as its own KafkaUser, with the password and the CA that Strimzi
+    puts in Secrets (mounted, never written down)."""
+    env = container_env(container)
+    user = KAFKA_USERS[doc["metadata"]["name"]]
+    assert env["KAFKA_SECURITY_PROTOCOL"] == "SASL_SSL", where
+    assert env["KAFKA_SASL_MECHANISM"] == "SCRAM-SHA-512", where
+    assert env["KAFKA_SASL_USERNAME"] == user, where
+    assert "KAFKA_SASL_PASSWORD" not in env and "GVI_KAFKA_ALLOW_PLAINTEXT" not in env, where
+    assert find(docs, "KafkaUser", user), f"{where}: no KafkaUser {user}"
+    assert mounted_secret_file(doc, container, env["KAFKA_SASL_PASSWORD_FILE"]) == (user, "password"), where
+    assert mounted_secret_file(doc, container, env["KAFKA_SSL_CAFILE"]) == CLUSTER_CA_SECRET, where
 
 
 def workloads(docs: list[dict[str, Any]]) -> Iterator[dict[str, Any]]:
@@ -257,8 +292,9 @@ def test_every_kubernetes_command_is_a_module_with_its_own_settings_and_port(ren
             [port] = container["ports"]
             assert port["name"] == "http" and str(port["containerPort"]) == env["GVI_PORT"], where
             assert env["GVI_HOST"] == "0.0.0.0", where
-            assert env["KAFKA_BOOTSTRAP_SERVERS"] == "gvi-kafka-kafka-bootstrap:9092", where
+            assert env["KAFKA_BOOTSTRAP_SERVERS"] == "gvi-kafka-kafka-bootstrap:9093", where
             assert env.get("GVI_ENV") == "production", where
+            check_kafka_client(where, doc, container, docs)
         [service] = [s for s in find(docs, "Service")
                      if s["spec"]["selector"] == doc["spec"]["selector"]["matchLabels"]]
         assert [p["port"] for p in service["spec"]["ports"]] == [port["containerPort"]], where
@@ -382,7 +418,9 @@ def test_every_secret_is_referenced_never_inlined() -> None:
                 for env in container.get("env", []):
                     if SECRET_NAME.search(env["name"]) and not env["name"].endswith("_FILE"):
                         assert "valueFrom" in env, f"{rendering}: {env['name']} is written down"
-        assert referenced == {name: {key} for name, key in SECRETS.items()}, rendering
+        made_by_strimzi = {CLUSTER_CA_SECRET[0]: {CLUSTER_CA_SECRET[1]},
+                           **{user: {"password"} for user in KAFKA_USERS.values()}}
+        assert referenced == {**{name: {key} for name, key in SECRETS.items()}, **made_by_strimzi}, rendering
     operations = Path("docs/operations.md").read_text()
     for name in SECRETS:
         assert f"kubectl create secret generic {name}" in operations, name
@@ -399,7 +437,7 @@ def test_network_policies_let_only_what_must_talk(rendering: str) -> None:
     egress = policies["gvi-egress"]
     assert egress["podSelector"]["matchLabels"] == part_of and egress["policyTypes"] == ["Egress"]
     kafka_rule, dns_rule = egress["egress"]
-    assert kafka_rule["ports"] == [{"protocol": "TCP", "port": 9092}]
+    assert kafka_rule["ports"] == [{"protocol": "TCP", "port": 9093}]
     assert {p["port"] for p in dns_rule["ports"]} == {53}
     ports = {d["metadata"]["name"]: containers(d)[0]["ports"][0]["containerPort"] for d in workloads(docs)}
     for doc in workloads(docs):
@@ -421,8 +459,10 @@ def test_network_policies_let_only_what_must_talk(rendering: str) -> None:
                 assert not selected.items() <= doc["spec"]["template"]["metadata"]["labels"].items(), name
     [kafka] = find(docs, "Kafka")
     [listener] = kafka["spec"]["kafka"]["listeners"]
-    assert listener["port"] == 9092
+    assert listener["port"] == 9093 and listener["tls"] is True
+    assert listener["authentication"] == {"type": "scram-sha-512"}
     assert listener["networkPolicyPeers"] == [{"podSelector": {"matchLabels": part_of}}]
+    assert kafka["spec"]["kafka"]["authorization"] == {"type": "simple"}
 
 
 def test_the_prometheus_operator_gets_the_same_jobs_and_rules() -> None:
