@@ -16,8 +16,8 @@ faust (`faust_credentials()`, the App's `broker_credentials`).
     KAFKA_SSL_KEYFILE          PEM private key of that certificate (unencrypted; file mode 0600)
     GVI_KAFKA_ALLOW_PLAINTEXT  true: accept PLAINTEXT outside development (see below)
 
-Rules, checked when the settings are built, so that a service refuses to start with one clear line
-naming the variable to set:
+An empty variable counts as unset. Rules, checked when the settings are built, so that a service
+refuses to start with one clear line naming the variable to set:
 * SASL_PLAINTEXT and SASL_SSL need a user name and exactly one of password / password file; the file
   must be readable and not empty. SSL and PLAINTEXT take no SASL settings (they would be ignored, so
   they are refused rather than silently unused).
@@ -41,7 +41,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import Field, SecretStr, model_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 __all__ = ["PLAINTEXT", "KafkaClientSettings", "KafkaSecurity", "KafkaSecurityError", "Protocol"]
@@ -167,6 +167,13 @@ class KafkaClientSettings(BaseSettings):
     kafka_ssl_certfile: Path | None = Field(None, validation_alias="KAFKA_SSL_CERTFILE")
     kafka_ssl_keyfile: Path | None = Field(None, validation_alias="KAFKA_SSL_KEYFILE")
     kafka_allow_plaintext: bool = Field(False, validation_alias="GVI_KAFKA_ALLOW_PLAINTEXT")
+
+    @field_validator("kafka_sasl_username", "kafka_sasl_password", "kafka_sasl_password_file",
+                     "kafka_ssl_cafile", "kafka_ssl_certfile", "kafka_ssl_keyfile", mode="before")
+    @classmethod
+    def _empty_is_unset(cls, value: object) -> object:
+        """An empty variable counts as unset (docker compose passes `${VAR:-}` through as "")."""
+        return None if value == "" else value
 
     @model_validator(mode="after")
     def _check_kafka_security(self) -> KafkaClientSettings:

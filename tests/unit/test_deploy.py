@@ -30,6 +30,7 @@ from services.contracts.topics import ALL_TOPICS, SOURCE_TOPICS
 from services.infra.kafka_security import KafkaClientSettings
 from services.intake.runner import DEFAULT_PORTS
 from services.intake.settings import IntakeSettings
+from services.sanctions.processor.settings import ProcessorSettings
 from tests.kustomize import build, containers, pod_spec
 
 COMPOSE = yaml.safe_load(Path("docker-compose.yml").read_text())
@@ -495,3 +496,75 @@ def test_kubectl_kustomize_renders_what_the_tests_check(rendering: str) -> None:
 
     rendered = sorted(map(key, (d for d in yaml.safe_load_all(output) if d)))
     assert rendered == sorted(map(key, RENDERINGS[rendering]))
+
+
+# Kafka users, ACLs and connection settings
+
+
+def test_compose_passes_the_kafka_settings_through_and_keeps_its_plaintext_broker_private() -> None:
+    assert "ports" not in SERVICES["kafka"], "the PLAINTEXT broker must not be published"
+    for name, service in SERVICES.items():
+        if "build" not in service:
+            continue
+        env = service["environment"]
+        assert env["KAFKA_SECURITY_PROTOCOL"] == "${KAFKA_SECURITY_PROTOCOL:-PLAINTEXT}", name
+        assert env["KAFKA_BOOTSTRAP_SERVERS"] == "${KAFKA_BOOTSTRAP_SERVERS:-kafka:9092}", name
+        assert env["GVI_KAFKA_ALLOW_PLAINTEXT"] == "${GVI_KAFKA_ALLOW_PLAINTEXT:-true}", name
+
+
+def test_the_compose_sasl_override_gives_every_service_its_own_user_and_secret() -> None:
+    override = yaml.safe_load(Path("deploy/docker/compose.kafka-sasl.yml").read_text())
+    text = Path("deploy/docker/compose.kafka-sasl.yml").read_text()
+    users = {**KAFKA_USERS, "topics": "gvi-topic-admin"}
+    runs = {name for name, service in SERVICES.items() if "build" in service}
+    assert set(override["services"]) == runs
+    for name, extra in override["services"].items():
+        env = {**SERVICES[name]["environment"], **extra["environment"]}
+        check_environment(f"sasl override {name}", check_command(name, SERVICES[name]["command"]), env)
+        assert env["KAFKA_SECURITY_PROTOCOL"] == "SASL_SSL" and env["KAFKA_SASL_USERNAME"] == users[name]
+        targets = {s["target"]: s["source"] for s in extra["secrets"] if isinstance(s, dict)}
+        assert env["KAFKA_SASL_PASSWORD_FILE"] == "/run/secrets/kafka-password"
+        assert env["KAFKA_SSL_CAFILE"] == "/run/secrets/kafka-ca" and targets["kafka-ca"] == "kafka-ca"
+        assert override["secrets"][targets["kafka-password"]]["file"].endswith(f"/{users[name]}.password")
+        kept = [s for s in extra["secrets"] if isinstance(s, str)]
+        assert kept == SERVICES[name].get("secrets", []), f"{name}: the override must keep its secrets"
+    for secret in override["secrets"].values():
+        assert re.match(r"\$\{\w+:\?", secret["file"]), secret
+    assert "KAFKA_SASL_PASSWORD:" not in text
+
+
+@pytest.mark.parametrize("rendering", sorted(RENDERINGS))
+def test_every_kafka_user_is_allowed_exactly_what_its_service_uses(rendering: str) -> None:
+    docs = RENDERINGS[rendering]
+    [kafka] = find(docs, "Kafka")
+    users = {u["metadata"]["name"]: u["spec"] for u in find(docs, "KafkaUser")}
+    assert set(users) == {*KAFKA_USERS.values(), "gvi-auditor"}
+    topics = {spec.name for spec in ALL_TOPICS}
+    app_id = ProcessorSettings.model_fields["app_id"].default
+    intakes = {f"gvi-{s.value}": s.topic for s in Service}  # client id gvi-<service> (intake/api.py)
+    writers: dict[str, set[str]] = {}
+    for name, spec in users.items():
+        [user] = find(docs, "KafkaUser", name)
+        assert user["metadata"]["labels"]["strimzi.io/cluster"] == kafka["metadata"]["name"], name
+        assert spec["authentication"] == {"type": "scram-sha-512"}, name
+        assert spec["authorization"]["type"] == "simple", name
+        for rule in spec["authorization"]["acls"]:
+            resource, pattern = rule["resource"], rule["resource"].get("patternType", "literal")
+            assert rule.get("type", "allow") == "allow" and rule.get("host", "*") == "*", name
+            assert "All" not in rule["operations"], f"{name}: name the operations, not All"
+            if resource["type"] == "topic" and pattern == "literal":
+                assert resource["name"] in topics, f"{name}: topic {resource['name']} is not in the contract"
+                if "Write" in rule["operations"]:
+                    writers.setdefault(resource["name"], set()).add(name)
+            elif resource["type"] == "topic":  # faust's own topics: <app id>-<table>-changelog, ...
+                assert (name, resource["name"], pattern) == ("gvi-processor", f"{app_id}-", "prefix")
+            elif resource["type"] == "group":
+                assert (name, resource["name"], pattern) == ("gvi-processor", app_id, "literal")
+            elif resource["type"] == "transactionalId":  # <client id>-<instance>-<lane> (intake/kafka.py)
+                assert name in intakes and (resource["name"], pattern) == (f"{name}-", "prefix"), name
+            else:
+                raise AssertionError(f"{name}: unexpected ACL resource {resource}")
+    # Each topic has exactly one writer: the service that owns it.
+    assert writers == {**{topic: {user} for user, topic in intakes.items()},
+                       "group-state": {"gvi-processor"}, "alerts": {"gvi-processor"},
+                       "access-log": {"gvi-dashboard"}, "audit-checkpoints": {"gvi-audit-checkpointer"}}
