@@ -12,8 +12,11 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import secrets
 import shutil
+import subprocess
+import sys
 import time
 import uuid
 from collections.abc import Iterator
@@ -205,3 +208,18 @@ def test_processor_dashboard_and_checkpointer_work_with_their_own_users(
         wait_ready(client)
         wait_for(lambda: read_topic(secure_kafka.setup_bootstrap, "audit-checkpoints"), 30,
                  "a checkpoint on audit-checkpoints")
+
+
+@pytest.mark.parametrize(("command", "code"), [(["services.sanctions.processor"], 2),
+                                               (["services.infra.topics", "--timeout", "10"], 1)])
+def test_a_wrong_password_stops_the_processor_and_the_topic_job_with_one_line(
+        secure_kafka: SecureKafka, command: list[str], code: int, tmp_path: Path) -> None:
+    wrong = "not-the-" + secrets.token_hex(8)
+    env = {"PATH": os.environ["PATH"], "GVI_ENV": "production", "GVI_PROCESSOR_DATA_DIR": str(tmp_path),
+           **secure_kafka.env("gvi-processor", password=wrong)}
+    done = subprocess.run([sys.executable, "-m", *command], env=env, capture_output=True, text=True,
+                          timeout=90)
+    assert done.returncode == code, done.stderr
+    last = done.stderr.strip().splitlines()[-1]
+    assert "cannot start" in last or last.startswith("error:"), done.stderr
+    assert wrong not in done.stderr + done.stdout
