@@ -119,8 +119,9 @@ class _ObserveRequests:
 
         method = scope["method"]
         fast = self._fast.get((method, scope["path"]))
-        answer = fast(scope) if fast is not None else None
+        answer = None
         try:
+            answer = fast(scope) if fast is not None else None
             if answer is not None:
                 await answer(scope, receive, observe)
             else:
