@@ -7,8 +7,12 @@
 * live: `clients` SSE clients on `/api/stream`; group-state records of new groups are produced at a
   steady rate, and a record's latency is from just before it is sent to Kafka until the LAST client
   has it; beside one raw aiokafka consumer tailing `group-state` (the Kafka hop alone).
-* reads: `/api/groups` with 50 concurrent readers (bearer token); beside a bare uvicorn app serving
-  the same bytes (the HTTP stack alone).
+* reads: `/api/groups` with 50 concurrent readers in a closed loop (each asks again when its answer is
+  in; bearer token); beside a bare uvicorn app serving the same bytes (the HTTP stack alone). The
+  readers are one lean asyncio HTTP/1.1 keep-alive client (`_KeepAlive`), the same for both sides:
+  they share the two cores with the server they measure, and aiohttp's client cost about as much CPU
+  per request as the bare server, so it measured itself as much as the server. The bare app sends
+  Content-Length, as the dashboard does (not chunked encoding).
 
 `python -m devtools.bench.dashboard [--scale S]`; `make bench` runs it at scale 1.
 """

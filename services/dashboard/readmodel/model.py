@@ -99,6 +99,9 @@ class AlertEntry(_View):
         return self.withdrawn_at is None
 
 
+_RAISED_FIELDS = {"alert_id", "kind", "group_id", "incident_id", "rule_version", "raised_at"}
+
+
 class _AlertRecord(_View):
     alert_id: str
     kind: AlertKind
@@ -207,9 +210,11 @@ class ReadModel:
         else:
             if current is not None and current.active:
                 return None
-            entry = AlertEntry(alert_id=record.alert_id, kind=record.kind, group_id=record.group_id,
-                               incident_id=record.incident_id, rule_version=record.rule_version,
-                               raised_at=timestamp)
+            # From the validated record, sharing one set of the fields given: alerts are many (each
+            # raise is kept, withdrawn or not), and a set per entry would cost more than the entry.
+            entry = AlertEntry.model_construct(
+                _RAISED_FIELDS, alert_id=record.alert_id, kind=record.kind, group_id=record.group_id,
+                incident_id=record.incident_id, rule_version=record.rule_version, raised_at=timestamp)
         self._alerts[record.alert_id] = entry
         self.version += 1
         return entry
