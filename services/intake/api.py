@@ -164,17 +164,19 @@ class _PostEvents:
         return found
 
     async def _body(self, headers: Mapping[str, str], chunks: AsyncIterator[bytes]) -> bytes:
-        too_large = PayloadTooLarge(f"the body exceeds {self._max_body} bytes; send smaller batches")
         length = headers.get("content-length")
         if length is not None and length.isdigit() and int(length) > self._max_body:
-            raise too_large
+            raise self._too_large()
         parts, size = [], 0
         async for chunk in chunks:
             size += len(chunk)
             if size > self._max_body:
-                raise too_large
+                raise self._too_large()
             parts.append(chunk)
         return b"".join(parts)
+
+    def _too_large(self) -> PayloadTooLarge:
+        return PayloadTooLarge(f"the body exceeds {self._max_body} bytes; send smaller batches")
 
     async def answer(self, headers: Mapping[str, str], chunks: AsyncIterator[bytes]) -> _Answer:
         """`headers` must be case-insensitive; raises ClientDisconnect if the client went away."""
