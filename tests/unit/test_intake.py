@@ -403,7 +403,8 @@ def test_the_fastapi_route_answers_as_the_plain_asgi_path() -> None:
             assert (a.status_code, a.json(), a.headers.get("www-authenticate")) == (
                 b.status_code, b.json(), b.headers.get("www-authenticate"))
             assert a.headers["content-type"] == b.headers["content-type"] == "application/json"
-        line = 'gvi_http_requests_total{method="POST",route="/v1/events",service="incidents",status="401"} 1.0'
+        line = ('gvi_http_requests_total{method="POST",route="/v1/events",service="incidents",'
+                'status="401"} 1.0')
         assert line in direct.client.get("/metrics").text
         assert line in proxied.client.get("/intake/metrics").text
         assert len(direct.publisher.log) == len(proxied.publisher.log) == 1
