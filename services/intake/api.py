@@ -25,7 +25,7 @@ from typing import Any
 
 from fastapi import FastAPI, Request, Response
 from fastapi.responses import JSONResponse
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, generate_latest
 from starlette.datastructures import Headers
 from starlette.requests import ClientDisconnect
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -151,6 +151,7 @@ class _PostEvents:
         self._metrics = metrics
         self._seconds = metrics.http_seconds.labels(service, "POST", _EVENTS_PATH)
         self._requests = metrics.http_requests
+        self._by_status: dict[str, Counter] = {}
         self._service = service
 
     def _agency(self, headers: Mapping[str, str]) -> Agency:
@@ -238,7 +239,11 @@ class _PostEvents:
                 (b"content-type", b"application/json"), *answer.headers]})
             await send({"type": "http.response.body", "body": answer.body})
         finally:
-            self._requests.labels(self._service, "POST", _EVENTS_PATH, status).inc()
+            counter = self._by_status.get(status)
+            if counter is None:
+                counter = self._by_status[status] = self._requests.labels(
+                    self._service, "POST", _EVENTS_PATH, status)
+            counter.inc()
             self._seconds.observe(time.perf_counter() - start)
 
 
