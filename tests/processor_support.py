@@ -37,12 +37,16 @@ def stamp(event: dict[str, Any], agency: str, recorded: datetime | None = None) 
     return {**event, "recordedtime": when, "agency": agency}
 
 
-def produce(bootstrap: str, events: Iterable[dict[str, Any]]) -> int:
+def produce(bootstrap: str, events: Iterable[dict[str, Any]],
+            among: Iterable[dict[str, Any]] | None = None) -> int:
     """Write stamped events to their topics under their partition keys, as the intake would; a
-    retraction goes where the event it retracts went (which must be among `events`)."""
+    retraction goes where the event it retracts went (which must be among `events`, or `among`:
+    the whole scenario that `events` are part of)."""
     parsed = [(raw, parse_event(raw, allow_intake_attributes=True)) for raw in events]
+    known = parsed if among is None else [
+        (raw, parse_event(raw, allow_intake_attributes=True)) for raw in among]
     routes: dict[tuple[str, str], tuple[str, bytes]] = {}
-    for _, event in parsed:
+    for _, event in known:
         owner = owner_of(event.type)
         if owner is not None:
             routes[(event.source, event.id)] = (owner.topic, partition_key(event).encode())
