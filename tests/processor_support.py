@@ -122,9 +122,13 @@ def wait_until_live_equals_replay(bootstrap: str, timeout: float = 90) -> Derive
         wanted = {json.loads(line)["group_id"]: line for line in want.splitlines()}
         differ = sorted(g for g in live.keys() | wanted.keys() if live.get(g) != wanted.get(g))
         first = differ[0] if differ else None
+        ours, theirs = live.get(first, b""), wanted.get(first, b"")
+        at = next((i for i, (x, y) in enumerate(zip(ours, theirs, strict=False)) if x != y),
+                  min(len(ours), len(theirs)))
         raise AssertionError(
-            f"live states differ from the replay in {len(differ)} groups {differ[:10]}; the first:\n"
-            f"live {live.get(first, b'')[:1500]!r}\nwant {wanted.get(first, b'')[:1500]!r}") from None
+            f"live states differ from the replay in {len(differ)} groups {differ[:10]}; the first "
+            f"differs from byte {at}:\nlive ...{ours[max(0, at - 300):at + 300]!r}\n"
+            f"want ...{theirs[max(0, at - 300):at + 300]!r}") from None
     return expected
 
 
