@@ -332,8 +332,12 @@ def test_the_processor_keeps_its_state_on_a_volume_and_fits_the_partitions(rende
     assert processor["spec"]["template"]["spec"]["securityContext"]["fsGroup"] == 10001
     partitions = {t["spec"]["topicName"]: t["spec"]["partitions"] for t in find(docs, "KafkaTopic")}
     assert all(partitions[t.name] >= 1 for t in SOURCE_TOPICS)
-    # The rules join across partitions: one worker reads them all (a second one would exit).
-    assert processor["spec"]["replicas"] == 1
+    # Several workers, each its own consumer group (its pod's name), sharing the publishing of the
+    # group-state partitions: at least two, and no more than there are partitions to publish.
+    assert 2 <= processor["spec"]["replicas"] <= partitions["group-state"]
+    by_name = {e["name"]: e for e in container["env"]}
+    assert by_name["GVI_PROCESSOR_ID"]["valueFrom"]["fieldRef"]["fieldPath"] == "metadata.name"
+    assert by_name["GVI_PROCESSOR_CLUSTER"]["value"]
 
 
 @pytest.mark.parametrize("rendering", sorted(RENDERINGS))
