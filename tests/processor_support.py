@@ -37,12 +37,16 @@ def stamp(event: dict[str, Any], agency: str, recorded: datetime | None = None) 
     return {**event, "recordedtime": when, "agency": agency}
 
 
-def produce(bootstrap: str, events: Iterable[dict[str, Any]]) -> int:
+def produce(bootstrap: str, events: Iterable[dict[str, Any]],
+            among: Iterable[dict[str, Any]] | None = None) -> int:
     """Write stamped events to their topics under their partition keys, as the intake would; a
-    retraction goes where the event it retracts went (which must be among `events`)."""
+    retraction goes where the event it retracts went (which must be among `events`, or `among`:
+    the whole scenario that `events` are part of)."""
     parsed = [(raw, parse_event(raw, allow_intake_attributes=True)) for raw in events]
+    known = parsed if among is None else [
+        (raw, parse_event(raw, allow_intake_attributes=True)) for raw in among]
     routes: dict[tuple[str, str], tuple[str, bytes]] = {}
-    for _, event in parsed:
+    for _, event in known:
         owner = owner_of(event.type)
         if owner is not None:
             routes[(event.source, event.id)] = (owner.topic, partition_key(event).encode())
@@ -118,9 +122,13 @@ def wait_until_live_equals_replay(bootstrap: str, timeout: float = 90) -> Derive
         wanted = {json.loads(line)["group_id"]: line for line in want.splitlines()}
         differ = sorted(g for g in live.keys() | wanted.keys() if live.get(g) != wanted.get(g))
         first = differ[0] if differ else None
+        ours, theirs = live.get(first, b""), wanted.get(first, b"")
+        at = next((i for i, (x, y) in enumerate(zip(ours, theirs, strict=False)) if x != y),
+                  min(len(ours), len(theirs)))
         raise AssertionError(
-            f"live states differ from the replay in {len(differ)} groups {differ[:10]}; the first:\n"
-            f"live {live.get(first, b'')[:1500]!r}\nwant {wanted.get(first, b'')[:1500]!r}") from None
+            f"live states differ from the replay in {len(differ)} groups {differ[:10]}; the first "
+            f"differs from byte {at}:\nlive ...{ours[max(0, at - 300):at + 300]!r}\n"
+            f"want ...{theirs[max(0, at - 300):at + 300]!r}") from None
     return expected
 
 

@@ -6,8 +6,11 @@ bench's own broker: groups, memberships, warnings, incidents with later re-attri
 naming a group or only a person, support offers and retractions, with `recordedtime` days to weeks
 after `time`. Then, in the same run:
 * the baseline: one raw `KafkaConsumer` (assign + seek, read_committed) counts every record;
-* `gvi-audit replay --out /dev/null` runs as the auditor would run it (its own process, so its peak
-  resident memory is its own, read from `wait4`); events/s is over the process's whole life;
+* `gvi-audit replay --out /dev/null` runs as the auditor would run it (its own process); events/s is
+  over the process's whole life. Replay forks helper processes (one per core) for the group states,
+  so its memory is the peak, sampled every 50 ms, of the proportional set size (PSS) summed over the
+  replay process and its children (shared pages counted once), or its own `wait4` peak resident
+  size if that is larger;
 * `gvi-audit verify` (the hash chains over every record; no checkpointer runs, so nothing is
   checked against signatures: this is the chaining cost alone).
 """
@@ -19,6 +22,7 @@ import os
 import random
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -143,16 +147,43 @@ def _raw_read(bootstrap: str) -> tuple[float, int]:
     return elapsed, count
 
 
+def _pss(pid: int) -> int:
+    """Proportional set size in bytes of `pid` and its descendants (0 for any that are gone)."""
+    total = 0
+    try:
+        for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
+            if line.startswith("Pss:"):
+                total += int(line.split()[1]) * 1024
+        children = [int(c) for task in Path(f"/proc/{pid}/task").iterdir()
+                    for c in (task / "children").read_text().split()]
+    except (OSError, ValueError):
+        return total
+    return total + sum(_pss(c) for c in children)
+
+
 def _gvi_audit(bootstrap: str, *args: str) -> tuple[float, int, int]:
-    """(seconds, peak RSS in bytes, exit code) of one `gvi-audit` run."""
+    """(seconds, peak memory in bytes, exit code) of one `gvi-audit` run: the larger of its own peak
+    resident size and the peak PSS of it and its children together."""
     env = {**os.environ, "GVI_ENV": "development", "GVI_AUDITOR_KEY": "dev-auditor-key",
            "KAFKA_BOOTSTRAP_SERVERS": bootstrap}
     start = time.perf_counter()
     proc = subprocess.Popen([str(Path(sys.executable).parent / "gvi-audit"), "--no-progress", *args], env=env,
                             stdout=subprocess.DEVNULL)
+    peak = [0]
+    done = threading.Event()
+
+    def sample() -> None:
+        while not done.wait(0.05):
+            peak[0] = max(peak[0], _pss(proc.pid))
+
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
     _, status, usage = os.wait4(proc.pid, 0)
+    elapsed = time.perf_counter() - start
+    done.set()
+    sampler.join()
     proc.returncode = os.waitstatus_to_exitcode(status)
-    return time.perf_counter() - start, usage.ru_maxrss * 1024, proc.returncode
+    return elapsed, max(usage.ru_maxrss * 1024, peak[0]), proc.returncode
 
 
 def run_audit_bench(bootstrap: str, *, scale: float = 1.0) -> tuple[list[Figure], int, int]:
@@ -187,7 +218,14 @@ def report(result: tuple[list[Figure], int, int]) -> None:
 
 
 def main() -> int:
-    scale = float(sys.argv[1]) if len(sys.argv) > 1 else 1.0
+    import argparse
+
+    parser = argparse.ArgumentParser(prog="python -m devtools.bench.audit")
+    parser.add_argument("scale", nargs="?", type=float, default=None, help=argparse.SUPPRESS)
+    parser.add_argument("--scale", dest="scale_option", type=float, default=1.0,
+                        help="fraction of the 1,000,000-event log (default 1)")
+    args = parser.parse_args()
+    scale = args.scale if args.scale is not None else args.scale_option
     with broker_for_bench() as bootstrap:
         report(run_audit_bench(bootstrap, scale=scale))
     return 0

@@ -43,11 +43,12 @@ from services.audit.progress import ProgressBar
 from services.audit.replay import (
     Cut,
     ReplayStats,
+    bulk,
     first_difference,
     live_document,
     read_facts,
     replay,
-    replay_document,
+    state_lines,
 )
 from services.audit.settings import DEV_DATA_DIR, AuditCliSettings
 from services.audit.signing import PublicKeys, load_public_keys
@@ -219,12 +220,20 @@ def _replay(run: _Run) -> int:
         raise ConfigError("--compare-live compares today's states: leave out --as-of and --known-at")
     live = (live_document(run.reader(), run.args.group_state_topic, progress=run.progress("live view"))
             if run.args.compare_live else None)
-    facts, stats = run.facts(cut, "replay")
-    derived = replay(facts, window_days=run.settings.window_days)
-    del facts
-    document = replay_document(derived)
-    run.output().write(document)
-    _summary(run, stats, len(derived.groups))
+    with bulk():
+        facts, stats = run.facts(cut, "replay")
+        out = run.output()
+        pieces: list[bytes] = []
+        lines = state_lines(facts, window_days=run.settings.window_days)
+        del facts
+        piece = next(lines)
+        for following in lines:  # the last item is the number of groups
+            out.write(piece)
+            if live is not None:
+                pieces.append(piece)
+            piece = following
+    document = b"".join(pieces)
+    _summary(run, stats, int(piece))
     if live is not None:
         difference = first_difference(document, live)
         run.say("the live group states are byte-identical to the replay" if difference is None

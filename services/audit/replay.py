@@ -18,8 +18,12 @@ With neither, every event counts: the processor's current state.
 
 from __future__ import annotations
 
+import gc
 import json
+import multiprocessing
+import os
 from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Annotated, Any, Literal, Union
@@ -29,10 +33,12 @@ from pydantic import Field, TypeAdapter, ValidationError, create_model
 from services.audit.kafka_log import LogReader, Progress
 from services.contracts import EVENT_TYPES, RETRACTION_TYPE, CloudEvent
 from services.sanctions.domain import Derived, Fact, derive
+from services.sanctions.domain.derive import Inputs, gather
 from services.sanctions.domain.records import StateView, states_document
+from services.sanctions.domain.rules import is_empty
 
-__all__ = ["Cut", "ReplayStats", "decode_fact", "first_difference", "live_document", "read_facts", "replay",
-           "replay_document"]
+__all__ = ["Cut", "ReplayStats", "bulk", "decode_fact", "first_difference", "live_document", "read_facts",
+           "replay", "replay_document", "state_lines"]
 
 _IRRELEVANT = frozenset({"gvi.support.offered.v1", "gvi.support.accepted.v1", "gvi.exit.milestone.v1"})
 """Types no rule reads: left out of replay to save memory (they change no state, and nor does
@@ -78,15 +84,50 @@ def _envelopes() -> TypeAdapter[Any]:
 _ENVELOPES = _envelopes()
 
 
+_SHARED: dict[Any, Any] = {}
+"""One copy of each repeated value (agencies, sources, types, topics, group ids, the sets of fields
+given): a million facts otherwise hold a million copies of the same few hundred strings."""
+
+_INTERNED_FIELDS = frozenset({"group_id", "incident_id", "call_in_id", "area", "name", "service"})
+
+
+def _shared(value: Any) -> Any:
+    return _SHARED.setdefault(value, value)
+
+
 def decode_fact(record: Any) -> Fact | None:
-    """A committed source record as a fact with its provenance; None if it is not a valid event."""
+    """A committed source record as a fact with its provenance; None if it is not a valid event.
+
+    Repeated strings of the fact and its payload are shared (equal values, one object), which
+    changes nothing a rule or a comparison sees, only the memory a long log takes."""
     if record.value is None:
         return None
     try:
         event: CloudEvent = _ENVELOPES.validate_json(record.value)
     except ValidationError:
         return None
-    return Fact.from_event(event, topic=record.topic, partition=record.partition, offset=record.offset)
+    data = event.data
+    values = data.__dict__
+    for name in _INTERNED_FIELDS.intersection(values):
+        if type(value := values[name]) is str:
+            values[name] = _shared(value)
+    object.__setattr__(data, "__pydantic_fields_set__", _shared(frozenset(data.model_fields_set)))
+    return Fact(source=_shared(event.source), id=event.id, type=_shared(event.type), time=event.time,
+                data=data, recordedtime=event.recordedtime, agency=_shared(event.agency),
+                topic=_shared(record.topic), partition=record.partition, offset=record.offset)
+
+
+@contextmanager
+def bulk() -> Iterator[None]:
+    """No cyclic garbage collection while a log is loaded and replayed: facts make no cycles, and
+    the collector would otherwise walk the millions of them again and again."""
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
 
 
 def read_facts(reader: LogReader, topics: Iterable[str], cut: Cut, stats: ReplayStats, *,
@@ -111,7 +152,88 @@ def read_facts(reader: LogReader, topics: Iterable[str], cut: Cut, stats: Replay
 
 
 def replay(facts: Iterable[Fact], *, window_days: int) -> Derived:
-    return derive(facts, window_days=window_days)
+    """The rules' groups and unresolved sanctions for `facts` (no alerts: the audit prints none)."""
+    return derive(facts, window_days=window_days, alerts=False)
+
+
+def _workers() -> int:
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # not on Linux
+        return max(1, os.cpu_count() or 1)
+
+
+def _document_part(inputs: Inputs, group_ids: list[str], window_days: int) -> tuple[bytes, int]:
+    states = {}
+    for group_id in group_ids:
+        state = inputs.group_state(group_id, window_days)
+        if not is_empty(state):
+            states[group_id] = state
+    return states_document(states), len(states)
+
+
+def _split(inputs: Inputs, group_ids: list[str], parts: int) -> list[list[str]]:
+    """Consecutive runs of the sorted group ids, of about equal work (a group's facts)."""
+    weight = {g: 1 + len(inputs.warnings.get(g, ())) + len(inputs.suspected.get(g, ()))
+              + len(inputs.sanctions.get(g, ())) for g in group_ids}
+    share = sum(weight.values()) / parts
+    runs: list[list[str]] = [[]]
+    done = 0.0
+    for g in group_ids:
+        if done >= share * len(runs) and len(runs) < parts:
+            runs.append([])
+        runs[-1].append(g)
+        done += weight[g]
+    return runs
+
+
+def state_lines(facts: Iterable[Fact], *, window_days: int, workers: int | None = None) -> Iterator[bytes]:
+    """`states_document(replay(facts).groups)`, in consecutive pieces; the last item is the number
+    of groups as ASCII digits. The groups are computed by the same `derive` code (`gather`, then
+    each group's `group_state`), split over the machine's cores: after `gather`, forked processes
+    compute the later runs of group ids (each group's state depends only on what `gather` sorted
+    out for it) while this one computes the first, and send their lines back in group order."""
+    inputs = gather(facts)
+    del facts  # what does not count (copies, retracted events) can go
+    group_ids = inputs.group_ids()
+    runs = _split(inputs, group_ids, max(1, min(workers or _workers(), len(group_ids))))
+    context = multiprocessing.get_context("fork") if len(runs) > 1 else None
+    children = []
+    for run in runs[1:]:
+        assert context is not None
+        receive, send = context.Pipe(duplex=False)
+        child = context.Process(target=_child, args=(inputs, run, window_days, send), daemon=True)
+        child.start()
+        send.close()
+        children.append((child, receive))
+    document, count = _document_part(inputs, runs[0], window_days)
+    yield document
+    del document
+    for child, receive in children:
+        try:
+            while (piece := receive.recv_bytes()) != b"":
+                yield piece
+            count += int(receive.recv_bytes())
+        except EOFError as exc:
+            raise RuntimeError(f"a replay worker failed (exit code {child.exitcode})") from exc
+        finally:
+            receive.close()
+            child.join()
+    yield str(count).encode()
+
+
+_PIECE = 4 * 1024 * 1024
+
+
+def _child(inputs: Inputs, group_ids: list[str], window_days: int, send: Any) -> None:
+    gc.disable()
+    document, count = _document_part(inputs, group_ids, window_days)
+    for at in range(0, len(document), _PIECE):
+        send.send_bytes(document[at:at + _PIECE])
+    send.send_bytes(b"")
+    send.send_bytes(str(count).encode())
+    send.close()
+    os._exit(0)  # nothing of the parent's (its Kafka connections, its output) is the child's to close
 
 
 def replay_document(derived: Derived) -> bytes:

@@ -14,10 +14,11 @@ from fastapi import APIRouter, Depends, Query, Request, Response
 from fastapi.responses import JSONResponse, StreamingResponse
 from fastapi.security import OAuth2PasswordRequestForm
 from starlette.concurrency import run_in_threadpool
+from starlette.types import Scope
 
 from services.dashboard.audit import snapshot_document
 from services.dashboard.auth import Principal
-from services.dashboard.context import Dashboard, NotFound
+from services.dashboard.context import Dashboard, LoginRequired, NotFound
 from services.dashboard.live import sse_message
 from services.dashboard.readmodel.access import Resource
 from services.dashboard.readmodel.brief import call_in_brief
@@ -30,12 +31,46 @@ from services.dashboard.readmodel.stats import (
     violence_table,
 )
 
-__all__ = ["api_router", "area_lookup", "authenticate_password", "stats_filter"]
+__all__ = ["api_router", "area_lookup", "authenticate_password", "board_answer", "board_fast_path",
+           "stats_filter"]
 
 
 def _json(body: Any, status: int = 200) -> Response:
     return Response(body if isinstance(body, bytes) else json.dumps(body, ensure_ascii=False).encode(),
                     status_code=status, media_type="application/json")
+
+
+def _matches(if_none_match: str | None, etag: str) -> bool:
+    """RFC 9110 If-None-Match (weak comparison): `*` or any listed tag equal to `etag`."""
+    if not if_none_match:
+        return False
+    tags = [t.strip().removeprefix("W/") for t in if_none_match.split(",")]
+    return "*" in tags or etag in tags
+
+
+def board_answer(dash: Dashboard, request: Request) -> Response:
+    """`GET /api/groups` for an authenticated caller: the board as kept by the read model (the same
+    bytes for every role), with its ETag; 304 when the caller has it already."""
+    body, etag = dash.board(dash.clock())
+    headers = {"ETag": etag, "Cache-Control": "private, no-cache"}
+    if _matches(request.headers.get("if-none-match"), etag):
+        return Response(status_code=304, headers=headers)
+    return Response(body, media_type="application/json", headers=headers)
+
+
+def board_fast_path(dash: Dashboard) -> Callable[[Scope], Response | None]:
+    """`GET /api/groups` answered without FastAPI's routing and dependency resolution (the board
+    is what every open page and polling script asks for most): the same authentication and the same
+    answer as the route, or None for a request that is not authenticated, which the app then
+    refuses as the route would (401 with its reason)."""
+    def answer(scope: Scope) -> Response | None:
+        request = Request(scope)
+        try:
+            dash.principal(request)
+        except LoginRequired:
+            return None
+        return board_answer(dash, request)
+    return answer
 
 
 def stats_filter(area: str | None, start: date | None, end: date | None) -> StatsFilter:
@@ -63,7 +98,8 @@ async def authenticate_password(dash: Dashboard, username: str, password: str) -
 def api_router(dash: Dashboard) -> APIRouter:
     router = APIRouter(prefix="/api")
 
-    def who(request: Request) -> Principal:
+    async def who(request: Request) -> Principal:
+        # async: FastAPI would run a plain function in a worker thread, a thread hop per request
         return dash.principal(request)
 
     User = Annotated[Principal, Depends(who)]
@@ -86,11 +122,10 @@ def api_router(dash: Dashboard) -> APIRouter:
     async def me(user: User) -> JSONResponse:
         return JSONResponse({"user": user.name, "role": user.role.value})
 
-    @router.get("/groups", summary="Every group's board line")
-    async def groups(_: User) -> Response:
-        now = dash.clock()
-        return _json(dash.cached("groups", (dash.model.version, int(now.timestamp())), lambda: json.dumps(
-            [s.model_dump(mode="json") for s in dash.model.summaries(now)], ensure_ascii=False).encode()))
+    @router.get("/groups", summary="Every group's board line",
+                responses={304: {"description": "Unchanged since the answer of that ETag"}})
+    async def groups(_: User, request: Request) -> Response:
+        return board_answer(dash, request)
 
     @router.get("/groups/{group_id}", summary="A group's state, exactly as the processor defines it",
                 responses={404: {"description": "No such group"}, 503: {"description": "Access log down"}})

@@ -178,8 +178,11 @@ class TokenKind(StrEnum):
 class TokenSigner:
     """Signed, expiring claims. A session token is never accepted as a bearer token or the reverse."""
 
+    _REMEMBERED = 4096
+
     def __init__(self, secret: bytes) -> None:
         self._secret = secret
+        self._verified: dict[str, tuple[str, str, str, int]] = {}
 
     def _sign(self, body: str) -> str:
         return _b64(hmac.new(self._secret, body.encode(), hashlib.sha256).digest())
@@ -191,18 +194,31 @@ class TokenSigner:
         return f"{body}.{self._sign(body)}"
 
     def claims(self, token: str, kind: TokenKind, *, now: datetime) -> tuple[str, str] | None:
-        """(user name, role) of a valid, unexpired token of `kind`; None otherwise."""
+        """(user name, role) of a valid, unexpired token of `kind`; None otherwise. The claims of a
+        token whose signature was checked are remembered (a script or page sends the same token with
+        every request); its kind and expiry are checked on every call."""
+        found = self._verified.get(token)
+        if found is None:
+            found = self._verify(token)
+            if found is None:
+                return None
+            if len(self._verified) >= self._REMEMBERED:
+                self._verified.clear()
+            self._verified[token] = found
+        name, role, token_kind, expires = found
+        if token_kind != kind.value or now.timestamp() >= expires:
+            return None
+        return name, role
+
+    def _verify(self, token: str) -> tuple[str, str, str, int] | None:
         body, _, signature = token.partition(".")
         if not body or not signature or not hmac.compare_digest(signature, self._sign(body)):
             return None
         try:
             claims = json.loads(_unb64(body))
-            name, role, token_kind, expires = claims["u"], claims["r"], claims["k"], int(claims["exp"])
+            return str(claims["u"]), str(claims["r"]), str(claims["k"]), int(claims["exp"])
         except (ValueError, KeyError, TypeError):
             return None
-        if token_kind != kind.value or now.timestamp() >= expires:
-            return None
-        return str(name), str(role)
 
     def csrf(self, session_token: str) -> str:
         """The CSRF token that belongs to a session (or to a pre-login nonce)."""

@@ -4,6 +4,7 @@ see, and the access log that a read of a group or a brief must pass through firs
 
 from __future__ import annotations
 
+import hashlib
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -59,6 +60,7 @@ class Dashboard:
     audit: AuditTrail
     throttle: LoginThrottle = field(default_factory=LoginThrottle)
     _cache: dict[str, tuple[Any, bytes]] = field(default_factory=dict)
+    _board_etag: tuple[bytes, str] | None = None
 
     # --- who is asking ---------------------------------------------------------------------------
 
@@ -128,6 +130,14 @@ class Dashboard:
         if domains:
             self.hub.publish(sse_message("sources", {"domains": domains}))
         self.metrics.change_seconds.observe(max(0.0, now.timestamp() - oldest_timestamp))
+
+    def board(self, now: datetime) -> tuple[bytes, str]:
+        """The groups board as `GET /api/groups` answers it (the same for every role: it holds no
+        person reference), and its ETag; both kept until the board changes."""
+        body = self.model.board_document(now)
+        if self._board_etag is None or self._board_etag[0] is not body:
+            self._board_etag = (body, f'"{hashlib.blake2b(body, digest_size=12).hexdigest()}"')
+        return body, self._board_etag[1]
 
     def cached(self, name: str, key: Any, build: Callable[[], bytes]) -> bytes:
         """An answer built once per `key` (e.g. the read model's version): many readers, one build."""

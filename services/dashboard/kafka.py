@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 import time
 from collections.abc import Callable, Sequence
@@ -23,7 +24,7 @@ from aiokafka.errors import KafkaError
 from services.dashboard.metrics import DashboardMetrics
 from services.dashboard.ports import AccessLogUnavailable
 from services.dashboard.readmodel.access import ACCESS_LOG_TOPIC, AccessEntry
-from services.dashboard.readmodel.records import Changes, RecordApplier
+from services.dashboard.readmodel.records import Changes, RecordApplier, current_only
 from services.infra.kafka_security import PLAINTEXT, KafkaSecurity
 
 __all__ = ["KafkaAccessLog", "ReadModelFeed"]
@@ -89,12 +90,18 @@ class ReadModelFeed:
                     consumer.seek(tp, self._positions[tp])
             targets = await consumer.end_offsets(assigned) if not self.caught_up.is_set() else {}
             while True:
-                batches = await consumer.getmany(timeout_ms=200, max_records=5000)
+                # Larger runs while loading: more superseded group-state records to skip.
+                batches = await consumer.getmany(
+                    timeout_ms=200, max_records=5000 if self.caught_up.is_set() else 20_000)
                 self._apply(batches)
                 if not self.caught_up.is_set():
                     positions = [await consumer.position(tp) for tp in assigned]
                     if all(pos >= targets[tp] for tp, pos in zip(assigned, positions, strict=True)):
                         log.info("read model loaded: %d groups", len(self._applier.model.groups()))
+                        # What was loaded stays: leave it out of the cyclic collector's full runs,
+                        # each of which would otherwise stop every request for a long moment.
+                        gc.collect()
+                        gc.freeze()
                         self._metrics.caught_up.set(1)
                         self.caught_up.set()
         finally:
@@ -105,19 +112,23 @@ class ReadModelFeed:
         oldest: float | None = None
         for tp, records in batches.items():
             skipped = changes.skipped
-            for record in records:
+            for record in current_only(tp.topic, records, _key):
                 self._applier.apply(tp.topic, record.key, record.value, record.timestamp,  # type: ignore[attr-defined]
                                     partition=tp.partition, offset=record.offset,  # type: ignore[attr-defined]
                                     changes=changes)
-                stamp = record.timestamp / 1000  # type: ignore[attr-defined]
-                oldest = stamp if oldest is None else min(oldest, stamp)
             if records:
+                stamp = min(r.timestamp for r in records) / 1000  # type: ignore[attr-defined]
+                oldest = stamp if oldest is None else min(oldest, stamp)
                 self._positions[tp] = records[-1].offset + 1  # type: ignore[attr-defined]
                 self._metrics.records.labels(tp.topic).inc(len(records))
             if changes.skipped > skipped:
                 self._metrics.skipped.labels(tp.topic).inc(changes.skipped - skipped)
         if changes and self.caught_up.is_set():
             self._on_changes(changes, oldest if oldest is not None else time.time())
+
+
+def _key(record: object) -> bytes | None:
+    return record.key  # type: ignore[attr-defined, no-any-return]
 
 
 class KafkaAccessLog:

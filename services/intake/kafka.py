@@ -1,8 +1,15 @@
 """Kafka adapters of the intake (aiokafka, on the service's event loop).
 
 `KafkaPublisher` writes every accepted request inside a Kafka transaction, committing the
-requests that arrive while the previous transaction commits together (group commit). That gives
-the intake's promise its shape:
+requests that arrive while the previous transaction commits together (group commit). A broker
+spends about the same work on a transaction of one record as on one of fifty (the coordinator's
+log writes and a commit marker per partition), so the publisher keeps few transactions open at
+once (`concurrent`, default 1) and lets the requests that wait meanwhile form the next group: at
+low load a request is committed at once, under load the groups grow with it. The transactions
+rotate over `lanes` producers, least recently used first, so that a producer is not asked to begin
+a transaction while the broker is still writing its previous commit's markers (the broker answers
+that with CONCURRENT_TRANSACTIONS and aiokafka waits 20 ms before it retries). That gives the
+intake's promise its shape:
 * a batch is atomic: its records become visible to `read_committed` consumers together or never;
 * an answer of 503 means the transaction was aborted (or fenced by the next producer with the same
   transactional id), so nothing of that request becomes visible later behind the client's back;
@@ -23,7 +30,7 @@ import json
 import logging
 import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -41,6 +48,7 @@ log = logging.getLogger("gvi.intake.kafka")
 
 _UNAVAILABLE = "the event log (Kafka) did not acknowledge in time; nothing was published, retry later"
 _MAX_RECORDS_PER_TRANSACTION = 5000
+_GATHER_TURNS = 4
 
 
 @dataclass
@@ -134,10 +142,12 @@ async def _close_without_flush(producer: AIOKafkaProducer) -> None:
 
 
 class KafkaPublisher:
-    """Group commit on `lanes` transactional producers: requests that arrive while the lanes are
-    busy are committed together in the next free lane's transaction."""
+    """Group commit: at most `concurrent` transactions at a time, on `lanes` transactional
+    producers taken in turn; the requests that arrive meanwhile are committed together in the next
+    transaction. `on_commit(requests, records)` is told the size of each committed group."""
 
     def __init__(self, bootstrap: str, *, timeout_seconds: float, client_id: str, lanes: int = 4,
+                 concurrent: int = 1, on_commit: Callable[[int, int], None] | None = None,
                  security: KafkaSecurity = PLAINTEXT) -> None:
         instance = uuid.uuid4()
         self._bootstrap = bootstrap
@@ -146,7 +156,9 @@ class KafkaPublisher:
                        for i in range(lanes)]
         self._queue: list[_Pending] = []
         self._wakeup = asyncio.Event()
-        self._free: asyncio.Queue[_Lane] = asyncio.Queue()
+        self._free: asyncio.Queue[_Lane] = asyncio.Queue()  # FIFO: the least recently used lane first
+        self._slots = asyncio.Semaphore(max(1, min(concurrent, lanes)))
+        self._on_commit = on_commit
         self._committer: asyncio.Task[None] | None = None
         self._commits: set[asyncio.Task[None]] = set()
         self._probed_at = -1.0
@@ -168,10 +180,12 @@ class KafkaPublisher:
 
     async def _commit_loop(self) -> None:
         while True:
+            await self._slots.acquire()
             lane = await self._free.get()
             while not self._queue:
                 self._wakeup.clear()
                 await self._wakeup.wait()
+            await self._gather()
             group: list[_Pending] = []
             count = 0
             while self._queue and (not group or count + len(self._queue[0].records)
@@ -182,6 +196,17 @@ class KafkaPublisher:
             task = asyncio.create_task(self._commit(lane, group))
             self._commits.add(task)
             task.add_done_callback(self._commits.discard)
+
+    async def _gather(self) -> None:
+        """Let requests already on their way join the group: give the event loop a turn while the
+        queue still grows (in a turn it reads the sockets that have data, in the next it runs the
+        requests they started), a few turns at most. At low load this costs one turn, microseconds."""
+        for _ in range(_GATHER_TURNS):
+            waiting = len(self._queue)
+            await asyncio.sleep(0)
+            await asyncio.sleep(0)
+            if len(self._queue) == waiting:
+                return
 
     async def _commit(self, lane: _Lane, group: list[_Pending]) -> None:
         started = time.monotonic()
@@ -199,6 +224,9 @@ class KafkaPublisher:
             return
         finally:
             self._free.put_nowait(lane)
+            self._slots.release()
+        if self._on_commit is not None:
+            self._on_commit(len(group), sum(len(p.records) for p in group))
         for pending, placed in zip(group, placements, strict=True):
             if not pending.done.done():
                 pending.done.set_result(placed)

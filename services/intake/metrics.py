@@ -18,6 +18,7 @@ from services.contracts import EVENT_TYPES
 __all__ = ["IntakeMetrics"]
 
 _LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10)
+_GROUP_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128)
 
 
 def _type_label(raw: Any) -> str:
@@ -41,6 +42,12 @@ class IntakeMetrics:
         self._publish = Histogram("gvi_intake_publish_seconds",
                                   "Time from handing records to Kafka to the acks=all acknowledgement.",
                                   ["service", "mode"], buckets=_LATENCY_BUCKETS, registry=registry)
+        self._group = Histogram("gvi_intake_transaction_requests",
+                                "Requests committed together in one Kafka transaction (group commit).",
+                                ["service"], buckets=_GROUP_BUCKETS, registry=registry)
+        self._accepted_by_type: dict[str, Counter] = {}
+        self._publish_by_mode = {mode == "batch": self._publish.labels(service, mode)
+                                 for mode in ("single", "batch")}
         self.broker_ready = Gauge("gvi_intake_broker_ready",
                                   "1 if the Kafka cluster answered the readiness probe (a fresh TCP "
                                   "connection and a metadata request) when /metrics was scraped, "
@@ -51,11 +58,17 @@ class IntakeMetrics:
                                       ["service", "method", "route"], buckets=_LATENCY_BUCKETS,
                                       registry=registry)
 
+    def committed(self, requests: int, records: int) -> None:
+        self._group.labels(self._service).observe(requests)  # once per transaction
+
     def broker_probed(self, reachable: bool) -> None:
         self.broker_ready.labels(self._service).set(1 if reachable else 0)
 
     def accepted(self, event_type: str) -> None:
-        self._accepted.labels(self._service, event_type).inc()
+        child = self._accepted_by_type.get(event_type)
+        if child is None:  # labelled children are looked up once: `labels()` costs more than `inc()`
+            child = self._accepted_by_type[event_type] = self._accepted.labels(self._service, event_type)
+        child.inc()
 
     def duplicate(self, event_type: str) -> None:
         self._duplicates.labels(self._service, event_type).inc()
@@ -70,5 +83,4 @@ class IntakeMetrics:
         try:
             yield
         finally:
-            self._publish.labels(self._service, "batch" if batch else "single").observe(
-                perf_counter() - start)
+            self._publish_by_mode[batch].observe(perf_counter() - start)

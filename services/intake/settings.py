@@ -26,6 +26,8 @@ class IntakeSettings(KafkaClientSettings):
     publish_timeout_seconds: float = Field(5.0, gt=0, le=60,
                                            validation_alias="GVI_PUBLISH_TIMEOUT_SECONDS")
     publish_lanes: int = Field(4, ge=1, le=32, validation_alias="GVI_PUBLISH_LANES")
+    publish_concurrent_transactions: int = Field(
+        1, ge=1, le=32, validation_alias="GVI_PUBLISH_CONCURRENT_TRANSACTIONS")
     max_batch_events: int = Field(1000, ge=1, le=10_000, validation_alias="GVI_MAX_BATCH_EVENTS")
     max_body_bytes: int = Field(8 * 1024 * 1024, ge=1024, validation_alias="GVI_MAX_BODY_BYTES")
     log_level: str = Field("INFO", validation_alias="GVI_LOG_LEVEL")

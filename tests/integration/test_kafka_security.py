@@ -190,8 +190,9 @@ def test_processor_dashboard_and_checkpointer_work_with_their_own_users(
         b.registered(f"{group}-reg", group, "Västra"), b.warning(f"{group}-w1", group, 1),
         b.incident(f"{group}-r1", f"{group}-i1", 5, [group]))])
 
+    worker_env = {**secure_kafka.env("gvi-processor"), "GVI_PROCESSOR_CLUSTER": "gvi-processor"}
     with running_processor(secure_kafka.broker.secure_bootstrap, tmp_path / "processor",
-                           env=secure_kafka.env("gvi-processor")):
+                           app_id="processor-0", env=worker_env):  # as on Kubernetes: the pod's name
         wait_until_live_equals_replay(secure_kafka.setup_bootstrap)
 
     with dashboard(secure_kafka.broker.secure_bootstrap, **secure_kafka.env("gvi-dashboard")) as url:

@@ -103,3 +103,34 @@ async def test_failure_is_broker_unavailable_and_publishes_nothing(
         await asyncio.sleep(12)  # no requests: a producer that kept the records would deliver them now
     assert landed(read, "down") == []
     assert len(await publisher.publish(records("after", 2), atomic=True)) == 2
+
+
+async def test_requests_that_wait_are_committed_together_in_few_transactions(kafka_broker: Any) -> None:
+    """Group commit: requests that arrive while a transaction commits share the next one (the
+    broker's work per transaction is about the same for one record or many); each lands once."""
+    admin = KafkaAdminClient(bootstrap_servers=kafka_broker.bootstrap)
+    with contextlib.suppress(TopicAlreadyExistsError):
+        admin.create_topics([NewTopic(TOPIC, 3, 1)])
+    admin.close()
+    groups: list[tuple[int, int]] = []
+    # A generous deadline: a fresh broker creates its transaction log on the first transaction.
+    kafka = KafkaPublisher(kafka_broker.bootstrap, timeout_seconds=30, client_id="grouping", lanes=3,
+                           on_commit=lambda requests, n: groups.append((requests, n)))
+    await kafka.start()
+    try:
+        await kafka.publish(records("group-warm", 1), atomic=True)
+        groups.clear()
+
+        async def client(n: int) -> None:
+            await asyncio.sleep(n * 0.002)  # requests arriving one by one, 2 ms apart
+            await kafka.publish(records(f"group-{n}", 2), atomic=False)
+
+        await asyncio.gather(*(client(n) for n in range(40)))
+    finally:
+        await kafka.close()
+    assert sum(r for r, _ in groups) == 40 and sum(n for _, n in groups) == 80
+    assert len(groups) <= 15, groups  # a transaction takes milliseconds: those that come meanwhile share one
+    log = [(r.key.decode(), r.value, r.partition, r.offset)
+           for r in read_topic(kafka_broker.bootstrap, TOPIC)]
+    for n in range(40):
+        assert sorted(b["i"] for _, b, _, _ in landed(lambda: log, f"group-{n}")) == [0, 1]

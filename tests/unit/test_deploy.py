@@ -30,7 +30,6 @@ from services.contracts.topics import ALL_TOPICS, SOURCE_TOPICS
 from services.infra.kafka_security import KafkaClientSettings
 from services.intake.runner import DEFAULT_PORTS
 from services.intake.settings import IntakeSettings
-from services.sanctions.processor.settings import ProcessorSettings
 from tests.kustomize import build, containers, pod_spec
 
 COMPOSE = yaml.safe_load(Path("docker-compose.yml").read_text())
@@ -370,8 +369,12 @@ def test_the_processor_keeps_its_state_on_a_volume_and_fits_the_partitions(rende
     assert processor["spec"]["template"]["spec"]["securityContext"]["fsGroup"] == 10001
     partitions = {t["spec"]["topicName"]: t["spec"]["partitions"] for t in find(docs, "KafkaTopic")}
     assert all(partitions[t.name] >= 1 for t in SOURCE_TOPICS)
-    # The rules join across partitions: one worker reads them all (a second one would exit).
-    assert processor["spec"]["replicas"] == 1
+    # Several workers, each its own consumer group (its pod's name), sharing the publishing of the
+    # group-state partitions: at least two, and no more than there are partitions to publish.
+    assert 2 <= processor["spec"]["replicas"] <= partitions["group-state"]
+    by_name = {e["name"]: e for e in container["env"]}
+    assert by_name["GVI_PROCESSOR_ID"]["valueFrom"]["fieldRef"]["fieldPath"] == "metadata.name"
+    assert by_name["GVI_PROCESSOR_CLUSTER"]["value"]
 
 
 @pytest.mark.parametrize("rendering", sorted(RENDERINGS))
@@ -540,7 +543,13 @@ def test_every_kafka_user_is_allowed_exactly_what_its_service_uses(rendering: st
     users = {u["metadata"]["name"]: u["spec"] for u in find(docs, "KafkaUser")}
     assert set(users) == {*KAFKA_USERS.values(), "gvi-auditor"}
     topics = {spec.name for spec in ALL_TOPICS}
-    app_id = ProcessorSettings.model_fields["app_id"].default
+    [processor] = find(docs, "StatefulSet", "processor")
+    [container] = containers(processor)
+    worker_env = {e["name"]: e for e in container["env"]}
+    # Each worker's id is its pod's name, <statefulset>-<ordinal>: its group and its own topics.
+    assert worker_env["GVI_PROCESSOR_ID"]["valueFrom"] == {"fieldRef": {"fieldPath": "metadata.name"}}
+    worker_prefix = f"{processor['metadata']['name']}-"
+    publishers = f"{worker_env['GVI_PROCESSOR_CLUSTER']['value']}-publishers"
     intakes = {f"gvi-{s.value}": s.topic for s in Service}  # client id gvi-<service> (intake/api.py)
     writers: dict[str, set[str]] = {}
     for name, spec in users.items():
@@ -556,10 +565,11 @@ def test_every_kafka_user_is_allowed_exactly_what_its_service_uses(rendering: st
                 assert resource["name"] in topics, f"{name}: topic {resource['name']} is not in the contract"
                 if "Write" in rule["operations"]:
                     writers.setdefault(resource["name"], set()).add(name)
-            elif resource["type"] == "topic":  # faust's own topics: <app id>-<table>-changelog, ...
-                assert (name, resource["name"], pattern) == ("gvi-processor", f"{app_id}-", "prefix")
+            elif resource["type"] == "topic":  # faust's own topics: <worker id>-<table>-changelog, ...
+                assert (name, resource["name"], pattern) == ("gvi-processor", worker_prefix, "prefix")
             elif resource["type"] == "group":
-                assert (name, resource["name"], pattern) == ("gvi-processor", app_id, "literal")
+                assert name == "gvi-processor", name
+                assert (resource["name"], pattern) in {(worker_prefix, "prefix"), (publishers, "literal")}
             elif resource["type"] == "transactionalId":  # <client id>-<instance>-<lane> (intake/kafka.py)
                 assert name in intakes and (resource["name"], pattern) == (f"{name}-", "prefix"), name
             else:

@@ -9,6 +9,7 @@ import json
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
@@ -378,3 +379,32 @@ def test_binary_mode_refuses_undecodable_headers_and_data_headers(incidents: Int
                                                 **POLICE})
         assert answer.status_code == 422, answer.text
     assert incidents.records == []
+
+
+def test_the_fastapi_route_answers_as_the_plain_asgi_path() -> None:
+    """POST /v1/events is served by a plain ASGI handler; FastAPI's declared route (reached under a
+    root path, as behind a proxy) gives the same answers, headers and metrics."""
+    direct, proxied = build(Service.INCIDENTS), build(Service.INCIDENTS)
+    proxied.client = TestClient(proxied.client.app, root_path="/intake")
+
+    def via_proxy(event: object, key: str = "dev-police-key") -> Any:
+        return proxied.client.post("/intake/v1/events", content=json.dumps(event),
+                                   headers={**STRUCTURED, **auth(key)})
+
+    with direct.client, proxied.client:
+        event = incident()
+        answers = [direct.post(event), via_proxy(event), direct.post(event, key="nope"),
+                   via_proxy(event, key="nope"), direct.post(incident(kind="picnic")),
+                   via_proxy(incident(kind="picnic"))]
+        first, second, *refusals = answers
+        assert first.status_code == second.status_code == 202
+        assert first.json() == second.json()
+        for a, b in zip(refusals[::2], refusals[1::2], strict=True):
+            assert (a.status_code, a.json(), a.headers.get("www-authenticate")) == (
+                b.status_code, b.json(), b.headers.get("www-authenticate"))
+            assert a.headers["content-type"] == b.headers["content-type"] == "application/json"
+        line = ('gvi_http_requests_total{method="POST",route="/v1/events",service="incidents",'
+                'status="401"} 1.0')
+        assert line in direct.client.get("/metrics").text
+        assert line in proxied.client.get("/intake/metrics").text
+        assert len(direct.publisher.log) == len(proxied.publisher.log) == 1

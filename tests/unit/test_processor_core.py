@@ -15,7 +15,7 @@ from services.sanctions.domain import AlertKind, alert_id, derive
 from services.sanctions.domain.records import StateView, states_document
 from services.sanctions.processor.core import ProcessorCore
 from tests.unit.domain import builders as b
-from tests.unit.domain.test_domain_properties import WINDOW, scenarios
+from tests.unit.domain.test_domain_properties import WINDOW, batches, scenarios
 
 NOW = b.at(0)  # the wall clock, for the stall rule: before every event here, so nothing stalls
 
@@ -30,9 +30,12 @@ class Topics:
     store: list[bytes] = field(default_factory=list)
 
     def feed(self, core: ProcessorCore, offset: int, event: CloudEvent, now: datetime = NOW) -> None:
-        out = core.accept("incidents", 0, offset, event.to_json(), now=now)
-        if out.store is not None:
-            self.store.append(out.store)
+        self.feed_batch(core, [(offset, event)], now)
+
+    def feed_batch(self, core: ProcessorCore, batch: list[tuple[int, CloudEvent]],
+                   now: datetime = NOW) -> None:
+        out = core.accept([("incidents", 0, offset, event.to_json()) for offset, event in batch], now=now)
+        self.store.extend(read.store for read in out.reads if read.store is not None)
         self.group_state.update(out.records)
         self.alerts.extend(a.to_json() for a in out.alerts)
 
@@ -61,18 +64,30 @@ class Topics:
 
 def test_a_record_that_is_not_an_event_is_skipped_and_reported() -> None:
     core = ProcessorCore()
-    assert core.accept("incidents", 0, 0, b"{not json").rejected == "invalid"
-    assert core.accept("incidents", 0, 1, None).rejected == "empty"
-    assert core.accept("incidents", 0, 2, b'{"specversion": "1.0"}').rejected == "invalid"
+    warning = b.warning("w1", "norra", 1).to_json()
+    out = core.accept([("incidents", 0, 0, b"{not json"), ("incidents", 0, 1, None),
+                       ("incidents", 0, 2, b'{"specversion": "1.0"}'), ("notifications", 0, 0, warning)])
+    assert [read.rejected for read in out.reads] == ["invalid", "empty", "invalid", None]
+    assert out.reads[3].store is not None and out.records, "the batch's good record still counts"
 
 
 def test_a_repeated_copy_is_not_stored_again_and_publishes_nothing_new() -> None:
     core = ProcessorCore()
     event = b.warning("w1", "norra", 1)
-    first = core.accept("notifications", 0, 5, event.to_json())
-    again = core.accept("notifications", 0, 5, event.to_json())
-    assert first.store is not None and first.records
-    assert again.store is None and again.alerts == ()
+    first = core.accept([("notifications", 0, 5, event.to_json())])
+    again = core.accept([("notifications", 0, 5, event.to_json())])
+    assert first.reads[0].store is not None and first.records
+    assert again.reads[0].store is None and again.alerts == () and again.records == ()
+
+
+def test_within_a_batch_only_the_first_copy_is_stored_and_each_key_is_published_once() -> None:
+    core = ProcessorCore()
+    warning, incident = b.warning("w1", "norra", 1), b.incident("r1", "i1", 5, ["norra"])
+    out = core.accept([("notifications", 0, 5, warning.to_json()), ("notifications", 0, 5, warning.to_json()),
+                       ("incidents", 0, 9, incident.to_json())])
+    assert [read.store is not None for read in out.reads] == [True, False, True]
+    keys = [key for key, _ in out.records]
+    assert len(keys) == len(set(keys)) and b'["group","norra"]' in keys and b'["case","norra","i1"]' in keys
 
 
 def test_a_case_published_before_a_crash_is_withdrawn_when_its_retraction_is_read_first_after_it() -> None:
@@ -101,7 +116,7 @@ def test_stalled_cases_are_raised_on_the_clock_and_withdrawn_by_the_first_sancti
         AlertKind.FOLLOW_THROUGH_STALLED, "norra", "i1")
     assert core.tick(b.at(20)) == [], "raised once"
     assert core.stalled_cases(b.at(20)) == 1 and core.open_cases() == 1
-    out = core.accept("sanctions", 0, 2, b.sanction("s1", 21, group="norra").to_json(), now=b.at(21))
+    out = core.accept([("sanctions", 0, 2, b.sanction("s1", 21, group="norra").to_json())], now=b.at(21))
     assert [(a.alert_id, getattr(a, "withdrawn", False)) for a in out.alerts
             if a.kind is AlertKind.FOLLOW_THROUGH_STALLED] == [(stalled.alert_id, True)]
     assert core.open_cases() == 0 and core.swiftness() == {"0.5": 16.0, "0.9": 16.0}
@@ -111,18 +126,19 @@ def test_stalled_cases_are_raised_on_the_clock_and_withdrawn_by_the_first_sancti
 @given(data=st.data(), events=scenarios())
 def test_a_crash_anywhere_then_any_redelivery_order_gives_the_states_of_the_pure_rules(
         data: st.DataObject, events: list[CloudEvent]) -> None:
-    """The worker dies after publishing the outputs of `processed` events of which only the first
-    `committed` were committed; the restarted worker reads the rest again, in any order."""
+    """The worker dies after publishing the outputs of `processed` events (read in batches) of which
+    only the first `committed` were committed; the restarted worker reads the rest again, in any
+    order and batches."""
     processed = data.draw(st.integers(0, len(events)))
     committed = data.draw(st.integers(0, processed))
     topics = Topics()
     core = ProcessorCore(window_days=WINDOW)
-    for offset, event in enumerate(events[:processed]):
-        topics.feed(core, offset, event)
+    for batch in data.draw(batches(list(enumerate(events[:processed])))):
+        topics.feed_batch(core, batch)
     core = topics.restart(committed)
     rest = list(enumerate(events))[committed:]
-    for offset, event in data.draw(st.permutations(rest)):
-        topics.feed(core, offset, event)
+    for batch in data.draw(batches(data.draw(st.permutations(rest)))):
+        topics.feed_batch(core, batch)
 
     expected = derive(events, window_days=WINDOW)
     view = topics.view()

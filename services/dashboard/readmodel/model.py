@@ -8,7 +8,9 @@ file, so the tests drive it with the rules' own outputs.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import bisect
+import json
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -28,6 +30,9 @@ from services.sanctions.domain.state import (
 
 __all__ = ["AlertEntry", "CaseFilter", "CaseRow", "GroupSummaryRow", "LinkRow", "ReadModel",
            "agency_of"]
+
+GroupSource = Callable[[], tuple[GroupState | None, GroupSummary | None]]
+"""What a group's state is now, and the processor's summary record of it (asked for when read)."""
 
 
 class _View(BaseModel):
@@ -94,6 +99,9 @@ class AlertEntry(_View):
         return self.withdrawn_at is None
 
 
+_RAISED_FIELDS = {"alert_id", "kind", "group_id", "incident_id", "rule_version", "raised_at"}
+
+
 class _AlertRecord(_View):
     alert_id: str
     kind: AlertKind
@@ -131,12 +139,26 @@ def days(delta: timedelta) -> float:
 
 
 @dataclass
+class _BoardLine:
+    """A group's board line without its stalled-case count (the only part that depends on the
+    clock), and the incident times of its open cases in order: the stalled ones are a prefix of
+    them, since the stall rule only ever turns true as time passes."""
+
+    row: GroupSummaryRow
+    open_times: list[datetime]
+    sources_version: int
+
+
+@dataclass
 class ReadModel:
     stall_days: int = 14
     sources: SourceFacts = field(default_factory=SourceFacts)
     _groups: dict[str, GroupState] = field(default_factory=dict)
     _alerts: dict[str, AlertEntry] = field(default_factory=dict)
     _summaries: dict[str, GroupSummary] = field(default_factory=dict)
+    _pending: dict[str, GroupSource] = field(default_factory=dict)
+    _lines: dict[str, _BoardLine] = field(default_factory=dict)
+    _board: tuple[tuple[int, int, int], list[int], bytes] | None = None
     version: int = 0
     """Grows with every change of groups or alerts: a cache key for rendered answers."""
 
@@ -145,6 +167,18 @@ class ReadModel:
     def put_group(self, group_id: str, state: GroupState | None, summary: GroupSummary | None = None) -> None:
         """A group's state (None: it has none any more), with the processor's summary record if
         known (its `last_incident_*` are then taken from it)."""
+        self._pending.pop(group_id, None)
+        self._put(group_id, state, summary)
+        self.version += 1
+
+    def group_changed(self, group_id: str, source: GroupSource) -> None:
+        """A group's state changed; `source` gives it when it is next read. A group changed by many
+        records in a row (the load at start, a batch) is put together once, not once per record."""
+        self._pending[group_id] = source
+        self.version += 1
+
+    def _put(self, group_id: str, state: GroupState | None, summary: GroupSummary | None) -> None:
+        self._lines.pop(group_id, None)
         if state is None:
             self._groups.pop(group_id, None)
             self._summaries.pop(group_id, None)
@@ -152,7 +186,13 @@ class ReadModel:
             self._groups[group_id] = state
             if summary is not None:
                 self._summaries[group_id] = summary
-        self.version += 1
+
+    def _settled(self) -> dict[str, GroupState]:
+        if self._pending:
+            pending, self._pending = self._pending, {}
+            for group_id, source in pending.items():
+                self._put(group_id, *source())
+        return self._groups
 
     def apply_alert(self, value: bytes, timestamp: datetime) -> AlertEntry | None:
         """Take one record of the `alerts` topic (raise or withdrawal); returns the alert as it now
@@ -170,9 +210,11 @@ class ReadModel:
         else:
             if current is not None and current.active:
                 return None
-            entry = AlertEntry(alert_id=record.alert_id, kind=record.kind, group_id=record.group_id,
-                               incident_id=record.incident_id, rule_version=record.rule_version,
-                               raised_at=timestamp)
+            # From the validated record, sharing one set of the fields given: alerts are many (each
+            # raise is kept, withdrawn or not), and a set per entry would cost more than the entry.
+            entry = AlertEntry.model_construct(
+                _RAISED_FIELDS, alert_id=record.alert_id, kind=record.kind, group_id=record.group_id,
+                incident_id=record.incident_id, rule_version=record.rule_version, raised_at=timestamp)
         self._alerts[record.alert_id] = entry
         self.version += 1
         return entry
@@ -180,28 +222,68 @@ class ReadModel:
     # --- views -----------------------------------------------------------------------------------
 
     def group(self, group_id: str) -> GroupState | None:
-        return self._groups.get(group_id)
+        return self._settled().get(group_id)
 
     def groups(self) -> dict[str, GroupState]:
-        return self._groups
+        return self._settled()
 
     def summary(self, state: GroupState, now: datetime) -> GroupSummaryRow:
-        stalled = sum(1 for c in state.cases if self._stalled(c, now))
+        line = self._line(state)
+        return line.row.model_copy(update={"stalled_case_count": self._stalled_count(line, now)})
+
+    def _line(self, state: GroupState) -> _BoardLine:
+        line = self._lines.get(state.group_id)
+        if line is not None and self._groups.get(state.group_id) is state:
+            if line.sources_version != self.sources.version:      # the area may have changed
+                area = self.sources.group_area(state.group_id)
+                if area != line.row.area:
+                    line.row = line.row.model_copy(update={"area": area})
+                line.sources_version = self.sources.version
+            return line
         processor = self._summaries.get(state.group_id)
         if processor is not None:
             last_time, last_id = processor.last_incident_time, processor.last_incident_id
         else:
             last = max(state.cases, key=lambda c: (c.incident_time, c.incident_id), default=None)
             last_time, last_id = (last.incident_time, last.incident_id) if last is not None else (None, None)
-        return GroupSummaryRow(
+        open_times = sorted(c.incident_time for c in state.cases if c.status is CaseStatus.AWAITING_SANCTION)
+        row = GroupSummaryRow(
             group_id=state.group_id, name=state.name, area=self.sources.group_area(state.group_id),
             status=state.status, warned_since=state.warned_since, warning_count=len(state.warnings),
-            case_count=len(state.cases),
-            open_case_count=sum(1 for c in state.cases if c.status is CaseStatus.AWAITING_SANCTION),
-            stalled_case_count=stalled, last_incident_id=last_id, last_incident_time=last_time)
+            case_count=len(state.cases), open_case_count=len(open_times), stalled_case_count=0,
+            last_incident_id=last_id, last_incident_time=last_time)
+        line = _BoardLine(row, open_times, self.sources.version)
+        if self._groups.get(state.group_id) is state:
+            self._lines[state.group_id] = line
+        return line
+
+    def _stalled_count(self, line: _BoardLine, now: datetime) -> int:
+        return bisect.bisect_left(line.open_times, True,
+                                  key=lambda t: not is_stalled(t, now, self.stall_days))
 
     def summaries(self, now: datetime) -> list[GroupSummaryRow]:
-        return [self.summary(self._groups[g], now) for g in sorted(self._groups)]
+        groups = self._settled()
+        return [self.summary(groups[g], now) for g in sorted(groups)]
+
+    def board_document(self, now: datetime) -> bytes:
+        """`summaries(now)` as the JSON array `GET /api/groups` answers. Kept between calls: within
+        the same second of the clock nothing is computed again unless a group, an alert or an area
+        changed; in a new second only the stalled-case counts are, and the document is built again
+        only if one of them changed."""
+        groups = self._settled()
+        second = (self.version, self.sources.version, int(now.timestamp()))
+        if self._board is not None and self._board[0] == second:
+            return self._board[2]
+        lines = [self._line(groups[g]) for g in sorted(groups)]
+        counts = [self._stalled_count(line, now) for line in lines]
+        if self._board is not None and self._board[0][:2] == second[:2] and self._board[1] == counts:
+            body = self._board[2]
+        else:
+            body = json.dumps([line.row.model_dump(mode="json") | {"stalled_case_count": count}
+                               for line, count in zip(lines, counts, strict=True)],
+                              ensure_ascii=False).encode()
+        self._board = (second, counts, body)
+        return body
 
     def _stalled(self, case: CaseState, now: datetime) -> bool:
         return (case.status is CaseStatus.AWAITING_SANCTION
@@ -211,8 +293,9 @@ class ReadModel:
                   group_ids: Iterable[str] | None = None) -> list[CaseRow]:
         """Cases, the longest-waiting first among open ones, then newest incidents first."""
         rows = []
-        for group_id in sorted(group_ids if group_ids is not None else self._groups):
-            state = self._groups.get(group_id)
+        groups = self._settled()
+        for group_id in sorted(group_ids if group_ids is not None else groups):
+            state = groups.get(group_id)
             if state is None:
                 continue
             warnings = {w.event_id: w for w in state.warnings}
@@ -248,6 +331,6 @@ class ReadModel:
         return sum(1 for a in self._alerts.values() if a.active)
 
     def cases(self) -> Iterable[tuple[str, CaseState]]:
-        for group_id, state in self._groups.items():
+        for group_id, state in self._settled().items():
             for case in state.cases:
                 yield group_id, case

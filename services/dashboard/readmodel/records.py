@@ -15,8 +15,11 @@ dashboard from showing everything else.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import partial
+from typing import TypeVar
 
 from services.contracts import EventInvalid, parse_event
 from services.dashboard.readmodel.access import ACCESS_LOG_TOPIC, AccessEntry, AccessLogView
@@ -24,8 +27,11 @@ from services.dashboard.readmodel.model import AlertEntry, ReadModel
 from services.dashboard.readmodel.sources import KEPT_TYPES, Domain
 from services.sanctions.domain.facts import Fact
 from services.sanctions.domain.records import GROUP_STATE_TOPIC, StateView
+from services.sanctions.domain.state import GroupState, GroupSummary
 
-__all__ = ["ALERTS_TOPIC", "CONSUMED_TOPICS", "Changes", "RecordApplier"]
+R = TypeVar("R")
+
+__all__ = ["ALERTS_TOPIC", "CONSUMED_TOPICS", "Changes", "RecordApplier", "current_only"]
 
 ALERTS_TOPIC = "alerts"
 SOURCE_TOPICS_READ = ("incidents", "notifications")
@@ -44,6 +50,19 @@ class Changes:
 
     def __bool__(self) -> bool:
         return bool(self.groups or self.alerts or self.sources or self.access)
+
+
+def current_only(topic: str, records: Sequence[R], key: Callable[[R], bytes | None]) -> Sequence[R]:
+    """The records of one partition's run that still count: on the compacted `group-state` topic
+    only the last record of each key (a record there replaces the one before it, so applying the
+    earlier ones would only be undone; at start the topic holds many superseded records that
+    compaction has not removed yet); every record of the other topics."""
+    if topic != GROUP_STATE_TOPIC or len(records) < 2:
+        return records
+    last = {key(r): i for i, r in enumerate(records)}
+    if len(last) == len(records):
+        return records
+    return [r for i, r in enumerate(records) if last[key(r)] == i]
 
 
 class RecordApplier:
@@ -78,8 +97,11 @@ class RecordApplier:
         if key is None:
             raise ValueError("a group-state record without a key")
         for group_id in self._view.apply(key, value):
-            self.model.put_group(group_id, self._view.group(group_id), self._view.summary(group_id))
+            self.model.group_changed(group_id, partial(self._current, group_id))
             out.groups.add(group_id)
+
+    def _current(self, group_id: str) -> tuple[GroupState | None, GroupSummary | None]:
+        return self._view.group(group_id), self._view.summary(group_id)
 
     def _alert(self, value: bytes | None, timestamp_ms: int, out: Changes) -> None:
         if value is None:

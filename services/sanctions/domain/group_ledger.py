@@ -24,6 +24,7 @@ from services.sanctions.domain.rules import (
     make_group_state,
     make_group_summary,
     make_link,
+    warning_entry,
     within_window,
 )
 from services.sanctions.domain.sorted_lists import remove_sorted
@@ -35,6 +36,7 @@ from services.sanctions.domain.state import (
     LinkRule,
     Presentation,
     SanctionLink,
+    WarningEntry,
 )
 
 __all__ = ["GroupLedger"]
@@ -67,6 +69,8 @@ class GroupLedger:
         self._registration: tuple[str | None, str | None] = (None, None)
         self._warnings: list[OrderKey] = []
         self._warning_facts: dict[OrderKey, Fact] = {}
+        self._warning_entry: dict[OrderKey, tuple[WarningEntry, bytes]] = {}
+        self._warning_entries: tuple[tuple[WarningEntry, ...], bytes] | None = ((), b"[]")
         self._incidents: list[IncidentKey] = []
         self._incident: dict[str, Incident] = {}
         self._sanctions: list[OrderKey] = []
@@ -85,6 +89,7 @@ class GroupLedger:
         self._dirty_baseline: set[tuple[str, str]] = set()
         self._status_count: Counter[CaseStatus] = Counter()
         self._state: GroupState | None = None
+        self._summary: tuple[tuple[object, ...], GroupSummary, bytes] | None = None
 
     # -- what the rules see -------------------------------------------------------------------------
     @property
@@ -111,12 +116,17 @@ class GroupLedger:
         old = self.warned_since
         bisect.insort(self._warnings, fact.order)
         self._warning_facts[fact.order] = fact
+        entry = warning_entry(fact)
+        self._warning_entry[fact.order] = (entry, entry.to_json())
+        self._warning_entries = None
         self._after_warning_change(old, fact.time)
 
     def remove_warning(self, fact: Fact) -> None:
         old = self.warned_since
         remove_sorted(self._warnings, fact.order)
         del self._warning_facts[fact.order]
+        del self._warning_entry[fact.order]
+        self._warning_entries = None
         self._after_warning_change(old, fact.time)
 
     def add_incident(self, incident: Incident) -> None:
@@ -205,11 +215,28 @@ class GroupLedger:
 
     def summary(self) -> GroupSummary:
         """The group's state without its cases, unwarned incidents and baseline links (published
-        as records of their own): what it costs does not grow with the group's history."""
+        as records of their own): what it costs does not grow with the group's history (its parts
+        are kept current, and the record is rebuilt only when one of them changed)."""
+        return self._current_summary()[0]
+
+    def summary_json(self) -> bytes:
+        """`summary().to_json()`, serialised once per change."""
+        return self._current_summary()[1]
+
+    def _current_summary(self) -> tuple[GroupSummary, bytes]:
+        if self._warning_entries is None:
+            kept = [self._warning_entry[k] for k in self._warnings]
+            self._warning_entries = (tuple(entry for entry, _ in kept),
+                                     b"[" + b",".join(body for _, body in kept) + b"]")
+        warnings, warnings_bytes = self._warning_entries
         last = self._incidents[-1] if self._incidents else None
-        return make_group_summary(
-            self.group_id, self._registration, [self._warning_facts[k] for k in self._warnings],
-            self._status_count, last)
+        counts = self._status_count
+        parts = (self._registration, warnings, last, tuple(counts[status] for status in CaseStatus))
+        cached = self._summary
+        if cached is None or cached[0] != parts:
+            summary = make_group_summary(self.group_id, self._registration, warnings, counts, last)
+            cached = self._summary = (parts, summary, summary.to_json_with(warnings_bytes))
+        return cached[1], cached[2]
 
     def unwarned(self) -> Iterable[str]:
         return (i for _, i in self._incidents[:self._first_case_index()])

@@ -145,7 +145,18 @@ class Ledger:
     # -- the API ------------------------------------------------------------------------------------
     def apply(self, item: CloudEvent | Fact) -> Update:
         """Take one event (a copy of one already seen is harmless) and return what changed."""
-        fact = as_fact(item)
+        self._take(as_fact(item))
+        return self._settle()
+
+    def apply_batch(self, items: Iterable[CloudEvent | Fact]) -> Update:
+        """Take several events and return what they changed together: the same state as applying
+        them one by one, but each case, link and record they touch is rebuilt once, not once per
+        event (the processor applies what it reads in batches)."""
+        for item in items:
+            self._take(as_fact(item))
+        return self._settle()
+
+    def _take(self, fact: Fact) -> None:
         prev = self._facts.get(fact.key)
         if prev is None:
             self._facts[fact.key] = fact
@@ -157,7 +168,6 @@ class Ledger:
                 self._remove_effect(prev)
                 self._facts[fact.key] = fact
                 self._add_effect(fact)
-        return self._settle()
 
     def apply_all(self, items: Iterable[CloudEvent | Fact]) -> None:
         for item in items:
@@ -178,6 +188,11 @@ class Ledger:
     def summary(self, group_id: str) -> GroupSummary | None:
         group = self._groups.get(group_id)
         return None if group is None or group.is_empty() else group.summary()
+
+    def summary_json(self, group_id: str) -> bytes | None:
+        """`summary(group_id).to_json()`, serialised once per change of the summary."""
+        group = self._groups.get(group_id)
+        return None if group is None or group.is_empty() else group.summary_json()
 
     def unwarned_incident_time(self, group_id: str, incident_id: str) -> datetime | None:
         """The incident's time if it counts as unwarned violence by the group, else None."""

@@ -48,6 +48,7 @@ __all__ = [
     "baseline_key",
     "case_key",
     "group_key",
+    "group_partition",
     "partition_of",
     "records_for",
     "states_document",
@@ -89,7 +90,12 @@ def partition_of(key: bytes, partitions: int) -> int:
     by its (source, id)."""
     parts = json.loads(key)
     anchor = parts[1] if parts[0] != "unresolved" else canonical_json(parts[1:]).decode()
-    return int(murmur2(anchor.encode()) & 0x7FFFFFFF) % partitions
+    return group_partition(anchor, partitions)
+
+
+def group_partition(group_id: str, partitions: int) -> int:
+    """The partition of a group's records (`partition_of` of any of them)."""
+    return int(murmur2(group_id.encode()) & 0x7FFFFFFF) % partitions
 
 
 def _with_group(group_id: str, record: CaseState | SanctionLink) -> bytes:
@@ -103,8 +109,7 @@ def records_for(ledger: Ledger, update: Update) -> list[Record]:
     records for the same state, so re-publishing after a crash is harmless."""
     out: list[Record] = []
     for group_id in update.group_ids:
-        summary = ledger.summary(group_id)
-        out.append((group_key(group_id), None if summary is None else summary.to_json()))
+        out.append((group_key(group_id), ledger.summary_json(group_id)))
     for group_id, incident_id in update.case_ids:
         case = ledger.case_state(group_id, incident_id)
         out.append((case_key(group_id, incident_id), None if case is None else _with_group(group_id, case)))

@@ -57,6 +57,7 @@ __all__ = [
     "membership_valid_at",
     "registered_name",
     "status_from_counts",
+    "warning_entry",
     "within_window",
 ]
 
@@ -175,24 +176,26 @@ def status_from_counts(warned: bool, counts: Mapping[CaseStatus, int]) -> GroupS
     return GroupStatus.SANCTIONED
 
 
+def warning_entry(fact: Fact) -> WarningEntry:
+    """How a warning appears in its group's state."""
+    assert isinstance(fact.data, WarningDelivered)
+    return WarningEntry.model_construct(event_id=fact.id, channel=fact.data.channel.value, time=fact.time)
+
+
 def _warning_entries(warnings: Sequence[Fact]) -> tuple[WarningEntry, ...]:
-    entries = []
-    for fact in warnings:
-        assert isinstance(fact.data, WarningDelivered)
-        entries.append(WarningEntry.model_construct(event_id=fact.id, channel=fact.data.channel.value,
-                                                    time=fact.time))
-    return tuple(entries)
+    return tuple(warning_entry(fact) for fact in warnings)
 
 
 def make_group_summary(group_id: str, registration: tuple[str | None, str | None],
-                       warnings: Sequence[Fact], counts: Mapping[CaseStatus, int],
+                       warnings: tuple[WarningEntry, ...], counts: Mapping[CaseStatus, int],
                        last_incident: tuple[datetime, str] | None) -> GroupSummary:
-    """A group's summary record: `warnings` in (time, id, source) order, `counts` the number of its
-    cases in each status, `last_incident` its latest confirmed incident as (time, id)."""
+    """A group's summary record: `warnings` (see `warning_entry`) in (time, id, source) order of
+    their events, `counts` the number of its cases in each status, `last_incident` its latest
+    confirmed incident as (time, id)."""
     return GroupSummary.model_construct(
         group_id=group_id, name=registration[0], registration_id=registration[1],
         status=status_from_counts(bool(warnings), counts),
-        warned_since=warnings[0].time if warnings else None, warnings=_warning_entries(warnings),
+        warned_since=warnings[0].time if warnings else None, warnings=warnings,
         case_count=sum(counts.values()), open_case_count=counts.get(CaseStatus.AWAITING_SANCTION, 0),
         last_incident_id=last_incident[1] if last_incident else None,
         last_incident_time=last_incident[0] if last_incident else None)

@@ -168,6 +168,21 @@ class GroupSummary(CanonicalRecord):
     last_incident_time: UtcDatetime | None
     rule_version: Annotated[int, Field(ge=1)] = RULE_VERSION
 
+    def to_json(self) -> bytes:
+        return self.to_json_with(warnings_json(self.warnings))
+
+    def to_json_with(self, warnings: bytes) -> bytes:
+        """`to_json()`, given `warnings_json(self.warnings)`: `warnings` is the last key in sorted
+        order, so the record's bytes are the rest's canonical JSON with it appended, and a summary
+        rebuilt for a new case or sanction does not serialise the group's warnings again."""
+        head = canonical_json(self.model_dump(mode="json", exclude={"warnings"}))
+        return head[:-1] + b',"warnings":' + warnings + b"}"
+
+
+def warnings_json(warnings: tuple[WarningEntry, ...]) -> bytes:
+    """The canonical JSON of a summary's `warnings`."""
+    return canonical_json([entry.model_dump(mode="json") for entry in warnings])
+
 
 class UnresolvedSanction(CanonicalRecord):
     """A sanction that names only a person with no membership valid at its time: a data-quality

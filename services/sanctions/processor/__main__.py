@@ -64,13 +64,13 @@ def main() -> int:
 
     import faust
 
-    from services.sanctions.processor.app import HttpService, Processor
+    from services.sanctions.processor.app import HttpService, Processor, PublishingService
     from services.sanctions.processor.metrics import ProcessorMetrics
 
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     processor = Processor(settings, partitions, ProcessorMetrics())
-    worker = faust.Worker(processor.app, HttpService(processor), loglevel=settings.log_level,
-                          quiet=True, redirect_stdouts=False)
+    worker = faust.Worker(processor.app, HttpService(processor), PublishingService(processor),
+                          loglevel=settings.log_level, quiet=True, redirect_stdouts=False)
     worker.execute_from_commandline()
     return 0
 

@@ -15,7 +15,7 @@ import logging
 import os
 import time
 import weakref
-from collections.abc import Iterator, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -32,12 +32,13 @@ from services.contracts import Service as SourceService
 from services.contracts import canonical_json
 from services.infra.kafka_security import PLAINTEXT, KafkaSecurity
 from services.sanctions.domain import Alert, AlertWithdrawal
-from services.sanctions.domain.records import GROUP_STATE_TOPIC, Record, partition_of
+from services.sanctions.domain.records import GROUP_STATE_TOPIC, Record, group_partition, partition_of
 from services.sanctions.processor.core import ProcessorCore, TopicPartition
 from services.sanctions.processor.metrics import ProcessorMetrics
+from services.sanctions.processor.ownership import PublishingLease
 from services.sanctions.processor.settings import ProcessorSettings
 
-__all__ = ["ALERTS_TOPIC", "SOURCE_TOPICS", "Processor"]
+__all__ = ["ALERTS_TOPIC", "SOURCE_TOPICS", "HttpService", "Processor", "PublishingService"]
 
 log = logging.getLogger(__name__)
 
@@ -71,38 +72,41 @@ class _Consumer(faust_aiokafka.Consumer):
     def _new_consumer_thread(self) -> faust_aiokafka.AIOKafkaConsumerThread:
         return _ReadCommittedConsumerThread(self, loop=self.loop, beacon=self.beacon)
 
+    async def _commit_offsets(self, offsets: Any, start_new_transaction: bool = True) -> bool:
+        """Commit only once everything written for the events before these offsets is acknowledged:
+        faust's own `producer.flush()` before a commit gives up after 0.1 s without progress."""
+        barrier = getattr(self.app, "before_commit", None)
+        if barrier is not None:
+            await barrier()
+        return bool(await super()._commit_offsets(offsets, start_new_transaction=start_new_transaction))
+
 
 class _Transport(faust_aiokafka.Transport):
     Consumer = _Consumer
 
 
 class _App(faust.App):
+    before_commit: Callable[[], Awaitable[None]] | None = None
+
     def _new_transport(self) -> Any:
         return _Transport(self.conf.broker_consumer, self)
 
 
 class _FactTable(faust.Table[bytes, bytes]):
-    """The fact table, whose changelog writes a batch can wait for.
+    """The fact table, whose changelog writes the worker waits for before it commits offsets.
 
     faust hands table writes to its producer through a buffer that `producer.flush()` (what faust
     awaits before committing offsets) may leave unsent: it gives up after 0.1 s without progress. An
     offset committed while its fact still sat there would lose the fact at the next restart (not in
-    the table, not read again). So each batch waits until its facts' changelog records are
-    acknowledged before its events are acked, and so before their offsets can be committed."""
+    the table, not read again). So every changelog write joins the worker's unacknowledged sends,
+    which a commit awaits first."""
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self._unacked: list[Any] = []
+    unacked: list[Any]
 
     def send_changelog(self, *args: Any, **kwargs: Any) -> Any:
         future = super().send_changelog(*args, **kwargs)
-        self._unacked.append(future)
+        self.unacked.append(future)
         return future
-
-    async def wait_durable(self) -> None:
-        unacked, self._unacked = self._unacked, []
-        if unacked:
-            await asyncio.gather(*unacked)
 
 
 def _broker_urls(bootstrap: str) -> list[str]:
@@ -118,6 +122,9 @@ class Processor:
         self.metrics = metrics
         self.core = ProcessorCore(window_days=settings.window_days, stall_days=settings.stall_days)
         self.ready = False
+        self.lease: PublishingLease | None = None
+        self._gained: set[int] = set()
+        self._background: set[asyncio.Task[None]] = set()
         self._loaded_for: frozenset[TP] | None = None
         self._load_lock = asyncio.Lock()
         self.app = _App(
@@ -139,13 +146,16 @@ class Processor:
             broker_commit_interval=1.0,
             stream_wait_empty=False,
         )
+        self._unacked: list[Any] = []
         self.facts = _FactTable(self.app, name="facts", key_type=bytes, value_type=bytes,
                                 partitions=partitions, beacon=self.app.tables.beacon)
+        self.facts.unacked = self._unacked
+        self.app.before_commit = self.wait_acknowledged
         self.app.tables.add(self.facts)
         self.source = self.app.topic(*SOURCE_TOPICS, key_type=bytes, value_type=bytes,
                                      key_serializer="raw", value_serializer="raw")
         self.app.agent(self.source, name="process", concurrency=1)(self._process)
-        self.app.task(self._ensure_loaded)  # tasks start once table recovery is done
+        self.app.task(self._join_publishers)  # tasks start once table recovery is done
         self.app.timer(settings.stall_check_seconds, name="stall-check")(self._check_stalls)
         self.app.timer(LAG_INTERVAL_S, name="measure-lag")(self._measure_lag)
 
@@ -158,33 +168,30 @@ class Processor:
 
     async def handle(self, events: Sequence[EventT[bytes]]) -> None:
         """Apply a batch of source records in order; publish the last record of each key they
-        changed (the others would be overwritten at once) and every alert."""
+        changed and every alert raised or withdrawn across the batch."""
         await self._ensure_loaded()
-        now = datetime.now(UTC)
-        records: dict[bytes, bytes | None] = {}
-        alerts: list[Alert | AlertWithdrawal] = []
+        async with self._load_lock:  # not while a gained partition is being reconciled
+            await self._handle(events)
+
+    async def _handle(self, events: Sequence[EventT[bytes]]) -> None:
+        outputs = self.core.accept([(e.message.topic, e.message.partition, e.message.offset, e.value)
+                                    for e in events], now=datetime.now(UTC))
         stores: dict[TopicPartition, list[tuple[EventT[bytes], bytes]]] = {}
         processed: list[tuple[str, str, float | None]] = []
-        for event in events:
+        for event, read in zip(events, outputs.reads, strict=True):
             message = event.message
-            outputs = self.core.accept(message.topic, message.partition, message.offset, event.value, now=now)
-            if outputs.rejected is not None:
+            if read.rejected is not None:
                 # the record's content is never logged: it may name people
-                log.warning("skipped a record that is not an event (%s) at %s/%d@%d", outputs.rejected,
+                log.warning("skipped a record that is not an event (%s) at %s/%d@%d", read.rejected,
                             message.topic, message.partition, message.offset)
-                self.metrics.rejected(message.topic, outputs.rejected)
+                self.metrics.rejected(message.topic, read.rejected)
                 continue
-            if outputs.store is not None:
-                stores.setdefault((message.topic, message.partition), []).append((event, outputs.store))
-            for key, value in outputs.records:
-                records.pop(key, None)
-                records[key] = value
-            alerts.extend(outputs.alerts)
-            processed.append((message.topic, outputs.event_type, message.timestamp))
-        self._keep_facts(stores)
-        await self.facts.wait_durable()
-        await self._send_records(list(records.items()))
-        await self._send_alerts(alerts)
+            if read.store is not None:
+                stores.setdefault((message.topic, message.partition), []).append((event, read.store))
+            processed.append((message.topic, read.event_type, message.timestamp))
+        self._keep_facts(stores)  # the batch is not awaited: a commit waits for what it wrote
+        await self._send_records(outputs.records)
+        await self._send_alerts(outputs.alerts)
         for topic, event_type, timestamp in processed:  # latency: up to outputs handed to the producer
             self.metrics.processed(topic, event_type, timestamp)
         self.metrics.open_cases.set(self.core.open_cases())
@@ -209,15 +216,32 @@ class Processor:
         _current_event.set(weakref.ref(first))
         self.facts[canonical_json([topic, partition, first.message.offset])] = b"".join(frames)
 
+    def _publishes(self, partition: int) -> bool:
+        return self.lease is not None and self.lease.owns(partition)
+
     async def _send_records(self, records: Sequence[Record]) -> None:
-        producer = self.app.producer
+        """Send the records of the partitions this worker publishes (the others' owners send theirs)."""
+        producer, unacked = self.app.producer, self._unacked
         for key, value in records:
-            await producer.send(GROUP_STATE_TOPIC, key, value, partition_of(key, self.partitions), None, None)
+            partition = partition_of(key, self.partitions)
+            if self._publishes(partition):
+                unacked.append(await producer.send(GROUP_STATE_TOPIC, key, value, partition, None, None))
 
     async def _send_alerts(self, alerts: Sequence[Alert | AlertWithdrawal]) -> None:
-        producer = self.app.producer
+        """Send the alerts about groups of the partitions this worker publishes."""
+        producer, unacked = self.app.producer, self._unacked
         for alert in alerts:
-            await producer.send(ALERTS_TOPIC, alert.alert_id.encode(), alert.to_json(), None, None, None)
+            if self._publishes(group_partition(alert.group_id, self.partitions)):
+                unacked.append(await producer.send(ALERTS_TOPIC, alert.alert_id.encode(), alert.to_json(),
+                                                   None, None, None))
+
+    async def wait_acknowledged(self) -> None:
+        """Wait until the broker has acknowledged every fact, record and alert sent so far (a
+        failed send raises: the offsets are not committed, and the events are read again)."""
+        unacked = list(self._unacked)
+        del self._unacked[:len(unacked)]
+        if unacked:
+            await asyncio.gather(*unacked)
 
     # -- recovery -----------------------------------------------------------------------------------
     async def _ensure_loaded(self) -> None:
@@ -232,15 +256,67 @@ class Processor:
             committed = await self._committed_offsets()
             core = ProcessorCore(window_days=self.settings.window_days, stall_days=self.settings.stall_days)
             restored = core.restore(self._stored_facts(), committed)
-            published, raised = await self._derived_topics()
-            records, alerts = core.reconcile(published, raised, datetime.now(UTC))
-            await self._send_records(records)
-            await self._send_alerts(alerts)
-            await self.app.producer.flush()
-            self.core, self._loaded_for, self.ready = core, assigned, True
+            self.core = core
+            owned = self.lease.owned if self.lease is not None else frozenset()
+            records, alerts = await self._reconcile(owned) if owned else ([], [])
+            self._loaded_for, self.ready = assigned, True
             self.metrics.open_cases.set(core.open_cases())
             log.info("ledger rebuilt from %d stored facts, %d records and %d alerts corrected, in %.1fs",
                      restored, len(records), len(alerts), time.perf_counter() - started)
+
+    async def _reconcile(self, partitions: frozenset[int]
+                         ) -> tuple[list[Record], list[Alert | AlertWithdrawal]]:
+        """Make `partitions` of the derived topics say what this worker's ledger says (after a
+        restart, or on gaining them from another worker); returns what it sent."""
+        await self.wait_acknowledged()
+        published, raised = await self._derived_topics(partitions)
+        records, alerts = self.core.reconcile(published, raised, datetime.now(UTC))
+        records = [r for r in records if partition_of(r[0], self.partitions) in partitions]
+        alerts = [a for a in alerts if group_partition(a.group_id, self.partitions) in partitions]
+        await self._send_records(records)
+        await self._send_alerts(alerts)
+        await self.wait_acknowledged()
+        return records, alerts
+
+    async def _join_publishers(self) -> None:
+        """Once the ledger is loaded: take a share of the publishing (see `ownership`)."""
+        await self._ensure_loaded()
+        lease = PublishingLease(self.settings.kafka_bootstrap_servers, f"{self.settings.cluster}-publishers",
+                                GROUP_STATE_TOPIC, on_gained=self._on_gained, on_losing=self._on_losing,
+                                security=self.settings.kafka_security())
+        self.lease = lease
+        await lease.start()
+
+    async def leave_publishers(self) -> None:
+        if self.lease is not None:
+            await self.lease.stop()
+
+    async def _on_gained(self, partitions: frozenset[int]) -> None:
+        self._gained |= partitions
+        self.metrics.publishing.set(len(self.lease.owned) if self.lease is not None else 0)
+        task = asyncio.create_task(self._reconcile_gained())
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
+    async def _on_losing(self) -> None:
+        await self.wait_acknowledged()
+        self.metrics.publishing.set(len(self.lease.owned) if self.lease is not None else 0)
+
+    async def _reconcile_gained(self) -> None:
+        await self._ensure_loaded()
+        async with self._load_lock:
+            gained = frozenset(self._gained) & (self.lease.owned if self.lease is not None else frozenset())
+            self._gained.clear()
+            if gained:
+                started = time.perf_counter()
+                records, alerts = await self._reconcile(gained)
+                log.info("took over group-state partitions %s: %d records and %d alerts corrected, in %.1fs",
+                         ",".join(map(str, sorted(gained))), len(records), len(alerts),
+                         time.perf_counter() - started)
+
+    def is_ready(self) -> bool:
+        """Ledger loaded and the share of the publishing known (possibly none: a standby worker)."""
+        return self.ready and self.lease is not None and self.lease.joined.is_set()
 
     async def _require_every_partition(self, assigned: frozenset[TP]) -> None:
         """The rules join events across partitions (an incident's groups, a person's memberships), so
@@ -258,16 +334,18 @@ class Processor:
             logging.shutdown()
             os._exit(EXIT_PARTIAL_ASSIGNMENT)  # faust's crash() leaves the process up; nothing to flush
 
-    async def _derived_topics(self) -> tuple[dict[bytes, bytes], dict[str, bytes]]:
-        """What `group-state` holds now (live keys), and the alerts whose last record raises them."""
+    async def _derived_topics(self, partitions: frozenset[int]
+                              ) -> tuple[dict[bytes, bytes], dict[str, bytes]]:
+        """What `group-state` holds now (live keys) in `partitions`, and the alerts whose last
+        record raises them."""
         published: dict[bytes, bytes | None] = {}
         for record in await read_to_end(self.settings.kafka_bootstrap_servers, GROUP_STATE_TOPIC,
-                                        self.settings.kafka_security()):
+                                        partitions, self.settings.kafka_security()):
             if record.key is not None:
                 published[record.key] = record.value
         last: dict[str, bytes] = {}
         for record in await read_to_end(self.settings.kafka_bootstrap_servers, ALERTS_TOPIC,
-                                        self.settings.kafka_security()):
+                                        security=self.settings.kafka_security()):
             if record.key is not None and record.value is not None:
                 last[record.key.decode()] = record.value
         raised = {k: v for k, v in last.items() if b'"withdrawn":true' not in v}
@@ -309,14 +387,17 @@ class Processor:
                 self.metrics.lag(tp.topic, tp.partition, max(0, end - position))
 
 
-async def read_to_end(bootstrap: str, topic: str, security: KafkaSecurity = PLAINTEXT) -> list[Any]:
-    """Every committed record of `topic` from its start to its current end (no consumer group)."""
+async def read_to_end(bootstrap: str, topic: str, partitions: frozenset[int] | None = None,
+                      security: KafkaSecurity = PLAINTEXT) -> list[Any]:
+    """Every committed record of `topic` (of its `partitions`, or all) from its start to its current
+    end (no consumer group)."""
     consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, isolation_level="read_committed",
                                 enable_auto_commit=False, **security.aiokafka())
     await consumer.start()
     try:
         await consumer._client.force_metadata_update()
-        tps = [KafkaTopicPartition(topic, p) for p in sorted(consumer.partitions_for_topic(topic) or ())]
+        tps = [KafkaTopicPartition(topic, p) for p in sorted(consumer.partitions_for_topic(topic) or ())
+               if partitions is None or p in partitions]
         if not tps:
             raise RuntimeError(f"topic {topic!r} does not exist: create the topics first")
         consumer.assign(tps)
@@ -331,6 +412,18 @@ async def read_to_end(bootstrap: str, topic: str, security: KafkaSecurity = PLAI
                 out.extend(batch)
     finally:
         await consumer.stop()
+
+
+class PublishingService(Service):
+    """Leaves the publishers' group when the worker stops, so that the others take over its
+    partitions at once rather than after a session timeout."""
+
+    def __init__(self, processor: Processor, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.processor = processor
+
+    async def on_stop(self) -> None:
+        await self.processor.leave_publishers()
 
 
 class HttpService(Service):
@@ -349,7 +442,7 @@ class HttpService(Service):
             return web.json_response({"status": "ok"})
 
         async def readyz(_: web.Request) -> web.Response:
-            ready = self.processor.ready
+            ready = self.processor.is_ready()
             return web.json_response({"status": "ready" if ready else "recovering"},
                                      status=200 if ready else 503)
 

@@ -22,7 +22,7 @@ import json
 import logging
 import statistics
 import struct
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -40,10 +40,11 @@ from services.sanctions.domain import (
     Update,
     is_stalled,
 )
-from services.sanctions.domain.facts import preferred
+from services.sanctions.domain.facts import FactKey, preferred
 from services.sanctions.domain.records import Record, all_records, records_for
 
-__all__ = ["Outputs", "ProcessorCore", "TopicPartition", "decode_facts", "encode_fact"]
+__all__ = ["Outputs", "ProcessorCore", "Read", "SourceRecord", "TopicPartition", "decode_facts",
+           "encode_fact"]
 
 log = logging.getLogger(__name__)
 
@@ -51,6 +52,7 @@ TopicPartition = tuple[str, int]
 
 
 _FRAME = struct.Struct(">I")
+_RESTORE_BATCH = 10_000
 
 
 def encode_fact(fact: Fact, value: bytes) -> bytes:
@@ -73,16 +75,28 @@ def decode_facts(stored: bytes) -> Iterator[Fact]:
                               offset=where["offset"])
 
 
+SourceRecord = tuple[str, int, int, bytes | None]
+"""A record as read from a source topic: (topic, partition, offset, value)."""
+
+
 @dataclass(frozen=True, slots=True)
-class Outputs:
-    """What one source record makes the processor write."""
+class Read:
+    """What became of one source record: the fact to keep, or why it was skipped."""
 
     store: bytes | None = None
     """The fact to keep (an `encode_fact` frame), or None for a copy that does not count."""
-    records: tuple[Record, ...] = ()
-    alerts: tuple[Alert | AlertWithdrawal, ...] = ()
     event_type: str = "unknown"
     rejected: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Outputs:
+    """What a batch of source records makes the processor write: per record, what became of it;
+    and the last record of each `group-state` key the batch changed, and every alert."""
+
+    reads: tuple[Read, ...] = ()
+    records: tuple[Record, ...] = ()
+    alerts: tuple[Alert | AlertWithdrawal, ...] = ()
 
 
 @dataclass(slots=True)
@@ -101,29 +115,39 @@ class ProcessorCore:
         self.stall_days = stall_days
         self.ledger = Ledger(window_days=window_days)
         self._followed = _Followed()
+        self._counted: dict[FactKey, Fact] = {}  # within a batch: the copy that will count
 
     # -- the stream ---------------------------------------------------------------------------------
-    def accept(self, topic: str, partition: int, offset: int, value: bytes | None,
-               now: datetime | None = None) -> Outputs:
-        """One record from a source topic. A record that is not an event (which the intake never
-        writes) is skipped and reported as `rejected`, never fatal: one bad record must not stop
-        the partnership's view."""
-        if value is None:
-            return Outputs(rejected="empty")
-        try:
-            event = parse_event(json.loads(value), allow_intake_attributes=True)
-        except (ValueError, RecursionError, ValidationError):
-            return Outputs(rejected="invalid")
-        fact = Fact.from_event(event, topic=topic, partition=partition, offset=offset)
-        counted = self.ledger.fact(fact.key)
-        store = None
-        if counted is None or (preferred(counted, fact) is fact and counted != fact):
-            store = encode_fact(fact, value)
-        update = self.ledger.apply(fact)
-        records = tuple(records_for(self.ledger, update))
+    def accept(self, records: Sequence[SourceRecord], now: datetime | None = None) -> Outputs:
+        """A batch of records from the source topics, in the order read. A record that is not an
+        event (which the intake never writes) is skipped and reported as `rejected`, never fatal:
+        one bad record must not stop the partnership's view. The ledger takes the batch's events
+        together (`Ledger.apply_batch`), so a case or a group summary that many of them touch is
+        rebuilt and published once."""
+        reads: list[Read] = []
+        facts: list[Fact] = []
+        for topic, partition, offset, value in records:
+            if value is None:
+                reads.append(Read(rejected="empty"))
+                continue
+            try:
+                event = parse_event(json.loads(value), allow_intake_attributes=True)
+            except (ValueError, RecursionError, ValidationError):
+                reads.append(Read(rejected="invalid"))
+                continue
+            fact = Fact.from_event(event, topic=topic, partition=partition, offset=offset)
+            counted = self._counted.get(fact.key) or self.ledger.fact(fact.key)
+            store = None
+            if counted is None or (preferred(counted, fact) is fact and counted != fact):
+                store = encode_fact(fact, value)
+                self._counted[fact.key] = fact
+            reads.append(Read(store, event.type))
+            facts.append(fact)
+        self._counted.clear()
+        update = self.ledger.apply_batch(facts)
         alerts: list[Alert | AlertWithdrawal] = [*update.alerts.raised, *update.alerts.withdrawn]
         alerts.extend(self._follow(update, now))
-        return Outputs(store, records, tuple(alerts), event.type)
+        return Outputs(tuple(reads), tuple(records_for(self.ledger, update)), tuple(alerts))
 
     def _follow(self, update: Update, now: datetime | None) -> Iterable[AlertWithdrawal]:
         """Keep the watched cases current; a stalled case that got its sanction (or went away)
@@ -194,6 +218,9 @@ class ProcessorCore:
         holding: dict[str, Alert] = dict(self.ledger.alerts)
         for alert in self.tick(now):
             holding[alert.alert_id] = alert
+        for key in self._followed.stalled:  # raised by earlier ticks
+            stalled = Alert.of(AlertKind.FOLLOW_THROUGH_STALLED, *key)
+            holding[stalled.alert_id] = stalled
         alerts: list[Alert | AlertWithdrawal] = [
             alert for alert_id, alert in sorted(holding.items()) if raised.get(alert_id) != alert.to_json()]
         for alert_id in sorted(raised.keys() - holding.keys()):
@@ -205,13 +232,17 @@ class ProcessorCore:
         """Rebuild the ledger from the fact store, keeping only facts below the committed offset of
         their partition (whose outputs were acknowledged before the commit); the rest are read again
         from the source topics and published then. Returns how many facts were restored."""
-        restored = 0
+        restored, pending = 0, []
         for blob in stored:
             for fact in decode_facts(blob):
                 assert fact.topic is not None and fact.partition is not None and fact.offset is not None
                 if fact.offset < committed.get((fact.topic, fact.partition), 0):
-                    self.ledger.apply(fact)  # a fact kept twice (batches re-read) counts once
+                    pending.append(fact)  # a fact kept twice (batches re-read) counts once
                     restored += 1
+            if len(pending) >= _RESTORE_BATCH:
+                self.ledger.apply_batch(pending)
+                pending = []
+        self.ledger.apply_batch(pending)
         for group_id, state in self.ledger.derived().groups.items():
             for case in state.cases:
                 key = (group_id, case.incident_id)

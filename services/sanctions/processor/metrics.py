@@ -41,6 +41,9 @@ class ProcessorMetrics:
         self.stalled_cases = Gauge("gvi_processor_stalled_cases",
                                    "Cases awaiting their first sanction past the stall threshold.",
                                    registry=r)
+        self.publishing = Gauge("gvi_processor_publishing_partitions",
+                                "group-state partitions this worker publishes (its share of the lease).",
+                                registry=r)
         self._swiftness = Gauge("gvi_processor_swiftness_days",
                                 "Days from incident to first sanction over the sanctioned cases.",
                                 ["quantile"], registry=r)

@@ -21,7 +21,14 @@ class ProcessorSettings(KafkaClientSettings):
     data_dir: Path = Field(Path("var/processor"), validation_alias="GVI_PROCESSOR_DATA_DIR")
     host: str = Field("127.0.0.1", validation_alias="GVI_HOST")
     port: int = Field(8004, ge=0, le=65535, validation_alias="GVI_PORT")
-    app_id: str = Field("gvi-processor", pattern=r"^[A-Za-z0-9._-]+$", validation_alias="GVI_PROCESSOR_ID")
+    app_id: str = Field("gvi-processor", pattern=r"^[A-Za-z0-9._-]+$", validation_alias="GVI_PROCESSOR_ID",
+                        description="This worker's own name: its consumer group, fact-store topics and "
+                                    "data. Every worker of a processor needs its own.")
+    cluster: str = Field("gvi-processor", pattern=r"^[A-Za-z0-9._-]+$",
+                         validation_alias="GVI_PROCESSOR_CLUSTER",
+                         description="The name the workers of one processor share: they divide the "
+                                     "publishing of group-state partitions in the consumer group "
+                                     "<cluster>-publishers.")
     window_days: int = Field(365, ge=1, le=3650, validation_alias="GVI_WINDOW_DAYS")
     stall_days: int = Field(14, ge=1, le=365, validation_alias="GVI_STALL_DAYS")
     stall_check_seconds: float = Field(60.0, gt=0, le=3600, validation_alias="GVI_STALL_CHECK_SECONDS")

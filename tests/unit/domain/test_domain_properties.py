@@ -8,7 +8,7 @@ and the incremental `Ledger` applied in any order equals `derive`, alerts and up
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import Any, TypeVar
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -91,12 +91,29 @@ def deliveries(draw: st.DrawFn, events: list[CloudEvent]) -> list[CloudEvent]:
     return draw(st.permutations(copies))
 
 
-def _replay_updates(ledger: Ledger, events: list[CloudEvent]) -> tuple[dict[str, Alert],
-                                                                        dict[FactKey, UnresolvedSanction]]:
+_T = TypeVar("_T")
+
+
+@st.composite
+def batches(draw: st.DrawFn, events: list[_T]) -> list[list[_T]]:
+    """The events cut into consecutive batches of random sizes (the processor applies what it
+    reads a batch at a time: `Ledger.apply_batch`); sometimes one event per batch."""
+    if draw(st.booleans()):
+        return [[event] for event in events]
+    out, at = [], 0
+    while at < len(events):
+        size = draw(st.integers(min_value=1, max_value=12))
+        out.append(events[at:at + size])
+        at += size
+    return out
+
+
+def _replay_updates(ledger: Ledger, batched: list[list[CloudEvent]]
+                    ) -> tuple[dict[str, Alert], dict[FactKey, UnresolvedSanction]]:
     alerts: dict[str, Alert] = {}
     unresolved: dict[FactKey, UnresolvedSanction] = {}
-    for event in events:
-        update = ledger.apply(event)
+    for batch in batched:
+        update = ledger.apply(batch[0]) if len(batch) == 1 else ledger.apply_batch(batch)
         for alert in update.alerts.raised:
             assert alert.alert_id not in alerts
             alerts[alert.alert_id] = alert
@@ -128,7 +145,7 @@ def test_derive_depends_on_the_set_of_events_only(data: st.DataObject, events: l
 @given(data=st.data(), events=scenarios())
 def test_ledger_in_any_order_equals_derive(data: st.DataObject, events: list[CloudEvent]) -> None:
     expected = derive(events, window_days=WINDOW)
-    delivered = data.draw(deliveries(events))
+    delivered = data.draw(batches(data.draw(deliveries(events))))
     ledger = Ledger(window_days=WINDOW)
     alerts, unresolved = _replay_updates(ledger, delivered)
     assert ledger.derived().to_json() == expected.to_json()
@@ -164,8 +181,8 @@ def test_the_published_records_assemble_to_the_derived_states(data: st.DataObjec
     expected = derive(events, window_days=WINDOW)
     ledger = Ledger(window_days=WINDOW)
     topic: dict[bytes, bytes | None] = {}
-    for event in data.draw(deliveries(events)):
-        for key, value in records_for(ledger, ledger.apply(event)):
+    for batch in data.draw(batches(data.draw(deliveries(events)))):
+        for key, value in records_for(ledger, ledger.apply_batch(batch)):
             topic[key] = value
     view = StateView()
     view.apply_all(data.draw(st.permutations(sorted(topic.items()))))
