@@ -34,11 +34,12 @@ import threading
 import time
 import uuid
 import weakref
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
 
-__all__ = ["BrokerError", "KafkaBroker", "die_with_parent", "free_port", "kafka_version"]
+__all__ = ["BrokerError", "KafkaBroker", "SecureListener", "die_with_parent", "free_port", "kafka_version"]
 
 POM = Path(__file__).resolve().parent.parent / "deploy" / "kafka" / "pom.xml"
 _COMPLETE_MARKER = ".complete"
@@ -168,6 +169,33 @@ def _tail(path: Path, since: int, lines: int = _LOG_TAIL_LINES) -> str:
     return "\n".join(text.splitlines()[-lines:])
 
 
+@dataclass(frozen=True)
+class SecureListener:
+    """A second, authenticated listener beside PLAINTEXT (which stays for setup and readiness).
+
+    `scram_users` (name -> password) are SCRAM-SHA-512 users stored when the storage is formatted
+    (KRaft has no other way to have them before the first start); with users the listener speaks
+    SASL_SSL when `keystore` is given, else SASL_PLAINTEXT; without users, SSL. `keystore` is a PEM
+    file holding the broker's unencrypted PKCS #8 private key and its certificate chain.
+    `super_users` bypass ACLs; when `authorizer` is set the broker checks ACLs (StandardAuthorizer)
+    for every principal but those and ANONYMOUS (the PLAINTEXT listener's setup clients).
+    """
+
+    port: int
+    scram_users: Mapping[str, str] = field(default_factory=dict)
+    keystore: Path | None = None
+    authorizer: bool = False
+    super_users: tuple[str, ...] = ()
+
+    @property
+    def protocol(self) -> str:
+        if self.scram_users:
+            return "SASL_SSL" if self.keystore is not None else "SASL_PLAINTEXT"
+        if self.keystore is None:
+            raise BrokerError("a secure listener needs SCRAM users, a keystore or both")
+        return "SSL"
+
+
 _RUNNING: weakref.WeakSet[KafkaBroker] = weakref.WeakSet()
 _ATEXIT_ARMED = False
 
@@ -185,11 +213,13 @@ class KafkaBroker:
     Ctrl-C reaches the Python parent, which then stops the broker cleanly.
     """
 
-    def __init__(self, data_dir: Path, port: int, controller_port: int, heap: str = "512m") -> None:
+    def __init__(self, data_dir: Path, port: int, controller_port: int, heap: str = "512m",
+                 secure: SecureListener | None = None) -> None:
         self.data_dir = Path(data_dir).resolve()
         self.port = port
         self.controller_port = controller_port
         self.heap = heap
+        self.secure = secure
         self._process: subprocess.Popen[bytes] | None = None
         self._log_offsets: dict[Path, int] = {}
 
@@ -197,6 +227,13 @@ class KafkaBroker:
     def bootstrap(self) -> str:
         """The `bootstrap_servers` string for clients."""
         return f"127.0.0.1:{self.port}"
+
+    @property
+    def secure_bootstrap(self) -> str:
+        """The `bootstrap_servers` string of the secure listener."""
+        if self.secure is None:
+            raise BrokerError("this broker has no secure listener")
+        return f"127.0.0.1:{self.secure.port}"
 
     @property
     def log_file(self) -> Path:
@@ -251,7 +288,7 @@ class KafkaBroker:
         """Start the JVM and return once a client can list topics on it; raise BrokerError otherwise."""
         if self.running:
             return
-        for port in (self.port, self.controller_port):
+        for port in (self.port, self.controller_port, *((self.secure.port,) if self.secure else ())):
             if _port_in_use(port):
                 raise BrokerError(
                     f"port {port} on 127.0.0.1 is already in use: another broker or program holds it. "
@@ -359,6 +396,10 @@ class KafkaBroker:
             "broker.session.timeout.ms": "3000",
             "auto.create.topics.enable": "false",
         }
+        if self.secure is not None:
+            for key, value in _secure_properties(self.secure).items():
+                joined = key in {"listeners", "advertised.listeners", "listener.security.protocol.map"}
+                properties[key] = f"{properties[key]},{value}" if joined else value
         lines = [f"{key}={value}" for key, value in properties.items()]
         (self.data_dir / "server.properties").write_text("\n".join(lines) + "\n", encoding="utf-8")
         (self.data_dir / "log4j2.properties").write_text(_log4j2_config(self.log_file), encoding="utf-8")
@@ -379,6 +420,8 @@ class KafkaBroker:
             "-c",
             str(self.data_dir / "server.properties"),
         ]
+        for name, password in (self.secure.scram_users.items() if self.secure else ()):
+            command += ["--add-scram", f"SCRAM-SHA-512=[name={name},password={password}]"]
         _run_tool(command, f"formatting Kafka storage in {self.data_dir}")
         return cluster_id
 
@@ -425,6 +468,33 @@ class KafkaBroker:
             if tail:
                 parts.append(f"--- last lines of {path} ---\n{tail}")
         return "\n".join(parts)
+
+
+def _secure_properties(secure: SecureListener) -> dict[str, str]:
+    """server.properties entries of the SECURE listener (and of the authorizer, if asked for)."""
+    properties = {
+        "listeners": f"SECURE://127.0.0.1:{secure.port}",
+        "advertised.listeners": f"SECURE://127.0.0.1:{secure.port}",
+        "listener.security.protocol.map": f"SECURE:{secure.protocol}",
+    }
+    if secure.scram_users:
+        properties.update({
+            "listener.name.secure.sasl.enabled.mechanisms": "SCRAM-SHA-512",
+            "listener.name.secure.scram-sha-512.sasl.jaas.config":
+                "org.apache.kafka.common.security.scram.ScramLoginModule required;",
+        })
+    if secure.keystore is not None:
+        properties.update({
+            "listener.name.secure.ssl.keystore.type": "PEM",
+            "listener.name.secure.ssl.keystore.location": str(secure.keystore),
+        })
+    if secure.authorizer:
+        supers = ";".join(f"User:{name}" for name in ("ANONYMOUS", *secure.super_users))
+        properties.update({
+            "authorizer.class.name": "org.apache.kafka.metadata.authorizer.StandardAuthorizer",
+            "super.users": supers,
+        })
+    return properties
 
 
 def _track(broker: KafkaBroker) -> None:

@@ -22,7 +22,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
 
+from pydantic import ValidationError
+
 from devtools.broker import BrokerError, KafkaBroker, die_with_parent
+from services.infra.kafka_security import PLAINTEXT, KafkaClientSettings
 from services.infra.topics import TopicSetupError, ensure_topics
 
 __all__ = ["SERVICES", "main", "service_env", "services_to_run"]
@@ -196,15 +199,18 @@ def main() -> int:
     services: list[_Service] = []
     try:
         bootstrap = os.environ.get("KAFKA_BOOTSTRAP_SERVERS", "")
+        security = PLAINTEXT
         if bootstrap:
-            say(f"using the Kafka broker at {bootstrap} (KAFKA_BOOTSTRAP_SERVERS)")
+            # The services inherit the KAFKA_* connection settings; the topic set-up uses them too.
+            security = KafkaClientSettings(GVI_ENV="development").kafka_security()
+            say(f"using the Kafka broker at {bootstrap} (KAFKA_BOOTSTRAP_SERVERS, {security.describe()})")
         else:
             broker = KafkaBroker(BROKER_DIR, BROKER_PORT, CONTROLLER_PORT)
             say(f"starting a Kafka broker on 127.0.0.1:{BROKER_PORT}, data in {BROKER_DIR} ...")
             broker.start()
             bootstrap = broker.bootstrap
             say(f"Kafka broker ready (log: {broker.log_file})")
-        created = ensure_topics(bootstrap, partitions=3, replication_factor=1)
+        created = ensure_topics(bootstrap, partitions=3, replication_factor=1, security=security)
         say(f"topics ready{' (created: ' + ', '.join(created) + ')' if created else ''}")
         to_run = services_to_run()
         width = max(len(name) for name, _ in to_run)
@@ -218,7 +224,7 @@ def main() -> int:
     except _StopRequested as stop:
         say(f"\n{stop.args[0]} received: stopping ...")
         return _shutdown(services, broker, 0)
-    except (RunError, BrokerError, TopicSetupError) as error:
+    except (RunError, BrokerError, TopicSetupError, ValidationError) as error:
         say(f"error: {error}", sys.stderr)
         return _shutdown(services, broker, 1)
     except BaseException:

@@ -7,6 +7,7 @@ session on free ports in a temporary directory, and only if some test asks for i
 
 from __future__ import annotations
 
+import os
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
@@ -23,6 +24,9 @@ _TESTS_ROOT = Path(__file__).resolve().parent
 
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("filterwarnings", r"ignore:(read|open)_text is deprecated:DeprecationWarning")
+    # The test brokers' setup listener is PLAINTEXT on 127.0.0.1, and some tests build production
+    # settings: allow it (services.infra.kafka_security); tests of the refusal delete this variable.
+    os.environ.setdefault("GVI_KAFKA_ALLOW_PLAINTEXT", "true")
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:

@@ -22,6 +22,7 @@ from services.audit.kafka_log import LogReader
 from services.audit.settings import default_source_topics
 from services.audit.signing import PublicKeys
 from services.audit.verify import Problem, VerificationReport, load_checkpoints, verify_log
+from services.infra.kafka_security import PLAINTEXT, KafkaSecurity
 
 __all__ = ["AuditSnapshot", "AuditView", "PartitionCheckpoints"]
 
@@ -48,8 +49,10 @@ class AuditSnapshot:
 
 class AuditView:
     def __init__(self, bootstrap: str, keys: PublicKeys, *, checkpoint_topic: str = "audit-checkpoints",
-                 topics: Sequence[str] | None = None, timeout_s: float = 10.0) -> None:
+                 topics: Sequence[str] | None = None, timeout_s: float = 10.0,
+                 security: KafkaSecurity = PLAINTEXT) -> None:
         self._bootstrap = bootstrap
+        self._security = security
         self._keys = keys
         self._checkpoint_topic = checkpoint_topic
         self._topics = list(topics) if topics is not None else default_source_topics().split(",")
@@ -57,7 +60,8 @@ class AuditView:
 
     def snapshot(self) -> AuditSnapshot:
         """Raises `BrokerUnreachable` when Kafka does not answer."""
-        with LogReader(self._bootstrap, client_id="gvi-audit-view", timeout_s=self._timeout_s) as reader:
+        with LogReader(self._bootstrap, client_id="gvi-audit-view", timeout_s=self._timeout_s,
+                       security=self._security) as reader:
             trusted = load_checkpoints(reader, self._checkpoint_topic, self._keys, self._topics,
                                        keep_segments=False)
         partitions = []
@@ -68,6 +72,7 @@ class AuditView:
         return AuditSnapshot(trusted.verification, tuple(partitions), tuple(trusted.problems), trusted.read)
 
     def verify(self, *, grace_seconds: float = 900.0) -> VerificationReport:
-        with LogReader(self._bootstrap, client_id="gvi-audit-view", timeout_s=self._timeout_s) as reader:
+        with LogReader(self._bootstrap, client_id="gvi-audit-view", timeout_s=self._timeout_s,
+                       security=self._security) as reader:
             return verify_log(reader, self._topics, self._checkpoint_topic, self._keys,
                               grace_seconds=grace_seconds)

@@ -77,6 +77,7 @@ class Checkpointer:
                  metrics: CheckpointerMetrics,
                  clock: Callable[[], datetime] = lambda: datetime.now(UTC)) -> None:
         self._settings = settings
+        self._security = settings.kafka_security()
         self._key = key
         self._trusted = trusted.merged(PublicKeys.of(key.public))
         self._metrics = metrics
@@ -118,7 +119,8 @@ class Checkpointer:
     def _chain_session(self) -> None:
         settings = self._settings
         self._caught_up.clear()  # ready again once this session has resumed and caught up
-        with LogReader(settings.kafka_bootstrap_servers, client_id="gvi-audit-checkpointer") as reader:
+        with LogReader(settings.kafka_bootstrap_servers, client_id="gvi-audit-checkpointer",
+                       security=self._security) as reader:
             trusted = load_checkpoints(reader, settings.checkpoint_topic, self._trusted, settings.topics,
                                        keep_segments=False)
             if trusted.verification is not None and self.last_verification is None:
@@ -130,9 +132,11 @@ class Checkpointer:
         bootstrap = settings.kafka_bootstrap_servers.split(",")
         consumer = KafkaConsumer(bootstrap_servers=bootstrap, client_id="gvi-audit-checkpointer",
                                  group_id=None, enable_auto_commit=False, isolation_level="read_committed",
-                                 auto_offset_reset="earliest", metrics_enabled=False, max_poll_records=5000)
+                                 auto_offset_reset="earliest", metrics_enabled=False, max_poll_records=5000,
+                                 **self._security.kafka_python())
         producer = KafkaProducer(bootstrap_servers=bootstrap, client_id="gvi-audit-checkpointer", acks="all",
-                                 enable_idempotence=True, linger_ms=5, max_request_size=4 * 1024 * 1024)
+                                 enable_idempotence=True, linger_ms=5, max_request_size=4 * 1024 * 1024,
+                                 **self._security.kafka_python())
         self._producer = producer
         try:
             assigned: list[TopicPartition] = []
@@ -219,7 +223,8 @@ class Checkpointer:
     def verify_now(self) -> VerificationReport:
         settings = self._settings
         started = self._clock()
-        with LogReader(settings.kafka_bootstrap_servers, client_id="gvi-audit-verify") as reader:
+        with LogReader(settings.kafka_bootstrap_servers, client_id="gvi-audit-verify",
+                       security=self._security) as reader:
             report = verify_log(reader, settings.topics, settings.checkpoint_topic, self._trusted,
                                 now=started, grace_seconds=settings.grace_seconds)
         unsigned = VerificationRecord(time=started, ok=report.ok, records=report.records,

@@ -146,7 +146,8 @@ class _Run:
         return directory.authenticate(self.settings.auditor_key)
 
     def reader(self) -> LogReader:
-        return self.stack.enter_context(LogReader(self.bootstrap, timeout_s=self.args.timeout))
+        return self.stack.enter_context(LogReader(self.bootstrap, timeout_s=self.args.timeout,
+                                                  security=self.settings.kafka_security()))
 
     def progress(self, label: str) -> ProgressBar:
         bar = ProgressBar(label, enabled=False if self.args.no_progress else None)

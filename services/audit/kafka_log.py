@@ -15,6 +15,7 @@ from kafka import KafkaConsumer, TopicPartition
 from kafka.errors import KafkaError
 
 from services.audit.errors import BrokerUnreachable, NotFound
+from services.infra.kafka_security import PLAINTEXT, KafkaSecurity
 
 __all__ = ["LogReader", "Progress", "TopicPartition"]
 
@@ -27,7 +28,8 @@ _STALL_S = 30.0
 
 
 class LogReader:
-    def __init__(self, bootstrap: str, *, client_id: str = "gvi-audit", timeout_s: float = 10.0) -> None:
+    def __init__(self, bootstrap: str, *, client_id: str = "gvi-audit", timeout_s: float = 10.0,
+                 security: KafkaSecurity = PLAINTEXT) -> None:
         self._bootstrap = bootstrap
         self._timeout_ms = int(timeout_s * 1000)
         try:
@@ -36,7 +38,7 @@ class LogReader:
                 enable_auto_commit=False, isolation_level="read_committed", auto_offset_reset="earliest",
                 bootstrap_timeout_ms=self._timeout_ms, request_timeout_ms=max(self._timeout_ms, 5000) + 1000,
                 fetch_max_bytes=64 * 1024 * 1024, max_partition_fetch_bytes=16 * 1024 * 1024,
-                max_poll_records=20_000, metrics_enabled=False, check_crcs=False)
+                max_poll_records=20_000, metrics_enabled=False, check_crcs=False, **security.kafka_python())
         except KafkaError as exc:
             raise BrokerUnreachable(f"no Kafka broker reachable at {bootstrap} "
                                     f"({type(exc).__name__})") from exc

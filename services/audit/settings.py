@@ -10,9 +10,10 @@ from pathlib import Path
 from typing import Literal
 
 from pydantic import Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import SettingsConfigDict
 
 from services.contracts import SOURCE_TOPICS
+from services.infra.kafka_security import KafkaClientSettings
 
 __all__ = ["DEV_DATA_DIR", "AuditCliSettings", "CheckpointerSettings", "default_source_topics"]
 
@@ -24,7 +25,7 @@ def default_source_topics() -> str:
     return ",".join(spec.name for spec in SOURCE_TOPICS)
 
 
-class _Common(BaseSettings):
+class _Common(KafkaClientSettings):
     model_config = SettingsConfigDict(extra="ignore", populate_by_name=True, frozen=True)
 
     env: Literal["development", "production"] = Field("production", validation_alias="GVI_ENV")

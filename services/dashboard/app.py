@@ -64,13 +64,14 @@ def _kafka_adapters(settings: DashboardSettings) -> Adapters:
     from services.dashboard.audit import KafkaAuditTrail
     from services.dashboard.kafka import KafkaAccessLog, ReadModelFeed
 
+    security = settings.kafka_security()
     access_log = KafkaAccessLog(settings.kafka_bootstrap_servers,
-                                timeout_seconds=settings.access_log_timeout_seconds)
+                                timeout_seconds=settings.access_log_timeout_seconds, security=security)
     feeds: list[ReadModelFeed] = []
 
     async def start(dash: Dashboard, applier: RecordApplier) -> None:
         feed = ReadModelFeed(settings.kafka_bootstrap_servers, CONSUMED_TOPICS, applier,
-                             on_changes=dash.publish, metrics=dash.metrics)
+                             on_changes=dash.publish, metrics=dash.metrics, security=security)
         feeds.append(feed)
         feed.start()
 

@@ -46,7 +46,8 @@ class KafkaAuditTrail:
             self._view = AuditView(self._settings.kafka_bootstrap_servers, keys,
                                    checkpoint_topic=self._settings.audit_checkpoint_topic,
                                    topics=self._settings.audit_topics,
-                                   timeout_s=self._settings.audit_timeout_seconds)
+                                   timeout_s=self._settings.audit_timeout_seconds,
+                                   security=self._settings.kafka_security())
             self._keys_path = path
         return self._view
 

@@ -25,6 +25,7 @@ from services.dashboard.metrics import DashboardMetrics
 from services.dashboard.ports import AccessLogUnavailable
 from services.dashboard.readmodel.access import ACCESS_LOG_TOPIC, AccessEntry
 from services.dashboard.readmodel.records import Changes, RecordApplier, current_only
+from services.infra.kafka_security import PLAINTEXT, KafkaSecurity
 
 __all__ = ["KafkaAccessLog", "ReadModelFeed"]
 
@@ -34,8 +35,9 @@ log = logging.getLogger("gvi.dashboard.kafka")
 class ReadModelFeed:
     def __init__(self, bootstrap: str, topics: Sequence[str], applier: RecordApplier, *,
                  on_changes: Callable[[Changes, float], None], metrics: DashboardMetrics,
-                 client_id: str = "gvi-dashboard") -> None:
+                 client_id: str = "gvi-dashboard", security: KafkaSecurity = PLAINTEXT) -> None:
         self._bootstrap = bootstrap
+        self._security = security
         self._topics = tuple(topics)
         self._applier = applier
         self._on_changes = on_changes
@@ -66,7 +68,8 @@ class ReadModelFeed:
         consumer = AIOKafkaConsumer(bootstrap_servers=self._bootstrap.split(","),
                                     client_id=f"{self._client_id}-feed", group_id=None,
                                     enable_auto_commit=False, isolation_level="read_committed",
-                                    auto_offset_reset="earliest", fetch_max_wait_ms=100)
+                                    auto_offset_reset="earliest", fetch_max_wait_ms=100,
+                                    **self._security.aiokafka())
         await consumer.start()
         try:
             # A consumer without subscriptions has no metadata for the topics yet; aiokafka has no
@@ -129,8 +132,10 @@ def _key(record: object) -> bytes | None:
 
 
 class KafkaAccessLog:
-    def __init__(self, bootstrap: str, *, timeout_seconds: float, client_id: str = "gvi-dashboard") -> None:
+    def __init__(self, bootstrap: str, *, timeout_seconds: float, client_id: str = "gvi-dashboard",
+                 security: KafkaSecurity = PLAINTEXT) -> None:
         self._bootstrap = bootstrap
+        self._security = security
         self._timeout = timeout_seconds
         self._client_id = client_id
         self._producer: AIOKafkaProducer | None = None
@@ -142,7 +147,7 @@ class KafkaAccessLog:
                 producer = AIOKafkaProducer(
                     bootstrap_servers=self._bootstrap.split(","), client_id=f"{self._client_id}-access-log",
                     acks="all", enable_idempotence=True, linger_ms=0,
-                    request_timeout_ms=max(1000, int(self._timeout * 1000)))
+                    request_timeout_ms=max(1000, int(self._timeout * 1000)), **self._security.aiokafka())
                 try:
                     await asyncio.wait_for(producer.start(), self._timeout)
                 except BaseException:

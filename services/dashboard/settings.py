@@ -6,16 +6,17 @@ from pathlib import Path
 from typing import Literal
 
 from pydantic import Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import SettingsConfigDict
 
 from services.audit.settings import DEV_DATA_DIR, default_source_topics
+from services.infra.kafka_security import KafkaClientSettings
 
 __all__ = ["DEFAULT_PORT", "DashboardSettings"]
 
 DEFAULT_PORT = 8000
 
 
-class DashboardSettings(BaseSettings):
+class DashboardSettings(KafkaClientSettings):
     """`GVI_ENV` defaults to production: development mode (the public dev users) must be asked for.
 
     `GVI_SESSION_SECRET` signs session cookies and bearer tokens. Unset, every process draws a random

@@ -7,7 +7,9 @@ would silently get the broker's default seven-day retention, and the evidence wi
     python -m services.infra.topics --bootstrap kafka:9092 --partitions 3 --replication-factor 3
 
 Environment (defaults for the options): KAFKA_BOOTSTRAP_SERVERS, GVI_TOPIC_PARTITIONS (3),
-GVI_TOPIC_REPLICATION_FACTOR (1), GVI_TOPIC_MIN_INSYNC_REPLICAS (unset: the broker's default).
+GVI_TOPIC_REPLICATION_FACTOR (1), GVI_TOPIC_MIN_INSYNC_REPLICAS (unset: the broker's default);
+GVI_ENV and the connection settings of `services.infra.kafka_security` (KAFKA_SECURITY_PROTOCOL, ...):
+the admin user needs Create, Describe and DescribeConfigs on the topics.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ import time
 from typing import Any
 
 from services.contracts.topics import ALL_TOPICS, TopicSpec
+from services.infra.kafka_security import PLAINTEXT, KafkaClientSettings, KafkaSecurity
 
 __all__ = ["TopicSetupError", "ensure_topics", "main"]
 
@@ -40,6 +43,7 @@ def ensure_topics(
     replication_factor: int,
     min_insync_replicas: int | None = None,
     timeout: float = 30,
+    security: KafkaSecurity = PLAINTEXT,
 ) -> list[str]:
     """Create every topic the system uses, with its config; return the names created just now.
 
@@ -56,7 +60,7 @@ def ensure_topics(
         for spec in ALL_TOPICS
     }
     deadline = time.monotonic() + timeout
-    admin = _connect(bootstrap, deadline)
+    admin = _connect(bootstrap, deadline, security)
     try:
         created = _create(admin, requests, deadline)
         if created:
@@ -80,7 +84,7 @@ def _remaining_ms(deadline: float) -> int:
     return max(1000, int((deadline - time.monotonic()) * 1000))
 
 
-def _connect(bootstrap: str, deadline: float) -> Any:
+def _connect(bootstrap: str, deadline: float, security: KafkaSecurity) -> Any:
     from kafka import KafkaAdminClient
     from kafka.errors import KafkaError
 
@@ -89,6 +93,7 @@ def _connect(bootstrap: str, deadline: float) -> Any:
             bootstrap_servers=bootstrap,
             client_id="gvi-topic-setup",
             bootstrap_timeout_ms=_remaining_ms(deadline),
+            **security.kafka_python(),
         )
     except KafkaError as error:
         raise TopicSetupError(f"no Kafka broker reachable at {bootstrap}: {error}") from error
@@ -166,8 +171,15 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     """CLI entry point: create the topics, print what was created, exit 1 with the reason on failure."""
+    from pydantic import ValidationError
+
     args = _parse(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    try:
+        security = KafkaClientSettings().kafka_security()
+    except ValidationError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
     logging.getLogger("kafka").setLevel(
         logging.CRITICAL
     )  # retries while waiting; failures are reported below
@@ -178,6 +190,7 @@ def main(argv: list[str] | None = None) -> int:
             replication_factor=args.replication_factor,
             min_insync_replicas=args.min_insync_replicas,
             timeout=args.timeout,
+            security=security,
         )
     except (TopicSetupError, ValueError) as error:
         print(f"error: {error}", file=sys.stderr)

@@ -67,13 +67,15 @@ def _kafka_adapters(settings: IntakeSettings, service: Service, metrics: IntakeM
     from services.intake.kafka import KafkaPublisher, ReceiptFeed
 
     client_id = f"gvi-{service}"
+    security = settings.kafka_security()
     publisher = KafkaPublisher(settings.kafka_bootstrap_servers,
                                timeout_seconds=settings.publish_timeout_seconds, client_id=client_id,
                                lanes=settings.publish_lanes,
                                concurrent=settings.publish_concurrent_transactions,
-                               on_commit=metrics.committed)
+                               on_commit=metrics.committed, security=security)
     ledger = ReceiptLedger()
-    feed = ReceiptFeed(settings.kafka_bootstrap_servers, service.topic, ledger, client_id=client_id)
+    feed = ReceiptFeed(settings.kafka_bootstrap_servers, service.topic, ledger, client_id=client_id,
+                       security=security)
 
     async def start() -> None:
         feed.start()

@@ -37,6 +37,7 @@ from typing import Any
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.errors import KafkaError
 
+from services.infra.kafka_security import PLAINTEXT, KafkaSecurity
 from services.intake.errors import BrokerUnavailable
 from services.intake.ledger import Receipt, ReceiptLedger
 from services.intake.publishing import OutgoingRecord, Placement
@@ -60,8 +61,10 @@ class _Pending:
 class _Lane:
     """One transactional producer; a publisher commits on several lanes at once."""
 
-    def __init__(self, bootstrap: str, client_id: str, transactional_id: str, timeout: float) -> None:
+    def __init__(self, bootstrap: str, client_id: str, transactional_id: str, timeout: float,
+                 security: KafkaSecurity = PLAINTEXT) -> None:
         self._bootstrap = bootstrap
+        self._security = security
         self._client_id = client_id
         # A successor producer with the same transactional id (see `restart`) fences this one and
         # aborts whatever transaction it left open. Ids are new in every process: a crashed
@@ -80,7 +83,7 @@ class _Lane:
                     transaction_timeout_ms=max(1000, int(self._timeout * 1000)),
                     request_timeout_ms=max(1000, int(self._timeout * 1000)), linger_ms=0,
                     max_batch_size=1024 * 1024, max_request_size=8 * 1024 * 1024,
-                    retry_backoff_ms=5)
+                    retry_backoff_ms=5, **self._security.aiokafka())
                 try:
                     await asyncio.wait_for(producer.start(), self._timeout)
                 except BaseException:
@@ -144,11 +147,12 @@ class KafkaPublisher:
     transaction. `on_commit(requests, records)` is told the size of each committed group."""
 
     def __init__(self, bootstrap: str, *, timeout_seconds: float, client_id: str, lanes: int = 4,
-                 concurrent: int = 1, on_commit: Callable[[int, int], None] | None = None) -> None:
+                 concurrent: int = 1, on_commit: Callable[[int, int], None] | None = None,
+                 security: KafkaSecurity = PLAINTEXT) -> None:
         instance = uuid.uuid4()
         self._bootstrap = bootstrap
         self._timeout = timeout_seconds
-        self._lanes = [_Lane(bootstrap, client_id, f"{client_id}-{instance}-{i}", timeout_seconds)
+        self._lanes = [_Lane(bootstrap, client_id, f"{client_id}-{instance}-{i}", timeout_seconds, security)
                        for i in range(lanes)]
         self._queue: list[_Pending] = []
         self._wakeup = asyncio.Event()
@@ -276,8 +280,10 @@ class KafkaPublisher:
 class ReceiptFeed:
     """Replays the service's topic into the ledger, then tails it, as a task on the event loop."""
 
-    def __init__(self, bootstrap: str, topic: str, ledger: ReceiptLedger, *, client_id: str) -> None:
+    def __init__(self, bootstrap: str, topic: str, ledger: ReceiptLedger, *, client_id: str,
+                 security: KafkaSecurity = PLAINTEXT) -> None:
         self._bootstrap = bootstrap
+        self._security = security
         self._topic = topic
         self._ledger = ledger
         self._client_id = client_id
@@ -305,7 +311,7 @@ class ReceiptFeed:
         consumer = AIOKafkaConsumer(bootstrap_servers=self._bootstrap.split(","),
                                     client_id=f"{self._client_id}-ledger", group_id=None,
                                     enable_auto_commit=False, isolation_level="read_committed",
-                                    auto_offset_reset="earliest")
+                                    auto_offset_reset="earliest", **self._security.aiokafka())
         await consumer.start()
         try:
             # A consumer without subscriptions has no metadata for the topic yet; aiokafka has no

@@ -6,12 +6,14 @@ from pathlib import Path
 from typing import Literal
 
 from pydantic import Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import SettingsConfigDict
+
+from services.infra.kafka_security import KafkaClientSettings
 
 __all__ = ["IntakeSettings"]
 
 
-class IntakeSettings(BaseSettings):
+class IntakeSettings(KafkaClientSettings):
     """`GVI_ENV` defaults to production: development mode (public dev keys) must be asked for."""
 
     model_config = SettingsConfigDict(extra="ignore", populate_by_name=True, frozen=True)

@@ -27,6 +27,7 @@ from devtools.broker import kafka_version
 from devtools.deploy import prometheus_rule
 from services.contracts import Service
 from services.contracts.topics import ALL_TOPICS, SOURCE_TOPICS
+from services.infra.kafka_security import KafkaClientSettings
 from services.intake.runner import DEFAULT_PORTS
 from services.intake.settings import IntakeSettings
 from tests.kustomize import build, containers, pod_spec
@@ -47,6 +48,12 @@ PENDING_MODULES: frozenset[str] = frozenset()
 
 # The Secrets the manifests mount, and the key each must hold; created by the operators.
 SECRETS = {"gvi-agencies": "agencies.toml", "gvi-audit-signing-key": "signing-key"}
+# Secrets that Strimzi makes: the cluster CA's certificate, and each KafkaUser's password.
+CLUSTER_CA_SECRET = ("gvi-kafka-cluster-ca-cert", "ca.crt")
+# The Kafka user each workload connects as (and `gvi-auditor`, for auditors' gvi-audit).
+KAFKA_USERS = {"incidents": "gvi-incidents", "notifications": "gvi-notifications",
+               "sanctions": "gvi-sanctions", "processor": "gvi-processor", "dashboard": "gvi-dashboard",
+               "audit-checkpointer": "gvi-audit-checkpointer"}
 SECRET_NAME = re.compile(r"(PASSWORD|SECRET|TOKEN|_KEY$|PRIVATE)", re.IGNORECASE)
 
 
@@ -84,7 +91,7 @@ def settings_of(module: str) -> type[BaseSettings]:
                 continue
             loaded = importlib.import_module(candidate)
             found.update(v for v in vars(loaded).values() if isinstance(v, type)
-                         and issubclass(v, BaseSettings) and v is not BaseSettings
+                         and issubclass(v, BaseSettings) and v not in (BaseSettings, KafkaClientSettings)
                          and v.__module__.startswith("services."))
         if found:
             break
@@ -105,7 +112,7 @@ def check_environment(where: str, module: str, env: dict[str, str]) -> None:
         return
     if module == "services.infra.topics":
         allowed = {"KAFKA_BOOTSTRAP_SERVERS", "GVI_TOPIC_PARTITIONS", "GVI_TOPIC_REPLICATION_FACTOR",
-                   "GVI_TOPIC_MIN_INSYNC_REPLICAS"}
+                   "GVI_TOPIC_MIN_INSYNC_REPLICAS", *env_names(KafkaClientSettings)}
         assert set(env) <= allowed, f"{where}: unknown variables {set(env) - allowed}"
         return
     settings = settings_of(module)
@@ -117,6 +124,35 @@ def check_environment(where: str, module: str, env: dict[str, str]) -> None:
         default = DEFAULT_PORTS[Service(module.rpartition(".")[2])]
     if default is not None:
         assert env.get("GVI_PORT") == str(default), f"{where}: GVI_PORT is not {module}'s port {default}"
+
+
+def mounted_secret_file(doc: dict[str, Any], container: dict[str, Any], path: str) -> tuple[str, str]:
+    """(Secret name, key) of the file at `path` in the container, from its mounts and the pod's volumes."""
+    spec = pod_spec(doc)
+    assert spec is not None
+    volumes = {v["name"]: v for v in spec.get("volumes", [])}
+    for mount in container.get("volumeMounts", []):
+        prefix = mount["mountPath"].rstrip("/") + "/"
+        if path.startswith(prefix) and "secret" in volumes[mount["name"]]:
+            secret = volumes[mount["name"]]["secret"]
+            [key] = [i["key"] for i in secret["items"] if i["path"] == path[len(prefix):]]
+            return secret["secretName"], key
+    raise AssertionError(f"{path} is not a file of a mounted Secret")
+
+
+def check_kafka_client(where: str, doc: dict[str, Any], container: dict[str, Any],
+                       docs: list[dict[str, Any]]) -> None:
+    """The workload connects over TLS as its own KafkaUser, with the password and the CA that Strimzi
+    puts in Secrets (mounted, never written down)."""
+    env = container_env(container)
+    user = KAFKA_USERS[doc["metadata"]["name"]]
+    assert env["KAFKA_SECURITY_PROTOCOL"] == "SASL_SSL", where
+    assert env["KAFKA_SASL_MECHANISM"] == "SCRAM-SHA-512", where
+    assert env["KAFKA_SASL_USERNAME"] == user, where
+    assert "KAFKA_SASL_PASSWORD" not in env and "GVI_KAFKA_ALLOW_PLAINTEXT" not in env, where
+    assert find(docs, "KafkaUser", user), f"{where}: no KafkaUser {user}"
+    assert mounted_secret_file(doc, container, env["KAFKA_SASL_PASSWORD_FILE"]) == (user, "password"), where
+    assert mounted_secret_file(doc, container, env["KAFKA_SSL_CAFILE"]) == CLUSTER_CA_SECRET, where
 
 
 def workloads(docs: list[dict[str, Any]]) -> Iterator[dict[str, Any]]:
@@ -256,8 +292,9 @@ def test_every_kubernetes_command_is_a_module_with_its_own_settings_and_port(ren
             [port] = container["ports"]
             assert port["name"] == "http" and str(port["containerPort"]) == env["GVI_PORT"], where
             assert env["GVI_HOST"] == "0.0.0.0", where
-            assert env["KAFKA_BOOTSTRAP_SERVERS"] == "gvi-kafka-kafka-bootstrap:9092", where
+            assert env["KAFKA_BOOTSTRAP_SERVERS"] == "gvi-kafka-kafka-bootstrap:9093", where
             assert env.get("GVI_ENV") == "production", where
+            check_kafka_client(where, doc, container, docs)
         [service] = [s for s in find(docs, "Service")
                      if s["spec"]["selector"] == doc["spec"]["selector"]["matchLabels"]]
         assert [p["port"] for p in service["spec"]["ports"]] == [port["containerPort"]], where
@@ -385,7 +422,9 @@ def test_every_secret_is_referenced_never_inlined() -> None:
                 for env in container.get("env", []):
                     if SECRET_NAME.search(env["name"]) and not env["name"].endswith("_FILE"):
                         assert "valueFrom" in env, f"{rendering}: {env['name']} is written down"
-        assert referenced == {name: {key} for name, key in SECRETS.items()}, rendering
+        made_by_strimzi = {CLUSTER_CA_SECRET[0]: {CLUSTER_CA_SECRET[1]},
+                           **{user: {"password"} for user in KAFKA_USERS.values()}}
+        assert referenced == {**{name: {key} for name, key in SECRETS.items()}, **made_by_strimzi}, rendering
     operations = Path("docs/operations.md").read_text()
     for name in SECRETS:
         assert f"kubectl create secret generic {name}" in operations, name
@@ -402,7 +441,7 @@ def test_network_policies_let_only_what_must_talk(rendering: str) -> None:
     egress = policies["gvi-egress"]
     assert egress["podSelector"]["matchLabels"] == part_of and egress["policyTypes"] == ["Egress"]
     kafka_rule, dns_rule = egress["egress"]
-    assert kafka_rule["ports"] == [{"protocol": "TCP", "port": 9092}]
+    assert kafka_rule["ports"] == [{"protocol": "TCP", "port": 9093}]
     assert {p["port"] for p in dns_rule["ports"]} == {53}
     ports = {d["metadata"]["name"]: containers(d)[0]["ports"][0]["containerPort"] for d in workloads(docs)}
     for doc in workloads(docs):
@@ -424,8 +463,10 @@ def test_network_policies_let_only_what_must_talk(rendering: str) -> None:
                 assert not selected.items() <= doc["spec"]["template"]["metadata"]["labels"].items(), name
     [kafka] = find(docs, "Kafka")
     [listener] = kafka["spec"]["kafka"]["listeners"]
-    assert listener["port"] == 9092
+    assert listener["port"] == 9093 and listener["tls"] is True
+    assert listener["authentication"] == {"type": "scram-sha-512"}
     assert listener["networkPolicyPeers"] == [{"podSelector": {"matchLabels": part_of}}]
+    assert kafka["spec"]["kafka"]["authorization"] == {"type": "simple"}
 
 
 def test_the_prometheus_operator_gets_the_same_jobs_and_rules() -> None:
@@ -458,3 +499,82 @@ def test_kubectl_kustomize_renders_what_the_tests_check(rendering: str) -> None:
 
     rendered = sorted(map(key, (d for d in yaml.safe_load_all(output) if d)))
     assert rendered == sorted(map(key, RENDERINGS[rendering]))
+
+
+# Kafka users, ACLs and connection settings
+
+
+def test_compose_passes_the_kafka_settings_through_and_keeps_its_plaintext_broker_private() -> None:
+    assert "ports" not in SERVICES["kafka"], "the PLAINTEXT broker must not be published"
+    for name, service in SERVICES.items():
+        if "build" not in service:
+            continue
+        env = service["environment"]
+        assert env["KAFKA_SECURITY_PROTOCOL"] == "${KAFKA_SECURITY_PROTOCOL:-PLAINTEXT}", name
+        assert env["KAFKA_BOOTSTRAP_SERVERS"] == "${KAFKA_BOOTSTRAP_SERVERS:-kafka:9092}", name
+        assert env["GVI_KAFKA_ALLOW_PLAINTEXT"] == "${GVI_KAFKA_ALLOW_PLAINTEXT:-true}", name
+
+
+def test_the_compose_sasl_override_gives_every_service_its_own_user_and_secret() -> None:
+    override = yaml.safe_load(Path("deploy/docker/compose.kafka-sasl.yml").read_text())
+    text = Path("deploy/docker/compose.kafka-sasl.yml").read_text()
+    users = {**KAFKA_USERS, "topics": "gvi-topic-admin"}
+    runs = {name for name, service in SERVICES.items() if "build" in service}
+    assert set(override["services"]) == runs
+    for name, extra in override["services"].items():
+        env = {**SERVICES[name]["environment"], **extra["environment"]}
+        check_environment(f"sasl override {name}", check_command(name, SERVICES[name]["command"]), env)
+        assert env["KAFKA_SECURITY_PROTOCOL"] == "SASL_SSL" and env["KAFKA_SASL_USERNAME"] == users[name]
+        targets = {s["target"]: s["source"] for s in extra["secrets"] if isinstance(s, dict)}
+        assert env["KAFKA_SASL_PASSWORD_FILE"] == "/run/secrets/kafka-password"
+        assert env["KAFKA_SSL_CAFILE"] == "/run/secrets/kafka-ca" and targets["kafka-ca"] == "kafka-ca"
+        assert override["secrets"][targets["kafka-password"]]["file"].endswith(f"/{users[name]}.password")
+        kept = [s for s in extra["secrets"] if isinstance(s, str)]
+        assert kept == SERVICES[name].get("secrets", []), f"{name}: the override must keep its secrets"
+    for secret in override["secrets"].values():
+        assert re.match(r"\$\{\w+:\?", secret["file"]), secret
+    assert "KAFKA_SASL_PASSWORD:" not in text
+
+
+@pytest.mark.parametrize("rendering", sorted(RENDERINGS))
+def test_every_kafka_user_is_allowed_exactly_what_its_service_uses(rendering: str) -> None:
+    docs = RENDERINGS[rendering]
+    [kafka] = find(docs, "Kafka")
+    users = {u["metadata"]["name"]: u["spec"] for u in find(docs, "KafkaUser")}
+    assert set(users) == {*KAFKA_USERS.values(), "gvi-auditor"}
+    topics = {spec.name for spec in ALL_TOPICS}
+    [processor] = find(docs, "StatefulSet", "processor")
+    [container] = containers(processor)
+    worker_env = {e["name"]: e for e in container["env"]}
+    # Each worker's id is its pod's name, <statefulset>-<ordinal>: its group and its own topics.
+    assert worker_env["GVI_PROCESSOR_ID"]["valueFrom"] == {"fieldRef": {"fieldPath": "metadata.name"}}
+    worker_prefix = f"{processor['metadata']['name']}-"
+    publishers = f"{worker_env['GVI_PROCESSOR_CLUSTER']['value']}-publishers"
+    intakes = {f"gvi-{s.value}": s.topic for s in Service}  # client id gvi-<service> (intake/api.py)
+    writers: dict[str, set[str]] = {}
+    for name, spec in users.items():
+        [user] = find(docs, "KafkaUser", name)
+        assert user["metadata"]["labels"]["strimzi.io/cluster"] == kafka["metadata"]["name"], name
+        assert spec["authentication"] == {"type": "scram-sha-512"}, name
+        assert spec["authorization"]["type"] == "simple", name
+        for rule in spec["authorization"]["acls"]:
+            resource, pattern = rule["resource"], rule["resource"].get("patternType", "literal")
+            assert rule.get("type", "allow") == "allow" and rule.get("host", "*") == "*", name
+            assert "All" not in rule["operations"], f"{name}: name the operations, not All"
+            if resource["type"] == "topic" and pattern == "literal":
+                assert resource["name"] in topics, f"{name}: topic {resource['name']} is not in the contract"
+                if "Write" in rule["operations"]:
+                    writers.setdefault(resource["name"], set()).add(name)
+            elif resource["type"] == "topic":  # faust's own topics: <worker id>-<table>-changelog, ...
+                assert (name, resource["name"], pattern) == ("gvi-processor", worker_prefix, "prefix")
+            elif resource["type"] == "group":
+                assert name == "gvi-processor", name
+                assert (resource["name"], pattern) in {(worker_prefix, "prefix"), (publishers, "literal")}
+            elif resource["type"] == "transactionalId":  # <client id>-<instance>-<lane> (intake/kafka.py)
+                assert name in intakes and (resource["name"], pattern) == (f"{name}-", "prefix"), name
+            else:
+                raise AssertionError(f"{name}: unexpected ACL resource {resource}")
+    # Each topic has exactly one writer: the service that owns it.
+    assert writers == {**{topic: {user} for user, topic in intakes.items()},
+                       "group-state": {"gvi-processor"}, "alerts": {"gvi-processor"},
+                       "access-log": {"gvi-dashboard"}, "audit-checkpoints": {"gvi-audit-checkpointer"}}

@@ -14,14 +14,16 @@ from aiokafka import AIOKafkaClient
 from aiokafka.errors import KafkaError
 from pydantic import ValidationError
 
+from services.infra.kafka_security import PLAINTEXT, KafkaSecurity
 from services.sanctions.processor.settings import ProcessorSettings
 
 SETUP_TIMEOUT_S = 30.0
 
 
-async def source_partitions(bootstrap: str, topics: tuple[str, ...]) -> int:
+async def source_partitions(bootstrap: str, topics: tuple[str, ...],
+                            security: KafkaSecurity = PLAINTEXT) -> int:
     """The partition count the source topics share (they must share one)."""
-    client = AIOKafkaClient(bootstrap_servers=bootstrap, request_timeout_ms=10_000)
+    client = AIOKafkaClient(bootstrap_servers=bootstrap, request_timeout_ms=10_000, **security.aiokafka())
     try:
         await asyncio.wait_for(client.bootstrap(), SETUP_TIMEOUT_S)
         await client.force_metadata_update()
@@ -54,7 +56,8 @@ def main() -> int:
     from services.sanctions.processor.app import SOURCE_TOPICS
 
     try:
-        partitions = asyncio.run(source_partitions(settings.kafka_bootstrap_servers, SOURCE_TOPICS))
+        partitions = asyncio.run(source_partitions(settings.kafka_bootstrap_servers, SOURCE_TOPICS,
+                                                   settings.kafka_security()))
     except (KafkaError, OSError, TimeoutError, RuntimeError) as exc:
         print(f"processor: cannot start: {exc or type(exc).__name__}", file=sys.stderr)
         return 2

@@ -30,6 +30,7 @@ from mode import Service
 
 from services.contracts import Service as SourceService
 from services.contracts import canonical_json
+from services.infra.kafka_security import PLAINTEXT, KafkaSecurity
 from services.sanctions.domain import Alert, AlertWithdrawal
 from services.sanctions.domain.records import GROUP_STATE_TOPIC, Record, group_partition, partition_of
 from services.sanctions.processor.core import ProcessorCore, TopicPartition
@@ -129,6 +130,7 @@ class Processor:
         self.app = _App(
             settings.app_id,
             broker=_broker_urls(settings.kafka_bootstrap_servers),
+            broker_credentials=settings.kafka_security().faust_credentials(),
             store="rocksdb://",
             datadir=str(settings.data_dir),
             processing_guarantee="at_least_once",
@@ -280,7 +282,8 @@ class Processor:
         """Once the ledger is loaded: take a share of the publishing (see `ownership`)."""
         await self._ensure_loaded()
         lease = PublishingLease(self.settings.kafka_bootstrap_servers, f"{self.settings.cluster}-publishers",
-                                GROUP_STATE_TOPIC, on_gained=self._on_gained, on_losing=self._on_losing)
+                                GROUP_STATE_TOPIC, on_gained=self._on_gained, on_losing=self._on_losing,
+                                security=self.settings.kafka_security())
         self.lease = lease
         await lease.start()
 
@@ -337,11 +340,12 @@ class Processor:
         record raises them."""
         published: dict[bytes, bytes | None] = {}
         for record in await read_to_end(self.settings.kafka_bootstrap_servers, GROUP_STATE_TOPIC,
-                                        partitions):
+                                        partitions, self.settings.kafka_security()):
             if record.key is not None:
                 published[record.key] = record.value
         last: dict[str, bytes] = {}
-        for record in await read_to_end(self.settings.kafka_bootstrap_servers, ALERTS_TOPIC):
+        for record in await read_to_end(self.settings.kafka_bootstrap_servers, ALERTS_TOPIC,
+                                        security=self.settings.kafka_security()):
             if record.key is not None and record.value is not None:
                 last[record.key.decode()] = record.value
         raised = {k: v for k, v in last.items() if b'"withdrawn":true' not in v}
@@ -352,7 +356,8 @@ class Processor:
             yield value
 
     async def _committed_offsets(self) -> dict[TopicPartition, int]:
-        admin = AIOKafkaAdminClient(bootstrap_servers=self.settings.kafka_bootstrap_servers)
+        admin = AIOKafkaAdminClient(bootstrap_servers=self.settings.kafka_bootstrap_servers,
+                                    **self.settings.kafka_security().aiokafka())
         await admin.start()
         try:
             offsets = await admin.list_consumer_group_offsets(self.settings.app_id)
@@ -382,11 +387,12 @@ class Processor:
                 self.metrics.lag(tp.topic, tp.partition, max(0, end - position))
 
 
-async def read_to_end(bootstrap: str, topic: str, partitions: frozenset[int] | None = None) -> list[Any]:
+async def read_to_end(bootstrap: str, topic: str, partitions: frozenset[int] | None = None,
+                      security: KafkaSecurity = PLAINTEXT) -> list[Any]:
     """Every committed record of `topic` (of its `partitions`, or all) from its start to its current
     end (no consumer group)."""
     consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, isolation_level="read_committed",
-                                enable_auto_commit=False)
+                                enable_auto_commit=False, **security.aiokafka())
     await consumer.start()
     try:
         await consumer._client.force_metadata_update()

@@ -23,6 +23,8 @@ from collections.abc import Awaitable, Callable, Set
 from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener
 from aiokafka import TopicPartition as KafkaTopicPartition
 
+from services.infra.kafka_security import PLAINTEXT, KafkaSecurity
+
 __all__ = ["PublishingLease"]
 
 log = logging.getLogger(__name__)
@@ -37,7 +39,7 @@ class PublishingLease(ConsumerRebalanceListener):  # type: ignore[misc]
 
     def __init__(self, bootstrap: str, group_id: str, topic: str, *,
                  on_gained: Callable[[frozenset[int]], Awaitable[None]],
-                 on_losing: Callable[[], Awaitable[None]]) -> None:
+                 on_losing: Callable[[], Awaitable[None]], security: KafkaSecurity = PLAINTEXT) -> None:
         self.topic = topic
         self.group_id = group_id
         self.owned: frozenset[int] = frozenset()
@@ -45,7 +47,8 @@ class PublishingLease(ConsumerRebalanceListener):  # type: ignore[misc]
         self._on_gained = on_gained
         self._on_losing = on_losing
         self._consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=group_id,
-                                          enable_auto_commit=False, isolation_level="read_committed")
+                                          enable_auto_commit=False, isolation_level="read_committed",
+                                          **security.aiokafka())
         self._task: asyncio.Task[None] | None = None
 
     def owns(self, partition: int) -> bool:

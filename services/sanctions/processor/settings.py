@@ -6,12 +6,14 @@ from pathlib import Path
 from typing import Literal
 
 from pydantic import Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import SettingsConfigDict
+
+from services.infra.kafka_security import KafkaClientSettings
 
 __all__ = ["ProcessorSettings"]
 
 
-class ProcessorSettings(BaseSettings):
+class ProcessorSettings(KafkaClientSettings):
     model_config = SettingsConfigDict(extra="ignore", populate_by_name=True, frozen=True)
 
     env: Literal["development", "production"] = Field("production", validation_alias="GVI_ENV")
