@@ -115,13 +115,11 @@ class KafkaSecurity:
         return context
 
     def kafka_python(self) -> dict[str, Any]:
-        """Keyword arguments for kafka-python's KafkaProducer, KafkaConsumer and KafkaAdminClient."""
-        kwargs: dict[str, Any] = {"security_protocol": self.protocol}
-        if self.sasl:
-            kwargs.update(sasl_mechanism=self.mechanism, sasl_plain_username=self.username,
-                          sasl_plain_password=self._password())
+        """Keyword arguments for kafka-python's KafkaProducer, KafkaConsumer and KafkaAdminClient:
+        aiokafka's, and kafka-python checks the host name only when told to."""
+        kwargs = self.aiokafka()
         if self.tls:
-            kwargs.update(ssl_context=self.ssl_context(), ssl_check_hostname=True)
+            kwargs["ssl_check_hostname"] = True
         return kwargs
 
     def aiokafka(self) -> dict[str, Any]:

@@ -37,6 +37,7 @@ from services.sanctions.domain.state import (
     Presentation,
     SanctionLink,
     WarningEntry,
+    json_array,
 )
 
 __all__ = ["GroupLedger"]
@@ -226,8 +227,7 @@ class GroupLedger:
     def _current_summary(self) -> tuple[GroupSummary, bytes]:
         if self._warning_entries is None:
             kept = [self._warning_entry[k] for k in self._warnings]
-            self._warning_entries = (tuple(entry for entry, _ in kept),
-                                     b"[" + b",".join(body for _, body in kept) + b"]")
+            self._warning_entries = (tuple(entry for entry, _ in kept), json_array(body for _, body in kept))
         warnings, warnings_bytes = self._warning_entries
         last = self._incidents[-1] if self._incidents else None
         counts = self._status_count

@@ -12,6 +12,7 @@ record stands for one event).
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 from enum import StrEnum
@@ -181,7 +182,12 @@ class GroupSummary(CanonicalRecord):
 
 def warnings_json(warnings: tuple[WarningEntry, ...]) -> bytes:
     """The canonical JSON of a summary's `warnings`."""
-    return canonical_json([entry.model_dump(mode="json") for entry in warnings])
+    return json_array(entry.to_json() for entry in warnings)
+
+
+def json_array(items: Iterable[bytes]) -> bytes:
+    """The canonical JSON of an array, from the canonical JSON of its items."""
+    return b"[" + b",".join(items) + b"]"
 
 
 class UnresolvedSanction(CanonicalRecord):

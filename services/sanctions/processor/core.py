@@ -115,7 +115,6 @@ class ProcessorCore:
         self.stall_days = stall_days
         self.ledger = Ledger(window_days=window_days)
         self._followed = _Followed()
-        self._counted: dict[FactKey, Fact] = {}  # within a batch: the copy that will count
 
     # -- the stream ---------------------------------------------------------------------------------
     def accept(self, records: Sequence[SourceRecord], now: datetime | None = None) -> Outputs:
@@ -126,6 +125,7 @@ class ProcessorCore:
         rebuilt and published once."""
         reads: list[Read] = []
         facts: list[Fact] = []
+        counting: dict[FactKey, Fact] = {}  # within the batch: the copy that will count
         for topic, partition, offset, value in records:
             if value is None:
                 reads.append(Read(rejected="empty"))
@@ -136,14 +136,13 @@ class ProcessorCore:
                 reads.append(Read(rejected="invalid"))
                 continue
             fact = Fact.from_event(event, topic=topic, partition=partition, offset=offset)
-            counted = self._counted.get(fact.key) or self.ledger.fact(fact.key)
+            counted = counting.get(fact.key) or self.ledger.fact(fact.key)
             store = None
             if counted is None or (preferred(counted, fact) is fact and counted != fact):
                 store = encode_fact(fact, value)
-                self._counted[fact.key] = fact
+                counting[fact.key] = fact
             reads.append(Read(store, event.type))
             facts.append(fact)
-        self._counted.clear()
         update = self.ledger.apply_batch(facts)
         alerts: list[Alert | AlertWithdrawal] = [*update.alerts.raised, *update.alerts.withdrawn]
         alerts.extend(self._follow(update, now))
