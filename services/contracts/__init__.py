@@ -10,6 +10,7 @@ from services.contracts.envelope import (
     FieldError,
     canonical_json,
     parse_event,
+    read_event,
 )
 from services.contracts.events import EVENT_TYPES
 from services.contracts.topics import (
@@ -40,5 +41,6 @@ __all__ = [
     "owner_of",
     "parse_event",
     "partition_key",
+    "read_event",
     "types_owned_by",
 ]

@@ -13,9 +13,9 @@ import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, Union
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, create_model
 
 from services.contracts.events import EVENT_TYPES, EventData, EventRetracted
 from services.contracts.types import UtcDatetime
@@ -28,6 +28,7 @@ __all__ = [
     "canonical_json",
     "digest_of",
     "parse_event",
+    "read_event",
 ]
 
 INTAKE_ATTRIBUTES = frozenset({"recordedtime", "agency"})
@@ -176,3 +177,26 @@ def parse_event(raw: Mapping[str, Any], *, allow_intake_attributes: bool = False
 
 
 _PLACEHOLDER = EventRetracted(retracted_event_id="x", reason="x")
+
+
+def _as_read() -> TypeAdapter[Any]:
+    """The envelope with each type's own `data` model, chosen by `type`: the models, fields and
+    validators `parse_event` applies, in one pass from JSON bytes."""
+    models: list[Any] = []
+    for i, (name, model) in enumerate(EVENT_TYPES.items()):
+        literal: Any = Literal[name]
+        models.append(create_model(f"Read_{i}", __base__=CloudEvent, type=(literal, ...), data=(model, ...)))
+    union: Any = Annotated[Union[tuple(models)], Field(discriminator="type")]  # noqa: UP007
+    return TypeAdapter(union)
+
+
+_READ = _as_read()
+
+
+def read_event(value: bytes) -> CloudEvent:
+    """An accepted event as read from the log (`recordedtime` and `agency` allowed), from its JSON
+    bytes. It accepts exactly what `parse_event(json.loads(value), allow_intake_attributes=True)`
+    accepts, several times faster, since it builds no error report: readers of the log only skip
+    what is not an event. Raises `ValidationError` (a `ValueError`) otherwise."""
+    event: CloudEvent = _READ.validate_json(value)
+    return event

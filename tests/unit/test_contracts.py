@@ -22,6 +22,7 @@ from services.contracts import (
     owner_of,
     parse_event,
     partition_key,
+    read_event,
     types_owned_by,
 )
 from tests.examples import EXAMPLE_DATA, OMIT, example_event
@@ -241,3 +242,44 @@ def test_events_are_immutable() -> None:
     with pytest.raises(ValueError, match="frozen"):
         event.id = "other"  # type: ignore[misc]
     assert isinstance(event, CloudEvent)
+
+
+STAMP = {"recordedtime": "2024-03-01T21:15:00.250000+01:00", "agency": "police"}
+REFUSED_RECORDS: list[dict[str, Any]] = [
+    example_event("gvi.group.registered.v1", type="gvi.group.renamed.v1", **STAMP),
+    example_event("gvi.group.registered.v1", data=OMIT, **STAMP),
+    example_event("gvi.group.registered.v1", traceparent="00-abc", **STAMP),
+    example_event("gvi.incident.reported.v1", time="yesterday", **STAMP),
+    example_event("gvi.incident.reported.v1", time="2024-03-01T21:14:00", **STAMP),
+    example_event("gvi.incident.reported.v1", data_overrides={"kind": "riot"}, **STAMP),
+    example_event("gvi.incident.reported.v1", data_overrides={"suspected_group_ids": ["g1", "g1"]}, **STAMP),
+    example_event("gvi.sanction.recorded.v1", data_overrides={"group_id": OMIT, "person_ref": OMIT}, **STAMP),
+    example_event("gvi.membership.assessed.v1", data_overrides={"valid_until": "2024-01-14T00:00:00Z"},
+                  **STAMP),
+    example_event("gvi.warning.delivered.v1", data_overrides={"colour": "red"}, **STAMP),
+    example_event("gvi.group.registered.v1", specversion="0.3", **STAMP),
+    example_event("gvi.group.registered.v1", agency="", recordedtime=STAMP["recordedtime"]),
+]
+
+
+@pytest.mark.parametrize("event_type", ALL_TYPES)
+def test_reading_a_record_from_the_log_gives_the_event_parse_event_gives(event_type: str) -> None:
+    raw = example_event(event_type, **STAMP)
+    read = read_event(json.dumps(raw).encode())
+    parsed = parse_event(raw, allow_intake_attributes=True)
+    assert read.to_json() == parsed.to_json()
+    assert type(read.data) is type(parsed.data) and read.data == parsed.data
+
+
+@pytest.mark.parametrize("raw", REFUSED_RECORDS, ids=range(len(REFUSED_RECORDS)))
+def test_reading_a_record_from_the_log_refuses_what_parse_event_refuses(raw: dict[str, Any]) -> None:
+    with pytest.raises(EventInvalid):
+        parse_event(raw, allow_intake_attributes=True)
+    with pytest.raises(ValueError):
+        read_event(json.dumps(raw).encode())
+
+
+@pytest.mark.parametrize("value", [b"{not json", b"[]", b"null", b'"event"', b""])
+def test_a_record_that_is_not_a_json_object_is_not_an_event(value: bytes) -> None:
+    with pytest.raises(ValueError):
+        read_event(value)

@@ -23,6 +23,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Mapping
 from datetime import datetime
+from functools import lru_cache
 from typing import Any
 
 from aiokafka.partitioner import murmur2
@@ -49,6 +50,7 @@ __all__ = [
     "case_key",
     "group_key",
     "group_partition",
+    "key_partition",
     "partition_of",
     "records_for",
     "states_document",
@@ -93,9 +95,15 @@ def partition_of(key: bytes, partitions: int) -> int:
     return group_partition(anchor, partitions)
 
 
+@lru_cache(maxsize=1 << 16)
 def group_partition(group_id: str, partitions: int) -> int:
     """The partition of a group's records (`partition_of` of any of them)."""
-    return int(murmur2(group_id.encode()) & 0x7FFFFFFF) % partitions
+    return key_partition(group_id.encode(), partitions)
+
+
+def key_partition(key: bytes, partitions: int) -> int:
+    """The partition Kafka's default partitioner gives a record with this key."""
+    return int(murmur2(key) & 0x7FFFFFFF) % partitions
 
 
 def _with_group(group_id: str, record: CaseState | SanctionLink) -> bytes:

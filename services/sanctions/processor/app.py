@@ -1,9 +1,10 @@
-"""The faust-streaming edge of the processor: topics, the fact store, the agent, the clock, HTTP.
+"""The faust-streaming edge of the processor: topics, the fact store, the consumer, the clock, HTTP.
 
-One agent (concurrency 1: faust-streaming issue 606 loses messages above 1) reads the three source
-topics with `read_committed`, hands each record to `ProcessorCore`, keeps the counting copy of every
+The worker reads the three source topics with `read_committed` under one faust agent (concurrency
+1: faust-streaming issue 606 loses messages above 1), whose consumer hands each fetch's records to
+`ProcessorCore` in bulk (see `_Consumer._drain_messages`). It keeps the counting copy of every
 event in the RocksDB-backed `facts` table (changelogged, so a lost disk is recovered from Kafka),
-and sends the outputs through faust's producer, which faust flushes before it commits an offset
+sends the outputs as record batches, and commits offsets only once all of that is acknowledged
 (at-least-once, with outputs that are harmless to repeat). After table recovery, and after any
 change of its partitions, the worker rebuilds its ledger from the table (see `ProcessorCore.restore`).
 """
@@ -17,22 +18,29 @@ import time
 import weakref
 from collections.abc import Awaitable, Callable, Iterator, Sequence
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, cast
 
 import faust
 from aiokafka import AIOKafkaConsumer
 from aiokafka import TopicPartition as KafkaTopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 from faust.streams import _current_event
+from faust.transport.consumer import CONSUMER_FETCHING
 from faust.transport.drivers import aiokafka as faust_aiokafka
-from faust.types import TP, EventT, StreamT
+from faust.types import TP, EventT, Message, StreamT
 from mode import Service
 
 from services.contracts import Service as SourceService
 from services.contracts import canonical_json
 from services.infra.kafka_security import PLAINTEXT, KafkaSecurity
 from services.sanctions.domain import Alert, AlertWithdrawal
-from services.sanctions.domain.records import GROUP_STATE_TOPIC, Record, group_partition, partition_of
+from services.sanctions.domain.records import (
+    GROUP_STATE_TOPIC,
+    Record,
+    group_partition,
+    key_partition,
+    partition_of,
+)
 from services.sanctions.processor.core import ProcessorCore, TopicPartition
 from services.sanctions.processor.metrics import ProcessorMetrics
 from services.sanctions.processor.ownership import PublishingLease
@@ -47,9 +55,8 @@ ALERTS_TOPIC = "alerts"
 LAG_INTERVAL_S = 5.0
 FETCH_MAX_WAIT_MS = 100
 EXIT_PARTIAL_ASSIGNMENT = 3
-BATCH_MAX_EVENTS = 500
+BATCH_MAX_EVENTS = 500  # records per fetch, handled together
 FACT_ENTRY_MAX_BYTES = 256 * 1024
-BATCH_WITHIN_S = 0.02  # a batch waits at most this long to fill: the latency it may add
 PRODUCER_LINGER_MS = 5  # outputs of consecutive events share produce requests
 
 
@@ -80,6 +87,78 @@ class _Consumer(faust_aiokafka.Consumer):
             await barrier()
         return bool(await super()._commit_offsets(offsets, start_new_transaction=start_new_transaction))
 
+    async def _drain_messages(self, fetcher: Any) -> None:
+        """faust's fetch loop (`faust.transport.consumer.Consumer._drain_messages` with its
+        `getmany`), changed in two ways.
+
+        * The records of the topics in `app.bulk_topics` (the source topics) go to
+          `app.take_records` in bulk, each fetch's records in one call, and are acked when it
+          returns, so that faust commits their offsets only then (through the barrier above). Other
+          records (the fact table's changelog) go to faust's conductor as before. faust would make
+          an event of each record, pass it through a queue and a stream, and await a pair of tasks
+          for it: that cost several times what the rules cost.
+        * A fetched record is never dropped. faust's `getmany` silently skips the records of a
+          partition that was paused while it iterated over a fetch (flow control, a rebalance),
+          though the consumer's position has already moved past them; its fetch loop then counts
+          the jump in offsets as a gap and commits past it. Here a fetch is handled whole, unless
+          the flow stops or a rebalance starts: the rest is then read again from the committed
+          offsets (faust seeks to them before it resumes the flow).
+
+        Offsets are otherwise tracked as faust does: a record before its partition's read offset is
+        skipped (a fetch that raced a seek), and a jump in offsets (transaction markers, aborted
+        records) is recorded as a gap, so that commits can move past it."""
+        take: Callable[[list[Any]], Awaitable[None]] = self.app.take_records  # type: ignore[attr-defined]
+        bulk_topics: frozenset[str] = self.app.bulk_topics  # type: ignore[attr-defined]
+        callback, ack, to_message = self.callback, self.ack, self._to_message
+        consumer_should_stop = self._stopped.is_set
+        fetcher_should_stop = fetcher._stopped.is_set
+        read_offsets = self._read_offset
+        acks_enabled_for = self.app.topics.acks_enabled_for
+        app = self.app
+        try:
+            while not (consumer_should_stop() or fetcher_should_stop()):
+                self.diag.set_flag(CONSUMER_FETCHING)
+                records, _ = await self._wait_next_records(1.0)
+                generation = app.consumer_generation_id
+                if not records or self.should_stop:
+                    continue
+                if not self.flow_active:
+                    await self.perform_seek()  # as faust's getmany: these are read again
+                    continue
+                batch: list[Any] = []
+                for tp, record in self.scheduler.iterate(records):
+                    if not self.flow_active or app.consumer_generation_id != generation:
+                        break  # faust seeks to the committed offsets before the flow resumes
+                    offset, r_offset = record.offset, read_offsets[tp]
+                    if r_offset is not None and offset < r_offset:
+                        continue
+                    if r_offset and offset - r_offset > 1 and acks_enabled_for(tp.topic):
+                        await self._add_gap(tp, r_offset + 1, offset)
+                    message = to_message(tp, record)
+                    if tp.topic in bulk_topics:
+                        batch.append(message)
+                    else:
+                        await self.wait_first(callback(message), self.suspend_flow.wait())
+                    read_offsets[tp] = offset
+                if batch:
+                    await take(batch)
+                    for message in batch:
+                        ack(message)
+                    if self._commit_every is not None and self._n_acked >= self._commit_every:
+                        self._n_acked = 0
+                        await self.commit()
+                self.diag.unset_flag(CONSUMER_FETCHING)
+        except self.consumer_stopped_errors:
+            if self.transport.app.should_stop:
+                return
+            raise
+        except asyncio.CancelledError:
+            if self.transport.app.should_stop:
+                return
+            raise
+        finally:
+            self.diag.unset_flag(CONSUMER_FETCHING)
+
 
 class _Transport(faust_aiokafka.Transport):
     Consumer = _Consumer
@@ -87,6 +166,8 @@ class _Transport(faust_aiokafka.Transport):
 
 class _App(faust.App):
     before_commit: Callable[[], Awaitable[None]] | None = None
+    take_records: Callable[[list[Message]], Awaitable[None]]
+    bulk_topics: frozenset[str] = frozenset()
 
     def _new_transport(self) -> Any:
         return _Transport(self.conf.broker_consumer, self)
@@ -107,6 +188,15 @@ class _FactTable(faust.Table[bytes, bytes]):
         future = super().send_changelog(*args, **kwargs)
         self.unacked.append(future)
         return future
+
+
+class _At:
+    """What faust's table reads of its "current event" to choose a changelog partition."""
+
+    __slots__ = ("__weakref__", "message")
+
+    def __init__(self, message: Message) -> None:
+        self.message = message
 
 
 def _broker_urls(bootstrap: str) -> list[str]:
@@ -145,6 +235,7 @@ class Processor:
             producer_linger_ms=PRODUCER_LINGER_MS,
             broker_commit_interval=1.0,
             stream_wait_empty=False,
+            broker_max_poll_records=BATCH_MAX_EVENTS,
         )
         self._unacked: list[Any] = []
         self.facts = _FactTable(self.app, name="facts", key_type=bytes, value_type=bytes,
@@ -154,32 +245,34 @@ class Processor:
         self.app.tables.add(self.facts)
         self.source = self.app.topic(*SOURCE_TOPICS, key_type=bytes, value_type=bytes,
                                      key_serializer="raw", value_serializer="raw")
-        self.app.agent(self.source, name="process", concurrency=1)(self._process)
+        self.app.bulk_topics = frozenset(SOURCE_TOPICS)
+        self.app.take_records = self.handle
+        self.app.agent(self.source, name="process", concurrency=1)(self._subscribe)
         self.app.task(self._join_publishers)  # tasks start once table recovery is done
         self.app.timer(settings.stall_check_seconds, name="stall-check")(self._check_stalls)
         self.app.timer(LAG_INTERVAL_S, name="measure-lag")(self._measure_lag)
 
     # -- the stream ---------------------------------------------------------------------------------
-    async def _process(self, stream: StreamT[bytes]) -> None:
-        # faust acks the events of a batch only once this loop's body has handled them all
-        assert isinstance(stream, faust.Stream)
-        async for events in stream.take_events(BATCH_MAX_EVENTS, within=BATCH_WITHIN_S):
-            await self.handle(events)
+    async def _subscribe(self, stream: StreamT[bytes]) -> None:
+        """The agent that subscribes the worker to the source topics: faust assigns their partitions,
+        and the fact table's, by its agents' topics. Their records never reach its stream: the
+        consumer hands them to `handle` in bulk (`_Consumer._drain_messages`)."""
+        async for _ in stream:
+            raise RuntimeError("a source record reached the agent's stream; they are handled in bulk")
 
-    async def handle(self, events: Sequence[EventT[bytes]]) -> None:
+    async def handle(self, messages: Sequence[Message]) -> None:
         """Apply a batch of source records in order; publish the last record of each key they
         changed and every alert raised or withdrawn across the batch."""
         await self._ensure_loaded()
         async with self._load_lock:  # not while a gained partition is being reconciled
-            await self._handle(events)
+            await self._handle(messages)
 
-    async def _handle(self, events: Sequence[EventT[bytes]]) -> None:
-        outputs = self.core.accept([(e.message.topic, e.message.partition, e.message.offset, e.value)
-                                    for e in events], now=datetime.now(UTC))
-        stores: dict[TopicPartition, list[tuple[EventT[bytes], bytes]]] = {}
+    async def _handle(self, messages: Sequence[Message]) -> None:
+        outputs = self.core.accept([(m.topic, m.partition, m.offset, m.value) for m in messages],
+                                   now=datetime.now(UTC))
+        stores: dict[TopicPartition, list[tuple[Message, bytes]]] = {}
         processed: list[tuple[str, str, float | None]] = []
-        for event, read in zip(events, outputs.reads, strict=True):
-            message = event.message
+        for message, read in zip(messages, outputs.reads, strict=True):
             if read.rejected is not None:
                 # the record's content is never logged: it may name people
                 log.warning("skipped a record that is not an event (%s) at %s/%d@%d", read.rejected,
@@ -187,7 +280,7 @@ class Processor:
                 self.metrics.rejected(message.topic, read.rejected)
                 continue
             if read.store is not None:
-                stores.setdefault((message.topic, message.partition), []).append((event, read.store))
+                stores.setdefault((message.topic, message.partition), []).append((message, read.store))
             processed.append((message.topic, read.event_type, message.timestamp))
         self._keep_facts(stores)  # the batch is not awaited: a commit waits for what it wrote
         await self._send_records(outputs.records)
@@ -196,44 +289,68 @@ class Processor:
             self.metrics.processed(topic, event_type, timestamp)
         self.metrics.open_cases.set(self.core.open_cases())
 
-    def _keep_facts(self, stores: dict[TopicPartition, list[tuple[EventT[bytes], bytes]]]) -> None:
+    def _keep_facts(self, stores: dict[TopicPartition, list[tuple[Message, bytes]]]) -> None:
         """One fact-table entry per source partition and batch (split to stay well under Kafka's
         record size), keyed by its first fact's position: one changelog record, not hundreds."""
         for (topic, partition), frames in stores.items():
             chunk: list[bytes] = []
             size, first = 0, frames[0][0]
-            for event, frame in frames:
+            for message, frame in frames:
                 if chunk and size + len(frame) > FACT_ENTRY_MAX_BYTES:
                     self._keep(topic, partition, first, chunk)
-                    chunk, size, first = [], 0, event
+                    chunk, size, first = [], 0, message
                 chunk.append(frame)
                 size += len(frame)
             self._keep(topic, partition, first, chunk)
 
-    def _keep(self, topic: str, partition: int, first: EventT[bytes], frames: list[bytes]) -> None:
-        # the table writes its changelog to the partition of faust's "current event": within a
-        # batch, make it an event of this entry's partition
-        _current_event.set(weakref.ref(first))
-        self.facts[canonical_json([topic, partition, first.message.offset])] = b"".join(frames)
+    def _keep(self, topic: str, partition: int, first: Message, frames: list[bytes]) -> None:
+        # the table writes its changelog to the partition of faust's "current event" (all it reads
+        # of it is its message): make it this entry's first record
+        at = _At(first)
+        _current_event.set(weakref.ref(cast(EventT[Any], at)))
+        self.facts[canonical_json([topic, partition, first.offset])] = b"".join(frames)
 
     def _publishes(self, partition: int) -> bool:
         return self.lease is not None and self.lease.owns(partition)
 
     async def _send_records(self, records: Sequence[Record]) -> None:
         """Send the records of the partitions this worker publishes (the others' owners send theirs)."""
-        producer, unacked = self.app.producer, self._unacked
-        for key, value in records:
-            partition = partition_of(key, self.partitions)
-            if self._publishes(partition):
-                unacked.append(await producer.send(GROUP_STATE_TOPIC, key, value, partition, None, None))
+        partitions, owns = self.partitions, self._publishes
+        await self._send(GROUP_STATE_TOPIC, [
+            (partition, key, value) for key, value in records
+            if owns(partition := partition_of(key, partitions))])
 
     async def _send_alerts(self, alerts: Sequence[Alert | AlertWithdrawal]) -> None:
-        """Send the alerts about groups of the partitions this worker publishes."""
-        producer, unacked = self.app.producer, self._unacked
-        for alert in alerts:
-            if self._publishes(group_partition(alert.group_id, self.partitions)):
-                unacked.append(await producer.send(ALERTS_TOPIC, alert.alert_id.encode(), alert.to_json(),
-                                                   None, None, None))
+        """Send the alerts about groups of the partitions this worker publishes, each to the partition
+        Kafka's default partitioner gives its id (so an alert and its withdrawal share one)."""
+        if not alerts:
+            return
+        producer = self.app.producer._ensure_producer()  # type: ignore[attr-defined]
+        count = len(await producer.partitions_for(ALERTS_TOPIC))
+        partitions, owns = self.partitions, self._publishes
+        await self._send(ALERTS_TOPIC, [
+            (key_partition(key := alert.alert_id.encode(), count), key, alert.to_json()) for alert in alerts
+            if owns(group_partition(alert.group_id, partitions))])
+
+    async def _send(self, topic: str, records: Sequence[tuple[int, bytes, bytes | None]]) -> None:
+        """Send (partition, key, value) records, in order, as one record batch per partition (or more,
+        each up to the producer's batch size): handing aiokafka a record at a time cost more than the
+        rules. Each batch's delivery joins the unacknowledged sends that a commit waits for."""
+        if not records:
+            return
+        producer = self.app.producer._ensure_producer()  # type: ignore[attr-defined]
+        unacked = self._unacked
+        batches: dict[int, Any] = {}
+        for partition, key, value in records:
+            batch = batches.get(partition)
+            if batch is None:
+                batch = batches[partition] = producer.create_batch()
+            if batch.append(key=key, value=value, timestamp=None) is None:  # full: send it, start another
+                unacked.append(await producer.send_batch(batch, topic, partition=partition))
+                batch = batches[partition] = producer.create_batch()
+                batch.append(key=key, value=value, timestamp=None)  # an empty batch takes any record
+        for partition, batch in batches.items():
+            unacked.append(await producer.send_batch(batch, topic, partition=partition))
 
     async def wait_acknowledged(self) -> None:
         """Wait until the broker has acknowledged every fact, record and alert sent so far (a

@@ -26,9 +26,7 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from pydantic import ValidationError
-
-from services.contracts import canonical_json, parse_event
+from services.contracts import read_event
 from services.sanctions.domain import (
     DEFAULT_WINDOW_DAYS,
     Alert,
@@ -58,8 +56,9 @@ _RESTORE_BATCH = 10_000
 def encode_fact(fact: Fact, value: bytes) -> bytes:
     """One fact for the fact store: a length-prefixed frame holding the log position on one line,
     then the record's value as read. Frames concatenate: the store keeps a batch's facts together."""
-    body = canonical_json({"topic": fact.topic, "partition": fact.partition, "offset": fact.offset}) \
-        + b"\n" + value
+    assert fact.offset is not None and fact.partition is not None
+    body = b'{"offset":%d,"partition":%d,"topic":%s}\n%s' % (
+        fact.offset, fact.partition, json.dumps(fact.topic).encode(), value)
     return _FRAME.pack(len(body)) + body
 
 
@@ -70,7 +69,7 @@ def decode_facts(stored: bytes) -> Iterator[Fact]:
         position, _, value = bytes(view[at + _FRAME.size:at + _FRAME.size + size]).partition(b"\n")
         at += _FRAME.size + size
         where = json.loads(position)
-        event = parse_event(json.loads(value), allow_intake_attributes=True)
+        event = read_event(value)
         yield Fact.from_event(event, topic=where["topic"], partition=where["partition"],
                               offset=where["offset"])
 
@@ -131,8 +130,8 @@ class ProcessorCore:
                 reads.append(Read(rejected="empty"))
                 continue
             try:
-                event = parse_event(json.loads(value), allow_intake_attributes=True)
-            except (ValueError, RecursionError, ValidationError):
+                event = read_event(value)
+            except (ValueError, RecursionError):
                 reads.append(Read(rejected="invalid"))
                 continue
             fact = Fact.from_event(event, topic=topic, partition=partition, offset=offset)
