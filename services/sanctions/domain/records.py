@@ -24,6 +24,7 @@ import json
 from collections.abc import Iterable, Mapping
 from datetime import datetime
 from functools import lru_cache
+from json.encoder import encode_basestring
 from typing import Any
 
 from aiokafka.partitioner import murmur2
@@ -66,24 +67,30 @@ Record = tuple[bytes, bytes | None]
 _TIME: TypeAdapter[datetime] = TypeAdapter(UtcDatetime)
 
 
+def _key(*parts: str) -> bytes:
+    """`canonical_json(list(parts))` for strings, without the general encoder: the same escaping
+    (`json.dumps` with `ensure_ascii=False` escapes strings with `encode_basestring`)."""
+    return ("[" + ",".join(map(encode_basestring, parts)) + "]").encode()
+
+
 def group_key(group_id: str) -> bytes:
-    return canonical_json(["group", group_id])
+    return _key("group", group_id)
 
 
 def case_key(group_id: str, incident_id: str) -> bytes:
-    return canonical_json(["case", group_id, incident_id])
+    return _key("case", group_id, incident_id)
 
 
 def unwarned_key(group_id: str, incident_id: str) -> bytes:
-    return canonical_json(["unwarned", group_id, incident_id])
+    return _key("unwarned", group_id, incident_id)
 
 
 def baseline_key(group_id: str, source: str, sanction_id: str) -> bytes:
-    return canonical_json(["baseline", group_id, source, sanction_id])
+    return _key("baseline", group_id, source, sanction_id)
 
 
 def unresolved_key(source: str, sanction_id: str) -> bytes:
-    return canonical_json(["unresolved", source, sanction_id])
+    return _key("unresolved", source, sanction_id)
 
 
 def partition_of(key: bytes, partitions: int) -> int:

@@ -5,9 +5,10 @@ membership is valid, when a sanction is within the window, how a case and a grou
 kept in one place so the two evaluation strategies cannot disagree about them. How the strategies find
 the facts to apply them to is theirs; the property test checks they agree.
 
-Outputs are assembled with `model_construct`: every part is already a validated value (from the
-contract's models or from these functions), and validating it again per event would cost more than the
-rules themselves. `tests/unit/domain` checks that the records round-trip through validation.
+Outputs are assembled with `model_construct` (links, the most numerous, with `state.assembled`):
+every part is already a validated value (from the contract's models or from these functions), and
+validating it again per event would cost more than the rules themselves. `tests/unit/domain` checks
+that the records round-trip through validation.
 """
 
 from __future__ import annotations
@@ -39,6 +40,7 @@ from services.sanctions.domain.state import (
     ResolvedBy,
     SanctionLink,
     WarningEntry,
+    assembled,
     days_between,
 )
 
@@ -131,11 +133,11 @@ def within_window(incident_time: datetime, sanction_time: datetime, window_days:
 
 def make_link(sanction: Fact, rule: LinkRule, membership_ids: Sequence[str]) -> SanctionLink:
     assert isinstance(sanction.data, SanctionRecorded)
-    return SanctionLink.model_construct(
-        sanction_id=sanction.id, source=sanction.source, agency=sanction.agency, time=sanction.time,
-        kind=sanction.data.kind.value,
-        rule=rule, resolved_by=ResolvedBy.MEMBERSHIP if membership_ids else ResolvedBy.NAMED_GROUP,
-        membership_ids=tuple(sorted(membership_ids)))
+    return assembled(SanctionLink, {
+        "sanction_id": sanction.id, "source": sanction.source, "agency": sanction.agency,
+        "time": sanction.time, "kind": sanction.data.kind.value, "rule": rule,
+        "resolved_by": ResolvedBy.MEMBERSHIP if membership_ids else ResolvedBy.NAMED_GROUP,
+        "membership_ids": tuple(sorted(membership_ids))})
 
 
 def make_case(incident: Incident, warning: Fact, links: Sequence[SanctionLink],

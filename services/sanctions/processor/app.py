@@ -55,7 +55,7 @@ ALERTS_TOPIC = "alerts"
 LAG_INTERVAL_S = 5.0
 FETCH_MAX_WAIT_MS = 100
 EXIT_PARTIAL_ASSIGNMENT = 3
-BATCH_MAX_EVENTS = 500  # records per fetch, handled together
+BATCH_MAX_EVENTS = 2000  # records per fetch, handled together
 FACT_ENTRY_MAX_BYTES = 256 * 1024
 PRODUCER_LINGER_MS = 5  # outputs of consecutive events share produce requests
 
@@ -213,6 +213,7 @@ class Processor:
         self.core = ProcessorCore(window_days=settings.window_days, stall_days=settings.stall_days)
         self.ready = False
         self.lease: PublishingLease | None = None
+        self._share_known = asyncio.Event()
         self._gained: set[int] = set()
         self._background: set[asyncio.Task[None]] = set()
         self._loaded_for: frozenset[TP] | None = None
@@ -264,6 +265,9 @@ class Processor:
         """Apply a batch of source records in order; publish the last record of each key they
         changed and every alert raised or withdrawn across the batch."""
         await self._ensure_loaded()
+        # Until this worker knows its share of the publishing it could publish nothing, and every
+        # record it derived would have to be reconciled from the ledger later: wait (once).
+        await self._share_known.wait()
         async with self._load_lock:  # not while a gained partition is being reconciled
             await self._handle(messages)
 
@@ -403,6 +407,8 @@ class Processor:
                                 security=self.settings.kafka_security())
         self.lease = lease
         await lease.start()
+        await lease.joined.wait()
+        self._share_known.set()
 
     async def leave_publishers(self) -> None:
         if self.lease is not None:

@@ -4,16 +4,21 @@ from __future__ import annotations
 
 import pytest
 
-from services.contracts import CloudEvent
+from datetime import UTC, datetime
+
+from services.contracts import CloudEvent, canonical_json
 from services.sanctions.domain import GroupStatus, Ledger
 from services.sanctions.domain.records import (
     StateView,
+    baseline_key,
     case_key,
     group_key,
     partition_of,
     records_for,
     unresolved_key,
+    unwarned_key,
 )
+from services.sanctions.domain.state import LinkRule, ResolvedBy, SanctionLink, assembled
 from tests.unit.domain import builders as b
 
 
@@ -30,6 +35,28 @@ def test_keys_are_canonical_json_arrays() -> None:
     assert group_key("norra") == b'["group","norra"]'
     assert case_key("norra", "i1") == b'["case","norra","i1"]'
     assert unresolved_key("/agencies/police", "s1") == b'["unresolved","/agencies/police","s1"]'
+
+
+@pytest.mark.parametrize("text", ["norra", "Rosengård ö", 'quote " and \\ back', "tab\tnew\nline\x01",
+                                  "emoji \U0001F600", "</script>", "\u2028"])
+def test_every_key_is_byte_for_byte_what_canonical_json_makes(text: str) -> None:
+    assert group_key(text) == canonical_json(["group", text])
+    assert case_key(text, text) == canonical_json(["case", text, text])
+    assert unwarned_key(text, "i") == canonical_json(["unwarned", text, "i"])
+    assert baseline_key(text, "/agencies/x", text) == canonical_json(["baseline", text, "/agencies/x", text])
+    assert unresolved_key(text, text) == canonical_json(["unresolved", text, text])
+
+
+def test_an_assembled_link_is_the_link_model_construct_makes() -> None:
+    values = {"sanction_id": "s1", "source": "/agencies/police", "agency": "police",
+              "time": datetime(2024, 3, 1, tzinfo=UTC), "kind": "arrest", "rule": LinkRule.BASELINE,
+              "resolved_by": ResolvedBy.MEMBERSHIP, "membership_ids": ("m1", "m2")}
+    link, constructed = assembled(SanctionLink, dict(values)), SanctionLink.model_construct(**values)
+    assert link == constructed and hash(link) == hash(constructed)
+    assert link.to_json() == constructed.to_json()
+    assert SanctionLink.model_validate_json(link.to_json()) == link
+    with pytest.raises(TypeError, match="exactly the fields"):
+        assembled(SanctionLink, {k: v for k, v in values.items() if k != "agency"})
 
 
 def test_a_groups_records_share_its_partition() -> None:
