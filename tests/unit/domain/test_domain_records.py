@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import pytest
-
 from datetime import UTC, datetime
+
+import pytest
 
 from services.contracts import CloudEvent, canonical_json
 from services.sanctions.domain import GroupStatus, Ledger
