@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
 
-from services.sanctions.domain.state import RULE_VERSION, CanonicalRecord, CaseStatus, GroupState
+from services.sanctions.domain.state import RULE_VERSION, CanonicalRecord, CaseStatus, GroupState, assembled
 
 __all__ = [
     "Alert",
@@ -57,8 +57,9 @@ class Alert(CanonicalRecord):
 
     @classmethod
     def of(cls, kind: AlertKind, group_id: str, incident_id: str) -> Alert:
-        return cls(alert_id=alert_id(kind, group_id, incident_id), kind=kind, group_id=group_id,
-                   incident_id=incident_id)
+        return assembled(cls, {"alert_id": alert_id(kind, group_id, incident_id), "kind": kind,
+                               "group_id": group_id, "incident_id": incident_id,
+                               "rule_version": RULE_VERSION})
 
 
 class AlertWithdrawal(CanonicalRecord):
@@ -73,8 +74,9 @@ class AlertWithdrawal(CanonicalRecord):
 
     @classmethod
     def of(cls, alert: Alert) -> AlertWithdrawal:
-        return cls(alert_id=alert.alert_id, kind=alert.kind, group_id=alert.group_id,
-                   incident_id=alert.incident_id)
+        return assembled(cls, {"alert_id": alert.alert_id, "kind": alert.kind, "group_id": alert.group_id,
+                               "incident_id": alert.incident_id, "withdrawn": True,
+                               "rule_version": RULE_VERSION})
 
 
 def group_alerts(state: GroupState) -> Iterator[Alert]:

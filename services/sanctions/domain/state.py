@@ -85,14 +85,18 @@ class CanonicalRecord(BaseModel):
 
 
 _Record = TypeVar("_Record", bound=CanonicalRecord)
+_FIELDS: dict[type[CanonicalRecord], frozenset[str]] = {}
 
 
 def assembled(cls: type[_Record], values: dict[str, Any]) -> _Record:
     """`cls.model_construct(**values)` for `values` that give every field, already valid: the same
     object without the search for defaults, aliases and extras (the rules make thousands of links
     in a batch). Tested to equal `model_construct`."""
-    if values.keys() != cls.model_fields.keys():
-        raise TypeError(f"{cls.__name__} needs exactly the fields {sorted(cls.model_fields)}")
+    fields = _FIELDS.get(cls)
+    if fields is None:
+        fields = _FIELDS[cls] = frozenset(cls.model_fields)
+    if values.keys() != fields:
+        raise TypeError(f"{cls.__name__} needs exactly the fields {sorted(fields)}")
     record = cls.__new__(cls)
     object.__setattr__(record, "__dict__", values)
     object.__setattr__(record, "__pydantic_fields_set__", set(values))

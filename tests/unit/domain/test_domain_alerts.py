@@ -9,6 +9,7 @@ from datetime import timedelta
 from services.sanctions.domain import (
     Alert,
     AlertKind,
+    AlertWithdrawal,
     Ledger,
     alert_id,
     derive,
@@ -104,3 +105,13 @@ def test_stalled_cases_use_the_injected_clock() -> None:
     (alert,) = stalled_alerts(state, now=b.at(30))
     assert alert.alert_id == alert_id(AlertKind.FOLLOW_THROUGH_STALLED, "ga", "i1")
     assert list(stalled_alerts(state, now=b.at(30), stall_days=100)) == []
+
+
+def test_an_alert_and_its_withdrawal_are_what_validation_makes_of_their_fields() -> None:
+    alert = Alert.of(AlertKind.RETALIATION_RISK, "norra", "inc-1")
+    assert alert == Alert(alert_id=alert.alert_id, kind=AlertKind.RETALIATION_RISK, group_id="norra",
+                          incident_id="inc-1")
+    assert Alert.model_validate_json(alert.to_json()) == alert
+    withdrawal = AlertWithdrawal.of(alert)
+    assert AlertWithdrawal.model_validate_json(withdrawal.to_json()) == withdrawal
+    assert withdrawal.withdrawn and withdrawal.alert_id == alert.alert_id
