@@ -21,13 +21,13 @@ checks it.
 from __future__ import annotations
 
 import json
+import struct
 from collections.abc import Iterable, Mapping
 from datetime import datetime
 from functools import lru_cache
 from json.encoder import encode_basestring
 from typing import Any
 
-from aiokafka.partitioner import murmur2
 from pydantic import TypeAdapter
 
 from services.contracts import canonical_json
@@ -110,7 +110,37 @@ def group_partition(group_id: str, partitions: int) -> int:
 
 def key_partition(key: bytes, partitions: int) -> int:
     """The partition Kafka's default partitioner gives a record with this key."""
-    return int(murmur2(key) & 0x7FFFFFFF) % partitions
+    return (_murmur2(key) & 0x7FFFFFFF) % partitions
+
+
+_M = 0x5BD1E995
+_MASK = 0xFFFFFFFF
+
+
+def _murmur2(data: bytes) -> int:
+    """Kafka's murmur2 (`aiokafka.partitioner.murmur2`, tested equal), reading the 4-byte words in
+    one `struct` call: the alerts are partitioned by their 64-character ids, one at a time."""
+    length = len(data)
+    h = (0x9747B28C ^ length) & _MASK
+    words = length // 4
+    for k in struct.unpack_from(f"<{words}I", data):
+        k = (k * _M) & _MASK
+        k ^= k >> 24
+        k = (k * _M) & _MASK
+        h = ((h * _M) & _MASK) ^ k
+    tail = length & 3
+    if tail:
+        at = length & ~3
+        if tail >= 3:
+            h ^= data[at + 2] << 16
+        if tail >= 2:
+            h ^= data[at + 1] << 8
+        h ^= data[at]
+        h = (h * _M) & _MASK
+    h ^= h >> 13
+    h = (h * _M) & _MASK
+    h ^= h >> 15
+    return h
 
 
 def _with_group(group_id: str, record: CaseState | SanctionLink) -> bytes:

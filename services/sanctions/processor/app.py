@@ -289,8 +289,7 @@ class Processor:
         self._keep_facts(stores)  # the batch is not awaited: a commit waits for what it wrote
         await self._send_records(outputs.records)
         await self._send_alerts(outputs.alerts)
-        for topic, event_type, timestamp in processed:  # latency: up to outputs handed to the producer
-            self.metrics.processed(topic, event_type, timestamp)
+        self.metrics.processed(processed)  # latency: up to the outputs handed to the producer
         self.metrics.open_cases.set(self.core.open_cases())
 
     def _keep_facts(self, stores: dict[TopicPartition, list[tuple[Message, bytes]]]) -> None:

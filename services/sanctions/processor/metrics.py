@@ -4,7 +4,8 @@ reasons: nothing about people or groups."""
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping
+from collections import Counter as Tally
+from collections.abc import Iterable, Mapping
 
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
@@ -48,10 +49,18 @@ class ProcessorMetrics:
                                 "Days from incident to first sanction over the sanctioned cases.",
                                 ["quantile"], registry=r)
 
-    def processed(self, topic: str, event_type: str, record_timestamp: float | None) -> None:
-        self._events.labels(topic, event_type if event_type in EVENT_TYPES else "unknown").inc()
-        if record_timestamp:
-            self._latency.observe(max(0.0, time.time() - record_timestamp))
+    def processed(self, events: Iterable[tuple[str, str, float | None]]) -> None:
+        """A batch of events handled: (topic, type, the source record's timestamp) each; the latency
+        of each is up to now."""
+        now = time.time()
+        counts: Tally[tuple[str, str]] = Tally()
+        observe = self._latency.observe
+        for topic, event_type, record_timestamp in events:
+            counts[(topic, event_type)] += 1
+            if record_timestamp:
+                observe(max(0.0, now - record_timestamp))
+        for (topic, event_type), n in counts.items():
+            self._events.labels(topic, event_type if event_type in EVENT_TYPES else "unknown").inc(n)
 
     def rejected(self, topic: str, reason: str) -> None:
         self._rejected.labels(topic, reason).inc()

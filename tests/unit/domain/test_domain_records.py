@@ -5,6 +5,9 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 import pytest
+from aiokafka.partitioner import DefaultPartitioner
+from hypothesis import given
+from hypothesis import strategies as st
 
 from services.contracts import CloudEvent, canonical_json
 from services.sanctions.domain import GroupStatus, Ledger
@@ -13,6 +16,7 @@ from services.sanctions.domain.records import (
     baseline_key,
     case_key,
     group_key,
+    key_partition,
     partition_of,
     records_for,
     unresolved_key,
@@ -90,3 +94,9 @@ def test_a_retracted_incident_leaves_a_tombstone() -> None:
 def test_a_foreign_key_is_refused(key: bytes) -> None:
     with pytest.raises(ValueError, match="not a group-state key"):
         StateView().apply(key, None)
+
+
+@given(st.binary(max_size=300), st.integers(min_value=1, max_value=64))
+def test_a_key_goes_to_the_partition_kafkas_default_partitioner_gives_it(key: bytes, partitions: int) -> None:
+    every = list(range(partitions))
+    assert key_partition(key, partitions) == DefaultPartitioner()(key, every, every)
