@@ -492,7 +492,10 @@ class Processor:
     async def _check_stalls(self) -> None:
         await self._ensure_loaded()
         now = datetime.now(UTC)
-        await self._send_alerts(self.core.tick(now))
+        # under the batches' lock: a stall alert and the withdrawal a batch derives for it must
+        # reach the topic in the order they were derived
+        async with self._load_lock:
+            await self._send_alerts(self.core.tick(now))
         self.metrics.stalled_cases.set(self.core.stalled_cases(now))
         self.metrics.set_swiftness(self.core.swiftness())
 
