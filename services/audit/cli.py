@@ -223,17 +223,17 @@ def _replay(run: _Run) -> int:
     with bulk():
         facts, stats = run.facts(cut, "replay")
         out = run.output()
-        pieces: list[bytes] = []
-        lines = state_lines(facts, window_days=run.settings.window_days)
+        lines: list[bytes] = []  # kept only to compare them with the live view
+        produced = state_lines(facts, window_days=run.settings.window_days)
         del facts
-        piece = next(lines)
-        for following in lines:  # the last item is the number of groups
-            out.write(piece)
+        line = next(produced)
+        for following in produced:  # the last item is the number of groups
+            out.write(line)
             if live is not None:
-                pieces.append(piece)
-            piece = following
-    document = b"".join(pieces)
-    _summary(run, stats, int(piece))
+                lines.append(line)
+            line = following
+    document = b"".join(lines)
+    _summary(run, stats, int(line))
     if live is not None:
         difference = first_difference(document, live)
         run.say("the live group states are byte-identical to the replay" if difference is None

@@ -20,8 +20,6 @@ from __future__ import annotations
 
 import gc
 import json
-import multiprocessing
-import os
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -31,7 +29,7 @@ from typing import Any
 from services.audit.kafka_log import LogReader, Progress
 from services.contracts import RETRACTION_TYPE, read_event
 from services.sanctions.domain import Derived, Fact, derive
-from services.sanctions.domain.derive import Inputs, gather
+from services.sanctions.domain.derive import gather
 from services.sanctions.domain.records import StateView, states_document
 from services.sanctions.domain.rules import is_empty
 
@@ -138,84 +136,20 @@ def replay(facts: Iterable[Fact], *, window_days: int) -> Derived:
     return derive(facts, window_days=window_days, alerts=False)
 
 
-def _workers() -> int:
-    try:
-        return max(1, len(os.sched_getaffinity(0)))
-    except AttributeError:  # not on Linux
-        return max(1, os.cpu_count() or 1)
-
-
-def _document_part(inputs: Inputs, group_ids: list[str], window_days: int) -> tuple[bytes, int]:
-    states = {}
-    for group_id in group_ids:
-        state = inputs.group_state(group_id, window_days)
-        if not is_empty(state):
-            states[group_id] = state
-    return states_document(states), len(states)
-
-
-def _split(inputs: Inputs, group_ids: list[str], parts: int) -> list[list[str]]:
-    """Consecutive runs of the sorted group ids, of about equal work (a group's facts)."""
-    weight = {g: 1 + len(inputs.warnings.get(g, ())) + len(inputs.suspected.get(g, ()))
-              + len(inputs.sanctions.get(g, ())) for g in group_ids}
-    share = sum(weight.values()) / parts
-    runs: list[list[str]] = [[]]
-    done = 0.0
-    for g in group_ids:
-        if done >= share * len(runs) and len(runs) < parts:
-            runs.append([])
-        runs[-1].append(g)
-        done += weight[g]
-    return runs
-
-
-def state_lines(facts: Iterable[Fact], *, window_days: int, workers: int | None = None) -> Iterator[bytes]:
-    """`states_document(replay(facts).groups)`, in consecutive pieces; the last item is the number
-    of groups as ASCII digits. The groups are computed by the same `derive` code (`gather`, then
-    each group's `group_state`), split over the machine's cores: after `gather`, forked processes
-    compute the later runs of group ids (each group's state depends only on what `gather` sorted
-    out for it) while this one computes the first, and send their lines back in group order."""
+def state_lines(facts: Iterable[Fact], *, window_days: int) -> Iterator[bytes]:
+    """`states_document(replay(facts).groups)`, one group's line at a time; the last item is the
+    number of groups as ASCII digits. The groups are computed by the same `derive` code (`gather`,
+    then each group's `group_state`), one after the other, so that only one group's state is ever
+    held: a year of a city's log makes a states document of hundreds of megabytes."""
     inputs = gather(facts)
     del facts  # what does not count (copies, retracted events) can go
-    group_ids = inputs.group_ids()
-    runs = _split(inputs, group_ids, max(1, min(workers or _workers(), len(group_ids))))
-    context = multiprocessing.get_context("fork") if len(runs) > 1 else None
-    children = []
-    for run in runs[1:]:
-        assert context is not None
-        receive, send = context.Pipe(duplex=False)
-        child = context.Process(target=_child, args=(inputs, run, window_days, send), daemon=True)
-        child.start()
-        send.close()
-        children.append((child, receive))
-    document, count = _document_part(inputs, runs[0], window_days)
-    yield document
-    del document
-    for child, receive in children:
-        try:
-            while (piece := receive.recv_bytes()) != b"":
-                yield piece
-            count += int(receive.recv_bytes())
-        except EOFError as exc:
-            raise RuntimeError(f"a replay worker failed (exit code {child.exitcode})") from exc
-        finally:
-            receive.close()
-            child.join()
+    count = 0
+    for group_id in inputs.group_ids():
+        state = inputs.group_state(group_id, window_days)
+        if not is_empty(state):
+            count += 1
+            yield state.to_json() + b"\n"
     yield str(count).encode()
-
-
-_PIECE = 4 * 1024 * 1024
-
-
-def _child(inputs: Inputs, group_ids: list[str], window_days: int, send: Any) -> None:
-    gc.disable()
-    document, count = _document_part(inputs, group_ids, window_days)
-    for at in range(0, len(document), _PIECE):
-        send.send_bytes(document[at:at + _PIECE])
-    send.send_bytes(b"")
-    send.send_bytes(str(count).encode())
-    send.close()
-    os._exit(0)  # nothing of the parent's (its Kafka connections, its output) is the child's to close
 
 
 def replay_document(derived: Derived) -> bytes:

@@ -12,6 +12,7 @@ import bisect
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from operator import attrgetter
 from typing import Any, TypeVar
 
 from services.contracts import RETRACTION_TYPE, CloudEvent, canonical_json
@@ -73,14 +74,22 @@ class Derived:
 def effective_facts(events: Iterable[CloudEvent | Fact]) -> list[Fact]:
     """The events that count, in (time, id, source) order: one copy per (source, id), retractions
     applied (only to the retracting agency's own events), retractions themselves left out."""
-    chosen: dict[FactKey, Fact] = {}
+    chosen: dict[str, dict[str, Fact]] = {}  # source -> id -> fact: no (source, id) tuple per event
     for item in events:
         fact = as_fact(item)
-        prev = chosen.get(fact.key)
-        chosen[fact.key] = fact if prev is None else preferred(prev, fact)
-    retracted = {target for f in chosen.values() if (target := retraction_target(f)) is not None}
-    return sorted((f for k, f in chosen.items() if f.type != RETRACTION_TYPE and k not in retracted),
-                  key=lambda f: f.order)
+        by_id = chosen.get(fact.source)
+        if by_id is None:
+            by_id = chosen[fact.source] = {}
+        prev = by_id.get(fact.id)
+        by_id[fact.id] = fact if prev is None else preferred(prev, fact)
+    retracted = {target for by_id in chosen.values() for f in by_id.values()
+                 if f.type == RETRACTION_TYPE and (target := retraction_target(f)) is not None}
+    kept = [f for source, by_id in chosen.items() for event_id, f in by_id.items()
+            if f.type != RETRACTION_TYPE and (source, event_id) not in retracted]
+    # (time, id, source) order by three stable sorts on single attributes: no key tuple per event
+    for attribute in ("source", "id", "time"):
+        kept.sort(key=attrgetter(attribute))
+    return kept
 
 
 def derive(events: Iterable[CloudEvent | Fact], *, window_days: int = DEFAULT_WINDOW_DAYS,

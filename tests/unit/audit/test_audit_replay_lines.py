@@ -1,4 +1,4 @@
-"""The replay's document, computed in several processes, is the rules' own document."""
+"""The replay's document, computed one group at a time, is the rules' own document."""
 
 from __future__ import annotations
 
@@ -14,13 +14,13 @@ from services.sanctions.domain.records import states_document
 pytestmark = pytest.mark.unit
 
 
-@pytest.mark.parametrize("workers", [1, 2, 3])
-def test_state_lines_in_any_number_of_processes_equal_the_states_document_of_derive(workers: int) -> None:
+def test_state_lines_equal_the_states_document_of_derive_one_line_per_group() -> None:
     records = [SimpleNamespace(topic=topic, partition=0, offset=i, value=value)
                for i, (topic, _, value) in enumerate(make_log(6000, seed=11))]
     facts = [f for r in records if (f := decode_fact(r)) is not None]
     expected = derive(facts)
     with bulk():
-        *pieces, groups = state_lines(list(facts), window_days=365, workers=workers)
-    assert b"".join(pieces) == states_document(expected.groups)
+        *lines, groups = state_lines(list(facts), window_days=365)
+    assert b"".join(lines) == states_document(expected.groups)
+    assert [line.count(b"\n") for line in lines] == [1] * len(lines)
     assert int(groups) == len(expected.groups) > 1
