@@ -111,7 +111,14 @@ def derive(events: Iterable[CloudEvent | Fact], *, window_days: int = DEFAULT_WI
             if inc.confirmed and inc.victims:
                 at_risk = set(inc.victims).union(*(conflicts.get(v, set()) for v in inc.victims))
                 found.update((a.alert_id, a) for a in retaliation_alerts(inc.incident_id, at_risk))
-    return Derived(groups, dict(sorted(inputs.unresolved.items())), dict(sorted(found.items())))
+    unresolved = {f.key: _unresolved(f) for f in inputs.unresolved}
+    return Derived(groups, dict(sorted(unresolved.items())), dict(sorted(found.items())))
+
+
+def _unresolved(sanction: Fact) -> UnresolvedSanction:
+    s = _data(sanction, SanctionRecorded)
+    return UnresolvedSanction(sanction_id=sanction.id, source=sanction.source, time=sanction.time,
+                              kind=s.kind.value, incident_id=s.incident_id)
 
 
 @dataclass(slots=True)
@@ -124,10 +131,11 @@ class Inputs:
     registrations: dict[str, list[Fact]]
     warnings: dict[str, list[Fact]]
     suspected: dict[str, list[Incident]]
-    sanctions: dict[str, list[tuple[Fact, list[str]]]]
+    sanctions: dict[str, list[tuple[Fact, tuple[str, ...]]]]
     presentations: dict[str, list[Presentation]]
     incidents: dict[str, Incident]
-    unresolved: dict[FactKey, UnresolvedSanction]
+    unresolved: list[Fact]
+    """The sanctions that resolve to no group (`derive` makes their `UnresolvedSanction` records)."""
     relations: list[Fact]
 
     def group_ids(self) -> list[str]:
@@ -159,12 +167,12 @@ def gather(events: Iterable[CloudEvent | Fact]) -> Inputs:
         memberships[_data(f, MembershipAssessed).person_ref].append(f)
     presentations = _held_call_ins(by_type[CallInScheduled], by_type[CallInHeld])
 
-    sanctions: dict[str, list[tuple[Fact, list[str]]]] = defaultdict(list)
-    unresolved: dict[FactKey, UnresolvedSanction] = {}
+    sanctions: dict[str, list[tuple[Fact, tuple[str, ...]]]] = defaultdict(list)
+    unresolved: list[Fact] = []
     for f in by_type[SanctionRecorded]:
         s = _data(f, SanctionRecorded)
         if s.group_id is not None:
-            sanctions[s.group_id].append((f, []))
+            sanctions[s.group_id].append((f, ()))
             continue
         resolved: dict[str, list[str]] = defaultdict(list)
         for m in memberships.get(s.person_ref or "", []):
@@ -172,10 +180,9 @@ def gather(events: Iterable[CloudEvent | Fact]) -> Inputs:
             if membership_valid_at(md, f.time):
                 resolved[md.group_id].append(m.id)
         for group_id, ids in resolved.items():
-            sanctions[group_id].append((f, ids))
+            sanctions[group_id].append((f, tuple(ids)))
         if not resolved:
-            unresolved[f.key] = UnresolvedSanction(sanction_id=f.id, source=f.source, time=f.time,
-                                                  kind=s.kind.value, incident_id=s.incident_id)
+            unresolved.append(f)
 
     suspected: dict[str, list[Incident]] = defaultdict(list)
     for inc in incidents.values():
@@ -187,7 +194,7 @@ def gather(events: Iterable[CloudEvent | Fact]) -> Inputs:
 
 
 def _group_state(group_id: str, registrations: list[Fact], warnings: list[Fact], incidents: list[Incident],
-                 sanctions: list[tuple[Fact, list[str]]], presentations: list[Presentation],
+                 sanctions: list[tuple[Fact, tuple[str, ...]]], presentations: list[Presentation],
                  window_days: int) -> GroupState:
     warned_since = warnings[0].time if warnings else None
     warning_times = [w.time for w in warnings]

@@ -17,6 +17,7 @@ from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import lru_cache
 
 from services.contracts.events import (
     CallInScheduled,
@@ -48,6 +49,7 @@ __all__ = [
     "DEFAULT_WINDOW_DAYS",
     "Incident",
     "current_incident",
+    "group_set",
     "group_status",
     "invited_groups",
     "is_empty",
@@ -99,7 +101,14 @@ def current_incident(reports: Iterable[Fact], attributions: Iterable[Fact]) -> I
         source = review.data
     return Incident(report.data.incident_id, report.time, report.id,
                     review.id if review is not None else None, source.confirmed,
-                    frozenset(source.suspected_group_ids), frozenset(source.victim_group_ids))
+                    group_set(source.suspected_group_ids), group_set(source.victim_group_ids))
+
+
+@lru_cache(maxsize=65_536)
+def group_set(group_ids: tuple[str, ...]) -> frozenset[str]:
+    """The set of `group_ids`, one shared object per distinct tuple: a frozenset takes 216 bytes
+    even for one group, and a log of hundreds of thousands of incidents names the same few."""
+    return frozenset(group_ids)
 
 
 def registered_name(registrations: Iterable[Fact]) -> tuple[str | None, str | None]:
