@@ -5,7 +5,7 @@ membership is valid, when a sanction is within the window, how a case and a grou
 kept in one place so the two evaluation strategies cannot disagree about them. How the strategies find
 the facts to apply them to is theirs; the property test checks they agree.
 
-Outputs are assembled with `model_construct` (links, the most numerous, with `state.assembled`):
+Outputs are assembled with `state.assembled` (`model_construct` without its search for defaults):
 every part is already a validated value (from the contract's models or from these functions), and
 validating it again per event would cost more than the rules themselves. `tests/unit/domain` checks
 that the records round-trip through validation.
@@ -30,6 +30,7 @@ from services.contracts.events import (
 )
 from services.sanctions.domain.facts import Fact
 from services.sanctions.domain.state import (
+    RULE_VERSION,
     CaseProvenance,
     CaseState,
     CaseStatus,
@@ -157,15 +158,15 @@ def make_case(incident: Incident, warning: Fact, links: Sequence[SanctionLink],
     status = CaseStatus.AWAITING_SANCTION
     if first is not None:
         status = CaseStatus.PRESENTED if presentation is not None else CaseStatus.SANCTIONED
-    return CaseState.model_construct(
-        incident_id=incident.incident_id, incident_time=incident.time, warning_id=warning.id,
-        sanction_ids=tuple(sorted(link.sanction_id for link in links)), first_sanction_time=first,
-        days_to_first_sanction=days_between(incident.time, first) if first is not None else None,
-        status=status,
-        provenance=CaseProvenance.model_construct(
-            report_id=incident.report_id, attribution_id=incident.attribution_id, warning_id=warning.id,
-            presented_by=presentation),
-        links=tuple(links))
+    return assembled(CaseState, {
+        "incident_id": incident.incident_id, "incident_time": incident.time, "warning_id": warning.id,
+        "sanction_ids": tuple(sorted(link.sanction_id for link in links)), "first_sanction_time": first,
+        "days_to_first_sanction": days_between(incident.time, first) if first is not None else None,
+        "status": status,
+        "provenance": assembled(CaseProvenance, {
+            "report_id": incident.report_id, "attribution_id": incident.attribution_id,
+            "warning_id": warning.id, "presented_by": presentation}),
+        "links": tuple(links)})
 
 
 def group_status(warned: bool, cases: Iterable[CaseState]) -> GroupStatus:
@@ -190,7 +191,8 @@ def status_from_counts(warned: bool, counts: Mapping[CaseStatus, int]) -> GroupS
 def warning_entry(fact: Fact) -> WarningEntry:
     """How a warning appears in its group's state."""
     assert isinstance(fact.data, WarningDelivered)
-    return WarningEntry.model_construct(event_id=fact.id, channel=fact.data.channel.value, time=fact.time)
+    return assembled(WarningEntry, {"event_id": fact.id, "channel": fact.data.channel.value,
+                                    "time": fact.time})
 
 
 def _warning_entries(warnings: Sequence[Fact]) -> tuple[WarningEntry, ...]:
@@ -203,13 +205,13 @@ def make_group_summary(group_id: str, registration: tuple[str | None, str | None
     """A group's summary record: `warnings` (see `warning_entry`) in (time, id, source) order of
     their events, `counts` the number of its cases in each status, `last_incident` its latest
     confirmed incident as (time, id)."""
-    return GroupSummary.model_construct(
-        group_id=group_id, name=registration[0], registration_id=registration[1],
-        status=status_from_counts(bool(warnings), counts),
-        warned_since=warnings[0].time if warnings else None, warnings=warnings,
-        case_count=sum(counts.values()), open_case_count=counts.get(CaseStatus.AWAITING_SANCTION, 0),
-        last_incident_id=last_incident[1] if last_incident else None,
-        last_incident_time=last_incident[0] if last_incident else None)
+    return assembled(GroupSummary, {
+        "group_id": group_id, "name": registration[0], "registration_id": registration[1],
+        "status": status_from_counts(bool(warnings), counts),
+        "warned_since": warnings[0].time if warnings else None, "warnings": warnings,
+        "case_count": sum(counts.values()), "open_case_count": counts.get(CaseStatus.AWAITING_SANCTION, 0),
+        "last_incident_id": last_incident[1] if last_incident else None,
+        "last_incident_time": last_incident[0] if last_incident else None, "rule_version": RULE_VERSION})
 
 
 def make_group_state(group_id: str, registration: tuple[str | None, str | None], warnings: Sequence[Fact],
@@ -217,14 +219,14 @@ def make_group_state(group_id: str, registration: tuple[str | None, str | None],
                      baseline_links: Sequence[SanctionLink]) -> GroupState:
     """A group's state from its parts: `warnings` in (time, id, source) order, `cases` in (incident
     time, incident id) order, `baseline_links` in (time, id, source) order."""
-    return GroupState.model_construct(
-        group_id=group_id, name=registration[0], registration_id=registration[1],
-        status=group_status(bool(warnings), cases),
-        warned_since=warnings[0].time if warnings else None, warnings=_warning_entries(warnings),
-        cases=tuple(cases),
-        unwarned_incident_ids=tuple(sorted(unwarned_incident_ids)),
-        baseline_sanction_ids=tuple(sorted(link.sanction_id for link in baseline_links)),
-        baseline_links=tuple(baseline_links))
+    return assembled(GroupState, {
+        "group_id": group_id, "name": registration[0], "registration_id": registration[1],
+        "status": group_status(bool(warnings), cases),
+        "warned_since": warnings[0].time if warnings else None, "warnings": _warning_entries(warnings),
+        "cases": tuple(cases),
+        "unwarned_incident_ids": tuple(sorted(unwarned_incident_ids)),
+        "baseline_sanction_ids": tuple(sorted(link.sanction_id for link in baseline_links)),
+        "baseline_links": tuple(baseline_links), "rule_version": RULE_VERSION})
 
 
 def is_empty(state: GroupState) -> bool:
