@@ -40,6 +40,7 @@ from services.audit.export import (
 )
 from services.audit.kafka_log import LogReader
 from services.audit.progress import ProgressBar
+from services.audit.readers import default_readers, read_batches
 from services.audit.replay import (
     Cut,
     ReplayStats,
@@ -77,6 +78,16 @@ def parse_time(text: str, *, end_of_day: bool = True) -> datetime:
     return value.astimezone(UTC)
 
 
+def _positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number of at least 1")
+    return value
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="gvi-audit", description=__doc__.split("\n\n")[0],
                                      formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -102,6 +113,8 @@ def _parser() -> argparse.ArgumentParser:
                          help="only events that happened by T (time)")
         sub.add_argument("--known-at", type=parse_time, metavar="T2",
                          help="only events the intake had accepted by T2 (recordedtime)")
+        sub.add_argument("--readers", type=_positive, metavar="N", default=None,
+                         help="read the log in N processes (default: one per core; 1 reads in this one)")
 
     replay_cmd = commands.add_parser("replay", help="every group's state from the log, by the rules")
     cut_options(replay_cmd)
@@ -166,10 +179,16 @@ class _Run:
     def elapsed(self) -> float:
         return time.monotonic() - self.started
 
-    def facts(self, cut: Cut, label: str, *, keep_all_types: bool = False) -> tuple[list[Any], ReplayStats]:
+    def facts(self, cut: Cut, label: str, *, keep_all_types: bool = False,
+              in_order: bool = False) -> tuple[list[Any], ReplayStats]:
+        """The admitted facts of the source topics. Read in several processes (see `--readers`)
+        unless `in_order`: then in one, partition by partition in offset order."""
         stats = ReplayStats()
-        facts = list(read_facts(self.reader(), self.topics, cut, stats, progress=self.progress(label),
-                                keep_all_types=keep_all_types))
+        readers = 1 if in_order else (getattr(self.args, "readers", None) or default_readers())
+        batches = read_batches(self.reader(), self.topics, readers=readers,
+                               security=self.settings.kafka_security(), timeout_s=self.args.timeout,
+                               progress=self.progress(label))
+        facts = list(read_facts(batches, cut, stats, keep_all_types=keep_all_types))
         return facts, stats
 
     def public_keys(self) -> PublicKeys:
@@ -259,7 +278,7 @@ def _export(run: _Run) -> int:
     personal = run.auditor.role.sees_personal_data
     key = None if personal else load_pseudonym_key(
         run.settings.pseudonym_key_file, development=run.settings.development, data_dir=DEV_DATA_DIR)
-    facts, _ = run.facts(Cut(), "export", keep_all_types=True)
+    facts, _ = run.facts(Cut(), "export", keep_all_types=True, in_order=True)  # rows in log order
     derived = replay(facts, window_days=run.settings.window_days)
     rows = [*event_rows(facts, Pseudonymiser(key)), *state_rows(dict(derived.groups))]
     out = run.output()

@@ -29,7 +29,7 @@ _STALL_S = 30.0
 
 class LogReader:
     def __init__(self, bootstrap: str, *, client_id: str = "gvi-audit", timeout_s: float = 10.0,
-                 security: KafkaSecurity = PLAINTEXT) -> None:
+                 security: KafkaSecurity = PLAINTEXT, fetch_max_bytes: int = 64 * 1024 * 1024) -> None:
         self._bootstrap = bootstrap
         self._timeout_ms = int(timeout_s * 1000)
         try:
@@ -37,7 +37,8 @@ class LogReader:
                 bootstrap_servers=bootstrap.split(","), client_id=client_id, group_id=None,
                 enable_auto_commit=False, isolation_level="read_committed", auto_offset_reset="earliest",
                 bootstrap_timeout_ms=self._timeout_ms, request_timeout_ms=max(self._timeout_ms, 5000) + 1000,
-                fetch_max_bytes=64 * 1024 * 1024, max_partition_fetch_bytes=16 * 1024 * 1024,
+                fetch_max_bytes=fetch_max_bytes,
+                max_partition_fetch_bytes=min(fetch_max_bytes, 16 * 1024 * 1024),
                 max_poll_records=20_000, metrics_enabled=False, check_crcs=False, **security.kafka_python())
         except KafkaError as exc:
             raise BrokerUnreachable(f"no Kafka broker reachable at {bootstrap} "
@@ -82,12 +83,14 @@ class LogReader:
             raise self._unreachable(exc) from exc
 
     def read(self, partitions: Sequence[TopicPartition], start: Mapping[TopicPartition, int] | None = None,
-             *, progress: Progress | None = None) -> Iterator[list[Any]]:
+             *, progress: Progress | None = None,
+             ends: Mapping[TopicPartition, int] | None = None) -> Iterator[list[Any]]:
         """Batches of records (kafka-python `ConsumerRecord`s, one partition per batch, in offset order)
-        from `start` (default: the beginning) up to each partition's end at the time of the call."""
+        from `start` (default: the beginning) up to `ends` (default: each partition's end at the
+        time of the call)."""
         if not partitions:
             return
-        ends = self.end_offsets(partitions)
+        ends = dict(ends) if ends is not None else self.end_offsets(partitions)
         consumer = self._consumer
         consumer.assign(list(partitions))
         begin: dict[TopicPartition, int] = {}

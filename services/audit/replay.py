@@ -27,14 +27,15 @@ from datetime import datetime
 from typing import Any
 
 from services.audit.kafka_log import LogReader, Progress
+from services.audit.readers import RecordBatch
 from services.contracts import RETRACTION_TYPE, read_event
 from services.sanctions.domain import Derived, Fact, derive
 from services.sanctions.domain.derive import gather
 from services.sanctions.domain.records import StateView, states_document
 from services.sanctions.domain.rules import is_empty
 
-__all__ = ["Cut", "ReplayStats", "bulk", "decode_fact", "first_difference", "live_document", "read_facts",
-           "replay", "replay_document", "state_lines"]
+__all__ = ["Cut", "ReplayStats", "bulk", "decode_fact", "decode_value", "first_difference", "live_document",
+           "read_facts", "replay", "replay_document", "state_lines"]
 
 _IRRELEVANT = frozenset({"gvi.support.offered.v1", "gvi.support.accepted.v1", "gvi.exit.milestone.v1"})
 """Types no rule reads: left out of replay to save memory (they change no state, and nor does
@@ -71,30 +72,46 @@ given): a million facts otherwise hold a million copies of the same few hundred 
 _INTERNED_FIELDS = frozenset({"group_id", "incident_id", "call_in_id", "area", "name", "service"})
 
 
-def _shared(value: Any) -> Any:
-    return _SHARED.setdefault(value, value)
-
-
 def decode_fact(record: Any) -> Fact | None:
-    """A committed source record as a fact with its provenance; None if it is not a valid event.
+    """A committed source record (with `value`, `topic`, `partition`, `offset`) as a fact; see
+    `decode_value`."""
+    return decode_value(record.value, record.topic, record.partition, record.offset)
+
+
+def decode_value(value: bytes | None, topic: str, partition: int, offset: int) -> Fact | None:
+    """A committed source record's value as a fact with its provenance; None if it is not a valid
+    event.
 
     Repeated strings of the fact and its payload are shared (equal values, one object), which
     changes nothing a rule or a comparison sees, only the memory a long log takes."""
-    if record.value is None:
+    if value is None:
         return None
     try:
-        event = read_event(record.value)  # what the processor accepts, exactly
+        event = read_event(value)  # what the processor accepts, exactly
     except (ValueError, RecursionError):
         return None
     data = event.data
     values = data.__dict__
-    for name in _INTERNED_FIELDS.intersection(values):
-        if type(value := values[name]) is str:
-            values[name] = _shared(value)
-    object.__setattr__(data, "__pydantic_fields_set__", _shared(frozenset(data.model_fields_set)))
-    return Fact(source=_shared(event.source), id=event.id, type=_shared(event.type), time=event.time,
-                data=data, recordedtime=event.recordedtime, agency=_shared(event.agency),
-                topic=_shared(record.topic), partition=record.partition, offset=record.offset)
+    shared = _SHARED.setdefault
+    for name in _interned_fields(type(data)):
+        if type(field := values[name]) is str:
+            values[name] = shared(field, field)
+    fields = frozenset(data.model_fields_set)
+    object.__setattr__(data, "__pydantic_fields_set__", shared(fields, fields))
+    return Fact(source=shared(event.source, event.source), id=event.id, type=shared(event.type, event.type),
+                time=event.time, data=data, recordedtime=event.recordedtime,
+                agency=shared(event.agency, event.agency), topic=shared(topic, topic), partition=partition,
+                offset=offset)
+
+
+_INTERNED_BY_MODEL: dict[type[Any], tuple[str, ...]] = {}
+
+
+def _interned_fields(model: type[Any]) -> tuple[str, ...]:
+    names = _INTERNED_BY_MODEL.get(model)
+    if names is None:
+        names = _INTERNED_BY_MODEL[model] = tuple(sorted(_INTERNED_FIELDS.intersection(model.model_fields)))
+    return names
 
 
 @contextmanager
@@ -110,13 +127,15 @@ def bulk() -> Iterator[None]:
             gc.enable()
 
 
-def read_facts(reader: LogReader, topics: Iterable[str], cut: Cut, stats: ReplayStats, *,
-               progress: Progress | None = None, keep_all_types: bool = False) -> Iterator[Fact]:
-    for batch in reader.read_topics(list(topics), progress=progress):
-        stats.records += len(batch)
-        stats.by_topic[batch[0].topic] = stats.by_topic.get(batch[0].topic, 0) + len(batch)
-        for record in batch:
-            fact = decode_fact(record)
+def read_facts(batches: Iterable[RecordBatch], cut: Cut, stats: ReplayStats, *,
+               keep_all_types: bool = False) -> Iterator[Fact]:
+    """The facts of the records in `batches` (see `readers.read_batches`) that `cut` admits,
+    counted in `stats`."""
+    for topic, partition, offsets, values in batches:
+        stats.records += len(values)
+        stats.by_topic[topic] = stats.by_topic.get(topic, 0) + len(values)
+        for offset, value in zip(offsets, values, strict=True):
+            fact = decode_value(value, topic, partition, offset)
             if fact is None:
                 stats.invalid += 1
                 continue

@@ -101,6 +101,20 @@ def test_replay_without_options_equals_the_rules_over_every_event(log: dict[str,
     assert b"replayed" in answer.stderr and b"groups" in answer.stderr
 
 
+@pytest.mark.parametrize("readers", ["1", "2", "9"])
+def test_replay_reads_the_same_in_one_or_several_reader_processes(log: dict[str, Any], readers: str) -> None:
+    answer = run_cli(log, "replay", "--readers", readers)
+    assert answer.returncode == 0, answer.stderr
+    assert answer.stdout == document(log["events"])
+    assert f"of {len(log['events'])} records".encode() in answer.stderr
+
+
+def test_readers_must_be_a_positive_number(log: dict[str, Any]) -> None:
+    answer = run_cli(log, "replay", "--readers", "0")
+    assert answer.returncode == 2
+    assert b"'0' is not a whole number of at least 1" in answer.stderr
+
+
 def test_known_at_shows_what_was_known_before_the_late_attribution_and_retraction(log: dict[str, Any],
                                                                                   tmp_path: Path) -> None:
     out = tmp_path / "day20.jsonl"

@@ -1,0 +1,165 @@
+"""Reading many partitions at once: one reader process per core, each with its own consumer.
+
+kafka-python parses every record in Python, so one consumer reads a log no faster than one core
+allows, and the replay then decodes each record on that same core. `read_batches` splits the
+partitions over several reader processes (started fresh, not forked: a forked consumer's I/O
+thread would not survive); each reads its partitions with a `LogReader` (`assign` + `seek`, no
+consumer group, no commits, `read_committed`) up to the ends the caller took in one snapshot, and
+sends each batch's offsets and values back over a pipe. What a record means is still decided by
+the caller, on the values it receives, exactly as if it had read them itself.
+
+With one reader (`readers=1`) nothing is started: the caller's own `LogReader` reads.
+"""
+
+from __future__ import annotations
+
+import marshal
+import multiprocessing
+import os
+from collections.abc import Iterator, Mapping, Sequence
+from multiprocessing.connection import Connection, wait
+from typing import Any
+
+from services.audit import errors
+from services.audit.kafka_log import LogReader, Progress, TopicPartition
+from services.infra.kafka_security import PLAINTEXT, KafkaSecurity
+
+__all__ = ["RecordBatch", "default_readers", "read_batches"]
+
+RecordBatch = tuple[str, int, list[int], list[bytes | None]]
+"""(topic, partition, offsets, values) of consecutive records of one partition, in offset order."""
+
+_PIECE = 5_000
+"""Records per message from a reader process: small enough to keep the pipes and the consumers'
+buffers small, large enough that a message costs little per record."""
+
+
+_FETCH_BYTES = 4 * 1024 * 1024
+"""A reader process's fetch size: its records go on at once, so a smaller buffer than a lone
+reader's costs no speed and keeps each process small."""
+
+
+def default_readers() -> int:
+    """One reader per core this process may run on."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # not on Linux
+        return max(1, os.cpu_count() or 1)
+
+
+def read_batches(reader: LogReader, topics: Sequence[str], *, readers: int = 1,
+                 security: KafkaSecurity = PLAINTEXT, timeout_s: float = 10.0,
+                 progress: Progress | None = None) -> Iterator[RecordBatch]:
+    """Every committed record of `topics`, from the beginning to the ends they have now, as
+    batches (several partitions' batches interleaved). `readers` > 1 reads in that many processes
+    (at most one per partition)."""
+    partitions = [tp for topic in topics for tp in reader.partitions(topic)]
+    ends = reader.end_offsets(partitions)
+    shares = _shares(partitions, ends, readers)
+    if len(shares) <= 1:
+        for batch in reader.read(partitions, progress=progress, ends=ends):
+            yield (batch[0].topic, batch[0].partition, [r.offset for r in batch], [r.value for r in batch])
+        return
+    yield from _read_in_processes(reader.bootstrap, shares, ends, security, timeout_s, progress)
+
+
+def _shares(partitions: list[TopicPartition], ends: Mapping[TopicPartition, int],
+            readers: int) -> list[list[TopicPartition]]:
+    """The partitions that have records, split into at most `readers` sets of about equal size
+    (largest first, each to the lightest set)."""
+    with_records = sorted((tp for tp in partitions if ends.get(tp, 0) > 0), key=lambda tp: -ends[tp])
+    shares: list[list[TopicPartition]] = [[] for _ in range(max(1, min(readers, len(with_records))))]
+    loads = [0] * len(shares)
+    for tp in with_records:
+        lightest = loads.index(min(loads))
+        shares[lightest].append(tp)
+        loads[lightest] += ends[tp]
+    return shares
+
+
+def _read_in_processes(bootstrap: str, shares: list[list[TopicPartition]], ends: Mapping[TopicPartition, int],
+                       security: KafkaSecurity, timeout_s: float,
+                       progress: Progress | None) -> Iterator[RecordBatch]:
+    context = multiprocessing.get_context("spawn")
+    workers: dict[Connection, Any] = {}
+    try:
+        for share in shares:
+            receive, send = context.Pipe(duplex=False)
+            jobs = [(tp.topic, tp.partition, ends[tp]) for tp in share]
+            process = context.Process(target=_reader_main, args=(bootstrap, security, timeout_s, jobs, send),
+                                      name="gvi-audit-reader", daemon=True)
+            process.start()
+            send.close()
+            workers[receive] = process
+        totals: dict[Connection, int] = {}
+        done = 0
+        while workers:
+            for connection in wait(list(workers)):
+                assert isinstance(connection, Connection)
+                try:
+                    # from our own reader process, over its own pipe: nothing else can write there
+                    message = marshal.loads(connection.recv_bytes())  # noqa: S302
+                except EOFError:
+                    process = workers.pop(connection)
+                    process.join()
+                    raise errors.AuditError(f"a reader process stopped without finishing "
+                                            f"(exit code {process.exitcode})") from None
+                tag = message[0]
+                if tag == "b":
+                    _, topic, partition, offsets, values = message
+                    done += len(offsets)
+                    yield topic, partition, offsets, values
+                    if progress is not None and len(totals) == len(shares):
+                        progress(done, sum(totals.values()))
+                elif tag == "s":
+                    totals[connection] = message[1]
+                elif tag == "d":
+                    workers.pop(connection).join()
+                    connection.close()
+                else:  # "e": the reader's error, raised here as the same kind of error
+                    _, kind, text = message
+                    error = getattr(errors, kind, None)
+                    if not (isinstance(error, type) and issubclass(error, errors.AuditError)):
+                        error = errors.AuditError
+                    raise error(text)
+        if progress is not None:
+            progress(done, done)
+    finally:
+        for connection, process in workers.items():
+            process.terminate()
+            process.join()
+            connection.close()
+
+
+def _reader_main(bootstrap: str, security: KafkaSecurity, timeout_s: float,
+                 jobs: list[tuple[str, int, int]], send: Connection) -> None:
+    """A reader process: its partitions' records up to the given ends, in pieces, over `send`."""
+    try:
+        partitions = [TopicPartition(topic, partition) for topic, partition, _ in jobs]
+        ends = {TopicPartition(topic, partition): end for topic, partition, end in jobs}
+        with LogReader(bootstrap, client_id="gvi-audit-reader", timeout_s=timeout_s, security=security,
+                       fetch_max_bytes=_FETCH_BYTES) as reader:
+            sent_total = False
+
+            def report_total(_done: int, total: int) -> None:
+                nonlocal sent_total
+                if not sent_total:
+                    send.send_bytes(marshal.dumps(("s", total)))
+                    sent_total = True
+
+            for batch in reader.read(partitions, progress=report_total, ends=ends):
+                first = batch[0]
+                for at in range(0, len(batch), _PIECE):
+                    piece = batch[at:at + _PIECE]
+                    send.send_bytes(marshal.dumps(("b", first.topic, first.partition,
+                                                   [r.offset for r in piece], [r.value for r in piece])))
+            if not sent_total:
+                send.send_bytes(marshal.dumps(("s", 0)))
+        send.send_bytes(marshal.dumps(("d",)))
+    except errors.AuditError as exc:
+        send.send_bytes(marshal.dumps(("e", type(exc).__name__, str(exc))))
+    except Exception as exc:  # anything else: one line for the auditor, not a lost worker
+        text = f"a reader process failed: {type(exc).__name__}: {exc}"
+        send.send_bytes(marshal.dumps(("e", "AuditError", text)))
+    finally:
+        send.close()
