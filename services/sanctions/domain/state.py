@@ -81,50 +81,83 @@ class CanonicalRecord(BaseModel):
 
     def to_json(self) -> bytes:
         """Canonical JSON bytes: equal records are equal bytes."""
+        if _in_name_order(type(self)):
+            # pydantic writes a record's fields in the order of its `__dict__`, which is the order of
+            # declaration (validation, `model_construct` and `assembled` all follow it): in name
+            # order, that is `canonical_json(self.model_dump(mode="json"))`, several times faster
+            return self.__pydantic_serializer__.to_json(self)
         return canonical_json(self.model_dump(mode="json"))
 
 
+_NAME_ORDER: dict[type[BaseModel], bool] = {}
+
+
+def _in_name_order(cls: type[BaseModel]) -> bool:
+    """Whether `cls` and every record inside it declare their fields in name order (and hold no
+    mapping, whose keys would keep their own order)."""
+    known = _NAME_ORDER.get(cls)
+    if known is None:
+        known = _NAME_ORDER[cls] = _schema_in_name_order(cls.__pydantic_core_schema__)
+    return known
+
+
+def _schema_in_name_order(schema: Any) -> bool:
+    if isinstance(schema, dict):
+        if schema.get("type") in ("dict", "any", "typed-dict", "dataclass-args"):
+            return False
+        if schema.get("type") == "model-fields" and list(schema["fields"]) != sorted(schema["fields"]):
+            return False
+        return all(_schema_in_name_order(value) for value in schema.values())
+    if isinstance(schema, list):
+        return all(_schema_in_name_order(value) for value in schema)
+    return True
+
+
 _Record = TypeVar("_Record", bound=CanonicalRecord)
-_FIELDS: dict[type[CanonicalRecord], frozenset[str]] = {}
+_FIELDS: dict[type[CanonicalRecord], tuple[str, ...]] = {}
 
 
 def assembled(cls: type[_Record], values: dict[str, Any]) -> _Record:
     """`cls.model_construct(**values)` for `values` that give every field, already valid: the same
     object without the search for defaults, aliases and extras (the rules make thousands of links
     in a batch). Tested to equal `model_construct`."""
-    fields = _FIELDS.get(cls)
-    if fields is None:
-        fields = _FIELDS[cls] = frozenset(cls.model_fields)
-    if values.keys() != fields:
-        raise TypeError(f"{cls.__name__} needs exactly the fields {sorted(fields)}")
+    names = _FIELDS.get(cls)
+    if names is None:
+        names = _FIELDS[cls] = tuple(cls.model_fields)
+    try:
+        ordered = {name: values[name] for name in names}  # in declaration order, as validation makes it
+    except KeyError:
+        ordered = {}
+    if len(ordered) != len(values):
+        raise TypeError(f"{cls.__name__} needs exactly the fields {sorted(names)}")
     record = cls.__new__(cls)
-    object.__setattr__(record, "__dict__", values)
-    object.__setattr__(record, "__pydantic_fields_set__", set(values))
+    object.__setattr__(record, "__dict__", ordered)
+    object.__setattr__(record, "__pydantic_fields_set__", set(names))
     object.__setattr__(record, "__pydantic_extra__", None)
     object.__setattr__(record, "__pydantic_private__", None)
     return record
 
 
 class WarningEntry(CanonicalRecord):
-    event_id: str
     channel: str
+    event_id: str
     time: UtcDatetime
 
 
 class SanctionLink(CanonicalRecord):
     """One sanction attached to a case or to the group's baseline, and what that rests on."""
 
-    sanction_id: str
-    source: str
     agency: str | None = Field(description="The agency whose key posted the sanction (the intake's "
                                            "`agency` attribute).")
-    time: UtcDatetime
     kind: str
-    rule: LinkRule
-    resolved_by: ResolvedBy
     membership_ids: tuple[str, ...] = Field(
         description="The membership assessments valid at the sanction's time that put its person in "
                     "this group (sorted); empty when the sanction named the group.")
+    resolved_by: ResolvedBy
+    rule: LinkRule
+    sanction_id: str
+    source: str
+    time: UtcDatetime
 
 
 class Presentation(CanonicalRecord):
@@ -137,40 +170,40 @@ class Presentation(CanonicalRecord):
 
 
 class CaseProvenance(CanonicalRecord):
-    report_id: str
     attribution_id: str | None
-    warning_id: str
     presented_by: Presentation | None
+    report_id: str
+    warning_id: str
 
 
 class CaseState(CanonicalRecord):
     """A violation by a warned group (rule 3), and its follow-through (rules 5 and 6)."""
 
+    days_to_first_sanction: float | None
+    first_sanction_time: UtcDatetime | None
     incident_id: str
     incident_time: UtcDatetime
-    warning_id: str
-    sanction_ids: tuple[str, ...]
-    first_sanction_time: UtcDatetime | None
-    days_to_first_sanction: float | None
-    status: CaseStatus
-    provenance: CaseProvenance
     links: tuple[SanctionLink, ...]
+    provenance: CaseProvenance
+    sanction_ids: tuple[str, ...]
+    status: CaseStatus
+    warning_id: str
 
 
 class GroupState(CanonicalRecord):
     """Everything the rules say about one group (rule 7), keyed by `group_id`."""
 
+    baseline_links: tuple[SanctionLink, ...]
+    baseline_sanction_ids: tuple[str, ...]
+    cases: tuple[CaseState, ...]
     group_id: str
     name: str | None
     registration_id: str | None
+    rule_version: Annotated[int, Field(ge=1)] = RULE_VERSION
     status: GroupStatus
+    unwarned_incident_ids: tuple[str, ...]
     warned_since: UtcDatetime | None
     warnings: tuple[WarningEntry, ...]
-    cases: tuple[CaseState, ...]
-    unwarned_incident_ids: tuple[str, ...]
-    baseline_sanction_ids: tuple[str, ...]
-    baseline_links: tuple[SanctionLink, ...]
-    rule_version: Annotated[int, Field(ge=1)] = RULE_VERSION
 
 
 class GroupSummary(CanonicalRecord):

@@ -13,7 +13,7 @@ from typing import Any, TypeVar
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from services.contracts import CloudEvent
+from services.contracts import CloudEvent, canonical_json
 from services.sanctions.domain import Alert, FactKey, GroupState, Ledger, UnresolvedSanction, derive
 from services.sanctions.domain.records import StateView, records_for, states_document
 from tests.unit.domain import builders as b
@@ -191,3 +191,14 @@ def test_the_published_records_assemble_to_the_derived_states(data: st.DataObjec
     live = {json.loads(key)[1] for key, value in topic.items() if value is not None
             and json.loads(key)[0] in ("case", "unwarned", "baseline")}
     assert live <= set(expected.groups), "a record outlived its group"
+
+
+@PROPERTY
+@given(events=scenarios())
+def test_every_record_serialises_to_the_canonical_json_of_its_fields(events: list[CloudEvent]) -> None:
+    derived = derive(events)
+    records: list[Any] = [*derived.groups.values(), *derived.unresolved.values(), *derived.alerts.values()]
+    records += [case for state in derived.groups.values() for case in state.cases]
+    for record in records:
+        assert record.to_json() == canonical_json(record.model_dump(mode="json"))
+        assert type(record).model_validate_json(record.to_json()).to_json() == record.to_json()
