@@ -1,11 +1,12 @@
 """`gvi-audit`: verify the event log, replay it, reconstruct any date, explain every derived fact.
 
     gvi-audit verify  [--public-keys FILE] [--grace-seconds S] [--json]
-    gvi-audit replay  [--as-of T] [--known-at T2] [--out FILE] [--compare-live]
-    gvi-audit explain GROUP [--case INCIDENT_ID] [--as-of T] [--known-at T2] [--json]
+    gvi-audit replay  [--as-of T] [--known-at T2] [--out FILE] [--compare-live] [--readers N]
+    gvi-audit explain GROUP [--case INCIDENT_ID] [--as-of T] [--known-at T2] [--json] [--readers N]
     gvi-audit export  --format jsonl|csv [--out FILE]
 
-Reads Kafka only (assign + seek, no consumer group, nothing written). The auditor authenticates
+Reads Kafka only (assign + seek, no consumer group, nothing written), replay and explain in one
+reader process per core unless --readers says otherwise. The auditor authenticates
 with the key in GVI_AUDITOR_KEY against the auditors file GVI_AUDITORS_FILE (in development, the
 public dev file by default). Results go to stdout (or --out), a progress bar and the summary to
 stderr. Exit codes: 0 done (verify: the log is intact), 1 verify found a problem (or replay
