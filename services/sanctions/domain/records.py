@@ -144,9 +144,18 @@ def _murmur2(data: bytes) -> int:
 
 
 def _with_group(group_id: str, record: CaseState | SanctionLink) -> bytes:
-    body = record.model_dump(mode="json")
-    body["group_id"] = group_id
-    return canonical_json(body)
+    """`canonical_json` of the record's fields and `group_id`: the record's own canonical JSON with
+    the key spliced in where name order puts it, before the record's first key after it. The keys
+    before that one hold only strings, numbers or null, so the first `,"<key>":` in the bytes is
+    that key (inside a JSON string a quote is always escaped)."""
+    body = record.to_json()
+    at = body.index(_KEY_AFTER_GROUP[type(record)])
+    return b"".join((body[:at], b',"group_id":', encode_basestring(group_id).encode(), body[at:]))
+
+
+_KEY_AFTER_GROUP = {CaseState: b',"incident_id":', SanctionLink: b',"kind":'}
+"""Each record's first key after `group_id` in name order (after `first_sanction_time`, after
+`agency`): tested against `canonical_json`."""
 
 
 def records_for(ledger: Ledger, update: Update) -> list[Record]:

@@ -202,3 +202,14 @@ def test_every_record_serialises_to_the_canonical_json_of_its_fields(events: lis
     for record in records:
         assert record.to_json() == canonical_json(record.model_dump(mode="json"))
         assert type(record).model_validate_json(record.to_json()).to_json() == record.to_json()
+
+
+@PROPERTY
+@given(events=scenarios())
+def test_case_and_baseline_records_are_the_canonical_json_of_their_fields_and_group(
+        events: list[CloudEvent]) -> None:
+    from services.sanctions.domain.records import _with_group
+    for group_id, state in derive(events).groups.items():
+        for record in [*state.cases, *state.baseline_links]:
+            body = record.model_dump(mode="json")
+            assert _with_group(group_id, record) == canonical_json({**body, "group_id": group_id})
