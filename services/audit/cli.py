@@ -180,8 +180,7 @@ class _Run:
     def elapsed(self) -> float:
         return time.monotonic() - self.started
 
-    def facts(self, cut: Cut, label: str, *, keep_all_types: bool = False,
-              in_order: bool = False) -> tuple[list[Any], ReplayStats]:
+    def facts(self, cut: Cut, label: str, *, in_order: bool = False) -> tuple[list[Any], ReplayStats]:
         """The admitted facts of the source topics. Read in several processes (see `--readers`)
         unless `in_order`: then in one, partition by partition in offset order."""
         stats = ReplayStats()
@@ -189,7 +188,7 @@ class _Run:
         batches = read_batches(self.reader(), self.topics, readers=readers,
                                security=self.settings.kafka_security(), timeout_s=self.args.timeout,
                                progress=self.progress(label))
-        facts = list(read_facts(batches, cut, stats, keep_all_types=keep_all_types))
+        facts = list(read_facts(batches, cut, stats))
         return facts, stats
 
     def public_keys(self) -> PublicKeys:
@@ -279,7 +278,7 @@ def _export(run: _Run) -> int:
     personal = run.auditor.role.sees_personal_data
     key = None if personal else load_pseudonym_key(
         run.settings.pseudonym_key_file, development=run.settings.development, data_dir=DEV_DATA_DIR)
-    facts, _ = run.facts(Cut(), "export", keep_all_types=True, in_order=True)  # rows in log order
+    facts, _ = run.facts(Cut(), "export", in_order=True)  # rows in log order
     derived = replay(facts, window_days=run.settings.window_days)
     rows = [*event_rows(facts, Pseudonymiser(key)), *state_rows(dict(derived.groups))]
     out = run.output()

@@ -37,10 +37,6 @@ from services.sanctions.domain.rules import is_empty
 __all__ = ["Cut", "ReplayStats", "bulk", "decode_fact", "decode_value", "first_difference", "live_document",
            "read_facts", "replay", "replay_document", "state_lines"]
 
-_IRRELEVANT = frozenset({"gvi.support.offered.v1", "gvi.support.accepted.v1", "gvi.exit.milestone.v1"})
-"""Types no rule reads: left out of replay to save memory (they change no state, and nor does
-retracting them)."""
-
 
 @dataclass(frozen=True, slots=True)
 class Cut:
@@ -127,10 +123,11 @@ def bulk() -> Iterator[None]:
             gc.enable()
 
 
-def read_facts(batches: Iterable[RecordBatch], cut: Cut, stats: ReplayStats, *,
-               keep_all_types: bool = False) -> Iterator[Fact]:
+def read_facts(batches: Iterable[RecordBatch], cut: Cut, stats: ReplayStats) -> Iterator[Fact]:
     """The facts of the records in `batches` (see `readers.read_batches`) that `cut` admits,
-    counted in `stats`."""
+    counted in `stats`. Every type, those no rule reads included: copies are told apart by
+    (source, id) whatever their type, as the processor's ledger does, so an agency that gave a
+    support offer and a sanction the same id gets the same answer from both."""
     for topic, partition, offsets, values in batches:
         stats.records += len(values)
         stats.by_topic[topic] = stats.by_topic.get(topic, 0) + len(values)
@@ -146,8 +143,7 @@ def read_facts(batches: Iterable[RecordBatch], cut: Cut, stats: ReplayStats, *,
                     stats.not_yet_known += 1
                 continue
             stats.events += 1
-            if keep_all_types or fact.type not in _IRRELEVANT:
-                yield fact
+            yield fact
 
 
 def replay(facts: Iterable[Fact], *, window_days: int) -> Derived:
