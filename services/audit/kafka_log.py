@@ -24,12 +24,13 @@ log = logging.getLogger("gvi.audit.kafka")
 Progress = Callable[[int, int], None]
 """Called with (offsets read, offsets to read) as a read goes on."""
 
-_STALL_S = 30.0
+STALL_S = 30.0
+"""Seconds without any progress after which a read gives up: the broker stopped answering."""
 
 
 class LogReader:
     def __init__(self, bootstrap: str, *, client_id: str = "gvi-audit", timeout_s: float = 10.0,
-                 security: KafkaSecurity = PLAINTEXT, fetch_max_bytes: int = 64 * 1024 * 1024) -> None:
+                 security: KafkaSecurity = PLAINTEXT) -> None:
         self._bootstrap = bootstrap
         self._timeout_ms = int(timeout_s * 1000)
         try:
@@ -37,8 +38,7 @@ class LogReader:
                 bootstrap_servers=bootstrap.split(","), client_id=client_id, group_id=None,
                 enable_auto_commit=False, isolation_level="read_committed", auto_offset_reset="earliest",
                 bootstrap_timeout_ms=self._timeout_ms, request_timeout_ms=max(self._timeout_ms, 5000) + 1000,
-                fetch_max_bytes=fetch_max_bytes,
-                max_partition_fetch_bytes=min(fetch_max_bytes, 16 * 1024 * 1024),
+                fetch_max_bytes=64 * 1024 * 1024, max_partition_fetch_bytes=16 * 1024 * 1024,
                 max_poll_records=20_000, metrics_enabled=False, check_crcs=False, **security.kafka_python())
         except KafkaError as exc:
             raise BrokerUnreachable(f"no Kafka broker reachable at {bootstrap} "
@@ -135,7 +135,7 @@ class LogReader:
                 last_progress = now
                 if progress is not None:
                     progress(sum(done.values()), total)
-            elif now - last_progress > _STALL_S:
+            elif now - last_progress > STALL_S:
                 names = ", ".join(sorted(f"{tp.topic}/{tp.partition}" for tp in remaining))
                 raise BrokerUnreachable(f"Kafka at {self._bootstrap} stopped answering while reading {names}")
         consumer.unsubscribe()

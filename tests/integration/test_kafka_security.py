@@ -194,6 +194,14 @@ def test_processor_dashboard_and_checkpointer_work_with_their_own_users(
     with running_processor(secure_kafka.broker.secure_bootstrap, tmp_path / "processor",
                            app_id="processor-0", env=worker_env):  # as on Kubernetes: the pod's name
         wait_until_live_equals_replay(secure_kafka.setup_bootstrap)
+    # the auditor's replay, its reader processes included, with the auditor's own read-only user
+    auditor_env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "GVI_ENV": "development",
+                   "GVI_AUDITOR_KEY": "dev-auditor-key", **secure_kafka.env("gvi-auditor")}
+    answer = subprocess.run([str(Path(sys.executable).parent / "gvi-audit"), "--no-progress", "replay",
+                             "--readers", "2", "--compare-live"], env=auditor_env, capture_output=True,
+                            timeout=120)
+    assert answer.returncode == 0, answer.stderr
+    assert b"byte-identical" in answer.stderr and group.encode() in answer.stdout
 
     with dashboard(secure_kafka.broker.secure_bootstrap, **secure_kafka.env("gvi-dashboard")) as url:
         headers = token(url, "analyst")

@@ -132,6 +132,7 @@ class Inputs:
     warnings: dict[str, list[Fact]]
     suspected: dict[str, list[Incident]]
     sanctions: dict[str, list[tuple[Fact, tuple[str, ...]]]]
+    """Each group's sanctions with the memberships that resolved them, in (time, id, source) order."""
     presentations: dict[str, list[Presentation]]
     incidents: dict[str, Incident]
     unresolved: list[Fact]
@@ -211,7 +212,7 @@ def _group_state(group_id: str, registrations: list[Fact], warnings: list[Fact],
 
     linked: dict[str, list[SanctionLink]] = defaultdict(list)
     baseline: list[SanctionLink] = []
-    for fact, membership_ids in sorted(sanctions, key=lambda pair: pair[0].order):
+    for fact, membership_ids in sanctions:  # in (time, id, source) order, as `gather` keeps them
         named = _data(fact, SanctionRecorded).incident_id
         if named is not None and named in cases:
             linked[named].append(make_link(fact, LinkRule.EXPLICIT_INCIDENT, membership_ids))
