@@ -50,9 +50,9 @@ class Alert(CanonicalRecord):
     """An alert that holds. Its fields are exactly those its id is made of, plus the rule version."""
 
     alert_id: str
-    kind: AlertKind
     group_id: str
     incident_id: str
+    kind: AlertKind
     rule_version: int = RULE_VERSION
 
     @classmethod
@@ -66,11 +66,11 @@ class AlertWithdrawal(CanonicalRecord):
     """An alert raised earlier no longer holds (e.g. the incident was re-attributed)."""
 
     alert_id: str
-    kind: AlertKind
     group_id: str
     incident_id: str
-    withdrawn: bool = True
+    kind: AlertKind
     rule_version: int = RULE_VERSION
+    withdrawn: bool = True
 
     @classmethod
     def of(cls, alert: Alert) -> AlertWithdrawal:

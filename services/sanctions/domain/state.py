@@ -249,13 +249,13 @@ class UnresolvedSanction(CanonicalRecord):
     queue, keyed by `sanction_id`. The person reference is left out (personal data); authorised
     roles find it through the sanction event itself."""
 
+    incident_id: str | None
+    kind: str
+    reason: Literal["no_membership_valid_at_sanction_time"] = "no_membership_valid_at_sanction_time"
+    rule_version: int = RULE_VERSION
     sanction_id: str
     source: str
     time: UtcDatetime
-    kind: str
-    incident_id: str | None
-    reason: Literal["no_membership_valid_at_sanction_time"] = "no_membership_valid_at_sanction_time"
-    rule_version: int = RULE_VERSION
 
 
 _DAY_MICROSECONDS = Decimal(86_400_000_000)
