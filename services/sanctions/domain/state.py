@@ -138,6 +138,10 @@ def assembled(cls: type[_Record], values: dict[str, Any]) -> _Record:
     return record
 
 
+# The records below (and alerts) declare their fields in name order, so that `to_json` writes their
+# canonical JSON with pydantic's own serialiser (tests/unit/domain checks both).
+
+
 class WarningEntry(CanonicalRecord):
     channel: str
     event_id: str

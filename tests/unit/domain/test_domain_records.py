@@ -109,3 +109,27 @@ def test_the_records_published_by_the_thousand_take_the_fast_canonical_serialise
     # name order: a replay serialises hundreds of megabytes of group states
     for record in (GroupState, Alert, AlertWithdrawal, UnresolvedSanction):
         assert _in_name_order(record), record.__name__
+
+
+@pytest.mark.parametrize("text", ["plain", "Malmö", "tab\there", "quote \" and \\ back", "\x01\x1f\x7f",
+                                  "emoji \U0001F600", "</script>", "\u2028\u2029", "é" * 300])
+def test_the_fast_serialiser_escapes_text_as_canonical_json_does(text: str) -> None:
+    when = datetime(2024, 3, 1, 12, 30, 15, 123456, tzinfo=UTC)
+    link = assembled(SanctionLink, {"sanction_id": text, "source": "/agencies/police", "agency": text,
+                                    "time": when, "kind": text, "rule": LinkRule.BASELINE,
+                                    "resolved_by": ResolvedBy.MEMBERSHIP, "membership_ids": (text, "m2")})
+    assert link.to_json() == canonical_json(link.model_dump(mode="json"))
+
+
+@given(st.text(), st.floats(min_value=-1e6, max_value=1e6).map(lambda x: round(x, 2)))
+def test_the_fast_serialiser_writes_any_text_and_day_count_as_canonical_json_does(text: str,
+                                                                                   days: float) -> None:
+    from services.sanctions.domain.state import CaseProvenance, CaseState, CaseStatus
+    when = datetime(2024, 3, 1, tzinfo=UTC)
+    case = assembled(CaseState, {
+        "incident_id": text, "incident_time": when, "warning_id": text, "sanction_ids": (text,),
+        "first_sanction_time": when, "days_to_first_sanction": days, "status": CaseStatus.SANCTIONED,
+        "provenance": assembled(CaseProvenance, {"report_id": text, "attribution_id": None,
+                                                 "warning_id": text, "presented_by": None}),
+        "links": ()})
+    assert case.to_json() == canonical_json(case.model_dump(mode="json"))
