@@ -7,10 +7,9 @@ naming a group or only a person, support offers and retractions, with `recordedt
 after `time`. Then, in the same run:
 * the baseline: one raw `KafkaConsumer` (assign + seek, read_committed) counts every record;
 * `gvi-audit replay --out /dev/null` runs as the auditor would run it (its own process); events/s is
-  over the process's whole life. Replay forks helper processes (one per core) for the group states,
-  so its memory is the peak, sampled every 50 ms, of the proportional set size (PSS) summed over the
-  replay process and its children (shared pages counted once), or its own `wait4` peak resident
-  size if that is larger;
+  over the process's whole life. Replay starts reader processes (one per core), so its memory is the
+  peak, sampled every 50 ms, of the proportional set size (PSS) summed over the replay process and
+  its children (shared pages counted once), or its own `wait4` peak resident size if that is larger;
 * `gvi-audit verify` (the hash chains over every record; no checkpointer runs, so nothing is
   checked against signatures: this is the chaining cost alone).
 """
