@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
 from kafka import KafkaConsumer, TopicPartition
@@ -17,7 +17,7 @@ from kafka.errors import KafkaError
 from services.audit.errors import BrokerUnreachable, NotFound
 from services.infra.kafka_security import PLAINTEXT, KafkaSecurity
 
-__all__ = ["LogReader", "Progress", "TopicPartition"]
+__all__ = ["STALL_S", "LogReader", "Progress", "TopicPartition", "stalled"]
 
 log = logging.getLogger("gvi.audit.kafka")
 
@@ -26,6 +26,12 @@ Progress = Callable[[int, int], None]
 
 STALL_S = 30.0
 """Seconds without any progress after which a read gives up: the broker stopped answering."""
+
+
+def stalled(bootstrap: str, remaining: Iterable[Any]) -> BrokerUnreachable:
+    """The error for a read that made no progress for `STALL_S` on the `remaining` partitions."""
+    names = ", ".join(sorted(f"{tp.topic}/{tp.partition}" for tp in remaining))
+    return BrokerUnreachable(f"Kafka at {bootstrap} stopped answering while reading {names}")
 
 
 class LogReader:
@@ -136,8 +142,7 @@ class LogReader:
                 if progress is not None:
                     progress(sum(done.values()), total)
             elif now - last_progress > STALL_S:
-                names = ", ".join(sorted(f"{tp.topic}/{tp.partition}" for tp in remaining))
-                raise BrokerUnreachable(f"Kafka at {self._bootstrap} stopped answering while reading {names}")
+                raise stalled(self._bootstrap, remaining)
         consumer.unsubscribe()
 
     def read_topics(self, topics: Sequence[str], *, progress: Progress | None = None,

@@ -28,7 +28,7 @@ from aiokafka import TopicPartition as AioPartition
 from aiokafka.errors import KafkaError
 
 from services.audit import errors
-from services.audit.kafka_log import STALL_S, LogReader, Progress, TopicPartition
+from services.audit.kafka_log import STALL_S, LogReader, Progress, TopicPartition, stalled
 from services.infra.kafka_security import PLAINTEXT, KafkaSecurity
 
 __all__ = ["RecordBatch", "default_readers", "read_batches"]
@@ -196,9 +196,7 @@ async def _read(bootstrap: str, security: KafkaSecurity, timeout_s: float, jobs:
             if moved:
                 last_progress = now
             elif now - last_progress > STALL_S:
-                names = ", ".join(sorted(f"{tp.topic}/{tp.partition}" for tp in remaining))
-                raise errors.BrokerUnreachable(f"Kafka at {bootstrap} stopped answering while reading "
-                                               f"{names}")
+                raise stalled(bootstrap, remaining)
     except KafkaError as exc:
         raise errors.BrokerUnreachable(f"Kafka at {bootstrap} failed while reading "
                                        f"({type(exc).__name__})") from exc

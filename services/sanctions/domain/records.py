@@ -153,9 +153,11 @@ def _with_group(group_id: str, record: CaseState | SanctionLink) -> bytes:
     return b"".join((body[:at], b',"group_id":', encode_basestring(group_id).encode(), body[at:]))
 
 
-_KEY_AFTER_GROUP = {CaseState: b',"incident_id":', SanctionLink: b',"kind":'}
-"""Each record's first key after `group_id` in name order (after `first_sanction_time`, after
-`agency`): tested against `canonical_json`."""
+_KEY_AFTER_GROUP = {
+    record: b',"%s":' % min(name for name in record.model_fields if name > "group_id").encode()
+    for record in (CaseState, SanctionLink)}
+"""Each record's first key after `group_id` in name order (`incident_id` after `first_sanction_time`,
+`kind` after `agency`): tested against `canonical_json`."""
 
 
 def records_for(ledger: Ledger, update: Update) -> list[Record]:
