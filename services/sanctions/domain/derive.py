@@ -13,7 +13,7 @@ from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from operator import attrgetter
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 from services.contracts import RETRACTION_TYPE, CloudEvent, canonical_json
 from services.contracts.events import (
@@ -76,16 +76,23 @@ def effective_facts(events: Iterable[CloudEvent | Fact]) -> list[Fact]:
     applied (only to the retracting agency's own events), retractions themselves left out."""
     chosen: dict[str, dict[str, Fact]] = {}  # source -> id -> fact: no (source, id) tuple per event
     for item in events:
-        fact = as_fact(item)
+        fact = item if type(item) is Fact else as_fact(item)
         by_id = chosen.get(fact.source)
         if by_id is None:
             by_id = chosen[fact.source] = {}
-        prev = by_id.get(fact.id)
-        by_id[fact.id] = fact if prev is None else preferred(prev, fact)
-    retracted = {target for by_id in chosen.values() for f in by_id.values()
-                 if f.type == RETRACTION_TYPE and (target := retraction_target(f)) is not None}
-    kept = [f for source, by_id in chosen.items() for event_id, f in by_id.items()
-            if f.type != RETRACTION_TYPE and (source, event_id) not in retracted]
+        prev = by_id.setdefault(fact.id, fact)
+        if prev is not fact:
+            by_id[fact.id] = preferred(prev, fact)
+    retracted: dict[str, set[str]] = defaultdict(set)  # source -> the ids it retracted
+    for by_id in chosen.values():
+        for f in by_id.values():
+            if f.type == RETRACTION_TYPE and (target := retraction_target(f)) is not None:
+                retracted[target[0]].add(target[1])
+    kept = []
+    for source, by_id in chosen.items():
+        withdrawn = retracted.get(source, ())
+        kept += [f for event_id, f in by_id.items()
+                 if f.type != RETRACTION_TYPE and event_id not in withdrawn]
     # (time, id, source) order by three stable sorts on single attributes: no key tuple per event
     for attribute in ("source", "id", "time"):
         kept.sort(key=attrgetter(attribute))
@@ -152,32 +159,33 @@ class Inputs:
 
 def gather(events: Iterable[CloudEvent | Fact]) -> Inputs:
     """The first half of `derive`: the effective facts sorted out by group (rules 2 and 4 applied:
-    each incident as currently attributed, each sanction resolved to its groups)."""
+    each incident as currently attributed, each sanction resolved to its groups). Facts are sorted
+    by the type of their data first, so each loop below knows it (`cast`, not a check per fact)."""
     by_type: dict[type[Any], list[Fact]] = defaultdict(list)
     for fact in effective_facts(events):
         by_type[type(fact.data)].append(fact)
     registrations: dict[str, list[Fact]] = defaultdict(list)
     for f in by_type[GroupRegistered]:
-        registrations[_data(f, GroupRegistered).group_id].append(f)
+        registrations[cast(GroupRegistered, f.data).group_id].append(f)
     warnings: dict[str, list[Fact]] = defaultdict(list)
     for f in by_type[WarningDelivered]:
-        warnings[_data(f, WarningDelivered).group_id].append(f)
+        warnings[cast(WarningDelivered, f.data).group_id].append(f)
     incidents = _incidents(by_type[IncidentReported], by_type[IncidentAttributed])
     memberships: dict[str, list[Fact]] = defaultdict(list)
     for f in by_type[MembershipAssessed]:
-        memberships[_data(f, MembershipAssessed).person_ref].append(f)
+        memberships[cast(MembershipAssessed, f.data).person_ref].append(f)
     presentations = _held_call_ins(by_type[CallInScheduled], by_type[CallInHeld])
 
     sanctions: dict[str, list[tuple[Fact, tuple[str, ...]]]] = defaultdict(list)
     unresolved: list[Fact] = []
     for f in by_type[SanctionRecorded]:
-        s = _data(f, SanctionRecorded)
+        s = cast(SanctionRecorded, f.data)
         if s.group_id is not None:
             sanctions[s.group_id].append((f, ()))
             continue
         resolved: dict[str, list[str]] = defaultdict(list)
         for m in memberships.get(s.person_ref or "", []):
-            md = _data(m, MembershipAssessed)
+            md = cast(MembershipAssessed, m.data)
             if membership_valid_at(md, f.time):
                 resolved[md.group_id].append(m.id)
         for group_id, ids in resolved.items():
@@ -194,6 +202,9 @@ def gather(events: Iterable[CloudEvent | Fact]) -> Inputs:
                   incidents, unresolved, by_type[GroupRelationRecorded])
 
 
+_INCIDENT_ORDER = attrgetter("time", "incident_id")
+
+
 def _group_state(group_id: str, registrations: list[Fact], warnings: list[Fact], incidents: list[Incident],
                  sanctions: list[tuple[Fact, tuple[str, ...]]], presentations: list[Presentation],
                  window_days: int) -> GroupState:
@@ -201,7 +212,7 @@ def _group_state(group_id: str, registrations: list[Fact], warnings: list[Fact],
     warning_times = [w.time for w in warnings]
     cases: dict[str, tuple[Incident, Fact]] = {}
     unwarned: list[str] = []
-    for inc in sorted(incidents, key=lambda i: (i.time, i.incident_id)):
+    for inc in sorted(incidents, key=_INCIDENT_ORDER):
         if warned_since is None or inc.time < warned_since:
             unwarned.append(inc.incident_id)
         else:
@@ -213,7 +224,9 @@ def _group_state(group_id: str, registrations: list[Fact], warnings: list[Fact],
     linked: dict[str, list[SanctionLink]] = defaultdict(list)
     baseline: list[SanctionLink] = []
     for fact, membership_ids in sanctions:  # in (time, id, source) order, as `gather` keeps them
-        named = _data(fact, SanctionRecorded).incident_id
+        data = fact.data
+        assert isinstance(data, SanctionRecorded)
+        named = data.incident_id
         if named is not None and named in cases:
             linked[named].append(make_link(fact, LinkRule.EXPLICIT_INCIDENT, membership_ids))
             continue
@@ -243,9 +256,9 @@ def _incidents(reports: list[Fact], attributions: list[Fact]) -> dict[str, Incid
     reported: dict[str, list[Fact]] = defaultdict(list)
     reviewed: dict[str, list[Fact]] = defaultdict(list)
     for f in reports:
-        reported[_data(f, IncidentReported).incident_id].append(f)
+        reported[cast(IncidentReported, f.data).incident_id].append(f)
     for f in attributions:
-        reviewed[_data(f, IncidentAttributed).incident_id].append(f)
+        reviewed[cast(IncidentAttributed, f.data).incident_id].append(f)
     out = {}
     for incident_id, facts in reported.items():
         inc = current_incident(facts, reviewed.get(incident_id, []))

@@ -18,6 +18,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import lru_cache
+from operator import attrgetter
 
 from services.contracts.events import (
     CallInScheduled,
@@ -69,9 +70,13 @@ __all__ = [
 DEFAULT_WINDOW_DAYS = 365
 
 
+_ORDER = attrgetter("time", "id", "source")
+"""`Fact.order`, without a call of the property."""
+
+
 def latest(facts: Iterable[Fact]) -> Fact | None:
     """The latest fact by (time, id, source), or None."""
-    return max(facts, key=lambda f: f.order, default=None)
+    return max(facts, key=_ORDER, default=None)
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,7 +96,7 @@ def current_incident(reports: Iterable[Fact], attributions: Iterable[Fact]) -> I
     """The incident's report (the first, by (time, id), should an incident be reported twice)
     replaced by its latest attribution (by (time, id)), whatever the attribution's time. No report
     (yet, or any more): no incident, so an attribution alone opens nothing."""
-    report = min(reports, key=lambda f: f.order, default=None)
+    report = min(reports, key=_ORDER, default=None)
     if report is None:
         return None
     assert isinstance(report.data, IncidentReported)
@@ -138,16 +143,25 @@ def membership_valid_at(membership: MembershipAssessed, time: datetime) -> bool:
 
 def within_window(incident_time: datetime, sanction_time: datetime, window_days: int) -> bool:
     """Rule 5: the incident is at or before the sanction and at most `window_days` days earlier."""
-    return incident_time <= sanction_time and sanction_time - incident_time <= timedelta(days=window_days)
+    return incident_time <= sanction_time and sanction_time - incident_time <= _days(window_days)
+
+
+@lru_cache(maxsize=16)
+def _days(count: int) -> timedelta:
+    return timedelta(days=count)
+
+
+_EMPTY: tuple[str, ...] = ()
 
 
 def make_link(sanction: Fact, rule: LinkRule, membership_ids: Sequence[str]) -> SanctionLink:
-    assert isinstance(sanction.data, SanctionRecorded)
-    return assembled(SanctionLink, {
-        "sanction_id": sanction.id, "source": sanction.source, "agency": sanction.agency,
-        "time": sanction.time, "kind": sanction.data.kind.value, "rule": rule,
+    data = sanction.data
+    assert isinstance(data, SanctionRecorded)
+    return assembled(SanctionLink, {  # the fields in their order of declaration (see `assembled`)
+        "agency": sanction.agency, "kind": data.kind.value,
+        "membership_ids": tuple(sorted(membership_ids)) if membership_ids else _EMPTY,
         "resolved_by": ResolvedBy.MEMBERSHIP if membership_ids else ResolvedBy.NAMED_GROUP,
-        "membership_ids": tuple(sorted(membership_ids))})
+        "rule": rule, "sanction_id": sanction.id, "source": sanction.source, "time": sanction.time})
 
 
 def make_case(incident: Incident, warning: Fact, links: Sequence[SanctionLink],
@@ -158,15 +172,15 @@ def make_case(incident: Incident, warning: Fact, links: Sequence[SanctionLink],
     status = CaseStatus.AWAITING_SANCTION
     if first is not None:
         status = CaseStatus.PRESENTED if presentation is not None else CaseStatus.SANCTIONED
-    return assembled(CaseState, {
-        "incident_id": incident.incident_id, "incident_time": incident.time, "warning_id": warning.id,
-        "sanction_ids": tuple(sorted(link.sanction_id for link in links)), "first_sanction_time": first,
+    return assembled(CaseState, {  # the fields in their order of declaration (see `assembled`)
         "days_to_first_sanction": days_between(incident.time, first) if first is not None else None,
-        "status": status,
+        "first_sanction_time": first, "incident_id": incident.incident_id, "incident_time": incident.time,
+        "links": tuple(links),
         "provenance": assembled(CaseProvenance, {
-            "report_id": incident.report_id, "attribution_id": incident.attribution_id,
-            "warning_id": warning.id, "presented_by": presentation}),
-        "links": tuple(links)})
+            "attribution_id": incident.attribution_id, "presented_by": presentation,
+            "report_id": incident.report_id, "warning_id": warning.id}),
+        "sanction_ids": tuple(sorted([link.sanction_id for link in links])), "status": status,
+        "warning_id": warning.id})
 
 
 def group_status(warned: bool, cases: Iterable[CaseState]) -> GroupStatus:
@@ -191,7 +205,7 @@ def status_from_counts(warned: bool, counts: Mapping[CaseStatus, int]) -> GroupS
 def warning_entry(fact: Fact) -> WarningEntry:
     """How a warning appears in its group's state."""
     assert isinstance(fact.data, WarningDelivered)
-    return assembled(WarningEntry, {"event_id": fact.id, "channel": fact.data.channel.value,
+    return assembled(WarningEntry, {"channel": fact.data.channel.value, "event_id": fact.id,
                                     "time": fact.time})
 
 
@@ -219,14 +233,14 @@ def make_group_state(group_id: str, registration: tuple[str | None, str | None],
                      baseline_links: Sequence[SanctionLink]) -> GroupState:
     """A group's state from its parts: `warnings` in (time, id, source) order, `cases` in (incident
     time, incident id) order, `baseline_links` in (time, id, source) order."""
-    return assembled(GroupState, {
-        "group_id": group_id, "name": registration[0], "registration_id": registration[1],
+    return assembled(GroupState, {  # the fields in their order of declaration (see `assembled`)
+        "baseline_links": tuple(baseline_links),
+        "baseline_sanction_ids": tuple(sorted([link.sanction_id for link in baseline_links])),
+        "cases": tuple(cases), "group_id": group_id, "name": registration[0],
+        "registration_id": registration[1], "rule_version": RULE_VERSION,
         "status": group_status(bool(warnings), cases),
-        "warned_since": warnings[0].time if warnings else None, "warnings": _warning_entries(warnings),
-        "cases": tuple(cases),
         "unwarned_incident_ids": tuple(sorted(unwarned_incident_ids)),
-        "baseline_sanction_ids": tuple(sorted(link.sanction_id for link in baseline_links)),
-        "baseline_links": tuple(baseline_links), "rule_version": RULE_VERSION})
+        "warned_since": warnings[0].time if warnings else None, "warnings": _warning_entries(warnings)})
 
 
 def is_empty(state: GroupState) -> bool:

@@ -114,27 +114,37 @@ def _schema_in_name_order(schema: Any) -> bool:
 
 
 _Record = TypeVar("_Record", bound=CanonicalRecord)
-_FIELDS: dict[type[CanonicalRecord], tuple[str, ...]] = {}
+_SPECS: dict[type[CanonicalRecord], tuple[tuple[str, ...], set[str]]] = {}
 
 
 def assembled(cls: type[_Record], values: dict[str, Any]) -> _Record:
     """`cls.model_construct(**values)` for `values` that give every field, already valid: the same
     object without the search for defaults, aliases and extras (the rules make thousands of links
-    in a batch). Tested to equal `model_construct`."""
-    names = _FIELDS.get(cls)
-    if names is None:
-        names = _FIELDS[cls] = tuple(cls.model_fields)
-    try:
-        ordered = {name: values[name] for name in names}  # in declaration order, as validation makes it
-    except KeyError:
-        ordered = {}
-    if len(ordered) != len(values):
-        raise TypeError(f"{cls.__name__} needs exactly the fields {sorted(names)}")
+    in a batch). Tested to equal `model_construct`.
+
+    The record takes `values` as its own (pass a fresh dict) when it lists the fields in their
+    order of declaration, as the rules' literals do; otherwise it gets a copy in that order. Every
+    record of a class shares one set of fields given: a frozen record never changes it, and
+    `model_copy` copies it before an update."""
+    spec = _SPECS.get(cls)
+    if spec is None:
+        names = tuple(cls.model_fields)
+        spec = _SPECS[cls] = (names, set(names))
+    names, given = spec
+    if tuple(values) != names:
+        try:
+            ordered = {name: values[name] for name in names}  # in declaration order, as validation makes it
+        except KeyError:
+            ordered = {}
+        if len(ordered) != len(values):
+            raise TypeError(f"{cls.__name__} needs exactly the fields {sorted(names)}")
+        values = ordered
     record = cls.__new__(cls)
-    object.__setattr__(record, "__dict__", ordered)
-    object.__setattr__(record, "__pydantic_fields_set__", set(names))
-    object.__setattr__(record, "__pydantic_extra__", None)
-    object.__setattr__(record, "__pydantic_private__", None)
+    _set = object.__setattr__
+    _set(record, "__dict__", values)
+    _set(record, "__pydantic_fields_set__", given)
+    _set(record, "__pydantic_extra__", None)
+    _set(record, "__pydantic_private__", None)
     return record
 
 
