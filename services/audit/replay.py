@@ -26,15 +26,16 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from services.audit.decoding import decode_value
 from services.audit.kafka_log import LogReader, Progress
-from services.audit.readers import RecordBatch
-from services.contracts import RETRACTION_TYPE, read_event
+from services.audit.readers import FactBatch
+from services.contracts import RETRACTION_TYPE
 from services.sanctions.domain import Derived, Fact, derive
 from services.sanctions.domain.derive import gather
 from services.sanctions.domain.records import StateView, states_document
 from services.sanctions.domain.rules import is_empty
 
-__all__ = ["Cut", "ReplayStats", "bulk", "decode_fact", "decode_value", "first_difference", "live_document",
+__all__ = ["Cut", "ReplayStats", "bulk", "decode_fact", "first_difference", "live_document",
            "read_facts", "replay", "replay_document", "state_lines"]
 
 
@@ -61,53 +62,10 @@ class ReplayStats:
     by_topic: dict[str, int] = field(default_factory=dict)
 
 
-_SHARED: dict[Any, Any] = {}
-"""One copy of each repeated value (agencies, sources, types, topics, group ids, the sets of fields
-given): a million facts otherwise hold a million copies of the same few hundred strings."""
-
-_INTERNED_FIELDS = frozenset({"group_id", "incident_id", "call_in_id", "area", "name", "service"})
-
-
 def decode_fact(record: Any) -> Fact | None:
     """A committed source record (with `value`, `topic`, `partition`, `offset`) as a fact; see
-    `decode_value`."""
+    `decoding.decode_value`."""
     return decode_value(record.value, record.topic, record.partition, record.offset)
-
-
-def decode_value(value: bytes | None, topic: str, partition: int, offset: int) -> Fact | None:
-    """A committed source record's value as a fact with its provenance; None if it is not a valid
-    event.
-
-    Repeated strings of the fact and its payload are shared (equal values, one object), which
-    changes nothing a rule or a comparison sees, only the memory a long log takes."""
-    if value is None:
-        return None
-    try:
-        event = read_event(value)  # what the processor accepts, exactly
-    except (ValueError, RecursionError):
-        return None
-    data = event.data
-    values = data.__dict__
-    shared = _SHARED.setdefault
-    for name in _interned_fields(type(data)):
-        if type(field := values[name]) is str:
-            values[name] = shared(field, field)
-    fields = frozenset(data.model_fields_set)
-    object.__setattr__(data, "__pydantic_fields_set__", shared(fields, fields))
-    return Fact(source=shared(event.source, event.source), id=event.id, type=shared(event.type, event.type),
-                time=event.time, data=data, recordedtime=event.recordedtime,
-                agency=shared(event.agency, event.agency), topic=shared(topic, topic), partition=partition,
-                offset=offset)
-
-
-_INTERNED_BY_MODEL: dict[type[Any], tuple[str, ...]] = {}
-
-
-def _interned_fields(model: type[Any]) -> tuple[str, ...]:
-    names = _INTERNED_BY_MODEL.get(model)
-    if names is None:
-        names = _INTERNED_BY_MODEL[model] = tuple(sorted(_INTERNED_FIELDS.intersection(model.model_fields)))
-    return names
 
 
 @contextmanager
@@ -123,16 +81,15 @@ def bulk() -> Iterator[None]:
             gc.enable()
 
 
-def read_facts(batches: Iterable[RecordBatch], cut: Cut, stats: ReplayStats) -> Iterator[Fact]:
-    """The facts of the records in `batches` (see `readers.read_batches`) that `cut` admits,
-    counted in `stats`. Every type, those no rule reads included: copies are told apart by
-    (source, id) whatever their type, as the processor's ledger does, so an agency that gave a
-    support offer and a sanction the same id gets the same answer from both."""
-    for topic, partition, offsets, values in batches:
-        stats.records += len(values)
-        stats.by_topic[topic] = stats.by_topic.get(topic, 0) + len(values)
-        for offset, value in zip(offsets, values, strict=True):
-            fact = decode_value(value, topic, partition, offset)
+def read_facts(batches: Iterable[FactBatch], cut: Cut, stats: ReplayStats) -> Iterator[Fact]:
+    """The facts in `batches` (see `readers.read_batches`) that `cut` admits, counted in `stats`.
+    Every type, those no rule reads included: copies are told apart by (source, id) whatever their
+    type, as the processor's ledger does, so an agency that gave a support offer and a sanction
+    the same id gets the same answer from both."""
+    for topic, _, _, facts in batches:
+        stats.records += len(facts)
+        stats.by_topic[topic] = stats.by_topic.get(topic, 0) + len(facts)
+        for fact in facts:
             if fact is None:
                 stats.invalid += 1
                 continue

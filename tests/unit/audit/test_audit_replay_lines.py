@@ -29,6 +29,7 @@ def test_state_lines_equal_the_states_document_of_derive_one_line_per_group() ->
 def test_an_id_an_agency_gave_to_a_support_offer_and_a_sanction_counts_once_as_in_the_processor() -> None:
     from datetime import timedelta
 
+    from services.audit.decoding import decode_value
     from services.audit.replay import Cut, ReplayStats, read_facts
     from services.sanctions.domain import Ledger
     from tests.unit.domain import builders as b
@@ -38,8 +39,9 @@ def test_an_id_an_agency_gave_to_a_support_offer_and_a_sanction_counts_once_as_i
     events = [b.registered("r1", "g1", "Norra"), b.warning("w1", "g1", 1),
               b.incident("rep1", "i1", 2, ["g1"]), support.accepted(recordedtime=b.at(3), agency="police"),
               sanction.accepted(recordedtime=b.at(4) + timedelta(hours=1), agency="police")]
-    batches = [("notifications", 0, list(range(4)), [e.to_json() for e in events[:4]]),
-               ("sanctions", 0, [0], [events[4].to_json()])]
+    batches = [("notifications", 0, list(range(4)),
+                [decode_value(e.to_json(), "notifications", 0, i) for i, e in enumerate(events[:4])]),
+               ("sanctions", 0, [0], [decode_value(events[4].to_json(), "sanctions", 0, 0)])]
     stats = ReplayStats()
     facts = list(read_facts(batches, Cut(), stats))
     *lines, _ = state_lines(facts, window_days=365)
