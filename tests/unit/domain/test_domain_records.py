@@ -22,7 +22,7 @@ from services.sanctions.domain.records import (
     unresolved_key,
     unwarned_key,
 )
-from services.sanctions.domain.state import LinkRule, ResolvedBy, SanctionLink, assembled
+from services.sanctions.domain.state import LinkRule, ResolvedBy, SanctionLink, WarningEntry, assembled
 from tests.unit.domain import builders as b
 
 
@@ -61,6 +61,20 @@ def test_an_assembled_link_is_the_link_model_construct_makes() -> None:
     assert SanctionLink.model_validate_json(link.to_json()) == link
     with pytest.raises(TypeError, match="exactly the fields"):
         assembled(SanctionLink, {k: v for k, v in values.items() if k != "agency"})
+    in_order = assembled(SanctionLink, {name: values[name] for name in SanctionLink.model_fields})
+    assert in_order == link and list(in_order.__dict__) == list(SanctionLink.model_fields)
+    reordered = assembled(SanctionLink, dict(reversed(values.items())))
+    assert list(reordered.__dict__) == list(SanctionLink.model_fields)
+
+
+def test_a_copy_of_an_assembled_record_changes_no_other_record() -> None:
+    # the records of a class share one set of fields given; a copy with changes must not touch it
+    values = {"channel": "letter", "event_id": "w1", "time": datetime(2024, 3, 1, tzinfo=UTC)}
+    first, second = assembled(WarningEntry, dict(values)), assembled(WarningEntry, dict(values))
+    changed = first.model_copy(update={"event_id": "w2"})
+    assert (changed.event_id, first.event_id, second.event_id) == ("w2", "w1", "w1")
+    assert first.model_fields_set == second.model_fields_set == set(WarningEntry.model_fields)
+    assert changed.to_json() != first.to_json() == second.to_json()
 
 
 def test_a_groups_records_share_its_partition() -> None:
