@@ -76,7 +76,7 @@ def effective_facts(events: Iterable[CloudEvent | Fact]) -> list[Fact]:
     applied (only to the retracting agency's own events), retractions themselves left out."""
     chosen: dict[str, dict[str, Fact]] = {}  # source -> id -> fact: no (source, id) tuple per event
     for item in events:
-        fact = item if type(item) is Fact else as_fact(item)
+        fact = as_fact(item)
         by_id = chosen.get(fact.source)
         if by_id is None:
             by_id = chosen[fact.source] = {}
@@ -224,9 +224,7 @@ def _group_state(group_id: str, registrations: list[Fact], warnings: list[Fact],
     linked: dict[str, list[SanctionLink]] = defaultdict(list)
     baseline: list[SanctionLink] = []
     for fact, membership_ids in sanctions:  # in (time, id, source) order, as `gather` keeps them
-        data = fact.data
-        assert isinstance(data, SanctionRecorded)
-        named = data.incident_id
+        named = _data(fact, SanctionRecorded).incident_id
         if named is not None and named in cases:
             linked[named].append(make_link(fact, LinkRule.EXPLICIT_INCIDENT, membership_ids))
             continue
