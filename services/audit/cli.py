@@ -17,9 +17,11 @@ stderr. Exit codes: 0 done (verify: the log is intact), 1 verify found a problem
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import sys
 import time
+from collections.abc import Iterator
 from contextlib import ExitStack
 from datetime import UTC, date, datetime
 from datetime import time as clock_time
@@ -53,6 +55,7 @@ from services.audit.replay import (
     state_lines,
 )
 from services.audit.settings import DEV_DATA_DIR, AuditCliSettings
+from services.audit.sharding import ShardsDisagree, shard_plan, sharded_lines
 from services.audit.signing import PublicKeys, load_public_keys
 from services.audit.verify import verify_log
 from services.sanctions.domain import effective_facts
@@ -123,6 +126,10 @@ def _parser() -> argparse.ArgumentParser:
     replay_cmd.add_argument("--compare-live", action="store_true",
                             help="also read the processor's live group states and exit 1 unless they are "
                                  "byte-identical to the replay (no --as-of or --known-at)")
+    replay_cmd.add_argument("--in-shards", action="store_true",
+                            help="compute the rules in the reader processes too, each for some groups: "
+                                 "faster on several cores, but about 1.5 times the memory (see "
+                                 "docs/operations.md)")
     replay_cmd.add_argument("--group-state-topic", default=GROUP_STATE_TOPIC, help=argparse.SUPPRESS)
 
     explain = commands.add_parser("explain", help="the rules and input events behind a group's cases")
@@ -233,6 +240,29 @@ def _summary(run: _Run, stats: ReplayStats, groups: int) -> None:
             f"{len(run.topics)} topics in {run.elapsed():.1f}s ({rate:,.0f} records/s): {groups} groups")
 
 
+def _replayed_lines(run: _Run, cut: Cut) -> tuple[Iterator[bytes], ReplayStats]:
+    """`state_lines` of the admitted facts: with `--in-shards` in shard processes (`sharding`),
+    unless `--readers 1` or the log is not keyed as the intake keys it; otherwise in this
+    process, from reader processes."""
+    readers = run.args.readers or default_readers()
+    if run.args.in_shards and readers > 1:
+        reader = run.reader()
+        plan = shard_plan(reader, run.topics, readers)
+        if len(plan.jobs) > 1:
+            stats = ReplayStats()
+            produced = sharded_lines(reader.bootstrap, plan, cut, stats, window_days=run.settings.window_days,
+                                     security=run.settings.kafka_security(), timeout_s=run.args.timeout,
+                                     progress=run.progress("replay"))
+            try:
+                first = next(produced)
+            except ShardsDisagree as exc:
+                run.say(f"replaying in one process: {exc}")
+            else:
+                return itertools.chain([first], produced), stats
+    facts, stats = run.facts(cut, "replay")
+    return state_lines(facts, window_days=run.settings.window_days), stats
+
+
 def _replay(run: _Run) -> int:
     cut = _cut(run.args)
     if run.args.compare_live and (cut.as_of or cut.known_at):
@@ -240,11 +270,9 @@ def _replay(run: _Run) -> int:
     live = (live_document(run.reader(), run.args.group_state_topic, progress=run.progress("live view"))
             if run.args.compare_live else None)
     with bulk():
-        facts, stats = run.facts(cut, "replay")
+        produced, stats = _replayed_lines(run, cut)
         out = run.output()
         lines: list[bytes] = []  # kept only to compare them with the live view
-        produced = state_lines(facts, window_days=run.settings.window_days)
-        del facts
         line = next(produced)
         for following in produced:  # the last item is the number of groups
             out.write(line)

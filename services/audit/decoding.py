@@ -26,7 +26,7 @@ from services.contracts import EVENT_TYPES, read_event
 from services.contracts.events import EventData
 from services.sanctions.domain import Fact
 
-__all__ = ["Packed", "decode_value", "packed", "unpacked"]
+__all__ = ["Packed", "decode_value", "from_time_state", "packed", "plain_form", "time_state", "unpacked"]
 
 _SHARED: dict[Any, Any] = {}
 """One copy of each repeated value (agencies, sources, types, topics, group ids, the sets of fields
@@ -154,6 +154,16 @@ def _from_state(state: bytes | None) -> datetime | None:
     return None if state is None else _from_pickled(state, UTC)
 
 
+def time_state(value: datetime | None) -> bytes | None:
+    """A time of a validated event (always in UTC) in the ten bytes `packed` carries it in."""
+    return _time_state(value)
+
+
+def from_time_state(state: bytes | None) -> datetime | None:
+    """The time `time_state` gave."""
+    return _from_state(state)
+
+
 class _NotPlain(Exception):
     """A value the packed form does not carry: the record's value is sent instead."""
 
@@ -184,9 +194,15 @@ def packed(fact: Fact, value: bytes) -> Packed:
     """`fact` (decoded from `value` by `decode_value`) in plain values, for `marshal`. Its shared
     strings and set of fields given stay shared: `marshal` writes each shared object once per
     message."""
+    plain = plain_form(fact)
+    return value if plain is None else plain
+
+
+def plain_form(fact: Fact) -> tuple[Any, ...] | None:
+    """`packed`'s plain values of `fact`; None if its payload has a field they do not carry."""
     spec = _SPECS.get(fact.type)
     if spec is None:
-        return value
+        return None
     data = fact.data.__dict__.copy()
     try:
         for name, convert in spec.to_plain:
@@ -194,7 +210,7 @@ def packed(fact: Fact, value: bytes) -> Packed:
         return (fact.source, fact.id, fact.type, _time_state(fact.time), _time_state(fact.recordedtime),
                 fact.agency, data, fact.data.model_fields_set)
     except _NotPlain:
-        return value
+        return None
 
 
 _new = object.__new__

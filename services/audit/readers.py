@@ -20,7 +20,7 @@ import marshal
 import multiprocessing
 import os
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from multiprocessing.connection import Connection, wait
 from typing import Any
 
@@ -34,7 +34,7 @@ from services.audit.kafka_log import STALL_S, LogReader, Progress, TopicPartitio
 from services.infra.kafka_security import PLAINTEXT, KafkaSecurity
 from services.sanctions.domain import Fact
 
-__all__ = ["FactBatch", "default_readers", "read_batches"]
+__all__ = ["FactBatch", "default_readers", "read_batches", "read_partitions"]
 
 FactBatch = tuple[str, int, list[int], list[Fact | None]]
 """(topic, partition, offsets, facts) of consecutive records of one partition, in offset order;
@@ -66,7 +66,7 @@ def read_batches(reader: LogReader, topics: Sequence[str], *, readers: int = 1,
     processes (at most one per partition)."""
     partitions = [tp for topic in topics for tp in reader.partitions(topic)]
     ends = reader.end_offsets(partitions)
-    shares = _shares(partitions, ends, readers)
+    shares = balanced_shares(partitions, ends, readers)
     if len(shares) <= 1:
         for batch in reader.read(partitions, progress=progress, ends=ends):
             topic, partition = batch[0].topic, batch[0].partition
@@ -76,7 +76,7 @@ def read_batches(reader: LogReader, topics: Sequence[str], *, readers: int = 1,
     yield from _read_in_processes(reader.bootstrap, shares, ends, security, timeout_s, progress)
 
 
-def _shares(partitions: list[TopicPartition], ends: Mapping[TopicPartition, int],
+def balanced_shares(partitions: list[TopicPartition], ends: Mapping[TopicPartition, int],
             readers: int) -> list[list[TopicPartition]]:
     """The partitions that have records, split into at most `readers` sets of about equal size
     (largest first, each to the lightest set)."""
@@ -155,7 +155,14 @@ def _reader_main(bootstrap: str, security: KafkaSecurity, timeout_s: float,
                  jobs: list[tuple[str, int, int]], send: Connection) -> None:
     """A reader process: its partitions' facts up to the given ends, in pieces, over `send`."""
     try:
-        asyncio.run(_read(bootstrap, security, timeout_s, jobs, send))
+        def started(total: int) -> None:
+            send.send_bytes(marshal.dumps(("s", total)))
+
+        def batch(topic: str, partition: int, records: list[Any]) -> None:
+            send.send_bytes(marshal.dumps(("b", topic, partition, [r.offset for r in records],
+                                           [_packed(r.value, topic, partition, r.offset) for r in records])))
+
+        asyncio.run(read_partitions(bootstrap, security, timeout_s, jobs, started, batch))
         send.send_bytes(marshal.dumps(("d",)))
     except errors.AuditError as exc:
         send.send_bytes(marshal.dumps(("e", type(exc).__name__, str(exc))))
@@ -166,9 +173,12 @@ def _reader_main(bootstrap: str, security: KafkaSecurity, timeout_s: float,
         send.close()
 
 
-async def _read(bootstrap: str, security: KafkaSecurity, timeout_s: float, jobs: list[tuple[str, int, int]],
-                send: Connection) -> None:
-    """What `LogReader.read` does (`assign` + `seek`, no group, no commits, `read_committed`, up to
+async def read_partitions(bootstrap: str, security: KafkaSecurity, timeout_s: float,
+                          jobs: list[tuple[str, int, int]], started: Callable[[int], None],
+                          batch: Callable[[str, int, list[Any]], None]) -> None:
+    """`jobs`' (topic, partition, end) records, from the beginning to the end, as `batch(topic,
+    partition, records)` calls; first `started(total records)`. What `LogReader.read` does
+    (`assign` + `seek`, no group, no commits, `read_committed`, up to
     the given ends, a stall is an error), with aiokafka, whose records are parsed in C: a third of
     kafka-python's cost per record."""
     consumer = AIOKafkaConsumer(
@@ -187,7 +197,7 @@ async def _read(bootstrap: str, security: KafkaSecurity, timeout_s: float, jobs:
         consumer.assign(list(ends))
         await consumer.seek_to_beginning(*ends)
         begin = {tp: await consumer.position(tp) for tp in ends}
-        send.send_bytes(marshal.dumps(("s", sum(max(0, ends[tp] - begin[tp]) for tp in ends))))
+        started(sum(max(0, ends[tp] - begin[tp]) for tp in ends))
         remaining = {tp for tp in ends if begin[tp] < ends[tp]}
         last_progress = time.monotonic()
         while remaining:
@@ -197,9 +207,7 @@ async def _read(bootstrap: str, security: KafkaSecurity, timeout_s: float, jobs:
                 if records and records[-1].offset >= end:  # the log grew since the ends were taken
                     records = [r for r in records if r.offset < end]
                 if records:
-                    send.send_bytes(marshal.dumps(("b", tp.topic, tp.partition, [r.offset for r in records],
-                                                   [_packed(r.value, tp.topic, tp.partition, r.offset)
-                                                    for r in records])))
+                    batch(tp.topic, tp.partition, records)
             moved = bool(fetched)
             for tp in list(remaining):
                 if await consumer.position(tp) >= ends[tp]:  # control records included

@@ -109,6 +109,46 @@ def test_replay_reads_the_same_in_one_or_several_reader_processes(log: dict[str,
     assert f"of {len(log['events'])} records".encode() in answer.stderr
 
 
+@pytest.mark.parametrize("options", [
+    [], ["--readers", "2"], ["--readers", "9"], ["--readers", "1"],
+    ["--known-at", "2024-01-21T00:00:00Z"], ["--as-of", "2024-01-21", "--known-at", "2024-02-05T00:00:00Z"]])
+def test_replay_in_shards_gives_what_one_process_gives(log: dict[str, Any], options: list[str]) -> None:
+    whole = run_cli(log, "replay", *options)
+    sharded = run_cli(log, "replay", "--in-shards", *options)
+    assert sharded.returncode == whole.returncode == 0, sharded.stderr
+    assert sharded.stdout == whole.stdout
+    assert sharded.stdout.count(b"\n") >= 1
+    def summary(stderr: bytes) -> list[bytes]:  # the counts, not the time taken
+        return [line.split(b" in ")[0] for line in stderr.splitlines() if line.startswith(b"replayed")]
+
+    assert summary(sharded.stderr) == summary(whole.stderr) != []
+    assert b"replaying in one process" not in sharded.stderr
+
+
+def test_replay_in_shards_falls_back_to_one_process_when_a_copy_is_in_another_partition(
+        kafka_bootstrap: str) -> None:
+    uid = uuid.uuid4().hex[:8]
+    topics = {s: f"{s}-{uid}" for s in ("incidents", "notifications", "sanctions")}
+    create_topics(kafka_bootstrap, list(topics.values()), 3)
+    events = scenario()[:6]
+    producer = KafkaProducer(bootstrap_servers=kafka_bootstrap, acks="all")
+    for event in events:
+        service = owner_of(event.type)
+        assert service is not None
+        producer.send(topics[service.value], key=partition_key(event).encode(), value=event.to_json()).get(10)
+    copy = events[-1]  # s2, copied by hand into every partition of its topic: not how the intake keys it
+    for partition in range(3):
+        producer.send(topics["sanctions"], key=b"elsewhere", value=copy.to_json(),
+                      partition=partition).get(10)
+    producer.close()
+    log = {"bootstrap": kafka_bootstrap, "topics": topics}
+    answer = run_cli(log, "replay", "--in-shards", "--readers", "3")
+    assert answer.returncode == 0, answer.stderr
+    assert answer.stdout == document(events)
+    assert (b"replaying in one process: an event (source and id) in more than one partition"
+            in answer.stderr)
+
+
 def test_readers_must_be_a_positive_number(log: dict[str, Any]) -> None:
     answer = run_cli(log, "replay", "--readers", "0")
     assert answer.returncode == 2

@@ -51,7 +51,7 @@ from services.sanctions.domain.state import (
     UnresolvedSanction,
 )
 
-__all__ = ["Derived", "Inputs", "derive", "effective_facts", "gather"]
+__all__ = ["Derived", "Inputs", "by_data_type", "derive", "effective_facts", "gather", "joined"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -159,32 +159,48 @@ class Inputs:
 
 def gather(events: Iterable[CloudEvent | Fact]) -> Inputs:
     """The first half of `derive`: the effective facts sorted out by group (rules 2 and 4 applied:
-    each incident as currently attributed, each sanction resolved to its groups). Facts are sorted
-    by the type of their data first, so each loop below knows it (`cast`, not a check per fact)."""
+    each incident as currently attributed, each sanction resolved to its groups)."""
+    return joined(by_data_type(effective_facts(events)))
+
+
+def by_data_type(facts: Iterable[Fact]) -> dict[type[Any], list[Fact]]:
+    """`facts` sorted by the type of their data, each list in the order given: each loop of
+    `joined` then knows its type (`cast`, not a check per fact)."""
     by_type: dict[type[Any], list[Fact]] = defaultdict(list)
-    for fact in effective_facts(events):
+    for fact in facts:
         by_type[type(fact.data)].append(fact)
+    return by_type
+
+
+def joined(by_type: Mapping[type[Any], list[Fact]], memberships: Iterable[Fact] | None = None) -> Inputs:
+    """`gather` from effective facts sorted out by `by_data_type` (each list in (time, id, source)
+    order). Sanctions naming a person are resolved through `memberships` (by default the
+    memberships among the facts): the replay's shards each hold part of the log, and every
+    shard resolves its sanctions through every shard's memberships."""
+    def of(model: type[Any]) -> list[Fact]:
+        return by_type.get(model, [])
+
     registrations: dict[str, list[Fact]] = defaultdict(list)
-    for f in by_type[GroupRegistered]:
+    for f in of(GroupRegistered):
         registrations[cast(GroupRegistered, f.data).group_id].append(f)
     warnings: dict[str, list[Fact]] = defaultdict(list)
-    for f in by_type[WarningDelivered]:
+    for f in of(WarningDelivered):
         warnings[cast(WarningDelivered, f.data).group_id].append(f)
-    incidents = _incidents(by_type[IncidentReported], by_type[IncidentAttributed])
-    memberships: dict[str, list[Fact]] = defaultdict(list)
-    for f in by_type[MembershipAssessed]:
-        memberships[cast(MembershipAssessed, f.data).person_ref].append(f)
-    presentations = _held_call_ins(by_type[CallInScheduled], by_type[CallInHeld])
+    incidents = _incidents(of(IncidentReported), of(IncidentAttributed))
+    by_person: dict[str, list[Fact]] = defaultdict(list)
+    for f in of(MembershipAssessed) if memberships is None else memberships:
+        by_person[cast(MembershipAssessed, f.data).person_ref].append(f)
+    presentations = _held_call_ins(of(CallInScheduled), of(CallInHeld))
 
     sanctions: dict[str, list[tuple[Fact, tuple[str, ...]]]] = defaultdict(list)
     unresolved: list[Fact] = []
-    for f in by_type[SanctionRecorded]:
+    for f in of(SanctionRecorded):
         s = cast(SanctionRecorded, f.data)
         if s.group_id is not None:
             sanctions[s.group_id].append((f, ()))
             continue
         resolved: dict[str, list[str]] = defaultdict(list)
-        for m in memberships.get(s.person_ref or "", []):
+        for m in by_person.get(s.person_ref or "", []):
             md = cast(MembershipAssessed, m.data)
             if membership_valid_at(md, f.time):
                 resolved[md.group_id].append(m.id)
@@ -199,7 +215,7 @@ def gather(events: Iterable[CloudEvent | Fact]) -> Inputs:
             for group_id in inc.suspected:
                 suspected[group_id].append(inc)
     return Inputs(dict(registrations), dict(warnings), dict(suspected), dict(sanctions), dict(presentations),
-                  incidents, unresolved, by_type[GroupRelationRecorded])
+                  incidents, unresolved, list(of(GroupRelationRecorded)))
 
 
 _INCIDENT_ORDER = attrgetter("time", "incident_id")

@@ -8,7 +8,7 @@ import pytest
 
 from services.audit.errors import BrokerUnreachable
 from services.audit.kafka_log import TopicPartition
-from services.audit.readers import _read_in_processes, _shares
+from services.audit.readers import _read_in_processes, balanced_shares
 from services.infra.kafka_security import PLAINTEXT
 
 pytestmark = pytest.mark.unit
@@ -17,11 +17,11 @@ pytestmark = pytest.mark.unit
 def test_partitions_are_shared_by_size_and_empty_ones_are_left_out() -> None:
     sizes = {"a": 900, "b": 500, "c": 400, "d": 0, "e": 100}
     ends = {TopicPartition(t, 0): n for t, n in sizes.items()}
-    shares = _shares(list(ends), ends, 2)
+    shares = balanced_shares(list(ends), ends, 2)
     assert sorted(sorted(tp.topic for tp in share) for share in shares) == [["a", "e"], ["b", "c"]]
-    assert _shares(list(ends), ends, 9) == [[TopicPartition(t, 0)] for t in "abce"]  # at most one each
-    assert _shares(list(ends), ends, 1) == [[TopicPartition(t, 0) for t in "abce"]]
-    assert _shares([TopicPartition("d", 0)], ends, 4) == [[]]
+    assert balanced_shares(list(ends), ends, 9) == [[TopicPartition(t, 0)] for t in "abce"]  # at most one each
+    assert balanced_shares(list(ends), ends, 1) == [[TopicPartition(t, 0) for t in "abce"]]
+    assert balanced_shares([TopicPartition("d", 0)], ends, 4) == [[]]
 
 
 def test_a_reader_process_that_cannot_reach_kafka_fails_the_read_with_its_own_one_line_error() -> None:

@@ -1,0 +1,329 @@
+"""`gvi-audit replay` in shard processes: each reads some partitions and computes some groups.
+
+Reading and validating a record costs more than the rules do with it, and both run one core at a
+time in a process, so one process replays no faster than one core allows, and a process that
+reads while another computes the rules still waits for the rules at the end. Here each *shard
+process* (started fresh, not forked: a forked consumer's I/O thread would not survive) reads its
+partitions (`readers.read_partitions`), decodes them (`decoding.decode_value`, what the processor
+accepts) and keeps the facts the cut admits; then the shards settle the rules together
+(`services.audit.shards`):
+
+1. each sends its `ShardCheck`; if `shards.disagreement` finds something in two shards, the
+   caller is told (`ShardsDisagree`) and replays in one piece;
+2. each settles its own facts (`Shard`) and sends its memberships to every other shard;
+3. each sends every other shard that shard's parts of its groups;
+4. each computes the states of the groups it owns (`group_lines`) and sends their lines, in group
+   id order, which this process merges into the one document.
+
+This process only relays bytes and merges lines. Shard s reads partition number p of every source
+topic when p % shards == s if the topics have the same number of partitions (then a group's
+own events are read by the shard that computes it), and a balanced share otherwise.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import gc
+import heapq
+import marshal
+import multiprocessing
+import os
+import queue
+import secrets
+import threading
+from collections import deque
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from multiprocessing.connection import Connection, wait
+from operator import itemgetter
+from typing import Any
+
+from services.audit import errors
+from services.audit.decoding import decode_value
+from services.audit.kafka_log import LogReader, Progress
+from services.audit.readers import balanced_shares, read_partitions
+from services.audit.replay import Cut, ReplayStats, read_facts
+from services.audit.shards import (
+    Shard,
+    ShardCheck,
+    decode_facts,
+    decode_parts,
+    disagreement,
+    encode_facts,
+    encode_parts,
+    group_lines,
+    owner_function,
+)
+from services.infra.kafka_security import PLAINTEXT, KafkaSecurity
+from services.sanctions.domain import Fact
+
+__all__ = ["Plan", "ShardsDisagree", "shard_plan", "sharded_lines"]
+
+_LINES = 500
+"""Lines per message from a shard process."""
+
+
+class ShardsDisagree(errors.AuditError):
+    """The log is not keyed as the intake keys it (see `shards.disagreement`): replay it in one piece."""
+
+
+@dataclass(frozen=True, slots=True)
+class Plan:
+    """Each shard's (topic, partition, end) to read; `partitions` when every topic has that many
+    and shard s reads partition numbers p with p % shards == s."""
+
+    jobs: list[list[tuple[str, int, int]]]
+    partitions: int | None
+
+
+def shard_count(partitions: int, readers: int) -> int:
+    """How many shards for topics of `partitions` partitions each and `readers` wanted: the
+    smallest divisor of `partitions` that is at least `readers` (each shard then reads as many
+    partitions), unless that is more than twice `readers`; then `readers`."""
+    for count in range(min(readers, partitions), partitions + 1):
+        if partitions % count == 0:
+            return count if count <= 2 * readers else min(readers, partitions)
+    return min(readers, partitions)
+
+
+def shard_plan(reader: LogReader, topics: Sequence[str], readers: int) -> Plan:
+    """Which shard reads what, up to the ends the topics have now."""
+    partitions = [tp for topic in topics for tp in reader.partitions(topic)]
+    ends = reader.end_offsets(partitions)
+    counts = {topic: sum(1 for tp in partitions if tp.topic == topic) for topic in topics}
+    sizes = set(counts.values())
+    if len(sizes) == 1 and (size := sizes.pop()) > 0:
+        count = shard_count(size, readers)
+        return Plan([[(tp.topic, tp.partition, ends[tp]) for tp in partitions
+                      if tp.partition % count == shard and ends.get(tp, 0) > 0]
+                     for shard in range(count)], size)
+    shares = balanced_shares(partitions, ends, readers)
+    return Plan([[(tp.topic, tp.partition, ends[tp]) for tp in share] for share in shares], None)
+
+
+def sharded_lines(bootstrap: str, plan: Plan, cut: Cut, stats: ReplayStats, *, window_days: int,
+                  security: KafkaSecurity = PLAINTEXT, timeout_s: float = 10.0,
+                  progress: Progress | None = None) -> Iterator[bytes]:
+    """`replay.state_lines` of the log's facts that `cut` admits, computed by `plan`'s shard
+    processes: every group's line in group id order, then the number of groups as ASCII digits;
+    `stats` counted as `read_facts` counts them. Raises `ShardsDisagree` before the first line if
+    the shards cannot give the answer apart."""
+    count = len(plan.jobs)
+    context = multiprocessing.get_context("spawn")
+    connections: list[Connection] = []
+    processes: list[Any] = []
+    seed = os.environ.get("PYTHONHASHSEED")
+    os.environ["PYTHONHASHSEED"] = str(secrets.randbelow(2**32))  # one for every shard: see `ShardCheck`
+    try:
+        for shard, jobs in enumerate(plan.jobs):
+            mine, theirs = context.Pipe(duplex=True)
+            process = context.Process(target=_shard_main, name="gvi-audit-shard", daemon=True, args=(
+                shard, count, plan.partitions, bootstrap, security, timeout_s, jobs, cut, window_days,
+                theirs))
+            process.start()
+            theirs.close()
+            connections.append(mine)
+            processes.append(process)
+    finally:
+        if seed is None:
+            del os.environ["PYTHONHASHSEED"]
+        else:
+            os.environ["PYTHONHASHSEED"] = seed
+    try:
+        yield from _conduct(connections, processes, stats, progress)
+    finally:
+        for connection, process in zip(connections, processes, strict=True):
+            if process.is_alive():
+                process.terminate()
+            process.join()
+            connection.close()
+
+
+def _receive(connection: Connection, processes: list[Any],
+             connections: list[Connection]) -> tuple[bytes, Any]:
+    try:
+        raw = connection.recv_bytes()
+    except EOFError:
+        process = processes[connections.index(connection)]
+        process.join()
+        raise errors.AuditError(f"a shard process stopped without finishing "
+                                f"(exit code {process.exitcode})") from None
+    message = marshal.loads(raw)  # noqa: S302 (from our own shard process, over its own pipe)
+    if message[0] == "e":  # the shard's error, raised here as the same kind of error
+        _, kind, text = message
+        error = getattr(errors, kind, None)
+        if not (isinstance(error, type) and issubclass(error, errors.AuditError)):
+            error = errors.AuditError
+        raise error(text)
+    return raw, message
+
+
+def _conduct(connections: list[Connection], processes: list[Any], stats: ReplayStats,
+             progress: Progress | None) -> Iterator[bytes]:
+    count = len(connections)
+    checks: dict[int, ShardCheck] = {}
+    totals: dict[int, int] = {}
+    done = 0
+    while len(checks) < count:  # 1. reading
+        for connection in wait([c for i, c in enumerate(connections) if i not in checks]):
+            assert isinstance(connection, Connection)
+            shard = connections.index(connection)
+            _, message = _receive(connection, processes, connections)
+            if message[0] == "s":
+                totals[shard] = message[1]
+            elif message[0] == "p":
+                done += message[1]
+                if progress is not None and len(totals) == count:
+                    progress(done, sum(totals.values()))
+            else:  # "c"
+                _, counts, by_topic, keys, targets, incidents, call_ins = message
+                checks[shard] = ShardCheck(keys, targets, incidents, call_ins)
+                stats.records += counts[0]
+                stats.events += counts[1]
+                stats.invalid += counts[2]
+                stats.not_yet_known += counts[3]
+                stats.not_yet_happened += counts[4]
+                for topic, n in by_topic.items():
+                    stats.by_topic[topic] = stats.by_topic.get(topic, 0) + n
+    if progress is not None:
+        progress(done, done)
+    reason = disagreement([checks[i] for i in range(count)])
+    go = marshal.dumps(("go",) if reason is None else ("stop",))
+    for connection in connections:
+        connection.send_bytes(go)
+    if reason is not None:
+        raise ShardsDisagree(reason)
+
+    pending: list[deque[tuple[str, bytes]]] = [deque() for _ in range(count)]
+    groups: dict[int, int] = {}
+    relayed = 0
+    while relayed < count * (count - 1) * 2:  # 2 and 3: memberships and parts, each to every other shard
+        for connection in wait([c for i, c in enumerate(connections) if i not in groups]):
+            assert isinstance(connection, Connection)
+            shard = connections.index(connection)
+            raw, message = _receive(connection, processes, connections)
+            if message[0] == "m":
+                for other, to in enumerate(connections):
+                    if other != shard:
+                        to.send_bytes(raw)
+                        relayed += 1
+            elif message[0] == "x":
+                connections[message[1]].send_bytes(raw)
+                relayed += 1
+            elif message[0] == "l":
+                pending[shard].extend(message[1])
+            else:  # "d"
+                groups[shard] = message[1]
+
+    def lines_of(shard: int) -> Iterator[tuple[str, bytes]]:
+        while True:
+            yield from pending[shard]
+            pending[shard].clear()
+            if shard in groups:
+                return
+            _, message = _receive(connections[shard], processes, connections)
+            if message[0] == "l":
+                pending[shard].extend(message[1])
+            else:  # "d"
+                groups[shard] = message[1]
+
+    for _, line in heapq.merge(*(lines_of(shard) for shard in range(count)), key=itemgetter(0)):  # 4.
+        yield line
+    yield str(sum(groups.values())).encode()
+
+
+def _shard_main(shard: int, count: int, partitions: int | None, bootstrap: str, security: KafkaSecurity,
+                timeout_s: float, jobs: list[tuple[str, int, int]], cut: Cut, window_days: int,
+                connection: Connection) -> None:
+    """A shard process (see the module's docstring); every message to the caller is `marshal`ed."""
+    def send(*message: Any) -> None:
+        connection.send_bytes(marshal.dumps(message))
+
+    try:
+        _shard(shard, count, partitions, bootstrap, security, timeout_s, jobs, cut, window_days, connection,
+               send)
+    except errors.AuditError as exc:
+        send("e", type(exc).__name__, str(exc))
+    except Exception as exc:  # anything else: one line for the auditor, not a lost worker
+        send("e", "AuditError", f"a shard process failed: {type(exc).__name__}: {exc}")
+    finally:
+        connection.close()
+
+
+class _Inbox:
+    """What the caller sends, read by a thread of its own as it comes, so that the caller never
+    waits on a shard that is itself sending."""
+
+    def __init__(self, connection: Connection) -> None:
+        self._queue: queue.Queue[Any] = queue.Queue()
+        self._stash: dict[str, list[Any]] = {}
+        threading.Thread(target=self._read, args=(connection,), daemon=True).start()
+
+    def _read(self, connection: Connection) -> None:
+        try:
+            while True:
+                self._queue.put(marshal.loads(connection.recv_bytes()))  # noqa: S302 (from the caller)
+        except (EOFError, OSError):
+            self._queue.put(("stop",))
+
+    def take(self, tag: str, n: int = 1) -> list[Any]:
+        """The next `n` messages tagged `tag` (any other kept for later); a stop ends the shard."""
+        out = self._stash.pop(tag, [])
+        while len(out) < n:
+            message = self._queue.get()
+            if message[0] == "stop":
+                raise SystemExit(0)
+            if message[0] == tag:
+                out.append(message)
+            else:
+                self._stash.setdefault(message[0], []).append(message)
+        self._stash[tag] = out[n:]
+        return out[:n]
+
+
+def _shard(shard: int, count: int, partitions: int | None, bootstrap: str, security: KafkaSecurity,
+           timeout_s: float, jobs: list[tuple[str, int, int]], cut: Cut, window_days: int,
+           connection: Connection, send: Any) -> None:
+    gc.disable()  # as `replay.bulk`: facts make no cycles
+    inbox = _Inbox(connection)
+    stats = ReplayStats()
+    facts: list[Fact] = []
+
+    def batch(topic: str, partition: int, records: list[Any]) -> None:
+        offsets = [r.offset for r in records]
+        decoded = [decode_value(r.value, topic, partition, r.offset) for r in records]
+        facts.extend(read_facts([(topic, partition, offsets, decoded)], cut, stats))
+        send("p", len(records))
+
+    if jobs:
+        asyncio.run(read_partitions(bootstrap, security, timeout_s, jobs, lambda total: send("s", total),
+                                    batch))
+    else:
+        send("s", 0)
+    check = ShardCheck.of(facts)
+    send("c", (stats.records, stats.events, stats.invalid, stats.not_yet_known, stats.not_yet_happened),
+         stats.by_topic, check.keys, check.targets, check.incidents, check.call_ins)
+    inbox.take("go")
+    settled = Shard(facts)
+    facts.clear()
+    own = settled.memberships()
+    send("m", shard, encode_facts(own))
+    memberships = list(own)
+    for _, _, data in inbox.take("m", count - 1):
+        memberships += decode_facts(data)
+    parts = settled.parts(memberships, owner_function(count, partitions))
+    del settled, memberships
+    for other in range(count):
+        if other != shard:
+            send("x", other, encode_parts(parts.pop(other, {})))
+    pieces = [parts.pop(shard, {})] + [decode_parts(data) for _, _, data in inbox.take("x", count - 1)]
+    lines: list[tuple[str, bytes]] = []
+    groups = 0
+    for item in group_lines(pieces, window_days):
+        lines.append(item)
+        groups += 1
+        if len(lines) >= _LINES:
+            send("l", lines)
+            lines = []
+    send("l", lines)
+    send("d", groups)
