@@ -7,9 +7,10 @@ naming a group or only a person, support offers and retractions, with `recordedt
 after `time`. Then, in the same run:
 * the baseline: one raw `KafkaConsumer` (assign + seek, read_committed) counts every record;
 * `gvi-audit replay --out /dev/null` runs as the auditor would run it (its own process); events/s is
-  over the process's whole life. Replay starts reader processes (one per core), so its memory is the
-  peak, sampled every 50 ms, of the proportional set size (PSS) summed over the replay process and
-  its children (shared pages counted once), or its own `wait4` peak resident size if that is larger;
+  over the process's whole life; then again with `--in-shards` (the rules in the reader processes).
+  Replay starts reader processes (one per core), so its memory is the peak, sampled every 50 ms, of
+  the proportional set size (PSS) summed over the replay process and its children (shared pages
+  counted once), or its own `wait4` peak resident size if that is larger;
 * `gvi-audit verify` (the hash chains over every record; no checkpointer runs, so nothing is
   checked against signatures: this is the chaining cost alone).
 """
@@ -185,7 +186,7 @@ def _gvi_audit(bootstrap: str, *args: str) -> tuple[float, int, int]:
     return elapsed, max(usage.ru_maxrss * 1024, peak[0]), proc.returncode
 
 
-def run_audit_bench(bootstrap: str, *, scale: float = 1.0) -> tuple[list[Figure], int, int]:
+def run_audit_bench(bootstrap: str, *, scale: float = 1.0) -> tuple[list[Figure], int, int, int]:
     written = _write(bootstrap, int(1_000_000 * scale))
     raw_s, n = _raw_read(bootstrap)  # also what an earlier benchmark left in the same topics
     if n < written:
@@ -193,26 +194,36 @@ def run_audit_bench(bootstrap: str, *, scale: float = 1.0) -> tuple[list[Figure]
     replay_s, replay_rss, code = _gvi_audit(bootstrap, "replay", "--out", os.devnull)
     if code != 0:
         raise RuntimeError(f"gvi-audit replay exited with {code}")
+    shards_s, shards_rss, code = _gvi_audit(bootstrap, "replay", "--in-shards", "--out", os.devnull)
+    if code != 0:
+        raise RuntimeError(f"gvi-audit replay --in-shards exited with {code}")
     key_dir = Path("var/audit")
     if not (key_dir / "signing-key.pub").exists():
         from services.audit.signing import generate_key_file
         generate_key_file(key_dir / "signing-key.pem")
     verify_s, _, _ = _gvi_audit(bootstrap, "verify", "--grace-seconds", "1e9")
     figures = [Figure("replay (all groups)", n / replay_s, NAN, NAN, n / raw_s, NAN, NAN),
+               Figure("replay --in-shards", n / shards_s, NAN, NAN, n / raw_s, NAN, NAN),
                Figure("verify (hash chains)", n / verify_s, NAN, NAN, n / raw_s, NAN, NAN)]
-    return figures, n, replay_rss
+    return figures, n, replay_rss, shards_rss
 
 
-def report(result: tuple[list[Figure], int, int]) -> None:
-    figures, n, rss = result
-    replay = figures[0]
-    per_million = rss / n * 1_000_000 if n < 1_000_000 else rss
+def report(result: tuple[list[Figure], int, int, int]) -> None:
+    figures, n, rss, shards_rss = result
+    replay, shards = figures[0], figures[1]
+
+    def memory(label: str, peak: int) -> tuple[str, bool]:
+        per_million = peak / n * 1_000_000 if n < 1_000_000 else peak
+        return (f"{label} of 1,000,000 events < 1 GB peak memory ({peak / 2**20:,.0f} MiB for {n:,}"
+                + ("" if n >= 1_000_000 else f"; ~{per_million / 2**20:,.0f} MiB scaled") + ")",
+                per_million < 2**30)
+
     print_table(f"Audit ({n:,} events) beside a raw kafka-python consumer of the same topics", figures, [
         (f"replay >= 50% of the raw read ({replay.ratio:.0%})", replay.ratio >= 0.5),
         (f"replay >= 20,000 events/s ({replay.events_per_s:,.0f})", replay.events_per_s >= 20_000),
-        (f"replay of 1,000,000 events < 1 GB peak memory ({rss / 2**20:,.0f} MiB for {n:,}"
-         + ("" if n >= 1_000_000 else f"; ~{per_million / 2**20:,.0f} MiB scaled") + ")",
-         per_million < 2**30),
+        memory("replay", rss),
+        (f"replay --in-shards >= 50% of the raw read ({shards.ratio:.0%})", shards.ratio >= 0.5),
+        memory("replay --in-shards", shards_rss),
     ])
 
 

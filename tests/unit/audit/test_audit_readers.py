@@ -19,7 +19,7 @@ def test_partitions_are_shared_by_size_and_empty_ones_are_left_out() -> None:
     ends = {TopicPartition(t, 0): n for t, n in sizes.items()}
     shares = balanced_shares(list(ends), ends, 2)
     assert sorted(sorted(tp.topic for tp in share) for share in shares) == [["a", "e"], ["b", "c"]]
-    assert balanced_shares(list(ends), ends, 9) == [[TopicPartition(t, 0)] for t in "abce"]  # at most one each
+    assert balanced_shares(list(ends), ends, 9) == [[TopicPartition(t, 0)] for t in "abce"]  # one each
     assert balanced_shares(list(ends), ends, 1) == [[TopicPartition(t, 0) for t in "abce"]]
     assert balanced_shares([TopicPartition("d", 0)], ends, 4) == [[]]
 
