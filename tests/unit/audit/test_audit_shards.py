@@ -149,3 +149,12 @@ def test_disagreement_names_what_is_in_two_shards() -> None:
     assert check(facts(retracted), facts(b.retraction("x1", "s1", 5))) == (
         "a retraction in another partition than the event it retracts")
     assert check(facts(retracted, b.retraction("x1", "s1", 5)), facts(incident)) is None
+
+
+@pytest.mark.parametrize(("partitions", "readers", "count"), [(3, 2, 3), (12, 2, 2), (12, 5, 6), (7, 2, 2),
+                                                               (3, 9, 3), (1, 2, 1), (4, 4, 4), (9, 2, 3)])
+def test_shard_count_reads_as_many_partitions_in_each_shard_when_it_can(partitions: int, readers: int,
+                                                                        count: int) -> None:
+    from services.audit.sharding import shard_count
+
+    assert shard_count(partitions, readers) == count
