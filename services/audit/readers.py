@@ -77,7 +77,7 @@ def read_batches(reader: LogReader, topics: Sequence[str], *, readers: int = 1,
 
 
 def balanced_shares(partitions: list[TopicPartition], ends: Mapping[TopicPartition, int],
-            readers: int) -> list[list[TopicPartition]]:
+                    readers: int) -> list[list[TopicPartition]]:
     """The partitions that have records, split into at most `readers` sets of about equal size
     (largest first, each to the lightest set)."""
     with_records = sorted((tp for tp in partitions if ends.get(tp, 0) > 0), key=lambda tp: -ends[tp])
@@ -178,9 +178,8 @@ async def read_partitions(bootstrap: str, security: KafkaSecurity, timeout_s: fl
                           batch: Callable[[str, int, list[Any]], None]) -> None:
     """`jobs`' (topic, partition, end) records, from the beginning to the end, as `batch(topic,
     partition, records)` calls; first `started(total records)`. What `LogReader.read` does
-    (`assign` + `seek`, no group, no commits, `read_committed`, up to
-    the given ends, a stall is an error), with aiokafka, whose records are parsed in C: a third of
-    kafka-python's cost per record."""
+    (`assign` + `seek`, no group, no commits, `read_committed`, up to the given ends, a stall is an
+    error), with aiokafka, whose records are parsed in C: a third of kafka-python's cost per record."""
     consumer = AIOKafkaConsumer(
         bootstrap_servers=bootstrap.split(","), client_id="gvi-audit-reader", group_id=None,
         enable_auto_commit=False, isolation_level="read_committed", auto_offset_reset="earliest",
