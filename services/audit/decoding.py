@@ -124,8 +124,8 @@ def _spec(model: type[BaseModel]) -> _Spec | None:
             return None
         form, enum = kind
         if form == "time":
-            to_plain.append((name, _time_state))
-            from_plain.append((name, _from_state))
+            to_plain.append((name, time_state))
+            from_plain.append((name, from_time_state))
         elif form == "enum":
             to_plain.append((name, _enum_value))
             from_plain.append((name, _member_of(enum)))
@@ -135,9 +135,9 @@ def _spec(model: type[BaseModel]) -> _Spec | None:
     return _Spec(model, tuple(to_plain), tuple(from_plain))
 
 
-def _time_state(value: datetime | None) -> bytes | None:
-    """A time (in UTC, as every time of an event is) as the ten bytes `pickle` keeps of it: about a
-    ninth of the cost of writing it out as text."""
+def time_state(value: datetime | None) -> bytes | None:
+    """A time (in UTC, as every time of a validated event is) as the ten bytes `pickle` keeps of
+    it: about a ninth of the cost of writing it out as text."""
     if value is None:
         return None
     if value.tzinfo is not UTC:
@@ -150,18 +150,9 @@ _from_pickled = cast(Callable[[bytes, tzinfo], datetime], datetime)
 parsing the text)."""
 
 
-def _from_state(state: bytes | None) -> datetime | None:
-    return None if state is None else _from_pickled(state, UTC)
-
-
-def time_state(value: datetime | None) -> bytes | None:
-    """A time of a validated event (always in UTC) in the ten bytes `packed` carries it in."""
-    return _time_state(value)
-
-
 def from_time_state(state: bytes | None) -> datetime | None:
     """The time `time_state` gave."""
-    return _from_state(state)
+    return None if state is None else _from_pickled(state, UTC)
 
 
 class _NotPlain(Exception):
@@ -207,7 +198,7 @@ def plain_form(fact: Fact) -> tuple[Any, ...] | None:
     try:
         for name, convert in spec.to_plain:
             data[name] = convert(data[name])
-        return (fact.source, fact.id, fact.type, _time_state(fact.time), _time_state(fact.recordedtime),
+        return (fact.source, fact.id, fact.type, time_state(fact.time), time_state(fact.recordedtime),
                 fact.agency, data, fact.data.model_fields_set)
     except _NotPlain:
         return None
