@@ -11,7 +11,7 @@ A verification that finds a problem is not an error: it is a result (exit 1).
 
 from __future__ import annotations
 
-__all__ = ["AccessDenied", "AuditError", "BrokerUnreachable", "ConfigError", "NotFound"]
+__all__ = ["AccessDenied", "AuditError", "BrokerUnreachable", "ConfigError", "NotFound", "report", "reported"]
 
 
 class AuditError(Exception):
@@ -36,3 +36,19 @@ class BrokerUnreachable(AuditError):
     """Kafka did not answer in time."""
 
     exit_code = 3
+
+
+def report(exc: Exception, who: str) -> tuple[str, str]:
+    """How a helper process (a reader, a shard) tells its caller of `exc`: (kind, text), for
+    `reported`. An audit error keeps its kind; anything else is one line naming `who` failed."""
+    if isinstance(exc, AuditError):
+        return type(exc).__name__, str(exc)
+    return "AuditError", f"{who} failed: {type(exc).__name__}: {exc}"
+
+
+def reported(kind: str, text: str) -> AuditError:
+    """The error a helper process told of with `report`, as the same kind of error."""
+    error = globals().get(kind)
+    if not (isinstance(error, type) and issubclass(error, AuditError)):
+        error = AuditError
+    return error(text)

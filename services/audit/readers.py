@@ -132,11 +132,7 @@ def _read_in_processes(bootstrap: str, shares: list[list[TopicPartition]], ends:
                     workers.pop(connection).join()
                     connection.close()
                 else:  # "e": the reader's error, raised here as the same kind of error
-                    _, kind, text = message
-                    error = getattr(errors, kind, None)
-                    if not (isinstance(error, type) and issubclass(error, errors.AuditError)):
-                        error = errors.AuditError
-                    raise error(text)
+                    raise errors.reported(message[1], message[2])
         if progress is not None:
             progress(done, done)
     finally:
@@ -164,11 +160,8 @@ def _reader_main(bootstrap: str, security: KafkaSecurity, timeout_s: float,
 
         asyncio.run(read_partitions(bootstrap, security, timeout_s, jobs, started, batch))
         send.send_bytes(marshal.dumps(("d",)))
-    except errors.AuditError as exc:
-        send.send_bytes(marshal.dumps(("e", type(exc).__name__, str(exc))))
-    except Exception as exc:  # anything else: one line for the auditor, not a lost worker
-        text = f"a reader process failed: {type(exc).__name__}: {exc}"
-        send.send_bytes(marshal.dumps(("e", "AuditError", text)))
+    except Exception as exc:  # one line for the auditor, not a lost worker
+        send.send_bytes(marshal.dumps(("e", *errors.report(exc, "a reader process"))))
     finally:
         send.close()
 

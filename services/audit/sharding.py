@@ -150,11 +150,7 @@ def _receive(connection: Connection, processes: list[Any],
                                 f"(exit code {process.exitcode})") from None
     message = marshal.loads(raw)  # noqa: S302 (from our own shard process, over its own pipe)
     if message[0] == "e":  # the shard's error, raised here as the same kind of error
-        _, kind, text = message
-        error = getattr(errors, kind, None)
-        if not (isinstance(error, type) and issubclass(error, errors.AuditError)):
-            error = errors.AuditError
-        raise error(text)
+        raise errors.reported(message[1], message[2])
     return raw, message
 
 
@@ -242,10 +238,8 @@ def _shard_main(shard: int, count: int, partitions: int | None, bootstrap: str, 
     try:
         _shard(shard, count, partitions, bootstrap, security, timeout_s, jobs, cut, window_days, connection,
                send)
-    except errors.AuditError as exc:
-        send("e", type(exc).__name__, str(exc))
-    except Exception as exc:  # anything else: one line for the auditor, not a lost worker
-        send("e", "AuditError", f"a shard process failed: {type(exc).__name__}: {exc}")
+    except Exception as exc:  # one line for the auditor, not a lost worker
+        send("e", *errors.report(exc, "a shard process"))
     finally:
         connection.close()
 

@@ -34,3 +34,14 @@ def test_a_reader_process_that_cannot_reach_kafka_fails_the_read_with_its_own_on
         list(_read_in_processes(f"127.0.0.1:{port}", shares, ends, security=PLAINTEXT, timeout_s=1.0,
                                 progress=None))
 
+
+
+def test_an_error_a_helper_process_reports_is_raised_as_the_same_kind() -> None:
+    from services.audit import errors
+
+    unreachable = errors.reported(*errors.report(errors.BrokerUnreachable("no broker"), "a reader process"))
+    assert type(unreachable) is errors.BrokerUnreachable and str(unreachable) == "no broker"
+    other = errors.reported(*errors.report(KeyError("x"), "a shard process"))
+    assert type(other) is errors.AuditError
+    assert str(other) == "a shard process failed: KeyError: 'x'"
+    assert type(errors.reported("report", "not an error class")) is errors.AuditError
