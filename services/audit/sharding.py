@@ -31,7 +31,6 @@ import os
 import queue
 import secrets
 import threading
-from collections import deque
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from multiprocessing.connection import Connection, wait
@@ -59,8 +58,9 @@ from services.sanctions.domain import Fact
 
 __all__ = ["Plan", "ShardsDisagree", "shard_plan", "sharded_lines"]
 
-_LINES = 500
-"""Lines per message from a shard process."""
+_LINE_BYTES = 1 << 20
+"""About how many bytes of lines a shard process sends per message (a group's line can be far larger:
+a document of a million events is some 177 MB)."""
 
 
 class ShardsDisagree(errors.AuditError):
@@ -190,38 +190,30 @@ def _conduct(connections: list[Connection], processes: list[Any], stats: ReplayS
     if reason is not None:
         raise ShardsDisagree(reason)
 
-    pending: list[deque[tuple[str, bytes]]] = [deque() for _ in range(count)]
     groups: dict[int, int] = {}
-    relayed = 0
-    while relayed < count * (count - 1) * 2:  # 2 and 3: memberships and parts, each to every other shard
-        for connection in wait([c for i, c in enumerate(connections) if i not in groups]):
+    relayed = [0] * count  # each shard sends one "m", then one "x" for every other shard
+    while min(relayed) < count:  # 2 and 3: each relayed as it comes
+        for connection in wait([c for i, c in enumerate(connections) if relayed[i] < count]):
             assert isinstance(connection, Connection)
             shard = connections.index(connection)
             raw, message = _receive(connection, processes, connections)
+            relayed[shard] += 1
             if message[0] == "m":
                 for other, to in enumerate(connections):
                     if other != shard:
                         to.send_bytes(raw)
-                        relayed += 1
-            elif message[0] == "x":
+            else:  # "x"
                 connections[message[1]].send_bytes(raw)
-                relayed += 1
-            elif message[0] == "l":
-                pending[shard].extend(message[1])
-            else:  # "d"
-                groups[shard] = message[1]
 
     def lines_of(shard: int) -> Iterator[tuple[str, bytes]]:
+        """A shard's lines as the merge needs them: what a shard has not yet sent waits in it,
+        not here."""
         while True:
-            yield from pending[shard]
-            pending[shard].clear()
-            if shard in groups:
-                return
             _, message = _receive(connections[shard], processes, connections)
-            if message[0] == "l":
-                pending[shard].extend(message[1])
-            else:  # "d"
+            if message[0] == "d":
                 groups[shard] = message[1]
+                return
+            yield from message[1]  # "l"
 
     for _, line in heapq.merge(*(lines_of(shard) for shard in range(count)), key=itemgetter(0)):  # 4.
         yield line
@@ -285,7 +277,7 @@ def _shard(shard: int, count: int, partitions: int | None, bootstrap: str, secur
 
     def batch(topic: str, partition: int, records: list[Any]) -> None:
         offsets = [r.offset for r in records]
-        decoded = [decode_value(r.value, topic, partition, r.offset) for r in records]
+        decoded = [decode_value(r.value, topic, partition, r.offset, lean=True) for r in records]
         facts.extend(read_facts([(topic, partition, offsets, decoded)], cut, stats))
         send("p", len(records))
 
@@ -297,9 +289,9 @@ def _shard(shard: int, count: int, partitions: int | None, bootstrap: str, secur
     check = ShardCheck.of(facts)
     send("c", (stats.records, stats.events, stats.invalid, stats.not_yet_known, stats.not_yet_happened),
          stats.by_topic, check.keys, check.targets, check.incidents, check.call_ins)
-    inbox.take("go")
-    settled = Shard(facts)
+    settled = Shard(facts)  # while the caller checks: settling needs no other shard
     facts.clear()
+    inbox.take("go")
     own = settled.memberships()
     send("m", shard, encode_facts(own))
     memberships = list(own)
@@ -312,12 +304,13 @@ def _shard(shard: int, count: int, partitions: int | None, bootstrap: str, secur
             send("x", other, encode_parts(parts.pop(other, {})))
     pieces = [parts.pop(shard, {})] + [decode_parts(data) for _, _, data in inbox.take("x", count - 1)]
     lines: list[tuple[str, bytes]] = []
-    groups = 0
+    size = groups = 0
     for item in group_lines(pieces, window_days):
         lines.append(item)
         groups += 1
-        if len(lines) >= _LINES:
+        size += len(item[1])
+        if size >= _LINE_BYTES:
             send("l", lines)
-            lines = []
+            lines, size = [], 0
     send("l", lines)
     send("d", groups)

@@ -113,17 +113,15 @@ def _hashes(data: bytes) -> array[int]:
 
 def disagreement(checks: Sequence[ShardCheck]) -> str | None:
     """None if no event, retraction target, incident or call-in is in more than one shard (each
-    shard then settles its own); otherwise what was found in two. (One set of hashes at a time:
-    a million events' hashes take some 60 MB as a set.)"""
+    shard then settles its own); otherwise what was found in two. (Shard by shard: one shard's
+    hashes as a set at a time, where all of a million events' would take some 60 MB.)"""
     for what, name in (("keys", "an event (source and id)"), ("incidents", "an incident's events"),
                        ("call_ins", "a call-in's events")):
-        seen: set[int] = set()
-        for check in checks:
-            mine = _hashes(getattr(check, what))
-            if not seen.isdisjoint(mine):
+        for i, check in enumerate(checks[:-1]):
+            mine = set(_hashes(getattr(check, what)))
+            if any(not mine.isdisjoint(_hashes(getattr(other, what))) for other in checks[i + 1:]):
                 return f"{name} in more than one partition"
-            seen.update(mine)
-        del seen
+            del mine
     for check in checks:
         targets = _hashes(check.targets)
         if not targets:
