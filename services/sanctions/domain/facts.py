@@ -9,9 +9,8 @@ and never affects a derived state.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 from services.contracts import RETRACTION_TYPE, CloudEvent, canonical_json
 from services.contracts.events import EventData, EventRetracted
@@ -26,9 +25,10 @@ OrderKey = tuple[datetime, str, str]
 source, only so that two agencies' events with the same id still have a total order)."""
 
 
-@dataclass(frozen=True, slots=True)
-class Fact:
-    """An accepted event, reduced to what the rules and the explain tool need."""
+class Fact(NamedTuple):
+    """An accepted event, reduced to what the rules and the explain tool need. (A named tuple: as
+    immutable as a frozen dataclass, with equality and hashing by value, and several times cheaper
+    to make, which a replay does a million times.)"""
 
     source: str
     id: str
