@@ -29,10 +29,13 @@ from services.sanctions.domain import Fact
 __all__ = ["Packed", "decode_value", "from_time_state", "packed", "plain_form", "time_state", "unpacked"]
 
 _SHARED: dict[Any, Any] = {}
-"""One copy of each repeated value (agencies, sources, types, topics, group ids, the sets of fields
-given): a million facts otherwise hold a million copies of the same few hundred strings."""
+"""One copy of each repeated value (agencies, sources, types, topics, group ids, an incident's or a
+call-in's tuple of group ids, the sets of fields given): a million facts otherwise hold a million
+copies of the same few hundred strings."""
 
-_INTERNED_FIELDS = frozenset({"group_id", "incident_id", "call_in_id", "area", "name", "service"})
+_INTERNED_FIELDS = frozenset({"group_id", "incident_id", "call_in_id", "area", "name", "service",
+                              "suspected_group_ids", "victim_group_ids", "invited_group_ids"})
+_SHAREABLE = (str, tuple)
 
 
 def decode_value(value: bytes | None, topic: str, partition: int, offset: int, *,
@@ -56,7 +59,7 @@ def decode_value(value: bytes | None, topic: str, partition: int, offset: int, *
     values = data.__dict__
     shared = _SHARED.setdefault
     for name in _interned_fields(type(data)):
-        if type(field := values[name]) is str:
+        if type(field := values[name]) in _SHAREABLE:  # a string, or a tuple of group ids
             values[name] = shared(field, field)
     fields = frozenset(data.model_fields_set)
     if lean:
