@@ -3,10 +3,10 @@
 Reading and validating a record costs more than the rules do with it, and both run one core at a
 time in a process, so one process replays no faster than one core allows, and a process that
 reads while another computes the rules still waits for the rules at the end. Here each *shard
-process* (started fresh, not forked: a forked consumer's I/O thread would not survive) reads its
-partitions (`readers.read_partitions`), decodes them (`decoding.decode_value`, what the processor
-accepts) and keeps the facts the cut admits; then the shards settle the rules together
-(`services.audit.shards`):
+process* (forked from a fork server that has only imported this code: the process calling this has
+a consumer whose I/O thread a fork would not keep) reads its partitions (`readers.read_partitions`),
+decodes them (`decoding.decode_value`, what the processor accepts) and keeps the facts the cut
+admits; then the shards settle the rules together (`services.audit.shards`):
 
 1. each sends its `ShardCheck`; if `shards.disagreement` finds something in two shards, the
    caller is told (`ShardsDisagree`) and replays in one piece;
@@ -27,9 +27,7 @@ import gc
 import heapq
 import marshal
 import multiprocessing
-import os
 import queue
-import secrets
 import threading
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -109,26 +107,21 @@ def sharded_lines(bootstrap: str, plan: Plan, cut: Cut, stats: ReplayStats, *, w
     `stats` counted as `read_facts` counts them. Raises `ShardsDisagree` before the first line if
     the shards cannot give the answer apart."""
     count = len(plan.jobs)
-    context = multiprocessing.get_context("spawn")
+    # Forked from one server process that has imported this module and nothing more (no consumer,
+    # no thread to lose in a fork): the shards start at once, share the imported code's memory, and
+    # hash alike, as `ShardCheck` needs, with the server's hash seed (random, per server).
+    context = multiprocessing.get_context("forkserver")
+    context.set_forkserver_preload([__name__])
     connections: list[Connection] = []
     processes: list[Any] = []
-    seed = os.environ.get("PYTHONHASHSEED")
-    os.environ["PYTHONHASHSEED"] = str(secrets.randbelow(2**32))  # one for every shard: see `ShardCheck`
-    try:
-        for shard, jobs in enumerate(plan.jobs):
-            mine, theirs = context.Pipe(duplex=True)
-            process = context.Process(target=_shard_main, name="gvi-audit-shard", daemon=True, args=(
-                shard, count, plan.partitions, bootstrap, security, timeout_s, jobs, cut, window_days,
-                theirs))
-            process.start()
-            theirs.close()
-            connections.append(mine)
-            processes.append(process)
-    finally:
-        if seed is None:
-            del os.environ["PYTHONHASHSEED"]
-        else:
-            os.environ["PYTHONHASHSEED"] = seed
+    for shard, jobs in enumerate(plan.jobs):
+        mine, theirs = context.Pipe(duplex=True)
+        process = context.Process(target=_shard_main, name="gvi-audit-shard", daemon=True, args=(
+            shard, count, plan.partitions, bootstrap, security, timeout_s, jobs, cut, window_days, theirs))
+        process.start()
+        theirs.close()
+        connections.append(mine)
+        processes.append(process)
     try:
         yield from _conduct(connections, processes, stats, progress)
     finally:

@@ -18,8 +18,8 @@ Whether the log keeps to that keying is checked, not trusted: `ShardCheck` summa
 (hashes of its events' (source, id), of its retractions' targets, of its incidents' and call-ins'
 ids) and `disagreement` names the first thing found in more than one shard. The caller then
 replays in one piece instead: the same answer, only slower. Hashes are compared, so every shard
-must hash alike (one `PYTHONHASHSEED`); a collision can only cause that fallback, never a wrong
-state.
+must hash alike (one hash seed: `sharding` forks them from one server process); a collision can
+only cause that fallback, never a wrong state.
 """
 
 from __future__ import annotations
