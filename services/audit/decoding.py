@@ -47,7 +47,7 @@ def decode_value(value: bytes | None, topic: str, partition: int, offset: int, *
     changes nothing a rule or a comparison sees, only the memory a long log takes. `lean`: the
     payload's values are also moved into a dict that shares its table of field names with every
     other payload of its model (pydantic gives each its own): some 130 bytes less a fact, for
-    about 0.5 µs more, for a process that keeps its facts (a replay shard) rather than passing
+    about 1 µs more, for a process that keeps its facts (a replay shard) rather than passing
     them on."""
     if value is None:
         return None
@@ -65,10 +65,9 @@ def decode_value(value: bytes | None, topic: str, partition: int, offset: int, *
     if lean:
         data = _keyed(type(data), values)
     _set(data, "__pydantic_fields_set__", shared(fields, fields))
-    return Fact(source=shared(event.source, event.source), id=event.id, type=shared(event.type, event.type),
-                time=event.time, data=data, recordedtime=event.recordedtime,
-                agency=shared(event.agency, event.agency), topic=shared(topic, topic), partition=partition,
-                offset=offset)
+    return Fact(shared(event.source, event.source), event.id, shared(event.type, event.type), event.time,
+                data, event.recordedtime, shared(event.agency, event.agency), shared(topic, topic), partition,
+                offset)
 
 
 _new = object.__new__

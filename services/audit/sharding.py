@@ -60,7 +60,7 @@ _LINE_BYTES = 1 << 20
 """About how many bytes of lines a shard process sends per message (a group's line can be far larger:
 a document of a million events is some 177 MB)."""
 
-_LINES_AHEAD = 8
+_LINES_AHEAD = 4
 """How many such messages `gvi-audit` takes from a shard ahead of the merge."""
 
 

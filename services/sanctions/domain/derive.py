@@ -51,7 +51,8 @@ from services.sanctions.domain.state import (
     UnresolvedSanction,
 )
 
-__all__ = ["Derived", "Inputs", "by_data_type", "derive", "effective_facts", "gather", "joined"]
+__all__ = ["Derived", "Inputs", "by_data_type", "current_incidents", "derive", "effective_facts", "gather",
+           "joined"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -172,11 +173,14 @@ def by_data_type(facts: Iterable[Fact]) -> dict[type[Any], list[Fact]]:
     return by_type
 
 
-def joined(by_type: Mapping[type[Any], list[Fact]], memberships: Iterable[Fact] | None = None) -> Inputs:
+def joined(by_type: Mapping[type[Any], list[Fact]], memberships: Iterable[Fact] | None = None,
+           incidents: dict[str, Incident] | None = None) -> Inputs:
     """`gather` from effective facts sorted out by `by_data_type` (each list in (time, id, source)
     order). Sanctions naming a person are resolved through `memberships` (by default the
     memberships among the facts): the replay's shards each hold part of the log, and every
-    shard resolves its sanctions through every shard's memberships."""
+    shard resolves its sanctions through every shard's memberships. `incidents`: the
+    `current_incidents` of the facts' reports and attributions, if already made (a shard makes
+    them first, and lets go of those facts before the others' memberships arrive)."""
     def of(model: type[Any]) -> list[Fact]:
         return by_type.get(model, [])
 
@@ -186,7 +190,8 @@ def joined(by_type: Mapping[type[Any], list[Fact]], memberships: Iterable[Fact] 
     warnings: dict[str, list[Fact]] = defaultdict(list)
     for f in of(WarningDelivered):
         warnings[cast(WarningDelivered, f.data).group_id].append(f)
-    incidents = _incidents(of(IncidentReported), of(IncidentAttributed))
+    if incidents is None:
+        incidents = current_incidents(of(IncidentReported), of(IncidentAttributed))
     by_person: dict[str, list[Fact]] = defaultdict(list)
     for f in of(MembershipAssessed) if memberships is None else memberships:
         by_person[cast(MembershipAssessed, f.data).person_ref].append(f)
@@ -266,7 +271,9 @@ def _group_state(group_id: str, registrations: list[Fact], warnings: list[Fact],
                             baseline)
 
 
-def _incidents(reports: list[Fact], attributions: list[Fact]) -> dict[str, Incident]:
+def current_incidents(reports: list[Fact], attributions: list[Fact]) -> dict[str, Incident]:
+    """Rule 2 for every reported incident: effective reports and attributions, in (time, id,
+    source) order, as each incident is currently attributed."""
     reported: dict[str, list[Fact]] = defaultdict(list)
     reviewed: dict[str, list[Fact]] = defaultdict(list)
     for f in reports:
