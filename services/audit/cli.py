@@ -126,9 +126,10 @@ def _parser() -> argparse.ArgumentParser:
     replay_cmd.add_argument("--compare-live", action="store_true",
                             help="also read the processor's live group states and exit 1 unless they are "
                                  "byte-identical to the replay (no --as-of or --known-at)")
-    replay_cmd.add_argument("--in-shards", action="store_true",
-                            help="compute the rules in the reader processes too, each for some groups: "
-                                 "faster on several cores, but about 1.5 times the memory (see "
+    replay_cmd.add_argument("--in-one-process", action="store_true",
+                            help="compute the rules in this process from what the reader processes read, "
+                                 "rather than in the reader processes, each for some groups (the default "
+                                 "with several readers): slower, about the same memory (see "
                                  "docs/operations.md)")
     replay_cmd.add_argument("--group-state-topic", default=GROUP_STATE_TOPIC, help=argparse.SUPPRESS)
 
@@ -241,11 +242,11 @@ def _summary(run: _Run, stats: ReplayStats, groups: int) -> None:
 
 
 def _replayed_lines(run: _Run, cut: Cut) -> tuple[Iterator[bytes], ReplayStats]:
-    """`state_lines` of the admitted facts: with `--in-shards` in shard processes (`sharding`),
-    unless `--readers 1` or the log is not keyed as the intake keys it; otherwise in this
-    process, from reader processes."""
+    """`state_lines` of the admitted facts: in shard processes (`sharding`), unless
+    `--in-one-process`, `--readers 1` or the log is not keyed as the intake keys it; otherwise in
+    this process, from reader processes."""
     readers = run.args.readers or default_readers()
-    if run.args.in_shards and readers > 1:
+    if not run.args.in_one_process and readers > 1:
         reader = run.reader()
         plan = shard_plan(reader, run.topics, readers)
         if len(plan.jobs) > 1:
