@@ -55,7 +55,7 @@ from services.audit.replay import (
     state_lines,
 )
 from services.audit.settings import DEV_DATA_DIR, AuditCliSettings
-from services.audit.sharding import ShardsDisagree, shard_plan, sharded_lines
+from services.audit.sharding import ShardsDisagree, shard_plan, sharded_lines, start_fork_server
 from services.audit.signing import PublicKeys, load_public_keys
 from services.audit.verify import verify_log
 from services.sanctions.domain import effective_facts
@@ -247,6 +247,7 @@ def _replayed_lines(run: _Run, cut: Cut) -> tuple[Iterator[bytes], ReplayStats]:
     this process, from reader processes."""
     readers = run.args.readers or default_readers()
     if not run.args.in_one_process and readers > 1:
+        start_fork_server()  # importing the code while this process reads the metadata
         reader = run.reader()
         plan = shard_plan(reader, run.topics, readers)
         if len(plan.jobs) > 1:

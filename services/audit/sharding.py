@@ -27,6 +27,7 @@ import gc
 import heapq
 import marshal
 import multiprocessing
+import multiprocessing.forkserver
 import queue
 import threading
 from collections.abc import Iterator, Sequence
@@ -54,7 +55,7 @@ from services.audit.shards import (
 from services.infra.kafka_security import PLAINTEXT, KafkaSecurity
 from services.sanctions.domain import Fact
 
-__all__ = ["Plan", "ShardsDisagree", "shard_plan", "sharded_lines"]
+__all__ = ["Plan", "ShardsDisagree", "shard_plan", "sharded_lines", "start_fork_server"]
 
 _LINE_BYTES = 1 << 20
 """About how many bytes of lines a shard process sends per message (a group's line can be far larger:
@@ -102,6 +103,18 @@ def shard_plan(reader: LogReader, topics: Sequence[str], readers: int) -> Plan:
     return Plan([[(tp.topic, tp.partition, ends[tp]) for tp in share] for share in shares], None)
 
 
+def start_fork_server() -> multiprocessing.context.ForkServerContext:
+    """Start the server process the shards are forked from, if it is not running (the caller may
+    start it early: it then imports the code while the caller reads the log's metadata). Forked from
+    a process that has imported this module and nothing more (no consumer, no thread to lose in a
+    fork), the shards start at once, share the imported code's memory, and hash alike, as
+    `ShardCheck` needs, with the server's hash seed (random, per server)."""
+    context = multiprocessing.get_context("forkserver")
+    context.set_forkserver_preload([__name__])
+    multiprocessing.forkserver.ensure_running()
+    return context
+
+
 def sharded_lines(bootstrap: str, plan: Plan, cut: Cut, stats: ReplayStats, *, window_days: int,
                   security: KafkaSecurity = PLAINTEXT, timeout_s: float = 10.0,
                   progress: Progress | None = None) -> Iterator[bytes]:
@@ -110,11 +123,7 @@ def sharded_lines(bootstrap: str, plan: Plan, cut: Cut, stats: ReplayStats, *, w
     `stats` counted as `read_facts` counts them. Raises `ShardsDisagree` before the first line if
     the shards cannot give the answer apart."""
     count = len(plan.jobs)
-    # Forked from one server process that has imported this module and nothing more (no consumer,
-    # no thread to lose in a fork): the shards start at once, share the imported code's memory, and
-    # hash alike, as `ShardCheck` needs, with the server's hash seed (random, per server).
-    context = multiprocessing.get_context("forkserver")
-    context.set_forkserver_preload([__name__])
+    context = start_fork_server()
     connections: list[Connection] = []
     processes: list[Any] = []
     for shard, jobs in enumerate(plan.jobs):
