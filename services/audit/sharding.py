@@ -168,6 +168,14 @@ def _receive(connection: Connection, processes: list[Any], connections: list[Con
     return raw
 
 
+def _send(raw: bytes, shard: int, connections: list[Connection], processes: list[Any]) -> None:
+    try:
+        connections[shard].send_bytes(raw)
+    except OSError:  # the shard has stopped: the last it sent says why (an error, or nothing)
+        while True:
+            _receive(connections[shard], processes, connections)
+
+
 def _conduct(connections: list[Connection], processes: list[Any], stats: ReplayStats,
              progress: Progress | None) -> Iterator[bytes]:
     count = len(connections)
@@ -200,8 +208,8 @@ def _conduct(connections: list[Connection], processes: list[Any], stats: ReplayS
         progress(done, done)
     reason = disagreement([checks[i] for i in range(count)])
     go = _frame("g" if reason is None else "h")  # go, or halt
-    for connection in connections:
-        connection.send_bytes(go)
+    for shard in range(count):
+        _send(go, shard, connections, processes)
     if reason is not None:
         raise ShardsDisagree(reason)
 
@@ -214,11 +222,11 @@ def _conduct(connections: list[Connection], processes: list[Any], stats: ReplayS
             raw = _receive(connection, processes, connections)
             relayed[shard] += 1
             if raw[:1] == b"m":
-                for other, to in enumerate(connections):
+                for other in range(count):
                     if other != shard:
-                        to.send_bytes(raw)
+                        _send(raw, other, connections, processes)
             else:  # "x"
-                connections[raw[1]].send_bytes(raw)
+                _send(raw, raw[1], connections, processes)
 
     inboxes = [_Lines(connection, processes, connections) for connection in connections]
 
