@@ -5,7 +5,8 @@ It writes a synthetic multi-year log (1,000,000 events at scale 1) to the three 
 bench's own broker: groups, memberships, warnings, incidents with later re-attributions, sanctions
 naming a group or only a person, support offers and retractions, with `recordedtime` days to weeks
 after `time`. Then, in the same run:
-* the baseline: one raw `KafkaConsumer` (assign + seek, read_committed) counts every record;
+* the baseline: one raw `KafkaConsumer` (assign + seek, read_committed) counts every record, in a
+  command of its own (`devtools.bench.raw_read`) timed as `gvi-audit` is, from its start to its exit;
 * `gvi-audit replay --out /dev/null` runs as the auditor would run it (its own process); events/s is
   over the process's whole life (by default the rules run in the reader processes, each for some
   groups); then again with `--in-one-process` (the rules in the replay process). Replay starts
@@ -30,14 +31,13 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from kafka import KafkaConsumer, KafkaProducer, TopicPartition
+from kafka import KafkaProducer
 
 from devtools.bench.common import Figure, broker_for_bench, print_table
 from services.contracts import canonical_json, parse_event
 
 __all__ = ["main", "make_log", "run_audit_bench"]
 
-TOPICS = ("incidents", "notifications", "sanctions")
 START = datetime(2017, 1, 1, tzinfo=UTC)
 NAN = float("nan")
 
@@ -130,22 +130,13 @@ def _write(bootstrap: str, n: int) -> int:
 
 
 def _raw_read(bootstrap: str) -> tuple[float, int]:
-    consumer = KafkaConsumer(bootstrap_servers=bootstrap, group_id=None, enable_auto_commit=False,
-                             isolation_level="read_committed", fetch_max_bytes=64 * 1024 * 1024,
-                             max_partition_fetch_bytes=16 * 1024 * 1024, max_poll_records=20_000,
-                             check_crcs=False, metrics_enabled=False)
-    partitions = [TopicPartition(t, p) for t in TOPICS for p in sorted(consumer.partitions_for_topic(t))]
-    consumer.assign(partitions)
-    consumer.seek_to_beginning(*partitions)
-    ends = consumer.end_offsets(partitions)
-    start = time.perf_counter()
-    count = 0
-    while any(consumer.position(tp) < ends[tp] for tp in partitions):
-        for records in consumer.poll(timeout_ms=500).values():
-            count += len(records)
-    elapsed = time.perf_counter() - start
-    consumer.close()
-    return elapsed, count
+    """(seconds, records) of the baseline: `devtools.bench.raw_read` as a command of its own, timed
+    as `gvi-audit` is (see `_command`)."""
+    argv = [sys.executable, "-m", "devtools.bench.raw_read", bootstrap]
+    elapsed, _, code, out = _command(argv, dict(os.environ))
+    if code != 0:
+        raise RuntimeError(f"the raw read exited with {code}")
+    return elapsed, int(out)
 
 
 def _pss(pid: int) -> int:
@@ -163,28 +154,43 @@ def _pss(pid: int) -> int:
 
 
 def _gvi_audit(bootstrap: str, *args: str) -> tuple[float, int, int]:
-    """(seconds, peak memory in bytes, exit code) of one `gvi-audit` run: the larger of its own peak
-    resident size and the peak PSS of it and its children together."""
+    """(seconds, peak memory in bytes, exit code) of one `gvi-audit` run (see `_command`)."""
     env = {**os.environ, "GVI_ENV": "development", "GVI_AUDITOR_KEY": "dev-auditor-key",
            "KAFKA_BOOTSTRAP_SERVERS": bootstrap}
+    argv = [str(Path(sys.executable).parent / "gvi-audit"), "--no-progress", *args]
+    elapsed, peak, code, _ = _command(argv, env)
+    return elapsed, peak, code
+
+
+def _command(argv: list[str], env: dict[str, str]) -> tuple[float, int, int, str]:
+    """(seconds, peak memory in bytes, exit code, what it printed) of one command, timed from just
+    before it starts to its exit: the larger of its own peak resident size and the peak PSS of it
+    and its children together, sampled every 50 ms."""
     start = time.perf_counter()
-    proc = subprocess.Popen([str(Path(sys.executable).parent / "gvi-audit"), "--no-progress", *args], env=env,
-                            stdout=subprocess.DEVNULL)
+    proc = subprocess.Popen(argv, env=env, stdout=subprocess.PIPE)
     peak = [0]
     done = threading.Event()
+    printed: list[bytes] = []
 
     def sample() -> None:
         while not done.wait(0.05):
             peak[0] = max(peak[0], _pss(proc.pid))
 
+    def drain() -> None:  # a replay's document goes to a file; what is printed here is short
+        assert proc.stdout is not None
+        printed.append(proc.stdout.read())
+
     sampler = threading.Thread(target=sample, daemon=True)
     sampler.start()
+    reader = threading.Thread(target=drain, daemon=True)
+    reader.start()
     _, status, usage = os.wait4(proc.pid, 0)
     elapsed = time.perf_counter() - start
     done.set()
     sampler.join()
+    reader.join()
     proc.returncode = os.waitstatus_to_exitcode(status)
-    return elapsed, max(usage.ru_maxrss * 1024, peak[0]), proc.returncode
+    return elapsed, max(usage.ru_maxrss * 1024, peak[0]), proc.returncode, b"".join(printed).decode()
 
 
 def run_audit_bench(bootstrap: str, *, scale: float = 1.0) -> tuple[list[Figure], int, int, int]:

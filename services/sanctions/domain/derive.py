@@ -33,7 +33,7 @@ from services.sanctions.domain.facts import Fact, FactKey, as_fact, preferred, r
 from services.sanctions.domain.rules import (
     DEFAULT_WINDOW_DAYS,
     Incident,
-    current_incident,
+    incident_of,
     invited_groups,
     is_empty,
     make_case,
@@ -273,19 +273,16 @@ def _group_state(group_id: str, registrations: list[Fact], warnings: list[Fact],
 
 def current_incidents(reports: list[Fact], attributions: list[Fact]) -> dict[str, Incident]:
     """Rule 2 for every reported incident: effective reports and attributions, in (time, id,
-    source) order, as each incident is currently attributed."""
-    reported: dict[str, list[Fact]] = defaultdict(list)
-    reviewed: dict[str, list[Fact]] = defaultdict(list)
+    source) order, as each incident is currently attributed. (In that order an incident's first
+    report is its earliest and its last attribution its latest: what `current_incident` chooses,
+    found in one pass.)"""
+    first: dict[str, Fact] = {}
     for f in reports:
-        reported[cast(IncidentReported, f.data).incident_id].append(f)
+        first.setdefault(cast(IncidentReported, f.data).incident_id, f)
+    last: dict[str, Fact] = {}
     for f in attributions:
-        reviewed[cast(IncidentAttributed, f.data).incident_id].append(f)
-    out = {}
-    for incident_id, facts in reported.items():
-        inc = current_incident(facts, reviewed.get(incident_id, []))
-        if inc is not None:
-            out[incident_id] = inc
-    return out
+        last[cast(IncidentAttributed, f.data).incident_id] = f
+    return {incident_id: incident_of(report, last.get(incident_id)) for incident_id, report in first.items()}
 
 
 def _held_call_ins(schedules: list[Fact], helds: list[Fact]) -> dict[str, list[Presentation]]:

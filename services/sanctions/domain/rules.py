@@ -53,6 +53,7 @@ __all__ = [
     "current_incident",
     "group_set",
     "group_status",
+    "incident_of",
     "invited_groups",
     "is_empty",
     "latest",
@@ -99,8 +100,13 @@ def current_incident(reports: Iterable[Fact], attributions: Iterable[Fact]) -> I
     report = min(reports, key=_ORDER, default=None)
     if report is None:
         return None
+    return incident_of(report, latest(attributions))
+
+
+def incident_of(report: Fact, review: Fact | None) -> Incident:
+    """Rule 2 once the incident's first report and latest attribution (if any) are chosen (see
+    `current_incident`)."""
     assert isinstance(report.data, IncidentReported)
-    review = latest(attributions)
     source: IncidentReported | IncidentAttributed = report.data
     if review is not None:
         assert isinstance(review.data, IncidentAttributed)
