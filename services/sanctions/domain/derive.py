@@ -245,7 +245,7 @@ def _group_state(group_id: str, registrations: list[Fact], warnings: list[Fact],
     linked: dict[str, list[SanctionLink]] = defaultdict(list)
     baseline: list[SanctionLink] = []
     for fact, membership_ids in sanctions:  # in (time, id, source) order, as `gather` keeps them
-        named = _data(fact, SanctionRecorded).incident_id
+        named = cast(SanctionRecorded, fact.data).incident_id  # `joined` keeps only sanctions here
         if named is not None and named in cases:
             linked[named].append(make_link(fact, LinkRule.EXPLICIT_INCIDENT, membership_ids))
             continue

@@ -10,7 +10,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from services.contracts import CloudEvent, canonical_json
-from services.sanctions.domain import GroupStatus, Ledger
+from services.sanctions.domain import GroupStatus, Ledger, derive
 from services.sanctions.domain.records import (
     StateView,
     baseline_key,
@@ -65,6 +65,25 @@ def test_an_assembled_link_is_the_link_model_construct_makes() -> None:
     assert in_order == link and list(in_order.__dict__) == list(SanctionLink.model_fields)
     reordered = assembled(SanctionLink, dict(reversed(values.items())))
     assert list(reordered.__dict__) == list(SanctionLink.model_fields)
+
+
+def test_the_rules_assemble_every_record_with_its_fields_in_declaration_order() -> None:
+    # `assembled_in_order` trusts the rules' literals: a field out of order would change the JSON
+    events = (b.registered("r1", "ga", "Norra", 0), b.warning("w1", "ga", 1),
+              b.incident("i1", "inc-1", 2, ["ga"]), b.sanction("s1", 3, group="ga"),
+              b.sanction("s2", 4, group="ga", incident="inc-1"), b.sanction("s0", 0.5, group="ga"),
+              b.scheduled("c1", "ci-1", 2, ["ga"]), b.held("h1", "ci-1", 5))
+    ledger = Ledger()
+    for event in events:
+        ledger.apply(event)
+    for state in (ledger.derived().groups["ga"], derive(events).groups["ga"]):  # both evaluations
+        (case,) = state.cases
+        records = [state, case, case.provenance, *case.links, *state.baseline_links, *state.warnings]
+        assert {type(r).__name__ for r in records} == {"GroupState", "CaseState", "CaseProvenance",
+                                                       "SanctionLink", "WarningEntry"}
+        for record in records:
+            assert list(record.__dict__) == list(type(record).model_fields), type(record).__name__
+        assert type(state).model_validate_json(state.to_json()) == state
 
 
 def test_a_copy_of_an_assembled_record_changes_no_other_record() -> None:

@@ -4,8 +4,12 @@ the window, baseline), case status with presentation, swiftness; and the unresol
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime, timedelta
+from decimal import ROUND_HALF_UP, Decimal
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from services.sanctions.domain import CaseStatus, LinkRule, ResolvedBy, days_between
 from tests.unit.domain import builders as b
@@ -137,6 +141,19 @@ def test_swiftness_is_fractional_days_rounded_half_up(evaluate: Evaluate) -> Non
     assert days_between(b.at(0), b.at(1 / 3)) == 0.33
     assert days_between(b.at(0), b.at(0.125)) == 0.13
     assert days_between(b.at(0), b.at(2)) == 2.0
+
+
+def _days_by_decimal(micro: int) -> float:
+    """The definition `days_between` keeps: exact decimals, quantized half-up to hundredths."""
+    return float((Decimal(micro) / Decimal(86_400_000_000)).quantize(Decimal("0.01"), rounding=ROUND_HALF_UP))
+
+
+@given(st.one_of(st.integers(-10**15, 10**15),  # about 30 years either way, in microseconds
+                 st.integers(-10**6, 10**6).map(lambda k: k * 864_000_000 + 432_000_000),  # ties
+                 st.integers(-10**6, 10**6).map(lambda k: k * 864_000_000)))  # whole hundredths
+def test_days_between_is_the_decimal_rounding_of_whole_microseconds(micro: int) -> None:
+    start = datetime(2000, 1, 1, tzinfo=UTC) + timedelta(days=20_000)
+    assert days_between(start, start + timedelta(microseconds=micro)) == _days_by_decimal(micro)
 
 
 def test_a_case_is_presented_by_a_call_in_held_after_its_first_sanction(evaluate: Evaluate) -> None:
