@@ -148,6 +148,10 @@ def test_disagreement_names_what_is_in_two_shards() -> None:
         "a call-in's events in more than one partition")
     assert check(facts(retracted), facts(b.retraction("x1", "s1", 5))) == (
         "a retraction in another partition than the event it retracts")
+    for shards in ([facts(b.retraction("x1", "s1", 5)), facts(retracted)],  # the event in the last shard
+                   [facts(incident), facts(retracted), facts(b.retraction("x1", "s1", 5))],
+                   [facts(b.retraction("x1", "s1", 5)), facts(incident), facts(retracted)]):
+        assert check(*shards) == "a retraction in another partition than the event it retracts"
     assert check(facts(retracted, b.retraction("x1", "s1", 5)), facts(incident)) is None
 
 
