@@ -31,6 +31,7 @@ from typing import IO, Any
 from pydantic import ValidationError
 
 from services.audit.auditors import Auditor, load_auditors
+from services.audit.command import start_fork_server
 from services.audit.errors import AuditError, ConfigError
 from services.audit.explain import explain_group, render_text
 from services.audit.export import (
@@ -55,7 +56,7 @@ from services.audit.replay import (
     state_lines,
 )
 from services.audit.settings import DEV_DATA_DIR, AuditCliSettings
-from services.audit.sharding import ShardsDisagree, shard_plan, sharded_lines, start_fork_server
+from services.audit.sharding import ShardsDisagree, shard_plan, sharded_lines
 from services.audit.signing import PublicKeys, load_public_keys
 from services.audit.verify import verify_log
 from services.sanctions.domain import effective_facts
@@ -247,7 +248,7 @@ def _replayed_lines(run: _Run, cut: Cut) -> tuple[Iterator[bytes], ReplayStats]:
     this process, from reader processes."""
     readers = run.args.readers or default_readers()
     if not run.args.in_one_process and readers > 1:
-        start_fork_server()  # importing the code while this process reads the metadata
+        start_fork_server()  # already running if `command` started it (it imports the code meanwhile)
         reader = run.reader()
         plan = shard_plan(reader, run.topics, readers)
         if len(plan.jobs) > 1:

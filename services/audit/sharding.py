@@ -26,8 +26,6 @@ import asyncio
 import gc
 import heapq
 import marshal
-import multiprocessing
-import multiprocessing.forkserver
 import queue
 import threading
 from collections.abc import Iterator, Sequence
@@ -37,6 +35,7 @@ from operator import itemgetter
 from typing import Any
 
 from services.audit import errors
+from services.audit.command import start_fork_server
 from services.audit.decoding import decode_value
 from services.audit.kafka_log import LogReader, Progress
 from services.audit.readers import balanced_shares, read_partitions
@@ -55,7 +54,7 @@ from services.audit.shards import (
 from services.infra.kafka_security import PLAINTEXT, KafkaSecurity
 from services.sanctions.domain import Fact
 
-__all__ = ["Plan", "ShardsDisagree", "shard_plan", "sharded_lines", "start_fork_server"]
+__all__ = ["Plan", "ShardsDisagree", "shard_plan", "sharded_lines"]
 
 _LINE_BYTES = 1 << 20
 """About how many bytes of lines a shard process sends per message (a group's line can be far larger:
@@ -101,18 +100,6 @@ def shard_plan(reader: LogReader, topics: Sequence[str], readers: int) -> Plan:
                      for shard in range(count)], size)
     shares = balanced_shares(partitions, ends, readers)
     return Plan([[(tp.topic, tp.partition, ends[tp]) for tp in share] for share in shares], None)
-
-
-def start_fork_server() -> multiprocessing.context.ForkServerContext:
-    """Start the server process the shards are forked from, if it is not running (the caller may
-    start it early: it then imports the code while the caller reads the log's metadata). Forked from
-    a process that has imported this module and nothing more (no consumer, no thread to lose in a
-    fork), the shards start at once, share the imported code's memory, and hash alike, as
-    `ShardCheck` needs, with the server's hash seed (random, per server)."""
-    context = multiprocessing.get_context("forkserver")
-    context.set_forkserver_preload([__name__])
-    multiprocessing.forkserver.ensure_running()
-    return context
 
 
 def sharded_lines(bootstrap: str, plan: Plan, cut: Cut, stats: ReplayStats, *, window_days: int,
