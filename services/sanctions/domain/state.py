@@ -125,11 +125,7 @@ def assembled(cls: type[_Record], values: dict[str, Any]) -> _Record:
     order of declaration, as the rules' literals do; otherwise it gets a copy in that order. Every
     record of a class shares one set of fields given: a frozen record never changes it, and
     `model_copy` copies it before an update."""
-    spec = _SPECS.get(cls)
-    if spec is None:
-        names = tuple(cls.model_fields)
-        spec = _SPECS[cls] = (names, set(names))
-    names, given = spec
+    names, given = _spec(cls)
     if tuple(values) != names:
         try:
             ordered = {name: values[name] for name in names}  # in declaration order, as validation makes it
@@ -145,13 +141,18 @@ def assembled_in_order(cls: type[_Record], values: dict[str, Any]) -> _Record:
     """`assembled` for `values` that list every field of `cls` in its order of declaration, unchecked:
     for the rules' own literals, each made hundreds of thousands of times by a replay (their order
     is tested, `tests/unit/domain/test_domain_records.py`)."""
-    given = _GIVEN.get(cls)
-    if given is None:
-        given = _GIVEN[cls] = set(cls.model_fields)
-    return _made(cls, values, given)
+    return _made(cls, values, _spec(cls)[1])
 
 
-_GIVEN: dict[type[CanonicalRecord], set[str]] = {}
+def _spec(cls: type[CanonicalRecord]) -> tuple[tuple[str, ...], set[str]]:
+    """`cls`'s field names in declaration order, and the one set of them its records share."""
+    spec = _SPECS.get(cls)
+    if spec is None:
+        names = tuple(cls.model_fields)
+        spec = _SPECS[cls] = (names, set(names))
+    return spec
+
+
 _new = object.__new__  # a model has no `__new__` of its own
 _set_dict = BaseModel.__dict__["__dict__"].__set__
 # the slots of every model, set through their descriptors: a third less than `object.__setattr__`
