@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from devtools.bench import audit, dashboard, intake, processor
-from devtools.bench.common import broker_for_bench
+from devtools.bench.common import broker_for_bench, exit_code
 
 
 def main() -> int:
@@ -12,7 +12,7 @@ def main() -> int:
         processor.report(processor.run_processor_bench(bootstrap))
         audit.report(audit.run_audit_bench(bootstrap))
         dashboard.report(dashboard.run_dashboard_bench(bootstrap))
-    return 0
+    return exit_code()
 
 
 if __name__ == "__main__":

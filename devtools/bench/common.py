@@ -17,8 +17,8 @@ import httpx
 from devtools.broker import KafkaBroker, free_port
 from services.infra.topics import ensure_topics
 
-__all__ = ["Figure", "broker_for_bench", "create_topic", "metric_total", "percentile", "print_table",
-           "service_process"]
+__all__ = ["Figure", "broker_for_bench", "create_topic", "exit_code", "metric_total", "percentile",
+           "print_table", "service_process"]
 
 
 def percentile(samples: Sequence[float], q: float) -> float:
@@ -45,7 +45,12 @@ class Figure:
         return self.events_per_s / self.base_events_per_s if self.base_events_per_s else float("nan")
 
 
-def print_table(title: str, figures: Sequence[Figure], targets: Sequence[tuple[str, bool]]) -> None:
+_FAILED: list[str] = []
+
+
+def print_table(title: str, figures: Sequence[Figure], targets: Sequence[tuple[str, bool | None]]) -> None:
+    """The figures beside their baselines, then each target as PASS or FAIL (None: a figure shown
+    for information, not a target). A failed target is remembered for `exit_code`."""
     print(f"\n{title}")
     head = (f"{'workload':<28} {'events/s':>10} {'p50 ms':>8} {'p99 ms':>8} | {'raw ev/s':>10} "
             f"{'raw p50':>8} {'raw p99':>8} | {'ratio':>6}")
@@ -55,7 +60,21 @@ def print_table(title: str, figures: Sequence[Figure], targets: Sequence[tuple[s
         print(f"{f.name:<28} {f.events_per_s:>10.0f} {f.p50_ms:>8.1f} {f.p99_ms:>8.1f} | "
               f"{f.base_events_per_s:>10.0f} {f.base_p50_ms:>8.1f} {f.base_p99_ms:>8.1f} | {f.ratio:>6.2f}")
     for label, ok in targets:
-        print(f"  [{'PASS' if ok else 'FAIL'}] {label}")
+        print(f"  [{'info' if ok is None else 'PASS' if ok else 'FAIL'}] {label}")
+        if ok is False:
+            _FAILED.append(label)
+
+
+def exit_code() -> int:
+    """What a benchmark command exits with: 1 if a target printed so far was not met (each listed
+    once more at the end), 0 if all were."""
+    if not _FAILED:
+        print("\nevery target met")
+        return 0
+    print(f"\n{len(_FAILED)} target(s) not met:")
+    for label in _FAILED:
+        print(f"  {label}")
+    return 1
 
 
 def create_topic(bootstrap: str, name: str, config: dict[str, str] | None = None) -> None:

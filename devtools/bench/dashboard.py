@@ -38,7 +38,14 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from kafka import KafkaConsumer, KafkaProducer
 
 from devtools.bench.audit import make_log
-from devtools.bench.common import Figure, broker_for_bench, percentile, print_table, service_process
+from devtools.bench.common import (
+    Figure,
+    broker_for_bench,
+    exit_code,
+    percentile,
+    print_table,
+    service_process,
+)
 from devtools.broker import free_port
 from services.contracts import parse_event
 from services.dashboard.readmodel.records import CONSUMED_TOPICS
@@ -421,7 +428,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     with broker_for_bench() as bootstrap:
         report(run_dashboard_bench(bootstrap, scale=args.scale))
-    return 0
+    return exit_code()
 
 
 if __name__ == "__main__":

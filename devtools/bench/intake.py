@@ -32,6 +32,7 @@ from devtools.bench.common import (
     Figure,
     broker_for_bench,
     create_topic,
+    exit_code,
     percentile,
     print_table,
     service_process,
@@ -221,7 +222,7 @@ def report(figures: list[Figure]) -> None:
 def main() -> int:
     with broker_for_bench() as bootstrap:
         report(run_intake_bench(bootstrap))
-    return 0
+    return exit_code()
 
 
 if __name__ == "__main__":

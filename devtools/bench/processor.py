@@ -32,6 +32,7 @@ from devtools.bench.common import (
     Figure,
     broker_for_bench,
     create_topic,
+    exit_code,
     metric_total,
     percentile,
     print_table,
@@ -319,7 +320,7 @@ def main() -> int:
     scale = float(sys.argv[1]) if len(sys.argv) > 1 else 1.0
     with broker_for_bench() as bootstrap:
         report(run_processor_bench(bootstrap, scale=scale))
-    return 0
+    return exit_code()
 
 
 if __name__ == "__main__":
