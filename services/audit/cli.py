@@ -253,13 +253,17 @@ def _replayed_lines(run: _Run, cut: Cut) -> tuple[Iterator[bytes], ReplayStats]:
         plan = shard_plan(reader, run.topics, readers)
         if len(plan.jobs) > 1:
             stats = ReplayStats()
+            bar = run.progress("replay")
             produced = sharded_lines(reader.bootstrap, plan, cut, stats, window_days=run.settings.window_days,
                                      security=run.settings.kafka_security(), timeout_s=run.args.timeout,
-                                     progress=run.progress("replay"))
+                                     progress=bar)
             try:
                 first = next(produced)
             except ShardsDisagree as exc:
+                bar.close()  # the log is read again, with a bar of its own on the next line
                 run.say(f"replaying in one process: {exc}")
+                facts, stats = run.facts(cut, "replay (in one process)")
+                return state_lines(facts, window_days=run.settings.window_days), stats
             else:
                 return itertools.chain([first], produced), stats
     facts, stats = run.facts(cut, "replay")
