@@ -195,7 +195,7 @@ def _command(argv: list[str], env: dict[str, str]) -> tuple[float, int, int, str
 
 def run_audit_bench(bootstrap: str, *, scale: float = 1.0) -> tuple[list[Figure], int, int, int]:
     written = _write(bootstrap, int(1_000_000 * scale))
-    raw_s, n = _raw_read(bootstrap)  # also what an earlier benchmark left in the same topics
+    raw_s, n = _raw_read(bootstrap)  # every record of the topics (`make bench` gives each bench a broker)
     if n < written:
         raise RuntimeError(f"the raw consumer read {n} records of the {written} written")
     replay_s, replay_rss, code = _gvi_audit(bootstrap, "replay", "--out", os.devnull)
