@@ -247,6 +247,7 @@ def _replayed_lines(run: _Run, cut: Cut) -> tuple[Iterator[bytes], ReplayStats]:
     `--in-one-process`, `--readers 1` or the log is not keyed as the intake keys it; otherwise in
     this process, from reader processes."""
     readers = run.args.readers or default_readers()
+    label = "replay"
     if not run.args.in_one_process and readers > 1:
         start_fork_server()  # already running if `command` started it (it imports the code meanwhile)
         reader = run.reader()
@@ -262,11 +263,10 @@ def _replayed_lines(run: _Run, cut: Cut) -> tuple[Iterator[bytes], ReplayStats]:
             except ShardsDisagree as exc:
                 bar.close()  # the log is read again, with a bar of its own on the next line
                 run.say(f"replaying in one process: {exc}")
-                facts, stats = run.facts(cut, "replay (in one process)")
-                return state_lines(facts, window_days=run.settings.window_days), stats
+                label = "replay (in one process)"
             else:
                 return itertools.chain([first], produced), stats
-    facts, stats = run.facts(cut, "replay")
+    facts, stats = run.facts(cut, label)
     return state_lines(facts, window_days=run.settings.window_days), stats
 
 

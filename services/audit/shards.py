@@ -117,21 +117,19 @@ def disagreement(checks: Sequence[ShardCheck]) -> str | None:
     as a set at a time, some 25 MB for a third of a million events, compared with the others'
     arrays; the last shard's events are never a set.)"""
     misplaced = "a retraction in another partition than the event it retracts"
-    for i, check in enumerate(checks):
-        others = [other for j, other in enumerate(checks) if j != i]
-        if i == len(checks) - 1:  # the others' targets (a few) as a set, this shard's events walked
-            elsewhere = {target for other in others for target in _hashes(other.targets)}
-            if elsewhere and not elsewhere.isdisjoint(_hashes(check.keys)):
-                return misplaced
-            break
+    for i, check in enumerate(checks[:-1]):
         mine = set(_hashes(check.keys))
         if any(not mine.isdisjoint(_hashes(other.keys)) for other in checks[i + 1:]):
             return "an event (source and id) in more than one partition"
         # no event is in two shards (the pairs with the shards before were checked before): a
         # retraction elsewhere that names one of these events names one not in its own shard
-        if any(not mine.isdisjoint(_hashes(other.targets)) for other in others):
+        if any(not mine.isdisjoint(_hashes(other.targets)) for j, other in enumerate(checks) if j != i):
             return misplaced
         del mine
+    if checks:  # the last shard's events: the others' targets (a few) as a set, its events walked
+        elsewhere = {target for other in checks[:-1] for target in _hashes(other.targets)}
+        if elsewhere and not elsewhere.isdisjoint(_hashes(checks[-1].keys)):
+            return misplaced
     for what, name in (("incidents", "an incident's events"), ("call_ins", "a call-in's events")):
         for i, check in enumerate(checks[:-1]):
             mine = set(_hashes(getattr(check, what)))
