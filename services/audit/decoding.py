@@ -25,6 +25,7 @@ from pydantic import AwareDatetime, BaseModel
 from services.contracts import EVENT_TYPES, read_event
 from services.contracts.events import EventData
 from services.sanctions.domain import Fact
+from services.sanctions.domain.facts import new_fact
 
 __all__ = ["Packed", "decode_value", "from_time_state", "packed", "plain_form", "time_state", "unpacked"]
 
@@ -56,20 +57,36 @@ def decode_value(value: bytes | None, topic: str, partition: int, offset: int, *
     except (ValueError, RecursionError):
         return None
     data = event.data
+    model = type(data)
     values = data.__dict__
     shared = _SHARED.setdefault
-    for name in _interned_fields(type(data)):
+    for name in _interned_fields(model):
         if type(field := values[name]) in _SHAREABLE:  # a string, or a tuple of group ids
             values[name] = shared(field, field)
-    fields = frozenset(data.model_fields_set)
+    _set(data, "__pydantic_fields_set__", _given(model, data.__pydantic_fields_set__))
     if lean:
-        keyed = _KEY_SHARING[type(data)].copy()  # a copy of a key-sharing dict shares its keys too
+        keyed = _KEY_SHARING[model].copy()  # a copy of a key-sharing dict shares its keys too
         keyed.update(values)
         _set(data, "__dict__", keyed)
-    _set(data, "__pydantic_fields_set__", shared(fields, fields))
-    return Fact(shared(event.source, event.source), event.id, shared(event.type, event.type), event.time,
-                data, event.recordedtime, shared(event.agency, event.agency), shared(topic, topic), partition,
-                offset)
+    # (`type` needs no sharing: pydantic gives the discriminator's own literal string)
+    return new_fact((shared(event.source, event.source), event.id, event.type, event.time, data,
+                     event.recordedtime, shared(event.agency, event.agency), shared(topic, topic), partition,
+                     offset))
+
+
+_GIVEN: dict[tuple[type[Any], int], list[frozenset[str]]] = {}
+"""The sets of fields given seen so far, by model and size (a model's payloads give a few sets)."""
+
+
+def _given(model: type[Any], fields: set[str]) -> frozenset[str]:
+    """One shared frozenset equal to `fields` (a payload's own set of fields given)."""
+    seen = _GIVEN.setdefault((model, len(fields)), [])
+    for given in seen:
+        if given == fields:
+            return given
+    given = frozenset(fields)
+    seen.append(given)
+    return given
 
 
 _new = object.__new__
@@ -250,5 +267,6 @@ def unpacked(item: Packed, topic: str, partition: int, offset: int) -> Fact | No
     _set(data, "__pydantic_fields_set__", given)
     _set(data, "__pydantic_extra__", None)
     _set(data, "__pydantic_private__", None)
-    return Fact(source, event_id, event_type, _from_pickled(time, UTC), cast(EventData, data),
-                None if recorded is None else _from_pickled(recorded, UTC), agency, topic, partition, offset)
+    return new_fact((source, event_id, event_type, _from_pickled(time, UTC), cast(EventData, data),
+                     None if recorded is None else _from_pickled(recorded, UTC), agency, topic, partition,
+                     offset))

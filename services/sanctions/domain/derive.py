@@ -224,6 +224,9 @@ def joined(by_type: Mapping[type[Any], list[Fact]], memberships: Iterable[Fact] 
 
 
 _INCIDENT_ORDER = attrgetter("time", "incident_id")
+_EXPLICIT, _LATEST, _BASELINE = (LinkRule.EXPLICIT_INCIDENT, LinkRule.LATEST_CASE_WITHIN_WINDOW,
+                                 LinkRule.BASELINE)
+"""(Names, not attribute lookups per sanction: see `rules._AWAITING`.)"""
 
 
 def _group_state(group_id: str, registrations: list[Fact], warnings: list[Fact], incidents: list[Incident],
@@ -247,15 +250,14 @@ def _group_state(group_id: str, registrations: list[Fact], warnings: list[Fact],
     for fact, membership_ids in sanctions:  # in (time, id, source) order, as `gather` keeps them
         named = cast(SanctionRecorded, fact.data).incident_id  # `joined` keeps only sanctions here
         if named is not None and named in cases:
-            linked[named].append(make_link(fact, LinkRule.EXPLICIT_INCIDENT, membership_ids))
+            linked[named].append(make_link(fact, _EXPLICIT, membership_ids))
             continue
         at = bisect.bisect_right(case_times, fact.time) - 1  # the latest case at or before it
         last = ordered[at] if at >= 0 else None
         if last is not None and within_window(last.time, fact.time, window_days):
-            linked[last.incident_id].append(make_link(fact, LinkRule.LATEST_CASE_WITHIN_WINDOW,
-                                                      membership_ids))
+            linked[last.incident_id].append(make_link(fact, _LATEST, membership_ids))
         else:
-            baseline.append(make_link(fact, LinkRule.BASELINE, membership_ids))
+            baseline.append(make_link(fact, _BASELINE, membership_ids))
 
     shows = sorted(presentations, key=lambda p: (p.held_time, p.held_id, p.call_in_id))
     show_times = [p.held_time for p in shows]

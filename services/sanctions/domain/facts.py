@@ -9,13 +9,15 @@ and never affects a derived state.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
-from typing import Any, NamedTuple
+from functools import partial
+from typing import Any, NamedTuple, cast
 
 from services.contracts import RETRACTION_TYPE, CloudEvent, canonical_json
 from services.contracts.events import EventData, EventRetracted
 
-__all__ = ["Fact", "FactKey", "OrderKey", "as_fact", "preferred", "retraction_target"]
+__all__ = ["Fact", "FactKey", "OrderKey", "as_fact", "new_fact", "preferred", "retraction_target"]
 
 FactKey = tuple[str, str]
 """(source, id): how events are deduplicated and how a retraction names its target."""
@@ -44,9 +46,8 @@ class Fact(NamedTuple):
     @classmethod
     def from_event(cls, event: CloudEvent, *, topic: str | None = None, partition: int | None = None,
                    offset: int | None = None) -> Fact:
-        return cls(source=event.source, id=event.id, type=event.type, time=event.time, data=event.data,
-                   recordedtime=event.recordedtime, agency=event.agency, topic=topic,
-                   partition=partition, offset=offset)
+        return new_fact((event.source, event.id, event.type, event.time, event.data, event.recordedtime,
+                         event.agency, topic, partition, offset))
 
     @property
     def key(self) -> FactKey:
@@ -62,6 +63,12 @@ class Fact(NamedTuple):
 
     def same_content(self, other: Fact) -> bool:
         return (self.type == other.type and self.time == other.time and self.data == other.data)
+
+
+new_fact = cast(Callable[[tuple[Any, ...]], Fact], partial(tuple.__new__, Fact))
+"""`Fact(*fields)` from a tuple of all ten fields in order, without the named tuple's own `__new__`
+(a Python function: about half the cost of making a fact, which the processor and the replay do
+for every event)."""
 
 
 def _content_dict(fact: Fact) -> dict[str, Any]:

@@ -46,6 +46,9 @@ IncidentKey = tuple[datetime, str]
 """(incident time, incident id): the order of a group's incidents and cases."""
 Target = tuple[str | None, LinkRule]
 """Where a sanction is linked: (incident id of the case, rule), or (None, baseline)."""
+_EXPLICIT, _LATEST, _BASELINE = (LinkRule.EXPLICIT_INCIDENT, LinkRule.LATEST_CASE_WITHIN_WINDOW,
+                                 LinkRule.BASELINE)
+"""(Names, not attribute lookups per sanction: see `rules._AWAITING`.)"""
 
 
 def _time(key: tuple[datetime, str] | tuple[datetime, str, str]) -> datetime:
@@ -311,13 +314,13 @@ class GroupLedger:
         """Rule 5 for this group."""
         named = self._named_incident(fact)
         if named is not None and self.is_case(named):
-            return named, LinkRule.EXPLICIT_INCIDENT
+            return named, _EXPLICIT
         idx = bisect.bisect_right(self._incidents, fact.time, key=_time) - 1
         if idx >= self._first_case_index() and idx >= 0:
             time, incident_id = self._incidents[idx]
             if within_window(time, fact.time, self._window_days):
-                return incident_id, LinkRule.LATEST_CASE_WITHIN_WINDOW
-        return None, LinkRule.BASELINE
+                return incident_id, _LATEST
+        return None, _BASELINE
 
     def _relink(self, key: OrderKey) -> None:
         fact, membership_ids = self._sanction[key]

@@ -141,7 +141,7 @@ def assembled_in_order(cls: type[_Record], values: dict[str, Any]) -> _Record:
     """`assembled` for `values` that list every field of `cls` in its order of declaration, unchecked:
     for the rules' own literals, each made hundreds of thousands of times by a replay (their order
     is tested, `tests/unit/domain/test_domain_records.py`)."""
-    return _made(cls, values, _spec(cls)[1])
+    return _made(cls, values, (_SPECS.get(cls) or _spec(cls))[1])
 
 
 def _spec(cls: type[CanonicalRecord]) -> tuple[tuple[str, ...], set[str]]:
