@@ -30,9 +30,9 @@ from services.sanctions.domain.facts import new_fact
 __all__ = ["Packed", "decode_value", "from_time_state", "packed", "plain_form", "time_state", "unpacked"]
 
 _SHARED: dict[Any, Any] = {}
-"""One copy of each repeated value (agencies, sources, types, topics, group ids, an incident's or a
-call-in's tuple of group ids, the sets of fields given): a million facts otherwise hold a million
-copies of the same few hundred strings."""
+"""One copy of each repeated value (agencies, sources, topics, group ids, an incident's or a call-in's
+tuple of group ids; the sets of fields given are shared by `_given`): a million facts otherwise hold
+a million copies of the same few hundred strings."""
 
 _INTERNED_FIELDS = frozenset({"group_id", "incident_id", "call_in_id", "area", "name", "service",
                               "suspected_group_ids", "victim_group_ids", "invited_group_ids"})
@@ -74,19 +74,20 @@ def decode_value(value: bytes | None, topic: str, partition: int, offset: int, *
                      offset))
 
 
-_GIVEN: dict[tuple[type[Any], int], list[frozenset[str]]] = {}
+_GIVEN: dict[tuple[type[Any], int], list[set[str]]] = {}
 """The sets of fields given seen so far, by model and size (a model's payloads give a few sets)."""
 
 
-def _given(model: type[Any], fields: set[str]) -> frozenset[str]:
-    """One shared frozenset equal to `fields` (a payload's own set of fields given)."""
+def _given(model: type[Any], fields: set[str]) -> set[str]:
+    """One set equal to `fields` (a payload's own set of fields given), shared by every payload of
+    `model` that gives those fields. (A payload is frozen: nothing changes its set; and it stays a
+    `set`, which pydantic's `exclude_unset` expects.)"""
     seen = _GIVEN.setdefault((model, len(fields)), [])
     for given in seen:
         if given == fields:
             return given
-    given = frozenset(fields)
-    seen.append(given)
-    return given
+    seen.append(fields)
+    return fields
 
 
 _new = object.__new__

@@ -113,3 +113,22 @@ def test_lean_facts_take_less_memory() -> None:
         return size
 
     assert held(lean=True) < held(lean=False) - 20 * len(values)  # a shard keeps ~333,000 of them
+
+
+def test_payloads_giving_different_fields_of_the_same_number_keep_their_own_sets() -> None:
+    # the sets of fields given are shared between payloads that give the same fields: two warnings
+    # each giving one optional field besides the required ones must not end up with one set
+    def warning(event_id: str, optional: dict[str, object]) -> bytes:
+        raw = example_event("gvi.warning.delivered.v1", id=event_id)
+        raw["data"] = {"group_id": "g-1", "channel": "home_visit", **optional}
+        return _accepted(raw)
+
+    to_person = decode_value(warning("w1", {"person_ref": "p-1"}), "notifications", 0, 1)
+    with_levers = decode_value(warning("w2", {"promised_levers": ["arrest"]}), "notifications", 0, 2)
+    again = decode_value(warning("w3", {"person_ref": "p-2"}), "notifications", 0, 3)
+    assert to_person is not None and with_levers is not None and again is not None
+    assert to_person.data.model_fields_set == {"group_id", "channel", "person_ref"}
+    assert with_levers.data.model_fields_set == {"group_id", "channel", "promised_levers"}
+    assert again.data.model_fields_set is to_person.data.model_fields_set  # shared, not copied
+    assert to_person.data.model_dump_json(exclude_unset=True) == '{"group_id":"g-1","channel":"home_visit",' \
+        '"person_ref":"p-1"}'
