@@ -32,3 +32,12 @@ def test_the_command_succeeds_when_every_target_is_met(capsys: pytest.CaptureFix
     print_table("Audit", [FIGURE], [("replay >= 20,000 events/s", True), ("for information", None)])
     assert exit_code() == 0
     assert "every target met" in capsys.readouterr().out
+
+
+def test_the_audit_s_figure_is_the_pair_with_the_median_ratio() -> None:
+    from devtools.bench.audit import median_pair
+
+    # (raw read seconds, replay seconds): ratios 48%, 55%, 52%, in the order run
+    pairs = [(7.2, 15.0), (7.7, 14.0), (7.28, 14.0)]
+    assert median_pair(pairs) == (7.28, 14.0)
+    assert median_pair(pairs[:1]) == (7.2, 15.0)
