@@ -12,7 +12,8 @@ import bisect
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from operator import attrgetter
+from itertools import islice
+from operator import attrgetter, eq
 from typing import Any, TypeVar, cast
 
 from services.contracts import RETRACTION_TYPE, CloudEvent, canonical_json
@@ -94,10 +95,18 @@ def effective_facts(events: Iterable[CloudEvent | Fact]) -> list[Fact]:
         withdrawn = retracted.get(source, ())
         kept += [f for event_id, f in by_id.items()
                  if f.type != RETRACTION_TYPE and event_id not in withdrawn]
-    # (time, id, source) order by three stable sorts on single attributes: no key tuple per event
-    for attribute in ("source", "id", "time"):
-        kept.sort(key=attrgetter(attribute))
+    # (time, id, source) order: by time alone when no two events share a time (a log's partitions are
+    # runs already in time order, which a sort by time merges at little cost); otherwise by three
+    # stable sorts on single attributes (no key tuple per event)
+    kept.sort(key=_TIME)
+    times = list(map(_TIME, kept))
+    if any(map(eq, times, islice(times, 1, None))):
+        for attribute in ("source", "id", "time"):
+            kept.sort(key=attrgetter(attribute))
     return kept
+
+
+_TIME = attrgetter("time")
 
 
 def derive(events: Iterable[CloudEvent | Fact], *, window_days: int = DEFAULT_WINDOW_DAYS,

@@ -160,3 +160,22 @@ def test_case_status_is_awaiting_until_a_sanction_links(evaluate: Evaluate) -> N
     (case,) = derived.groups["ga"].cases
     assert case.status is CaseStatus.AWAITING_SANCTION
     assert (case.first_sanction_time, case.days_to_first_sanction, case.sanction_ids) == (None, None, ())
+
+
+
+def test_the_events_that_count_are_in_time_then_id_then_source_order() -> None:
+    from services.sanctions.domain.derive import effective_facts
+
+    def warning(event_id: str, day: float, source: str = b.POLICE) -> object:
+        return b.event("gvi.warning.delivered.v1", event_id, day, {"group_id": "ga"}, source=source)
+
+    def order(*events: object) -> list[tuple[str, str]]:
+        return [(f.id, f.source) for f in effective_facts(events)]  # type: ignore[arg-type]
+
+    # distinct times: by time, whatever the ids and the order given
+    assert order(warning("a", 3), warning("c", 1), warning("b", 2)) == [
+        ("c", b.POLICE), ("b", b.POLICE), ("a", b.POLICE)]
+    # a tie on time anywhere: ties by id, then by source; the rest still by time
+    tied = order(warning("z", 5), warning("y", 2), warning("x", 2, b.PROBATION), warning("x", 2),
+                 warning("w", 1))
+    assert tied == [("w", b.POLICE), ("x", b.POLICE), ("x", b.PROBATION), ("y", b.POLICE), ("z", b.POLICE)]
