@@ -166,3 +166,15 @@ def test_the_fast_serialiser_writes_any_text_and_day_count_as_canonical_json_doe
                                                  "warning_id": text, "presented_by": None}),
         "links": ()})
     assert case.to_json() == canonical_json(case.model_dump(mode="json"))
+
+
+def test_a_fact_made_from_an_event_is_the_named_tuple_with_its_fields_by_name() -> None:
+    from services.sanctions.domain import Fact
+
+    event = b.sanction("s1", 3, group="ga")
+    fact = Fact.from_event(event, topic="sanctions", partition=2, offset=41)
+    assert type(fact) is Fact and len(fact) == len(Fact._fields)
+    assert fact == Fact(source=event.source, id="s1", type=event.type, time=event.time, data=event.data,
+                        recordedtime=event.recordedtime, agency=event.agency, topic="sanctions",
+                        partition=2, offset=41)
+    assert (fact.key, fact.offset) == ((event.source, "s1"), 41)
