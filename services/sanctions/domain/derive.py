@@ -32,7 +32,10 @@ from services.contracts.events import (
 from services.sanctions.domain.alerts import Alert, group_alerts, retaliation_alerts
 from services.sanctions.domain.facts import Fact, FactKey, as_fact, preferred, retraction_target
 from services.sanctions.domain.rules import (
+    BASELINE,
     DEFAULT_WINDOW_DAYS,
+    EXPLICIT_INCIDENT,
+    LATEST_CASE_WITHIN_WINDOW,
     Incident,
     incident_of,
     invited_groups,
@@ -46,7 +49,6 @@ from services.sanctions.domain.rules import (
 )
 from services.sanctions.domain.state import (
     GroupState,
-    LinkRule,
     Presentation,
     SanctionLink,
     UnresolvedSanction,
@@ -233,9 +235,6 @@ def joined(by_type: Mapping[type[Any], list[Fact]], memberships: Iterable[Fact] 
 
 
 _INCIDENT_ORDER = attrgetter("time", "incident_id")
-_EXPLICIT, _LATEST, _BASELINE = (LinkRule.EXPLICIT_INCIDENT, LinkRule.LATEST_CASE_WITHIN_WINDOW,
-                                 LinkRule.BASELINE)
-"""(Names, not attribute lookups per sanction: see `rules._AWAITING`.)"""
 
 
 def _group_state(group_id: str, registrations: list[Fact], warnings: list[Fact], incidents: list[Incident],
@@ -259,14 +258,14 @@ def _group_state(group_id: str, registrations: list[Fact], warnings: list[Fact],
     for fact, membership_ids in sanctions:  # in (time, id, source) order, as `gather` keeps them
         named = cast(SanctionRecorded, fact.data).incident_id  # `joined` keeps only sanctions here
         if named is not None and named in cases:
-            linked[named].append(make_link(fact, _EXPLICIT, membership_ids))
+            linked[named].append(make_link(fact, EXPLICIT_INCIDENT, membership_ids))
             continue
         at = bisect.bisect_right(case_times, fact.time) - 1  # the latest case at or before it
         last = ordered[at] if at >= 0 else None
         if last is not None and within_window(last.time, fact.time, window_days):
-            linked[last.incident_id].append(make_link(fact, _LATEST, membership_ids))
+            linked[last.incident_id].append(make_link(fact, LATEST_CASE_WITHIN_WINDOW, membership_ids))
         else:
-            baseline.append(make_link(fact, _BASELINE, membership_ids))
+            baseline.append(make_link(fact, BASELINE, membership_ids))
 
     shows = sorted(presentations, key=lambda p: (p.held_time, p.held_id, p.call_in_id))
     show_times = [p.held_time for p in shows]

@@ -19,6 +19,9 @@ from datetime import datetime, timedelta
 from services.contracts.events import SanctionRecorded
 from services.sanctions.domain.facts import Fact, OrderKey
 from services.sanctions.domain.rules import (
+    BASELINE,
+    EXPLICIT_INCIDENT,
+    LATEST_CASE_WITHIN_WINDOW,
     Incident,
     make_case,
     make_group_state,
@@ -46,9 +49,6 @@ IncidentKey = tuple[datetime, str]
 """(incident time, incident id): the order of a group's incidents and cases."""
 Target = tuple[str | None, LinkRule]
 """Where a sanction is linked: (incident id of the case, rule), or (None, baseline)."""
-_EXPLICIT, _LATEST, _BASELINE = (LinkRule.EXPLICIT_INCIDENT, LinkRule.LATEST_CASE_WITHIN_WINDOW,
-                                 LinkRule.BASELINE)
-"""(Names, not attribute lookups per sanction: see `rules._AWAITING`.)"""
 
 
 def _time(key: tuple[datetime, str] | tuple[datetime, str, str]) -> datetime:
@@ -314,13 +314,13 @@ class GroupLedger:
         """Rule 5 for this group."""
         named = self._named_incident(fact)
         if named is not None and self.is_case(named):
-            return named, _EXPLICIT
+            return named, EXPLICIT_INCIDENT
         idx = bisect.bisect_right(self._incidents, fact.time, key=_time) - 1
         if idx >= self._first_case_index() and idx >= 0:
             time, incident_id = self._incidents[idx]
             if within_window(time, fact.time, self._window_days):
-                return incident_id, _LATEST
-        return None, _BASELINE
+                return incident_id, LATEST_CASE_WITHIN_WINDOW
+        return None, BASELINE
 
     def _relink(self, key: OrderKey) -> None:
         fact, membership_ids = self._sanction[key]

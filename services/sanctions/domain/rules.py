@@ -49,7 +49,10 @@ from services.sanctions.domain.state import (
 )
 
 __all__ = [
+    "BASELINE",
     "DEFAULT_WINDOW_DAYS",
+    "EXPLICIT_INCIDENT",
+    "LATEST_CASE_WITHIN_WINDOW",
     "Incident",
     "current_incident",
     "group_set",
@@ -164,6 +167,9 @@ _EMPTY: tuple[str, ...] = ()
 # times: on Python 3.11 `CaseStatus.AWAITING_SANCTION` is a descriptor call (some 70 ns), a name 3 ns.
 _AWAITING, _SANCTIONED, _PRESENTED = CaseStatus.AWAITING_SANCTION, CaseStatus.SANCTIONED, CaseStatus.PRESENTED
 _BY_MEMBERSHIP, _BY_NAMED_GROUP = ResolvedBy.MEMBERSHIP, ResolvedBy.NAMED_GROUP
+EXPLICIT_INCIDENT, LATEST_CASE_WITHIN_WINDOW, BASELINE = (
+    LinkRule.EXPLICIT_INCIDENT, LinkRule.LATEST_CASE_WITHIN_WINDOW, LinkRule.BASELINE)
+"""Rule 5's outcomes as names, for both evaluations of it (`derive`, `group_ledger`), once per sanction."""
 
 
 def make_link(sanction: Fact, rule: LinkRule, membership_ids: Sequence[str]) -> SanctionLink:
