@@ -2,7 +2,7 @@
 
 The worker reads the three source topics with `read_committed` under one faust agent (concurrency
 1: faust-streaming issue 606 loses messages above 1), whose consumer hands each fetch's records to
-`ProcessorCore` in bulk (see `_Consumer._drain_messages`). It keeps the counting copy of every
+`ProcessorCore` in bulk (see `faust_adapter`). It keeps the counting copy of every
 event in the RocksDB-backed `facts` table (changelogged, so a lost disk is recovered from Kafka),
 sends the outputs as record batches, and commits offsets only once all of that is acknowledged
 (at-least-once, with outputs that are harmless to repeat). After table recovery, and after any
@@ -13,22 +13,16 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 import time
-import weakref
-from collections.abc import Awaitable, Callable, Iterator, Sequence
+from collections.abc import Awaitable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime
-from typing import Any, cast
+from typing import Any
 
-import faust
 from aiokafka import AIOKafkaConsumer
 from aiokafka import TopicPartition as KafkaTopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
-from faust.streams import _current_event
-from faust.transport.consumer import CONSUMER_FETCHING
-from faust.transport.drivers import aiokafka as faust_aiokafka
-from faust.types import TP, EventT, Message, StreamT
-from mode import Service
+from aiokafka.errors import KafkaError
+from faust.types import TP, Message, StreamT
 
 from services.contracts import Service as SourceService
 from services.contracts import canonical_json
@@ -42,161 +36,32 @@ from services.sanctions.domain.records import (
     partition_of,
 )
 from services.sanctions.processor.core import ProcessorCore, TopicPartition
+from services.sanctions.processor.faust_adapter import (
+    BulkApp,
+    FactTable,
+    broker_answers,
+    changelog_topic_name,
+    current_message,
+    kafka_producer,
+    keep_metadata_for,
+    source_lag,
+)
+from services.sanctions.processor.health import Health
 from services.sanctions.processor.metrics import ProcessorMetrics
 from services.sanctions.processor.ownership import PublishingLease
 from services.sanctions.processor.settings import ProcessorSettings
 
-__all__ = ["ALERTS_TOPIC", "SOURCE_TOPICS", "HttpService", "Processor", "PublishingService"]
+__all__ = ["ALERTS_TOPIC", "FACTS_TABLE", "SOURCE_TOPICS", "Processor", "read_to_end"]
 
 log = logging.getLogger(__name__)
 
 SOURCE_TOPICS: tuple[str, ...] = tuple(service.topic for service in SourceService)
 ALERTS_TOPIC = "alerts"
-LAG_INTERVAL_S = 5.0
-FETCH_MAX_WAIT_MS = 100
-EXIT_PARTIAL_ASSIGNMENT = 3
+FACTS_TABLE = "facts"
+HEALTH_INTERVAL_S = 1.0
 BATCH_MAX_EVENTS = 2000  # records per fetch, handled together
 FACT_ENTRY_MAX_BYTES = 256 * 1024
 PRODUCER_LINGER_MS = 5  # outputs of consecutive events share produce requests
-
-
-class _ReadCommittedConsumerThread(faust_aiokafka.AIOKafkaConsumerThread):
-    """faust reads `read_committed` only with exactly-once processing; the intake writes in
-    transactions, so an at-least-once worker must too, or it would process records whose
-    transaction was aborted (events the intake answered 503 for). And faust waits up to 1.5 s in
-    each fetch: a transaction's commit marker does not end that wait, so records committed during
-    it would wait for its end; 100 ms keeps the latency from intake to group state low."""
-
-    def _create_worker_consumer(self, transport: Any) -> Any:
-        consumer = super()._create_worker_consumer(transport)
-        # aiokafka hands both to its fetcher on start()
-        consumer._isolation_level = "read_committed"
-        consumer._fetch_max_wait_ms = FETCH_MAX_WAIT_MS
-        return consumer
-
-
-class _Consumer(faust_aiokafka.Consumer):
-    def _new_consumer_thread(self) -> faust_aiokafka.AIOKafkaConsumerThread:
-        return _ReadCommittedConsumerThread(self, loop=self.loop, beacon=self.beacon)
-
-    async def _commit_offsets(self, offsets: Any, start_new_transaction: bool = True) -> bool:
-        """Commit only once everything written for the events before these offsets is acknowledged:
-        faust's own `producer.flush()` before a commit gives up after 0.1 s without progress."""
-        barrier = getattr(self.app, "before_commit", None)
-        if barrier is not None:
-            await barrier()
-        return bool(await super()._commit_offsets(offsets, start_new_transaction=start_new_transaction))
-
-    async def _drain_messages(self, fetcher: Any) -> None:
-        """faust's fetch loop (`faust.transport.consumer.Consumer._drain_messages` with its
-        `getmany`), changed in two ways.
-
-        * The records of the topics in `app.bulk_topics` (the source topics) go to
-          `app.take_records` in bulk, each fetch's records in one call, and are acked when it
-          returns, so that faust commits their offsets only then (through the barrier above). Other
-          records (the fact table's changelog) go to faust's conductor as before. faust would make
-          an event of each record, pass it through a queue and a stream, and await a pair of tasks
-          for it: that cost several times what the rules cost.
-        * A fetched record is never dropped. faust's `getmany` silently skips the records of a
-          partition that was paused while it iterated over a fetch (flow control, a rebalance),
-          though the consumer's position has already moved past them; its fetch loop then counts
-          the jump in offsets as a gap and commits past it. Here a fetch is handled whole, unless
-          the flow stops or a rebalance starts: the rest is then read again from the committed
-          offsets (faust seeks to them before it resumes the flow).
-
-        Offsets are otherwise tracked as faust does: a record before its partition's read offset is
-        skipped (a fetch that raced a seek), and a jump in offsets (transaction markers, aborted
-        records) is recorded as a gap, so that commits can move past it."""
-        take: Callable[[list[Any]], Awaitable[None]] = self.app.take_records  # type: ignore[attr-defined]
-        bulk_topics: frozenset[str] = self.app.bulk_topics  # type: ignore[attr-defined]
-        callback, ack, to_message = self.callback, self.ack, self._to_message
-        consumer_should_stop = self._stopped.is_set
-        fetcher_should_stop = fetcher._stopped.is_set
-        read_offsets = self._read_offset
-        acks_enabled_for = self.app.topics.acks_enabled_for
-        app = self.app
-        try:
-            while not (consumer_should_stop() or fetcher_should_stop()):
-                self.diag.set_flag(CONSUMER_FETCHING)
-                records, _ = await self._wait_next_records(1.0)
-                generation = app.consumer_generation_id
-                if not records or self.should_stop:
-                    continue
-                if not self.flow_active:
-                    await self.perform_seek()  # as faust's getmany: these are read again
-                    continue
-                batch: list[Any] = []
-                for tp, record in self.scheduler.iterate(records):
-                    if not self.flow_active or app.consumer_generation_id != generation:
-                        break  # faust seeks to the committed offsets before the flow resumes
-                    offset, r_offset = record.offset, read_offsets[tp]
-                    if r_offset is not None and offset < r_offset:
-                        continue
-                    if r_offset and offset - r_offset > 1 and acks_enabled_for(tp.topic):
-                        await self._add_gap(tp, r_offset + 1, offset)
-                    message = to_message(tp, record)
-                    if tp.topic in bulk_topics:
-                        batch.append(message)
-                    else:
-                        await self.wait_first(callback(message), self.suspend_flow.wait())
-                    read_offsets[tp] = offset
-                if batch:
-                    await take(batch)
-                    for message in batch:
-                        ack(message)
-                    if self._commit_every is not None and self._n_acked >= self._commit_every:
-                        self._n_acked = 0
-                        await self.commit()
-                self.diag.unset_flag(CONSUMER_FETCHING)
-        except self.consumer_stopped_errors:
-            if self.transport.app.should_stop:
-                return
-            raise
-        except asyncio.CancelledError:
-            if self.transport.app.should_stop:
-                return
-            raise
-        finally:
-            self.diag.unset_flag(CONSUMER_FETCHING)
-
-
-class _Transport(faust_aiokafka.Transport):
-    Consumer = _Consumer
-
-
-class _App(faust.App):
-    before_commit: Callable[[], Awaitable[None]] | None = None
-    take_records: Callable[[list[Message]], Awaitable[None]]
-    bulk_topics: frozenset[str] = frozenset()
-
-    def _new_transport(self) -> Any:
-        return _Transport(self.conf.broker_consumer, self)
-
-
-class _FactTable(faust.Table[bytes, bytes]):
-    """The fact table, whose changelog writes the worker waits for before it commits offsets.
-
-    faust hands table writes to its producer through a buffer that `producer.flush()` (what faust
-    awaits before committing offsets) may leave unsent: it gives up after 0.1 s without progress. An
-    offset committed while its fact still sat there would lose the fact at the next restart (not in
-    the table, not read again). So every changelog write joins the worker's unacknowledged sends,
-    which a commit awaits first."""
-
-    unacked: list[Any]
-
-    def send_changelog(self, *args: Any, **kwargs: Any) -> Any:
-        future = super().send_changelog(*args, **kwargs)
-        self.unacked.append(future)
-        return future
-
-
-class _At:
-    """What faust's table reads of its "current event" to choose a changelog partition."""
-
-    __slots__ = ("__weakref__", "message")
-
-    def __init__(self, message: Message) -> None:
-        self.message = message
 
 
 def _broker_urls(bootstrap: str) -> list[str]:
@@ -204,21 +69,26 @@ def _broker_urls(bootstrap: str) -> list[str]:
 
 
 class Processor:
-    """The worker: a faust app around one `ProcessorCore`."""
+    """The worker: a faust app around one `ProcessorCore`, and the app's `BulkHandler`."""
+
+    bulk_topics = frozenset(SOURCE_TOPICS)
 
     def __init__(self, settings: ProcessorSettings, partitions: int, metrics: ProcessorMetrics) -> None:
         self.settings = settings
         self.partitions = partitions
         self.metrics = metrics
         self.core = ProcessorCore(window_days=settings.window_days, stall_days=settings.stall_days)
-        self.ready = False
+        self.health = Health(max_pending=settings.max_pending_seconds,
+                             broker_timeout=settings.broker_timeout_seconds,
+                             liveness_bound=settings.liveness_seconds)
         self.lease: PublishingLease | None = None
         self._share_known = asyncio.Event()
         self._gained: set[int] = set()
         self._background: set[asyncio.Task[None]] = set()
         self._loaded_for: frozenset[TP] | None = None
         self._load_lock = asyncio.Lock()
-        self.app = _App(
+        self._catching_up: list[asyncio.Future[Any]] | None = None
+        self.app = BulkApp(
             settings.app_id,
             broker=_broker_urls(settings.kafka_bootstrap_servers),
             broker_credentials=settings.kafka_security().faust_credentials(),
@@ -226,6 +96,11 @@ class Processor:
             datadir=str(settings.data_dir),
             processing_guarantee="at_least_once",
             consumer_auto_offset_reset="earliest",
+            # static membership: a worker restarted under its id takes its partitions back at once,
+            # instead of waiting out its dead self's session (see docs/operations.md, "Failover")
+            consumer_group_instance_id=settings.app_id,
+            broker_session_timeout=settings.session_timeout_seconds,
+            broker_heartbeat_interval=settings.session_timeout_seconds / 3,
             topic_partitions=partitions,
             topic_replication_factor=settings.replication_factor,
             topic_allow_declare=True,
@@ -238,38 +113,54 @@ class Processor:
             stream_wait_empty=False,
             broker_max_poll_records=BATCH_MAX_EVENTS,
         )
-        self._unacked: list[Any] = []
-        self.facts = _FactTable(self.app, name="facts", key_type=bytes, value_type=bytes,
-                                partitions=partitions, beacon=self.app.tables.beacon)
-        self.facts.unacked = self._unacked
-        self.app.before_commit = self.wait_acknowledged
+        self.app.handler = self
+        self._unacked: list[Awaitable[Any]] = []
+        self.facts = FactTable(self.app, name=FACTS_TABLE, key_type=bytes, value_type=bytes,
+                               partitions=partitions, beacon=self.app.tables.beacon)
+        self.facts.on_send = self._sent
         self.app.tables.add(self.facts)
         self.source = self.app.topic(*SOURCE_TOPICS, key_type=bytes, value_type=bytes,
                                      key_serializer="raw", value_serializer="raw")
-        self.app.bulk_topics = frozenset(SOURCE_TOPICS)
-        self.app.take_records = self.handle
         self.app.agent(self.source, name="process", concurrency=1)(self._subscribe)
         self.app.task(self._join_publishers)  # tasks start once table recovery is done
         self.app.timer(settings.stall_check_seconds, name="stall-check")(self._check_stalls)
-        self.app.timer(LAG_INTERVAL_S, name="measure-lag")(self._measure_lag)
+        self.app.timer(HEALTH_INTERVAL_S, name="health")(self._check_health)
+
+    @property
+    def changelog_topic(self) -> str:
+        return changelog_topic_name(self.settings.app_id, FACTS_TABLE)
 
     # -- the stream ---------------------------------------------------------------------------------
     async def _subscribe(self, stream: StreamT[bytes]) -> None:
         """The agent that subscribes the worker to the source topics: faust assigns their partitions,
         and the fact table's, by its agents' topics. Their records never reach its stream: the
-        consumer hands them to `handle` in bulk (`_Consumer._drain_messages`)."""
+        consumer hands them to `take_records` in bulk (`faust_adapter`)."""
         async for _ in stream:
             raise RuntimeError("a source record reached the agent's stream; they are handled in bulk")
 
-    async def handle(self, messages: Sequence[Message]) -> None:
+    async def take_records(self, messages: Sequence[Message]) -> bool:
         """Apply a batch of source records in order; publish the last record of each key they
-        changed and every alert raised or withdrawn across the batch."""
-        await self._ensure_loaded()
+        changed and every alert raised or withdrawn across the batch. False (not taken) while this
+        worker does not hold every source partition."""
+        if not await self._ensure_loaded():
+            return False
         # Until this worker knows its share of the publishing it could publish nothing, and every
         # record it derived would have to be reconciled from the ledger later: wait (once).
         await self._share_known.wait()
         async with self._load_lock:  # not while a gained partition is being reconciled
             await self._handle(messages)
+        now, last = time.monotonic(), {}
+        for message in messages:
+            last[message.tp] = message.offset
+        for tp, offset in last.items():
+            self.health.handled(tp, offset + 1, now)
+        return True
+
+    async def before_commit(self) -> None:
+        await self.wait_acknowledged()
+
+    def committed(self, offsets: Mapping[TP, int]) -> None:
+        self.health.committed(offsets)
 
     async def _handle(self, messages: Sequence[Message]) -> None:
         outputs = self.core.accept([(m.topic, m.partition, m.offset, m.value) for m in messages],
@@ -307,11 +198,8 @@ class Processor:
             self._keep(topic, partition, first, chunk)
 
     def _keep(self, topic: str, partition: int, first: Message, frames: list[bytes]) -> None:
-        # the table writes its changelog to the partition of faust's "current event" (all it reads
-        # of it is its message): make it this entry's first record
-        at = _At(first)
-        _current_event.set(weakref.ref(cast(EventT[Any], at)))
-        self.facts[canonical_json([topic, partition, first.offset])] = b"".join(frames)
+        with current_message(first):  # the changelog record goes to the partition of the entry's first
+            self.facts[canonical_json([topic, partition, first.offset])] = b"".join(frames)
 
     def _publishes(self, partition: int) -> bool:
         return self.lease is not None and self.lease.owns(partition)
@@ -328,8 +216,7 @@ class Processor:
         Kafka's default partitioner gives its id (so an alert and its withdrawal share one)."""
         if not alerts:
             return
-        producer = self.app.producer._ensure_producer()  # type: ignore[attr-defined]
-        count = len(await producer.partitions_for(ALERTS_TOPIC))
+        count = len(await kafka_producer(self.app).partitions_for(ALERTS_TOPIC))
         partitions, owns = self.partitions, self._publishes
         await self._send(ALERTS_TOPIC, [
             (key_partition(key := alert.alert_id.encode(), count), key, alert.to_json()) for alert in alerts
@@ -341,19 +228,23 @@ class Processor:
         rules. Each batch's delivery joins the unacknowledged sends that a commit waits for."""
         if not records:
             return
-        producer = self.app.producer._ensure_producer()  # type: ignore[attr-defined]
-        unacked = self._unacked
+        producer, sent = kafka_producer(self.app), self._sent
         batches: dict[int, Any] = {}
         for partition, key, value in records:
             batch = batches.get(partition)
             if batch is None:
                 batch = batches[partition] = producer.create_batch()
             if batch.append(key=key, value=value, timestamp=None) is None:  # full: send it, start another
-                unacked.append(await producer.send_batch(batch, topic, partition=partition))
+                sent(await producer.send_batch(batch, topic, partition=partition))
                 batch = batches[partition] = producer.create_batch()
                 batch.append(key=key, value=value, timestamp=None)  # an empty batch takes any record
         for partition, batch in batches.items():
-            unacked.append(await producer.send_batch(batch, topic, partition=partition))
+            sent(await producer.send_batch(batch, topic, partition=partition))
+
+    def _sent(self, acknowledgement: Awaitable[Any]) -> None:
+        """An output handed to the producer: a commit waits for it, readiness watches its age."""
+        self._unacked.append(acknowledgement)
+        self.health.sent(acknowledgement, time.monotonic())  # type: ignore[arg-type]
 
     async def wait_acknowledged(self) -> None:
         """Wait until the broker has acknowledged every fact, record and alert sent so far (a
@@ -364,25 +255,33 @@ class Processor:
             await asyncio.gather(*unacked)
 
     # -- recovery -----------------------------------------------------------------------------------
-    async def _ensure_loaded(self) -> None:
+    async def _ensure_loaded(self) -> bool:
+        """Rebuild the ledger if the assignment changed since it was last built; False while this
+        worker does not hold every source partition."""
         assigned = frozenset(self.app.consumer.assignment())
         if self._loaded_for == assigned:
-            return
+            return True
         async with self._load_lock:
             if self._loaded_for == assigned:
-                return
-            await self._require_every_partition(assigned)
+                return True
+            self.health.loaded, self._loaded_for = False, None
+            self.health.forget()
+            if not self._holds_every_partition(assigned):
+                return False
             started = time.perf_counter()
+            await keep_metadata_for(kafka_producer(self.app).client,
+                                    (GROUP_STATE_TOPIC, ALERTS_TOPIC, self.changelog_topic))
             committed = await self._committed_offsets()
             core = ProcessorCore(window_days=self.settings.window_days, stall_days=self.settings.stall_days)
             restored = core.restore(self._stored_facts(), committed)
             self.core = core
             owned = self.lease.owned if self.lease is not None else frozenset()
             records, alerts = await self._reconcile(owned) if owned else ([], [])
-            self._loaded_for, self.ready = assigned, True
+            self._loaded_for, self.health.loaded = assigned, True
             self.metrics.open_cases.set(core.open_cases())
             log.info("ledger rebuilt from %d stored facts, %d records and %d alerts corrected, in %.1fs",
                      restored, len(records), len(alerts), time.perf_counter() - started)
+            return True
 
     async def _reconcile(self, partitions: frozenset[int]
                          ) -> tuple[list[Record], list[Alert | AlertWithdrawal]]:
@@ -400,14 +299,18 @@ class Processor:
 
     async def _join_publishers(self) -> None:
         """Once the ledger is loaded: take a share of the publishing (see `ownership`)."""
-        await self._ensure_loaded()
+        while not await self._ensure_loaded():  # noqa: ASYNC110 (faust's assignment: nothing to await)
+            await asyncio.sleep(HEALTH_INTERVAL_S)
         lease = PublishingLease(self.settings.kafka_bootstrap_servers, f"{self.settings.cluster}-publishers",
                                 GROUP_STATE_TOPIC, on_gained=self._on_gained, on_losing=self._on_losing,
+                                instance_id=self.settings.app_id,
+                                session_timeout_ms=int(self.settings.session_timeout_seconds * 1000),
                                 security=self.settings.kafka_security())
         self.lease = lease
         await lease.start()
         await lease.joined.wait()
         self._share_known.set()
+        self.health.share_known = True
 
     async def leave_publishers(self) -> None:
         if self.lease is not None:
@@ -425,7 +328,8 @@ class Processor:
         self.metrics.publishing.set(len(self.lease.owned) if self.lease is not None else 0)
 
     async def _reconcile_gained(self) -> None:
-        await self._ensure_loaded()
+        if not await self._ensure_loaded():
+            return  # a load reconciles every partition this worker owns by then
         async with self._load_lock:
             gained = frozenset(self._gained) & (self.lease.owned if self.lease is not None else frozenset())
             self._gained.clear()
@@ -436,25 +340,21 @@ class Processor:
                          ",".join(map(str, sorted(gained))), len(records), len(alerts),
                          time.perf_counter() - started)
 
-    def is_ready(self) -> bool:
-        """Ledger loaded and the share of the publishing known (possibly none: a standby worker)."""
-        return self.ready and self.lease is not None and self.lease.joined.is_set()
-
-    async def _require_every_partition(self, assigned: frozenset[TP]) -> None:
+    def _holds_every_partition(self, assigned: frozenset[TP]) -> bool:
         """The rules join events across partitions (an incident's groups, a person's memberships), so
-        one worker must read every source partition: a second worker in the group would publish
-        states from half the events. Until the rules are partitioned, a worker given only some
-        partitions stops, loudly, instead (run one replica)."""
+        one worker must read every source partition: a second member of its consumer group would
+        publish states from half the events. A worker given only some (its own dead self, or a
+        misconfigured twin under the same `GVI_PROCESSOR_ID`, still holds the others) handles nothing
+        and is not ready until a rebalance gives it all of them."""
         sources = {(tp.topic, tp.partition) for tp in assigned if tp.topic in SOURCE_TOPICS}
         wanted = {(topic, p) for topic in SOURCE_TOPICS for p in range(self.partitions)}
-        if sources != wanted:
-            self.ready = False
-            message = (f"this worker was given {len(sources)} of the {len(wanted)} source partitions; "
-                       f"the processor runs as one worker per consumer group ({self.settings.app_id}): "
-                       "stop the other worker")
-            log.error(message)
-            logging.shutdown()
-            os._exit(EXIT_PARTIAL_ASSIGNMENT)  # faust's crash() leaves the process up; nothing to flush
+        holds = sources == wanted
+        if not holds and self.health.all_partitions:
+            log.error("this worker was given %d of the %d source partitions: another member of its "
+                      "consumer group (%s) holds the others; waiting for a rebalance", len(sources),
+                      len(wanted), self.settings.app_id)
+        self.health.all_partitions = holds
+        return holds
 
     async def _derived_topics(self, partitions: frozenset[int]
                               ) -> tuple[dict[bytes, bytes], dict[str, bytes]]:
@@ -490,7 +390,8 @@ class Processor:
 
     # -- the clock ----------------------------------------------------------------------------------
     async def _check_stalls(self) -> None:
-        await self._ensure_loaded()
+        if not await self._ensure_loaded():
+            return
         now = datetime.now(UTC)
         # under the batches' lock: a stall alert and the withdrawal a batch derives for it must
         # reach the topic in the order they were derived
@@ -499,18 +400,32 @@ class Processor:
         self.metrics.stalled_cases.set(self.core.stalled_cases(now))
         self.metrics.set_swiftness(self.core.swiftness())
 
-    async def _measure_lag(self) -> None:
-        consumer = self.app.consumer
-        thread = getattr(consumer, "_thread", None)
-        kafka = thread._ensure_consumer() if thread is not None else None
-        for tp in consumer.assignment():
-            if tp.topic not in SOURCE_TOPICS or kafka is None:
-                continue
-            end = kafka.last_stable_offset(KafkaTopicPartition(tp.topic, tp.partition))
-            position = await kafka.position(KafkaTopicPartition(tp.topic, tp.partition))
-            if end is not None:
-                self.metrics.lag(tp.topic, tp.partition, max(0, end - position))
+    async def _check_health(self) -> None:
+        """Once a second: ask the broker, measure the lag, see whether the worker has caught up."""
+        timeout = self.settings.broker_timeout_seconds / 3
+        try:
+            await asyncio.wait_for(broker_answers(self.app), timeout)
+            self.health.broker_answered(time.monotonic())
+        except (KafkaError, OSError, TimeoutError) as exc:
+            log.debug("the broker did not answer: %s", type(exc).__name__)
+        lag = await source_lag(self.app, self.bulk_topics)
+        for tp, records in lag.items():
+            self.metrics.lag(tp.topic, tp.partition, records)
+        if self.health.loaded and not self.health.caught_up:
+            self._follow_catch_up(lag)
+        self.metrics.health(self.health, time.monotonic())
 
+    def _follow_catch_up(self, lag: Mapping[TP, int]) -> None:
+        """Caught up: every source partition read to its end, and what was sent until then
+        acknowledged."""
+        if self._catching_up is not None:
+            if all(f.done() for f in self._catching_up):
+                failed = any(f.cancelled() or f.exception() is not None for f in self._catching_up)
+                self.health.caught_up, self._catching_up = not failed, None
+            return
+        every = len(lag) == len(SOURCE_TOPICS) * self.partitions
+        if every and not any(lag.values()):
+            self._catching_up = self.health.pending()
 
 async def read_to_end(bootstrap: str, topic: str, partitions: frozenset[int] | None = None,
                       security: KafkaSecurity = PLAINTEXT) -> list[Any]:
@@ -537,53 +452,3 @@ async def read_to_end(bootstrap: str, topic: str, partitions: frozenset[int] | N
                 out.extend(batch)
     finally:
         await consumer.stop()
-
-
-class PublishingService(Service):
-    """Leaves the publishers' group when the worker stops, so that the others take over its
-    partitions at once rather than after a session timeout."""
-
-    def __init__(self, processor: Processor, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
-        self.processor = processor
-
-    async def on_stop(self) -> None:
-        await self.processor.leave_publishers()
-
-
-class HttpService(Service):
-    """/healthz (alive), /readyz (ledger loaded) and /metrics, served from the worker's loop from
-    the moment it starts, recovery included."""
-
-    def __init__(self, processor: Processor, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
-        self.processor = processor
-        self._runner: Any = None
-
-    async def on_start(self) -> None:
-        from aiohttp import web
-
-        async def healthz(_: web.Request) -> web.Response:
-            return web.json_response({"status": "ok"})
-
-        async def readyz(_: web.Request) -> web.Response:
-            ready = self.processor.is_ready()
-            return web.json_response({"status": "ready" if ready else "recovering"},
-                                     status=200 if ready else 503)
-
-        async def metrics(_: web.Request) -> web.Response:
-            body, content_type = self.processor.metrics.exposition()
-            return web.Response(body=body, headers={"Content-Type": content_type})
-
-        app = web.Application()
-        app.router.add_get("/healthz", healthz)
-        app.router.add_get("/readyz", readyz)
-        app.router.add_get("/metrics", metrics)
-        self._runner = web.AppRunner(app, access_log=None)
-        await self._runner.setup()
-        settings = self.processor.settings
-        await web.TCPSite(self._runner, settings.host, settings.port).start()
-
-    async def on_stop(self) -> None:
-        if self._runner is not None:
-            await self._runner.cleanup()

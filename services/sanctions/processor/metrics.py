@@ -17,6 +17,7 @@ from prometheus_client import (
 )
 
 from services.contracts import EVENT_TYPES
+from services.sanctions.processor.health import Health
 
 __all__ = ["ProcessorMetrics"]
 
@@ -45,6 +46,15 @@ class ProcessorMetrics:
         self.publishing = Gauge("gvi_processor_publishing_partitions",
                                 "group-state partitions this worker publishes (its share of the lease).",
                                 registry=r)
+        self._ready = Gauge("gvi_processor_ready", "1 when /readyz says ready, else 0.", registry=r)
+        self._unacknowledged = Gauge("gvi_processor_oldest_unacknowledged_output_seconds",
+                                     "Age of the oldest output not yet acknowledged by the broker.",
+                                     registry=r)
+        self._uncommitted = Gauge("gvi_processor_oldest_uncommitted_record_seconds",
+                                  "Age of the oldest handled source record whose offset is not committed.",
+                                  registry=r)
+        self._broker_silent = Gauge("gvi_processor_broker_silent_seconds",
+                                    "Seconds since the broker last answered the worker.", registry=r)
         self._swiftness = Gauge("gvi_processor_swiftness_days",
                                 "Days from incident to first sanction over the sanctioned cases.",
                                 ["quantile"], registry=r)
@@ -67,6 +77,14 @@ class ProcessorMetrics:
 
     def lag(self, topic: str, partition: int, records: int) -> None:
         self._lag.labels(topic, str(partition)).set(records)
+
+    def health(self, health: Health, now: float) -> None:
+        readiness = health.readiness(now)
+        self._ready.set(1 if readiness.ready else 0)
+        self._unacknowledged.set(readiness.oldest_unacknowledged_s)
+        self._uncommitted.set(readiness.oldest_uncommitted_s)
+        if readiness.broker_silent_s is not None:
+            self._broker_silent.set(readiness.broker_silent_s)
 
     def set_swiftness(self, quantiles: Mapping[str, float] | None) -> None:
         if quantiles is None:

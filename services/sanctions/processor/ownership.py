@@ -10,6 +10,11 @@ assigned to a worker are the ones it publishes. When a worker stops or dies, the
 hands its partitions to the others, which first make those partitions say what their own ledger
 says (`ProcessorCore.reconcile`), then publish them as they go.
 
+Each worker is a static member of that group (its `GVI_PROCESSOR_ID` is its instance id): a worker
+restarted after a crash takes its partitions back at once instead of waiting for its dead self's
+session to time out. A static member does not leave the group when it stops, so the partitions of a
+worker that stops for good pass to the others after the session timeout.
+
 Revocation comes first in the protocol: a worker losing a partition waits until everything it sent
 is acknowledged before it lets go, so the next owner's reading of the partition already holds it.
 """
@@ -39,7 +44,8 @@ class PublishingLease(ConsumerRebalanceListener):  # type: ignore[misc]
 
     def __init__(self, bootstrap: str, group_id: str, topic: str, *,
                  on_gained: Callable[[frozenset[int]], Awaitable[None]],
-                 on_losing: Callable[[], Awaitable[None]], security: KafkaSecurity = PLAINTEXT) -> None:
+                 on_losing: Callable[[], Awaitable[None]], instance_id: str | None = None,
+                 session_timeout_ms: int = 10_000, security: KafkaSecurity = PLAINTEXT) -> None:
         self.topic = topic
         self.group_id = group_id
         self.owned: frozenset[int] = frozenset()
@@ -48,6 +54,9 @@ class PublishingLease(ConsumerRebalanceListener):  # type: ignore[misc]
         self._on_losing = on_losing
         self._consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=group_id,
                                           enable_auto_commit=False, isolation_level="read_committed",
+                                          group_instance_id=instance_id,
+                                          session_timeout_ms=session_timeout_ms,
+                                          heartbeat_interval_ms=session_timeout_ms // 3,
                                           **security.aiokafka())
         self._task: asyncio.Task[None] | None = None
 
@@ -60,7 +69,8 @@ class PublishingLease(ConsumerRebalanceListener):  # type: ignore[misc]
         self._task = asyncio.create_task(self._keep_alive(), name="publishing-lease")
 
     async def stop(self) -> None:
-        """Leave the group (the others take this worker's partitions at once)."""
+        """Stop publishing (a dynamic member also leaves the group: the others take its partitions at
+        once; a static member's partitions wait for its return or its session's end)."""
         if self._task is not None:
             self._task.cancel()
             await asyncio.gather(self._task, return_exceptions=True)

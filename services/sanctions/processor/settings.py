@@ -32,5 +32,20 @@ class ProcessorSettings(KafkaClientSettings):
     window_days: int = Field(365, ge=1, le=3650, validation_alias="GVI_WINDOW_DAYS")
     stall_days: int = Field(14, ge=1, le=365, validation_alias="GVI_STALL_DAYS")
     stall_check_seconds: float = Field(60.0, gt=0, le=3600, validation_alias="GVI_STALL_CHECK_SECONDS")
+    max_pending_seconds: float = Field(
+        30.0, gt=0, le=3600, validation_alias="GVI_PROCESSOR_MAX_PENDING_SECONDS",
+        description="Not ready when an output has waited longer for the broker's acknowledgement, or "
+                    "a handled record for its offset to be committed.")
+    broker_timeout_seconds: float = Field(
+        15.0, ge=3, le=600, validation_alias="GVI_PROCESSOR_BROKER_TIMEOUT_SECONDS",
+        description="Not ready when the broker has not answered for longer (asked every second).")
+    liveness_seconds: float = Field(
+        120.0, gt=0, le=3600, validation_alias="GVI_PROCESSOR_LIVENESS_SECONDS",
+        description="Not alive (restart me) when an output has waited longer for an acknowledgement "
+                    "while the broker answers.")
+    session_timeout_seconds: float = Field(
+        10.0, ge=6, le=300, validation_alias="GVI_PROCESSOR_SESSION_TIMEOUT_SECONDS",
+        description="Kafka session timeout of the worker's consumers: how long a dead worker's "
+                    "partitions wait before another member may take them.")
     replication_factor: int = Field(1, ge=1, le=7, validation_alias="GVI_TOPIC_REPLICATION_FACTOR")
     log_level: str = Field("INFO", validation_alias="GVI_LOG_LEVEL")

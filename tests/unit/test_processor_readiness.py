@@ -1,0 +1,112 @@
+"""When a processor worker says it is ready, and alive (issue 18: it said ready while stalled)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from services.sanctions.processor.health import Health
+
+
+@dataclass
+class Ack:
+    finished: bool = False
+
+    def done(self) -> bool:
+        return self.finished
+
+
+def ready_worker(now: float = 0.0) -> Health:
+    health = Health(max_pending=30, broker_timeout=15, liveness_bound=120)
+    health.started(now)
+    health.broker_answered(now)
+    health.loaded = health.share_known = health.caught_up = True
+    return health
+
+
+def test_a_worker_is_ready_only_once_loaded_joined_and_caught_up() -> None:
+    health = Health()
+    health.started(0)
+    health.broker_answered(0)
+    assert health.readiness(1).reason == "loading the ledger from the fact store"
+    health.loaded = True
+    assert health.readiness(1).reason == "joining the publishers"
+    health.share_known = True
+    assert health.readiness(1).reason == "catching up with the source topics"
+    health.caught_up = True
+    assert health.readiness(1).ready
+
+
+def test_a_worker_without_every_source_partition_is_not_ready_and_says_why() -> None:
+    health = ready_worker()
+    health.all_partitions = False
+    readiness = health.readiness(1)
+    assert not readiness.ready
+    assert "every source partition" in readiness.reason
+
+
+def test_an_unanswering_broker_makes_the_worker_not_ready_after_the_bound_and_ready_again() -> None:
+    health = ready_worker()
+    assert health.readiness(15).ready
+    assert health.readiness(16).reason == "the broker has not answered for 16s"
+    health.broker_answered(17)
+    assert health.readiness(17).ready
+
+
+def test_a_broker_that_never_answered_counts_from_the_start() -> None:
+    health = Health()
+    health.started(100)
+    health.loaded = health.share_known = health.caught_up = True
+    assert health.readiness(110).ready
+    assert not health.readiness(116).ready
+
+
+def test_an_output_waiting_too_long_for_its_acknowledgement_makes_the_worker_not_ready() -> None:
+    health = ready_worker()
+    stuck, quick = Ack(), Ack()
+    health.sent(stuck, 10)
+    health.sent(quick, 11)
+    health.broker_answered(40)
+    assert health.readiness(40).ready
+    health.broker_answered(41)
+    readiness = health.readiness(41)
+    assert not readiness.ready
+    assert readiness.reason == "an output has waited 31s for the broker's acknowledgement"
+    assert readiness.body()["oldest_unacknowledged_output_seconds"] == 31
+    stuck.finished = True
+    assert health.oldest_unacknowledged(41) == 30  # the next one, sent at 11
+    quick.finished = True
+    assert health.readiness(41).ready
+    assert health.pending() == []
+
+
+def test_handled_records_must_have_their_offsets_committed_within_the_bound() -> None:
+    health = ready_worker()
+    health.handled("incidents-0", 100, now=1)
+    health.handled("incidents-0", 200, now=20)
+    health.handled("sanctions-1", 50, now=25)
+    health.broker_answered(32)
+    assert health.readiness(32).reason == "a handled record has waited 31s for its offset to be committed"
+    health.committed({"incidents-0": 150})  # covers the first batch, not the second
+    assert health.oldest_uncommitted(32) == 12
+    health.committed({"incidents-0": 200, "sanctions-1": 50})
+    assert health.oldest_uncommitted(32) == 0
+    assert health.readiness(32).ready
+
+
+def test_a_reassignment_forgets_what_was_handled_and_must_catch_up_again() -> None:
+    health = ready_worker()
+    health.handled("incidents-0", 100, now=1)
+    health.forget()
+    assert health.oldest_uncommitted(100) == 0
+    assert not health.caught_up
+
+
+def test_a_worker_is_dead_when_outputs_wait_past_the_liveness_bound_while_the_broker_answers() -> None:
+    health = ready_worker()
+    health.sent(Ack(), 0)
+    health.broker_answered(119)
+    assert health.alive(119)
+    health.broker_answered(121)
+    assert not health.alive(121)
+    # while the broker does not answer, a restart would not help: alive
+    assert health.alive(200)
