@@ -328,17 +328,30 @@ class Processor:
         self.metrics.publishing.set(len(self.lease.owned) if self.lease is not None else 0)
 
     async def _reconcile_gained(self) -> None:
-        if not await self._ensure_loaded():
-            return  # a load reconciles every partition this worker owns by then
-        async with self._load_lock:
-            gained = frozenset(self._gained) & (self.lease.owned if self.lease is not None else frozenset())
-            self._gained.clear()
-            if gained:
+        """Reconcile the partitions gained, until it succeeds (a partition left unreconciled could
+        keep a record that re-reading the events would never correct)."""
+        while True:
+            if not await self._ensure_loaded():
+                return  # a load reconciles every partition this worker owns by then
+            async with self._load_lock:
+                owned = self.lease.owned if self.lease is not None else frozenset()
+                gained = frozenset(self._gained) & owned
+                self._gained.clear()
+                if not gained:
+                    return
                 started = time.perf_counter()
-                records, alerts = await self._reconcile(gained)
-                log.info("took over group-state partitions %s: %d records and %d alerts corrected, in %.1fs",
-                         ",".join(map(str, sorted(gained))), len(records), len(alerts),
-                         time.perf_counter() - started)
+                try:
+                    records, alerts = await self._reconcile(gained)
+                except (KafkaError, OSError, RuntimeError) as exc:
+                    self._gained |= gained
+                    log.warning("taking over group-state partitions %s failed (%s); trying again",
+                                ",".join(map(str, sorted(gained))), exc or type(exc).__name__)
+                else:
+                    log.info("took over group-state partitions %s: %d records and %d alerts corrected, "
+                             "in %.1fs", ",".join(map(str, sorted(gained))), len(records), len(alerts),
+                             time.perf_counter() - started)
+                    return
+            await asyncio.sleep(HEALTH_INTERVAL_S)
 
     def _holds_every_partition(self, assigned: frozenset[TP]) -> bool:
         """The rules join events across partitions (an incident's groups, a person's memberships), so
@@ -435,7 +448,7 @@ async def read_to_end(bootstrap: str, topic: str, partitions: frozenset[int] | N
                                 enable_auto_commit=False, **security.aiokafka())
     await consumer.start()
     try:
-        await consumer._client.force_metadata_update()
+        await consumer._client.force_metadata_update()  # a new topic's partitions, known at once
         tps = [KafkaTopicPartition(topic, p) for p in sorted(consumer.partitions_for_topic(topic) or ())
                if partitions is None or p in partitions]
         if not tps:
