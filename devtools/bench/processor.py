@@ -143,7 +143,7 @@ async def _raw_loop(bootstrap: str, total: int) -> float:
 
 def _processor_rate(bootstrap: str, total: int) -> float:
     with tempfile.TemporaryDirectory(prefix="gvi-bench-processor-") as tmp, service_process(
-            "services.sanctions.processor", bootstrap, GVI_PROCESSOR_DATA_DIR=tmp,
+            "services.sanctions.processor", bootstrap, wait_for="/healthz", GVI_PROCESSOR_DATA_DIR=tmp,
             GVI_PROCESSOR_ID=f"bench-{uuid.uuid4().hex[:8]}") as url:
         first: tuple[float, float] | None = None
         deadline = time.monotonic() + 900
