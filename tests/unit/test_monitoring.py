@@ -24,7 +24,8 @@ from services.sanctions.processor.metrics import ProcessorMetrics
 PROMETHEUS = Path("deploy/prometheus")
 DASHBOARDS = Path("deploy/grafana/dashboards")
 ALERTS = {"GviServiceDown", "GviKafkaUnreachable", "GviIntakeErrorRate", "GviConsumerLagHigh",
-          "GviProcessorNotReady", "GviProcessorOutputStalled", "GviFollowThroughStalled",
+          "GviProcessorNotReady", "GviProcessorOutputStalled", "GviConflictingEventCopies",
+          "GviFollowThroughStalled",
           "GviAuditVerificationFailed"}
 
 # Metrics of the audit checkpointer, whose code is on another branch (issue 5), as its contract names

@@ -174,6 +174,8 @@ class Processor:
                             message.topic, message.partition, message.offset)
                 self.metrics.rejected(message.topic, read.rejected)
                 continue
+            if read.conflicting_copy:
+                self.metrics.conflicting_copy(message.topic, read.event_type)
             if read.store is not None:
                 stores.setdefault((message.topic, message.partition), []).append((message, read.store))
             processed.append((message.topic, read.event_type, message.timestamp))
