@@ -88,6 +88,7 @@ class Processor:
         self._loaded_for: frozenset[TP] | None = None
         self._load_lock = asyncio.Lock()
         self._catching_up: list[asyncio.Future[Any]] | None = None
+        self._last_alerts: dict[str, bytes] = {}  # alert id -> its last record on the topic
         self.app = BulkApp(
             settings.app_id,
             broker=_broker_urls(settings.kafka_bootstrap_servers),
@@ -215,14 +216,23 @@ class Processor:
 
     async def _send_alerts(self, alerts: Sequence[Alert | AlertWithdrawal]) -> None:
         """Send the alerts about groups of the partitions this worker publishes, each to the partition
-        Kafka's default partitioner gives its id (so an alert and its withdrawal share one)."""
+        Kafka's default partitioner gives its id (so an alert and its withdrawal share one), unless
+        the alert's last record, as this worker last read or wrote it, already says the same: after a
+        restart the events since the last commit are read again, and their alerts were published."""
         if not alerts:
             return
         count = len(await kafka_producer(self.app).partitions_for(ALERTS_TOPIC))
-        partitions, owns = self.partitions, self._publishes
-        await self._send(ALERTS_TOPIC, [
-            (key_partition(key := alert.alert_id.encode(), count), key, alert.to_json()) for alert in alerts
-            if owns(group_partition(alert.group_id, partitions))])
+        partitions, owns, last = self.partitions, self._publishes, self._last_alerts
+        records = []
+        for alert in alerts:
+            if not owns(group_partition(alert.group_id, partitions)):
+                continue
+            value = alert.to_json()
+            if last.get(alert.alert_id) == value:
+                continue  # the topic's last record of this alert says so already (events read again)
+            last[alert.alert_id] = value
+            records.append((key_partition(key := alert.alert_id.encode(), count), key, value))
+        await self._send(ALERTS_TOPIC, records)
 
     async def _send(self, topic: str, records: Sequence[tuple[int, bytes, bytes | None]]) -> None:
         """Send (partition, key, value) records, in order, as one record batch per partition (or more,
@@ -385,6 +395,7 @@ class Processor:
                                         security=self.settings.kafka_security()):
             if record.key is not None and record.value is not None:
                 last[record.key.decode()] = record.value
+        self._last_alerts.update(last)
         raised = {k: v for k, v in last.items() if b'"withdrawn":true' not in v}
         return {k: v for k, v in published.items() if v is not None}, raised
 
