@@ -93,6 +93,29 @@ def alert_records(bootstrap: str) -> list[dict[str, Any]]:
     return [json.loads(record.value) for record in read_topic(bootstrap, "alerts")]
 
 
+def flapping_alerts(bootstrap: str, windows: list[tuple[float, float]]) -> list[str]:
+    """Alerts withdrawn within one of `windows` (wall-clock seconds, each starting at a kill) and then
+    raised again by the very record that had raised them, when no such withdrawal had been sent
+    before the window: a correction a restarted worker made before reading again the events whose
+    outputs it corrected (a user would see the alert vanish and come back). A withdrawal that repeats
+    one from before the kill is the rules' own sequence read again (at least once), not counted."""
+    history: dict[bytes, list[tuple[float, bytes]]] = {}
+    for record in read_topic(bootstrap, "alerts"):
+        history.setdefault(record.key, []).append((record.timestamp / 1000, record.value))
+    flapping = []
+    for key, records in history.items():
+        for i in range(1, len(records) - 1):
+            at, withdrawn = records[i]
+            window = next(((start, end) for start, end in windows if start <= at <= end), None)
+            if (window is None or b'"withdrawn":true' not in withdrawn
+                    or records[i - 1][1] != records[i + 1][1]):
+                continue
+            if not any(value == withdrawn and when < window[0] for when, value in records[:i]):
+                flapping.append(key.decode())
+                break
+    return flapping
+
+
 def wait_for(probe: Callable[[], T | None], timeout: float, what: str, interval: float = 0.5) -> T:
     deadline = time.monotonic() + timeout
     while True:

@@ -68,15 +68,16 @@ def _kafka_adapters(settings: IntakeSettings, service: Service, metrics: IntakeM
 
     client_id = f"gvi-{service}"
     security = settings.kafka_security()
-    publisher = KafkaPublisher(settings.kafka_bootstrap_servers,
-                               timeout_seconds=settings.publish_timeout_seconds, client_id=client_id,
-                               lanes=settings.publish_lanes,
-                               concurrent=settings.publish_concurrent_transactions,
-                               on_commit=metrics.committed, security=security)
     ledger = ReceiptLedger()
     # Every source topic, not only this service's: ids are unique per source across all intakes.
     feed = ReceiptFeed(settings.kafka_bootstrap_servers, [s.topic for s in Service], ledger,
                        client_id=client_id, security=security)
+    publisher = KafkaPublisher(settings.kafka_bootstrap_servers,
+                               timeout_seconds=settings.publish_timeout_seconds, client_id=client_id,
+                               lanes=settings.publish_lanes,
+                               concurrent=settings.publish_concurrent_transactions,
+                               on_commit=metrics.committed, settle=feed.read_past_now,
+                               security=security)
 
     async def start() -> None:
         feed.start()

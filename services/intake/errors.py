@@ -9,13 +9,15 @@
     ├── InvalidEvent      422   the event breaks the contract; `errors` lists each field and why
     ├── Conflict          409   the id was already used by this source, at any intake, for
     │                           different content
-    └── BrokerUnavailable 503   Kafka did not acknowledge in time; nothing was published, retry
+    └── BrokerUnavailable 503   Kafka did not acknowledge in time; retry with the same id (a
+                                repeat of an event that was recorded after all gets its receipt)
 
 Each message tells the client what to change. None of them carries personal data.
 """
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Sequence
 
 from services.contracts import FieldError
@@ -86,5 +88,14 @@ class Conflict(IntakeError):
 
 
 class BrokerUnavailable(IntakeError):
+    """`settled` is set when the records may still have been committed: the broker lost the
+    connection after it was asked to commit. It completes once that outcome is decided and, if the
+    records were committed, their receipts are in the ledger; until then their ids are undecided."""
+
     status = 503
     code = "broker_unavailable"
+
+    def __init__(self, message: str, errors: Sequence[FieldError] = (), *,
+                 settled: asyncio.Future[None] | None = None) -> None:
+        super().__init__(message, errors)
+        self.settled = settled

@@ -32,7 +32,14 @@ from services.contracts import (
 from services.contracts.envelope import canonical_json, digest_of
 from services.contracts.events import EventRetracted
 from services.intake.agencies import Agency, qualifier_of
-from services.intake.errors import Conflict, Forbidden, IntakeError, InvalidEvent, WrongService
+from services.intake.errors import (
+    BrokerUnavailable,
+    Conflict,
+    Forbidden,
+    IntakeError,
+    InvalidEvent,
+    WrongService,
+)
 from services.intake.ledger import Receipt, ReceiptLedger
 from services.intake.metrics import IntakeMetrics
 from services.intake.publishing import OutgoingRecord, Publisher
@@ -73,6 +80,12 @@ class _Candidate:
     def of(cls, event: CloudEvent) -> _Candidate:
         submitted = event.submitted()
         return cls(event, submitted, digest_of(submitted))
+
+
+def _id_field(candidates: Sequence[_Candidate], key: tuple[str, str], batch: bool) -> str:
+    if not batch:
+        return "id"
+    return f"[{next(i for i, c in enumerate(candidates) if c.key == key)}].id"
 
 
 def _prefixed(errors: Sequence[FieldError], index: int | None) -> list[FieldError]:
@@ -150,6 +163,12 @@ class Intake:
 
     async def _accept_claimed(self, candidates: list[_Candidate], agency: Agency,
                               batch: bool) -> Outcome:
+        if undecided := self._ledger.undecided(c.key for c in candidates):
+            raise BrokerUnavailable(
+                "the event log lost the connection while an earlier attempt with this id was "
+                "being committed; whether it was recorded is not settled yet: retry in a few "
+                "seconds with the same id (you get the original receipt if it was recorded)",
+                [FieldError(_id_field(candidates, key, batch), "not settled yet") for key in undecided])
         known: dict[tuple[str, str], Receipt] = {}
         conflicts = []
         for i, c in enumerate(candidates):
@@ -178,8 +197,13 @@ class Intake:
                 CONTENT_TYPE_HEADER, (DIGEST_HEADER, c.digest.encode()))))
 
         if records:
-            with self._metrics.time_publish(batch):
-                placements = await self._publisher.publish(records, atomic=batch)
+            try:
+                with self._metrics.time_publish(batch):
+                    placements = await self._publisher.publish(records, atomic=batch)
+            except BrokerUnavailable as exc:
+                if exc.settled is not None:  # it may still have been committed: no second copy
+                    self._ledger.hold(fresh, exc.settled)
+                raise
             new_receipts = [
                 Receipt(c.event.id, c.event.source, c.event.type, p.topic, p.partition, p.offset,
                         recorded, r.key, c.digest)

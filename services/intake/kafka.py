@@ -11,16 +11,22 @@ a transaction while the broker is still writing its previous commit's markers (t
 that with CONCURRENT_TRANSACTIONS and aiokafka waits 20 ms before it retries). That gives the
 intake's promise its shape:
 * a batch is atomic: its records become visible to `read_committed` consumers together or never;
-* an answer of 503 means the transaction was aborted (or fenced by the next producer with the same
-  transactional id), so nothing of that request becomes visible later behind the client's back;
+* a failure before the commit was asked for is aborted (the lane's successor producer, with the
+  same transactional id, fences the old one), so nothing of that request becomes visible later;
 * `acks=all` with an idempotent producer: an acknowledged record is on every in-sync replica.
-The one ambiguity left is inherent: a commit that reached the broker whose answer was lost. The
-client then retries with the same id and gets the original receipt (the ledger tails the topic).
+The one ambiguity left is inherent: a commit asked for whose answer never came (the broker may
+have written it, or complete it after a restart). Such a failure is answered 503 with a `settled`
+future: the lane's successor producer is started (its InitProducerId waits until the broker has
+finished the old transaction either way), then the receipt feed reads every partition of the
+records' topics up to its high watermark of that moment. Until then the intake keeps those ids
+undecided (503 to a retry); afterwards a retry gets the original receipt if the commit happened,
+or is published anew if it did not. Never two copies.
 
 Every consumer of source topics must read with `isolation.level=read_committed`.
 
 `ReceiptFeed` reads every source topic from the beginning into the ledger and keeps tailing them:
-an intake refuses an id its source already used at any intake.
+an intake refuses an id its source already used at any intake. `ReceiptFeed.read_past_now` is the
+publisher's `settle`.
 """
 
 from __future__ import annotations
@@ -31,7 +37,7 @@ import json
 import logging
 import time
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -47,7 +53,8 @@ __all__ = ["KafkaPublisher", "ReceiptFeed"]
 
 log = logging.getLogger("gvi.intake.kafka")
 
-_UNAVAILABLE = "the event log (Kafka) did not acknowledge in time; nothing was published, retry later"
+_UNAVAILABLE = ("the event log (Kafka) did not acknowledge in time; retry later with the same id "
+                "(if the event was recorded after all, the retry gets its original receipt)")
 _MAX_RECORDS_PER_TRANSACTION = 5000
 _GATHER_TURNS = 4
 
@@ -57,6 +64,15 @@ class _Pending:
     records: Sequence[OutgoingRecord]
     done: asyncio.Future[list[Placement]] = field(
         default_factory=lambda: asyncio.get_running_loop().create_future())
+
+
+@dataclass
+class _Attempt:
+    """One transaction of a group; `committing` is set once the broker may have been asked to
+    commit it (from then on a failure leaves its outcome in doubt)."""
+
+    group: list[_Pending]
+    committing: bool = False
 
 
 class _Lane:
@@ -94,11 +110,12 @@ class _Lane:
                 self._producer = producer
             return self._producer
 
-    async def transaction(self, group: list[_Pending]) -> list[list[Placement]]:
+    async def transaction(self, attempt: _Attempt) -> list[list[Placement]]:
         producer = await self.producer()
         await producer.begin_transaction()
         acks = [[await producer.send(r.topic, value=r.value, key=r.key.encode(), headers=list(r.headers))
-                 for r in pending.records] for pending in group]
+                 for r in pending.records] for pending in attempt.group]
+        attempt.committing = True
         await producer.commit_transaction()
         placed = []
         for request_acks in acks:
@@ -119,6 +136,17 @@ class _Lane:
         happens on the lane's next use instead."""
         with contextlib.suppress(Exception):
             await asyncio.wait_for(self.producer(), 2)
+
+    async def restarted(self) -> None:
+        """Wait until the dropped producer's successor has started, retrying while Kafka is down.
+        Its InitProducerId returns only once the coordinator has finished the old producer's last
+        transaction (committed, if the commit had reached the broker; otherwise aborted)."""
+        while True:
+            try:
+                await asyncio.wait_for(self.producer(), self._timeout)
+                return
+            except Exception:  # Kafka still down: try again
+                await asyncio.sleep(0.5)
 
     async def discard(self) -> None:
         producer, self._producer = self._producer, None
@@ -149,6 +177,7 @@ class KafkaPublisher:
 
     def __init__(self, bootstrap: str, *, timeout_seconds: float, client_id: str, lanes: int = 4,
                  concurrent: int = 1, on_commit: Callable[[int, int], None] | None = None,
+                 settle: Callable[[Sequence[str]], Awaitable[None]] | None = None,
                  security: KafkaSecurity = PLAINTEXT) -> None:
         instance = uuid.uuid4()
         self._bootstrap = bootstrap
@@ -160,6 +189,10 @@ class KafkaPublisher:
         self._free: asyncio.Queue[_Lane] = asyncio.Queue()  # FIFO: the least recently used lane first
         self._slots = asyncio.Semaphore(max(1, min(concurrent, lanes)))
         self._on_commit = on_commit
+        # Reads the given topics up to their end as it is now (`ReceiptFeed.read_past_now`); without
+        # it, an in-doubt failure is settled once its outcome is decided, not once it is readable.
+        self._settle = settle
+        self._settling: set[asyncio.Future[None]] = set()
         self._committer: asyncio.Task[None] | None = None
         self._commits: set[asyncio.Task[None]] = set()
         self._probed_at = -1.0
@@ -211,17 +244,22 @@ class KafkaPublisher:
 
     async def _commit(self, lane: _Lane, group: list[_Pending]) -> None:
         started = time.monotonic()
+        attempt = _Attempt(group)
         try:
-            placements = await asyncio.wait_for(lane.transaction(group), self._timeout)
+            placements = await asyncio.wait_for(lane.transaction(attempt), self._timeout)
         except Exception as exc:  # any failure: abort, answer 503, keep the lane usable
-            log.warning("transaction of %d request(s) failed after %.1fs: %s", len(group),
-                        time.monotonic() - started, type(exc).__name__)
+            log.warning("transaction of %d request(s) failed after %.1fs%s: %s", len(group),
+                        time.monotonic() - started,
+                        " while committing (outcome in doubt until settled)" if attempt.committing else "",
+                        type(exc).__name__)
             self._probed_at = -1.0  # readiness must look again, not repeat an earlier "reachable"
-            await lane.drop()  # before answering: a 503 must never be published later
+            await lane.drop()  # before answering: no record of it may be sent after the answer
+            settled = self._settled_later(lane, group) if attempt.committing else None
             for pending in group:
                 if not pending.done.done():
-                    pending.done.set_exception(BrokerUnavailable(_UNAVAILABLE))
-            await lane.restart()
+                    pending.done.set_exception(BrokerUnavailable(_UNAVAILABLE, settled=settled))
+            if settled is None:
+                await lane.restart()
             return
         finally:
             self._free.put_nowait(lane)
@@ -231,6 +269,24 @@ class KafkaPublisher:
         for pending, placed in zip(group, placements, strict=True):
             if not pending.done.done():
                 pending.done.set_result(placed)
+
+    def _settled_later(self, lane: _Lane, group: list[_Pending]) -> asyncio.Future[None]:
+        """A future that completes once the failed commit of `group` on `lane` is decided and, if it
+        happened, readable by the receipt feed."""
+        topics = sorted({r.topic for pending in group for r in pending.records})
+
+        async def settle() -> None:
+            started = time.monotonic()
+            await lane.restarted()
+            if self._settle is not None:
+                await self._settle(topics)
+            log.info("an in-doubt transaction of %d request(s) was settled after %.1fs", len(group),
+                     time.monotonic() - started)
+
+        task = asyncio.ensure_future(settle())
+        self._settling.add(task)
+        task.add_done_callback(self._settling.discard)
+        return task
 
     async def is_reachable(self) -> bool:
         """Whether the cluster answers a metadata request now (readiness; at most one probe a second)."""
@@ -265,7 +321,7 @@ class KafkaPublisher:
         raise errors[0] if errors else OSError("no bootstrap address")
 
     async def close(self) -> None:
-        tasks = [t for t in (self._committer, *self._commits) if t is not None]
+        tasks = [t for t in (self._committer, *self._commits, *self._settling) if t is not None]
         for task in tasks:
             task.cancel()
         for task in tasks:
@@ -292,6 +348,9 @@ class ReceiptFeed:
         self._client_id = client_id
         self.caught_up = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
+        self._positions: dict[TopicPartition, int] = {}
+        self._watchers = 0  # callers of `read_past_now` waiting: positions are tracked meanwhile
+        self._moved = asyncio.Event()
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name="receipt-feed")
@@ -310,11 +369,50 @@ class ReceiptFeed:
                 log.warning("receipt feed interrupted (%s); retrying", type(exc).__name__)
                 await asyncio.sleep(1)
 
+    async def read_past_now(self, topics: Sequence[str]) -> None:
+        """Wait until the ledger holds every record committed in `topics` up to their end as it is
+        now: the feed (read_committed) has passed each partition's high watermark of this moment,
+        so every transaction below it is decided and the committed ones are read."""
+        while True:
+            try:
+                targets = await self._high_watermarks(topics)
+                break
+            except (KafkaError, OSError, TimeoutError) as exc:
+                log.warning("cannot read the end of %s (%s); retrying", ", ".join(topics),
+                            type(exc).__name__)
+                await asyncio.sleep(1)
+        self._watchers += 1
+        try:
+            while not all(self._positions.get(tp, -1) >= end for tp, end in targets.items()):
+                self._moved.clear()
+                await self._moved.wait()
+        finally:
+            self._watchers -= 1
+
+    async def _high_watermarks(self, topics: Sequence[str]) -> dict[TopicPartition, int]:
+        # read_uncommitted: its end offsets are the high watermarks, past any open transaction
+        # (a read_committed consumer would be told the last stable offset instead).
+        consumer = AIOKafkaConsumer(bootstrap_servers=self._bootstrap.split(","),
+                                    client_id=f"{self._client_id}-ledger-end", group_id=None,
+                                    enable_auto_commit=False, isolation_level="read_uncommitted",
+                                    request_timeout_ms=10_000, **self._security.aiokafka())
+        await asyncio.wait_for(consumer.start(), 10)
+        try:
+            await consumer._client.force_metadata_update()  # as in `_consume`
+            partitions = [TopicPartition(topic, p) for topic in topics
+                          for p in sorted(consumer.partitions_for_topic(topic) or ())]
+            ends: dict[TopicPartition, int] = await asyncio.wait_for(consumer.end_offsets(partitions), 10)
+            return ends
+        finally:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(consumer.stop(), 2)
+
     async def _consume(self) -> None:
         consumer = AIOKafkaConsumer(bootstrap_servers=self._bootstrap.split(","),
                                     client_id=f"{self._client_id}-ledger", group_id=None,
                                     enable_auto_commit=False, isolation_level="read_committed",
                                     auto_offset_reset="earliest", **self._security.aiokafka())
+        self._positions = {}
         await consumer.start()
         try:
             # A consumer without subscriptions has no metadata for the topic yet; aiokafka has no
@@ -335,6 +433,9 @@ class ReceiptFeed:
                             if (r := _receipt(rec)) is not None]
                 if receipts:
                     self._ledger.add(receipts)
+                if self._watchers:
+                    self._positions = {tp: await consumer.position(tp) for tp in assigned}
+                    self._moved.set()
                 if not self.caught_up.is_set():
                     positions = [await consumer.position(tp) for tp in assigned]
                     if all(pos >= targets[tp] for tp, pos in zip(assigned, positions, strict=True)):

@@ -13,7 +13,9 @@ processor counts that copy (`services.sanctions.domain.facts.preferred`), whatev
 reads them in: a repeat is answered with, and a retraction follows, the copy that counts.
 
 `claim` serialises concurrent requests for the same ids within one process, so that two identical
-posts racing each other produce one record.
+posts racing each other produce one record. `hold` keeps ids undecided while a failed publish of
+them may still have been committed (the broker lost the connection after it was asked to commit):
+until that is settled the intake cannot tell a retry from a second copy, so it answers 503.
 """
 
 from __future__ import annotations
@@ -66,6 +68,7 @@ class ReceiptLedger:
     def __init__(self) -> None:
         self._receipts: dict[Key, Receipt] = {}
         self._inflight: dict[Key, asyncio.Future[None]] = {}
+        self._undecided: dict[Key, asyncio.Future[None]] = {}
 
     def __len__(self) -> int:
         return len(self._receipts)
@@ -80,6 +83,24 @@ class ReceiptLedger:
             kept = known.setdefault((receipt.source, receipt.id), receipt)
             if kept is not receipt and _recorded_first(receipt, kept):
                 known[(receipt.source, receipt.id)] = receipt
+
+    def hold(self, keys: Iterable[Key], settled: asyncio.Future[None]) -> None:
+        """Keep `keys` undecided until `settled` completes (by then any receipt of theirs is here)."""
+        held = list(keys)
+        for key in held:
+            self._undecided[key] = settled
+
+        def settle(done: asyncio.Future[None]) -> None:
+            if not done.cancelled():
+                done.exception()  # retrieved: a failed settlement only ends the hold
+            for key in held:
+                if self._undecided.get(key) is done:
+                    del self._undecided[key]
+
+        settled.add_done_callback(settle)
+
+    def undecided(self, keys: Iterable[Key]) -> list[Key]:
+        return [key for key in keys if key in self._undecided]
 
     async def claim(self, keys: Iterable[Key]) -> asyncio.Future[None]:
         """Wait until no other request in this process is deciding any of `keys`, then hold them

@@ -4,7 +4,12 @@ Contract (both the Kafka adapter and the fake pass `tests/integration/test_publi
 * `publish` returns one `Placement` per record, in order, only once every record is acknowledged
   by all in-sync replicas;
 * with `atomic=True` either all records become visible to `read_committed` consumers or none do;
-* on failure it raises `BrokerUnavailable`, and then none of the records will appear later.
+* on failure it raises `BrokerUnavailable`. If the failure came before the broker was asked to
+  commit, none of the records will appear later and its `settled` is None. Otherwise the outcome is
+  in doubt (a commit the broker carried out, or completed after a restart, while its answer was
+  lost): `settled` then completes once the outcome is decided and readable, and the records may
+  have appeared by then. The intake keeps their ids undecided until it completes, so that a
+  client's retry gets the original receipt rather than writing a second copy.
 """
 
 from __future__ import annotations

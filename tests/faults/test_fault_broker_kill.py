@@ -16,8 +16,6 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-import pytest
-
 from tests.faults.harness import System, count, source_records, summary, wait_until
 from tests.faults.posting import GIVE_UP_S, Client, Tally, scenario_requests
 
@@ -28,10 +26,6 @@ FIRST_202_S = 10.0
 EVIDENCE = ("ERROR", "Error", "WARNING", "Traceback")
 
 
-@pytest.mark.xfail(strict=False, reason=(
-    "issue 18, open: about one run in two, a transaction the intake answered 503 for is committed by "
-    "the broker after its restart, beside the client's retry, so the event is in its topic twice "
-    "(consumers deduplicate by (source, id); the intake needs to resolve an in-doubt commit first)"))
 def test_a_broker_killed_under_load_loses_and_duplicates_no_acknowledged_event(tmp_path: Path) -> None:
     with System(tmp_path) as system:
         urls = system.start_intakes()

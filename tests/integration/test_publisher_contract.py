@@ -5,15 +5,19 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import os
+import signal
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import pytest
+from aiokafka.producer.sender import EndTxnHandler
 from kafka.admin import KafkaAdminClient, NewTopic
 from kafka.errors import TopicAlreadyExistsError
 
 from services.intake.errors import BrokerUnavailable
-from services.intake.kafka import KafkaPublisher
+from services.intake.kafka import KafkaPublisher, ReceiptFeed
+from services.intake.ledger import ReceiptLedger
 from services.intake.publishing import FakePublisher, OutgoingRecord, Placement, Publisher
 from tests.integration.test_intake_kafka import read_topic
 
@@ -134,3 +138,64 @@ async def test_requests_that_wait_are_committed_together_in_few_transactions(kaf
            for r in read_topic(kafka_broker.bootstrap, TOPIC)]
     for n in range(40):
         assert sorted(b["i"] for _, b, _, _ in landed(lambda: log, f"group-{n}")) == [0, 1]
+
+
+def event_record(event_id: str) -> OutgoingRecord:
+    """A record the receipt feed takes for an accepted event (a receipt needs these fields)."""
+    value = json.dumps({"id": event_id, "source": "/agencies/test", "type": "test.event",
+                        "recordedtime": "2026-01-01T00:00:00Z"}).encode()
+    return OutgoingRecord(TOPIC, event_id, value, (("gvi-content-digest", b"sha256:test"),))
+
+
+async def test_a_commit_whose_answer_is_lost_settles_only_once_its_outcome_is_readable(
+        broker_restarter: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The broker stops (SIGSTOP) just as the publisher asks it to commit: the request sits in the
+    socket, the publisher answers BrokerUnavailable, and only the broker knows whether the records
+    will be committed once it runs again. `settled` must wait for that, and by then the receipt
+    feed must hold the records if and only if they were committed: that is what lets the intake
+    answer a retry with the original receipt instead of writing a second copy."""
+    broker = broker_restarter
+    admin = KafkaAdminClient(bootstrap_servers=broker.bootstrap)
+    with contextlib.suppress(TopicAlreadyExistsError):
+        admin.create_topics([NewTopic(TOPIC, 3, 1)])
+    admin.close()
+    ledger = ReceiptLedger()
+    feed = ReceiptFeed(broker.bootstrap, [TOPIC], ledger, client_id="doubt")
+    feed.start()
+    publisher = KafkaPublisher(broker.bootstrap, timeout_seconds=3, client_id="doubt", lanes=1,
+                               settle=feed.read_past_now)
+    await publisher.start()
+    pid = broker.pid
+    original = EndTxnHandler.create_request
+    stopped: list[int] = []
+
+    def stop_the_broker_then_ask(handler: EndTxnHandler) -> Any:
+        if not stopped:
+            os.kill(pid, signal.SIGSTOP)
+            stopped.append(pid)
+        return original(handler)
+
+    try:
+        await asyncio.wait_for(feed.caught_up.wait(), 30)
+        await publisher.publish([event_record("doubt-warm")], atomic=True)
+        monkeypatch.setattr(EndTxnHandler, "create_request", stop_the_broker_then_ask)
+        ids = ["doubt-1", "doubt-2"]
+        with pytest.raises(BrokerUnavailable) as failure:
+            await publisher.publish([event_record(i) for i in ids], atomic=True)
+        assert stopped, "the commit was never asked for"
+        settled = failure.value.settled
+        assert settled is not None, "a failure after the commit was asked for must be in doubt"
+        await asyncio.sleep(1)
+        assert not settled.done(), "settled while the broker that holds the outcome was stopped"
+        os.kill(pid, signal.SIGCONT)
+        await asyncio.wait_for(asyncio.shield(settled), 60)
+        written = [json.loads(r.value).get("id") for r in read_topic(broker.bootstrap, TOPIC)]
+        committed = [i for i in ids if i in written]
+        assert committed in ([], ids), "a transaction is all or nothing"
+        known = [i for i in ids if ledger.get("/agencies/test", i) is not None]
+        assert known == committed, f"settled, but the ledger knows {known} of the committed {committed}"
+    finally:
+        if stopped:
+            os.kill(pid, signal.SIGCONT)
+        await publisher.close()
+        await feed.stop()

@@ -5,8 +5,11 @@ The same behaviours are checked against the real broker in tests/integration/tes
 
 from __future__ import annotations
 
+import asyncio
 import json
-from collections.abc import Iterator
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -17,8 +20,10 @@ from fastapi.testclient import TestClient
 from services.contracts import Service
 from services.intake.agencies import ConfigError, load_agencies
 from services.intake.api import Adapters, create_app
-from services.intake.ledger import ReceiptLedger
-from services.intake.publishing import FakePublisher
+from services.intake.errors import BrokerUnavailable
+from services.intake.intake import DIGEST_HEADER
+from services.intake.ledger import Receipt, ReceiptLedger
+from services.intake.publishing import FakePublisher, OutgoingRecord, Placement
 from services.intake.settings import IntakeSettings
 from tests.examples import example_event
 
@@ -256,6 +261,72 @@ def test_broker_down_is_503_with_retry_after_and_nothing_published() -> None:
         publisher.reachable = True
         assert intake.post(event).status_code == 202
         assert intake.client.get("/readyz").status_code == 200
+
+
+@dataclass
+class CommitInDoubt(FakePublisher):
+    """A broker that loses the connection while it commits: the records may be in the log (as the
+    real broker does when it completes a commit after a restart) and the answer is 503 with a
+    `settled` future, which the test completes (the receipt feed's part) with `settle`."""
+
+    commits: bool = True
+    failing: bool = True
+    settled: asyncio.Future[None] | None = None
+    kept: list[tuple[OutgoingRecord, Placement]] = field(default_factory=list)
+
+    async def publish(self, records: Sequence[OutgoingRecord], *, atomic: bool) -> list[Placement]:
+        if not self.failing:
+            return await super().publish(records, atomic=atomic)
+        self.failing = False
+        placements = await super().publish(records, atomic=atomic)
+        self.kept = list(zip(records, placements, strict=True))
+        if not self.commits:
+            del self.log[-len(records):]
+        self.loop, self.settled = asyncio.get_running_loop(), asyncio.get_running_loop().create_future()
+        raise BrokerUnavailable("lost while committing", settled=self.settled)
+
+    def settle(self, ledger: ReceiptLedger) -> None:
+        if self.commits:  # what the receipt feed reads once the commit is readable
+            ledger.add(receipt_of(record, placement) for record, placement in self.kept)
+        assert self.settled is not None
+        settled = self.settled
+        self.loop.call_soon_threadsafe(settled.set_result, None)
+        for _ in range(100):
+            if settled.done():
+                return
+            time.sleep(0.01)
+
+
+def receipt_of(record: OutgoingRecord, placement: Placement) -> Receipt:
+    event = json.loads(record.value)
+    digest = dict(record.headers)[DIGEST_HEADER].decode()
+    return Receipt(event["id"], event["source"], event["type"], placement.topic, placement.partition,
+                   placement.offset, event["recordedtime"], record.key, digest)
+
+
+@pytest.mark.parametrize("committed", [True, False])
+def test_a_retry_after_a_commit_in_doubt_never_writes_a_second_copy(committed: bool) -> None:
+    publisher, ledger = CommitInDoubt(commits=committed), ReceiptLedger()
+    intake = build(Service.INCIDENTS, publisher=publisher, ledger=ledger)
+    with intake.client:
+        event = incident()
+        first = intake.post(event)
+        assert first.status_code == 503 and first.headers["retry-after"]
+        retry = intake.post(event)  # before the outcome is settled: no second copy, no guess
+        assert retry.status_code == 503, retry.text
+        assert retry.json()["errors"] == [{"field": "id", "message": "not settled yet"}]
+        assert "earlier attempt with this id" in retry.json()["message"]
+        assert len(intake.records) == (1 if committed else 0)
+        other = intake.post(incident())  # other ids are not held up
+        assert other.status_code == 202
+        publisher.settle(ledger)
+        retry = intake.post(event)
+        if committed:
+            assert retry.status_code == 200 and retry.json()["status"] == "duplicate"
+            assert retry.json()["offset"] == publisher.kept[0][1].offset
+        else:
+            assert retry.status_code == 202
+        assert [r["id"] for r in intake.records].count(event["id"]) == 1
 
 
 def test_retraction_follows_the_retracted_event(incidents: Intake) -> None:

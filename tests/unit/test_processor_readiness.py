@@ -36,6 +36,16 @@ def test_a_worker_is_ready_only_once_loaded_joined_and_caught_up() -> None:
     assert health.readiness(1).ready
 
 
+def test_partitions_taken_over_are_corrected_after_catching_up_before_the_worker_is_ready() -> None:
+    health = ready_worker()
+    health.caught_up, health.taking_over = False, True
+    assert health.readiness(1).reason == "catching up with the source topics"
+    health.caught_up = True
+    assert health.readiness(1).reason == "correcting the group-state partitions it took over"
+    health.taking_over = False
+    assert health.readiness(1).ready
+
+
 def test_a_worker_without_every_source_partition_is_not_ready_and_says_why() -> None:
     health = ready_worker()
     health.all_partitions = False

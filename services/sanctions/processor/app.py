@@ -288,11 +288,12 @@ class Processor:
             restored = core.restore(self._stored_facts(), committed)
             self.core = core
             owned = self.lease.owned if self.lease is not None else frozenset()
-            records, alerts = await self._reconcile(owned) if owned else ([], [])
+            if owned or self._gained:  # corrected once caught up again, as partitions gained are
+                await self._learn_last_alerts()
+                self._take_over(owned)
             self._loaded_for, self.health.loaded = assigned, True
             self.metrics.open_cases.set(core.open_cases())
-            log.info("ledger rebuilt from %d stored facts, %d records and %d alerts corrected, in %.1fs",
-                     restored, len(records), len(alerts), time.perf_counter() - started)
+            log.info("ledger rebuilt from %d stored facts in %.1fs", restored, time.perf_counter() - started)
             return True
 
     async def _reconcile(self, partitions: frozenset[int]
@@ -313,6 +314,13 @@ class Processor:
         """Once the ledger is loaded: take a share of the publishing (see `ownership`)."""
         while not await self._ensure_loaded():  # noqa: ASYNC110 (faust's assignment: nothing to await)
             await asyncio.sleep(HEALTH_INTERVAL_S)
+        while True:  # before any record is handled (they wait for the share of the publishing)
+            try:
+                await self._learn_last_alerts()
+                break
+            except (KafkaError, OSError, RuntimeError) as exc:
+                log.warning("reading the alerts topic failed (%s); trying again", exc or type(exc).__name__)
+                await asyncio.sleep(HEALTH_INTERVAL_S)
         lease = PublishingLease(self.settings.kafka_bootstrap_servers, f"{self.settings.cluster}-publishers",
                                 GROUP_STATE_TOPIC, on_gained=self._on_gained, on_losing=self._on_losing,
                                 instance_id=self.settings.app_id,
@@ -329,8 +337,12 @@ class Processor:
             await self.lease.stop()
 
     async def _on_gained(self, partitions: frozenset[int]) -> None:
-        self._gained |= partitions
         self.metrics.publishing.set(len(self.lease.owned) if self.lease is not None else 0)
+        self._take_over(partitions)
+
+    def _take_over(self, partitions: frozenset[int]) -> None:
+        self._gained |= partitions
+        self.health.taking_over = True
         task = asyncio.create_task(self._reconcile_gained())
         self._background.add(task)
         task.add_done_callback(self._background.discard)
@@ -340,30 +352,45 @@ class Processor:
         self.metrics.publishing.set(len(self.lease.owned) if self.lease is not None else 0)
 
     async def _reconcile_gained(self) -> None:
-        """Reconcile the partitions gained, until it succeeds (a partition left unreconciled could
-        keep a record that re-reading the events would never correct)."""
+        """Correct the partitions gained (or owned at a reload) once this worker has caught up with
+        the source topics, retrying until it succeeds: a partition left uncorrected could keep a
+        record that re-reading the events would never correct.
+
+        Not before: after a restart the records handled but not committed before it are read again,
+        and the derived topics already hold their outputs. Corrected from the ledger before those
+        records are read again, an alert they raised would be withdrawn and raised again a moment
+        later (and a case removed and opened again). Until then the worker only learns each alert's
+        last record (before it joins the publishers, and at a reload), so that an alert derived
+        again that says the same is not sent twice."""
         while True:
             if not await self._ensure_loaded():
-                return  # a load reconciles every partition this worker owns by then
-            async with self._load_lock:
-                owned = self.lease.owned if self.lease is not None else frozenset()
-                gained = frozenset(self._gained) & owned
-                self._gained.clear()
-                if not gained:
+                return  # the reload takes over every partition this worker owns by then
+            try:
+                if self.health.caught_up and await self._correct_gained():
                     return
-                started = time.perf_counter()
-                try:
-                    records, alerts = await self._reconcile(gained)
-                except (KafkaError, OSError, RuntimeError) as exc:
-                    self._gained |= gained
-                    log.warning("taking over group-state partitions %s failed (%s); trying again",
-                                ",".join(map(str, sorted(gained))), exc or type(exc).__name__)
-                else:
-                    log.info("took over group-state partitions %s: %d records and %d alerts corrected, "
-                             "in %.1fs", ",".join(map(str, sorted(gained))), len(records), len(alerts),
-                             time.perf_counter() - started)
-                    return
+            except (KafkaError, OSError, RuntimeError) as exc:
+                log.warning("taking over group-state partitions failed (%s); trying again",
+                            exc or type(exc).__name__)
             await asyncio.sleep(HEALTH_INTERVAL_S)
+
+    async def _correct_gained(self) -> bool:
+        """Reconcile the partitions gained and still owned; False if new ones came meanwhile."""
+        async with self._load_lock:
+            owned = self.lease.owned if self.lease is not None else frozenset()
+            gained = frozenset(self._gained) & owned
+            self._gained.clear()
+            started = time.perf_counter()
+            try:
+                records, alerts = await self._reconcile(gained) if gained else ([], [])
+            except BaseException:
+                self._gained |= gained
+                raise
+            if gained:
+                log.info("took over group-state partitions %s: %d records and %d alerts corrected, "
+                         "in %.1fs", ",".join(map(str, sorted(gained))), len(records), len(alerts),
+                         time.perf_counter() - started)
+            self.health.taking_over = bool(self._gained)
+            return not self._gained
 
     def _holds_every_partition(self, assigned: frozenset[TP]) -> bool:
         """The rules join events across partitions (an incident's groups, a person's memberships), so
@@ -390,14 +417,19 @@ class Processor:
                                         partitions, self.settings.kafka_security()):
             if record.key is not None:
                 published[record.key] = record.value
+        last = await self._learn_last_alerts()
+        raised = {k: v for k, v in last.items() if b'"withdrawn":true' not in v}
+        return {k: v for k, v in published.items() if v is not None}, raised
+
+    async def _learn_last_alerts(self) -> dict[str, bytes]:
+        """Each alert's last record on the topic (also kept, see `_send_alerts`)."""
         last: dict[str, bytes] = {}
         for record in await read_to_end(self.settings.kafka_bootstrap_servers, ALERTS_TOPIC,
                                         security=self.settings.kafka_security()):
             if record.key is not None and record.value is not None:
                 last[record.key.decode()] = record.value
         self._last_alerts.update(last)
-        raised = {k: v for k, v in last.items() if b'"withdrawn":true' not in v}
-        return {k: v for k, v in published.items() if v is not None}, raised
+        return last
 
     def _stored_facts(self) -> Iterator[bytes]:
         for _, value in self.facts.items():

@@ -6,7 +6,9 @@ A worker is **ready** when it can be trusted to be publishing what the log says,
    across partitions; a worker given only some waits for the next rebalance);
 2. its share of the publishing is known;
 3. it has caught up: every assigned source partition was read to the end it had when the worker
-   (re)loaded, and the outputs of those records were acknowledged by the broker;
+   (re)loaded, and the outputs of those records were acknowledged by the broker; then it has
+   corrected the `group-state` partitions it took over (`taking_over`), which it does only once
+   caught up;
 4. the broker answered within `broker_timeout` seconds;
 5. no output sent has waited longer than `max_pending` seconds for the broker's acknowledgement,
    and no record handled has waited longer than that for its offset to be committed.
@@ -60,6 +62,7 @@ class Health:
     all_partitions: bool = True
     share_known: bool = False
     caught_up: bool = False
+    taking_over: bool = False
     _sent: deque[tuple[float, _Done]] = field(default_factory=deque)
     _uncommitted: dict[Partition, deque[tuple[int, float]]] = field(default_factory=dict)
     _broker_answered: float | None = None
@@ -124,6 +127,8 @@ class Health:
             reason = f"the broker has not answered for {silent:.0f}s"
         elif not self.caught_up:
             reason = "catching up with the source topics"
+        elif self.taking_over:
+            reason = "correcting the group-state partitions it took over"
         elif unacked > self.max_pending:
             reason = f"an output has waited {unacked:.0f}s for the broker's acknowledgement"
         elif uncommitted > self.max_pending:
