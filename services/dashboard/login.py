@@ -27,13 +27,15 @@ attempt (web login form or `POST /api/token`), in this order:
 
 Every failure counts against the pair, the address and the name (whether or not the name exists); a
 success clears the pair and the name, not the address (a spraying address earns no fresh start by
-knowing one password). Counts are per process: each replica keeps its own.
+knowing one password). When an address starts backing off the log says so, with the address (for the
+ingress to block) but never the user name tried. Counts are per process: each replica keeps its own.
 """
 
 from __future__ import annotations
 
 import asyncio
 import ipaddress
+import logging
 import math
 import time
 from collections.abc import Awaitable, Callable
@@ -49,6 +51,7 @@ from services.dashboard.settings import DashboardSettings
 __all__ = ["LoginGate", "LoginLimits", "LoginRefused", "client_address"]
 
 Sleep = Callable[[float], Awaitable[None]]
+log = logging.getLogger("gvi.dashboard.login")
 
 
 class LoginRefused(Exception):
@@ -170,8 +173,12 @@ class LoginGate:
     def _record(self, address: str, name: str, found: Principal | None) -> None:
         now = self._clock()
         if found is None:
-            self._pairs.failed((address, name), now)
-            self._addresses.failed(address, now)
+            for backoff, key, why in ((self._pairs, (address, name), "for one user name"),
+                                      (self._addresses, address, "across user names")):
+                before = backoff.delay(key, now)
+                backoff.failed(key, now)
+                if not before and backoff.delay(key, now):
+                    log.warning("logins from %s now back off: repeated failures %s", address, why)
             self._names.failed(name, now)
             self._metrics.logins.labels("failure").inc()
             self._metrics.login_failures.labels("bad_credentials").inc()

@@ -116,7 +116,7 @@ async def test_a_burst_from_one_address_is_cut_short_and_told_when_to_retry(scry
 
 
 async def test_failures_back_off_exponentially_per_address_and_user_and_across_names(
-        scrypt: ScryptSpy) -> None:
+        scrypt: ScryptSpy, caplog: pytest.LogCaptureFixture) -> None:
     app, clock = login_app()
     for _ in range(5):                                  # GVI_LOGIN_FREE_FAILURES_PAIR
         assert (await token(app, "10.3.0.1", "analyst", WRONG)).status_code == 401
@@ -135,6 +135,9 @@ async def test_failures_back_off_exponentially_per_address_and_user_and_across_n
     sprayed = await token(app, "10.3.0.1", "someone-else", WRONG)
     assert sprayed.status_code == 429 and sprayed.headers["retry-after"] == "1"
 
+    assert [r.getMessage() for r in caplog.records if r.name == "gvi.dashboard.login"] == [
+        "logins from 10.3.0.1 now back off: repeated failures for one user name",
+        "logins from 10.3.0.1 now back off: repeated failures across user names"]
     text = await metrics(app)
     assert 'gvi_dashboard_login_failures_total{reason="bad_credentials"} 20.0' in text
     assert 'gvi_dashboard_login_failures_total{reason="rate_limited"} 5.0' in text
