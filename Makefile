@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: venv jars run test lint demo bench schemas clean
+.PHONY: venv jars run test faults lint demo bench schemas clean
 
 venv: $(STAMP)
 
@@ -23,6 +23,10 @@ run: venv jars
 
 test: venv jars
 	$(BIN)/pytest $(PYTEST_ARGS)
+
+# The fault tier alone (make test runs it too): GVI_FAULT_* sizes the scenarios, see tests/faults.
+faults: venv jars
+	$(BIN)/pytest tests/faults $(PYTEST_ARGS)
 
 lint: venv
 	$(BIN)/ruff check services devtools tests

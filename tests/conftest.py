@@ -1,8 +1,9 @@
 """Test tiers and the real Kafka broker that integration and e2e tests share.
 
-Each test gets the marker of its folder (`unit`, `integration`, `e2e`), so `pytest -m unit` runs the
-fast tier alone. The broker is the one `make run` uses (`devtools.broker.KafkaBroker`), started once per
-session on free ports in a temporary directory, and only if some test asks for it: unit tests may not.
+Each test gets the marker of its folder (`unit`, `integration`, `e2e`, `faults`), so `pytest -m unit`
+runs the fast tier alone. The broker is the one `make run` uses (`devtools.broker.KafkaBroker`), started
+once per session on free ports in a temporary directory, and only if some test asks for it: unit tests
+may not. The fault tier starts brokers of its own, one per scenario (tests/faults/harness.py).
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ import pytest
 from devtools.broker import KafkaBroker, free_port
 from services.infra.topics import ensure_topics
 
-TIERS = ("unit", "integration", "e2e")
+TIERS = ("unit", "integration", "e2e", "faults")
 BROKER_FIXTURES = {"kafka_broker", "kafka_bootstrap", "broker_restarter", "own_kafka_bootstrap"}
 _TESTS_ROOT = Path(__file__).resolve().parent
 

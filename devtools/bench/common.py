@@ -113,8 +113,10 @@ def broker_for_bench() -> Iterator[str]:
 
 
 @contextmanager
-def service_process(module: str, bootstrap: str, **env: str) -> Iterator[str]:
-    """Run `python -m <module>` as the real service would run, on a free port; yields its URL."""
+def service_process(module: str, bootstrap: str, *, wait_for: str = "/readyz", **env: str) -> Iterator[str]:
+    """Run `python -m <module>` as the real service would run, on a free port; yields its URL once
+    `wait_for` answers 200 (a processor is ready only once it has caught up: a benchmark that times
+    its catching up waits for `/healthz`)."""
     port = free_port()
     child_env = {**os.environ, "KAFKA_BOOTSTRAP_SERVERS": bootstrap, "GVI_ENV": "development",
                  "GVI_AGENCIES_FILE": "deploy/config/agencies.dev.toml", "GVI_PORT": str(port),
@@ -125,7 +127,7 @@ def service_process(module: str, bootstrap: str, **env: str) -> Iterator[str]:
         deadline = time.monotonic() + 60
         while True:
             try:
-                if httpx.get(f"{url}/readyz", timeout=2).status_code == 200:
+                if httpx.get(f"{url}{wait_for}", timeout=2).status_code == 200:
                     break
             except httpx.HTTPError:
                 pass

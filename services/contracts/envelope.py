@@ -49,8 +49,9 @@ class CloudEvent(BaseModel):
     specversion: Annotated[Literal["1.0"], Field(description="The CloudEvents version: always 1.0.")]
     id: Annotated[str, Field(
         min_length=1, max_length=256,
-        description="The sender's unique id for the event. Posting the same id again with the same "
-                    "content is a harmless repeat; with different content it is refused.")]
+        description="The sender's unique id for the event, unique per source across all event types "
+                    "and intake services. Posting the same id again with the same content is a "
+                    "harmless repeat; with different content it is refused, at any intake.")]
     source: Annotated[Uri, Field(
         description="A URI reference naming the sending system, e.g. /agencies/police.")]
     type: Annotated[str, Field(description="The event type, e.g. gvi.incident.reported.v1; decides the "

@@ -245,9 +245,11 @@ def api_router(dash: Dashboard) -> APIRouter:
         return _private({"total": dash.access_view.total,
                          "entries": [e.model_dump(mode="json") for e in entries]})
 
-    @router.get("/stream", summary="Server-sent events: group, alert, sources, ping")
+    @router.get("/stream", summary="Server-sent events: group, alert, sources, stale, fresh, ping")
     async def stream(user: User) -> StreamingResponse:
-        hello = sse_message("hello", {"user": user.name, "role": user.role.value})
+        stale_since = dash.feed_stale_since()
+        hello = sse_message("hello", {"user": user.name, "role": user.role.value,
+                                      "stale_since": stale_since.isoformat() if stale_since else None})
         events = dash.hub.stream(hello, heartbeat_seconds=dash.settings.sse_heartbeat_seconds)
         return StreamingResponse(events, media_type="text/event-stream",
                                  headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"})

@@ -70,9 +70,14 @@ def _kafka_adapters(settings: DashboardSettings) -> Adapters:
     feeds: list[ReadModelFeed] = []
 
     async def start(dash: Dashboard, applier: RecordApplier) -> None:
+        dash.freshness.stale_after = settings.stale_after_seconds
+        dash.freshness.started(dash.clock().timestamp())
         feed = ReadModelFeed(settings.kafka_bootstrap_servers, CONSUMED_TOPICS, applier,
-                             on_changes=dash.publish, metrics=dash.metrics, security=security)
+                             on_changes=dash.publish, metrics=dash.metrics, on_contact=dash.feed_contact,
+                             on_tick=dash.check_feed, security=security)
         feeds.append(feed)
+        dash.metrics.watch_caught_up(caught_up=feed.caught_up.is_set,
+                                     stale=lambda: dash.feed_stale_since() is not None)
         feed.start()
 
     async def stop() -> None:
@@ -81,7 +86,7 @@ def _kafka_adapters(settings: DashboardSettings) -> Adapters:
         await access_log.close()
 
     async def ready() -> bool:
-        return bool(feeds) and feeds[0].caught_up.is_set()
+        return bool(feeds) and feeds[0].caught_up.is_set()  # and fresh: see /readyz
 
     return Adapters(access_log, ready, start, stop, audit=KafkaAuditTrail(settings))
 
@@ -170,6 +175,8 @@ def create_app(settings: DashboardSettings, *, adapters: Adapters | None = None,
                      hub=Hub(on_drop=metrics.sse_dropped.inc), metrics=metrics, clock=clock,
                      ready=edges.ready, audit=edges.audit or _unconfigured_audit())
     applier = RecordApplier(model, access_view)
+    metrics.watch_feed(stale=lambda: dash.feed_stale_since() is not None,
+                       last_contact=lambda: dash.freshness.last_contact)
     metrics.watch(clients=lambda: len(dash.hub), groups=lambda: len(model.groups()),
                   alerts=model.active_alert_count)
 
@@ -236,8 +243,14 @@ def create_app(settings: DashboardSettings, *, adapters: Adapters | None = None,
     async def healthz() -> dict[str, str]:
         return {"status": "ok"}
 
-    @app.get("/readyz", summary="Readiness: the read model has caught up with the topics")
+    @app.get("/readyz", summary="Readiness: the read model has caught up with the topics and its feed "
+                                "hears from the broker")
     async def readyz() -> JSONResponse:
+        stale_since = dash.feed_stale_since()
+        if stale_since is not None:
+            return JSONResponse({"status": "stale", "since": stale_since.isoformat(),
+                                 "reason": "the broker has not answered the dashboard's feed since then"},
+                                status_code=503)
         ok = await dash.ready()
         return JSONResponse({"status": "ready" if ok else "not ready"}, status_code=200 if ok else 503)
 

@@ -8,12 +8,13 @@ import hashlib
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from fastapi import Request
 
 from services.dashboard.auth import Principal, Role, TokenKind, TokenSigner, UserDirectory
+from services.dashboard.freshness import FeedFreshness
 from services.dashboard.live import Hub, sse_message
 from services.dashboard.login import LoginGate, LoginLimits
 from services.dashboard.metrics import DashboardMetrics
@@ -59,6 +60,7 @@ class Dashboard:
     clock: Callable[[], datetime]
     ready: Callable[[], Awaitable[bool]]
     audit: AuditTrail
+    freshness: FeedFreshness = field(default_factory=FeedFreshness)
     login: LoginGate = field(init=False)
     _cache: dict[str, tuple[Any, bytes]] = field(default_factory=dict)
     _board_etag: tuple[bytes, str] | None = None
@@ -123,6 +125,25 @@ class Dashboard:
         self.metrics.access_log.labels(resource.value, "written").inc()
 
     # --- live ------------------------------------------------------------------------------------
+
+    def feed_stale_since(self) -> datetime | None:
+        """When the feed last heard from the broker, if that is too long ago (see `freshness`)."""
+        since = self.freshness.stale_since(self.clock().timestamp())
+        return None if since is None else datetime.fromtimestamp(since, UTC)
+
+    def feed_contact(self) -> None:
+        self.freshness.contact(self.clock().timestamp())
+
+    def check_feed(self) -> None:
+        """Tell every open page when the feed goes stale, and when it hears from the broker again."""
+        change = self.freshness.change(self.clock().timestamp())
+        if change is None:
+            return
+        stale, since = change
+        if stale and since is not None:
+            self.hub.publish(sse_message("stale", {"since": datetime.fromtimestamp(since, UTC).isoformat()}))
+        else:
+            self.hub.publish(sse_message("fresh", {}))
 
     def publish(self, changes: Changes, oldest_timestamp: float) -> None:
         """Turn what a run of records changed into stream events."""

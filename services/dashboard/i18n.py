@@ -14,6 +14,9 @@ _EN: dict[str, str] = {
     "stats": "Statistics", "call_ins": "Call-ins", "audit": "Audit", "logout": "Log out",
     "login": "Log in", "username": "User name", "password": "Password", "live": "Live",
     "stale": "Not connected: what you see may be out of date. Reconnecting…",
+    "stale_since": "Stale since",
+    "stale_since_detail": "the dashboard has not heard from the event log since then: what you see may be "
+                          "out of date",
     "group": "Group", "name": "Name", "area": "Area", "status": "Status", "warned_since": "Warned since",
     "open_cases": "Open cases", "stalled_cases": "Stalled", "last_incident": "Last incident",
     "incident": "Incident", "kind": "Kind", "date": "Date", "warning": "Warning broken",
@@ -64,6 +67,9 @@ _SV: dict[str, str] = {
     "stats": "Statistik", "call_ins": "Samtal (call-ins)", "logout": "Logga ut",
     "login": "Logga in", "username": "Användarnamn", "password": "Lösenord", "live": "Live",
     "stale": "Ingen anslutning: det du ser kan vara inaktuellt. Återansluter…",
+    "stale_since": "Inaktuellt sedan",
+    "stale_since_detail": "lägesbilden har inte fått svar från händelseloggen sedan dess: det du ser kan "
+                          "vara inaktuellt",
     "group": "Grupp", "name": "Namn", "area": "Område", "status": "Status", "warned_since": "Varnad sedan",
     "open_cases": "Öppna ärenden", "stalled_cases": "Avstannade", "last_incident": "Senaste händelse",
     "incident": "Händelse", "kind": "Typ", "date": "Datum", "warning": "Bruten varning",

@@ -3,7 +3,9 @@
 `ReadModelFeed` rebuilds the read model at start by reading every consumed topic from offset 0
 (`read_committed`, no consumer group, `assign()`), then keeps tailing. `caught_up` is set once it has
 reached the end offsets it saw at start; `/readyz` answers 503 until then. After a connection failure
-it resumes from where it was, so nothing is applied twice.
+it resumes from where it was, so nothing is applied twice. Every `PROBE_SECONDS` it asks the broker
+for the end offsets and reports each answer to `on_contact` (see `freshness`), and it calls `on_tick`
+after every fetch and every failed connection, so that staleness is noticed while the broker is down.
 
 `KafkaAccessLog` writes access-log entries with `acks=all` on an idempotent producer; a read that
 must be logged is refused (503) when the entry cannot be written in time.
@@ -31,16 +33,22 @@ __all__ = ["KafkaAccessLog", "ReadModelFeed"]
 
 log = logging.getLogger("gvi.dashboard.kafka")
 
+PROBE_SECONDS = 2.0
+PROBE_TIMEOUT_SECONDS = 5.0
+
 
 class ReadModelFeed:
     def __init__(self, bootstrap: str, topics: Sequence[str], applier: RecordApplier, *,
                  on_changes: Callable[[Changes, float], None], metrics: DashboardMetrics,
+                 on_contact: Callable[[], None] = lambda: None, on_tick: Callable[[], None] = lambda: None,
                  client_id: str = "gvi-dashboard", security: KafkaSecurity = PLAINTEXT) -> None:
         self._bootstrap = bootstrap
         self._security = security
         self._topics = tuple(topics)
         self._applier = applier
         self._on_changes = on_changes
+        self._on_contact = on_contact
+        self._on_tick = on_tick
         self._metrics = metrics
         self._client_id = client_id
         self._positions: dict[TopicPartition, int] = {}
@@ -60,8 +68,9 @@ class ReadModelFeed:
         while True:
             try:
                 await self._consume()
-            except (KafkaError, OSError) as exc:
+            except (KafkaError, OSError, TimeoutError) as exc:
                 log.warning("read-model feed interrupted (%s); resuming", type(exc).__name__)
+                self._on_tick()
                 await asyncio.sleep(1)
 
     async def _consume(self) -> None:
@@ -70,7 +79,7 @@ class ReadModelFeed:
                                     enable_auto_commit=False, isolation_level="read_committed",
                                     auto_offset_reset="earliest", fetch_max_wait_ms=100,
                                     **self._security.aiokafka())
-        await consumer.start()
+        await asyncio.wait_for(consumer.start(), PROBE_TIMEOUT_SECONDS * 2)
         try:
             # A consumer without subscriptions has no metadata for the topics yet; aiokafka has no
             # public call that refreshes it.
@@ -88,12 +97,18 @@ class ReadModelFeed:
             for tp in assigned:
                 if tp in self._positions:
                     consumer.seek(tp, self._positions[tp])
-            targets = await consumer.end_offsets(assigned) if not self.caught_up.is_set() else {}
+            targets = await consumer.end_offsets(assigned)
+            self._on_contact()
+            probed = time.monotonic()
             while True:
                 # Larger runs while loading: more superseded group-state records to skip.
                 batches = await consumer.getmany(
                     timeout_ms=200, max_records=5000 if self.caught_up.is_set() else 20_000)
                 self._apply(batches)
+                if time.monotonic() - probed >= PROBE_SECONDS:
+                    probed = time.monotonic()
+                    await self._probe(consumer, assigned)
+                self._on_tick()
                 if not self.caught_up.is_set():
                     positions = [await consumer.position(tp) for tp in assigned]
                     if all(pos >= targets[tp] for tp, pos in zip(assigned, positions, strict=True)):
@@ -102,10 +117,19 @@ class ReadModelFeed:
                         # each of which would otherwise stop every request for a long moment.
                         gc.collect()
                         gc.freeze()
-                        self._metrics.caught_up.set(1)
                         self.caught_up.set()
         finally:
             await consumer.stop()
+
+    async def _probe(self, consumer: AIOKafkaConsumer, assigned: list[TopicPartition]) -> None:
+        """Ask the broker for the end offsets: an answer is a contact (a fetch that returns nothing
+        says nothing: aiokafka returns nothing while the broker is gone, too)."""
+        try:
+            await asyncio.wait_for(consumer.end_offsets(assigned), PROBE_TIMEOUT_SECONDS)
+        except (KafkaError, OSError, TimeoutError) as exc:
+            log.debug("the broker did not answer the feed's probe (%s)", type(exc).__name__)
+        else:
+            self._on_contact()
 
     def _apply(self, batches: dict[TopicPartition, list[object]]) -> None:
         changes = Changes()

@@ -5,9 +5,11 @@ client never delays the others: a client whose queue is full is disconnected (it
 by itself and its page reloads what it shows). Every client gets a `ping` event every heartbeat, so a
 page can tell a quiet stream from a dead one and show itself stale.
 
-Events: `hello` (on connect), `group` (a group's board line, or `{"group_id", "removed": true}`),
-`alert` (an alert as it now stands), `sources` (incidents, call-ins or support changed: statistics and
-briefs), `ping`. Access-log entries are never broadcast (only auditors may see them).
+Events: `hello` (on connect; with `stale_since`, null unless the feed is stale), `stale` and `fresh`
+(the server's feed stopped hearing from the broker, and heard again: see `freshness`), `group` (a
+group's board line, or `{"group_id", "removed": true}`), `alert` (an alert as it now stands),
+`sources` (incidents, call-ins or support changed: statistics and briefs), `ping`. Access-log
+entries are never broadcast (only auditors may see them).
 """
 
 from __future__ import annotations

@@ -28,8 +28,14 @@ class DashboardMetrics:
             "From a record's Kafka timestamp to its change being handed to the live streams.",
             buckets=_LATENCY_BUCKETS, registry=registry)
         self.caught_up = Gauge("gvi_dashboard_caught_up",
-                               "1 once the read model holds everything that was in the topics at start.",
-                               registry=registry)
+                               "1 once the read model holds everything that was in the topics at start, "
+                               "and while its feed hears from the broker.", registry=registry)
+        self.feed_stale = Gauge("gvi_dashboard_feed_stale",
+                                "1 while the broker has not answered the feed for GVI_DASHBOARD_STALE_AFTER_"
+                                "SECONDS.", registry=registry)
+        self.feed_last_contact = Gauge("gvi_dashboard_feed_last_contact_timestamp_seconds",
+                                       "When the broker last answered the feed (Unix time).",
+                                       registry=registry)
         self.sse_clients = Gauge("gvi_dashboard_sse_clients", "Open server-sent event streams.",
                                  registry=registry)
         self.sse_dropped = Counter("gvi_dashboard_sse_dropped_total",
@@ -55,6 +61,14 @@ class DashboardMetrics:
                             registry=registry)
         self.active_alerts = Gauge("gvi_dashboard_active_alerts", "Alerts raised and not withdrawn.",
                                    registry=registry)
+
+    def watch_feed(self, *, stale: Callable[[], bool], last_contact: Callable[[], float | None]) -> None:
+        """Gauges of the feed's freshness, read when scraped."""
+        self.feed_stale.set_function(lambda: float(stale()))
+        self.feed_last_contact.set_function(lambda: last_contact() or 0.0)
+
+    def watch_caught_up(self, *, caught_up: Callable[[], bool], stale: Callable[[], bool]) -> None:
+        self.caught_up.set_function(lambda: float(caught_up() and not stale()))
 
     def watch(self, *, clients: Callable[[], int], groups: Callable[[], int],
               alerts: Callable[[], int]) -> None:

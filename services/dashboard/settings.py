@@ -49,6 +49,10 @@ class DashboardSettings(KafkaClientSettings):
     access_log_timeout_seconds: float = Field(5.0, gt=0, le=60,
                                               validation_alias="GVI_ACCESS_LOG_TIMEOUT_SECONDS")
     sse_heartbeat_seconds: float = Field(10.0, gt=0, le=120, validation_alias="GVI_SSE_HEARTBEAT_SECONDS")
+    stale_after_seconds: float = Field(15.0, ge=3, le=3600,
+                                       validation_alias="GVI_DASHBOARD_STALE_AFTER_SECONDS",
+                                       description="The feed is stale (readyz 503, pages say so) when the "
+                                                   "broker has not answered it for longer.")
     log_level: str = Field("INFO", validation_alias="GVI_LOG_LEVEL")
     audit_public_keys_file: Path | None = Field(None, validation_alias="GVI_AUDIT_PUBLIC_KEYS_FILE")
     audit_checkpoint_topic: str = Field("audit-checkpoints", validation_alias="GVI_AUDIT_CHECKPOINT_TOPIC")

@@ -54,6 +54,10 @@ def _when(value: datetime | None) -> str:
     return value.astimezone(STOCKHOLM).strftime("%Y-%m-%d %H:%M") if value is not None else "-"
 
 
+def _clock(value: datetime | None) -> str:
+    return value.astimezone(STOCKHOLM).strftime("%H:%M") if value is not None else "-"
+
+
 def _safe_next(target: str | None) -> str:
     """Only a local path: never an open redirect."""
     if not target or not target.startswith("/") or target.startswith("//") or "\\" in target:
@@ -76,7 +80,7 @@ class Pages:
         session = request.cookies.get(SESSION_COOKIE, "")
         context = {"t": labels(lang), "lang": lang, "other_lang": "en" if lang == "sv" else "sv",
                    "user": user, "page": page, "csrf": self.dash.signer.csrf(session) if user else "",
-                   "path": request.url.path, **data}
+                   "path": request.url.path, "stale_since": self.dash.feed_stale_since(), **data}
         compiled = self.env.get_template(template)
         if request.query_params.get("fragment") == "1" and "content" in compiled.blocks:
             body = "".join(compiled.blocks["content"](compiled.new_context(context)))
@@ -102,6 +106,7 @@ def web_router(dash: Dashboard) -> Pages:
                       trim_blocks=True, lstrip_blocks=True)
     env.filters["day"] = _day
     env.filters["when"] = _when
+    env.filters["clock"] = _clock
     pages = Pages(router, dash, env)
 
     def cookie(response: Response, name: str, value: str, max_age: int | None = None) -> None:

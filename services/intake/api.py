@@ -57,8 +57,8 @@ class Adapters:
     ledger: ReceiptLedger
     ready: Callable[[], Awaitable[bool]]
     loaded: Callable[[], bool] = lambda: True
-    """Whether the receipt ledger holds everything already in the log (until then, a repeat could
-    not be recognised, so nothing is accepted)."""
+    """Whether the receipt ledger holds everything already in the source topics (until then, a
+    repeat or an id used at another intake could not be recognised, so nothing is accepted)."""
     start: Callable[[], Awaitable[None]] | None = None
     stop: Callable[[], Awaitable[None]] | None = None
 
@@ -74,8 +74,9 @@ def _kafka_adapters(settings: IntakeSettings, service: Service, metrics: IntakeM
                                concurrent=settings.publish_concurrent_transactions,
                                on_commit=metrics.committed, security=security)
     ledger = ReceiptLedger()
-    feed = ReceiptFeed(settings.kafka_bootstrap_servers, service.topic, ledger, client_id=client_id,
-                       security=security)
+    # Every source topic, not only this service's: ids are unique per source across all intakes.
+    feed = ReceiptFeed(settings.kafka_bootstrap_servers, [s.topic for s in Service], ledger,
+                       client_id=client_id, security=security)
 
     async def start() -> None:
         feed.start()
@@ -335,5 +336,6 @@ def create_app(service: Service, settings: IntakeSettings, *, adapters: Adapters
         return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
 
     app.state.intake = intake
+    app.state.ledger = edges.ledger
     app.state.registry = registry
     return app

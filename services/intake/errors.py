@@ -7,7 +7,8 @@
     ├── UnsupportedMedia  415   not a CloudEvents HTTP binding content type
     ├── PayloadTooLarge   413   body or batch above the limit
     ├── InvalidEvent      422   the event breaks the contract; `errors` lists each field and why
-    ├── Conflict          409   the id was already used by this source for different content
+    ├── Conflict          409   the id was already used by this source, at any intake, for
+    │                           different content
     └── BrokerUnavailable 503   Kafka did not acknowledge in time; nothing was published, retry
 
 Each message tells the client what to change. None of them carries personal data.

@@ -4,6 +4,11 @@
 publishes all of the new ones (a batch in one Kafka transaction) or refuses the request whole with
 an `IntakeError`. The checks run in the order a client would fix them: contract (422), service
 ownership (400), role and source (403), id reuse (409); only then is anything published.
+
+An id is unique per source across all intakes (CloudEvents' (`source`, `id`)): the ledger holds the
+receipts of every source topic, so an id that the same agency already used at another intake is
+refused (409) even though it is new here, and a retraction names the one event of its id, at the
+intake that accepted it.
 """
 
 from __future__ import annotations
@@ -152,10 +157,7 @@ class Intake:
             if receipt is None:
                 continue
             if receipt.digest != c.digest:
-                conflicts.append(FieldError(f"[{i}].id" if batch else "id",
-                                            f"{c.event.id!r} was already accepted with different content "
-                                            f"(at {receipt.recordedtime}); use a new id for a new event, "
-                                            "or post a retraction and a corrected event"))
+                conflicts.append(self._reuse(c.event, receipt, f"[{i}].id" if batch else "id"))
             known[c.key] = receipt
         if conflicts:
             raise Conflict("an id was reused for a different event", conflicts)
@@ -193,6 +195,17 @@ class Intake:
                 self._metrics.duplicate(c.event.type)
         return Outcome([known[c.key] for c in candidates], duplicate)
 
+    def _reuse(self, event: CloudEvent, receipt: Receipt, field: str) -> FieldError:
+        """Why an id already in the ledger cannot name this different event. (The same event again,
+        at any intake, is a repeat and gets its original receipt.)"""
+        if receipt.topic != self.service.topic:
+            return FieldError(field, f"id {event.id!r} was already used by {receipt.source} for a "
+                                     f"{receipt.type} event at the {receipt.topic} intake; every event "
+                                     "from one source needs its own id: give this event a new id")
+        return FieldError(field, f"{event.id!r} was already accepted with different content "
+                                 f"(at {receipt.recordedtime}); use a new id for a new event, "
+                                 "or post a retraction and a corrected event")
+
     def _placement(self, event: CloudEvent, in_batch: dict[str, tuple[str, str, str]], index: int,
                    batch: bool) -> tuple[str, str]:
         if event.type != RETRACTION_TYPE:
@@ -212,6 +225,11 @@ class Intake:
                 field, f"no event with id {target_id!r} from {event.source} was accepted by the "
                        f"{self.service} service; post the retraction to the service that accepted "
                        "the event, with the same source")])
+        if target.topic != self.service.topic:
+            raise InvalidEvent("the event to retract was accepted by another intake", [FieldError(
+                field, f"{target_id!r} from {event.source} is a {target.type} event accepted by the "
+                       f"{target.topic} intake, not {self.service}; post the retraction to the "
+                       f"{target.topic} intake")])
         if target.type == RETRACTION_TYPE:
             raise InvalidEvent("a retraction cannot be retracted", [FieldError(
                 field, "names a retraction; post the original event again under a new id instead")])

@@ -19,7 +19,8 @@ client then retries with the same id and gets the original receipt (the ledger t
 
 Every consumer of source topics must read with `isolation.level=read_committed`.
 
-`ReceiptFeed` reads the service's topic from the beginning into the ledger and keeps tailing it.
+`ReceiptFeed` reads every source topic from the beginning into the ledger and keeps tailing them:
+an intake refuses an id its source already used at any intake.
 """
 
 from __future__ import annotations
@@ -278,13 +279,15 @@ class KafkaPublisher:
 
 
 class ReceiptFeed:
-    """Replays the service's topic into the ledger, then tails it, as a task on the event loop."""
+    """Replays `topics` (every source topic) into the ledger, then tails them, as a task on the event
+    loop. `caught_up` is set once every partition of every topic has been read to the end offset it
+    had when the feed started."""
 
-    def __init__(self, bootstrap: str, topic: str, ledger: ReceiptLedger, *, client_id: str,
+    def __init__(self, bootstrap: str, topics: Sequence[str], ledger: ReceiptLedger, *, client_id: str,
                  security: KafkaSecurity = PLAINTEXT) -> None:
         self._bootstrap = bootstrap
         self._security = security
-        self._topic = topic
+        self._topics = tuple(topics)
         self._ledger = ledger
         self._client_id = client_id
         self.caught_up = asyncio.Event()
@@ -317,10 +320,12 @@ class ReceiptFeed:
             # A consumer without subscriptions has no metadata for the topic yet; aiokafka has no
             # public call that refreshes it.
             await consumer._client.force_metadata_update()
-            partitions = consumer.partitions_for_topic(self._topic)
-            if not partitions:
-                raise KafkaError(f"topic {self._topic} has no partitions yet")
-            assigned = [TopicPartition(self._topic, p) for p in sorted(partitions)]
+            assigned = []
+            for topic in self._topics:
+                partitions = consumer.partitions_for_topic(topic)
+                if not partitions:
+                    raise KafkaError(f"topic {topic} has no partitions yet")
+                assigned += [TopicPartition(topic, p) for p in sorted(partitions)]
             consumer.assign(assigned)
             await consumer.seek_to_beginning(*assigned)
             targets = await consumer.end_offsets(assigned)

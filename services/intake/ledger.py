@@ -1,9 +1,16 @@
 """Receipts of accepted events, the memory behind idempotency.
 
-The ledger maps (`source`, `id`) to the receipt of the event first accepted under that id. It is a
-cache of the Kafka log, not a second source of truth: at start-up the Kafka feed
-(`services.intake.kafka.ReceiptFeed`) reads the service's topic from the beginning into it, then
-keeps tailing, so the ledger survives restarts and learns what other replicas accepted.
+The ledger maps (`source`, `id`) to the receipt of the event accepted under that id, at whichever
+intake accepted it: CloudEvents makes (`source`, `id`) unique per source, so one agency's id names
+one event across all the source topics. It is a cache of the Kafka log, not a second source of
+truth: at start-up the Kafka feed (`services.intake.kafka.ReceiptFeed`) reads every source topic
+from the beginning into it, then keeps tailing them, so the ledger survives restarts and learns what
+other replicas and the other intakes accepted.
+
+Two records of one (`source`, `id`) can still reach the log when two intakes (or two replicas)
+accept it within the feed's lag. The ledger then keeps the receipt recorded first, as the stream
+processor counts that copy (`services.sanctions.domain.facts.preferred`), whatever order the feed
+reads them in: a repeat is answered with, and a retraction follows, the copy that counts.
 
 `claim` serialises concurrent requests for the same ids within one process, so that two identical
 posts racing each other produce one record.
@@ -14,6 +21,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Iterable
 from dataclasses import dataclass
+from datetime import datetime
 
 __all__ = ["Receipt", "ReceiptLedger"]
 
@@ -41,6 +49,19 @@ class Receipt:
 Key = tuple[str, str]
 
 
+def _precedence(receipt: Receipt) -> tuple[str, str, int, int]:
+    # The processor's order of copies: recordedtime as its datetime's isoformat, then log position.
+    try:
+        recorded = datetime.fromisoformat(receipt.recordedtime).isoformat()
+    except ValueError:  # never written by an intake; ordered as text rather than stopping the feed
+        recorded = receipt.recordedtime
+    return (recorded, receipt.topic, receipt.partition, receipt.offset)
+
+
+def _recorded_first(a: Receipt, b: Receipt) -> bool:
+    return _precedence(a) < _precedence(b)
+
+
 class ReceiptLedger:
     def __init__(self) -> None:
         self._receipts: dict[Key, Receipt] = {}
@@ -53,9 +74,12 @@ class ReceiptLedger:
         return self._receipts.get((source, event_id))
 
     def add(self, receipts: Iterable[Receipt]) -> None:
-        """Record receipts; the first receipt of an id wins (the log's first record is the event)."""
+        """Record receipts; of two receipts of one id the one recorded first is the event."""
+        known = self._receipts
         for receipt in receipts:
-            self._receipts.setdefault((receipt.source, receipt.id), receipt)
+            kept = known.setdefault((receipt.source, receipt.id), receipt)
+            if kept is not receipt and _recorded_first(receipt, kept):
+                known[(receipt.source, receipt.id)] = receipt
 
     async def claim(self, keys: Iterable[Key]) -> asyncio.Future[None]:
         """Wait until no other request in this process is deciding any of `keys`, then hold them

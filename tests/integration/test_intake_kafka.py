@@ -158,6 +158,70 @@ def test_batch_is_one_transaction_visible_whole(
     assert len(landed) == 50
 
 
+def learnt(client: TestClient, source: str, event_id: str, timeout: float = 10) -> bool:
+    """Whether the intake's receipt ledger holds (source, id) within `timeout`: its feed tails the
+    record that another intake wrote."""
+    ledger = client.app.state.ledger  # type: ignore[attr-defined]
+    deadline = time.monotonic() + timeout
+    while ledger.get(source, event_id) is None:
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.05)
+    return True
+
+
+def test_an_id_used_at_another_intake_is_refused_there_and_nothing_is_written(
+        intakes: Callable[[Service], TestClient], kafka_broker: Any) -> None:
+    """Issue 18, defect 6: the police registers a group under id X at notifications, then reports an
+    incident under the same X at incidents; the second must not be accepted and then lost."""
+    notifications, incidents = intakes(Service.NOTIFICATIONS), intakes(Service.INCIDENTS)
+    police, key = SOURCES["police"], "dev-police-key"
+    registered = example_event("gvi.group.registered.v1", source=police)
+    first = post(notifications, registered, key)
+    assert first.status_code == 202, first.text
+    again = post(notifications, registered, key)
+    assert again.status_code == 200 and again.json() == {**first.json(), "status": "duplicate"}
+    learnt(incidents, police, registered["id"])  # without waiting for it: the answer below says
+    reused = example_event("gvi.incident.reported.v1", id=registered["id"], source=police)
+    answer = post(incidents, reused, key)
+    assert answer.status_code == 409, answer.text
+    assert answer.json()["errors"] == [{"field": "id", "message": (
+        f"id {registered['id']!r} was already used by /agencies/police for a gvi.group.registered.v1 "
+        "event at the notifications intake; every event from one source needs its own id: give this "
+        "event a new id")}]
+    fresh_incident = example_event("gvi.incident.reported.v1", source=police)
+    batch = incidents.post("/v1/events", content=json.dumps([fresh_incident, reused]),
+                           headers={"content-type": "application/cloudevents-batch+json",
+                                    "authorization": f"Bearer {key}"})
+    assert batch.status_code == 409 and [e["field"] for e in batch.json()["errors"]] == ["[1].id"]
+    retraction = example_event("gvi.event.retracted.v1", source=police,
+                               data_overrides={"retracted_event_id": registered["id"]})
+    misplaced = post(incidents, retraction, key)
+    assert misplaced.status_code == 422
+    assert "post the retraction to the notifications intake" in misplaced.text
+    with running(Service.INCIDENTS, kafka_broker.bootstrap) as restarted:
+        # ready only once its ledger has read every source topic: no waiting needed
+        assert post(restarted, reused, key).status_code == 409
+    written = {json.loads(r.value)["id"] for r in read_topic(kafka_broker.bootstrap, "incidents")}
+    assert not written & {registered["id"], fresh_incident["id"], retraction["id"]}
+    assert len(records_of(kafka_broker.bootstrap, "notifications", registered["id"])) == 1
+
+
+def test_two_sources_may_give_the_same_id_to_events_at_different_intakes(
+        intakes: Callable[[Service], TestClient], kafka_broker: Any) -> None:
+    shared = f"shared-{time.time_ns()}"
+    registered = example_event("gvi.group.registered.v1", id=shared, source=SOURCES["police"])
+    assert post(intakes(Service.NOTIFICATIONS), registered, "dev-police-key").status_code == 202
+    sanctions = intakes(Service.SANCTIONS)
+    assert learnt(sanctions, SOURCES["police"], shared)
+    sanction = example_event("gvi.sanction.recorded.v1", id=shared, source=SOURCES["prosecutor"],
+                             data_overrides={"kind": "prosecution"})
+    answer = post(sanctions, sanction, "dev-prosecutor-key")
+    assert answer.status_code == 202, answer.text
+    assert len(records_of(kafka_broker.bootstrap, "sanctions", shared)) == 1
+    assert len(records_of(kafka_broker.bootstrap, "notifications", shared)) == 1
+
+
 def test_refused_requests_publish_nothing(
         intakes: Callable[[Service], TestClient], kafka_broker: Any) -> None:
     client = intakes(Service.INCIDENTS)

@@ -186,6 +186,17 @@ async def test_offsets_of_records_written_in_transactions_are_committed_within_s
     assert body["oldest_uncommitted_record_seconds"] < 5
 
 
+# -- defect 6 (processor side): a second copy of an id with other content is counted, not silent ---
+async def test_a_copy_of_an_id_with_other_content_is_counted(
+        broker: KafkaBroker, worker: ProcessorProcess) -> None:
+    before = worker.metric("gvi_processor_conflicting_copies_total")
+    await _produce_in_transactions(broker.bootstrap, raw(
+        b.registered("reused-id", "reused", "Reused"), b.incident("reused-id", "inc-reused", 2, ["reused"])))
+    wait_for(lambda: worker.metric("gvi_processor_conflicting_copies_total") == before + 1, 30,
+             "the conflicting copy to be counted")
+    wait_until_live_equals_replay(broker.bootstrap, timeout=60)
+
+
 # -- defect 5 (processor side): a broker outage shows on /readyz -------------------------------------
 def test_the_worker_is_not_ready_while_the_broker_is_down_and_ready_again_after(
         broker: KafkaBroker, worker: ProcessorProcess) -> None:

@@ -41,3 +41,31 @@ def test_the_audit_s_figure_is_the_pair_with_the_median_ratio() -> None:
     pairs = [(7.2, 15.0), (7.7, 14.0), (7.28, 14.0)]
     assert median_pair(pairs) == (7.28, 14.0)
     assert median_pair(pairs[:1]) == (7.2, 15.0)
+
+
+def test_the_interleaved_workload_is_the_same_events_in_time_order_with_every_group_active_at_once() -> None:
+    from devtools.bench.processor import history, interleaved
+
+    contiguous, live = list(history(30, 40)), list(interleaved(30, 40))
+    assert sorted(e["id"] for e in contiguous) == sorted(e["id"] for e in live)
+    times = [e["time"] for e in live]
+    assert times == sorted(times)
+    first_day = {e["data"]["group_id"] for e in live[:30]}
+    assert len(first_day) == 30  # each group's first event before any group's second
+    assert [e["time"] for e in contiguous] != sorted(e["time"] for e in contiguous)
+
+
+def test_the_processor_s_targets_are_issue_18_s() -> None:
+    from devtools.bench.processor import Backlog, Result, Shape, targets
+
+    latency = Figure("202 -> group-state @200/s", 200, 14, 240, 200, 0.5, 4)
+    shapes = [Shape(1000, 100, "contiguous", 12_000, 130_000),
+              Shape(1000, 100, "interleaved", 8_100, 120_000)]
+    verdicts = dict(targets(Result(shapes, Backlog(1_000_000, 170, 140_000), latency)))
+    assert list(verdicts.values()) == [True, True, True, True, None]
+    slow = [Shape(1000, 100, "contiguous", 12_000, 130_000), Shape(1000, 100, "interleaved", 7_900, 120_000)]
+    late = Figure("202 -> group-state @200/s", 200, 14, 260, 200, 0.5, 4)
+    verdicts = dict(targets(Result(slow, Backlog(1_000_000, 190, 140_000), late)))
+    assert list(verdicts.values()) == [False, True, False, False, None]
+    small = dict(targets(Result(shapes, Backlog(10_000, 5, 140_000), latency)))
+    assert list(small.values())[3] is None  # a smaller backlog is shown, not judged

@@ -52,9 +52,10 @@ class Intake:
         return [json.loads(r.value) for r, _ in self.publisher.log]
 
 
-def build(service: Service, env: str = "development", publisher: FakePublisher | None = None) -> Intake:
+def build(service: Service, env: str = "development", publisher: FakePublisher | None = None,
+          ledger: ReceiptLedger | None = None) -> Intake:
     publisher = publisher or FakePublisher()
-    ledger = ReceiptLedger()
+    ledger = ReceiptLedger() if ledger is None else ledger  # an empty ledger is falsy
 
     async def ready() -> bool:
         return await publisher.is_reachable()
@@ -179,6 +180,69 @@ def test_same_id_with_other_content_is_a_conflict(incidents: Intake) -> None:
     assert answer.status_code == 409
     assert answer.json()["errors"][0]["field"] == "id"
     assert len(incidents.records) == 1
+
+
+@pytest.fixture
+def two_intakes() -> Iterator[tuple[Intake, Intake]]:
+    """Notifications and incidents over one ledger and one log: what the receipt feeds, which read
+    every source topic, make of it once they have tailed each other's records."""
+    publisher, ledger = FakePublisher(), ReceiptLedger()
+    notifications = build(Service.NOTIFICATIONS, publisher=publisher, ledger=ledger)
+    incidents = build(Service.INCIDENTS, publisher=publisher, ledger=ledger)
+    with notifications.client, incidents.client:
+        yield notifications, incidents
+
+
+def test_an_id_the_source_used_at_another_intake_is_a_conflict_that_names_it(
+        two_intakes: tuple[Intake, Intake]) -> None:
+    notifications, incidents = two_intakes
+    registered = example_event("gvi.group.registered.v1", id="X-1")
+    assert notifications.post(registered).status_code == 202
+    answer = incidents.post(example_event("gvi.incident.reported.v1", id="X-1"))
+    assert answer.status_code == 409, answer.text
+    [error] = answer.json()["errors"]
+    assert error == {"field": "id", "message": (
+        "id 'X-1' was already used by /agencies/police for a gvi.group.registered.v1 event at the "
+        "notifications intake; every event from one source needs its own id: give this event a new id")}
+    assert [r["type"] for r in notifications.records] == ["gvi.group.registered.v1"]
+
+
+def test_a_batch_with_an_id_used_at_another_intake_is_refused_whole(
+        two_intakes: tuple[Intake, Intake]) -> None:
+    notifications, incidents = two_intakes
+    assert notifications.post(example_event("gvi.group.registered.v1", id="X-2")).status_code == 202
+    batch = [incident(), example_event("gvi.incident.reported.v1", id="X-2"), incident()]
+    answer = incidents.post_batch(batch)
+    assert answer.status_code == 409
+    [error] = answer.json()["errors"]
+    assert error["field"] == "[1].id" and "at the notifications intake" in error["message"]
+    assert len(notifications.records) == 1
+
+
+def test_another_source_may_use_the_same_id_at_another_intake(two_intakes: tuple[Intake, Intake]) -> None:
+    notifications, incidents = two_intakes
+    warning = example_event("gvi.warning.delivered.v1", id="X-3", source="/agencies/probation")
+    assert notifications.post(warning, key="dev-probation-key").status_code == 202
+    assert incidents.post(example_event("gvi.incident.reported.v1", id="X-3")).status_code == 202
+    assert len(incidents.records) == 2
+
+
+def test_a_retraction_names_the_one_event_of_its_id_at_the_intake_that_accepted_it(
+        two_intakes: tuple[Intake, Intake]) -> None:
+    notifications, incidents = two_intakes
+    assert notifications.post(example_event("gvi.group.registered.v1", id="X-4")).status_code == 202
+    retraction = example_event("gvi.event.retracted.v1", data_overrides={"retracted_event_id": "X-4"})
+    answer = incidents.post(retraction)
+    assert answer.status_code == 422
+    [error] = answer.json()["errors"]
+    assert error["field"] == "data.retracted_event_id"
+    assert "accepted by the notifications intake, not incidents" in error["message"]
+    assert len(notifications.records) == 1
+    accepted = notifications.post(retraction)
+    assert accepted.status_code == 202 and accepted.json()["topic"] == "notifications"
+    again = incidents.post(retraction)  # the same event again, wherever it is posted, is a repeat
+    assert again.status_code == 200 and again.json() == {**accepted.json(), "status": "duplicate"}
+    assert len(notifications.records) == 2
 
 
 def test_broker_down_is_503_with_retry_after_and_nothing_published() -> None:

@@ -4,9 +4,11 @@ worker makes the derived topics right again whatever its predecessor had publish
 from __future__ import annotations
 
 import json
+import logging
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -14,6 +16,7 @@ from services.contracts import CloudEvent
 from services.sanctions.domain import AlertKind, alert_id, derive
 from services.sanctions.domain.records import StateView, states_document
 from services.sanctions.processor.core import ProcessorCore
+from services.sanctions.processor.metrics import ProcessorMetrics
 from tests.unit.domain import builders as b
 from tests.unit.domain.test_domain_properties import WINDOW, batches, scenarios
 
@@ -78,6 +81,35 @@ def test_a_repeated_copy_is_not_stored_again_and_publishes_nothing_new() -> None
     again = core.accept([("notifications", 0, 5, event.to_json())])
     assert first.reads[0].store is not None and first.records
     assert again.reads[0].store is None and again.alerts == () and again.records == ()
+
+
+def test_an_id_given_to_two_different_events_is_reported_without_their_content(
+        caplog: pytest.LogCaptureFixture) -> None:
+    """Two intakes may accept one (source, id) within their ledgers' lag; only the copy recorded
+    first counts, and the other must not vanish silently (issue 18, defect 6)."""
+    registered = b.registered("x1", "norra-x", "Norra Gaenget", 0)
+    reused = b.incident("x1", "INC-77", 5, ["norra-x"])  # the same source (police) and id
+    core = ProcessorCore()
+    with caplog.at_level(logging.WARNING, logger="services.sanctions.processor.core"):
+        first = core.accept([("notifications", 0, 0, registered.to_json())])
+        later = core.accept([("incidents", 1, 7, reused.to_json()),
+                             ("notifications", 0, 0, registered.to_json())])  # a plain repeat
+        together = ProcessorCore().accept([("notifications", 0, 0, registered.to_json()),
+                                           ("incidents", 1, 7, reused.to_json())])
+    assert [r.conflicting_copy for r in (*first.reads, *later.reads)] == [False, True, False]
+    assert [r.conflicting_copy for r in together.reads] == [False, True]
+    assert later.reads[0].store is None and core.ledger.fact(("/agencies/police", "x1")) is not None
+    assert len(caplog.messages) == 2
+    message = caplog.messages[0]
+    assert "notifications/0@0" in message and "incidents/1@7" in message
+    assert "gvi.group.registered.v1" in message and "gvi.incident.reported.v1" in message
+    assert not any(word in message for word in ("norra", "Gaenget", "INC-77", "x1"))
+    metrics = ProcessorMetrics()
+    for read in later.reads:
+        if read.conflicting_copy:
+            metrics.conflicting_copy("incidents", read.event_type)
+    assert ('gvi_processor_conflicting_copies_total{topic="incidents",type="gvi.incident.reported.v1"} 1.0'
+            in metrics.exposition()[0].decode())
 
 
 def test_within_a_batch_only_the_first_copy_is_stored_and_each_key_is_published_once() -> None:

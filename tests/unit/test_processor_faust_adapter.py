@@ -113,6 +113,16 @@ async def test_records_written_in_transactions_are_committed_to_the_last_one_in_
     assert consumer._new_offset(tp) is None
 
 
+async def test_handled_partitions_count_as_processed_for_fausts_stall_check() -> None:
+    """faust logs "Stream has not started processing" for a partition its monitor has seen no event
+    of: records handled in bulk must count, or the alarm is false."""
+    handler, tp = _Handler(), TP("incidents", 0)
+    consumer = _consumer(handler)
+    assert tp not in consumer.app.monitor.stream_inbound_time
+    await consumer._handle_fetch(_records(tp, range(0, 3)))
+    assert tp in consumer.app.monitor.stream_inbound_time
+
+
 async def test_after_a_seek_to_a_committed_marker_the_next_records_commit_too() -> None:
     handler, tp = _Handler(), TP("incidents", 1)
     consumer = _consumer(handler)

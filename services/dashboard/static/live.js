@@ -1,7 +1,9 @@
 // Live updates over server-sent events. Pages marked data-live="auto" swap in a fresh copy of their
 // content (?fragment=1) when the stream reports a change; "notify" pages (a group's detail, a brief:
 // each read is access-logged) only say that there is news. While the stream is down the status
-// shows "stale"; the page reconnects by itself and refreshes once it is back.
+// shows "stale"; the page reconnects by itself and refreshes once it is back. While the server's own
+// feed does not hear from the event log (events `stale` and `fresh`, and `hello`'s `stale_since`),
+// it shows "stale since HH:MM" (the browser's local time), even though the stream itself is up.
 (function () {
   "use strict";
   var mode = document.body.getAttribute("data-live") || "off";
@@ -11,13 +13,33 @@
   if (mode === "off" || !status || !window.EventSource) { return; }
 
   var source = null, lastSeen = Date.now(), stale = false, timer = null, watchdog = null;
+  var feedStaleSince = status.getAttribute("data-stale-since") || null;
   var HEARTBEAT_GRACE_MS = 25000;
 
-  function setStale(value) {
-    stale = value;
-    status.classList.toggle("stale", value);
-    status.textContent = value ? status.getAttribute("data-stale-text") : status.getAttribute("data-live-text");
-    document.body.classList.toggle("is-stale", value);
+  function show() {
+    var any = stale || feedStaleSince !== null;
+    status.classList.toggle("stale", any);
+    document.body.classList.toggle("is-stale", any);
+    if (feedStaleSince !== null) {
+      var at = new Date(feedStaleSince);
+      status.textContent = status.getAttribute("data-stale-since-text") + " " +
+        at.toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" });
+    } else {
+      status.textContent = stale ? status.getAttribute("data-stale-text") : status.getAttribute("data-live-text");
+    }
+  }
+
+  function setStale(value) { stale = value; show(); }
+
+  function feed(event) {
+    var data = {};
+    try { data = JSON.parse(event.data || "{}"); } catch (ignored) { data = {}; }
+    var was = feedStaleSince;
+    if (event.type === "stale") { feedStaleSince = data.since || null; }
+    else if (event.type === "fresh") { feedStaleSince = null; }
+    else if ("stale_since" in data) { feedStaleSince = data.stale_since || null; }
+    show();
+    if (was !== null && feedStaleSince === null) { changed(); }
   }
 
   function refresh() {
@@ -64,8 +86,10 @@
   function connect() {
     if (source) { source.close(); }
     source = new EventSource("/api/stream");
-    source.addEventListener("hello", seen);
+    source.addEventListener("hello", function (event) { seen(); feed(event); });
     source.addEventListener("ping", seen);
+    source.addEventListener("stale", function (event) { seen(); feed(event); });
+    source.addEventListener("fresh", function (event) { seen(); feed(event); });
     ["group", "alert", "sources"].forEach(function (name) {
       source.addEventListener(name, function () { seen(); changed(); });
     });

@@ -88,6 +88,7 @@ class Processor:
         self._loaded_for: frozenset[TP] | None = None
         self._load_lock = asyncio.Lock()
         self._catching_up: list[asyncio.Future[Any]] | None = None
+        self._last_alerts: dict[str, bytes] = {}  # alert id -> its last record on the topic
         self.app = BulkApp(
             settings.app_id,
             broker=_broker_urls(settings.kafka_bootstrap_servers),
@@ -174,6 +175,8 @@ class Processor:
                             message.topic, message.partition, message.offset)
                 self.metrics.rejected(message.topic, read.rejected)
                 continue
+            if read.conflicting_copy:
+                self.metrics.conflicting_copy(message.topic, read.event_type)
             if read.store is not None:
                 stores.setdefault((message.topic, message.partition), []).append((message, read.store))
             processed.append((message.topic, read.event_type, message.timestamp))
@@ -213,14 +216,23 @@ class Processor:
 
     async def _send_alerts(self, alerts: Sequence[Alert | AlertWithdrawal]) -> None:
         """Send the alerts about groups of the partitions this worker publishes, each to the partition
-        Kafka's default partitioner gives its id (so an alert and its withdrawal share one)."""
+        Kafka's default partitioner gives its id (so an alert and its withdrawal share one), unless
+        the alert's last record, as this worker last read or wrote it, already says the same: after a
+        restart the events since the last commit are read again, and their alerts were published."""
         if not alerts:
             return
         count = len(await kafka_producer(self.app).partitions_for(ALERTS_TOPIC))
-        partitions, owns = self.partitions, self._publishes
-        await self._send(ALERTS_TOPIC, [
-            (key_partition(key := alert.alert_id.encode(), count), key, alert.to_json()) for alert in alerts
-            if owns(group_partition(alert.group_id, partitions))])
+        partitions, owns, last = self.partitions, self._publishes, self._last_alerts
+        records = []
+        for alert in alerts:
+            if not owns(group_partition(alert.group_id, partitions)):
+                continue
+            value = alert.to_json()
+            if last.get(alert.alert_id) == value:
+                continue  # the topic's last record of this alert says so already (events read again)
+            last[alert.alert_id] = value
+            records.append((key_partition(key := alert.alert_id.encode(), count), key, value))
+        await self._send(ALERTS_TOPIC, records)
 
     async def _send(self, topic: str, records: Sequence[tuple[int, bytes, bytes | None]]) -> None:
         """Send (partition, key, value) records, in order, as one record batch per partition (or more,
@@ -328,17 +340,30 @@ class Processor:
         self.metrics.publishing.set(len(self.lease.owned) if self.lease is not None else 0)
 
     async def _reconcile_gained(self) -> None:
-        if not await self._ensure_loaded():
-            return  # a load reconciles every partition this worker owns by then
-        async with self._load_lock:
-            gained = frozenset(self._gained) & (self.lease.owned if self.lease is not None else frozenset())
-            self._gained.clear()
-            if gained:
+        """Reconcile the partitions gained, until it succeeds (a partition left unreconciled could
+        keep a record that re-reading the events would never correct)."""
+        while True:
+            if not await self._ensure_loaded():
+                return  # a load reconciles every partition this worker owns by then
+            async with self._load_lock:
+                owned = self.lease.owned if self.lease is not None else frozenset()
+                gained = frozenset(self._gained) & owned
+                self._gained.clear()
+                if not gained:
+                    return
                 started = time.perf_counter()
-                records, alerts = await self._reconcile(gained)
-                log.info("took over group-state partitions %s: %d records and %d alerts corrected, in %.1fs",
-                         ",".join(map(str, sorted(gained))), len(records), len(alerts),
-                         time.perf_counter() - started)
+                try:
+                    records, alerts = await self._reconcile(gained)
+                except (KafkaError, OSError, RuntimeError) as exc:
+                    self._gained |= gained
+                    log.warning("taking over group-state partitions %s failed (%s); trying again",
+                                ",".join(map(str, sorted(gained))), exc or type(exc).__name__)
+                else:
+                    log.info("took over group-state partitions %s: %d records and %d alerts corrected, "
+                             "in %.1fs", ",".join(map(str, sorted(gained))), len(records), len(alerts),
+                             time.perf_counter() - started)
+                    return
+            await asyncio.sleep(HEALTH_INTERVAL_S)
 
     def _holds_every_partition(self, assigned: frozenset[TP]) -> bool:
         """The rules join events across partitions (an incident's groups, a person's memberships), so
@@ -370,6 +395,7 @@ class Processor:
                                         security=self.settings.kafka_security()):
             if record.key is not None and record.value is not None:
                 last[record.key.decode()] = record.value
+        self._last_alerts.update(last)
         raised = {k: v for k, v in last.items() if b'"withdrawn":true' not in v}
         return {k: v for k, v in published.items() if v is not None}, raised
 
@@ -435,7 +461,7 @@ async def read_to_end(bootstrap: str, topic: str, partitions: frozenset[int] | N
                                 enable_auto_commit=False, **security.aiokafka())
     await consumer.start()
     try:
-        await consumer._client.force_metadata_update()
+        await consumer._client.force_metadata_update()  # a new topic's partitions, known at once
         tps = [KafkaTopicPartition(topic, p) for p in sorted(consumer.partitions_for_topic(topic) or ())
                if partitions is None or p in partitions]
         if not tps:

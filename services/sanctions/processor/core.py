@@ -74,6 +74,14 @@ def decode_facts(stored: bytes) -> Iterator[Fact]:
                               offset=where["offset"])
 
 
+def _warn_conflicting(earlier: Fact, fact: Fact) -> None:
+    """Where the two copies are and their types, never their content (it may name people)."""
+    log.warning("one event id was given to two different events: a %s at %s/%s@%s and a %s at %s/%s@%s; "
+                "only the copy recorded first counts: the agency must post the other event again under "
+                "a new id", earlier.type, earlier.topic, earlier.partition, earlier.offset,
+                fact.type, fact.topic, fact.partition, fact.offset)
+
+
 SourceRecord = tuple[str, int, int, bytes | None]
 """A record as read from a source topic: (topic, partition, offset, value)."""
 
@@ -86,6 +94,10 @@ class Read:
     """The fact to keep (an `encode_fact` frame), or None for a copy that does not count."""
     event_type: str = "unknown"
     rejected: str | None = None
+    conflicting_copy: bool = False
+    """A copy of a (source, id) read before with other content (type, time or data): one agency's id
+    given to two events, which two intakes accepted within their receipt ledgers' lag. Only one of the
+    copies counts (`preferred`); the edge counts this in `ProcessorMetrics.conflicting_copy`."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -140,7 +152,11 @@ class ProcessorCore:
             if counted is None or (preferred(counted, fact) is fact and counted != fact):
                 store = encode_fact(fact, value)
                 counting[fact.key] = fact
-            reads.append(Read(store, event.type))
+            conflicting = False
+            if counted is not None and not counted.same_content(fact):
+                conflicting = True
+                _warn_conflicting(counted, fact)
+            reads.append(Read(store, event.type, conflicting_copy=conflicting))
             facts.append(fact)
         update = self.ledger.apply_batch(facts)
         alerts: list[Alert | AlertWithdrawal] = [*update.alerts.raised, *update.alerts.withdrawn]

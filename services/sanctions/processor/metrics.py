@@ -33,6 +33,11 @@ class ProcessorMetrics:
         self._rejected = Counter("gvi_processor_rejected_total",
                                  "Source records skipped because they are not events.",
                                  ["topic", "reason"], registry=r)
+        self._conflicting = Counter(
+            "gvi_processor_conflicting_copies_total",
+            "Source records whose (source, id) was read before with other content: an agency gave one "
+            "id to two events, accepted by two intakes at once; only the copy recorded first counts.",
+            ["topic", "type"], registry=r)
         self._latency = Histogram("gvi_processor_event_seconds",
                                   "From a source record's Kafka timestamp to its outputs being handed to "
                                   "the producer.", buckets=_LATENCY_BUCKETS, registry=r)
@@ -74,6 +79,11 @@ class ProcessorMetrics:
 
     def rejected(self, topic: str, reason: str) -> None:
         self._rejected.labels(topic, reason).inc()
+
+    def conflicting_copy(self, topic: str, event_type: str) -> None:
+        """A record of `topic` that repeats an earlier copy's (source, id) with other content
+        (`Read.conflicting_copy`)."""
+        self._conflicting.labels(topic, event_type if event_type in EVENT_TYPES else "unknown").inc()
 
     def lag(self, topic: str, partition: int, records: int) -> None:
         self._lag.labels(topic, str(partition)).set(records)
