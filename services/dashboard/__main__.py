@@ -31,6 +31,7 @@ def main() -> int:
     from services.dashboard.app import create_app
     from services.dashboard.auth import ConfigError
     from services.dashboard.settings import DashboardSettings
+    from services.infra.operator_endpoints import MetricsAccessError
 
     try:
         settings = DashboardSettings()  # required fields come from the environment
@@ -39,7 +40,7 @@ def main() -> int:
         if settings.log_level.upper() != "DEBUG":
             logging.getLogger("aiokafka").setLevel(logging.WARNING)
         app = create_app(settings)
-    except (ValidationError, ConfigError) as exc:
+    except (ValidationError, ConfigError, MetricsAccessError) as exc:
         print(f"dashboard: cannot start: {exc}", file=sys.stderr)
         return 2
     hub = app.state.dashboard.hub

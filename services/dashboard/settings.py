@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import ipaddress
 from pathlib import Path
-from typing import Literal
+from typing import Literal, Self
 
-from pydantic import Field
+from pydantic import Field, field_validator, model_validator
 from pydantic_settings import SettingsConfigDict
 
 from services.audit.settings import DEV_DATA_DIR, default_source_topics
 from services.infra.kafka_security import KafkaClientSettings
+from services.infra.operator_endpoints import ApiDocs, MetricsTokenFile
 
 __all__ = ["DEFAULT_PORT", "DashboardSettings"]
 
@@ -54,6 +56,8 @@ class DashboardSettings(KafkaClientSettings):
                                        description="The feed is stale (readyz 503, pages say so) when the "
                                                    "broker has not answered it for longer.")
     log_level: str = Field("INFO", validation_alias="GVI_LOG_LEVEL")
+    metrics_token_file: MetricsTokenFile = None
+    api_docs: ApiDocs = None
     audit_public_keys_file: Path | None = Field(None, validation_alias="GVI_AUDIT_PUBLIC_KEYS_FILE")
     audit_checkpoint_topic: str = Field("audit-checkpoints", validation_alias="GVI_AUDIT_CHECKPOINT_TOPIC")
     audit_source_topics: str = Field(default_factory=default_source_topics,
@@ -78,6 +82,32 @@ class DashboardSettings(KafkaClientSettings):
     login_forget_seconds: float = Field(3600.0, gt=0, le=7 * 86_400,
                                         validation_alias="GVI_LOGIN_FORGET_SECONDS")
     login_tracked_keys: int = Field(10_000, ge=100, le=1_000_000, validation_alias="GVI_LOGIN_TRACKED_KEYS")
+
+    @field_validator("forwarded_allow_ips")
+    @classmethod
+    def _addresses_or_networks(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        entries = [e.strip() for e in value.split(",") if e.strip()]
+        for entry in entries:
+            if entry == "*":
+                continue
+            try:
+                ipaddress.ip_network(entry, strict=False)
+            except ValueError:
+                raise ValueError(
+                    f"GVI_FORWARDED_ALLOW_IPS: {entry!r} is not an IP address or CIDR; set it to the "
+                    "addresses of the reverse proxy in front of the dashboard (on Kubernetes, the "
+                    "ingress controller's pods; docs/operations.md)") from None
+        return ",".join(entries) or None
+
+    @model_validator(mode="after")
+    def _no_wildcard_in_production(self) -> Self:
+        proxies = (self.forwarded_allow_ips or "").split(",")
+        if self.env != "development" and "*" in proxies:
+            raise ValueError("GVI_FORWARDED_ALLOW_IPS=* believes any client's X-Forwarded-For, so anyone "
+                             "could pick the address the login limits count: name the proxies instead")
+        return self
 
     @property
     def audit_topics(self) -> list[str]:

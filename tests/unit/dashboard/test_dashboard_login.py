@@ -229,3 +229,16 @@ async def test_behind_a_trusted_proxy_the_limits_follow_the_forwarded_address(sc
             assert (await attempt("203.0.113.9")).status_code == 401
         assert (await attempt("203.0.113.9")).status_code == 429
         assert (await attempt("203.0.113.10")).status_code == 401      # another client of the proxy
+
+
+def test_the_trusted_proxies_are_addresses_or_networks_and_never_everyone_in_production() -> None:
+    from pydantic import ValidationError
+
+    settings = DashboardSettings(GVI_USERS_FILE=USERS, GVI_FORWARDED_ALLOW_IPS=" 10.42.0.0/16, 2001:db8::1 ")
+    assert settings.forwarded_allow_ips == "10.42.0.0/16,2001:db8::1"
+    with pytest.raises(ValidationError, match=r"not an IP address or CIDR.*ingress controller"):
+        DashboardSettings(GVI_USERS_FILE=USERS, GVI_FORWARDED_ALLOW_IPS="ingress-nginx")
+    with pytest.raises(ValidationError, match="believes any client's X-Forwarded-For"):
+        DashboardSettings(GVI_USERS_FILE=USERS, GVI_FORWARDED_ALLOW_IPS="*")
+    assert DashboardSettings(GVI_ENV="development", GVI_USERS_FILE=USERS,
+                             GVI_FORWARDED_ALLOW_IPS="*").forwarded_allow_ips == "*"
