@@ -22,7 +22,7 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 
-from fastapi import FastAPI
+from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.errors import KafkaError
@@ -42,6 +42,7 @@ from services.audit.signing import (
     load_signing_key,
 )
 from services.audit.verify import VerificationReport, load_checkpoints, verify_log
+from services.infra.operator_endpoints import MetricsAccess, MetricsAccessError, api_docs_urls
 
 __all__ = ["Checkpointer", "create_app", "load_key", "main"]
 
@@ -251,6 +252,7 @@ class Checkpointer:
 
 
 def create_app(settings: CheckpointerSettings, *, key: SigningKey | None = None) -> FastAPI:
+    access = MetricsAccess.configure(env=settings.env, token_file=settings.metrics_token_file)
     key = key or load_key(settings)
     trusted = load_public_keys(settings.public_keys_file) if settings.public_keys_file else PublicKeys({})
     registry = CollectorRegistry()
@@ -266,7 +268,8 @@ def create_app(settings: CheckpointerSettings, *, key: SigningKey | None = None)
         checkpointer.stop()
 
     app = FastAPI(title="GVI audit checkpointer", version="1", lifespan=lifespan,
-                  description="Keeps signed hash chains over the source topics (see docs/security.md).")
+                  description="Keeps signed hash chains over the source topics (see docs/security.md).",
+                  **api_docs_urls(env=settings.env, api_docs=settings.api_docs))
 
     @app.get("/healthz", summary="Liveness: the process serves requests")
     async def healthz() -> dict[str, str]:
@@ -278,7 +281,10 @@ def create_app(settings: CheckpointerSettings, *, key: SigningKey | None = None)
         return JSONResponse({"status": "ready" if ok else "not ready"}, status_code=200 if ok else 503)
 
     @app.get("/metrics", summary="Prometheus metrics", include_in_schema=False)
-    async def prometheus() -> Response:
+    async def prometheus(request: Request) -> Response:
+        if not access.allows(request.headers.get("authorization")):
+            return JSONResponse({"detail": MetricsAccess.REFUSAL}, status_code=401,
+                                headers=MetricsAccess.CHALLENGE)
         return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
 
     app.state.checkpointer = checkpointer
@@ -297,7 +303,7 @@ def main() -> int:
         if settings.log_level.upper() != "DEBUG":
             logging.getLogger("kafka").setLevel(logging.ERROR)
         app = create_app(settings)
-    except (ValidationError, ConfigError) as exc:
+    except (ValidationError, ConfigError, MetricsAccessError) as exc:
         print(f"audit checkpointer: cannot start: {exc}", file=sys.stderr)
         return 2
     uvicorn.run(app, host=settings.host, port=settings.port, log_level=settings.log_level.lower(),

@@ -9,7 +9,8 @@ people too, and is withheld.
 
 Rows (one per event in log order, then one per group state): `kind` (`event` or `group_state`),
 `topic`, `partition`, `offset`, `id`, `source`, `type`, `time`, `recordedtime`, `agency`, `data`
-(a JSON object; in CSV, JSON text).
+(a JSON object; in CSV, JSON text). In CSV every cell is quoted, and text a spreadsheet would run as a
+formula (an id such as `=HYPERLINK(...)`) gets a leading single quote (`services.infra.spreadsheet`).
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from typing import IO, Any
 
 from services.audit.errors import ConfigError
 from services.contracts import canonical_json
+from services.infra.spreadsheet import spreadsheet_safe
 from services.sanctions.domain import Fact, GroupState
 
 __all__ = ["COLUMNS", "Pseudonymiser", "event_rows", "load_pseudonym_key", "state_rows", "write_csv",
@@ -114,11 +116,12 @@ def write_jsonl(rows: Iterable[dict[str, Any]], out: IO[bytes]) -> int:
 
 def write_csv(rows: Iterable[dict[str, Any]], out: IO[bytes]) -> int:
     text = io.TextIOWrapper(out, encoding="utf-8", newline="", write_through=True)
-    writer = csv.DictWriter(text, fieldnames=COLUMNS)
+    writer = csv.DictWriter(text, fieldnames=COLUMNS, quoting=csv.QUOTE_ALL)
     writer.writeheader()
     n = 0
     for row in rows:
-        writer.writerow({**row, "data": json.dumps(row["data"], sort_keys=True, ensure_ascii=False)})
+        cells = {**row, "data": json.dumps(row["data"], sort_keys=True, ensure_ascii=False)}
+        writer.writerow({name: spreadsheet_safe(value) for name, value in cells.items()})
         n += 1
     text.flush()
     text.detach()

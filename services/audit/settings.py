@@ -14,6 +14,7 @@ from pydantic_settings import SettingsConfigDict
 
 from services.contracts import SOURCE_TOPICS
 from services.infra.kafka_security import KafkaClientSettings
+from services.infra.operator_endpoints import ApiDocs, MetricsTokenFile
 
 __all__ = ["DEV_DATA_DIR", "AuditCliSettings", "CheckpointerSettings", "default_source_topics"]
 
@@ -57,6 +58,8 @@ class CheckpointerSettings(_Common):
     host: str = Field("127.0.0.1", validation_alias="GVI_HOST")
     port: int = Field(8005, validation_alias="GVI_PORT")
     log_level: str = Field("INFO", validation_alias="GVI_LOG_LEVEL")
+    metrics_token_file: MetricsTokenFile = None
+    api_docs: ApiDocs = None
 
 
 class AuditCliSettings(_Common):

@@ -7,8 +7,22 @@ import contextlib
 import logging
 import sys
 from types import FrameType
+from typing import TYPE_CHECKING, Any
 
 import uvicorn
+
+if TYPE_CHECKING:
+    from services.dashboard.settings import DashboardSettings
+
+
+def server_options(settings: DashboardSettings) -> dict[str, Any]:
+    """uvicorn's options. Behind a reverse proxy listed in `GVI_FORWARDED_ALLOW_IPS` the client's
+    address is taken from `X-Forwarded-For` (the login limits are per address); otherwise it is the
+    connection's own, and that header is ignored."""
+    return {"host": settings.host, "port": settings.port, "log_level": settings.log_level.lower(),
+            "access_log": False, "proxy_headers": settings.forwarded_allow_ips is not None,
+            "forwarded_allow_ips": settings.forwarded_allow_ips, "server_header": False,
+            "timeout_graceful_shutdown": 5}
 
 
 def main() -> int:
@@ -17,6 +31,7 @@ def main() -> int:
     from services.dashboard.app import create_app
     from services.dashboard.auth import ConfigError
     from services.dashboard.settings import DashboardSettings
+    from services.infra.operator_endpoints import MetricsAccessError
 
     try:
         settings = DashboardSettings()  # required fields come from the environment
@@ -25,7 +40,7 @@ def main() -> int:
         if settings.log_level.upper() != "DEBUG":
             logging.getLogger("aiokafka").setLevel(logging.WARNING)
         app = create_app(settings)
-    except (ValidationError, ConfigError) as exc:
+    except (ValidationError, ConfigError, MetricsAccessError) as exc:
         print(f"dashboard: cannot start: {exc}", file=sys.stderr)
         return 2
     hub = app.state.dashboard.hub
@@ -38,10 +53,7 @@ def main() -> int:
                 asyncio.get_running_loop().call_soon_threadsafe(hub.close)
             super().handle_exit(sig, frame)
 
-    config = uvicorn.Config(app, host=settings.host, port=settings.port, log_level=settings.log_level.lower(),
-                            access_log=False, proxy_headers=False, server_header=False,
-                            timeout_graceful_shutdown=5)
-    Server(config).run()
+    Server(uvicorn.Config(app, **server_options(settings))).run()
     return 0
 
 

@@ -13,13 +13,13 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Query, Request, Response
 from fastapi.responses import JSONResponse, StreamingResponse
 from fastapi.security import OAuth2PasswordRequestForm
-from starlette.concurrency import run_in_threadpool
 from starlette.types import Scope
 
 from services.dashboard.audit import snapshot_document
 from services.dashboard.auth import Principal
 from services.dashboard.context import Dashboard, LoginRequired, NotFound
 from services.dashboard.live import sse_message
+from services.dashboard.login import LoginRefused, client_address
 from services.dashboard.readmodel.access import Resource
 from services.dashboard.readmodel.brief import call_in_brief
 from services.dashboard.readmodel.model import CaseFilter
@@ -32,12 +32,19 @@ from services.dashboard.readmodel.stats import (
 )
 
 __all__ = ["api_router", "area_lookup", "authenticate_password", "board_answer", "board_fast_path",
-           "stats_filter"]
+           "refusal", "stats_filter"]
 
 
 def _json(body: Any, status: int = 200) -> Response:
     return Response(body if isinstance(body, bytes) else json.dumps(body, ensure_ascii=False).encode(),
                     status_code=status, media_type="application/json")
+
+
+def _private(body: Any) -> Response:
+    """An answer no cache may keep: a group's detail, person-level data, a brief, the audit trail."""
+    response = _json(body)
+    response.headers["Cache-Control"] = "no-store"
+    return response
 
 
 def _matches(if_none_match: str | None, etag: str) -> bool:
@@ -79,20 +86,17 @@ def stats_filter(area: str | None, start: date | None, end: date | None) -> Stat
     return StatsFilter(area=area or None, start=start, end=end)
 
 
-async def authenticate_password(dash: Dashboard, username: str, password: str) -> Principal | None:
-    """Check a password (in a worker thread: scrypt is deliberately slow) with the login throttle."""
-    now = dash.clock()
-    if dash.throttle.blocked(username, now):
-        dash.metrics.logins.labels("throttled").inc()
-        return None
-    found = await run_in_threadpool(dash.directory.authenticate, username, password)
-    if found is None:
-        dash.throttle.failed(username, now)
-        dash.metrics.logins.labels("failure").inc()
-    else:
-        dash.throttle.succeeded(username)
-        dash.metrics.logins.labels("success").inc()
-    return found
+async def authenticate_password(dash: Dashboard, request: Request, username: str,
+                                password: str) -> Principal | None:
+    """Check a password through the login gate (`login.py`); raises LoginRefused when it may not be
+    checked now."""
+    address = client_address(request.client.host if request.client else None)
+    return await dash.login.check(address, username, password)
+
+
+def refusal(exc: LoginRefused) -> JSONResponse:
+    return JSONResponse({"detail": str(exc)}, status_code=exc.status,
+                        headers={"Retry-After": str(exc.retry_after)})
 
 
 def api_router(dash: Dashboard) -> APIRouter:
@@ -108,12 +112,16 @@ def api_router(dash: Dashboard) -> APIRouter:
     To = Annotated[date | None, Query(alias="to", description="First Stockholm date excluded")]
 
     @router.post("/token", summary="OAuth2 password flow: a bearer token for scripts",
-                 responses={401: {"description": "Wrong user name or password"}})
-    async def token(form: Annotated[OAuth2PasswordRequestForm, Depends()]) -> JSONResponse:
-        found = await authenticate_password(dash, form.username, form.password)
+                 responses={401: {"description": "Wrong user name or password"},
+                            429: {"description": "Too many failed logins from this address: see Retry-After"},
+                            503: {"description": "Too many logins under way: see Retry-After"}})
+    async def token(form: Annotated[OAuth2PasswordRequestForm, Depends()], request: Request) -> JSONResponse:
+        try:
+            found = await authenticate_password(dash, request, form.username, form.password)
+        except LoginRefused as exc:
+            return refusal(exc)
         if found is None:
-            return JSONResponse({"detail": "wrong user name or password (or too many attempts: wait "
-                                           "15 minutes)"}, status_code=401,
+            return JSONResponse({"detail": "wrong user name or password"}, status_code=401,
                                 headers={"WWW-Authenticate": "Bearer"})
         return JSONResponse({"access_token": dash.bearer_token(found), "token_type": "bearer",
                              "expires_in": dash.settings.token_minutes * 60})
@@ -134,7 +142,7 @@ def api_router(dash: Dashboard) -> APIRouter:
         if state is None:
             raise NotFound(f"no group {group_id!r} has a state")
         await dash.log_access(user, Resource.GROUP, group_id, person_refs_shown=False, via="api")
-        return _json(state.to_json())
+        return _private(state.to_json())
 
     @router.get("/groups/{group_id}/people", summary="Person-level data of a group (analysts only)",
                 responses={403: {"description": "Not an analyst"}, 404: {"description": "No such group"}})
@@ -144,7 +152,7 @@ def api_router(dash: Dashboard) -> APIRouter:
             raise NotFound(f"no group {group_id!r} has a state")
         await dash.log_access(user, Resource.GROUP_PEOPLE, group_id, person_refs_shown=True, via="api")
         sources = dash.model.sources
-        return _json({
+        return _private({
             "group_id": group_id,
             "warnings": [{"event_id": w.event_id, "time": w.time.isoformat(), "channel": w.channel,
                           "person_ref": w.person_ref} for w in sources.warnings_to_people(group_id)],
@@ -179,7 +187,7 @@ def api_router(dash: Dashboard) -> APIRouter:
         if found is None:
             raise NotFound(f"no call-in {call_in_id!r} was scheduled or held")
         await dash.log_access(user, Resource.CALL_IN_BRIEF, call_in_id, person_refs_shown=False, via="api")
-        return _json(found.model_dump_json().encode())
+        return _private(found.model_dump_json().encode())
 
     def _table(granularity: Granularity, area: str | None, start: date | None, end: date | None) -> Response:
         try:
@@ -224,7 +232,7 @@ def api_router(dash: Dashboard) -> APIRouter:
                            503: {"description": "Kafka did not answer, or no auditors' public keys"}})
     async def audit(user: User) -> Response:
         dash.require(user, lambda r: r.reaches_audit_pages, "the audit trail")
-        return _json(snapshot_document(await dash.audit.snapshot()))
+        return _private(snapshot_document(await dash.audit.snapshot()))
 
     @router.get("/audit/access-log", summary="Auditors: who read person-level data or a brief, newest first",
                 responses={403: {"description": "Not an auditor"}})
@@ -234,8 +242,8 @@ def api_router(dash: Dashboard) -> APIRouter:
                          resource_id: Audited = None) -> Response:
         dash.require(user, lambda r: r.reaches_audit_pages, "the access log")
         entries = dash.access_view.latest(limit, user=by or None, resource_id=resource_id or None)
-        return _json({"total": dash.access_view.total,
-                      "entries": [e.model_dump(mode="json") for e in entries]})
+        return _private({"total": dash.access_view.total,
+                         "entries": [e.model_dump(mode="json") for e in entries]})
 
     @router.get("/stream", summary="Server-sent events: group, alert, sources, stale, fresh, ping")
     async def stream(user: User) -> StreamingResponse:

@@ -35,6 +35,7 @@ from services.dashboard.readmodel.model import ReadModel
 from services.dashboard.readmodel.records import CONSUMED_TOPICS, RecordApplier
 from services.dashboard.settings import DashboardSettings
 from services.dashboard.web import web_router
+from services.infra.operator_endpoints import MetricsAccess, api_docs_urls
 
 __all__ = ["Adapters", "create_app"]
 
@@ -165,6 +166,7 @@ def create_app(settings: DashboardSettings, *, adapters: Adapters | None = None,
     if settings.session_secret is None:
         log.warning("GVI_SESSION_SECRET is not set: sessions and tokens end when this process does")
     secret = (settings.session_secret or secrets.token_urlsafe(32)).encode()
+    access = MetricsAccess.configure(env=settings.env, token_file=settings.metrics_token_file)
     registry = CollectorRegistry()
     metrics = DashboardMetrics(registry)
     edges = adapters or _kafka_adapters(settings)
@@ -192,7 +194,8 @@ def create_app(settings: DashboardSettings, *, adapters: Adapters | None = None,
 
     app = FastAPI(title="GVI operations dashboard", version="1", lifespan=lifespan,
                   description="The live operations dashboard and the call-in brief. Scripts: get a "
-                              "token from `POST /api/token` and send `Authorization: Bearer <token>`.")
+                              "token from `POST /api/token` and send `Authorization: Bearer <token>`.",
+                  **api_docs_urls(env=settings.env, api_docs=settings.api_docs))
 
     @app.exception_handler(LoginRequired)
     async def login_required(request: Request, exc: LoginRequired) -> Response:
@@ -255,7 +258,10 @@ def create_app(settings: DashboardSettings, *, adapters: Adapters | None = None,
         return JSONResponse({"status": "ready" if ok else "not ready"}, status_code=200 if ok else 503)
 
     @app.get("/metrics", summary="Prometheus metrics", include_in_schema=False)
-    async def prometheus() -> Response:
+    async def prometheus(request: Request) -> Response:
+        if not access.allows(request.headers.get("authorization")):
+            return JSONResponse({"detail": MetricsAccess.REFUSAL}, status_code=401,
+                                headers=MetricsAccess.CHALLENGE)
         return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
 
     app.state.dashboard = dash

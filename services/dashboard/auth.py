@@ -13,9 +13,10 @@ dashboard is read-only for every role.
 
 Passwords are stored as scrypt hashes (standard library, salted, memory-hard). Sessions (browser
 cookie) and bearer tokens (scripts) are HMAC-SHA256-signed, expiring claims of (user, role, kind);
-a token is only honoured while its user still exists with the same role. The development users file
-holds the public development passwords; outside development mode the service refuses to start with
-it, or with any user whose password is a development password.
+a token is only honoured while its user still exists with the same role and was not revoked by a
+logout. How often a password may be tried is the login gate's business (`login.py`). The development
+users file holds the public development passwords; outside development mode the service refuses to
+start with it, or with any user whose password is a development password.
 """
 
 from __future__ import annotations
@@ -26,7 +27,6 @@ import hmac
 import json
 import secrets
 import tomllib
-from collections import defaultdict, deque
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
@@ -35,7 +35,6 @@ from pathlib import Path
 __all__ = [
     "DEV_PASSWORDS",
     "ConfigError",
-    "LoginThrottle",
     "Principal",
     "Role",
     "TokenKind",
@@ -115,19 +114,22 @@ class Principal:
     role: Role
 
 
-_DUMMY_HASH = hash_password("not a password of anyone", salt=b"\0" * 16)
-
-
 class UserDirectory:
     def __init__(self, users: list[User], *, development_only: bool = False) -> None:
         self._users = {u.name: u for u in users}
         self.development_only = development_only
 
-    def authenticate(self, name: str, password: str) -> Principal | None:
-        """The user if the password is theirs; an unknown name costs the same hashing time."""
+    def knows(self, name: str) -> bool:
+        """Whether a user has this name (cheap; the login gate keeps the answer from showing in the
+        time a refusal takes)."""
+        return name in self._users
+
+    def verify(self, name: str, password: str) -> Principal | None:
+        """The user if the password is theirs (one scrypt run; None at once for an unknown name)."""
         user = self._users.get(name)
-        ok = verify_password(user.password_hash if user else _DUMMY_HASH, password)
-        return Principal(user.name, user.role) if user is not None and ok else None
+        if user is None or not verify_password(user.password_hash, password):
+            return None
+        return Principal(user.name, user.role)
 
     def current(self, name: str, role: str) -> Principal | None:
         """The user still exists with this role (a token of a removed or re-roled user is void)."""
@@ -176,13 +178,18 @@ class TokenKind(StrEnum):
 
 
 class TokenSigner:
-    """Signed, expiring claims. A session token is never accepted as a bearer token or the reverse."""
+    """Signed, expiring claims. A session token is never accepted as a bearer token or the reverse.
+
+    Every token carries a random id (`n`). `revoke` (logout) puts that id on a revocation list kept
+    until the token would have expired anyway; a revoked token is refused from then on. The list is in
+    this process's memory: another replica does not know it (docs/security.md, Sessions)."""
 
     _REMEMBERED = 4096
 
     def __init__(self, secret: bytes) -> None:
         self._secret = secret
-        self._verified: dict[str, tuple[str, str, str, int]] = {}
+        self._verified: dict[str, tuple[str, str, str, int, str]] = {}
+        self._revoked: dict[str, int] = {}
 
     def _sign(self, body: str) -> str:
         return _b64(hmac.new(self._secret, body.encode(), hashlib.sha256).digest())
@@ -205,49 +212,32 @@ class TokenSigner:
             if len(self._verified) >= self._REMEMBERED:
                 self._verified.clear()
             self._verified[token] = found
-        name, role, token_kind, expires = found
-        if token_kind != kind.value or now.timestamp() >= expires:
+        name, role, token_kind, expires, token_id = found
+        if token_kind != kind.value or now.timestamp() >= expires or token_id in self._revoked:
             return None
         return name, role
 
-    def _verify(self, token: str) -> tuple[str, str, str, int] | None:
+    def revoke(self, token: str, *, now: datetime) -> None:
+        """Refuse this (validly signed) token from now on; forget revocations of expired tokens."""
+        found = self._verify(token)
+        stamp = now.timestamp()
+        self._revoked = {i: exp for i, exp in self._revoked.items() if exp > stamp}
+        if found is not None and found[3] > stamp:
+            self._revoked[found[4]] = found[3]
+
+    def _verify(self, token: str) -> tuple[str, str, str, int, str] | None:
         body, _, signature = token.partition(".")
         if not body or not signature or not hmac.compare_digest(signature, self._sign(body)):
             return None
         try:
             claims = json.loads(_unb64(body))
-            return str(claims["u"]), str(claims["r"]), str(claims["k"]), int(claims["exp"])
+            return str(claims["u"]), str(claims["r"]), str(claims["k"]), int(claims["exp"]), str(claims["n"])
         except (ValueError, KeyError, TypeError):
             return None
 
     def csrf(self, session_token: str) -> str:
         """The CSRF token that belongs to a session (or to a pre-login nonce)."""
         return _b64(hmac.new(self._secret, b"csrf|" + session_token.encode(), hashlib.sha256).digest())
-
-
-class LoginThrottle:
-    """At most `limit` failed logins per user name within `window`; then refuse until they age out.
-    In memory, per process: it slows guessing, it is not an account lock."""
-
-    def __init__(self, limit: int = 10, window: timedelta = timedelta(minutes=15)) -> None:
-        self._limit = limit
-        self._window = window
-        self._failures: dict[str, deque[datetime]] = defaultdict(deque)
-
-    def _recent(self, name: str, now: datetime) -> deque[datetime]:
-        failures = self._failures[name]
-        while failures and now - failures[0] >= self._window:
-            failures.popleft()
-        return failures
-
-    def blocked(self, name: str, now: datetime) -> bool:
-        return len(self._recent(name, now)) >= self._limit
-
-    def failed(self, name: str, now: datetime) -> None:
-        self._recent(name, now).append(now)
-
-    def succeeded(self, name: str) -> None:
-        self._failures.pop(name, None)
 
 
 def check_new_password(password: str) -> None:

@@ -13,9 +13,10 @@ from typing import Any
 
 from fastapi import Request
 
-from services.dashboard.auth import LoginThrottle, Principal, Role, TokenKind, TokenSigner, UserDirectory
+from services.dashboard.auth import Principal, Role, TokenKind, TokenSigner, UserDirectory
 from services.dashboard.freshness import FeedFreshness
 from services.dashboard.live import Hub, sse_message
+from services.dashboard.login import LoginGate, LoginLimits
 from services.dashboard.metrics import DashboardMetrics
 from services.dashboard.ports import AccessLog, AuditTrail
 from services.dashboard.readmodel.access import AccessEntry, AccessLogView, Resource
@@ -59,10 +60,14 @@ class Dashboard:
     clock: Callable[[], datetime]
     ready: Callable[[], Awaitable[bool]]
     audit: AuditTrail
-    throttle: LoginThrottle = field(default_factory=LoginThrottle)
     freshness: FeedFreshness = field(default_factory=FeedFreshness)
+    login: LoginGate = field(init=False)
     _cache: dict[str, tuple[Any, bytes]] = field(default_factory=dict)
     _board_etag: tuple[bytes, str] | None = None
+
+    def __post_init__(self) -> None:
+        self.login = LoginGate(self.directory, LoginLimits.from_settings(self.settings), metrics=self.metrics,
+                               clock=lambda: self.clock().timestamp())
 
     # --- who is asking ---------------------------------------------------------------------------
 
@@ -90,6 +95,10 @@ class Dashboard:
     def session_token(self, principal: Principal) -> str:
         return self.signer.issue(principal, TokenKind.SESSION, now=self.clock(),
                                  lifetime=timedelta(minutes=self.settings.session_minutes))
+
+    def end_session(self, session_token: str) -> None:
+        """Logout: this session is refused from now on (by this process; docs/security.md)."""
+        self.signer.revoke(session_token, now=self.clock())
 
     def bearer_token(self, principal: Principal) -> str:
         return self.signer.issue(principal, TokenKind.BEARER, now=self.clock(),

@@ -1,7 +1,7 @@
 """The dashboard's Prometheus metrics, all defined here against an injected registry.
 
-Labels carry only bounded, non-personal values: topic, resource kind, outcome, route template,
-method and status. User names are never labels.
+Labels carry only bounded, non-personal values: topic, resource kind, outcome, reason, route template,
+method and status. User names and client addresses are never labels.
 """
 
 from __future__ import annotations
@@ -44,8 +44,14 @@ class DashboardMetrics:
                                   "Reads of group details, person-level data and briefs, by outcome of "
                                   "writing their access-log record.", ["resource", "outcome"],
                                   registry=registry)
-        self.logins = Counter("gvi_dashboard_logins_total", "Password checks (web login and /api/token).",
+        self.logins = Counter("gvi_dashboard_logins_total",
+                              "Password checks (web login and /api/token), by outcome: success, failure.",
                               ["outcome"], registry=registry)
+        self.login_failures = Counter(
+            "gvi_dashboard_login_failures_total",
+            "Login attempts that gave no session or token, by reason: bad_credentials (wrong password or "
+            "unknown user, told apart nowhere), rate_limited (429), busy (503).", ["reason"],
+            registry=registry)
         self.http_requests = Counter("gvi_http_requests_total", "HTTP requests answered.",
                                      ["service", "method", "route", "status"], registry=registry)
         self.http_seconds = Histogram("gvi_http_request_duration_seconds", "HTTP request latency.",

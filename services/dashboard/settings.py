@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import ipaddress
 from pathlib import Path
-from typing import Literal
+from typing import Literal, Self
 
-from pydantic import Field
+from pydantic import Field, field_validator, model_validator
 from pydantic_settings import SettingsConfigDict
 
 from services.audit.settings import DEV_DATA_DIR, default_source_topics
 from services.infra.kafka_security import KafkaClientSettings
+from services.infra.operator_endpoints import ApiDocs, MetricsTokenFile
 
 __all__ = ["DEFAULT_PORT", "DashboardSettings"]
 
@@ -26,6 +28,13 @@ class DashboardSettings(KafkaClientSettings):
     The auditors' pages check the checkpointer's signatures with `GVI_AUDIT_PUBLIC_KEYS_FILE` (the same
     file `gvi-audit` takes); without it they show the access log but no verification or checkpoint.
     `GVI_AUDIT_CHECKPOINT_TOPIC` and `GVI_AUDIT_SOURCE_TOPICS` as for the checkpointer.
+
+    `GVI_LOGIN_*` bound what a login attempt may cost (`services/dashboard/login.py` says how they
+    combine): scrypt runs at most `GVI_LOGIN_HASH_CONCURRENCY` at a time, at most
+    `GVI_LOGIN_MAX_PENDING` attempts are admitted at once (then 503), and failures back off
+    exponentially per (address, user name) and per address (429), and per user name only by a delay.
+    Behind a reverse proxy, `GVI_FORWARDED_ALLOW_IPS` names the proxies whose `X-Forwarded-For` is
+    believed; without it every client behind the proxy shares the proxy's address and its limits.
     """
 
     model_config = SettingsConfigDict(extra="ignore", populate_by_name=True, frozen=True)
@@ -47,12 +56,58 @@ class DashboardSettings(KafkaClientSettings):
                                        description="The feed is stale (readyz 503, pages say so) when the "
                                                    "broker has not answered it for longer.")
     log_level: str = Field("INFO", validation_alias="GVI_LOG_LEVEL")
+    metrics_token_file: MetricsTokenFile = None
+    api_docs: ApiDocs = None
     audit_public_keys_file: Path | None = Field(None, validation_alias="GVI_AUDIT_PUBLIC_KEYS_FILE")
     audit_checkpoint_topic: str = Field("audit-checkpoints", validation_alias="GVI_AUDIT_CHECKPOINT_TOPIC")
     audit_source_topics: str = Field(default_factory=default_source_topics,
                                      validation_alias="GVI_AUDIT_SOURCE_TOPICS")
     audit_cache_seconds: float = Field(5.0, ge=0, le=300, validation_alias="GVI_AUDIT_CACHE_SECONDS")
     audit_timeout_seconds: float = Field(10.0, gt=0, le=120, validation_alias="GVI_AUDIT_TIMEOUT_SECONDS")
+    forwarded_allow_ips: str | None = Field(None, min_length=1, validation_alias="GVI_FORWARDED_ALLOW_IPS")
+    login_hash_concurrency: int = Field(2, ge=1, le=16, validation_alias="GVI_LOGIN_HASH_CONCURRENCY")
+    login_max_pending: int = Field(64, ge=1, le=10_000, validation_alias="GVI_LOGIN_MAX_PENDING")
+    login_address_in_flight: int = Field(4, ge=1, le=1000, validation_alias="GVI_LOGIN_ADDRESS_IN_FLIGHT")
+    login_free_failures_pair: int = Field(5, ge=1, le=1000, validation_alias="GVI_LOGIN_FREE_FAILURES_PAIR")
+    login_free_failures_address: int = Field(20, ge=1, le=10_000,
+                                             validation_alias="GVI_LOGIN_FREE_FAILURES_ADDRESS")
+    login_free_failures_user: int = Field(20, ge=1, le=10_000,
+                                          validation_alias="GVI_LOGIN_FREE_FAILURES_USER")
+    login_backoff_base_seconds: float = Field(1.0, gt=0, le=60,
+                                              validation_alias="GVI_LOGIN_BACKOFF_BASE_SECONDS")
+    login_backoff_max_seconds: float = Field(900.0, gt=0, le=86_400,
+                                             validation_alias="GVI_LOGIN_BACKOFF_MAX_SECONDS")
+    login_user_delay_max_seconds: float = Field(10.0, ge=0, le=60,
+                                                validation_alias="GVI_LOGIN_USER_DELAY_MAX_SECONDS")
+    login_forget_seconds: float = Field(3600.0, gt=0, le=7 * 86_400,
+                                        validation_alias="GVI_LOGIN_FORGET_SECONDS")
+    login_tracked_keys: int = Field(10_000, ge=100, le=1_000_000, validation_alias="GVI_LOGIN_TRACKED_KEYS")
+
+    @field_validator("forwarded_allow_ips")
+    @classmethod
+    def _addresses_or_networks(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        entries = [e.strip() for e in value.split(",") if e.strip()]
+        for entry in entries:
+            if entry == "*":
+                continue
+            try:
+                ipaddress.ip_network(entry, strict=False)
+            except ValueError:
+                raise ValueError(
+                    f"GVI_FORWARDED_ALLOW_IPS: {entry!r} is not an IP address or CIDR; set it to the "
+                    "addresses of the reverse proxy in front of the dashboard (on Kubernetes, the "
+                    "ingress controller's pods; docs/operations.md)") from None
+        return ",".join(entries) or None
+
+    @model_validator(mode="after")
+    def _no_wildcard_in_production(self) -> Self:
+        proxies = (self.forwarded_allow_ips or "").split(",")
+        if self.env != "development" and "*" in proxies:
+            raise ValueError("GVI_FORWARDED_ALLOW_IPS=* believes any client's X-Forwarded-For, so anyone "
+                             "could pick the address the login limits count: name the proxies instead")
+        return self
 
     @property
     def audit_topics(self) -> list[str]:

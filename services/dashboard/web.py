@@ -27,6 +27,7 @@ from services.dashboard.auth import Principal
 from services.dashboard.chart import violence_chart
 from services.dashboard.context import PRELOGIN_COOKIE, SESSION_COOKIE, Dashboard, LoginRequired, NotFound
 from services.dashboard.i18n import LANGUAGES, choose_language, labels
+from services.dashboard.login import LoginRefused
 from services.dashboard.pdf import brief_pdf
 from services.dashboard.ports import AuditTrailUnavailable
 from services.dashboard.readmodel.access import Resource
@@ -129,7 +130,12 @@ def web_router(dash: Dashboard) -> Pages:
         if not nonce or not secrets.compare_digest(csrf_token, dash.signer.csrf("prelogin|" + nonce)):
             return pages.error(request, 403, "the form has expired or did not come from this site; "
                                              "open the login page again")
-        found = await authenticate_password(dash, username, password)
+        try:
+            found = await authenticate_password(dash, request, username, password)
+        except LoginRefused as exc:
+            return pages.render(request, "login.html", user=None, page="login", status=exc.status,
+                                headers={"Retry-After": str(exc.retry_after)}, next=_safe_next(next),
+                                login_csrf=csrf_token, failed=False, refused=exc)
         if found is None:
             return pages.render(request, "login.html", user=None, page="login", status=401,
                                 next=_safe_next(next), login_csrf=csrf_token, failed=True)
@@ -145,6 +151,7 @@ def web_router(dash: Dashboard) -> Pages:
         session = request.cookies.get(SESSION_COOKIE, "")
         if not secrets.compare_digest(csrf_token, dash.signer.csrf(session)):
             return pages.error(request, 403, "the form did not come from this site; log out from the page")
+        dash.end_session(session)
         response = RedirectResponse("/login", status_code=303)
         response.delete_cookie(SESSION_COOKIE, path="/")
         return response

@@ -31,6 +31,7 @@ from starlette.requests import ClientDisconnect
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from services.contracts import Service, types_owned_by
+from services.infra.operator_endpoints import MetricsAccess, api_docs_urls
 from services.intake.agencies import Agency, AgencyDirectory, ConfigError, load_agencies
 from services.intake.binding import Mode, parse_request
 from services.intake.errors import BrokerUnavailable, IntakeError, PayloadTooLarge, Unauthenticated
@@ -273,6 +274,7 @@ def create_app(service: Service, settings: IntakeSettings, *, adapters: Adapters
         raise ConfigError("a development API key is configured outside development mode: replace the "
                           "agencies file's keys (python -m services.intake.keys new) or set "
                           "GVI_ENV=development on a developer's machine")
+    access = MetricsAccess.configure(env=settings.env, token_file=settings.metrics_token_file)
     registry = CollectorRegistry()
     metrics = IntakeMetrics(registry, service.value)
     edges = adapters or _kafka_adapters(settings, service, metrics)
@@ -295,6 +297,7 @@ def create_app(service: Service, settings: IntakeSettings, *, adapters: Adapters
         lifespan=lifespan,
         description=f"Agency systems post CloudEvents here. This service takes: {owned}. "
                     "Authenticate with `Authorization: Bearer <agency key>`.",
+        **api_docs_urls(env=settings.env, api_docs=settings.api_docs),
     )
 
     events = _PostEvents(intake=intake, directory=directory, settings=settings, loaded=edges.loaded,
@@ -330,7 +333,10 @@ def create_app(service: Service, settings: IntakeSettings, *, adapters: Adapters
         return JSONResponse({"status": "ready" if ok else "not ready"}, status_code=200 if ok else 503)
 
     @app.get("/metrics", summary="Prometheus metrics", include_in_schema=False)
-    async def prometheus() -> Response:
+    async def prometheus(request: Request) -> Response:
+        if not access.allows(request.headers.get("authorization")):
+            return JSONResponse({"detail": MetricsAccess.REFUSAL}, status_code=401,
+                                headers=MetricsAccess.CHALLENGE)
         # Probed per scrape (at most once a second, a few seconds at worst while the broker is
         # away), so the broker-unreachable alert needs no separate readiness poller.
         metrics.broker_probed(await edges.publisher.is_reachable())

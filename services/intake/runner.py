@@ -8,6 +8,7 @@ import sys
 import uvicorn
 
 from services.contracts import Service
+from services.infra.operator_endpoints import MetricsAccessError
 from services.intake.agencies import ConfigError
 
 DEFAULT_PORTS = {Service.INCIDENTS: 8001, Service.NOTIFICATIONS: 8002, Service.SANCTIONS: 8003}
@@ -27,7 +28,7 @@ def run(service: Service) -> int:
         if settings.log_level.upper() != "DEBUG":
             logging.getLogger("aiokafka").setLevel(logging.WARNING)
         app = create_app(service, settings)
-    except (ValidationError, ConfigError) as exc:
+    except (ValidationError, ConfigError, MetricsAccessError) as exc:
         print(f"{service}: cannot start: {exc}", file=sys.stderr)
         return 2
     uvicorn.run(app, host=settings.host, port=settings.port or DEFAULT_PORTS[service],

@@ -9,6 +9,7 @@ from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
 from services.infra.kafka_security import KafkaClientSettings
+from services.infra.operator_endpoints import ApiDocs, MetricsTokenFile
 
 __all__ = ["IntakeSettings"]
 
@@ -31,3 +32,5 @@ class IntakeSettings(KafkaClientSettings):
     max_batch_events: int = Field(1000, ge=1, le=10_000, validation_alias="GVI_MAX_BATCH_EVENTS")
     max_body_bytes: int = Field(8 * 1024 * 1024, ge=1024, validation_alias="GVI_MAX_BODY_BYTES")
     log_level: str = Field("INFO", validation_alias="GVI_LOG_LEVEL")
+    metrics_token_file: MetricsTokenFile = None
+    api_docs: ApiDocs = None

@@ -224,11 +224,14 @@ def test_processor_dashboard_and_checkpointer_work_with_their_own_users(
 def test_a_wrong_password_stops_the_processor_and_the_topic_job_with_one_line(
         secure_kafka: SecureKafka, command: list[str], code: int, tmp_path: Path) -> None:
     wrong = "not-the-" + secrets.token_hex(8)
+    token = tmp_path / "metrics-token"
+    token.write_text(secrets.token_hex(32))
     env = {"PATH": os.environ["PATH"], "GVI_ENV": "production", "GVI_PROCESSOR_DATA_DIR": str(tmp_path),
-           **secure_kafka.env("gvi-processor", password=wrong)}
+           "GVI_METRICS_TOKEN_FILE": str(token), **secure_kafka.env("gvi-processor", password=wrong)}
     done = subprocess.run([sys.executable, "-m", *command], env=env, capture_output=True, text=True,
                           timeout=90)
     assert done.returncode == code, done.stderr
     last = done.stderr.strip().splitlines()[-1]
     assert "cannot start" in last or last.startswith("error:"), done.stderr
+    assert "GVI_METRICS_TOKEN_FILE" not in last, done.stderr  # it got as far as the broker
     assert wrong not in done.stderr + done.stdout

@@ -3,13 +3,15 @@ configuration, and PromQL over its HTTP API sees the events an agency posted.
 
 The three intakes run as processes (`python -m services.<name>`) on free ports against the session's
 broker; deploy/prometheus/prometheus.yml is rendered with those addresses in place of the compose
-service names, and its alert rules are loaded as they are.
+service names and a token file of the test's own in place of /run/secrets/metrics-token (the intakes
+ask for that token on /metrics, as outside development), and its alert rules are loaded as they are.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import secrets
 import shutil
 import subprocess
 import sys
@@ -55,7 +57,15 @@ def wait_for(url: str, what: str, process: subprocess.Popen[bytes], log: Path, t
 
 
 @pytest.fixture(scope="module")
-def intakes(kafka_bootstrap: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, int]]:
+def metrics_token(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("metrics-token") / "token"
+    path.write_text(secrets.token_hex(32) + "\n")
+    return path
+
+
+@pytest.fixture(scope="module")
+def intakes(kafka_bootstrap: str, metrics_token: Path,
+            tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, int]]:
     """The three intake services as processes: {service name: port}."""
     logs = tmp_path_factory.mktemp("intake-logs")
     ports = {service.value: free_port() for service in Service}
@@ -64,7 +74,8 @@ def intakes(kafka_bootstrap: str, tmp_path_factory: pytest.TempPathFactory) -> I
         for name, port in ports.items():
             env = {**os.environ, "GVI_ENV": "development", "GVI_AGENCIES_FILE": str(AGENCIES.resolve()),
                    "KAFKA_BOOTSTRAP_SERVERS": kafka_bootstrap, "GVI_HOST": "127.0.0.1",
-                   "GVI_PORT": str(port), "GVI_LOG_LEVEL": "WARNING"}
+                   "GVI_PORT": str(port), "GVI_LOG_LEVEL": "WARNING",
+                   "GVI_METRICS_TOKEN_FILE": str(metrics_token)}
             log = logs / f"{name}.log"
             with log.open("wb") as out:
                 process = subprocess.Popen([sys.executable, "-m", f"services.{name}"], env=env,
@@ -83,9 +94,10 @@ def intakes(kafka_bootstrap: str, tmp_path_factory: pytest.TempPathFactory) -> I
                 process.wait()
 
 
-def render_config(ports: dict[str, int], prometheus_port: int) -> dict[str, Any]:
-    """The project's scrape configuration with the intakes' real addresses; services not running here
-    (processor, dashboard, checkpointer) point at a closed local port, so they are simply down."""
+def render_config(ports: dict[str, int], prometheus_port: int, token: Path) -> dict[str, Any]:
+    """The project's scrape configuration with the intakes' real addresses and the test's token file;
+    services not running here (processor, dashboard, checkpointer) point at a closed local port, so
+    they are simply down."""
     config = yaml.safe_load(CONFIG.read_text())
     config["global"].update(scrape_interval="1s", scrape_timeout="1s")
     config["global"]["evaluation_interval"] = "1s"
@@ -94,6 +106,9 @@ def render_config(ports: dict[str, int], prometheus_port: int) -> dict[str, Any]
         [static] = job["static_configs"]
         [target] = static["targets"]
         name = job["job_name"]
+        if "authorization" in job:
+            assert job["authorization"]["credentials_file"] == "/run/secrets/metrics-token", name
+            job["authorization"]["credentials_file"] = str(token)
         if name in ports:
             assert target.startswith(f"{name}:"), target
             static["targets"] = [f"127.0.0.1:{ports[name]}"]
@@ -105,11 +120,12 @@ def render_config(ports: dict[str, int], prometheus_port: int) -> dict[str, Any]
 
 
 @pytest.fixture(scope="module")
-def prometheus(intakes: dict[str, int], tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+def prometheus(intakes: dict[str, int], metrics_token: Path,
+               tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     binary = prometheus_binary()
     directory = tmp_path_factory.mktemp("prometheus")
     port = free_port()
-    (directory / "prometheus.yml").write_text(yaml.safe_dump(render_config(intakes, port)))
+    (directory / "prometheus.yml").write_text(yaml.safe_dump(render_config(intakes, port, metrics_token)))
     shutil.copy(CONFIG.parent / "alerts.yml", directory / "alerts.yml")
     log = directory / "prometheus.log"
     with log.open("wb") as out:
@@ -153,6 +169,17 @@ def eventually(prometheus: str, promql: str, expected: dict[str, float], by: str
 def post(port: int, body: Any, key: str, headers: dict[str, str]) -> httpx.Response:
     return httpx.post(f"http://127.0.0.1:{port}/v1/events", content=json.dumps(body),
                       headers={**headers, "authorization": f"Bearer {key}"}, timeout=30)
+
+
+def test_metrics_answer_only_the_token_prometheus_sends(intakes: dict[str, int], metrics_token: Path) -> None:
+    url = f"http://127.0.0.1:{intakes['incidents']}/metrics"
+    for headers in ({}, {"authorization": "Bearer not-the-token"}, {"authorization": "Basic eDp4"}):
+        refused = httpx.get(url, headers=headers, timeout=10)
+        assert refused.status_code == 401 and "GVI_METRICS_TOKEN_FILE" in refused.json()["detail"], headers
+        assert refused.headers["www-authenticate"].startswith("Bearer")
+    token = metrics_token.read_text().strip()
+    answer = httpx.get(url, headers={"authorization": f"Bearer {token}"}, timeout=10)
+    assert answer.status_code == 200 and "# TYPE gvi_intake_" in answer.text
 
 
 def test_promql_sees_the_events_agencies_posted(intakes: dict[str, int], prometheus: str) -> None:

@@ -27,6 +27,7 @@ from devtools.broker import kafka_version
 from devtools.deploy import prometheus_rule
 from services.contracts import Service
 from services.contracts.topics import ALL_TOPICS, SOURCE_TOPICS
+from services.dashboard.settings import DashboardSettings
 from services.infra.kafka_security import KafkaClientSettings
 from services.intake.runner import DEFAULT_PORTS
 from services.intake.settings import IntakeSettings
@@ -47,7 +48,8 @@ IMAGE = "gvi-follow-through"
 PENDING_MODULES: frozenset[str] = frozenset()
 
 # The Secrets the manifests mount, and the key each must hold; created by the operators.
-SECRETS = {"gvi-agencies": "agencies.toml", "gvi-audit-signing-key": "signing-key"}
+SECRETS = {"gvi-agencies": "agencies.toml", "gvi-audit-signing-key": "signing-key",
+           "gvi-metrics-token": "token"}
 # Secrets that Strimzi makes: the cluster CA's certificate, and each KafkaUser's password.
 CLUSTER_CA_SECRET = ("gvi-kafka-cluster-ca-cert", "ca.crt")
 # The Kafka user each workload connects as (and `gvi-auditor`, for auditors' gvi-audit).
@@ -203,6 +205,7 @@ def test_secrets_come_from_the_environment_and_production_is_the_default() -> No
     text = Path("docker-compose.yml").read_text()
     assert re.search(r"\$\{GVI_AGENCIES_FILE:\?", text)
     assert re.search(r"\$\{GVI_AUDIT_SIGNING_KEY_FILE:\?", text)
+    assert re.search(r"\$\{GVI_METRICS_TOKEN_FILE:\?", text)
     assert "dev-" not in text
     for name, service in SERVICES.items():
         for key, value in service.get("environment", {}).items():
@@ -213,7 +216,7 @@ def test_secrets_come_from_the_environment_and_production_is_the_default() -> No
     assert SERVICES["grafana"]["environment"]["GF_SECURITY_ADMIN_PASSWORD"].startswith(
         "${GRAFANA_ADMIN_PASSWORD:?")
     key = SERVICES["audit-checkpointer"]
-    assert key["secrets"] == ["audit-signing-key"]
+    assert key["secrets"] == ["audit-signing-key", "metrics-token"]
     assert key["environment"]["GVI_AUDIT_SIGNING_KEY_FILE"] == "/run/secrets/audit-signing-key"
 
 
@@ -262,6 +265,19 @@ def test_prometheus_scrapes_every_compose_service_on_its_port() -> None:
     assert "--config.file=/etc/prometheus/prometheus.yml" in SERVICES["prometheus"]["command"]
 
 
+def test_every_compose_service_asks_for_the_metrics_token_that_prometheus_sends() -> None:
+    served = {name for name, s in SERVICES.items() if "GVI_PORT" in s.get("environment", {})}
+    for name in served:
+        assert SERVICES[name]["environment"]["GVI_METRICS_TOKEN_FILE"] == "/run/secrets/metrics-token", name
+        assert "metrics-token" in SERVICES[name]["secrets"], name
+    assert SERVICES["prometheus"]["secrets"] == ["metrics-token"]
+    assert COMPOSE["secrets"]["metrics-token"]["file"].startswith("${GVI_METRICS_TOKEN_FILE:?")
+    config = yaml.safe_load(Path("deploy/prometheus/prometheus.yml").read_text())
+    sent = {job["job_name"]: job.get("authorization") for job in config["scrape_configs"]}
+    assert sent == {**{name: {"type": "Bearer", "credentials_file": "/run/secrets/metrics-token"}
+                       for name in served}, "prometheus": None}
+
+
 def test_grafana_is_provisioned_from_the_repository() -> None:
     mounts = {v.split(":")[1]: v.split(":")[0] for v in SERVICES["grafana"]["volumes"]}
     provider = yaml.safe_load(Path("deploy/grafana/provisioning/dashboards/gvi.yml").read_text())
@@ -299,6 +315,17 @@ def test_every_kubernetes_command_is_a_module_with_its_own_settings_and_port(ren
                      if s["spec"]["selector"] == doc["spec"]["selector"]["matchLabels"]]
         assert [p["port"] for p in service["spec"]["ports"]] == [port["containerPort"]], where
         assert service["spec"]["ports"][0]["targetPort"] == "http", where
+
+
+@pytest.mark.parametrize("rendering", sorted(RENDERINGS))
+def test_the_dashboard_believes_x_forwarded_for_only_once_the_ingress_is_named(rendering: str) -> None:
+    """The ingress controller's pod CIDR is the cluster's own: the manifests hold a placeholder the
+    dashboard refuses to start with, never the private ranges or `*`."""
+    [dashboard] = find(RENDERINGS[rendering], "Deployment", "dashboard")
+    proxies = container_env(containers(dashboard)[0])["GVI_FORWARDED_ALLOW_IPS"]
+    with pytest.raises(ValueError, match="ingress controller"):
+        DashboardSettings(GVI_USERS_FILE="users.toml", GVI_FORWARDED_ALLOW_IPS=proxies)
+    assert "operations.md" in (KUBERNETES / "base" / "dashboard.yaml").read_text()
 
 
 def test_kubernetes_and_compose_run_the_same_services_the_same_way() -> None:
@@ -472,7 +499,15 @@ def test_network_policies_let_only_what_must_talk(rendering: str) -> None:
 def test_the_prometheus_operator_gets_the_same_jobs_and_rules() -> None:
     [monitor] = find(PRODUCTION, "PodMonitor")
     assert monitor["spec"]["jobLabel"] == "app.kubernetes.io/name"
-    assert monitor["spec"]["podMetricsEndpoints"][0]["port"] == "http"
+    [endpoint] = monitor["spec"]["podMetricsEndpoints"]
+    assert endpoint["port"] == "http"
+    # the token every pod's /metrics asks for, from the Secret the pods mount
+    assert endpoint["authorization"] == {"type": "Bearer",
+                                         "credentials": {"name": "gvi-metrics-token", "key": "token"}}
+    for doc in workloads(PRODUCTION):
+        [container] = containers(doc)
+        token_file = container_env(container)["GVI_METRICS_TOKEN_FILE"]
+        assert mounted_secret_file(doc, container, token_file) == ("gvi-metrics-token", "token")
     jobs = {j["job_name"] for j in yaml.safe_load(Path("deploy/prometheus/prometheus.yml").read_text())[
         "scrape_configs"]}
     assert {d["metadata"]["name"] for d in workloads(PRODUCTION)} == jobs - {"prometheus"}

@@ -26,7 +26,8 @@ PROMETHEUS = Path("deploy/prometheus")
 DASHBOARDS = Path("deploy/grafana/dashboards")
 ALERTS = {"GviServiceDown", "GviKafkaUnreachable", "GviIntakeErrorRate", "GviConsumerLagHigh",
           "GviProcessorNotReady", "GviProcessorOutputStalled", "GviDashboardStale",
-          "GviConflictingEventCopies", "GviFollowThroughStalled", "GviAuditVerificationFailed"}
+          "GviConflictingEventCopies", "GviFollowThroughStalled", "GviAuditVerificationFailed",
+          "GviDashboardLoginFailures"}
 
 # Metrics of the audit checkpointer, whose code is on another branch (issue 5), as its contract names
 # them; the intake's and the processor's come from their own registries below.
@@ -72,8 +73,17 @@ def dashboard_exprs() -> list[tuple[str, str, str]]:
     return found
 
 
-def test_scrape_config_is_valid() -> None:
-    result = run_promtool("check", "config", str(PROMETHEUS / "prometheus.yml"))
+def test_scrape_config_is_valid_and_sends_the_metrics_token(tmp_path: Path) -> None:
+    config = yaml.safe_load((PROMETHEUS / "prometheus.yml").read_text())
+    for job in config["scrape_configs"]:
+        if job["job_name"] != "prometheus":  # every service's /metrics asks for the token
+            assert job["authorization"] == {"type": "Bearer",
+                                            "credentials_file": "/run/secrets/metrics-token"}, job
+            job["authorization"]["credentials_file"] = str(tmp_path / "metrics-token")
+    (tmp_path / "metrics-token").write_text("x" * 64)
+    shutil.copy(PROMETHEUS / "alerts.yml", tmp_path / "alerts.yml")
+    (tmp_path / "prometheus.yml").write_text(yaml.safe_dump(config))
+    result = run_promtool("check", "config", str(tmp_path / "prometheus.yml"))
     assert result.returncode == 0, result.stdout + result.stderr
     assert "SUCCESS" in result.stdout
 

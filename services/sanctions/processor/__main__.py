@@ -22,6 +22,7 @@ from aiokafka.structs import TopicPartition
 from pydantic import ValidationError
 
 from services.infra.kafka_security import PLAINTEXT, KafkaSecurity
+from services.infra.operator_endpoints import MetricsAccess, MetricsAccessError
 from services.sanctions.processor.settings import ProcessorSettings
 
 SETUP_TIMEOUT_S = 30.0
@@ -99,7 +100,8 @@ async def ensure_changelog(bootstrap: str, topic: str, partitions: int, replicat
 def main() -> int:
     try:
         settings = ProcessorSettings()
-    except ValidationError as exc:
+        access = MetricsAccess.configure(env=settings.env, token_file=settings.metrics_token_file)
+    except (ValidationError, MetricsAccessError) as exc:
         print(f"processor: cannot start: {exc}", file=sys.stderr)
         return 2
     logging.basicConfig(level=settings.log_level,
@@ -136,7 +138,7 @@ def main() -> int:
 
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     processor = Processor(settings, partitions, ProcessorMetrics())
-    worker = faust.Worker(processor.app, HttpService(processor), PublishingService(processor),
+    worker = faust.Worker(processor.app, HttpService(processor, access), PublishingService(processor),
                           loglevel=settings.log_level, quiet=True, redirect_stdouts=False)
     worker.execute_from_commandline()
     return 0

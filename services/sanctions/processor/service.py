@@ -7,6 +7,7 @@ from typing import Any
 
 from mode import Service
 
+from services.infra.operator_endpoints import MetricsAccess
 from services.sanctions.processor.app import Processor
 
 __all__ = ["HttpService", "PublishingService"]
@@ -24,12 +25,13 @@ class PublishingService(Service):
 
 
 class HttpService(Service):
-    """/healthz (alive), /readyz (see `health`) and /metrics, served from the worker's loop from the
-    moment it starts, recovery included."""
+    """/healthz (alive), /readyz (see `health`) and /metrics (with the bearer token `access` asks
+    for), served from the worker's loop from the moment it starts, recovery included."""
 
-    def __init__(self, processor: Processor, **kwargs: Any) -> None:
+    def __init__(self, processor: Processor, access: MetricsAccess, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.processor = processor
+        self.access = access
         self._runner: Any = None
 
     async def on_start(self) -> None:
@@ -47,7 +49,10 @@ class HttpService(Service):
             readiness = health.readiness(time.monotonic())
             return web.json_response(readiness.body(), status=200 if readiness.ready else 503)
 
-        async def metrics(_: web.Request) -> web.Response:
+        async def metrics(request: web.Request) -> web.Response:
+            if not self.access.allows(request.headers.get("Authorization")):
+                return web.json_response({"detail": MetricsAccess.REFUSAL}, status=401,
+                                         headers=MetricsAccess.CHALLENGE)
             self.processor.metrics.health(health, time.monotonic())
             body, content_type = self.processor.metrics.exposition()
             return web.Response(body=body, headers={"Content-Type": content_type})

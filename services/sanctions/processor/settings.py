@@ -9,6 +9,7 @@ from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
 from services.infra.kafka_security import KafkaClientSettings
+from services.infra.operator_endpoints import MetricsTokenFile
 
 __all__ = ["ProcessorSettings"]
 
@@ -49,3 +50,4 @@ class ProcessorSettings(KafkaClientSettings):
                     "partitions wait before another member may take them.")
     replication_factor: int = Field(1, ge=1, le=7, validation_alias="GVI_TOPIC_REPLICATION_FACTOR")
     log_level: str = Field("INFO", validation_alias="GVI_LOG_LEVEL")
+    metrics_token_file: MetricsTokenFile = None

@@ -132,6 +132,37 @@ def test_logout_needs_the_sessions_csrf_token(dash: Harness) -> None:
     assert answer.status_code == 303 and "gvi_session" not in dash.client.cookies
 
 
+def test_a_session_is_void_after_logout_even_where_its_cookie_was_kept(dash: Harness) -> None:
+    bearer = dash.token("operator")
+    dash.login("operator")
+    session = dash.client.cookies.get("gvi_session")
+    csrf = re.search(r'name="csrf_token" value="([^"]+)"', dash.client.get("/").text)
+    assert session is not None and csrf is not None
+    assert dash.client.post("/logout", data={"csrf_token": csrf.group(1)}).status_code == 200
+    dash.client.cookies.set("gvi_session", session)             # a copy taken before the logout
+    page = dash.client.get("/", follow_redirects=False)
+    assert page.status_code == 303 and page.headers["location"].startswith("/login")
+    assert dash.client.get("/api/me").status_code == 401
+    dash.client.cookies.clear()
+    assert dash.client.get("/api/me", headers=bearer).status_code == 200   # other credentials live on
+    dash.login("operator")
+    assert dash.client.get("/api/me").json()["user"] == "operator"       # and so does a new session
+
+
+def test_person_level_answers_are_never_stored_by_a_cache(dash: Harness) -> None:
+    analyst = dash.token("analyst")
+    for path in ("/api/groups/norra/people", "/api/groups/norra", "/api/call-ins/ci-2/brief"):
+        answer = dash.client.get(path, headers=analyst)
+        assert answer.status_code == 200 and answer.headers["cache-control"] == "no-store", path
+    auditor = dash.token("auditor")
+    answer = dash.client.get("/api/audit/access-log", headers=auditor)
+    assert answer.status_code == 200 and answer.headers["cache-control"] == "no-store"
+    dash.login("analyst")
+    for path in ("/groups/norra", "/call-ins/ci-2/brief", "/call-ins/ci-2/brief.pdf"):
+        answer = dash.client.get(path)
+        assert answer.status_code == 200 and answer.headers["cache-control"] == "no-store", path
+
+
 def test_an_operator_never_sees_person_references_and_an_analyst_does_logged(dash: Harness) -> None:
     operator = dash.token("operator")
     assert dash.client.get("/api/groups/norra/people", headers=operator).status_code == 403
