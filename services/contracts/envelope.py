@@ -18,7 +18,7 @@ from typing import Annotated, Any, Literal, Union
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, create_model
 
 from services.contracts.events import EVENT_TYPES, EventData, EventRetracted
-from services.contracts.types import UtcDatetime
+from services.contracts.types import NAME_PATTERN, RULE_MESSAGES, EventId, Uri, UtcDatetime
 
 __all__ = [
     "INTAKE_ATTRIBUTES",
@@ -34,9 +34,6 @@ __all__ = [
 INTAKE_ATTRIBUTES = frozenset({"recordedtime", "agency"})
 """Extension attributes that only the intake sets, on acceptance."""
 
-Uri = Annotated[str, Field(min_length=1, max_length=256, pattern=r"^\S+$")]
-
-
 class CloudEvent(BaseModel):
     """A CloudEvents 1.0 event whose `data` is one of the contract's payloads.
 
@@ -47,8 +44,7 @@ class CloudEvent(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     specversion: Annotated[Literal["1.0"], Field(description="The CloudEvents version: always 1.0.")]
-    id: Annotated[str, Field(
-        min_length=1, max_length=256,
+    id: Annotated[EventId, Field(
         description="The sender's unique id for the event, unique per source across all event types "
                     "and intake services. Posting the same id again with the same content is a "
                     "harmless repeat; with different content it is refused, at any intake.")]
@@ -59,8 +55,8 @@ class CloudEvent(BaseModel):
     time: Annotated[UtcDatetime, Field(
         description="When it happened in the world: RFC 3339 with an offset, normalised to UTC.")]
     subject: Annotated[str | None, Field(
-        min_length=1, max_length=256,
-        description="Optional free subject; never put personal data in it.")] = None
+        min_length=1, max_length=256, pattern=NAME_PATTERN,
+        description="Optional subject of the event, e.g. an identifier; no personal data.")] = None
     datacontenttype: Annotated[Literal["application/json"], Field(
         description="The media type of data: always application/json.")] = "application/json"
     dataschema: Annotated[Uri | None, Field(description="Optional URI of the schema data follows.")] = None
@@ -127,6 +123,10 @@ def _field_errors(exc: ValidationError, prefix: tuple[str | int, ...] = ()) -> l
         message = err["msg"]
         if err["type"] == "extra_forbidden":
             message = "unknown field; remove it"
+        elif err["type"] == "string_pattern_mismatch" and err["ctx"]["pattern"] in RULE_MESSAGES:
+            message = RULE_MESSAGES[err["ctx"]["pattern"]]
+        elif err["type"] == "string_unicode":
+            message = "is not valid Unicode text (e.g. a lone surrogate escape such as \\ud800); fix the text"
         elif message.startswith("Value error, "):
             message = message.removeprefix("Value error, ")
         out.append(FieldError(field, message))

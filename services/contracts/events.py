@@ -16,7 +16,7 @@ from typing import Annotated, Self
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
-from services.contracts.types import UtcDatetime
+from services.contracts.types import Count, EventId, JsonBool, Name, Text, UtcDatetime
 
 __all__ = [
     "EVENT_TYPES",
@@ -65,7 +65,6 @@ PersonRef = Annotated[
 # constraints (maxLength) instead of array ones (maxItems).
 _IdListBounds = Field(max_length=100, json_schema_extra={"uniqueItems": True})
 IdList = Annotated[tuple[Identifier, ...], _IdListBounds, AfterValidator(_no_duplicates)]
-Text = Annotated[str, Field(min_length=1, max_length=2000)]
 
 
 class _Data(BaseModel):
@@ -136,10 +135,8 @@ class GroupRegistered(_Data):
 
     group_id: Annotated[Identifier, Field(
         description="The partnership's identifier for the group; later events about it name it.")]
-    name: Annotated[str, Field(min_length=1, max_length=200,
-                               description="The name the group is known by in the group audit.")]
-    area: Annotated[str, Field(min_length=1, max_length=200,
-                               description="Where the group is active, e.g. a district.")]
+    name: Annotated[Name, Field(description="The name the group is known by in the group audit.")]
+    area: Annotated[Name, Field(description="Where the group is active, e.g. a district.")]
 
 
 class MembershipAssessed(_Data):
@@ -152,7 +149,7 @@ class MembershipAssessed(_Data):
     valid_until: Annotated[UtcDatetime, Field(
         description="When the assessment expires unless a new assessment renews it; must be later than "
                     "valid_from.")]
-    evidence: Annotated[Text, Field(description="What the assessment rests on (personal data).")]
+    evidence: Annotated[Text, Field(description="What the assessment rests on (free text; personal data).")]
     source_grade: SourceGrade
 
     @model_validator(mode="after")
@@ -181,7 +178,7 @@ class CallInScheduled(_Data):
 
     call_in_id: Annotated[Identifier, Field(description="The partnership's identifier for the call-in.")]
     scheduled_for: Annotated[UtcDatetime, Field(description="When the call-in is to take place.")]
-    location: Annotated[str, Field(min_length=1, max_length=200, description="Where it is to take place.")]
+    location: Annotated[Name, Field(description="Where it is to take place.")]
     invited_group_ids: Annotated[
         tuple[Identifier, ...], _IdListBounds, Field(min_length=1), AfterValidator(_no_duplicates),
         Field(description="The groups invited: at least one, no duplicates."),
@@ -232,12 +229,11 @@ class IncidentReported(_Data):
     incident_id: Annotated[Identifier, Field(
         description="The identifier later attributions and sanctions refer to the incident by.")]
     kind: IncidentKind
-    area: Annotated[str, Field(min_length=1, max_length=200,
-                               description="Where it happened, e.g. a district.")]
-    confirmed: Annotated[bool, Field(description="Whether the incident is confirmed (e.g. a confirmed "
+    area: Annotated[Name, Field(description="Where it happened, e.g. a district.")]
+    confirmed: Annotated[JsonBool, Field(description="Whether the incident is confirmed (e.g. a confirmed "
                                                  "shooting) rather than suspected.")]
-    killed: Annotated[int, Field(ge=0, le=1000, description="People killed.")] = 0
-    injured: Annotated[int, Field(ge=0, le=1000, description="People injured.")] = 0
+    killed: Annotated[Count, Field(description="People killed.")] = 0
+    injured: Annotated[Count, Field(description="People injured.")] = 0
     suspected_group_ids: Annotated[IdList, Field(
         description="The groups suspected of it by the first review; may be empty; often revised.")] = ()
     victim_group_ids: Annotated[IdList, Field(
@@ -249,13 +245,13 @@ class IncidentAttributed(_Data):
     (gvi.incident.attributed.v1)."""
 
     incident_id: Annotated[Identifier, Field(description="The incident reviewed, as named in its report.")]
-    confirmed: Annotated[bool, Field(description="Whether the incident is now confirmed.")]
+    confirmed: Annotated[JsonBool, Field(description="Whether the incident is now confirmed.")]
     suspected_group_ids: Annotated[IdList, Field(
         description="The complete revised list of suspected groups; replaces every earlier list.")] = ()
     victim_group_ids: Annotated[IdList, Field(
         description="The complete revised list of victim groups; replaces every earlier list.")] = ()
     confidence: Confidence
-    reason: Annotated[Text, Field(description="Why the attribution was revised.")]
+    reason: Annotated[Text, Field(description="Why the attribution was revised (free text).")]
 
 
 class SanctionRecorded(_Data):
@@ -281,8 +277,7 @@ class _Support(_Data):
                                                       "person is named).")]
     person_ref: Annotated[PersonRef | None, Field(
         description="The person concerned, when it concerns one person.")] = None
-    service: Annotated[str, Field(min_length=1, max_length=200,
-                                  description="The service, e.g. hotline, housing, work, relocation.")]
+    service: Annotated[Name, Field(description="The service, e.g. hotline, housing, work, relocation.")]
 
 
 class SupportOffered(_Support):
@@ -301,10 +296,9 @@ class EventRetracted(_Data):
     """An agency withdraws one of its own events: it counts as never having happened
     (gvi.event.retracted.v1)."""
 
-    retracted_event_id: Annotated[str, Field(
-        min_length=1, max_length=256,
+    retracted_event_id: Annotated[EventId, Field(
         description="The id of the event withdrawn: one the same agency posted to the same service.")]
-    reason: Annotated[Text, Field(description="Why it is withdrawn, e.g. entered in error.")]
+    reason: Annotated[Text, Field(description="Why it is withdrawn, e.g. entered in error (free text).")]
 
 
 EventData = (

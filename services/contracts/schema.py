@@ -6,6 +6,9 @@ topic table in `topics.py`; the checked-in files under `docs/` are outputs, neve
     python -m services.contracts.schema            # regenerate docs/schemas/*.json, docs/asyncapi.yaml
     python -m services.contracts.schema --check    # exit 1, naming them, if the checked-in ones are stale
 
+`intake_openapi` gives the same schemas as an intake service's OpenAPI request body, so that generic
+HTTP tools (schemathesis, client generators) see what `POST /v1/events` takes in each binding mode.
+
 Two rules that the models enforce in validators are added to the exported schemas by hand, since
 pydantic cannot export a validator (`_CROSS_FIELD_RULES`); comparisons between two fields
 (`valid_until > valid_from`, two different groups) cannot be said in JSON Schema at all and are
@@ -23,7 +26,7 @@ import functools
 import json
 import sys
 import tomllib
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -44,11 +47,13 @@ from services.contracts.topics import (
 
 __all__ = [
     "ASYNCAPI_PATH",
+    "BATCH_CONTENT_TYPE",
     "CLOUDEVENTS_CONTENT_TYPE",
     "SCHEMA_BASE_URI",
     "SCHEMA_DIR",
     "asyncapi_document",
     "generated_files",
+    "intake_openapi",
     "json_schemas",
     "main",
     "stale_files",
@@ -61,6 +66,7 @@ SCHEMA_DIALECT = "https://json-schema.org/draft/2020-12/schema"
 SCHEMA_BASE_URI = "https://gvi.example/schemas/"
 """Placeholder base of the schemas' `$id`s: stable names, not a host that serves them."""
 CLOUDEVENTS_CONTENT_TYPE = "application/cloudevents+json"
+BATCH_CONTENT_TYPE = "application/cloudevents-batch+json"
 SCHEMA_DIR = "docs/schemas"
 ASYNCAPI_PATH = "docs/asyncapi.yaml"
 REGENERATE = "python -m services.contracts.schema"
@@ -114,18 +120,8 @@ def json_schemas() -> dict[str, JsonObject]:
 def asyncapi_document(version: str | None = None) -> JsonObject:
     """The AsyncAPI 3.0.0 document of every topic, its messages and who sends or receives them.
     `version` defaults to the project's version in pyproject.toml."""
-    components_schemas: JsonObject = {}
-    data_schemas: JsonObject = {}
-    messages: JsonObject = {}
-    for event_type, model in EVENT_TYPES.items():
-        data, defs = _data_schema(event_type, "#/components/schemas/{model}")
-        for name, schema in {model.__name__: data, **defs}.items():
-            if data_schemas.setdefault(name, schema) != schema:
-                raise ValueError(f"two different schemas are both named {name!r}")
-        envelope = _envelope_schema(event_type, {"$ref": f"#/components/schemas/{model.__name__}"})
-        components_schemas[event_type] = _sorted(envelope)
-        messages[event_type] = _event_message(event_type, model)
-    components_schemas.update((name, _sorted(data_schemas[name])) for name in sorted(data_schemas))
+    components_schemas = _component_schemas(EVENT_TYPES)
+    messages: JsonObject = {t: _event_message(t, model) for t, model in EVENT_TYPES.items()}
 
     channels: JsonObject = {}
     operations: JsonObject = {}
@@ -201,6 +197,50 @@ def asyncapi_document(version: str | None = None) -> JsonObject:
     }
 
 
+def intake_openapi(event_types: Iterable[str], *, max_batch: int) -> tuple[JsonObject, JsonObject]:
+    """The OpenAPI 3.1 description of `POST /v1/events` for an intake taking `event_types`: the
+    operation's fields (request body in the three CloudEvents HTTP binding modes, the `ce-*` headers
+    of binary mode, bearer authentication) and the component schemas they refer to, to be merged
+    into the service's OpenAPI document (`#/components/schemas/...`)."""
+    types = [t for t in EVENT_TYPES if t in set(event_types)]
+    events = {"oneOf": [{"$ref": f"#/components/schemas/{t}"} for t in types]}
+    data = {"anyOf": [{"$ref": f"#/components/schemas/{EVENT_TYPES[t].__name__}"} for t in types]}
+    time = {k: v for k, v in _cloudevent_schema()["properties"]["time"].items()
+            if k not in ("title", "description")}
+    # Header values are printable ASCII; anything else is percent-encoded UTF-8.
+    text, uri = r"^[!-~]([ -~]*[!-~])?$", r"^[!-~]+$"
+    headers: JsonObject = {
+        "specversion": {"type": "string", "enum": ["1.0"]},
+        "id": {"type": "string", "minLength": 1, "maxLength": 256, "pattern": text},
+        "source": {"type": "string", "minLength": 1, "maxLength": 256, "pattern": uri},
+        "type": {"type": "string", "enum": types},
+        "time": time,
+        "subject": {"type": "string", "minLength": 1, "maxLength": 256, "pattern": text},
+        "dataschema": {"type": "string", "minLength": 1, "maxLength": 256, "pattern": uri},
+    }
+    operation = {
+        "requestBody": {"required": True, "content": {
+            CLOUDEVENTS_CONTENT_TYPE: {"schema": events},
+            BATCH_CONTENT_TYPE: {"schema": {
+                "type": "array", "minItems": 1, "maxItems": max_batch, "items": events}},
+            "application/json": {"schema": data},
+        }, "description": "One CloudEvent (structured mode), a JSON array of them (batch mode), or "
+                          "binary mode: the event's data as an application/json body, its attributes "
+                          "in ce-* headers (non-ASCII characters percent-encoded as UTF-8). JSON in "
+                          "UTF-8 only, each key once per object."},
+        "parameters": [{
+            "name": f"ce-{name}", "in": "header", "required": False,
+            "description": f"Binary mode only (required there, except ce-subject and ce-dataschema): "
+                           f"the event's {name}.",
+            "schema": schema,
+        } for name, schema in headers.items()],
+        "security": [{"agencyKey": []}],
+    }
+    components = {"schemas": _component_schemas(types), "securitySchemes": {"agencyKey": {
+        "type": "http", "scheme": "bearer", "description": "The agency's API key."}}}
+    return _sorted(operation), components
+
+
 def generated_files() -> dict[str, str]:
     """Every generated file's text, by path relative to the repository root."""
     files = {f"{SCHEMA_DIR}/{t}.json": json.dumps(s, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
@@ -249,6 +289,23 @@ def main(argv: Sequence[str] | None = None) -> int:
     changed = write_files(args.root)
     print("\n".join(f"wrote {p}" for p in changed) or "nothing to do: all generated files are up to date")
     return 0
+
+
+def _component_schemas(event_types: Iterable[str]) -> JsonObject:
+    """The envelope schema of each of `event_types` (by type name) and the schema of each payload
+    they name (by model name), referring to each other as `#/components/schemas/<name>`."""
+    envelopes: JsonObject = {}
+    data_schemas: JsonObject = {}
+    for event_type in event_types:
+        model = EVENT_TYPES[event_type]
+        data, defs = _data_schema(event_type, "#/components/schemas/{model}")
+        for name, schema in {model.__name__: data, **defs}.items():
+            if data_schemas.setdefault(name, schema) != schema:
+                raise ValueError(f"two different schemas are both named {name!r}")
+        envelope = _envelope_schema(event_type, {"$ref": f"#/components/schemas/{model.__name__}"})
+        envelopes[event_type] = _sorted(envelope)
+    envelopes.update((name, _sorted(data_schemas[name])) for name in sorted(data_schemas))
+    return envelopes
 
 
 def _data_schema(event_type: str, ref_template: str) -> tuple[JsonObject, JsonObject]:

@@ -31,6 +31,7 @@ from starlette.requests import ClientDisconnect
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from services.contracts import Service, types_owned_by
+from services.contracts.schema import intake_openapi
 from services.infra.operator_endpoints import MetricsAccess, api_docs_urls
 from services.intake.agencies import Agency, AgencyDirectory, ConfigError, load_agencies
 from services.intake.binding import Mode, parse_request
@@ -253,9 +254,19 @@ class _PostEvents:
 
 
 class _IntakeApp(FastAPI):
-    """FastAPI with `POST /v1/events` answered by `_PostEvents` before FastAPI's own stack."""
+    """FastAPI with `POST /v1/events` answered by `_PostEvents` before FastAPI's own stack, and
+    the contract's schemas (`contract_components`) in its OpenAPI document."""
 
     post_events: _PostEvents | None = None
+    contract_components: dict[str, dict[str, Any]] | None = None
+
+    def openapi(self) -> dict[str, Any]:
+        if self.openapi_schema is None:
+            document = super().openapi()
+            components = document.setdefault("components", {})
+            for section, entries in (self.contract_components or {}).items():
+                components.setdefault(section, {}).update(entries)
+        return super().openapi()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if (self.post_events is not None and scope["type"] == "http" and scope["path"] == _EVENTS_PATH
@@ -303,6 +314,8 @@ def create_app(service: Service, settings: IntakeSettings, *, adapters: Adapters
     events = _PostEvents(intake=intake, directory=directory, settings=settings, loaded=edges.loaded,
                          metrics=metrics, service=service.value)
     app.post_events = events
+    operation, app.contract_components = intake_openapi(types_owned_by(service),
+                                                        max_batch=settings.max_batch_events)
 
     app.add_middleware(_ObserveRequests, metrics=metrics, service=service.value)
 
@@ -314,9 +327,12 @@ def create_app(service: Service, settings: IntakeSettings, *, adapters: Adapters
                          403: {"description": "Outside the agency's role, or a foreign source"},
                          409: {"description": "Id reused with different content"},
                          413: {"description": "Body or batch too large"},
-                         415: {"description": "Not a CloudEvents content type"},
-                         422: {"description": "Fields that break the contract, each with why"},
-                         503: {"description": "Kafka unreachable: nothing published; retry"}})
+                         415: {"description": "Not a CloudEvents content type, or a charset other "
+                                                "than utf-8"},
+                         422: {"description": "Not JSON in UTF-8, a repeated key, or fields that "
+                                                "break the contract, each with why"},
+                         503: {"description": "Kafka unreachable: nothing published; retry"}},
+              openapi_extra=operation)
     async def post_events(request: Request) -> Response:
         # Reached only where the plain ASGI path does not match first (e.g. under a root path).
         answer = await events.answer(request.headers, request.stream())
