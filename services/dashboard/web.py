@@ -6,6 +6,9 @@ the session (`TokenSigner.csrf`), and the cookies are `HttpOnly`, `SameSite=Stri
 with `?fragment=1` returns only its content, which the live script swaps in when the stream reports
 a change. Group details and briefs are never refreshed behind the reader's back (each read is
 access-logged): they say that there is news and offer a reload.
+
+Templates render with `StrictUndefined`: a name a route did not pass is an error, never an empty
+value (a table that iterated over a misnamed list once said "Nothing to show." for a group with cases).
 (No `from __future__ import annotations` here: FastAPI reads the route annotations.)
 """
 
@@ -18,7 +21,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Form, Query, Request, Response
 from fastapi.responses import HTMLResponse, RedirectResponse
-from jinja2 import Environment, FileSystemLoader, select_autoescape
+from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 from markupsafe import Markup
 
 from services.audit.api import AuditSnapshot
@@ -43,6 +46,8 @@ from services.dashboard.readmodel.stats import (
 __all__ = ["Pages", "web_router"]
 
 TEMPLATES = Path(__file__).parent / "templates"
+ALERTS_SHOWN = 500
+"""The alerts page shows the newest this many and says how many there are (`GET /api/alerts` has all)."""
 
 
 def _day(value: datetime | None) -> str:
@@ -102,7 +107,7 @@ class Pages:
 def web_router(dash: Dashboard) -> Pages:
     router = APIRouter(include_in_schema=False)
     env = Environment(loader=FileSystemLoader(TEMPLATES), autoescape=select_autoescape(["html"]),
-                      trim_blocks=True, lstrip_blocks=True)
+                      trim_blocks=True, lstrip_blocks=True, undefined=StrictUndefined)
     env.filters["day"] = _day
     env.filters["when"] = _when
     env.filters["clock"] = _clock
@@ -175,7 +180,7 @@ def web_router(dash: Dashboard) -> Pages:
         return pages.render(
             request, "group.html", user=user, page="board", state=state,
             summary=dash.model.summary(state, dash.clock()),
-            cases=dash.model.case_rows(dash.clock(), "all", [group_id]),
+            rows=dash.model.case_rows(dash.clock(), "all", [group_id]),
             warnings_to_people=sources.warnings_to_people(group_id) if people else [],
             support=[s for s in sources.support(group_id) if s.person_ref] if people else [])
 
@@ -192,9 +197,10 @@ def web_router(dash: Dashboard) -> Pages:
     async def alerts(request: Request, include_withdrawn: bool = False) -> Response:
         user = dash.principal(request)
         names = {g: s.name for g, s in dash.model.groups().items()}
+        listed = dash.model.alerts(include_withdrawn=include_withdrawn)
         return pages.render(request, "alerts.html", user=user, page="alerts", names=names,
-                            include_withdrawn=include_withdrawn,
-                            alerts=dash.model.alerts(include_withdrawn=include_withdrawn)[:500])
+                            include_withdrawn=include_withdrawn, alerts=listed[:ALERTS_SHOWN],
+                            total=len(listed))
 
     @router.get("/stats")
     async def stats(request: Request, area: Annotated[str | None, Query(max_length=200)] = None,
