@@ -34,7 +34,7 @@ from services.dashboard.pdf import brief_pdf
 from services.dashboard.ports import AuditTrailUnavailable
 from services.dashboard.readmodel.access import Resource
 from services.dashboard.readmodel.brief import call_in_brief
-from services.dashboard.readmodel.model import CaseFilter
+from services.dashboard.readmodel.model import CaseFilter, agency_of
 from services.dashboard.readmodel.stats import (
     STOCKHOLM,
     Granularity,
@@ -111,6 +111,7 @@ def web_router(dash: Dashboard) -> Pages:
     env.filters["day"] = _day
     env.filters["when"] = _when
     env.filters["clock"] = _clock
+    env.filters["agency"] = agency_of
     pages = Pages(router, dash, env)
 
     def cookie(response: Response, name: str, value: str, max_age: int | None = None) -> None:
