@@ -1,11 +1,12 @@
-"""The pages' labels in English and Swedish. A page asks `labels(lang)` for the table; a key missing
-from a language falls back to English, so a new label never breaks a page."""
+"""The pages' labels in English and Swedish. A page asks `labels(lang)` for the table, and
+`t.term(vocabulary, value)` for what a value of an event or of the rules is called (`terms.py`).
+A key missing from a language falls back to English (a test holds both tables to the same keys)."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from services.dashboard.terms import term
 
-__all__ = ["LANGUAGES", "choose_language", "labels"]
+__all__ = ["LANGUAGES", "Labels", "choose_language", "labels"]
 
 LANGUAGES = ("en", "sv")
 
@@ -42,14 +43,10 @@ _EN: dict[str, str] = {
     "chart_title": "Confirmed shootings and explosions per period", "baseline": "Baseline sanctions",
     "updates": "This page has changed since it was opened.", "reload": "Reload",
     "skip": "Skip to content", "language": "Svenska", "no_rows": "Nothing to show.",
-    "status_unwarned": "unwarned", "status_warned": "warned", "status_awaiting_sanction": "awaiting sanction",
-    "status_sanctioned": "sanctioned", "status_presented": "presented",
-    "kind_enforcement_triggered": "Enforcement triggered", "kind_unwarned_violence": "Unwarned violence",
-    "kind_retaliation_risk": "Retaliation risk", "kind_follow_through_stalled": "Follow-through stalled",
-    "wrong_login": "Wrong user name or password.",
+    "newest_shown": "The newest %(shown)s of %(total)s are shown (GET /api/alerts lists them all).",
+    "wrong_login": "Wrong user name or password.", "not_found": "Not found",
     "login_wait": "Too many failed logins from your address: try again in {seconds} s.",
     "login_busy": "Too many logins are being checked right now: try again in a moment.",
-    "not_found": "Not found",
     "access_log": "Access log", "audit_unavailable": "The audit trail cannot be shown",
     "last_verification": "Last verification", "verification_ok": "Verified: the log is intact",
     "verification_failed": "Verification FAILED", "records": "committed records",
@@ -79,7 +76,7 @@ _SV: dict[str, str] = {
     "withdrawn": "Återkallat", "include_withdrawn": "Visa återkallade",
     "year": "År", "month": "Månad", "shootings": "Bekräftade skjutningar",
     "shootings_without_injury": "Skjutningar utan skadade", "killed_in_shootings": "Döda vid skjutningar",
-    "injured_in_shootings": "Skadade vid skjutningar", "explosions": "Explosioner",
+    "injured_in_shootings": "Skadade vid skjutningar", "explosions": "Sprängningar",
     "follow_through": "Uppföljning", "swiftness_median": "Snabbhet, median dagar",
     "swiftness_p90": "Snabbhet, 90:e percentilen dagar", "certainty": "Säkerhet (andel sanktionerade)",
     "from": "Från", "to": "Till (ej inkl.)", "any_area": "Alla områden", "per_year": "Per år",
@@ -93,18 +90,13 @@ _SV: dict[str, str] = {
     "channel": "Kanal", "people": "Personreferenser (endast analytiker; visningen loggas)",
     "person_ref": "Personreferens", "user": "Användare", "role": "Roll", "resource": "Läst",
     "time": "Tid", "via": "Via", "cases_total": "Ärenden", "sanctioned": "Sanktionerade",
-    "chart_title": "Bekräftade skjutningar och explosioner per period", "baseline": "Övriga sanktioner",
+    "chart_title": "Bekräftade skjutningar och sprängningar per period", "baseline": "Övriga sanktioner",
     "updates": "Sidan har ändrats sedan den öppnades.", "reload": "Ladda om",
     "skip": "Till innehållet", "language": "English", "no_rows": "Inget att visa.",
-    "status_unwarned": "ej varnad", "status_warned": "varnad",
-    "status_awaiting_sanction": "väntar på sanktion",
-    "status_sanctioned": "sanktionerad", "status_presented": "redovisad",
-    "kind_enforcement_triggered": "Sanktioner utlösta", "kind_unwarned_violence": "Våld av ej varnad grupp",
-    "kind_retaliation_risk": "Risk för hämnd", "kind_follow_through_stalled": "Uppföljning avstannad",
-    "wrong_login": "Fel användarnamn eller lösenord.",
+    "newest_shown": "De senaste %(shown)s av %(total)s visas (GET /api/alerts listar alla).",
+    "wrong_login": "Fel användarnamn eller lösenord.", "not_found": "Hittades inte",
     "login_wait": "För många misslyckade inloggningar från din adress: försök igen om {seconds} s.",
     "login_busy": "För många inloggningar kontrolleras just nu: försök igen om en stund.",
-    "not_found": "Hittades inte",
     "audit": "Granskning", "access_log": "Åtkomstlogg",
     "audit_unavailable": "Granskningsspåret kan inte visas",
     "last_verification": "Senaste verifiering", "verification_ok": "Verifierad: loggen är oförändrad",
@@ -121,13 +113,22 @@ _SV: dict[str, str] = {
 }
 
 
-class _Labels(dict[str, str]):
+class Labels(dict[str, str]):
+    """One language's labels, and its terms for the values of events and rules."""
+
+    def __init__(self, lang: str) -> None:
+        super().__init__(_SV if lang == "sv" else _EN)
+        self.lang = "sv" if lang == "sv" else "en"
+
     def __missing__(self, key: str) -> str:
         return _EN.get(key, key)
 
+    def term(self, vocabulary: str, value: object) -> str:
+        return term(self.lang, vocabulary, value)
 
-def labels(lang: str) -> Mapping[str, str]:
-    return _Labels(_SV if lang == "sv" else _EN)
+
+def labels(lang: str) -> Labels:
+    return Labels(lang)
 
 
 def choose_language(cookie: str | None, accept_language: str | None) -> str:

@@ -1,14 +1,15 @@
 """The call-in brief as a PDF (fpdf2, pure Python; its built-in Helvetica needs no font file).
 
-It prints exactly what `CallInBrief` holds, which carries no person reference by construction."""
+It prints exactly what `CallInBrief` holds, which carries no person reference by construction, with
+every value of an event or of the rules in the reader's language (`Labels.term`)."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from datetime import datetime
 
 from fpdf import FPDF
 
+from services.dashboard.i18n import Labels
 from services.dashboard.readmodel.brief import BriefSanction, CallInBrief
 from services.dashboard.readmodel.stats import STOCKHOLM
 
@@ -24,12 +25,12 @@ def _day(time: datetime | None) -> str:
     return time.astimezone(STOCKHOLM).strftime("%Y-%m-%d") if time is not None else "-"
 
 
-def _sanction(s: BriefSanction) -> str:
+def _sanction(s: BriefSanction, t: Labels) -> str:
     after = f", {s.days_after_incident:g} d" if s.days_after_incident is not None else ""
-    return f"{s.kind} ({s.agency}) {_day(s.time)}{after}"
+    return f"{t.term('sanction_kind', s.kind)} ({t.term('agency', s.agency)}) {_day(s.time)}{after}"
 
 
-def brief_pdf(brief: CallInBrief, t: Mapping[str, str]) -> bytes:
+def brief_pdf(brief: CallInBrief, t: Labels) -> bytes:
     pdf = FPDF(format="A4")
     pdf.set_title(_text(f"{t['brief']} {brief.call_in_id}"))
     pdf.set_auto_page_break(auto=True, margin=15)
@@ -45,22 +46,26 @@ def brief_pdf(brief: CallInBrief, t: Mapping[str, str]) -> bytes:
          f"{t['location']}: {brief.location or '-'}")
     for group in brief.groups:
         pdf.ln(3)
-        status = t.get(f"status_{group.status}", group.status or "-") if group.status else "-"
+        status = t.term("group_status", group.status) if group.status else "-"
         line(f"{group.name or group.group_id} ({group.group_id}) - {status}", 13, "B", 7)
         period = {"previous_call_in": t["since_previous"], "first_warning": t["since_first_warning"],
                   "beginning": t["since_beginning"]}[group.period_from]
-        line(f"{t['warnings_given']}: " + (", ".join(f"{w.channel} {_day(w.time)}" for w in group.warnings)
+        line(f"{t['warnings_given']}: " + (", ".join(f"{t.term('warning_channel', w.channel)} {_day(w.time)}"
+                                                     for w in group.warnings)
                                            or t["none"]))
         line(f"{t['violations']} ({period}{', ' + _day(group.period_start) if group.period_start else ''}):",
              10, "B")
         if not group.violations:
             line(f"  {t['none']}")
         for v in group.violations:
-            line(f"  {_day(v.time)} {v.kind or '?'} {v.area or ''} [{v.incident_id}]")
-            delivered = "; ".join(_sanction(s) for s in v.sanctions)
+            kind = t.term("incident_kind", v.kind) if v.kind else "?"
+            line(f"  {_day(v.time)} {kind} {v.area or ''} [{v.incident_id}]")
+            delivered = "; ".join(_sanction(s, t) for s in v.sanctions)
             line("      " + (delivered or f"{t['sanctions']}: {t['none']}"), 9)
         if group.other_enforcement:
-            line(f"{t['other_enforcement']}: " + "; ".join(_sanction(s) for s in group.other_enforcement), 9)
-        line(f"{t['support']}: " + (", ".join(f"{s.service} ({t['offered']} {s.offered}, {t['accepted']} "
-                                               f"{s.accepted})" for s in group.support) or t["none"]))
+            line(f"{t['other_enforcement']}: " + "; ".join(_sanction(s, t) for s in group.other_enforcement),
+                 9)
+        line(f"{t['support']}: " + (", ".join(f"{t.term('support_service', s.service)} ({t['offered']} "
+                                               f"{s.offered}, {t['accepted']} {s.accepted})"
+                                               for s in group.support) or t["none"]))
     return bytes(pdf.output())

@@ -6,6 +6,9 @@ the session (`TokenSigner.csrf`), and the cookies are `HttpOnly`, `SameSite=Stri
 with `?fragment=1` returns only its content, which the live script swaps in when the stream reports
 a change. Group details and briefs are never refreshed behind the reader's back (each read is
 access-logged): they say that there is news and offer a reload.
+
+Templates render with `StrictUndefined`: a name a route did not pass is an error, never an empty
+value (a table that iterated over a misnamed list once said "Nothing to show." for a group with cases).
 (No `from __future__ import annotations` here: FastAPI reads the route annotations.)
 """
 
@@ -18,7 +21,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Form, Query, Request, Response
 from fastapi.responses import HTMLResponse, RedirectResponse
-from jinja2 import Environment, FileSystemLoader, select_autoescape
+from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 from markupsafe import Markup
 
 from services.audit.api import AuditSnapshot
@@ -32,7 +35,7 @@ from services.dashboard.pdf import brief_pdf
 from services.dashboard.ports import AuditTrailUnavailable
 from services.dashboard.readmodel.access import Resource
 from services.dashboard.readmodel.brief import call_in_brief
-from services.dashboard.readmodel.model import CaseFilter
+from services.dashboard.readmodel.model import CaseFilter, agency_of
 from services.dashboard.readmodel.stats import (
     STOCKHOLM,
     Granularity,
@@ -44,6 +47,8 @@ from services.dashboard.readmodel.stats import (
 __all__ = ["Pages", "web_router"]
 
 TEMPLATES = Path(__file__).parent / "templates"
+ALERTS_SHOWN = 500
+"""The alerts page shows the newest this many and says how many there are (`GET /api/alerts` has all)."""
 
 
 def _day(value: datetime | None) -> str:
@@ -103,10 +108,11 @@ class Pages:
 def web_router(dash: Dashboard) -> Pages:
     router = APIRouter(include_in_schema=False)
     env = Environment(loader=FileSystemLoader(TEMPLATES), autoescape=select_autoescape(["html"]),
-                      trim_blocks=True, lstrip_blocks=True)
+                      trim_blocks=True, lstrip_blocks=True, undefined=StrictUndefined)
     env.filters["day"] = _day
     env.filters["when"] = _when
     env.filters["clock"] = _clock
+    env.filters["agency"] = agency_of
     pages = Pages(router, dash, env)
 
     def cookie(response: Response, name: str, value: str, max_age: int | None = None) -> None:
@@ -117,7 +123,7 @@ def web_router(dash: Dashboard) -> Pages:
     async def login_page(request: Request, next: str | None = None) -> Response:
         nonce = request.cookies.get(PRELOGIN_COOKIE) or secrets.token_urlsafe(24)
         response = pages.render(request, "login.html", user=None, page="login", next=_safe_next(next),
-                                login_csrf=dash.signer.csrf("prelogin|" + nonce), failed=False)
+                                login_csrf=dash.signer.csrf("prelogin|" + nonce), failed=False, refused=None)
         cookie(response, PRELOGIN_COOKIE, nonce, max_age=3600)
         return response
 
@@ -138,7 +144,7 @@ def web_router(dash: Dashboard) -> Pages:
                                 login_csrf=csrf_token, failed=False, refused=exc)
         if found is None:
             return pages.render(request, "login.html", user=None, page="login", status=401,
-                                next=_safe_next(next), login_csrf=csrf_token, failed=True)
+                                next=_safe_next(next), login_csrf=csrf_token, failed=True, refused=None)
         response = RedirectResponse(_safe_next(next), status_code=303)
         cookie(response, SESSION_COOKIE, dash.session_token(found),
                max_age=dash.settings.session_minutes * 60)
@@ -182,7 +188,7 @@ def web_router(dash: Dashboard) -> Pages:
         return pages.render(
             request, "group.html", user=user, page="board", state=state,
             summary=dash.model.summary(state, dash.clock()),
-            cases=dash.model.case_rows(dash.clock(), "all", [group_id]),
+            rows=dash.model.case_rows(dash.clock(), "all", [group_id]),
             warnings_to_people=sources.warnings_to_people(group_id) if people else [],
             support=[s for s in sources.support(group_id) if s.person_ref] if people else [])
 
@@ -199,9 +205,10 @@ def web_router(dash: Dashboard) -> Pages:
     async def alerts(request: Request, include_withdrawn: bool = False) -> Response:
         user = dash.principal(request)
         names = {g: s.name for g, s in dash.model.groups().items()}
+        listed = dash.model.alerts(include_withdrawn=include_withdrawn)
         return pages.render(request, "alerts.html", user=user, page="alerts", names=names,
-                            include_withdrawn=include_withdrawn,
-                            alerts=dash.model.alerts(include_withdrawn=include_withdrawn)[:500])
+                            include_withdrawn=include_withdrawn, alerts=listed[:ALERTS_SHOWN],
+                            total=len(listed))
 
     @router.get("/stats")
     async def stats(request: Request, area: Annotated[str | None, Query(max_length=200)] = None,

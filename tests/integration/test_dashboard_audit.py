@@ -107,7 +107,7 @@ def test_an_auditor_sees_the_signed_verification_the_checkpoints_and_the_access_
                                     "next": "/audit"})
         html = client.get("/audit").text
         assert "Verified: the log is intact" in html and "bad_signature" in html
-        assert topics.sources[1] in html and "group_people" in html
+        assert topics.sources[1] in html and "group with person references" in html
         client.close()
 
 

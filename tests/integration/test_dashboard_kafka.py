@@ -134,6 +134,14 @@ def test_the_read_model_is_rebuilt_from_the_topics_and_follows_them_live(
     with dashboard(kafka_bootstrap) as url:       # a restart rebuilds the same state from the topics
         again = httpx.get(f"{url}/api/groups/{group}", headers=token(url, "operator"))
         assert again.content == processor.ledger.derived().groups[group].to_json()
+        with httpx.Client(base_url=url) as client:    # and the group's page lists its case
+            login = client.get("/login").text
+            csrf = login.split('name="csrf_token" value="', 1)[1].split('"', 1)[0]
+            client.post("/login", data={"username": "operator", "password": "dev-operator",
+                                        "csrf_token": csrf, "next": "/"})
+            page = client.get(f"/groups/{group}")
+            assert page.status_code == 200 and f'data-case="{group}|{group}-i1"' in page.text
+            assert "Nothing to show." not in page.text
 
 
 def test_reads_of_details_and_briefs_are_in_the_access_log_topic(

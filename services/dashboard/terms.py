@@ -1,0 +1,181 @@
+"""What the values of the events and of the rules are called where people read them (pages and the
+PDF brief), in English and Swedish; the JSON API keeps the values themselves, for scripts.
+
+A vocabulary is either an enumeration (`ENUMERATIONS`: every value must have a term in both
+languages, a test holds it to that) or a known list of free-text values (support services and exit
+milestones as the agencies post them, agency names, how a read was made), where a value not listed
+is shown as it was given. The Swedish terms are the ones the Swedish partnerships use in their own
+material: "sprängning" for an explosion, "individuellt samtal" for a custom notification, "call-in"
+as it is.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from enum import StrEnum
+
+from services.contracts.events import (
+    EVENT_TYPES,
+    Confidence,
+    IncidentKind,
+    RelationKind,
+    SanctionKind,
+    SourceGrade,
+    WarningChannel,
+)
+from services.dashboard.auth import Role
+from services.dashboard.readmodel.access import Resource
+from services.sanctions.domain.alerts import AlertKind
+from services.sanctions.domain.state import CaseStatus, GroupStatus, LinkRule, ResolvedBy
+
+__all__ = ["ENUMERATIONS", "TERMS", "term"]
+
+Terms = dict[str, tuple[str, str]]
+"""value -> (English, Swedish)"""
+
+_INCIDENT_KIND: Terms = {
+    "shooting": ("shooting", "skjutning"),
+    "explosion": ("explosion", "sprängning"),
+    "homicide": ("homicide", "dödligt våld"),
+    "attempted_homicide": ("attempted homicide", "mordförsök"),
+    "aggravated_assault": ("aggravated assault", "grov misshandel"),
+    "arson": ("arson", "anlagd brand"),
+}
+_SANCTION_KIND: Terms = {
+    "arrest": ("arrest", "gripande"),
+    "detention": ("detention", "frihetsberövande"),
+    "prosecution": ("prosecution", "åtal"),
+    "sentence_enforcement": ("enforcement of an earlier sentence", "verkställighet av tidigare straff"),
+    "probation_action": ("probation action", "frivårdsåtgärd"),
+    "search": ("search", "husrannsakan"),
+    "asset_seizure": ("asset seizure", "beslag av tillgångar"),
+    "tax_enforcement": ("tax or debt enforcement", "Skatteverket/Kronofogden"),
+    "other": ("other sanction", "annan sanktion"),
+}
+_WARNING_CHANNEL: Terms = {
+    "call_in": ("call-in", "call-in"),
+    "custom_notification": ("custom notification", "individuellt samtal"),
+    "home_visit": ("home visit", "hembesök"),
+    "letter": ("letter", "brev"),
+}
+_RELATION_KIND: Terms = {
+    "conflict": ("conflict", "konflikt"),
+    "alliance": ("alliance", "allians"),
+}
+_SOURCE_GRADE: Terms = {
+    "A": ("A: completely reliable", "A: helt tillförlitlig"),
+    "B": ("B: usually reliable", "B: oftast tillförlitlig"),
+    "C": ("C: fairly reliable", "C: ganska tillförlitlig"),
+    "D": ("D: not usually reliable", "D: oftast inte tillförlitlig"),
+    "E": ("E: unreliable", "E: otillförlitlig"),
+}
+_CONFIDENCE: Terms = {
+    "low": ("low", "låg"),
+    "medium": ("medium", "medel"),
+    "high": ("high", "hög"),
+}
+_CASE_STATUS: Terms = {
+    "awaiting_sanction": ("awaiting sanction", "väntar på sanktion"),
+    "sanctioned": ("sanctioned", "sanktionerat"),
+    "presented": ("presented", "redovisat"),
+}
+_GROUP_STATUS: Terms = {
+    "unwarned": ("unwarned", "ej varnad"),
+    "warned": ("warned", "varnad"),
+    "awaiting_sanction": ("awaiting sanction", "väntar på sanktion"),
+    "sanctioned": ("sanctioned", "sanktionerad"),
+    "presented": ("presented", "redovisad"),
+}
+_LINK_RULE: Terms = {
+    "explicit_incident": ("names the incident", "anger händelsen"),
+    "latest_case_within_window": ("latest case within the window", "senaste ärendet inom tidsfönstret"),
+    "baseline": ("baseline (no open case)", "övrig sanktion (inget öppet ärende)"),
+}
+_RESOLVED_BY: Terms = {
+    "named_group": ("group named", "gruppen angiven"),
+    "membership": ("through a membership", "genom medlemskap"),
+}
+_ALERT_KIND: Terms = {
+    "enforcement_triggered": ("Enforcement triggered", "Sanktioner utlösta"),
+    "unwarned_violence": ("Unwarned violence", "Våld av ej varnad grupp"),
+    "retaliation_risk": ("Retaliation risk", "Risk för hämnd"),
+    "follow_through_stalled": ("Follow-through stalled", "Uppföljning avstannad"),
+}
+_ROLE: Terms = {
+    "operator": ("operator", "operatör"),
+    "analyst": ("analyst", "analytiker"),
+    "auditor": ("auditor", "granskare"),
+}
+_RESOURCE: Terms = {
+    "group": ("group", "grupp"),
+    "group_people": ("group with person references", "grupp med personreferenser"),
+    "call_in_brief": ("call-in brief", "underlag för samtal"),
+}
+_EVENT_TYPE: Terms = {
+    "gvi.group.registered.v1": ("group registered", "grupp registrerad"),
+    "gvi.membership.assessed.v1": ("membership assessed", "medlemskap bedömt"),
+    "gvi.group.relation.recorded.v1": ("group relation recorded", "relation mellan grupper registrerad"),
+    "gvi.callin.scheduled.v1": ("call-in scheduled", "call-in planerad"),
+    "gvi.callin.held.v1": ("call-in held", "call-in genomförd"),
+    "gvi.warning.delivered.v1": ("warning delivered", "budskap framfört"),
+    "gvi.incident.reported.v1": ("incident reported", "händelse rapporterad"),
+    "gvi.incident.attributed.v1": ("incident attribution revised", "händelse ombedömd"),
+    "gvi.sanction.recorded.v1": ("sanction recorded", "sanktion registrerad"),
+    "gvi.support.offered.v1": ("support offered", "stöd erbjudet"),
+    "gvi.support.accepted.v1": ("support accepted", "stöd accepterat"),
+    "gvi.exit.milestone.v1": ("exit programme milestone", "steg i avhopparverksamheten"),
+    "gvi.event.retracted.v1": ("event retracted", "händelse återkallad"),
+}
+
+# Known lists of free-text values.
+_SUPPORT_SERVICE: Terms = {
+    "hotline": ("hotline", "stödlinje"),
+    "housing": ("housing", "boende"),
+    "work": ("work", "arbete"),
+    "education": ("education", "utbildning"),
+    "relocation": ("relocation", "flytt till annan ort"),
+    "debt counselling": ("debt counselling", "skuldrådgivning"),
+    "mentoring": ("mentoring", "mentorskap"),
+    "exit programme intake": ("exit programme intake", "inskrivning i avhopparverksamheten"),
+    "exit programme completed": ("exit programme completed", "avhopparverksamheten slutförd"),
+}
+_AGENCY: Terms = {
+    "police": ("Police", "Polisen"),
+    "prosecutor": ("Prosecution Authority", "Åklagarmyndigheten"),
+    "probation": ("Probation Service", "Frivården"),
+    "municipality": ("Municipality", "Kommunen"),
+    "civil-society": ("Civil society", "Civilsamhället"),
+}
+_VIA: Terms = {
+    "web": ("page", "sida"),
+    "api": ("API", "API"),
+    "pdf": ("PDF", "PDF"),
+}
+
+TERMS: Mapping[str, Terms] = {
+    "incident_kind": _INCIDENT_KIND, "sanction_kind": _SANCTION_KIND, "warning_channel": _WARNING_CHANNEL,
+    "relation_kind": _RELATION_KIND, "source_grade": _SOURCE_GRADE, "confidence": _CONFIDENCE,
+    "case_status": _CASE_STATUS, "group_status": _GROUP_STATUS, "link_rule": _LINK_RULE,
+    "resolved_by": _RESOLVED_BY, "alert_kind": _ALERT_KIND, "role": _ROLE, "resource": _RESOURCE,
+    "event_type": _EVENT_TYPE, "support_service": _SUPPORT_SERVICE, "agency": _AGENCY, "via": _VIA,
+}
+"""Every vocabulary by name, as templates ask for it: `t.term("sanction_kind", s.kind)`."""
+
+ENUMERATIONS: Mapping[str, type[StrEnum] | frozenset[str]] = {
+    "incident_kind": IncidentKind, "sanction_kind": SanctionKind, "warning_channel": WarningChannel,
+    "relation_kind": RelationKind, "source_grade": SourceGrade, "confidence": Confidence,
+    "case_status": CaseStatus, "group_status": GroupStatus, "link_rule": LinkRule,
+    "resolved_by": ResolvedBy, "alert_kind": AlertKind, "role": Role, "resource": Resource,
+    "event_type": frozenset(EVENT_TYPES),
+}
+"""The vocabularies whose values are closed: each value of each must be in `TERMS`."""
+
+
+def term(lang: str, vocabulary: str, value: object) -> str:
+    """`value` in `lang` ("sv", otherwise English); a value the vocabulary does not list is shown as
+    given. An unknown vocabulary is a mistake in a template: KeyError."""
+    key = value.value if isinstance(value, StrEnum) else str(value)
+    found = TERMS[vocabulary].get(key)
+    if found is None:
+        return key
+    return found[1] if lang == "sv" else found[0]
