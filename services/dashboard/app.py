@@ -30,6 +30,7 @@ from services.dashboard.ports import (
     AuditTrailUnavailable,
     FixedAuditTrail,
 )
+from services.dashboard.public import public_router
 from services.dashboard.readmodel.access import AccessLogView
 from services.dashboard.readmodel.model import ReadModel
 from services.dashboard.readmodel.records import CONSUMED_TOPICS, RecordApplier
@@ -240,6 +241,7 @@ def create_app(settings: DashboardSettings, *, adapters: Adapters | None = None,
     app.include_router(api_router(dash))
     dash_pages = web_router(dash)
     app.include_router(dash_pages.router)
+    app.include_router(public_router(dash, dash_pages.env))
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
 
     @app.get("/healthz", summary="Liveness: the process serves requests")

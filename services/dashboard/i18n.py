@@ -57,6 +57,22 @@ _EN: dict[str, str] = {
     "last_checkpoint": "Last checkpoint", "chain_head": "Chain head", "key": "Key",
     "checkpoint_problems": "Checkpoints that do not verify under the auditors' keys:",
     "checkpoint_records_read": "records read from the checkpoint topic", "yes": "yes", "no": "no",
+    "public_title": "Shootings and explosions: public statistics",
+    "public_intro": "Counts per year or month and area, from the incidents reported to the partnership "
+                    "as they stand today. Figures are revised as incidents are reviewed; nothing here "
+                    "names a person, a group or an incident.",
+    "public_periods": "Years and months are in Swedish time (Europe/Stockholm).",
+    "public_shootings_definition": "Shootings: confirmed shootings only; killed and injured are people "
+                                   "killed or injured in them.",
+    "public_explosions_definition": "Explosions: every reported explosion, confirmed or not, as in the "
+                                    "partnership's published figures; the next column shows how many of "
+                                    "them a review has confirmed.",
+    "public_suppression": "Small numbers are not shown: a count from 1 to %(below)s is shown as "
+                          "“<%(threshold)s”.",
+    "public_withheld": "“..”: a total that is not shown because, with the figures above it, it would "
+                       "reveal a count that is not shown.",
+    "explosions_reported": "Explosions (all reported)", "explosions_confirmed": "of which confirmed",
+    "download_csv": "Download as CSV", "total": "Total", "staff_login": "Staff log in",
 }
 
 _SV: dict[str, str] = {
@@ -110,6 +126,22 @@ _SV: dict[str, str] = {
     "last_checkpoint": "Senaste kontrollpunkt", "chain_head": "Kedjans huvud", "key": "Nyckel",
     "checkpoint_problems": "Kontrollpunkter som inte verifieras med granskarnas nycklar:",
     "checkpoint_records_read": "poster lästa från kontrollpunktsämnet", "yes": "ja", "no": "nej",
+    "public_title": "Skjutningar och sprängningar: offentlig statistik",
+    "public_intro": "Antal per år eller månad och område, från de händelser som rapporterats till "
+                    "samverkan, så som de ser ut i dag. Siffrorna revideras när händelser granskas; "
+                    "inget här namnger en person, en grupp eller en händelse.",
+    "public_periods": "År och månader är i svensk tid (Europe/Stockholm).",
+    "public_shootings_definition": "Skjutningar: endast bekräftade skjutningar; döda och skadade är "
+                                   "personer som dödats eller skadats vid dem.",
+    "public_explosions_definition": "Sprängningar: alla rapporterade sprängningar, bekräftade eller inte, "
+                                    "som i samverkans publicerade siffror; nästa kolumn visar hur många "
+                                    "av dem som bekräftats vid granskning.",
+    "public_suppression": "Små tal visas inte: ett antal från 1 till %(below)s visas som "
+                          "”<%(threshold)s”.",
+    "public_withheld": "”..”: en summa som inte visas eftersom den tillsammans med siffrorna ovanför "
+                       "skulle avslöja ett antal som inte visas.",
+    "explosions_reported": "Sprängningar (alla rapporterade)", "explosions_confirmed": "varav bekräftade",
+    "download_csv": "Ladda ner som CSV", "total": "Totalt", "staff_login": "Inloggning för personal",
 }
 
 

@@ -35,6 +35,9 @@ class DashboardSettings(KafkaClientSettings):
     exponentially per (address, user name) and per address (429), and per user name only by a delay.
     Behind a reverse proxy, `GVI_FORWARDED_ALLOW_IPS` names the proxies whose `X-Forwarded-For` is
     believed; without it every client behind the proxy shares the proxy's address and its limits.
+
+    `GVI_PUBLIC_MIN_CELL` is the public statistics' suppression threshold (`readmodel/public.py`),
+    `GVI_PUBLIC_CACHE_SECONDS` how long a cache may keep their answers.
     """
 
     model_config = SettingsConfigDict(extra="ignore", populate_by_name=True, frozen=True)
@@ -82,6 +85,11 @@ class DashboardSettings(KafkaClientSettings):
     login_forget_seconds: float = Field(3600.0, gt=0, le=7 * 86_400,
                                         validation_alias="GVI_LOGIN_FORGET_SECONDS")
     login_tracked_keys: int = Field(10_000, ge=100, le=1_000_000, validation_alias="GVI_LOGIN_TRACKED_KEYS")
+    public_min_cell: int = Field(3, ge=2, le=100, validation_alias="GVI_PUBLIC_MIN_CELL",
+                                 description="The public statistics show a count from 1 to this less one "
+                                             "as '<N' (small-number suppression).")
+    public_cache_seconds: int = Field(300, ge=0, le=86_400, validation_alias="GVI_PUBLIC_CACHE_SECONDS",
+                                      description="max-age of the public statistics' answers.")
 
     @field_validator("forwarded_allow_ips")
     @classmethod

@@ -1,0 +1,101 @@
+"""The public statistics page, without login: routes only, the table is `readmodel.public`'s.
+
+`GET /public/stats` (HTML, no script) and `GET /public/stats.csv`, each with `area`, `granularity`
+(`year`, `month`) and `lang` (`en`, `sv`; without it the browser's Accept-Language). The answer
+depends on the URL and Accept-Language only: no cookie is read or set, nobody is identified, and no
+access-log entry is written (nothing person- or group-level is shown, so there is nothing to log).
+It is cacheable (`public, max-age=GVI_PUBLIC_CACHE_SECONDS`), and built once per change of the
+incidents. An area that no counted incident has is a 404, so the cache cannot be filled with
+made-up areas. (No `from __future__ import annotations` here: FastAPI reads the route annotations.)
+"""
+
+import csv
+import io
+from typing import Annotated
+from urllib.parse import urlencode
+
+from fastapi import APIRouter, Query, Request, Response
+from jinja2 import Environment
+
+from services.dashboard.context import Dashboard, NotFound
+from services.dashboard.i18n import LANGUAGES, Labels, choose_language, labels
+from services.dashboard.readmodel.public import MEASURES, PublicTable, public_areas, public_table
+from services.dashboard.readmodel.stats import Granularity
+from services.infra.spreadsheet import spreadsheet_safe
+
+__all__ = ["public_csv", "public_router"]
+
+
+def public_csv(table: PublicTable, t: Labels) -> bytes:
+    """The table as CSV (UTF-8 with a byte-order mark, for spreadsheets): the same cells as the page,
+    `<N` and `..` included, every cell quoted and passed through `spreadsheet_safe`."""
+    text = io.StringIO()
+    writer = csv.writer(text, quoting=csv.QUOTE_ALL, lineterminator="\r\n")
+    monthly = table.granularity is Granularity.MONTH
+    period_head = [t["year"], t["month"]] if monthly else [t["year"]]
+    writer.writerow([spreadsheet_safe(v) for v in [t["area"], *period_head, *(t[m.value] for m in MEASURES)]])
+    area = table.area or t["any_area"]
+    for row in table.rows:
+        period = [str(row.year), f"{row.month:02d}"] if monthly and row.month else [str(row.year)]
+        writer.writerow([spreadsheet_safe(v) for v in
+                         [area, *period, *(c.text(table.threshold) for c in row.cells)]])
+    writer.writerow([spreadsheet_safe(v) for v in
+                     [area, t["total"], *([""] if monthly else []),
+                      *(c.text(table.threshold) for c in table.total)]])
+    return ("\ufeff" + text.getvalue()).encode()
+
+
+def public_router(dash: Dashboard, env: Environment) -> APIRouter:
+    router = APIRouter(include_in_schema=False)
+    Area = Annotated[str | None, Query(max_length=200)]
+    Lang = Annotated[str | None, Query(max_length=8)]
+
+    def language(request: Request, lang: str | None) -> str:
+        return lang if lang in LANGUAGES else choose_language(None, request.headers.get("accept-language"))
+
+    def table(area: str | None, granularity: Granularity) -> PublicTable:
+        incidents = dash.model.sources.incidents()
+        if area and area not in public_areas(incidents):
+            raise NotFound("no statistics for that area: choose one from the list")
+        return public_table(incidents, threshold=dash.settings.public_min_cell, granularity=granularity,
+                            area=area or None)
+
+    def headers(extra: dict[str, str] | None = None) -> dict[str, str]:
+        return {"Cache-Control": f"public, max-age={dash.settings.public_cache_seconds}",
+                "Vary": "Accept-Language", **(extra or {})}
+
+    def key(kind: str, area: str | None, granularity: Granularity, lang: str) -> tuple[object, ...]:
+        return (dash.model.sources.version, dash.settings.public_min_cell, kind, area or "", granularity,
+                lang)
+
+    @router.get("/public/stats")
+    async def page(request: Request, area: Area = None, granularity: Granularity = Granularity.YEAR,
+                   lang: Lang = None) -> Response:
+        chosen = language(request, lang)
+
+        def build() -> bytes:
+            found = table(area, granularity)
+            params = {k: v for k, v in (("area", area or ""), ("granularity", granularity.value)) if v}
+            other = "en" if chosen == "sv" else "sv"
+            return env.get_template("public_stats.html").render(
+                t=labels(chosen), lang=chosen, other_lang=other, table=found, measures=MEASURES,
+                area=area or "", areas=public_areas(dash.model.sources.incidents()),
+                query=urlencode({**params, "lang": chosen}),
+                other_query=urlencode({**params, "lang": other})).encode()
+
+        body = dash.cached(f"public-html-{chosen}-{granularity}-{area or ''}",
+                           key("html", area, granularity, chosen), build)
+        return Response(body, media_type="text/html; charset=utf-8", headers=headers())
+
+    @router.get("/public/stats.csv")
+    async def download(request: Request, area: Area = None, granularity: Granularity = Granularity.YEAR,
+                       lang: Lang = None) -> Response:
+        chosen = language(request, lang)
+        body = dash.cached(f"public-csv-{chosen}-{granularity}-{area or ''}",
+                           key("csv", area, granularity, chosen),
+                           lambda: public_csv(table(area, granularity), labels(chosen)))
+        name = f"gvi-statistics-{granularity.value}-{chosen}.csv"
+        return Response(body, media_type="text/csv; charset=utf-8",
+                        headers=headers({"Content-Disposition": f'attachment; filename="{name}"'}))
+
+    return router
