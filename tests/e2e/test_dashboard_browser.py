@@ -214,3 +214,56 @@ def test_a_coordinator_sees_the_city_live_in_a_real_browser(
         dashboard.start()
         expect(board).to_have_url(re.compile(r"/login\?next=%2F"), timeout=LIVE_WAIT_MS)
         context.close()
+
+
+def test_anyone_reads_the_public_statistics_without_script_cookie_or_login(bootstrap: str) -> None:
+    """The public page in a browser with JavaScript off: no login, no cookie, small counts shown as
+    `<3` and the total that would reveal them withheld, in Swedish for a Swedish browser, and no id of
+    the incidents behind it."""
+    from playwright.sync_api import sync_playwright
+
+    executable = chromium()
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    uid = uuid.uuid4().hex[:6]
+    area = f"Testområde {uid}"
+    with ExitStack() as stack:
+        incidents = stack.enter_context(service_process("services.incidents", bootstrap))
+        dashboard = DashboardProcess(bootstrap)
+        stack.callback(dashboard.stop)
+        dashboard.start()
+        ids = [f"inc-p{uid}-{n}" for n in range(5)]
+        for n, incident in enumerate(ids):                 # 2022: 4 shootings; 2023: 1, with 1 injured
+            post(incidents, "police", example_event(
+                "gvi.incident.reported.v1", source="/agencies/police", subject=incident,
+                time="2023-06-01T12:00:00Z" if n == 4 else "2022-06-01T12:00:00Z",
+                data_overrides={"incident_id": incident, "area": area, "injured": int(n == 4),
+                                "suspected_group_ids": [], "victim_group_ids": []}))
+        deadline = time.monotonic() + LIVE_WAIT_MS / 1000
+        while httpx.get(f"{dashboard.url}/public/stats", params={"area": area}).status_code == 404:
+            assert time.monotonic() < deadline, "the incidents never reached the dashboard"
+            time.sleep(0.3)
+
+        playwright = stack.enter_context(sync_playwright())
+        browser = playwright.chromium.launch(executable_path=str(executable), headless=True,
+                                             args=CHROMIUM_FLAGS)
+        stack.callback(browser.close)
+        context = browser.new_context(java_script_enabled=False, locale="sv-SE",
+                                      extra_http_headers={"accept-language": "sv-SE,sv;q=0.9"})
+        page = context.new_page()
+        answer = page.goto(f"{dashboard.url}/public/stats")
+        assert answer is not None and answer.status == 200
+        assert answer.headers["cache-control"].startswith("public, max-age=")
+        assert page.url == f"{dashboard.url}/public/stats"                    # not sent to the login form
+        page.select_option("#area", area)                                     # the GET form, no script
+        page.click("button[type=submit]")
+        table = page.locator("#public-stats")
+        assert "Bekräftade skjutningar" in table.inner_text() and "Sprängningar" in table.inner_text()
+        cells = [c.strip() for c in table.locator("tbody tr").nth(1).locator("td").all_inner_texts()]
+        assert cells == ["<3", "0", "0", "<3", "0", "0"]
+        totals = [c.strip() for c in table.locator("tfoot td").all_inner_texts()]
+        assert totals == ["..", "4", "0", "..", "0", "0"]
+        html = page.content()
+        assert not [i for i in ids if i in html] and "2022-06-01" not in html
+        assert context.cookies() == []
+        page.screenshot(path=str(ARTIFACTS / "public-stats.png"), full_page=True)
+        context.close()
