@@ -53,12 +53,22 @@ def public_router(dash: Dashboard, env: Environment) -> APIRouter:
     def language(request: Request, lang: str | None) -> str:
         return lang if lang in LANGUAGES else choose_language(None, request.headers.get("accept-language"))
 
+    known: dict[int, list[str]] = {}
+
+    def areas() -> list[str]:
+        """The areas, computed once per change of the incidents (an unknown area is asked for
+        without login, so it must not cost a pass over every incident each time)."""
+        version = dash.model.sources.version
+        if version not in known:
+            known.clear()
+            known[version] = public_areas(dash.model.sources.incidents())
+        return known[version]
+
     def table(area: str | None, granularity: Granularity) -> PublicTable:
-        incidents = dash.model.sources.incidents()
-        if area and area not in public_areas(incidents):
+        if area and area not in areas():
             raise NotFound("no statistics for that area: choose one from the list")
-        return public_table(incidents, threshold=dash.settings.public_min_cell, granularity=granularity,
-                            area=area or None)
+        return public_table(dash.model.sources.incidents(), threshold=dash.settings.public_min_cell,
+                            granularity=granularity, area=area or None)
 
     def headers(extra: dict[str, str] | None = None) -> dict[str, str]:
         return {"Cache-Control": f"public, max-age={dash.settings.public_cache_seconds}",
@@ -79,7 +89,7 @@ def public_router(dash: Dashboard, env: Environment) -> APIRouter:
             other = "en" if chosen == "sv" else "sv"
             return env.get_template("public_stats.html").render(
                 t=labels(chosen), lang=chosen, other_lang=other, table=found, measures=MEASURES,
-                area=area or "", areas=public_areas(dash.model.sources.incidents()),
+                area=area or "", areas=areas(),
                 query=urlencode({**params, "lang": chosen}),
                 other_query=urlencode({**params, "lang": other})).encode()
 

@@ -109,6 +109,9 @@ def test_the_area_filter_and_an_unknown_area(dash: Harness) -> None:
                                              ["Rosengård", "Total"]]
     missing = dash.client.get("/public/stats", params={"area": "Nowhere"})
     assert missing.status_code == 404 and "set-cookie" not in missing.headers
+    dash.pipe.post(report("ev-later", "inc-later", "2024-02-01T12:00:00Z", area="Nowhere"))
+    later = dash.client.get("/public/stats", params={"area": "Nowhere", "lang": "en"})
+    assert later.status_code == 200 and "<caption>Nowhere: Per year</caption>" in later.text
 
 
 def test_no_answer_holds_a_group_an_incident_a_person_or_an_exact_time(dash: Harness) -> None:
