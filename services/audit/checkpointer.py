@@ -296,6 +296,8 @@ def main() -> int:
     import uvicorn
     from pydantic import ValidationError
 
+    from services.infra.uvicorn_limits import uvicorn_options
+
     try:
         settings = CheckpointerSettings()
         logging.basicConfig(level=settings.log_level,
@@ -307,7 +309,7 @@ def main() -> int:
         print(f"audit checkpointer: cannot start: {exc}", file=sys.stderr)
         return 2
     uvicorn.run(app, host=settings.host, port=settings.port, log_level=settings.log_level.lower(),
-                access_log=False, proxy_headers=False, server_header=False)
+                access_log=False, proxy_headers=False, server_header=False, **uvicorn_options(settings))
     return 0
 
 

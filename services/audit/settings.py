@@ -15,6 +15,7 @@ from pydantic_settings import SettingsConfigDict
 from services.contracts import SOURCE_TOPICS
 from services.infra.kafka_security import KafkaClientSettings
 from services.infra.operator_endpoints import ApiDocs, MetricsTokenFile
+from services.infra.server_limits import ServerLimitSettings
 
 __all__ = ["DEV_DATA_DIR", "AuditCliSettings", "CheckpointerSettings", "default_source_topics"]
 
@@ -45,7 +46,7 @@ class _Common(KafkaClientSettings):
         return self.env == "development"
 
 
-class CheckpointerSettings(_Common):
+class CheckpointerSettings(_Common, ServerLimitSettings):
     """`GVI_AUDIT_PUBLIC_KEYS_FILE` here: earlier keys whose checkpoints the checkpointer may resume
     from after a key rotation (its own key is always trusted)."""
 

@@ -11,6 +11,8 @@ from typing import TYPE_CHECKING, Any
 
 import uvicorn
 
+from services.infra.uvicorn_limits import uvicorn_options
+
 if TYPE_CHECKING:
     from services.dashboard.settings import DashboardSettings
 
@@ -18,11 +20,12 @@ if TYPE_CHECKING:
 def server_options(settings: DashboardSettings) -> dict[str, Any]:
     """uvicorn's options. Behind a reverse proxy listed in `GVI_FORWARDED_ALLOW_IPS` the client's
     address is taken from `X-Forwarded-For` (the login limits are per address); otherwise it is the
-    connection's own, and that header is ignored."""
+    connection's own, and that header is ignored. The `GVI_HTTP_*` limits as every service's
+    (services/infra/server_limits.py)."""
     return {"host": settings.host, "port": settings.port, "log_level": settings.log_level.lower(),
             "access_log": False, "proxy_headers": settings.forwarded_allow_ips is not None,
             "forwarded_allow_ips": settings.forwarded_allow_ips, "server_header": False,
-            "timeout_graceful_shutdown": 5}
+            "timeout_graceful_shutdown": 5, **uvicorn_options(settings)}
 
 
 def main() -> int:

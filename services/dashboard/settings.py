@@ -12,13 +12,14 @@ from pydantic_settings import SettingsConfigDict
 from services.audit.settings import DEV_DATA_DIR, default_source_topics
 from services.infra.kafka_security import KafkaClientSettings
 from services.infra.operator_endpoints import ApiDocs, MetricsTokenFile
+from services.infra.server_limits import ServerLimitSettings
 
 __all__ = ["DEFAULT_PORT", "DashboardSettings"]
 
 DEFAULT_PORT = 8000
 
 
-class DashboardSettings(KafkaClientSettings):
+class DashboardSettings(KafkaClientSettings, ServerLimitSettings):
     """`GVI_ENV` defaults to production: development mode (the public dev users) must be asked for.
 
     `GVI_SESSION_SECRET` signs session cookies and bearer tokens. Unset, every process draws a random

@@ -9,6 +9,7 @@ import uvicorn
 
 from services.contracts import Service
 from services.infra.operator_endpoints import MetricsAccessError
+from services.infra.uvicorn_limits import uvicorn_options
 from services.intake.agencies import ConfigError
 
 DEFAULT_PORTS = {Service.INCIDENTS: 8001, Service.NOTIFICATIONS: 8002, Service.SANCTIONS: 8003}
@@ -33,5 +34,5 @@ def run(service: Service) -> int:
         return 2
     uvicorn.run(app, host=settings.host, port=settings.port or DEFAULT_PORTS[service],
                 log_level=settings.log_level.lower(), access_log=False,
-                proxy_headers=False, server_header=False)
+                proxy_headers=False, server_header=False, **uvicorn_options(settings))
     return 0

@@ -10,11 +10,12 @@ from pydantic_settings import SettingsConfigDict
 
 from services.infra.kafka_security import KafkaClientSettings
 from services.infra.operator_endpoints import ApiDocs, MetricsTokenFile
+from services.infra.server_limits import ServerLimitSettings
 
 __all__ = ["IntakeSettings"]
 
 
-class IntakeSettings(KafkaClientSettings):
+class IntakeSettings(KafkaClientSettings, ServerLimitSettings):
     """`GVI_ENV` defaults to production: development mode (public dev keys) must be asked for."""
 
     model_config = SettingsConfigDict(extra="ignore", populate_by_name=True, frozen=True)

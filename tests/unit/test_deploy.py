@@ -29,6 +29,7 @@ from services.contracts import Service
 from services.contracts.topics import ALL_TOPICS, SOURCE_TOPICS
 from services.dashboard.settings import DashboardSettings
 from services.infra.kafka_security import KafkaClientSettings
+from services.infra.server_limits import ServerLimitSettings
 from services.intake.runner import DEFAULT_PORTS
 from services.intake.settings import IntakeSettings
 from tests.kustomize import build, containers, pod_spec
@@ -92,8 +93,9 @@ def settings_of(module: str) -> type[BaseSettings]:
             if not module_exists(candidate):
                 continue
             loaded = importlib.import_module(candidate)
+            shared = (BaseSettings, KafkaClientSettings, ServerLimitSettings)
             found.update(v for v in vars(loaded).values() if isinstance(v, type)
-                         and issubclass(v, BaseSettings) and v not in (BaseSettings, KafkaClientSettings)
+                         and issubclass(v, BaseSettings) and v not in shared
                          and v.__module__.startswith("services."))
         if found:
             break

@@ -8,6 +8,7 @@ from typing import Any
 from mode import Service
 
 from services.infra.operator_endpoints import MetricsAccess
+from services.infra.server_limits import aiohttp_options, connection_limit
 from services.sanctions.processor.app import Processor
 
 __all__ = ["HttpService", "PublishingService"]
@@ -26,7 +27,8 @@ class PublishingService(Service):
 
 class HttpService(Service):
     """/healthz (alive), /readyz (see `health`) and /metrics (with the bearer token `access` asks
-    for), served from the worker's loop from the moment it starts, recovery included."""
+    for), served from the worker's loop from the moment it starts, recovery included; within the
+    `GVI_HTTP_*` limits (services/infra/server_limits.py)."""
 
     def __init__(self, processor: Processor, access: MetricsAccess, **kwargs: Any) -> None:
         super().__init__(**kwargs)
@@ -57,14 +59,18 @@ class HttpService(Service):
             body, content_type = self.processor.metrics.exposition()
             return web.Response(body=body, headers={"Content-Type": content_type})
 
-        app = web.Application()
+        settings = self.processor.settings
+        app = web.Application(middlewares=[connection_limit(settings, self._open_connections)])
         app.router.add_get("/healthz", healthz)
         app.router.add_get("/readyz", readyz)
         app.router.add_get("/metrics", metrics)
-        self._runner = web.AppRunner(app, access_log=None)
+        self._runner = web.AppRunner(app, access_log=None, **aiohttp_options(settings))
         await self._runner.setup()
-        settings = self.processor.settings
         await web.TCPSite(self._runner, settings.host, settings.port).start()
+
+    def _open_connections(self) -> int:
+        server = self._runner.server if self._runner is not None else None
+        return len(server.connections) if server is not None else 0
 
     async def on_stop(self) -> None:
         if self._runner is not None:

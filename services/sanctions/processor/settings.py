@@ -10,11 +10,12 @@ from pydantic_settings import SettingsConfigDict
 
 from services.infra.kafka_security import KafkaClientSettings
 from services.infra.operator_endpoints import MetricsTokenFile
+from services.infra.server_limits import ServerLimitSettings
 
 __all__ = ["ProcessorSettings"]
 
 
-class ProcessorSettings(KafkaClientSettings):
+class ProcessorSettings(KafkaClientSettings, ServerLimitSettings):
     model_config = SettingsConfigDict(extra="ignore", populate_by_name=True, frozen=True)
 
     env: Literal["development", "production"] = Field("production", validation_alias="GVI_ENV")
