@@ -10,8 +10,9 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Annotated, Literal
 
-from fastapi import FastAPI, Request, Response
+from fastapi import FastAPI, Query, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, RedirectResponse
 from fastapi.staticfiles import StaticFiles
@@ -249,15 +250,21 @@ def create_app(settings: DashboardSettings, *, adapters: Adapters | None = None,
         return {"status": "ok"}
 
     @app.get("/readyz", summary="Readiness: the read model has caught up with the topics and its feed "
-                                "hears from the broker")
-    async def readyz() -> JSONResponse:
+                                "hears from the broker (`?exclude=fresh`: pages can be served, stale or not)")
+    async def readyz(exclude: Annotated[list[Literal["fresh"]], Query()] = []) -> JSONResponse:  # noqa: B006
+        # Kubernetes routes traffic by `?exclude=fresh` (as its own API server's `/readyz?exclude=`):
+        # in a Kafka outage every replica is stale, and a page that says "stale since HH:MM" tells a
+        # user more than the ingress's 503 would. Monitoring reads plain `/readyz`.
         stale_since = dash.feed_stale_since()
-        if stale_since is not None:
+        if stale_since is not None and "fresh" not in exclude:
             return JSONResponse({"status": "stale", "since": stale_since.isoformat(),
                                  "reason": "the broker has not answered the dashboard's feed since then"},
                                 status_code=503)
-        ok = await dash.ready()
-        return JSONResponse({"status": "ready" if ok else "not ready"}, status_code=200 if ok else 503)
+        ok = await dash.ready()  # the read model has caught up (once)
+        body: dict[str, object] = {"status": "ready" if ok else "not ready"}
+        if stale_since is not None:
+            body["stale_since"] = stale_since.isoformat()
+        return JSONResponse(body, status_code=200 if ok else 503)
 
     @app.get("/metrics", summary="Prometheus metrics", include_in_schema=False)
     async def prometheus(request: Request) -> Response:

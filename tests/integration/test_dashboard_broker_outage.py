@@ -63,6 +63,7 @@ def test_a_dead_broker_makes_the_dashboard_stale_and_its_return_fresh(broker: Ka
                           30, "/readyz to say stale")
         assert answer.json()["status"] == "stale"
         assert time.monotonic() - killed < 20
+        assert httpx.get(f"{url}/readyz", params={"exclude": "fresh"}).status_code == 200  # still served
         assert metric(url, "gvi_dashboard_feed_stale") == 1
         assert metric(url, "gvi_dashboard_caught_up") == 0
         wait_for(lambda: "stale" in listener.events, 10, "the stream's stale event")

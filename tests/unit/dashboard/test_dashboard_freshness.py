@@ -52,6 +52,18 @@ def test_readyz_says_stale_since_when_the_feed_stops_hearing_from_the_broker(das
     assert "gvi_dashboard_feed_stale 1.0" in metrics
 
 
+def test_traffic_readiness_excludes_freshness_so_stale_pages_are_still_served(dash: Harness) -> None:
+    """Kubernetes routes by `/readyz?exclude=fresh`: in a Kafka outage every replica is stale, and
+    the page saying "stale since" is worth more than the ingress's 503."""
+    contact = dash.clock()
+    _stale(dash)
+    assert dash.client.get("/readyz").status_code == 503
+    answer = dash.client.get("/readyz", params={"exclude": "fresh"})
+    assert answer.status_code == 200
+    assert answer.json() == {"status": "ready", "stale_since": contact.isoformat()}
+    assert dash.client.get("/readyz", params={"exclude": "loaded"}).status_code == 422
+
+
 def test_every_page_says_stale_since_in_stockholm_time_without_javascript(dash: Harness) -> None:
     dash.login("operator")
     assert 'class="live stale"' not in dash.client.get("/").text
