@@ -106,7 +106,8 @@ def flapping_alerts(bootstrap: str, windows: list[tuple[float, float]]) -> list[
     for key, records in history.items():
         for i in range(1, len(records) - 1):
             at, withdrawn = records[i]
-            window = next(((start, end) for start, end in windows if start <= at <= end), None)
+            # the latest kill before it: what was sent between two kills is read again after the second
+            window = max(((start, end) for start, end in windows if start <= at <= end), default=None)
             if (window is None or b'"withdrawn":true' not in withdrawn
                     or records[i - 1][1] != records[i + 1][1]):
                 continue
