@@ -25,6 +25,7 @@ from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
+from typing import Any
 
 from services.contracts.events import GroupRelationRecorded, MembershipAssessed
 from services.dashboard.readmodel.stats import STOCKHOLM
@@ -32,9 +33,23 @@ from services.sanctions.domain.facts import Fact, FactKey
 from services.sanctions.domain.rules import latest
 from services.sanctions.domain.state import UnresolvedSanction
 
-__all__ = ["EXPIRY_DAYS", "GroupCounts", "MembershipRow", "RelationRow", "UnmatchedSanction",
-           "current_memberships", "current_relations", "expiring_memberships", "expiry_horizon",
-           "group_counts", "stockholm_date", "unmatched_sanctions"]
+__all__ = [
+    "EXPIRY_DAYS",
+    "GroupAudit",
+    "GroupCounts",
+    "MembershipRow",
+    "RelationRow",
+    "UnmatchedSanction",
+    "audit_document",
+    "current_memberships",
+    "current_relations",
+    "expiring_memberships",
+    "expiry_horizon",
+    "group_audit",
+    "group_counts",
+    "stockholm_date",
+    "unmatched_sanctions",
+]
 
 EXPIRY_DAYS = 30
 """How far ahead the audit looks for assessments about to expire, in Swedish calendar days."""
@@ -166,3 +181,61 @@ def unmatched_sanctions(unresolved: Mapping[FactKey, UnresolvedSanction]) -> lis
     rows = [UnmatchedSanction(u.sanction_id, u.source, u.source.rstrip("/").rsplit("/", 1)[-1], u.kind,
                               u.time, u.incident_id, u.reason) for u in unresolved.values()]
     return sorted(rows, key=lambda r: (r.time, r.sanction_id, r.source), reverse=True)
+
+
+@dataclass(frozen=True, slots=True)
+class GroupAudit:
+    """What the group audit page and API show. `memberships` and `expiring` are empty unless the
+    reader may see person references (`people`)."""
+
+    as_of: datetime
+    expiring_until: datetime
+    people: bool
+    counts: tuple[GroupCounts, ...]
+    memberships: tuple[tuple[str, tuple[MembershipRow, ...]], ...]
+    expiring: tuple[MembershipRow, ...]
+    relations: tuple[RelationRow, ...]
+    unmatched: tuple[UnmatchedSanction, ...]
+
+
+def group_audit(memberships: Iterable[Fact], relations: Iterable[Fact],
+                unresolved: Mapping[FactKey, UnresolvedSanction], now: datetime, *, people: bool,
+                group_id: str | None = None, days: int = EXPIRY_DAYS) -> GroupAudit:
+    """The audit as of `now`; only `group_id`'s memberships and relations when given (the unmatched
+    sanctions belong to no group and are always listed)."""
+    facts = [f for f in memberships
+             if group_id is None or (isinstance(f.data, MembershipAssessed) and f.data.group_id == group_id)]
+    pairs = [r for r in current_relations(relations) if group_id in (None, r.group_id, r.other_group_id)]
+    return GroupAudit(
+        as_of=now, expiring_until=expiry_horizon(now, days), people=people,
+        counts=tuple(group_counts(facts, now, days)),
+        memberships=tuple((g, tuple(rows)) for g, rows in current_memberships(facts, now).items())
+        if people else (),
+        expiring=tuple(expiring_memberships(facts, now, days)) if people else (),
+        relations=tuple(pairs), unmatched=tuple(unmatched_sanctions(unresolved)))
+
+
+def _membership_json(row: MembershipRow) -> dict[str, Any]:
+    return {"event_id": row.event_id, "source": row.source, "group_id": row.group_id,
+            "person_ref": row.person_ref, "valid_from": row.valid_from.isoformat(),
+            "valid_until": row.valid_until.isoformat(), "evidence": row.evidence,
+            "source_grade": row.source_grade, "assessed_at": row.assessed_at.isoformat()}
+
+
+def audit_document(audit: GroupAudit, names: Mapping[str, str | None]) -> dict[str, Any]:
+    """The audit as JSON for scripts (raw values, as the rest of the API); person-level keys only
+    when `audit.people`."""
+    doc: dict[str, Any] = {
+        "as_of": audit.as_of.isoformat(), "expiring_until": audit.expiring_until.isoformat(),
+        "groups": [{"group_id": c.group_id, "name": names.get(c.group_id), "current_members": c.current,
+                    "expiring_within_window": c.expiring} for c in audit.counts],
+        "relations": [{"group_id": r.group_id, "other_group_id": r.other_group_id, "relation": r.relation,
+                       "since": r.since.isoformat(), "event_id": r.event_id} for r in audit.relations],
+        "unmatched_sanctions": [{"sanction_id": u.sanction_id, "source": u.source, "agency": u.agency,
+                                 "kind": u.kind, "time": u.time.isoformat(), "incident_id": u.incident_id,
+                                 "reason": u.reason} for u in audit.unmatched],
+    }
+    if audit.people:
+        doc["memberships"] = [_membership_json(r) for _, rows in audit.memberships for r in rows]
+        doc["expiring"] = [_membership_json(r) for r in audit.expiring]
+    return doc
