@@ -22,6 +22,7 @@ from services.dashboard.live import sse_message
 from services.dashboard.login import LoginRefused, client_address
 from services.dashboard.readmodel.access import Resource
 from services.dashboard.readmodel.brief import call_in_brief
+from services.dashboard.readmodel.group_audit import GroupAudit, audit_document, group_audit
 from services.dashboard.readmodel.model import CaseFilter
 from services.dashboard.readmodel.stats import (
     Granularity,
@@ -31,8 +32,8 @@ from services.dashboard.readmodel.stats import (
     violence_table,
 )
 
-__all__ = ["api_router", "area_lookup", "authenticate_password", "board_answer", "board_fast_path",
-           "refusal", "stats_filter"]
+__all__ = ["api_router", "area_lookup", "audit_of", "authenticate_password", "board_answer",
+           "board_fast_path", "refusal", "stats_filter"]
 
 
 def _json(body: Any, status: int = 200) -> Response:
@@ -160,6 +161,26 @@ def api_router(dash: Dashboard) -> APIRouter:
                          "person_ref": s.person_ref} for s in sources.support(group_id)
                         if s.person_ref is not None]})
 
+    GroupFilter = Annotated[str | None, Query(alias="group", max_length=128,
+                                              description="Only this group's memberships and relations")]
+
+    @router.get("/group-audit", summary="The group audit, group level: member counts, relations, "
+                                        "sanctions that matched no group")
+    async def audit_groups(_: User, group_id: GroupFilter = None) -> Response:
+        found = audit_of(dash, people=False, group_id=group_id)
+        return _private(audit_document(found, group_names(dash)))
+
+    @router.get("/group-audit/memberships",
+                summary="The group audit with memberships: person references, evidence, source grade, "
+                        "expiry (analysts only)",
+                responses={403: {"description": "Not a role that may see person references"},
+                           503: {"description": "Access log down"}})
+    async def audit_people(user: User, group_id: GroupFilter = None) -> Response:
+        dash.require(user, lambda r: r.sees_person_refs, "person references")
+        await dash.log_access(user, Resource.GROUP_AUDIT, group_id or "all", person_refs_shown=True,
+                              via="api")
+        return _private(audit_document(audit_of(dash, people=True, group_id=group_id), group_names(dash)))
+
     @router.get("/cases", summary="Cases, open ones longest-waiting first")
     async def cases(_: User, status: Annotated[str, Query(
             description=f"one of {', '.join(CaseFilter.CHOICES)}")] = "all") -> Response:
@@ -255,6 +276,18 @@ def api_router(dash: Dashboard) -> APIRouter:
                                  headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"})
 
     return router
+
+
+def audit_of(dash: Dashboard, *, people: bool, group_id: str | None) -> GroupAudit:
+    """The group audit as of now; memberships and person references only with `people` (the caller
+    checks the role and writes the access log first)."""
+    sources = dash.model.sources
+    return group_audit(sources.memberships(), sources.relations(), dash.model.unresolved_sanctions(),
+                       dash.clock(), people=people, group_id=group_id or None)
+
+
+def group_names(dash: Dashboard) -> dict[str, str | None]:
+    return {g: s.name for g, s in dash.model.groups().items()}
 
 
 def area_lookup(dash: Dashboard) -> Callable[[str], str | None]:

@@ -73,6 +73,22 @@ _EN: dict[str, str] = {
                        "reveal a count that is not shown.",
     "explosions_reported": "Explosions (all reported)", "explosions_confirmed": "of which confirmed",
     "download_csv": "Download as CSV", "total": "Total", "staff_login": "Staff log in",
+    "group_audit": "Group audit", "memberships": "Memberships by group",
+    "memberships_people": "Memberships by group (person references and evidence: analysts only; this view "
+                          "is logged)",
+    "current_members": "Assessed members now", "expiring_count": "Expiring within 30 days",
+    "expiring": "Assessments expiring within 30 days",
+    "expiring_note": "Swedish calendar days: until the end of %(day)s (Europe/Stockholm). A person "
+                     "re-assessed with a later expiry is not listed.",
+    "source_grade": "Source grade", "evidence": "Evidence", "valid_from": "Valid from",
+    "valid_until": "Valid until", "relations": "Relations between groups", "relation": "Relation",
+    "other_group": "Other group", "since": "Since",
+    "relations_note": "The latest relation recorded for each pair of groups. A relation cannot be ended "
+                      "here yet.",
+    "unmatched": "Sanctions that matched no group", "reason": "Reason", "sanction": "Sanction",
+    "unmatched_note": "Sanctions against a person who had no membership assessment valid at the time; "
+                      "a later assessment can still link them.",
+    "all_groups": "All groups",
 }
 
 _SV: dict[str, str] = {
@@ -142,6 +158,23 @@ _SV: dict[str, str] = {
                        "skulle avslöja ett antal som inte visas.",
     "explosions_reported": "Sprängningar (alla rapporterade)", "explosions_confirmed": "varav bekräftade",
     "download_csv": "Ladda ner som CSV", "total": "Totalt", "staff_login": "Inloggning för personal",
+    "group_audit": "Gruppkartläggning", "memberships": "Medlemskap per grupp",
+    "memberships_people": "Medlemskap per grupp (personreferenser och underlag: endast analytiker; "
+                          "visningen loggas)",
+    "current_members": "Bedömda medlemmar nu", "expiring_count": "Upphör inom 30 dagar",
+    "expiring": "Bedömningar som upphör inom 30 dagar",
+    "expiring_note": "Svenska kalenderdagar: till och med %(day)s (Europe/Stockholm). Den som bedömts "
+                     "på nytt med senare slutdatum visas inte.",
+    "source_grade": "Källvärdering", "evidence": "Underlag", "valid_from": "Giltig från",
+    "valid_until": "Giltig till", "relations": "Relationer mellan grupper", "relation": "Relation",
+    "other_group": "Annan grupp", "since": "Sedan",
+    "relations_note": "Den senast registrerade relationen för varje par av grupper. En relation kan "
+                      "ännu inte avslutas här.",
+    "unmatched": "Sanktioner som inte kunde kopplas till någon grupp", "reason": "Orsak",
+    "sanction": "Sanktion",
+    "unmatched_note": "Sanktioner mot en person som saknade giltig medlemskapsbedömning vid tillfället; "
+                      "en senare bedömning kan fortfarande koppla dem.",
+    "all_groups": "Alla grupper",
 }
 
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from enum import StrEnum
+from typing import get_args
 
 from services.contracts.events import (
     EVENT_TYPES,
@@ -26,9 +27,12 @@ from services.contracts.events import (
 from services.dashboard.auth import Role
 from services.dashboard.readmodel.access import Resource
 from services.sanctions.domain.alerts import AlertKind
-from services.sanctions.domain.state import CaseStatus, GroupStatus, LinkRule, ResolvedBy
+from services.sanctions.domain.state import CaseStatus, GroupStatus, LinkRule, ResolvedBy, UnresolvedSanction
 
 __all__ = ["ENUMERATIONS", "TERMS", "term"]
+
+_UNRESOLVED_REASONS = frozenset(get_args(UnresolvedSanction.model_fields["reason"].annotation))
+"""The values of `UnresolvedSanction.reason` (a `Literal`)."""
 
 Terms = dict[str, tuple[str, str]]
 """value -> (English, Swedish)"""
@@ -110,6 +114,12 @@ _RESOURCE: Terms = {
     "group": ("group", "grupp"),
     "group_people": ("group with person references", "grupp med personreferenser"),
     "call_in_brief": ("call-in brief", "underlag för samtal"),
+    "group_audit": ("group audit: memberships with person references",
+                    "gruppkartläggning: medlemskap med personreferenser"),
+}
+_UNRESOLVED_REASON: Terms = {
+    "no_membership_valid_at_sanction_time": ("no membership valid at the sanction's time",
+                                             "inget giltigt medlemskap vid sanktionstillfället"),
 }
 _EVENT_TYPE: Terms = {
     "gvi.group.registered.v1": ("group registered", "grupp registrerad"),
@@ -158,6 +168,7 @@ TERMS: Mapping[str, Terms] = {
     "case_status": _CASE_STATUS, "group_status": _GROUP_STATUS, "link_rule": _LINK_RULE,
     "resolved_by": _RESOLVED_BY, "alert_kind": _ALERT_KIND, "role": _ROLE, "resource": _RESOURCE,
     "event_type": _EVENT_TYPE, "support_service": _SUPPORT_SERVICE, "agency": _AGENCY, "via": _VIA,
+    "unresolved_reason": _UNRESOLVED_REASON,
 }
 """Every vocabulary by name, as templates ask for it: `t.term("sanction_kind", s.kind)`."""
 
@@ -166,7 +177,7 @@ ENUMERATIONS: Mapping[str, type[StrEnum] | frozenset[str]] = {
     "relation_kind": RelationKind, "source_grade": SourceGrade, "confidence": Confidence,
     "case_status": CaseStatus, "group_status": GroupStatus, "link_rule": LinkRule,
     "resolved_by": ResolvedBy, "alert_kind": AlertKind, "role": Role, "resource": Resource,
-    "event_type": frozenset(EVENT_TYPES),
+    "event_type": frozenset(EVENT_TYPES), "unresolved_reason": _UNRESOLVED_REASONS,
 }
 """The vocabularies whose values are closed: each value of each must be in `TERMS`."""
 

@@ -15,7 +15,7 @@ value (a table that iterated over a misnamed list once said "Nothing to show." f
 import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -25,7 +25,7 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoes
 from markupsafe import Markup
 
 from services.audit.api import AuditSnapshot
-from services.dashboard.api import area_lookup, authenticate_password, stats_filter
+from services.dashboard.api import area_lookup, audit_of, authenticate_password, group_names, stats_filter
 from services.dashboard.auth import Principal
 from services.dashboard.chart import violence_chart
 from services.dashboard.context import PRELOGIN_COOKIE, SESSION_COOKIE, Dashboard, LoginRequired, NotFound
@@ -191,6 +191,21 @@ def web_router(dash: Dashboard) -> Pages:
             rows=dash.model.case_rows(dash.clock(), "all", [group_id]),
             warnings_to_people=sources.warnings_to_people(group_id) if people else [],
             support=[s for s in sources.support(group_id) if s.person_ref] if people else [])
+
+    @router.get("/group-audit")
+    async def audit_groups(request: Request,
+                           group: Annotated[str | None, Query(max_length=128)] = None) -> Response:
+        """Every role sees member counts, relations and the sanctions that matched no group; a role
+        that may see person references also the memberships with evidence (access-logged first)."""
+        user = dash.principal(request)
+        people = user.role.sees_person_refs
+        if people:
+            await dash.log_access(user, Resource.GROUP_AUDIT, group or "all", person_refs_shown=True,
+                                  via="web")
+        found = audit_of(dash, people=people, group_id=group)
+        return pages.render(request, "group_audit.html", user=user, page="group_audit", audit=found,
+                            names=group_names(dash), group=group or "",
+                            last_day=found.expiring_until - timedelta(days=1))
 
     @router.get("/cases")
     async def cases(request: Request, status: Annotated[str, Query(max_length=40)] = "open") -> Response:

@@ -1,6 +1,7 @@
-"""The access log: every read of a group's detail, its person-level data or a call-in brief, as a
-record of the `access-log` topic (who, what, when). An entry names the user, their role, what they
-read (a group id or a call-in id) and whether person references were shown; it never holds a person
+"""The access log: every read of a group's detail, its person-level data, the group audit's
+memberships or a call-in brief, as a record of the `access-log` topic (who, what, when). An entry
+names the user, their role, what they read (a group id, `all` for the whole group audit, or a
+call-in id) and whether person references were shown; it never holds a person
 reference itself."""
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ class Resource(StrEnum):
     GROUP = "group"
     GROUP_PEOPLE = "group_people"
     CALL_IN_BRIEF = "call_in_brief"
+    GROUP_AUDIT = "group_audit"
 
 
 class AccessEntry(BaseModel):

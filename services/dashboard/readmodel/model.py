@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import bisect
 import json
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -19,6 +19,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 
 from services.dashboard.readmodel.sources import SourceFacts
 from services.sanctions.domain.alerts import AlertKind, is_stalled
+from services.sanctions.domain.facts import FactKey
 from services.sanctions.domain.state import (
     CaseState,
     CaseStatus,
@@ -26,6 +27,7 @@ from services.sanctions.domain.state import (
     GroupStatus,
     GroupSummary,
     SanctionLink,
+    UnresolvedSanction,
 )
 
 __all__ = ["AlertEntry", "CaseFilter", "CaseRow", "GroupSummaryRow", "LinkRow", "ReadModel",
@@ -33,6 +35,12 @@ __all__ = ["AlertEntry", "CaseFilter", "CaseRow", "GroupSummaryRow", "LinkRow", 
 
 GroupSource = Callable[[], tuple[GroupState | None, GroupSummary | None]]
 """What a group's state is now, and the processor's summary record of it (asked for when read)."""
+UnresolvedSource = Callable[[], Mapping[FactKey, UnresolvedSanction]]
+"""The processor's current unresolved sanctions (its `unresolved` records of `group-state`)."""
+
+
+def _none_unresolved() -> Mapping[FactKey, UnresolvedSanction]:
+    return {}
 
 
 class _View(BaseModel):
@@ -159,6 +167,8 @@ class ReadModel:
     _pending: dict[str, GroupSource] = field(default_factory=dict)
     _lines: dict[str, _BoardLine] = field(default_factory=dict)
     _board: tuple[tuple[int, int, int], list[int], bytes] | None = None
+    unresolved_source: UnresolvedSource = _none_unresolved
+    """Set by whoever decodes `group-state` (`RecordApplier`)."""
     version: int = 0
     """Grows with every change of groups or alerts: a cache key for rendered answers."""
 
@@ -321,6 +331,10 @@ class ReadModel:
             sanctions=tuple(LinkRow(sanction_id=link.sanction_id, kind=link.kind, agency=agency_of(link),
                                     time=link.time, days_after_incident=days(link.time - case.incident_time))
                             for link in case.links))
+
+    def unresolved_sanctions(self) -> Mapping[FactKey, UnresolvedSanction]:
+        """The sanctions the rules could link to no group, by (source, sanction id)."""
+        return self.unresolved_source()
 
     def alerts(self, *, include_withdrawn: bool = False) -> list[AlertEntry]:
         """Newest first."""

@@ -70,6 +70,7 @@ class RecordApplier:
         self.model = model
         self.access_log = access_log
         self._view = StateView()
+        model.unresolved_source = self._view.unresolved
 
     def apply(self, topic: str, key: bytes | None, value: bytes | None, timestamp_ms: int, *,
               partition: int | None = None, offset: int | None = None,
@@ -96,7 +97,10 @@ class RecordApplier:
     def _group_state(self, key: bytes | None, value: bytes | None, out: Changes) -> None:
         if key is None:
             raise ValueError("a group-state record without a key")
-        for group_id in self._view.apply(key, value):
+        changed = self._view.apply(key, value)
+        if not changed:                                   # an unresolved sanction's record
+            self.model.version += 1
+        for group_id in changed:
             self.model.group_changed(group_id, partial(self._current, group_id))
             out.groups.add(group_id)
 

@@ -6,9 +6,10 @@ incident's kind, area or casualties, a call-in's invitation list, or the support
 and those are what the statistics and the call-in brief show. The choice of which report and which
 attribution count is the rules' own (`rules.current_incident`), not re-implemented here.
 
-Only the types below are kept (memberships, relations and exits are not needed, and not holding
-them keeps person-level evidence out of the dashboard's memory). Person references of warnings and
-support are kept for the analyst's view only; nothing here logs them.
+Only the types below are kept (exits are not needed). Membership assessments (with their person
+references and evidence) and group relations are kept for the group audit (`group_audit.py`);
+person references and evidence are shown to the roles that may see them only, and nothing here
+logs them.
 """
 
 from __future__ import annotations
@@ -24,8 +25,10 @@ from services.contracts.events import (
     CallInHeld,
     CallInScheduled,
     GroupRegistered,
+    GroupRelationRecorded,
     IncidentAttributed,
     IncidentReported,
+    MembershipAssessed,
     SupportAccepted,
     SupportOffered,
     WarningDelivered,
@@ -39,7 +42,8 @@ __all__ = ["KEPT_TYPES", "CallInView", "Domain", "IncidentView", "SourceFacts", 
 KEPT_TYPES = frozenset({
     "gvi.incident.reported.v1", "gvi.incident.attributed.v1", "gvi.callin.scheduled.v1",
     "gvi.callin.held.v1", "gvi.support.offered.v1", "gvi.support.accepted.v1",
-    "gvi.group.registered.v1", "gvi.warning.delivered.v1", RETRACTION_TYPE,
+    "gvi.group.registered.v1", "gvi.warning.delivered.v1", "gvi.membership.assessed.v1",
+    "gvi.group.relation.recorded.v1", RETRACTION_TYPE,
 })
 """The event types the dashboard reads; any other record of a source topic is skipped unparsed."""
 
@@ -52,6 +56,8 @@ class Domain(StrEnum):
     SUPPORT = "support"
     GROUPS = "groups"
     WARNINGS = "warnings"
+    MEMBERSHIPS = "memberships"
+    RELATIONS = "relations"
 
 
 _DOMAIN_OF: dict[type[object], Domain] = {
@@ -59,6 +65,7 @@ _DOMAIN_OF: dict[type[object], Domain] = {
     CallInScheduled: Domain.CALL_INS, CallInHeld: Domain.CALL_INS,
     SupportOffered: Domain.SUPPORT, SupportAccepted: Domain.SUPPORT,
     GroupRegistered: Domain.GROUPS, WarningDelivered: Domain.WARNINGS,
+    MembershipAssessed: Domain.MEMBERSHIPS, GroupRelationRecorded: Domain.RELATIONS,
 }
 
 
@@ -115,7 +122,8 @@ def _entity(fact: Fact) -> tuple[Domain, str] | None:
             return domain, data.incident_id
         case CallInScheduled() | CallInHeld():
             return domain, data.call_in_id
-        case SupportOffered() | SupportAccepted() | GroupRegistered() | WarningDelivered():
+        case (SupportOffered() | SupportAccepted() | GroupRegistered() | WarningDelivered()
+              | MembershipAssessed() | GroupRelationRecorded()):
             return domain, data.group_id
     return None  # pragma: no cover  (every kept type is matched above)
 
@@ -224,6 +232,19 @@ class SourceFacts:
         return [WarningToPerson(f.id, f.time, f.data.channel.value, f.data.person_ref)
                 for f in self._effective(Domain.WARNINGS, group_id)
                 if isinstance(f.data, WarningDelivered) and f.data.person_ref is not None]
+
+    def memberships(self) -> list[Fact]:
+        """Every membership assessment that counts (person-level data: the group audit's analyst
+        view), in (time, id, source) order."""
+        return sorted((f for g in self._ids(Domain.MEMBERSHIPS)
+                       for f in self._effective(Domain.MEMBERSHIPS, g)
+                       if isinstance(f.data, MembershipAssessed)), key=lambda f: f.order)
+
+    def relations(self) -> list[Fact]:
+        """Every group relation recorded that counts, in (time, id, source) order."""
+        return sorted((f for g in self._ids(Domain.RELATIONS)
+                       for f in self._effective(Domain.RELATIONS, g)
+                       if isinstance(f.data, GroupRelationRecorded)), key=lambda f: f.order)
 
     def add_all(self, facts: Iterable[Fact]) -> None:
         for fact in facts:
