@@ -101,7 +101,10 @@ def refusal(exc: LoginRefused) -> JSONResponse:
 
 
 def api_router(dash: Dashboard) -> APIRouter:
-    router = APIRouter(prefix="/api")
+    # Every route but /api/token asks for a session or a bearer token; the OpenAPI says so, so that
+    # generic API tools (and the hostile-input tier's schemathesis run) know the 401.
+    router = APIRouter(prefix="/api", responses={401: {"description": "No valid session or bearer token "
+                                                                      "(POST /api/token)"}})
 
     async def who(request: Request) -> Principal:
         # async: FastAPI would run a plain function in a worker thread, a thread hop per request

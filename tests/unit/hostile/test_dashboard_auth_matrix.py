@@ -1,0 +1,243 @@
+"""The hostile-input tier, part 2: the dashboard's authorisation matrix (issue 22).
+
+Every route of the app (`app.routes`: pages, JSON API, documentation, health, metrics, static files),
+for every caller (anonymous, the metrics scraper, and each role with its own session cookie for pages
+or bearer token for `/api/`) and every filling of its path parameters (an id the fixture read model
+holds, and one it does not). The expected status is computed here from two tables, never from running
+the code:
+
+- `ROUTES`: what each route asks for (`Access`) and what it answers when it is allowed. A route that
+  the app has and `ROUTES` lacks fails the test: whoever adds a route says who may reach it.
+- `GRANTS`: the role table of docs/security.md ("Roles"): what each role (and caller) holds. It is
+  checked against `services.dashboard.auth.Role` and the development users file.
+
+The rule: a caller who holds the route's access gets its answer (404 for an unknown id); otherwise
+an anonymous caller is sent to the login page (pages: 303 to `/login?next=`) or gets 401 (`/api/`),
+and a logged-in one gets 403, before the id is looked up (so a refusal never tells whether an id
+exists). `/metrics` answers only its own token (401 for everyone else, roles included).
+"""
+
+from __future__ import annotations
+
+import tomllib
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from enum import Enum
+from pathlib import Path
+from typing import Any
+
+import pytest
+from fastapi import FastAPI
+from fastapi.routing import APIRoute, iter_route_contexts
+from fastapi.testclient import TestClient
+from starlette.routing import Mount, Route
+
+from services.dashboard.auth import Role
+from services.dashboard.context import PRELOGIN_COOKIE, SESSION_COOKIE, Dashboard
+from tests.unit.hostile.apps import USERS, bearer, dashboard_app, session
+
+
+class Access(Enum):
+    PUBLIC = "anyone, without login"
+    LOGIN = "any logged-in role"
+    PERSON_REFS = "roles that see person references"
+    AUDIT = "roles that reach the audit pages"
+    METRICS = "the metrics token (GVI_METRICS_TOKEN_FILE)"
+
+
+GRANTS: dict[str, frozenset[Access]] = {
+    "anonymous": frozenset(),
+    "scraper": frozenset({Access.METRICS}),
+    "operator": frozenset({Access.LOGIN}),
+    "analyst": frozenset({Access.LOGIN, Access.PERSON_REFS}),
+    "auditor": frozenset({Access.LOGIN, Access.AUDIT}),
+}
+ROLES = {"operator", "analyst", "auditor"}
+METRICS_TOKEN = "metrics-token-for-the-auth-matrix-0123456789"
+
+Form = Callable[[Dashboard, str], tuple[dict[str, str], dict[str, str]]]
+"""(the dashboard, the caller's session or "") -> (form fields, extra cookies)."""
+
+
+def _login_form(dash: Dashboard, _: str) -> tuple[dict[str, str], dict[str, str]]:
+    nonce = "prelogin-nonce-of-the-auth-matrix"
+    return ({"username": "operator", "password": "dev-operator", "next": "/",
+             "csrf_token": dash.signer.csrf("prelogin|" + nonce)}, {PRELOGIN_COOKIE: nonce})
+
+
+def _logout_form(dash: Dashboard, session_token: str) -> tuple[dict[str, str], dict[str, str]]:
+    return {"csrf_token": dash.signer.csrf(session_token)}, {}
+
+
+def _token_form(_: Dashboard, __: str) -> tuple[dict[str, str], dict[str, str]]:
+    return {"username": "operator", "password": "dev-operator"}, {}
+
+
+@dataclass(frozen=True)
+class Rule:
+    access: Access
+    ok: int = 200
+    location: str | None = None
+    """Where a 303 that is the route's own answer leads."""
+    form: Form | None = None
+
+
+DOCS = Rule(Access.PUBLIC)  # served in development only (docs/security.md, HTTP)
+ROUTES: dict[tuple[str, str], Rule] = {
+    ("GET", "/openapi.json"): DOCS, ("HEAD", "/openapi.json"): DOCS,
+    ("GET", "/docs"): DOCS, ("HEAD", "/docs"): DOCS,
+    ("GET", "/docs/oauth2-redirect"): DOCS, ("HEAD", "/docs/oauth2-redirect"): DOCS,
+    ("GET", "/redoc"): DOCS, ("HEAD", "/redoc"): DOCS,
+    ("POST", "/api/token"): Rule(Access.PUBLIC, form=_token_form),
+    ("GET", "/api/me"): Rule(Access.LOGIN),
+    ("GET", "/api/groups"): Rule(Access.LOGIN),
+    ("GET", "/api/groups/{group_id}"): Rule(Access.LOGIN),
+    ("GET", "/api/groups/{group_id}/people"): Rule(Access.PERSON_REFS),
+    ("GET", "/api/cases"): Rule(Access.LOGIN),
+    ("GET", "/api/alerts"): Rule(Access.LOGIN),
+    ("GET", "/api/call-ins"): Rule(Access.LOGIN),
+    ("GET", "/api/call-ins/{call_in_id}/brief"): Rule(Access.LOGIN),
+    ("GET", "/api/stats/yearly"): Rule(Access.LOGIN),
+    ("GET", "/api/stats/monthly"): Rule(Access.LOGIN),
+    ("GET", "/api/stats/follow-through"): Rule(Access.LOGIN),
+    ("GET", "/api/areas"): Rule(Access.LOGIN),
+    ("GET", "/api/audit"): Rule(Access.AUDIT),
+    ("GET", "/api/audit/access-log"): Rule(Access.AUDIT),
+    ("GET", "/api/stream"): Rule(Access.LOGIN),
+    ("GET", "/login"): Rule(Access.PUBLIC),
+    ("POST", "/login"): Rule(Access.PUBLIC, ok=303, location="/", form=_login_form),
+    ("POST", "/logout"): Rule(Access.LOGIN, ok=303, location="/login", form=_logout_form),
+    ("GET", "/language/{lang}"): Rule(Access.PUBLIC, ok=303, location="/"),
+    ("GET", "/"): Rule(Access.LOGIN),
+    ("GET", "/groups/{group_id}"): Rule(Access.LOGIN),
+    ("GET", "/cases"): Rule(Access.LOGIN),
+    ("GET", "/alerts"): Rule(Access.LOGIN),
+    ("GET", "/stats"): Rule(Access.LOGIN),
+    ("GET", "/call-ins"): Rule(Access.LOGIN),
+    ("GET", "/call-ins/{call_in_id}/brief"): Rule(Access.LOGIN),
+    ("GET", "/call-ins/{call_in_id}/brief.pdf"): Rule(Access.LOGIN),
+    ("GET", "/audit"): Rule(Access.AUDIT),
+    ("GET", "/public/stats"): Rule(Access.PUBLIC),
+    ("GET", "/public/stats.csv"): Rule(Access.PUBLIC),
+    ("GET", "/static/{path}"): Rule(Access.PUBLIC),
+    ("GET", "/healthz"): Rule(Access.PUBLIC),
+    ("GET", "/readyz"): Rule(Access.PUBLIC),
+    ("GET", "/metrics"): Rule(Access.METRICS),
+}
+
+PARAMETERS: dict[str, tuple[tuple[str, bool], ...]] = {
+    "group_id": (("norra", True), ("no-such-group", False)),
+    "call_in_id": (("ci-2", True), ("no-such-call-in", False)),
+    "lang": (("sv", True),),
+    "path": (("app.css", True), ("no-such-file.css", False)),
+}
+"""Values for each path parameter: (value, whether the fixture read model or the app holds it)."""
+
+
+def app_routes(app: FastAPI) -> Iterator[tuple[str, str]]:
+    """(method, path template) of every route the app serves, those of included routers with their
+    prefix (`iter_route_contexts`); a mount as `<prefix>/{path}`."""
+    for context in iter_route_contexts(app.routes):
+        if isinstance(context.original_route, Mount):
+            yield "GET", f"{context.path}/{{path}}"
+        elif isinstance(context.original_route, APIRoute | Route) and context.path:
+            for method in sorted(context.methods or ()):
+                yield method, context.path
+        else:
+            raise AssertionError(f"a route of a kind this matrix does not know: {context.route!r}")
+
+
+def fillings(template: str) -> Iterator[tuple[str, bool]]:
+    """The template with each parameter filled in: every held value, and each value held by nobody."""
+    names = [part[1:-1].split(":")[0] for part in template.split("/") if part.startswith("{")]
+    if not names:
+        yield template, True
+        return
+    for name in names:
+        assert name in PARAMETERS, f"path parameter {name!r} of {template} has no values in PARAMETERS"
+    combos: list[tuple[str, bool]] = [(template, True)]
+    for name in names:
+        combos = [(path.replace(f"{{{name}}}", value), held and known)
+                  for path, held in combos for value, known in PARAMETERS[name]]
+    yield from combos
+
+
+SERVED = sorted(set(app_routes(dashboard_app())))
+CASES = [pytest.param(method, template, path, known, caller,
+                      id=f"{caller}-{method} {path}")
+         for method, template in SERVED for path, known in fillings(template) for caller in GRANTS]
+
+
+def expected(rule: Rule, caller: str, *, api: bool, known: bool) -> tuple[int, str | None]:
+    """(status, where a 303 leads or None) from the tables above."""
+    grants = GRANTS[caller]
+    if rule.access is Access.PUBLIC or rule.access in grants:
+        return (rule.ok, rule.location) if known else (404, None)
+    if rule.access is Access.METRICS:
+        return 401, None
+    if Access.LOGIN not in grants:
+        return (401, None) if api else (303, "/login?next=")
+    return 403, None
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[FastAPI, TestClient]]:
+    token_file = tmp_path_factory.mktemp("metrics") / "token"
+    token_file.write_text(METRICS_TOKEN)
+    app = dashboard_app(GVI_METRICS_TOKEN_FILE=token_file)
+    with TestClient(app, follow_redirects=False) as client:
+        yield app, client
+
+
+def test_the_role_table_names_every_role_and_development_user() -> None:
+    users = {u["role"] for u in tomllib.loads(Path(USERS).read_text())["user"]}
+    assert set(GRANTS) - {"anonymous", "scraper"} == ROLES == {r.value for r in Role} == users
+    assert all(Access.LOGIN in GRANTS[role] for role in ROLES)
+
+
+def test_every_route_in_the_table_is_served() -> None:
+    assert not set(ROUTES) - set(SERVED), "ROUTES names routes the app no longer has"
+
+
+@pytest.mark.parametrize(("method", "template", "path", "known", "caller"), CASES)
+def test_who_reaches_each_route(served: tuple[FastAPI, TestClient], method: str, template: str, path: str,
+                                known: bool, caller: str) -> None:
+    rule = ROUTES.get((method, template))
+    assert rule is not None, (f"{method} {template} is served but has no entry in ROUTES: say which "
+                              f"Access it asks for")
+    app, client = served
+    api = path.startswith("/api/")
+    status, location = expected(rule, caller, api=api, known=known)
+
+    headers: dict[str, str] = {}
+    cookies: dict[str, str] = {}
+    session_token = ""
+    if caller == "scraper":
+        headers["authorization"] = f"Bearer {METRICS_TOKEN}"
+    elif caller in ROLES:
+        if api:
+            headers["authorization"] = f"Bearer {bearer(app, caller, caller)}"
+        else:
+            session_token = session(app, caller, caller)
+            cookies[SESSION_COOKIE] = session_token
+    request: dict[str, Any] = {"headers": headers}
+    if rule.form is not None:
+        data, extra = rule.form(app.state.dashboard, session_token)
+        request["data"] = data
+        cookies.update(extra)
+
+    client.cookies.clear()
+    client.cookies.update(cookies)
+    try:
+        answer = client.request(method, path, **request)
+    finally:
+        client.cookies.clear()
+
+    assert answer.status_code == status, (
+        f"{caller} {method} {path}: expected {status} ({rule.access.value}), got {answer.status_code}: "
+        f"{answer.text[:300]}")
+    if status == 303:
+        assert location is not None and answer.headers["location"].startswith(location), (
+            f"{caller} {method} {path}: redirected to {answer.headers['location']}, expected {location}")
+        if location == "/login?next=":
+            assert answer.headers["location"] != "/login"
