@@ -178,7 +178,7 @@ def create_app(settings: DashboardSettings, *, adapters: Adapters | None = None,
                      directory=directory, signer=TokenSigner(secret),
                      hub=Hub(on_drop=metrics.sse_dropped.inc), metrics=metrics, clock=clock,
                      ready=edges.ready, audit=edges.audit or _unconfigured_audit())
-    applier = RecordApplier(model, access_view)
+    applier = RecordApplier(model, access_view, on_logout=dash.session_ended)
     metrics.watch_feed(stale=lambda: dash.feed_stale_since() is not None,
                        last_contact=lambda: dash.freshness.last_contact)
     metrics.watch(clients=lambda: len(dash.hub), groups=lambda: len(model.groups()),

@@ -182,7 +182,8 @@ class TokenSigner:
 
     Every token carries a random id (`n`). `revoke` (logout) puts that id on a revocation list kept
     until the token would have expired anyway; a revoked token is refused from then on. The list is in
-    this process's memory: another replica does not know it (docs/security.md, Sessions)."""
+    this process's memory; a logout reaches the other replicas through the access log, whose entry
+    names the id (`revoke_id`, as the feed applies it; docs/security.md, Sessions)."""
 
     _REMEMBERED = 4096
 
@@ -217,13 +218,23 @@ class TokenSigner:
             return None
         return name, role
 
+    def token_id(self, token: str) -> str | None:
+        """The random id of a validly signed token (not a credential: it names the token)."""
+        found = self._verify(token)
+        return None if found is None else found[4]
+
     def revoke(self, token: str, *, now: datetime) -> None:
         """Refuse this (validly signed) token from now on; forget revocations of expired tokens."""
         found = self._verify(token)
+        if found is not None:
+            self.revoke_id(found[4], until=found[3], now=now)
+
+    def revoke_id(self, token_id: str, *, until: float, now: datetime) -> None:
+        """Refuse the token with this id until `until` (a timestamp by which it has expired anyway)."""
         stamp = now.timestamp()
         self._revoked = {i: exp for i, exp in self._revoked.items() if exp > stamp}
-        if found is not None and found[3] > stamp:
-            self._revoked[found[4]] = found[3]
+        if until > stamp:
+            self._revoked[token_id] = max(int(until), self._revoked.get(token_id, 0))
 
     def _verify(self, token: str) -> tuple[str, str, str, int, str] | None:
         body, _, signature = token.partition(".")

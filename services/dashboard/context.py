@@ -18,7 +18,7 @@ from services.dashboard.freshness import FeedFreshness
 from services.dashboard.live import Hub, sse_message
 from services.dashboard.login import LoginGate, LoginLimits
 from services.dashboard.metrics import DashboardMetrics
-from services.dashboard.ports import AccessLog, AuditTrail
+from services.dashboard.ports import AccessLog, AccessLogUnavailable, AuditTrail
 from services.dashboard.readmodel.access import AccessEntry, AccessLogView, Resource
 from services.dashboard.readmodel.model import ReadModel
 from services.dashboard.readmodel.records import Changes
@@ -96,9 +96,25 @@ class Dashboard:
         return self.signer.issue(principal, TokenKind.SESSION, now=self.clock(),
                                  lifetime=timedelta(minutes=self.settings.session_minutes))
 
-    def end_session(self, session_token: str) -> None:
-        """Logout: this session is refused from now on (by this process; docs/security.md)."""
+    async def end_session(self, principal: Principal, session_token: str, *, via: str) -> None:
+        """Logout: this session is refused from now on, here at once and at every replica once it
+        reads the access-log entry naming the session's id (written before the answer; 503 if it
+        cannot be)."""
         self.signer.revoke(session_token, now=self.clock())
+        token_id = self.signer.token_id(session_token)
+        if token_id is None:
+            return
+        try:
+            await self.log_access(principal, Resource.SESSION, token_id, person_refs_shown=False, via=via)
+        except AccessLogUnavailable as exc:
+            raise AccessLogUnavailable("the logout could not be recorded in the access log, so other "
+                                       "dashboard replicas would still accept this session: log out "
+                                       "again in a moment") from exc
+
+    def session_ended(self, entry: AccessEntry) -> None:
+        """A logout read from the access log (written by this replica or another)."""
+        lifetime = timedelta(minutes=self.settings.session_minutes)
+        self.signer.revoke_id(entry.resource_id, until=(entry.time + lifetime).timestamp(), now=self.clock())
 
     def bearer_token(self, principal: Principal) -> str:
         return self.signer.issue(principal, TokenKind.BEARER, now=self.clock(),

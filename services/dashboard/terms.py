@@ -116,6 +116,7 @@ _RESOURCE: Terms = {
     "call_in_brief": ("call-in brief", "underlag för samtal"),
     "group_audit": ("group audit: memberships with person references",
                     "gruppkartläggning: medlemskap med personreferenser"),
+    "session": ("logout (the session's id)", "utloggning (sessionens id)"),
 }
 _UNRESOLVED_REASON: Terms = {
     "no_membership_valid_at_sanction_time": ("no membership valid at the sanction's time",

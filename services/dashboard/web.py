@@ -153,11 +153,11 @@ def web_router(dash: Dashboard) -> Pages:
 
     @router.post("/logout")
     async def logout(request: Request, csrf_token: Annotated[str, Form(max_length=200)]) -> Response:
-        dash.principal(request)
+        principal = dash.principal(request)
         session = request.cookies.get(SESSION_COOKIE, "")
         if not secrets.compare_digest(csrf_token, dash.signer.csrf(session)):
             return pages.error(request, 403, "the form did not come from this site; log out from the page")
-        dash.end_session(session)
+        await dash.end_session(principal, session, via="web")
         response = RedirectResponse("/login", status_code=303)
         response.delete_cookie(SESSION_COOKIE, path="/")
         return response

@@ -2,7 +2,8 @@
 memberships or a call-in brief, as a record of the `access-log` topic (who, what, when). An entry
 names the user, their role, what they read (a group id, `all` for the whole group audit, or a
 call-in id) and whether person references were shown; it never holds a person
-reference itself."""
+reference itself. A logout is an entry too (`session`, naming the ended session's random id): every
+dashboard replica reads the log, and refuses that session from then on."""
 
 from __future__ import annotations
 
@@ -24,6 +25,8 @@ class Resource(StrEnum):
     GROUP_PEOPLE = "group_people"
     CALL_IN_BRIEF = "call_in_brief"
     GROUP_AUDIT = "group_audit"
+    SESSION = "session"
+    """A logout: `resource_id` is the ended session's token id."""
 
 
 class AccessEntry(BaseModel):

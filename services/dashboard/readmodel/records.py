@@ -22,7 +22,7 @@ from functools import partial
 from typing import TypeVar
 
 from services.contracts import EventInvalid, parse_event
-from services.dashboard.readmodel.access import ACCESS_LOG_TOPIC, AccessEntry, AccessLogView
+from services.dashboard.readmodel.access import ACCESS_LOG_TOPIC, AccessEntry, AccessLogView, Resource
 from services.dashboard.readmodel.model import AlertEntry, ReadModel
 from services.dashboard.readmodel.sources import KEPT_TYPES, Domain
 from services.sanctions.domain.facts import Fact
@@ -66,9 +66,11 @@ def current_only(topic: str, records: Sequence[R], key: Callable[[R], bytes | No
 
 
 class RecordApplier:
-    def __init__(self, model: ReadModel, access_log: AccessLogView) -> None:
+    def __init__(self, model: ReadModel, access_log: AccessLogView,
+                 on_logout: Callable[[AccessEntry], None] | None = None) -> None:
         self.model = model
         self.access_log = access_log
+        self._on_logout = on_logout  # a session ended at any replica: refused here too
         self._view = StateView()
         model.unresolved_source = self._view.unresolved
 
@@ -90,6 +92,8 @@ class RecordApplier:
                     out.skipped += 1
                 else:
                     out.access.append(entry)
+                    if entry.resource is Resource.SESSION and self._on_logout is not None:
+                        self._on_logout(entry)
         except (ValueError, KeyError, TypeError):
             out.skipped += 1
         return out

@@ -149,6 +149,55 @@ def test_a_session_is_void_after_logout_even_where_its_cookie_was_kept(dash: Har
     assert dash.client.get("/api/me").json()["user"] == "operator"       # and so does a new session
 
 
+def test_a_logout_at_one_replica_voids_the_session_at_the_others_through_the_access_log() -> None:
+    """Two replicas behind one Service share the session secret: a cookie issued by one works at the
+    other. A logout is written to the access log, which every replica reads, so the copy of the
+    cookie is refused everywhere, not only where the user logged out."""
+    access, clock = MemoryAccessLog(), Clock()
+
+    async def ready() -> bool:
+        return True
+
+    settings = DashboardSettings(GVI_ENV="development", GVI_USERS_FILE=USERS,
+                                 GVI_SESSION_SECRET="a-secret-both-replicas-share-0123456789")
+    replicas = [create_app(settings, adapters=Adapters(access_log=access, ready=ready,
+                                                       audit=FixedAuditTrail()), clock=clock)
+                for _ in range(2)]
+    with TestClient(replicas[0]) as first, TestClient(replicas[1]) as second:
+        harness = Harness(first, access, clock, Pipeline(applier=replicas[0].state.applier),
+                          FixedAuditTrail())
+        harness.login("operator")
+        session = first.cookies.get("gvi_session")
+        assert session is not None
+        second.cookies.set("gvi_session", session)
+        assert second.get("/api/me").status_code == 200
+        csrf = re.search(r'name="csrf_token" value="([^"]+)"', first.get("/").text)
+        assert csrf is not None
+        logout = first.post("/logout", data={"csrf_token": csrf.group(1)}, follow_redirects=False)
+        assert logout.status_code == 303
+        [entry] = [e for e in access.entries if e.resource == "session"]
+        assert entry.user == "operator" and entry.person_refs_shown is False
+        assert session not in entry.to_json().decode()  # the session's id, never the cookie itself
+        for replica in replicas:  # what each replica's feed reads from the access-log topic
+            replica.state.applier.apply("access-log", None, entry.to_json(), int(clock().timestamp() * 1000))
+        assert second.get("/api/me").status_code == 401
+        first.cookies.set("gvi_session", session)
+        assert first.get("/api/me").status_code == 401
+
+
+def test_a_logout_that_cannot_be_recorded_is_refused_with_503_and_voids_the_session_here(
+        dash: Harness) -> None:
+    dash.login("operator")
+    session = dash.client.cookies.get("gvi_session")
+    csrf = re.search(r'name="csrf_token" value="([^"]+)"', dash.client.get("/").text)
+    assert session is not None and csrf is not None
+    dash.access.fail = True
+    answer = dash.client.post("/logout", data={"csrf_token": csrf.group(1)}, follow_redirects=False)
+    assert answer.status_code == 503 and "log out again" in answer.text
+    dash.client.cookies.set("gvi_session", session)
+    assert dash.client.get("/api/me").status_code == 401
+
+
 def test_person_level_answers_are_never_stored_by_a_cache(dash: Harness) -> None:
     analyst = dash.token("analyst")
     for path in ("/api/groups/norra/people", "/api/groups/norra", "/api/call-ins/ci-2/brief"):
