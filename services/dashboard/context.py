@@ -97,19 +97,20 @@ class Dashboard:
                                  lifetime=timedelta(minutes=self.settings.session_minutes))
 
     async def end_session(self, principal: Principal, session_token: str, *, via: str) -> None:
-        """Logout: this session is refused from now on, here at once and at every replica once it
-        reads the access-log entry naming the session's id (written before the answer; 503 if it
-        cannot be)."""
-        self.signer.revoke(session_token, now=self.clock())
+        """Logout: the access-log entry naming the session's id is written first, then the session
+        is refused here at once, and at every other replica once it reads the entry. If the entry
+        cannot be written (503) the session stays valid everywhere, so that the user's retry, at
+        whichever replica, can still log out."""
         token_id = self.signer.token_id(session_token)
-        if token_id is None:
-            return
-        try:
-            await self.log_access(principal, Resource.SESSION, token_id, person_refs_shown=False, via=via)
-        except AccessLogUnavailable as exc:
-            raise AccessLogUnavailable("the logout could not be recorded in the access log, so other "
-                                       "dashboard replicas would still accept this session: log out "
-                                       "again in a moment") from exc
+        if token_id is not None:
+            try:
+                await self.log_access(principal, Resource.SESSION, token_id, person_refs_shown=False,
+                                      via=via)
+            except AccessLogUnavailable as exc:
+                raise AccessLogUnavailable("the logout could not be recorded in the access log, so "
+                                           "other dashboard replicas would still accept this session; "
+                                           "you are still logged in: log out again in a moment") from exc
+        self.signer.revoke(session_token, now=self.clock())
 
     def session_ended(self, entry: AccessEntry) -> None:
         """A logout read from the access log (written by this replica or another)."""

@@ -20,7 +20,8 @@ future: the lane's successor producer is started (its InitProducerId waits until
 finished the old transaction either way), then the receipt feed reads every partition of the
 records' topics up to its high watermark of that moment. Until then the intake keeps those ids
 undecided (503 to a retry); afterwards a retry gets the original receipt if the commit happened,
-or is published anew if it did not. Never two copies.
+or is published anew if it did not: never two copies from one intake process (a retry that reaches
+another replica meanwhile can still write one; docs/architecture.md says what consumers do then).
 
 Every consumer of source topics must read with `isolation.level=read_committed`.
 
@@ -349,6 +350,7 @@ class ReceiptFeed:
         self.caught_up = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._positions: dict[TopicPartition, int] = {}
+        self._assigned: set[TopicPartition] = set()
         self._watchers = 0  # callers of `read_past_now` waiting: positions are tracked meanwhile
         self._moved = asyncio.Event()
 
@@ -381,6 +383,9 @@ class ReceiptFeed:
                 log.warning("cannot read the end of %s (%s); retrying", ", ".join(topics),
                             type(exc).__name__)
                 await asyncio.sleep(1)
+        # Only the partitions the feed reads: one added to a topic since it started is not read (the
+        # feed's next restart reads it), and waiting for it would hold the ids undecided for ever.
+        targets = {tp: end for tp, end in targets.items() if tp in self._assigned}
         self._watchers += 1
         try:
             while not all(self._positions.get(tp, -1) >= end for tp, end in targets.items()):
@@ -425,6 +430,7 @@ class ReceiptFeed:
                     raise KafkaError(f"topic {topic} has no partitions yet")
                 assigned += [TopicPartition(topic, p) for p in sorted(partitions)]
             consumer.assign(assigned)
+            self._assigned = set(assigned)
             await consumer.seek_to_beginning(*assigned)
             targets = await consumer.end_offsets(assigned)
             while True:

@@ -179,3 +179,27 @@ def test_a_crash_anywhere_then_any_redelivery_order_gives_the_states_of_the_pure
     assert set(topics.raised()) == set(expected.alerts)
     later = NOW + timedelta(days=3650)
     assert {a.group_id for a in core.tick(later)} <= set(expected.groups)
+
+
+def test_a_stored_fact_the_contract_no_longer_reads_is_skipped_and_the_ledger_still_loads(
+        caplog: pytest.LogCaptureFixture) -> None:
+    """A fact stored before a rule was made stricter (here: a bidirectional override in a group's
+    name, refused since issue 22) must not stop the worker from loading its fact store."""
+    from services.sanctions.domain.facts import Fact
+    from services.sanctions.processor.core import decode_facts, encode_fact
+    from tests.examples import example_event
+    from tests.processor_support import stamp
+
+    good = example_event("gvi.group.registered.v1", id="g-ok")
+    old = example_event("gvi.group.registered.v1", id="g-old")
+    old["data"] = {**old["data"], "name": "Norra\u202e"}
+    stored = b""
+    for offset, raw in enumerate((good, old)):
+        value = json.dumps(stamp(raw, "police")).encode()
+        fact = Fact.from_event(CloudEvent.model_validate(stamp(good, "police")), topic="notifications",
+                               partition=0, offset=offset)
+        stored += encode_fact(fact, value)
+    with caplog.at_level(logging.WARNING):
+        facts = list(decode_facts(stored))
+    assert [f.offset for f in facts] == [0]
+    assert "skipped 1 stored fact" in caplog.text

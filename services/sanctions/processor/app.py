@@ -368,7 +368,7 @@ class Processor:
             try:
                 if self.health.caught_up and await self._correct_gained():
                     return
-            except (KafkaError, OSError, RuntimeError) as exc:
+            except Exception as exc:  # any failure: the partitions stay to be corrected, and retried
                 log.warning("taking over group-state partitions failed (%s); trying again",
                             exc or type(exc).__name__)
             await asyncio.sleep(HEALTH_INTERVAL_S)

@@ -63,15 +63,25 @@ def encode_fact(fact: Fact, value: bytes) -> bytes:
 
 
 def decode_facts(stored: bytes) -> Iterator[Fact]:
-    view, at = memoryview(stored), 0
+    """The facts of a stored batch. A fact the contract no longer reads (stored before a rule was
+    made stricter) is skipped, as re-reading its record from the source topic would skip it, and
+    counted in the log: the worker must still load."""
+    view, at, unreadable = memoryview(stored), 0, 0
     while at < len(view):
         (size,) = _FRAME.unpack_from(view, at)
         position, _, value = bytes(view[at + _FRAME.size:at + _FRAME.size + size]).partition(b"\n")
         at += _FRAME.size + size
         where = json.loads(position)
-        event = read_event(value)
+        try:
+            event = read_event(value)
+        except (ValueError, RecursionError):
+            unreadable += 1
+            continue
         yield Fact.from_event(event, topic=where["topic"], partition=where["partition"],
                               offset=where["offset"])
+    if unreadable:
+        log.warning("skipped %d stored fact(s) that the contract no longer reads (as the source "
+                    "topics' copies are skipped)", unreadable)
 
 
 def _warn_conflicting(earlier: Fact, fact: Fact) -> None:
