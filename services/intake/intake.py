@@ -82,12 +82,6 @@ class _Candidate:
         return cls(event, submitted, digest_of(submitted))
 
 
-def _id_field(candidates: Sequence[_Candidate], key: tuple[str, str], batch: bool) -> str:
-    if not batch:
-        return "id"
-    return f"[{next(i for i, c in enumerate(candidates) if c.key == key)}].id"
-
-
 def _prefixed(errors: Sequence[FieldError], index: int | None) -> list[FieldError]:
     if index is None:
         return list(errors)
@@ -163,12 +157,16 @@ class Intake:
 
     async def _accept_claimed(self, candidates: list[_Candidate], agency: Agency,
                               batch: bool) -> Outcome:
-        if undecided := self._ledger.undecided(c.key for c in candidates):
+        undecided, unsettled = set(self._ledger.undecided(c.key for c in candidates)), []
+        for i, c in enumerate(candidates):
+            if c.key in undecided:
+                undecided.discard(c.key)  # named once, at its first position
+                unsettled.append(FieldError(f"[{i}].id" if batch else "id", "not settled yet"))
+        if unsettled:
             raise BrokerUnavailable(
                 "the event log lost the connection while an earlier attempt with this id was "
                 "being committed; whether it was recorded is not settled yet: retry in a few "
-                "seconds with the same id (you get the original receipt if it was recorded)",
-                [FieldError(_id_field(candidates, key, batch), "not settled yet") for key in undecided])
+                "seconds with the same id (you get the original receipt if it was recorded)", unsettled)
         known: dict[tuple[str, str], Receipt] = {}
         conflicts = []
         for i, c in enumerate(candidates):

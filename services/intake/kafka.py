@@ -403,9 +403,7 @@ class ReceiptFeed:
                                     request_timeout_ms=10_000, **self._security.aiokafka())
         await asyncio.wait_for(consumer.start(), 10)
         try:
-            await consumer._client.force_metadata_update()  # as in `_consume`
-            partitions = [TopicPartition(topic, p) for topic in topics
-                          for p in sorted(consumer.partitions_for_topic(topic) or ())]
+            partitions = await _partitions_of(consumer, topics)
             ends: dict[TopicPartition, int] = await asyncio.wait_for(consumer.end_offsets(partitions), 10)
             return ends
         finally:
@@ -420,15 +418,7 @@ class ReceiptFeed:
         self._positions = {}
         await consumer.start()
         try:
-            # A consumer without subscriptions has no metadata for the topic yet; aiokafka has no
-            # public call that refreshes it.
-            await consumer._client.force_metadata_update()
-            assigned = []
-            for topic in self._topics:
-                partitions = consumer.partitions_for_topic(topic)
-                if not partitions:
-                    raise KafkaError(f"topic {topic} has no partitions yet")
-                assigned += [TopicPartition(topic, p) for p in sorted(partitions)]
+            assigned = await _partitions_of(consumer, self._topics)
             consumer.assign(assigned)
             self._assigned = set(assigned)
             await consumer.seek_to_beginning(*assigned)
@@ -449,6 +439,19 @@ class ReceiptFeed:
                         self.caught_up.set()
         finally:
             await consumer.stop()
+
+
+async def _partitions_of(consumer: AIOKafkaConsumer, topics: Sequence[str]) -> list[TopicPartition]:
+    """Every partition of `topics`. A consumer without subscriptions has no metadata for them yet;
+    aiokafka has no public call that refreshes it."""
+    await consumer._client.force_metadata_update()
+    found = []
+    for topic in topics:
+        partitions = consumer.partitions_for_topic(topic)
+        if not partitions:
+            raise KafkaError(f"topic {topic} has no partitions yet")
+        found += [TopicPartition(topic, p) for p in sorted(partitions)]
+    return found
 
 
 def _receipt(record: Any) -> Receipt | None:
