@@ -10,6 +10,7 @@ import tomllib
 from collections.abc import Mapping, Sequence
 from importlib.metadata import version
 from pathlib import Path
+from types import SimpleNamespace
 
 import faust
 import pytest
@@ -73,8 +74,13 @@ class _Handler:
     def __init__(self, take: bool = True) -> None:
         self.take = take
         self.taken: list[int] = []
+        self.events: list[str] = []
+
+    def fetching(self) -> None:
+        self.events.append("fetching")
 
     async def take_records(self, messages: Sequence[Message]) -> bool:
+        self.events.append(f"took {len(messages)}")
         if self.take:
             self.taken.extend(m.offset for m in messages)
         return self.take
@@ -142,3 +148,25 @@ async def test_records_not_taken_are_not_acknowledged_so_they_are_read_again() -
     asyncio.get_running_loop().call_later(0.3, lambda: asyncio.ensure_future(rebalance()))
     await asyncio.wait_for(consumer._handle_fetch(_records(tp, range(0, 10))), 5)
     assert consumer._new_offset(tp) is None
+
+
+async def test_the_consumer_says_it_is_fetching_again_only_after_the_last_fetch_was_handled() -> None:
+    """The worker is caught up only once the fetch that reached the end is handled: the consumer's
+    request for the next fetch is how it knows (`Health.follow_catch_up`)."""
+    handler, tp = _Handler(), TP("incidents", 0)
+    consumer = _consumer(handler)
+    fetches = [_records(tp, range(0, 5)), _records(tp, range(5, 8))]
+
+    Fetched = tuple[dict[TP, list[ConsumerRecord]], set[TP]]
+
+    async def next_records(timeout: float) -> Fetched:  # noqa: ASYNC109 (faust's signature)
+        if not fetches:
+            consumer._stopped.set()
+            return {}, set()
+        return fetches.pop(0), {tp}
+
+    consumer._wait_next_records = next_records  # type: ignore[method-assign]
+    consumer.flow_active = True
+    fetcher = SimpleNamespace(_stopped=asyncio.Event())  # faust's fetcher service: never stopped here
+    await asyncio.wait_for(consumer._drain_messages(fetcher), 5)
+    assert handler.events == ["fetching", "took 5", "fetching", "took 3", "fetching"]

@@ -87,7 +87,6 @@ class Processor:
         self._background: set[asyncio.Task[None]] = set()
         self._loaded_for: frozenset[TP] | None = None
         self._load_lock = asyncio.Lock()
-        self._catching_up: list[asyncio.Future[Any]] | None = None
         self._last_alerts: dict[str, bytes] = {}  # alert id -> its last record on the topic
         self.app = BulkApp(
             settings.app_id,
@@ -156,6 +155,9 @@ class Processor:
         for tp, offset in last.items():
             self.health.handled(tp, offset + 1, now)
         return True
+
+    def fetching(self) -> None:
+        self.health.fetching()
 
     async def before_commit(self) -> None:
         await self.wait_acknowledged()
@@ -469,21 +471,10 @@ class Processor:
         lag = await source_lag(self.app, self.bulk_topics)
         for tp, records in lag.items():
             self.metrics.lag(tp.topic, tp.partition, records)
-        if self.health.loaded and not self.health.caught_up:
-            self._follow_catch_up(lag)
+        if self.health.loaded:
+            every = len(lag) == len(SOURCE_TOPICS) * self.partitions
+            self.health.follow_catch_up(every and not any(lag.values()))
         self.metrics.health(self.health, time.monotonic())
-
-    def _follow_catch_up(self, lag: Mapping[TP, int]) -> None:
-        """Caught up: every source partition read to its end, and what was sent until then
-        acknowledged."""
-        if self._catching_up is not None:
-            if all(f.done() for f in self._catching_up):
-                failed = any(f.cancelled() or f.exception() is not None for f in self._catching_up)
-                self.health.caught_up, self._catching_up = not failed, None
-            return
-        every = len(lag) == len(SOURCE_TOPICS) * self.partitions
-        if every and not any(lag.values()):
-            self._catching_up = self.health.pending()
 
 async def read_to_end(bootstrap: str, topic: str, partitions: frozenset[int] | None = None,
                       security: KafkaSecurity = PLAINTEXT) -> list[Any]:

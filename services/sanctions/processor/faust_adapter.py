@@ -67,6 +67,9 @@ class BulkHandler(Protocol):
         """Handle the records of one fetch, in order; False if they were not taken (they are then
         not acknowledged, and are read again after the next rebalance)."""
 
+    def fetching(self) -> None:
+        """The consumer asks for its next fetch: the records of every earlier one were handled."""
+
     async def before_commit(self) -> None:
         """Wait until every output written so far is acknowledged."""
 
@@ -122,6 +125,7 @@ class _Consumer(faust_aiokafka.Consumer):
         try:
             while not (consumer_should_stop() or fetcher_should_stop()):
                 self.diag.set_flag(CONSUMER_FETCHING)
+                self.handler.fetching()
                 records, _ = await self._wait_next_records(1.0)
                 if not records or self.should_stop:
                     continue

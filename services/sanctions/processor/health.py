@@ -5,10 +5,11 @@ A worker is **ready** when it can be trusted to be publishing what the log says,
 1. its ledger is loaded from the fact store, and it holds every source partition (the rules join
    across partitions; a worker given only some waits for the next rebalance);
 2. its share of the publishing is known;
-3. it has caught up: every assigned source partition was read to the end it had when the worker
-   (re)loaded, and the outputs of those records were acknowledged by the broker; then it has
-   corrected the `group-state` partitions it took over (`taking_over`), which it does only once
-   caught up;
+3. it has caught up: every assigned source partition was read to its end, every record fetched
+   until then was handled (the consumer asked for its next fetch since: a fetch returned by the
+   consumer is handled a moment later, `follow_catch_up`), and the outputs of those records were
+   acknowledged by the broker; then it has corrected the `group-state` partitions it took over
+   (`taking_over`), which it does only once caught up;
 4. the broker answered within `broker_timeout` seconds;
 5. no output sent has waited longer than `max_pending` seconds for the broker's acknowledgement,
    and no record handled has waited longer than that for its offset to be committed.
@@ -16,8 +17,8 @@ A worker is **ready** when it can be trusted to be publishing what the log says,
 It is **alive** unless outputs have waited longer than `liveness_bound` for an acknowledgement
 while the broker answers: a worker in that state does not recover by itself, and a restart does.
 
-The worker feeds a `Health` with what happens (`sent`, `handled`, `committed`, `broker_answered`)
-and asks it with the time of the question.
+The worker feeds a `Health` with what happens (`sent`, `fetching`, `handled`, `committed`,
+`broker_answered`, `follow_catch_up`) and asks it with the time of the question.
 """
 
 from __future__ import annotations
@@ -67,6 +68,9 @@ class Health:
     _uncommitted: dict[Partition, deque[tuple[int, float]]] = field(default_factory=dict)
     _broker_answered: float | None = None
     _started: float | None = None
+    _fetches: int = 0
+    _at_end_before_fetch: int | None = None  # the fetch count when every partition was seen at its end
+    _catch_up_acks: list[Any] | None = None  # the acknowledgements that catching up waits for
 
     # -- what happens ----------------------------------------------------------------------------------
     def started(self, now: float) -> None:
@@ -75,6 +79,10 @@ class Health:
     def sent(self, acknowledgement: _Done, now: float) -> None:
         """An output (a fact, a record batch, an alert batch) handed to the producer."""
         self._sent.append((now, acknowledgement))
+
+    def fetching(self) -> None:
+        """The consumer asks for its next fetch: every record it fetched before is handled."""
+        self._fetches += 1
 
     def handled(self, partition: Partition, next_offset: int, now: float) -> None:
         """The records of `partition` before `next_offset` are handled; their offsets await a commit."""
@@ -90,6 +98,25 @@ class Health:
         """The partitions were reassigned: what was handled is read again from the committed offsets."""
         self._uncommitted.clear()
         self.caught_up = False
+        self._at_end_before_fetch = self._catch_up_acks = None
+
+    def follow_catch_up(self, at_end: bool) -> None:
+        """Once a second while not caught up, whether every source partition's read position is at
+        its end. The position moves when the consumer returns a fetch, before the worker handles its
+        records: so caught up only once the consumer asked for a later fetch (the one at the end is
+        handled), and the outputs sent until then are acknowledged (none failed)."""
+        if self.caught_up:
+            return
+        if self._at_end_before_fetch is None:
+            if at_end:
+                self._at_end_before_fetch = self._fetches
+        elif self._catch_up_acks is None:
+            if self._fetches > self._at_end_before_fetch:
+                self._catch_up_acks = self.pending()
+        elif all(acknowledgement.done() for acknowledgement in self._catch_up_acks):
+            failed = any(a.cancelled() or a.exception() is not None for a in self._catch_up_acks)
+            self.caught_up = not failed
+            self._at_end_before_fetch = self._catch_up_acks = None
 
     def broker_answered(self, now: float) -> None:
         self._broker_answered = now
