@@ -18,7 +18,7 @@ from typing import Annotated, Any, Literal, Union
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, create_model
 
 from services.contracts.events import EVENT_TYPES, EventData, EventRetracted
-from services.contracts.types import NAME_PATTERN, RULE_MESSAGES, EventId, Uri, UtcDatetime
+from services.contracts.types import POSTED, RULE_MESSAGES, EventId, Uri, UtcDatetime
 
 __all__ = [
     "INTAKE_ATTRIBUTES",
@@ -54,8 +54,7 @@ class CloudEvent(BaseModel):
                                            "schema of data.")]
     time: Annotated[UtcDatetime, Field(
         description="When it happened in the world: RFC 3339 with an offset, normalised to UTC.")]
-    subject: Annotated[str | None, Field(
-        min_length=1, max_length=256, pattern=NAME_PATTERN,
+    subject: Annotated[EventId | None, Field(
         description="Optional subject of the event, e.g. an identifier; no personal data.")] = None
     datacontenttype: Annotated[Literal["application/json"], Field(
         description="The media type of data: always application/json.")] = "application/json"
@@ -138,8 +137,10 @@ def parse_event(raw: Mapping[str, Any], *, allow_intake_attributes: bool = False
 
     Raises `EventInvalid` listing every problem: envelope attributes, an unknown `type`, and each
     field of `data` checked against the type's model. Unless `allow_intake_attributes` (consumers
-    reading the log), `recordedtime` and `agency` are refused, since only the intake sets them.
+    reading the log), `recordedtime` and `agency` are refused, since only the intake sets them, and
+    the character rules apply (`types.Printable`: readers of the log skip them).
     """
+    context = None if allow_intake_attributes else POSTED
     if not isinstance(raw, Mapping):
         raise EventInvalid([FieldError("(event)", "must be a JSON object")])
     errors: list[FieldError] = []
@@ -157,7 +158,7 @@ def parse_event(raw: Mapping[str, Any], *, allow_intake_attributes: bool = False
             errors.append(FieldError("data", "Field required"))
         else:
             try:
-                data = data_model.model_validate(raw["data"])
+                data = data_model.model_validate(raw["data"], context=context)
             except ValidationError as exc:
                 errors += _field_errors(exc, ("data",))
     envelope = {k: v for k, v in raw.items() if k != "data"}
@@ -165,13 +166,13 @@ def parse_event(raw: Mapping[str, Any], *, allow_intake_attributes: bool = False
         envelope = {k: v for k, v in envelope.items() if k not in INTAKE_ATTRIBUTES}
     if data is not None and not errors:
         try:
-            return CloudEvent.model_validate({**envelope, "data": data})
+            return CloudEvent.model_validate({**envelope, "data": data}, context=context)
         except ValidationError as exc:
             raise EventInvalid(_field_errors(exc)) from exc
     try:
         # Validated with a placeholder payload so that envelope errors are reported together with
         # the data's.
-        CloudEvent.model_validate({**envelope, "data": _PLACEHOLDER})
+        CloudEvent.model_validate({**envelope, "data": _PLACEHOLDER}, context=context)
     except ValidationError as exc:
         errors += [e for e in _field_errors(exc) if not e.field.startswith("data")]
     raise EventInvalid(errors or [FieldError("type", "Field required")])

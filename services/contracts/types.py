@@ -10,11 +10,15 @@ may hold tabs and line breaks, and bidirectional characters, which right-to-left
 Each rule is a JSON Schema `pattern` or `type` that pydantic both enforces and exports, so the
 published schemas say what the intake does; `RULE_MESSAGES` says each pattern's rule in words, for
 the error a sender gets. The readers of the log run the same rules on every record, so they are
-checked in pydantic-core where they can be (patterns, the time's form).
+checked in pydantic-core where they can be (the time's form), with one exception: the character
+rules (`Printable`) came after events were first recorded, and a rule made stricter must not make a
+record already in the log unreadable (docs/events.md, "Versioning"). So they are checked only for
+an event as posted (`POSTED`, the intake's validation context), and readers of the log skip them.
 """
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
@@ -25,12 +29,14 @@ from pydantic import (
     Field,
     GetCoreSchemaHandler,
     GetJsonSchemaHandler,
+    ValidationInfo,
 )
 from pydantic.json_schema import JsonSchemaValue
-from pydantic_core import CoreSchema, core_schema
+from pydantic_core import CoreSchema, PydanticCustomError, core_schema
 
 __all__ = [
     "NAME_PATTERN",
+    "POSTED",
     "RFC3339_PATTERN",
     "RULE_MESSAGES",
     "TEXT_PATTERN",
@@ -39,6 +45,7 @@ __all__ = [
     "EventId",
     "JsonBool",
     "Name",
+    "Printable",
     "Text",
     "Uri",
     "UtcDatetime",
@@ -71,6 +78,34 @@ RULE_MESSAGES: dict[str, str] = {
     RFC3339_PATTERN: _NOT_A_TIME,
 }
 """What each pattern means, in the words of the error a sender gets when a value breaks it."""
+
+
+POSTED: dict[str, bool] = {"posted": True}
+"""The validation context of an event as posted to an intake: the character rules apply."""
+
+
+class Printable:
+    """A character rule (`NAME_PATTERN`, `URI_PATTERN`, `TEXT_PATTERN`): published in the schemas
+    as the string's `pattern`, enforced for an event as posted (`POSTED`), not for a record read
+    from the log (see the module). Its error is pydantic's own pattern error, so the sender gets the
+    rule in words (`RULE_MESSAGES`)."""
+
+    def __init__(self, pattern: str) -> None:
+        self.pattern = pattern
+        self._match = re.compile(pattern).match
+
+    def __get_pydantic_core_schema__(self, source: Any, handler: GetCoreSchemaHandler) -> CoreSchema:
+        return core_schema.with_info_after_validator_function(self._check, handler(source))
+
+    def __get_pydantic_json_schema__(self, schema: CoreSchema,
+                                     handler: GetJsonSchemaHandler) -> JsonSchemaValue:
+        return {**handler(schema), "pattern": self.pattern}
+
+    def _check(self, value: str, info: ValidationInfo) -> str:
+        if info.context is POSTED and self._match(value) is None:
+            raise PydanticCustomError("string_pattern_mismatch", "String should match pattern '{pattern}'",
+                                      {"pattern": self.pattern})
+        return value
 
 
 def to_utc(value: datetime) -> datetime:
@@ -121,14 +156,14 @@ before the validator: after it, pydantic would not export them as `minimum` and 
 JsonBool = Annotated[bool, BeforeValidator(_json_boolean)]
 """A boolean given as JSON `true` or `false` (never a string or a number)."""
 
-EventId = Annotated[str, Field(min_length=1, max_length=256, pattern=NAME_PATTERN)]
+EventId = Annotated[str, Field(min_length=1, max_length=256), Printable(NAME_PATTERN)]
 """A sender's id of an event: any printable text."""
 
-Uri = Annotated[str, Field(min_length=1, max_length=256, pattern=URI_PATTERN)]
+Uri = Annotated[str, Field(min_length=1, max_length=256), Printable(URI_PATTERN)]
 """A URI reference, e.g. /agencies/police."""
 
-Name = Annotated[str, Field(min_length=1, max_length=200, pattern=NAME_PATTERN)]
+Name = Annotated[str, Field(min_length=1, max_length=200), Printable(NAME_PATTERN)]
 """A short label shown as it is: a group's name, an area, a place, a service."""
 
-Text = Annotated[str, Field(min_length=1, max_length=2000, pattern=TEXT_PATTERN)]
+Text = Annotated[str, Field(min_length=1, max_length=2000), Printable(TEXT_PATTERN)]
 """Free text: may hold tabs, line breaks and bidirectional characters; escaped wherever it is shown."""
