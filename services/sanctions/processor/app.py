@@ -453,10 +453,13 @@ class Processor:
         if not await self._ensure_loaded():
             return
         now = datetime.now(UTC)
-        # under the batches' lock: a stall alert and the withdrawal a batch derives for it must
-        # reach the topic in the order they were derived
-        async with self._load_lock:
-            await self._send_alerts(self.core.tick(now))
+        # Not before the worker has caught up: the events read again after a restart may have
+        # sanctioned a case the ledger still has awaiting, and its stall alert, withdrawn before
+        # the restart, would be raised again for a moment. Under the batches' lock: a stall alert
+        # and the withdrawal a batch derives for it must reach the topic in the order derived.
+        if self.health.caught_up:
+            async with self._load_lock:
+                await self._send_alerts(self.core.tick(now))
         self.metrics.stalled_cases.set(self.core.stalled_cases(now))
         self.metrics.set_swiftness(self.core.swiftness())
 
