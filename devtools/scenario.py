@@ -763,6 +763,18 @@ def _retractions(b: _Builder) -> None:
                    {"retracted_event_id": target.id, "reason": b.pick(reasons)}, service=service)
 
 
+_ENDED: tuple[tuple[str, str, datetime], ...] = (
+    ("grp-vargarna", "grp-ormarna", datetime(2020, 11, 16, 10)),
+)
+"""Conflicts a mediation ended late in the story (told last, so the earlier events keep their ids;
+the story's violence does not know of them, as a flare-up after a mediation would not)."""
+
+
+def _mediations(b: _Builder) -> None:
+    for gid, other, ended in _ENDED:
+        b.emit("police", "gvi.group.relation.ended.v1", ended, {"group_id": gid, "other_group_id": other})
+
+
 def build_scenario(seed: int = 2018) -> list[ScenarioEvent]:
     """The whole scenario for `seed`, sorted by time; deterministic and pure."""
     b = _Builder(seed)
@@ -776,4 +788,5 @@ def build_scenario(seed: int = 2018) -> list[ScenarioEvent]:
     _everyday_sanctions(b)
     _support(b)
     _retractions(b)
+    _mediations(b)
     return b.events()

@@ -48,6 +48,10 @@ EXAMPLE_DATA: Final[dict[str, dict[str, Any]]] = {
         "other_group_id": "grp-sodra-7",
         "relation": "conflict",
     },
+    "gvi.group.relation.ended.v1": {
+        "group_id": "grp-norra-42",
+        "other_group_id": "grp-sodra-7",
+    },
     "gvi.callin.scheduled.v1": {
         "call_in_id": "ci-2024-03",
         "scheduled_for": "2024-03-20T14:00:00Z",

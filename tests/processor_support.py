@@ -25,6 +25,7 @@ from services.contracts import Service, canonical_json, owner_of, parse_event, p
 from services.contracts.events import EventRetracted
 from services.sanctions.domain import Derived, Fact, derive
 from services.sanctions.domain.records import StateView, states_document
+from services.sanctions.processor.app import CORRECTION_HEADERS
 from tests.integration.test_intake_kafka import read_topic
 
 SOURCES = tuple(service.topic for service in Service)
@@ -93,25 +94,21 @@ def alert_records(bootstrap: str) -> list[dict[str, Any]]:
     return [json.loads(record.value) for record in read_topic(bootstrap, "alerts")]
 
 
-def flapping_alerts(bootstrap: str, windows: list[tuple[float, float]]) -> list[str]:
-    """Alerts withdrawn within one of `windows` (wall-clock seconds, each starting at a kill) and then
-    raised again by the very record that had raised them, when no such withdrawal had been sent
-    before the window: a correction a restarted worker made before reading again the events whose
-    outputs it corrected (a user would see the alert vanish and come back). A withdrawal that repeats
-    one from before the kill is the rules' own sequence read again (at least once), not counted."""
-    history: dict[bytes, list[tuple[float, bytes]]] = {}
+def flapping_alerts(bootstrap: str) -> list[str]:
+    """Alerts that a take-over correction withdrew (its records carry `CORRECTION_HEADERS`) and that
+    were then raised again by the very record that had raised them: a correction made before the
+    restarted worker had read again the events whose outputs it corrected (a user would see the alert
+    vanish and come back). The rules' own withdrawals, and raises after them, are not counted: a story
+    may withdraw an alert and raise it again (a sanction posted, then retracted)."""
+    history: dict[bytes, list[tuple[bytes, bool]]] = {}
     for record in read_topic(bootstrap, "alerts"):
-        history.setdefault(record.key, []).append((record.timestamp / 1000, record.value))
+        correction = any((name, value) in CORRECTION_HEADERS for name, value in record.headers or ())
+        history.setdefault(record.key, []).append((record.value, correction))
     flapping = []
     for key, records in history.items():
         for i in range(1, len(records) - 1):
-            at, withdrawn = records[i]
-            # the latest kill before it: what was sent between two kills is read again after the second
-            window = max(((start, end) for start, end in windows if start <= at <= end), default=None)
-            if (window is None or b'"withdrawn":true' not in withdrawn
-                    or records[i - 1][1] != records[i + 1][1]):
-                continue
-            if not any(value == withdrawn and when < window[0] for when, value in records[:i]):
+            value, correction = records[i]
+            if correction and b'"withdrawn":true' in value and records[i - 1][0] == records[i + 1][0]:
                 flapping.append(key.decode())
                 break
     return flapping

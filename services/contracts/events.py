@@ -28,6 +28,7 @@ __all__ = [
     "EventRetracted",
     "ExitMilestone",
     "GroupRegistered",
+    "GroupRelationEnded",
     "GroupRelationRecorded",
     "IncidentAttributed",
     "IncidentKind",
@@ -173,6 +174,21 @@ class GroupRelationRecorded(_Data):
         return self
 
 
+class GroupRelationEnded(_Data):
+    """The relation recorded between two groups no longer holds: they are neither in conflict nor
+    allied until a new relation is recorded (gvi.group.relation.ended.v1). For each pair of groups
+    the latest relation event, recorded or ended, holds."""
+
+    group_id: Annotated[Identifier, Field(description="One of the two groups; the event is keyed by it.")]
+    other_group_id: Annotated[Identifier, Field(description="The other group; must differ from group_id.")]
+
+    @model_validator(mode="after")
+    def _two_groups(self) -> Self:
+        if self.group_id == self.other_group_id:
+            raise ValueError("other_group_id must differ from group_id")
+        return self
+
+
 class CallInScheduled(_Data):
     """A call-in was planned and groups invited (gvi.callin.scheduled.v1)."""
 
@@ -302,15 +318,16 @@ class EventRetracted(_Data):
 
 
 EventData = (
-    GroupRegistered | MembershipAssessed | GroupRelationRecorded | CallInScheduled | CallInHeld
-    | WarningDelivered | IncidentReported | IncidentAttributed | SanctionRecorded | SupportOffered
-    | SupportAccepted | ExitMilestone | EventRetracted
+    GroupRegistered | MembershipAssessed | GroupRelationRecorded | GroupRelationEnded | CallInScheduled
+    | CallInHeld | WarningDelivered | IncidentReported | IncidentAttributed | SanctionRecorded
+    | SupportOffered | SupportAccepted | ExitMilestone | EventRetracted
 )
 
 EVENT_TYPES: dict[str, type[_Data]] = {
     "gvi.group.registered.v1": GroupRegistered,
     "gvi.membership.assessed.v1": MembershipAssessed,
     "gvi.group.relation.recorded.v1": GroupRelationRecorded,
+    "gvi.group.relation.ended.v1": GroupRelationEnded,
     "gvi.callin.scheduled.v1": CallInScheduled,
     "gvi.callin.held.v1": CallInHeld,
     "gvi.warning.delivered.v1": WarningDelivered,

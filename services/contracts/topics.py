@@ -32,6 +32,7 @@ from services.contracts.events import (
     CallInHeld,
     CallInScheduled,
     EventRetracted,
+    GroupRelationEnded,
     GroupRelationRecorded,
     IncidentAttributed,
     IncidentReported,
@@ -101,7 +102,7 @@ def partition_key(event: CloudEvent) -> str:
             return f"call-in:{data.call_in_id}"
         case SanctionRecorded(group_id=None, person_ref=str(person)):
             return f"person:{hashlib.sha256(person.encode()).hexdigest()}"
-        case GroupRelationRecorded():
+        case GroupRelationRecorded() | GroupRelationEnded():
             return data.group_id
         case _:
             group_id = getattr(data, "group_id", None)

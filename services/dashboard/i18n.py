@@ -83,8 +83,8 @@ _EN: dict[str, str] = {
     "source_grade": "Source grade", "evidence": "Evidence", "valid_from": "Valid from",
     "valid_until": "Valid until", "relations": "Relations between groups", "relation": "Relation",
     "other_group": "Other group", "since": "Since",
-    "relations_note": "The latest relation recorded for each pair of groups. A relation cannot be ended "
-                      "here yet.",
+    "relations_note": "The relation that holds for each pair of groups: the latest one recorded, unless "
+                      "the police have since recorded its end.",
     "unmatched": "Sanctions that matched no group", "reason": "Reason", "sanction": "Sanction",
     "unmatched_note": "Sanctions against a person who had no membership assessment valid at the time; "
                       "a later assessment can still link them.",
@@ -168,8 +168,8 @@ _SV: dict[str, str] = {
     "source_grade": "Källvärdering", "evidence": "Underlag", "valid_from": "Giltig från",
     "valid_until": "Giltig till", "relations": "Relationer mellan grupper", "relation": "Relation",
     "other_group": "Annan grupp", "since": "Sedan",
-    "relations_note": "Den senast registrerade relationen för varje par av grupper. En relation kan "
-                      "ännu inte avslutas här.",
+    "relations_note": "Den relation som gäller för varje par av grupper: den senast registrerade, om "
+                      "inte polisen därefter har registrerat att den upphört.",
     "unmatched": "Sanktioner som inte kunde kopplas till någon grupp", "reason": "Orsak",
     "sanction": "Sanktion",
     "unmatched_note": "Sanktioner mot en person som saknade giltig medlemskapsbedömning vid tillfället; "

@@ -126,6 +126,7 @@ _EVENT_TYPE: Terms = {
     "gvi.group.registered.v1": ("group registered", "grupp registrerad"),
     "gvi.membership.assessed.v1": ("membership assessed", "medlemskap bedömt"),
     "gvi.group.relation.recorded.v1": ("group relation recorded", "relation mellan grupper registrerad"),
+    "gvi.group.relation.ended.v1": ("group relation ended", "relation mellan grupper avslutad"),
     "gvi.callin.scheduled.v1": ("call-in scheduled", "call-in planerad"),
     "gvi.callin.held.v1": ("call-in held", "call-in genomförd"),
     "gvi.warning.delivered.v1": ("warning delivered", "budskap framfört"),

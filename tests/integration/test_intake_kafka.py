@@ -28,6 +28,7 @@ POSTER: dict[str, tuple[str, str, dict[str, Any] | None]] = {
     "gvi.group.registered.v1": ("police", "dev-police-key", None),
     "gvi.membership.assessed.v1": ("police", "dev-police-key", None),
     "gvi.group.relation.recorded.v1": ("police", "dev-police-key", None),
+    "gvi.group.relation.ended.v1": ("police", "dev-police-key", None),
     "gvi.callin.scheduled.v1": ("probation", "dev-probation-key", None),
     "gvi.callin.held.v1": ("probation", "dev-probation-key", None),
     "gvi.warning.delivered.v1": ("probation", "dev-probation-key", None),

@@ -13,8 +13,9 @@ source), is the one that holds (as `derive` reads conflicts for retaliation aler
   Swedish calendar days: its last valid moment falls on or before the end of the Europe/Stockholm
   day `days` days after today's (so `valid_until` at or before the midnight that starts the day
   after). A person re-assessed with a later expiry is not expiring.
-* **Relations**: per unordered pair of groups, the latest `gvi.group.relation.recorded.v1`. A
-  relation cannot be ended yet: that needs a new event type (docs/architecture.md, next steps).
+* **Relations**: per unordered pair of groups, the relation that holds: the latest relation event
+  (`gvi.group.relation.recorded.v1` or `.ended.v1`, as `rules.in_conflict` reads them), unless it
+  is an end.
 * **Unmatched sanctions**: the processor's `UnresolvedSanction` records (a sanction that named only a
   person with no membership valid at its time). They carry no person reference.
 """
@@ -27,7 +28,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from typing import Any
 
-from services.contracts.events import GroupRelationRecorded, MembershipAssessed
+from services.contracts.events import GroupRelationEnded, GroupRelationRecorded, MembershipAssessed
 from services.dashboard.readmodel.stats import STOCKHOLM
 from services.sanctions.domain.facts import Fact, FactKey
 from services.sanctions.domain.rules import latest
@@ -162,17 +163,18 @@ def group_counts(memberships: Iterable[Fact], now: datetime,
 
 
 def current_relations(relations: Iterable[Fact]) -> list[RelationRow]:
-    """Per unordered pair of groups the latest relation recorded, sorted by pair."""
+    """Per unordered pair of groups the relation that holds (the latest relation event, unless it
+    ended the relation), sorted by pair."""
     by_pair: dict[tuple[str, str], list[Fact]] = defaultdict(list)
     for fact in relations:
-        if isinstance(fact.data, GroupRelationRecorded):
+        if isinstance(fact.data, GroupRelationRecorded | GroupRelationEnded):
             a, b = sorted((fact.data.group_id, fact.data.other_group_id))
             by_pair[(a, b)].append(fact)
     out = []
     for (a, b), facts in sorted(by_pair.items()):
         found = latest(facts)
-        assert found is not None and isinstance(found.data, GroupRelationRecorded)
-        out.append(RelationRow(a, b, found.data.relation.value, found.time, found.id))
+        if found is not None and isinstance(found.data, GroupRelationRecorded):
+            out.append(RelationRow(a, b, found.data.relation.value, found.time, found.id))
     return out
 
 

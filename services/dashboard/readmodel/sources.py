@@ -25,6 +25,7 @@ from services.contracts.events import (
     CallInHeld,
     CallInScheduled,
     GroupRegistered,
+    GroupRelationEnded,
     GroupRelationRecorded,
     IncidentAttributed,
     IncidentReported,
@@ -43,7 +44,7 @@ KEPT_TYPES = frozenset({
     "gvi.incident.reported.v1", "gvi.incident.attributed.v1", "gvi.callin.scheduled.v1",
     "gvi.callin.held.v1", "gvi.support.offered.v1", "gvi.support.accepted.v1",
     "gvi.group.registered.v1", "gvi.warning.delivered.v1", "gvi.membership.assessed.v1",
-    "gvi.group.relation.recorded.v1", RETRACTION_TYPE,
+    "gvi.group.relation.recorded.v1", "gvi.group.relation.ended.v1", RETRACTION_TYPE,
 })
 """The event types the dashboard reads; any other record of a source topic is skipped unparsed."""
 
@@ -66,6 +67,7 @@ _DOMAIN_OF: dict[type[object], Domain] = {
     SupportOffered: Domain.SUPPORT, SupportAccepted: Domain.SUPPORT,
     GroupRegistered: Domain.GROUPS, WarningDelivered: Domain.WARNINGS,
     MembershipAssessed: Domain.MEMBERSHIPS, GroupRelationRecorded: Domain.RELATIONS,
+    GroupRelationEnded: Domain.RELATIONS,
 }
 
 
@@ -123,7 +125,7 @@ def _entity(fact: Fact) -> tuple[Domain, str] | None:
         case CallInScheduled() | CallInHeld():
             return domain, data.call_in_id
         case (SupportOffered() | SupportAccepted() | GroupRegistered() | WarningDelivered()
-              | MembershipAssessed() | GroupRelationRecorded()):
+              | MembershipAssessed() | GroupRelationRecorded() | GroupRelationEnded()):
             return domain, data.group_id
     return None  # pragma: no cover  (every kept type is matched above)
 
@@ -241,10 +243,11 @@ class SourceFacts:
                        if isinstance(f.data, MembershipAssessed)), key=lambda f: f.order)
 
     def relations(self) -> list[Fact]:
-        """Every group relation recorded that counts, in (time, id, source) order."""
+        """Every relation event (recorded or ended) that counts, in (time, id, source) order."""
         return sorted((f for g in self._ids(Domain.RELATIONS)
                        for f in self._effective(Domain.RELATIONS, g)
-                       if isinstance(f.data, GroupRelationRecorded)), key=lambda f: f.order)
+                       if isinstance(f.data, GroupRelationRecorded | GroupRelationEnded)),
+                      key=lambda f: f.order)
 
     def add_all(self, facts: Iterable[Fact]) -> None:
         for fact in facts:

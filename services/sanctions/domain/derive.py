@@ -21,11 +21,11 @@ from services.contracts.events import (
     CallInHeld,
     CallInScheduled,
     GroupRegistered,
+    GroupRelationEnded,
     GroupRelationRecorded,
     IncidentAttributed,
     IncidentReported,
     MembershipAssessed,
-    RelationKind,
     SanctionRecorded,
     WarningDelivered,
 )
@@ -37,6 +37,7 @@ from services.sanctions.domain.rules import (
     EXPLICIT_INCIDENT,
     LATEST_CASE_WITHIN_WINDOW,
     Incident,
+    in_conflict,
     incident_of,
     invited_groups,
     is_empty,
@@ -231,7 +232,7 @@ def joined(by_type: Mapping[type[Any], list[Fact]], memberships: Iterable[Fact] 
             for group_id in inc.suspected:
                 suspected[group_id].append(inc)
     return Inputs(dict(registrations), dict(warnings), dict(suspected), dict(sanctions), dict(presentations),
-                  incidents, unresolved, list(of(GroupRelationRecorded)))
+                  incidents, unresolved, [*of(GroupRelationRecorded), *of(GroupRelationEnded)])
 
 
 _INCIDENT_ORDER = attrgetter("time", "incident_id")
@@ -313,14 +314,14 @@ def _held_call_ins(schedules: list[Fact], helds: list[Fact]) -> dict[str, list[P
 
 
 def _conflicts(relations: list[Fact]) -> dict[str, set[str]]:
-    """Groups in conflict, symmetric; for each pair the latest relation by (time, id) holds."""
-    latest: dict[frozenset[str], Fact] = {}
-    for f in relations:  # already in (time, id, source) order: the last one wins
-        r = _data(f, GroupRelationRecorded)
-        latest[frozenset((r.group_id, r.other_group_id))] = f
+    """Groups in conflict, symmetric (`rules.in_conflict` of each pair's relation events)."""
+    by_pair: dict[frozenset[str], list[Fact]] = defaultdict(list)
+    for f in relations:
+        r = cast(GroupRelationRecorded | GroupRelationEnded, f.data)
+        by_pair[frozenset((r.group_id, r.other_group_id))].append(f)
     out: dict[str, set[str]] = defaultdict(set)
-    for pair, f in latest.items():
-        if _data(f, GroupRelationRecorded).relation is RelationKind.CONFLICT:
+    for pair, facts in by_pair.items():
+        if in_conflict(facts):
             a, b = sorted(pair)
             out[a].add(b)
             out[b].add(a)

@@ -20,11 +20,11 @@ from services.contracts.events import (
     CallInHeld,
     CallInScheduled,
     GroupRegistered,
+    GroupRelationEnded,
     GroupRelationRecorded,
     IncidentAttributed,
     IncidentReported,
     MembershipAssessed,
-    RelationKind,
     SanctionRecorded,
     WarningDelivered,
 )
@@ -36,6 +36,7 @@ from services.sanctions.domain.rules import (
     DEFAULT_WINDOW_DAYS,
     Incident,
     current_incident,
+    in_conflict,
     invited_groups,
     latest,
     membership_valid_at,
@@ -273,7 +274,7 @@ class Ledger:
             call_in = self._call_ins.setdefault(data.call_in_id, _CallIn())
             _put_flat(call_in.schedules if isinstance(data, CallInScheduled) else call_in.helds, fact, on)
             self._refresh_call_in(data.call_in_id)
-        elif isinstance(data, GroupRelationRecorded):
+        elif isinstance(data, GroupRelationRecorded | GroupRelationEnded):
             pair = frozenset((data.group_id, data.other_group_id))
             _put(self._relations, pair, fact, on)
             self._refresh_relation(pair)
@@ -360,11 +361,8 @@ class Ledger:
         return out
 
     def _refresh_relation(self, pair: frozenset[str]) -> None:
-        fact = latest(self._relations.get(pair, {}).values())
         a, b = sorted(pair)
-        in_conflict = fact is not None and isinstance(fact.data, GroupRelationRecorded) \
-            and fact.data.relation is RelationKind.CONFLICT
-        if in_conflict:
+        if in_conflict(self._relations.get(pair, {}).values()):
             self._conflicts.setdefault(a, set()).add(b)
             self._conflicts.setdefault(b, set()).add(a)
         else:

@@ -23,9 +23,11 @@ from typing import NamedTuple
 from services.contracts.events import (
     CallInScheduled,
     GroupRegistered,
+    GroupRelationRecorded,
     IncidentAttributed,
     IncidentReported,
     MembershipAssessed,
+    RelationKind,
     SanctionRecorded,
     WarningDelivered,
 )
@@ -57,6 +59,7 @@ __all__ = [
     "current_incident",
     "group_set",
     "group_status",
+    "in_conflict",
     "incident_of",
     "invited_groups",
     "is_empty",
@@ -82,6 +85,14 @@ _ORDER = attrgetter("time", "id", "source")
 def latest(facts: Iterable[Fact]) -> Fact | None:
     """The latest fact by (time, id, source), or None."""
     return max(facts, key=_ORDER, default=None)
+
+
+def in_conflict(relations: Iterable[Fact]) -> bool:
+    """Whether two groups are in conflict, from the relation events about the pair (recorded or
+    ended): the latest one holds, and only a recorded conflict makes them so."""
+    fact = latest(relations)
+    return fact is not None and isinstance(fact.data, GroupRelationRecorded) \
+        and fact.data.relation is RelationKind.CONFLICT
 
 
 class Incident(NamedTuple):

@@ -62,6 +62,9 @@ HEALTH_INTERVAL_S = 1.0
 BATCH_MAX_EVENTS = 2000  # records per fetch, handled together
 FACT_ENTRY_MAX_BYTES = 256 * 1024
 PRODUCER_LINGER_MS = 5  # outputs of consecutive events share produce requests
+CORRECTION_HEADERS: tuple[tuple[str, bytes], ...] = (("gvi-correction", b"take-over"),)
+"""Carried by each output a take-over correction sends (`_reconcile`), so that whoever reads the
+derived topics can tell a repair of what a dead worker left from a decision of the rules."""
 
 
 def _broker_urls(bootstrap: str) -> list[str]:
@@ -209,14 +212,16 @@ class Processor:
     def _publishes(self, partition: int) -> bool:
         return self.lease is not None and self.lease.owns(partition)
 
-    async def _send_records(self, records: Sequence[Record]) -> None:
+    async def _send_records(self, records: Sequence[Record],
+                            headers: Sequence[tuple[str, bytes]] = ()) -> None:
         """Send the records of the partitions this worker publishes (the others' owners send theirs)."""
         partitions, owns = self.partitions, self._publishes
         await self._send(GROUP_STATE_TOPIC, [
             (partition, key, value) for key, value in records
-            if owns(partition := partition_of(key, partitions))])
+            if owns(partition := partition_of(key, partitions))], headers)
 
-    async def _send_alerts(self, alerts: Sequence[Alert | AlertWithdrawal]) -> None:
+    async def _send_alerts(self, alerts: Sequence[Alert | AlertWithdrawal],
+                           headers: Sequence[tuple[str, bytes]] = ()) -> None:
         """Send the alerts about groups of the partitions this worker publishes, each to the partition
         Kafka's default partitioner gives its id (so an alert and its withdrawal share one), unless
         the alert's last record, as this worker last read or wrote it, already says the same: after a
@@ -234,24 +239,27 @@ class Processor:
                 continue  # the topic's last record of this alert says so already (events read again)
             last[alert.alert_id] = value
             records.append((key_partition(key := alert.alert_id.encode(), count), key, value))
-        await self._send(ALERTS_TOPIC, records)
+        await self._send(ALERTS_TOPIC, records, headers)
 
-    async def _send(self, topic: str, records: Sequence[tuple[int, bytes, bytes | None]]) -> None:
+    async def _send(self, topic: str, records: Sequence[tuple[int, bytes, bytes | None]],
+                    headers: Sequence[tuple[str, bytes]] = ()) -> None:
         """Send (partition, key, value) records, in order, as one record batch per partition (or more,
         each up to the producer's batch size): handing aiokafka a record at a time cost more than the
         rules. Each batch's delivery joins the unacknowledged sends that a commit waits for."""
         if not records:
             return
         producer, sent = kafka_producer(self.app), self._sent
+        headers = list(headers)  # aiokafka's record batch takes a list only
         batches: dict[int, Any] = {}
         for partition, key, value in records:
             batch = batches.get(partition)
             if batch is None:
                 batch = batches[partition] = producer.create_batch()
-            if batch.append(key=key, value=value, timestamp=None) is None:  # full: send it, start another
+            if batch.append(key=key, value=value, timestamp=None, headers=headers) is None:
+                # full: send it, and start another (an empty batch takes any record)
                 sent(await producer.send_batch(batch, topic, partition=partition))
                 batch = batches[partition] = producer.create_batch()
-                batch.append(key=key, value=value, timestamp=None)  # an empty batch takes any record
+                batch.append(key=key, value=value, timestamp=None, headers=headers)
         for partition, batch in batches.items():
             sent(await producer.send_batch(batch, topic, partition=partition))
 
@@ -307,8 +315,8 @@ class Processor:
         records, alerts = self.core.reconcile(published, raised, datetime.now(UTC))
         records = [r for r in records if partition_of(r[0], self.partitions) in partitions]
         alerts = [a for a in alerts if group_partition(a.group_id, self.partitions) in partitions]
-        await self._send_records(records)
-        await self._send_alerts(alerts)
+        await self._send_records(records, CORRECTION_HEADERS)
+        await self._send_alerts(alerts, CORRECTION_HEADERS)
         await self.wait_acknowledged()
         return records, alerts
 

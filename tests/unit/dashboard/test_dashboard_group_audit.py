@@ -83,6 +83,19 @@ def test_the_latest_relation_of_a_pair_holds_whichever_group_recorded_it() -> No
         ("norra", "sodra", "alliance", b.at(5), "r2"), ("norra", "vastra", "conflict", b.at(2), "r3")]
 
 
+def test_an_ended_relation_is_no_longer_listed_until_one_is_recorded_again() -> None:
+    pipe = _fed(b.relation("r1", "norra", "sodra", 1), b.relation("r2", "vastra", "norra", 2),
+                b.relation_ended("e1", "sodra", "norra", 4))
+    assert [(r.other_group_id, r.event_id) for r in current_relations(pipe.model.sources.relations())] == [
+        ("vastra", "r2")]
+    pipe.post(b.relation("r3", "norra", "sodra", 6, "alliance"))
+    assert [(r.other_group_id, r.relation, r.event_id)
+            for r in current_relations(pipe.model.sources.relations())] == [
+        ("sodra", "alliance", "r3"), ("vastra", "conflict", "r2")]
+    pipe.post(b.retraction("x1", "r3"))  # the end holds again
+    assert [r.event_id for r in current_relations(pipe.model.sources.relations())] == ["r2"]
+
+
 def _fed(*events: CloudEvent) -> Pipeline:
     pipe = Pipeline()
     pipe.post(*events)

@@ -84,5 +84,9 @@ def relation(id: str, group: str, other: str, day: float = 0, kind: str = "confl
                  {"group_id": group, "other_group_id": other, "relation": kind})
 
 
+def relation_ended(id: str, group: str, other: str, day: float = 0) -> CloudEvent:
+    return event("gvi.group.relation.ended.v1", id, day, {"group_id": group, "other_group_id": other})
+
+
 def retraction(id: str, target: str, day: float = 0, *, source: str = POLICE) -> CloudEvent:
     return event("gvi.event.retracted.v1", id, day, {"retracted_event_id": target}, source=source)

@@ -52,6 +52,21 @@ def test_a_later_relation_replaces_an_earlier_one(evaluate: Evaluate) -> None:
     assert {k[1] for k in _kinds(dict(derived.alerts)) if k[0] == "retaliation_risk"} == {"gb"}
 
 
+def test_an_ended_conflict_no_longer_puts_the_other_group_at_risk(evaluate: Evaluate) -> None:
+    conflict = b.relation("rel1", "gc", "gb", 1)
+    ended = b.relation_ended("end1", "gb", "gc", 5)
+    derived = evaluate(b.incident("r1", "i1", 10, ["ga"], victims=["gb"]), conflict, ended)
+    assert {k[1] for k in _kinds(dict(derived.alerts)) if k[0] == "retaliation_risk"} == {"gb"}
+    # recorded again after the end, the conflict holds again
+    again = evaluate(b.incident("r1", "i1", 10, ["ga"], victims=["gb"]), conflict, ended,
+                     b.relation("rel2", "gc", "gb", 8))
+    assert {k[1] for k in _kinds(dict(again.alerts)) if k[0] == "retaliation_risk"} == {"gb", "gc"}
+    # the end retracted: the conflict it ended holds
+    retracted = evaluate(b.incident("r1", "i1", 10, ["ga"], victims=["gb"]), conflict, ended,
+                         b.retraction("x1", "end1", 9))
+    assert {k[1] for k in _kinds(dict(retracted.alerts)) if k[0] == "retaliation_risk"} == {"gb", "gc"}
+
+
 def test_unconfirmed_incidents_raise_no_retaliation_risk(evaluate: Evaluate) -> None:
     derived = evaluate(b.incident("r1", "i1", 10, ["ga"], victims=["gb"], confirmed=False))
     assert derived.alerts == {}

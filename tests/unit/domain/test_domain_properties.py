@@ -26,7 +26,7 @@ CALL_INS = ["c1", "c2"]
 DAYS = st.sampled_from([0, 1, 5, 30, 200, 364, 365, 366, 400, 700])
 WINDOW = 365
 KINDS = (["warning"] * 3 + ["incident"] * 3 + ["attribution"] * 2 + ["sanction"] * 6 + ["membership"] * 2
-         + ["scheduled", "held", "held", "relation", "registered"] + ["retraction"] * 2)
+         + ["scheduled", "held", "held", "relation", "relation ended", "registered"] + ["retraction"] * 2)
 CONFIRMED = st.sampled_from([True, True, True, False])
 
 
@@ -68,6 +68,9 @@ def scenarios(draw: st.DrawFn) -> list[CloudEvent]:
             pair = draw(st.lists(st.sampled_from(GROUPS), unique=True, min_size=2, max_size=2))
             events.append(b.relation(eid, pair[0], pair[1], day, draw(st.sampled_from(["conflict",
                                                                                         "alliance"]))))
+        elif kind == "relation ended":
+            pair = draw(st.lists(st.sampled_from(GROUPS), unique=True, min_size=2, max_size=2))
+            events.append(b.relation_ended(eid, pair[0], pair[1], day))
         elif kind == "registered":
             group = draw(st.sampled_from(GROUPS))
             events.append(b.registered(eid, group, draw(st.sampled_from(["Norra", "Södra"])), day))
