@@ -104,7 +104,9 @@ def entry_router(dash: Dashboard, pages: Pages, poster: IntakePoster,
         async def record(request: Request) -> Response:
             user, agency = entrant(request, spec.name)
             length = request.headers.get("content-length", "")
-            if not length.isdigit() or int(length) > MAX_FORM_BYTES:
+            if not length.isdigit():
+                return pages.error(request, 411, "send the form from its page (its length is missing)")
+            if int(length) > MAX_FORM_BYTES:
                 return pages.error(request, 413, f"a form may send at most {MAX_FORM_BYTES} bytes")
             submitted = await request.form(max_files=0, max_fields=100)
             token = submitted.get("csrf_token")

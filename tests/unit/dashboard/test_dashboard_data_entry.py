@@ -319,3 +319,20 @@ def test_a_refusal_goes_beside_the_field_it_names() -> None:
                    {"field": "id", "message": "m3"}]})
     assert refusal.fields == {"no_shows": ["line 3 group_id: m1"], "time": ["m2"]}
     assert refusal.general == ["the event breaks the contract", "id: m3"]
+
+
+def test_an_access_log_that_cannot_be_written_posts_nothing(desk: Desk, intake: Intake) -> None:
+    desk.login("coordinator")
+    hidden = desk.open("support")
+    desk.access.fail = True
+    answer = desk.send("support", {"group_id": "norra", "service": "education"}, hidden)
+    desk.access.fail = False
+    assert answer.status_code == 503 and "could not be written to the access log" in answer.text
+    assert 'value="education"' in answer.text and not published(intake, hidden["event_id"])
+
+
+def test_an_oversized_form_is_refused_before_it_is_read(desk: Desk, intake: Intake) -> None:
+    desk.login("coordinator")
+    hidden = desk.open("call-in")
+    answer = desk.send("call-in", {"call_in_id": "ci-2", "attended": "norra mun:s-1\n" * 20_000}, hidden)
+    assert answer.status_code == 413 and not published(intake, hidden["event_id"])
