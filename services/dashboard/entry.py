@@ -54,7 +54,7 @@ MAX_FORM_BYTES = 256 * 1024
 
 
 class DataEntryUnavailable(Exception):
-    """Data entry is not configured here, or the intake cannot take the entry now (503)."""
+    """Data entry is not configured here: no keys file, or no key for the user's agency (503)."""
 
 
 def entry_router(dash: Dashboard, pages: Pages, poster: IntakePoster,
@@ -143,7 +143,7 @@ def entry_router(dash: Dashboard, pages: Pages, poster: IntakePoster,
             if reply.status in (200, 202):
                 return pages.render(request, "entry_done.html", user=user, page="enter", spec=spec,
                                     agency=agency, receipt=reply.body, repeat=reply.status == 200)
-            if reply.status == 401 or reply.status >= 500:
+            if reply.status == 401 or not 400 <= reply.status < 500:
                 note = "entry_intake_down"
                 if reply.status == 401:
                     note = "entry_key_refused"
