@@ -73,6 +73,7 @@ def service_env(bootstrap: str, port: int, base: Mapping[str, str]) -> dict[str,
     env.setdefault("GVI_ENV", "development")
     env.setdefault("GVI_AGENCIES_FILE", "deploy/config/agencies.dev.toml")
     env.setdefault("GVI_USERS_FILE", "deploy/config/users.dev.toml")
+    env.setdefault("GVI_DATA_ENTRY_KEYS_FILE", "deploy/config/data-entry-keys.dev.toml")
     env.update(
         KAFKA_BOOTSTRAP_SERVERS=bootstrap,
         GVI_PORT=str(port),

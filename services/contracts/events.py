@@ -16,7 +16,7 @@ from typing import Annotated, Self
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
-from services.contracts.types import Count, EventId, JsonBool, Name, Text, UtcDatetime
+from services.contracts.types import IDENTIFIER_PATTERN, Count, EventId, JsonBool, Name, Text, UtcDatetime
 
 __all__ = [
     "EVENT_TYPES",
@@ -53,13 +53,13 @@ def _no_duplicates(values: tuple[str, ...]) -> tuple[str, ...]:
 
 Identifier = Annotated[
     str,
-    Field(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9][A-Za-z0-9._:\-]*$",
+    Field(min_length=1, max_length=128, pattern=IDENTIFIER_PATTERN,
           description="An identifier: letters, digits, '.', '_', ':' or '-', "
                       "starting with a letter or digit."),
 ]
 PersonRef = Annotated[
     str,
-    Field(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9][A-Za-z0-9._:\-]*$",
+    Field(min_length=1, max_length=128, pattern=IDENTIFIER_PATTERN,
           description="An agency's opaque reference to a person (personal data; never a name)."),
 ]
 # Length constraints come before the AfterValidator: after it, pydantic would export them as string

@@ -35,6 +35,7 @@ from pydantic.json_schema import JsonSchemaValue
 from pydantic_core import CoreSchema, PydanticCustomError, core_schema
 
 __all__ = [
+    "IDENTIFIER_PATTERN",
     "NAME_PATTERN",
     "POSTED",
     "RFC3339_PATTERN",
@@ -61,6 +62,8 @@ URI_PATTERN = rf"^[^\s{_CONTROL}{_BIDI}]+$"
 """As `NAME_PATTERN`, and no whitespace."""
 TEXT_PATTERN = r"^[^\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]*$"
 """Free text: no control character but tab, line feed and carriage return."""
+IDENTIFIER_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._:\-]*$"
+"""Identifiers and person references: plain ASCII letters, digits, `.`, `_`, `:` and `-`."""
 RFC3339_PATTERN = (r"^[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt][0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]+)?"
                    r"([Zz]|[+-][0-9]{2}:[0-9]{2})$")
 """An RFC 3339 `date-time`: seconds and an offset required."""
@@ -71,6 +74,8 @@ _NOT_A_TIME = ("must be an RFC 3339 date-time string with a timezone offset, e.g
                "or 2024-03-01T22:14:00+01:00")
 
 RULE_MESSAGES: dict[str, str] = {
+    IDENTIFIER_PATTERN: "may hold only letters (a-z, A-Z), digits, '.', '_', ':' and '-', and must start "
+                        "with a letter or digit (no spaces)",
     NAME_PATTERN: f"must not contain {_UNPRINTABLE}",
     URI_PATTERN: f"must be a URI reference without spaces, {_UNPRINTABLE}",
     TEXT_PATTERN: "must not contain control characters (such as NUL or ESC) other than tab and line "

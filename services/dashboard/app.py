@@ -22,6 +22,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from services.dashboard.api import api_router, board_fast_path
 from services.dashboard.auth import ConfigError, TokenSigner, UserDirectory, load_users
 from services.dashboard.context import Dashboard, Forbidden, LoginRequired, NotFound
+from services.dashboard.entry import DataEntryUnavailable, entry_router
 from services.dashboard.live import Hub
 from services.dashboard.metrics import SERVICE, DashboardMetrics
 from services.dashboard.ports import (
@@ -31,6 +32,7 @@ from services.dashboard.ports import (
     AuditTrailUnavailable,
     FixedAuditTrail,
 )
+from services.dashboard.posting import AgencyKey, HttpIntakePoster, IntakePoster, load_agency_keys
 from services.dashboard.public import public_router
 from services.dashboard.readmodel.access import AccessLogView
 from services.dashboard.readmodel.model import ReadModel
@@ -55,6 +57,8 @@ class Adapters:
     start: Callable[[Dashboard, RecordApplier], Awaitable[None]] | None = None
     stop: Callable[[], Awaitable[None]] | None = None
     audit: AuditTrail | None = None
+    intake: IntakePoster | None = None
+    """How the data-entry forms reach the intakes; without it, over HTTP at the configured URLs."""
 
 
 def _unconfigured_audit() -> AuditTrail:
@@ -92,6 +96,22 @@ def _kafka_adapters(settings: DashboardSettings) -> Adapters:
         return bool(feeds) and feeds[0].caught_up.is_set()  # and fresh: see /readyz
 
     return Adapters(access_log, ready, start, stop, audit=KafkaAuditTrail(settings))
+
+
+def _data_entry_keys(settings: DashboardSettings, directory: UserDirectory) -> dict[str, AgencyKey] | None:
+    """The agencies' keys for the data-entry forms; every agency a user enters for must have one."""
+    entering = directory.agencies_entered_for()
+    if settings.data_entry_keys_file is None:
+        if entering:
+            log.warning("users enter data for %s, but GVI_DATA_ENTRY_KEYS_FILE is not set: their forms "
+                        "answer 503", ", ".join(sorted(entering)))
+        return None
+    keys = load_agency_keys(settings.data_entry_keys_file, development=settings.env == "development")
+    missing = entering - set(keys)
+    if missing:
+        raise ConfigError(f"users enter data for {', '.join(sorted(missing))}, which "
+                          f"{settings.data_entry_keys_file} holds no key for")
+    return keys
 
 
 FastPath = Callable[[Scope], Response | None]
@@ -165,6 +185,7 @@ def create_app(settings: DashboardSettings, *, adapters: Adapters | None = None,
                           "development mode: give GVI_USERS_FILE a users file of your own (hashes from "
                           "`python -m services.dashboard.users hash`) or set GVI_ENV=development on a "
                           "developer's machine")
+    keys = _data_entry_keys(settings, directory)
     if settings.session_secret is None:
         log.warning("GVI_SESSION_SECRET is not set: sessions and tokens end when this process does")
     secret = (settings.session_secret or secrets.token_urlsafe(32)).encode()
@@ -172,6 +193,8 @@ def create_app(settings: DashboardSettings, *, adapters: Adapters | None = None,
     registry = CollectorRegistry()
     metrics = DashboardMetrics(registry)
     edges = adapters or _kafka_adapters(settings)
+    poster = edges.intake or HttpIntakePoster(settings.intake_urls,
+                                              timeout_seconds=settings.data_entry_timeout_seconds)
     model = ReadModel(stall_days=settings.stall_days)
     access_view = AccessLogView()
     dash = Dashboard(settings=settings, model=model, access_view=access_view, access_log=edges.access_log,
@@ -191,6 +214,7 @@ def create_app(settings: DashboardSettings, *, adapters: Adapters | None = None,
         log.info("dashboard started (%s mode, %d users)", settings.env, len(directory))
         yield
         dash.hub.close()
+        await poster.close()
         if edges.stop is not None:
             await edges.stop()
 
@@ -226,6 +250,10 @@ def create_app(settings: DashboardSettings, *, adapters: Adapters | None = None,
             return JSONResponse({"detail": str(exc)}, status_code=503, headers=headers)
         return dash_pages.error(request, 503, str(exc), headers=headers)
 
+    @app.exception_handler(DataEntryUnavailable)
+    async def data_entry_unavailable(request: Request, exc: DataEntryUnavailable) -> Response:
+        return dash_pages.error(request, 503, str(exc), headers={"Retry-After": "5"})
+
     @app.exception_handler(AuditTrailUnavailable)
     async def audit_trail_down(request: Request, exc: AuditTrailUnavailable) -> Response:
         return JSONResponse({"detail": str(exc)}, status_code=503, headers={"Retry-After": "5"})
@@ -242,6 +270,7 @@ def create_app(settings: DashboardSettings, *, adapters: Adapters | None = None,
     app.include_router(api_router(dash))
     dash_pages = web_router(dash)
     app.include_router(dash_pages.router)
+    app.include_router(entry_router(dash, dash_pages, poster, keys))
     app.include_router(public_router(dash, dash_pages.env))
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
 

@@ -6,10 +6,13 @@ The users file (TOML, `GVI_USERS_FILE`) is the single place where access is gran
     name = "a.lindqvist"
     role = "operator"                 # operator | analyst | auditor
     password_hash = "scrypt$16384$8$1$<salt>$<hash>"   # python -m services.dashboard.users hash
+    enters_for = "municipality"       # optional: the agency this user enters data for (forms)
 
 Roles (issue 4, "Who sees what"): `operator` sees everything but person references; `analyst` also
-sees person references; `auditor` sees what an operator sees and also reaches the audit pages. The
-dashboard is read-only for every role.
+sees person references; `auditor` sees what an operator sees and also reaches the audit pages.
+Reading is all a role grants. Entering data is granted per user, not per role: `enters_for` names the
+agency (as in the agencies file) whose events the user may enter through the dashboard's forms
+(`forms.py`), which post them to the intake with that agency's key; a user without it enters nothing.
 
 Passwords are stored as scrypt hashes (standard library, salted, memory-hard). Sessions (browser
 cookie) and bearer tokens (scripts) are HMAC-SHA256-signed, expiring claims of (user, role, kind);
@@ -25,6 +28,7 @@ import base64
 import hashlib
 import hmac
 import json
+import re
 import secrets
 import tomllib
 from dataclasses import dataclass
@@ -47,7 +51,8 @@ __all__ = [
     "verify_password",
 ]
 
-DEV_PASSWORDS = {"operator": "dev-operator", "analyst": "dev-analyst", "auditor": "dev-auditor"}
+DEV_PASSWORDS = {"operator": "dev-operator", "analyst": "dev-analyst", "auditor": "dev-auditor",
+                 "coordinator": "dev-coordinator", "civil": "dev-civil"}
 """The documented development users (name: password); refused outside development mode."""
 
 _SCRYPT_N, _SCRYPT_R, _SCRYPT_P = 2**14, 8, 1
@@ -104,14 +109,17 @@ class User:
     name: str
     role: Role
     password_hash: str
+    enters_for: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
 class Principal:
-    """An authenticated user, as a request sees it."""
+    """An authenticated user, as a request sees it. `enters_for` comes from the users file on every
+    request (never from the token), so taking it away takes effect at once."""
 
     name: str
     role: Role
+    enters_for: str | None = None
 
 
 class UserDirectory:
@@ -129,12 +137,18 @@ class UserDirectory:
         user = self._users.get(name)
         if user is None or not verify_password(user.password_hash, password):
             return None
-        return Principal(user.name, user.role)
+        return Principal(user.name, user.role, user.enters_for)
 
     def current(self, name: str, role: str) -> Principal | None:
         """The user still exists with this role (a token of a removed or re-roled user is void)."""
         user = self._users.get(name)
-        return Principal(user.name, user.role) if user is not None and user.role.value == role else None
+        if user is None or user.role.value != role:
+            return None
+        return Principal(user.name, user.role, user.enters_for)
+
+    def agencies_entered_for(self) -> set[str]:
+        """The agencies some user enters data for."""
+        return {u.enters_for for u in self._users.values() if u.enters_for is not None}
 
     def uses_dev_credentials(self) -> bool:
         """The file says it is for development, or a development user has its public password."""
@@ -166,7 +180,12 @@ def load_users(path: Path) -> UserDirectory:
                               "`python -m services.dashboard.users hash`")
         if any(u.name == name for u in users):
             raise ConfigError(f"{path}: user {name!r} is defined twice")
-        users.append(User(name, Role(role), password_hash))
+        enters_for = raw.get("enters_for")
+        if enters_for is not None and (not isinstance(enters_for, str)
+                                       or not re.fullmatch(r"[a-z0-9][a-z0-9-]{0,63}", enters_for)):
+            raise ConfigError(f"{path}: user {name!r}: enters_for must name an agency as the agencies "
+                              "file does (e.g. \"municipality\")")
+        users.append(User(name, Role(role), password_hash, enters_for))
     if not users:
         raise ConfigError(f"{path}: no [[user]] is configured")
     return UserDirectory(users, development_only=bool(config.get("development_only", False)))

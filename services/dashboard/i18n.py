@@ -89,6 +89,41 @@ _EN: dict[str, str] = {
     "unmatched_note": "Sanctions against a person who had no membership assessment valid at the time; "
                       "a later assessment can still link them.",
     "all_groups": "All groups",
+    "enter": "Enter data", "all_forms": "All forms",
+    "entry_intro": "You enter data for {agency}. What you record here is posted to the partnership's event "
+                   "log as the agency's own system would post it, under the agency's name; the access log "
+                   "records that you entered it.",
+    "form_call-in": "Call-in held",
+    "form_warning": "Warning delivered (home visit, letter, custom notification)",
+    "form_support": "Support offered",
+    "field_time": "When (Swedish time)", "field_call_in_id": "Call-in", "field_attended": "Attended",
+    "field_no_shows": "Summoned but did not come", "field_group_id": "Group", "field_channel": "Channel",
+    "field_person_ref": "Person reference",
+    "field_promised_levers": "Sanctions the group was told would follow",
+    "field_service": "Service",
+    "hint_call-in_attended": "One person per line: the group id, then the person reference "
+                             "(e.g. grp-norra-42 mun:s-5521).",
+    "hint_call-in_no_shows": "One person per line, as above.",
+    "hint_warning_person_ref": "When the message reached one person: the agency's reference, never a name.",
+    "hint_warning_call_in_id": "Only for a warning given at a call-in.",
+    "hint_support_person_ref": "When the offer concerns one person: the agency's reference, never a name.",
+    "hint_support_service": "For example housing, work, hotline, relocation.",
+    "optional": "(optional)", "choose": "Choose…", "submit_entry": "Record",
+    "entry_refused": "Not recorded:",
+    "entry_time_required": "Enter the date and time it happened.",
+    "entry_time_invalid": "Enter the date and time as 2026-03-01T14:30 (Swedish time).",
+    "entry_damaged": "The form was damaged and got a new event id; check the fields and send it again.",
+    "entry_not_logged": "Your entry could not be written to the access log, so nothing was sent. Send the "
+                        "form again in a moment.",
+    "entry_intake_down": "The intake cannot take the entry just now. It may or may not have been recorded: "
+                         "send the form again in a moment. It keeps its event id, so it is never recorded "
+                         "twice.",
+    "entry_key_refused": "The intake does not accept this dashboard's key for your agency, so nothing was "
+                         "recorded. Tell the partnership's administrator.",
+    "entry_recorded": "Recorded", "entry_accepted": "The entry is in the partnership's event log.",
+    "entry_repeat": "This entry had been recorded before: nothing new was written; this is its receipt.",
+    "event_id": "Event id", "offset": "Offset", "recorded_at": "Recorded at (UTC)",
+    "enter_another": "Enter another",
 }
 
 _SV: dict[str, str] = {
@@ -175,6 +210,42 @@ _SV: dict[str, str] = {
     "unmatched_note": "Sanktioner mot en person som saknade giltig medlemskapsbedömning vid tillfället; "
                       "en senare bedömning kan fortfarande koppla dem.",
     "all_groups": "Alla grupper",
+    "enter": "Registrera", "all_forms": "Alla formulär",
+    "entry_intro": "Du registrerar för {agency}. Det du registrerar här skickas till samverkans "
+                   "händelselogg på samma sätt som myndighetens eget system skulle skicka det, i "
+                   "myndighetens namn; åtkomstloggen visar att det var du som registrerade det.",
+    "form_call-in": "Genomfört call-in",
+    "form_warning": "Framfört budskap (hembesök, brev, individuellt samtal)",
+    "form_support": "Erbjudet stöd",
+    "field_time": "När (svensk tid)", "field_call_in_id": "Call-in", "field_attended": "Närvarande",
+    "field_no_shows": "Kallade som inte kom", "field_group_id": "Grupp", "field_channel": "Kanal",
+    "field_person_ref": "Personreferens",
+    "field_promised_levers": "Sanktioner som gruppen fick veta skulle följa",
+    "field_service": "Insats",
+    "hint_call-in_attended": "En person per rad: gruppens id, sedan personreferensen "
+                             "(t.ex. grp-norra-42 mun:s-5521).",
+    "hint_call-in_no_shows": "En person per rad, som ovan.",
+    "hint_warning_person_ref": "När budskapet nådde en person: myndighetens referens, aldrig ett namn.",
+    "hint_warning_call_in_id": "Endast för budskap som framförts vid ett call-in.",
+    "hint_support_person_ref": "När erbjudandet gäller en person: myndighetens referens, aldrig ett namn.",
+    "hint_support_service": "Till exempel housing (boende), work (arbete), hotline (stödlinje).",
+    "optional": "(frivilligt)", "choose": "Välj…", "submit_entry": "Registrera",
+    "entry_refused": "Inte registrerat:",
+    "entry_time_required": "Ange datum och tid då det hände.",
+    "entry_time_invalid": "Ange datum och tid som 2026-03-01T14:30 (svensk tid).",
+    "entry_damaged": "Formuläret var skadat och har fått ett nytt händelse-id; kontrollera fälten och "
+                     "skicka det igen.",
+    "entry_not_logged": "Registreringen kunde inte skrivas till åtkomstloggen, så inget skickades. Skicka "
+                        "formuläret igen om en stund.",
+    "entry_intake_down": "Mottagningen kan inte ta emot registreringen just nu. Den kan ha registrerats "
+                         "eller inte: skicka formuläret igen om en stund. Det behåller sitt händelse-id, så "
+                         "det registreras aldrig två gånger.",
+    "entry_key_refused": "Mottagningen godtar inte lägesbildens nyckel för din myndighet, så inget "
+                         "registrerades. Kontakta samverkans administratör.",
+    "entry_recorded": "Registrerat", "entry_accepted": "Registreringen finns i samverkans händelselogg.",
+    "entry_repeat": "Detta var redan registrerat: inget nytt skrevs; detta är dess kvitto.",
+    "event_id": "Händelse-id", "offset": "Offset", "recorded_at": "Registrerat (UTC)",
+    "enter_another": "Registrera en till",
 }
 
 

@@ -37,6 +37,11 @@ class DashboardSettings(KafkaClientSettings, ServerLimitSettings):
     Behind a reverse proxy, `GVI_FORWARDED_ALLOW_IPS` names the proxies whose `X-Forwarded-For` is
     believed; without it every client behind the proxy shares the proxy's address and its limits.
 
+    Data entry (`forms.py`): `GVI_DATA_ENTRY_KEYS_FILE` holds the API keys of the agencies whose users
+    enter events through the dashboard's forms (a secret; unset, no form can be used: 503); the
+    forms post to the intake that owns each type, at `GVI_INCIDENTS_URL`, `GVI_NOTIFICATIONS_URL` and
+    `GVI_SANCTIONS_URL`, waiting at most `GVI_DATA_ENTRY_TIMEOUT_SECONDS` for an answer.
+
     `GVI_PUBLIC_MIN_CELL` is the public statistics' suppression threshold (`readmodel/public.py`),
     `GVI_PUBLIC_CACHE_SECONDS` how long a cache may keep their answers.
     """
@@ -91,6 +96,28 @@ class DashboardSettings(KafkaClientSettings, ServerLimitSettings):
                                              "as '<N' (small-number suppression).")
     public_cache_seconds: int = Field(300, ge=0, le=86_400, validation_alias="GVI_PUBLIC_CACHE_SECONDS",
                                       description="max-age of the public statistics' answers.")
+
+    data_entry_keys_file: Path | None = Field(
+        None, validation_alias="GVI_DATA_ENTRY_KEYS_FILE",
+        description="The agencies' API keys the data-entry forms post with (TOML, a secret).")
+    incidents_url: str = Field("http://127.0.0.1:8001", validation_alias="GVI_INCIDENTS_URL")
+    notifications_url: str = Field("http://127.0.0.1:8002", validation_alias="GVI_NOTIFICATIONS_URL")
+    sanctions_url: str = Field("http://127.0.0.1:8003", validation_alias="GVI_SANCTIONS_URL")
+    data_entry_timeout_seconds: float = Field(10.0, gt=0, le=60,
+                                              validation_alias="GVI_DATA_ENTRY_TIMEOUT_SECONDS")
+
+    @field_validator("incidents_url", "notifications_url", "sanctions_url")
+    @classmethod
+    def _http_url(cls, value: str) -> str:
+        if not value.startswith(("http://", "https://")):
+            raise ValueError(f"{value!r}: an intake's address starts with http:// or https://")
+        return value.rstrip("/")
+
+    @property
+    def intake_urls(self) -> dict[str, str]:
+        """Each intake service's base URL, by service name (`services.contracts.Service`)."""
+        return {"incidents": self.incidents_url, "notifications": self.notifications_url,
+                "sanctions": self.sanctions_url}
 
     @field_validator("forwarded_allow_ips")
     @classmethod

@@ -117,6 +117,8 @@ _RESOURCE: Terms = {
     "group_audit": ("group audit: memberships with person references",
                     "gruppkartläggning: medlemskap med personreferenser"),
     "session": ("logout (the session's id)", "utloggning (sessionens id)"),
+    "data_entry": ("event entered in a form (the event's id)",
+                   "händelse registrerad i formulär (händelsens id)"),
 }
 _UNRESOLVED_REASON: Terms = {
     "no_membership_valid_at_sanction_time": ("no membership valid at the sanction's time",

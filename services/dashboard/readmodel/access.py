@@ -2,8 +2,10 @@
 memberships or a call-in brief, as a record of the `access-log` topic (who, what, when). An entry
 names the user, their role, what they read (a group id, `all` for the whole group audit, or a
 call-in id) and whether person references were shown; it never holds a person
-reference itself. A logout is an entry too (`session`, naming the ended session's random id): every
-dashboard replica reads the log, and refuses that session from then on."""
+reference itself. An event entered through a data-entry form is an entry too (`data_entry`, naming the
+event's id), so that the log says which person entered each event an agency's key posted. A logout
+is an entry too (`session`, naming the ended session's random id): every dashboard replica reads the
+log, and refuses that session from then on."""
 
 from __future__ import annotations
 
@@ -27,6 +29,9 @@ class Resource(StrEnum):
     GROUP_AUDIT = "group_audit"
     SESSION = "session"
     """A logout: `resource_id` is the ended session's token id."""
+    DATA_ENTRY = "data_entry"
+    """An event entered through a data-entry form, written before it is posted: `resource_id` is the
+    event's id (at the agency the user enters for); who entered it is the entry's user."""
 
 
 class AccessEntry(BaseModel):

@@ -9,7 +9,9 @@ the code:
 - `ROUTES`: what each route asks for (`Access`) and what it answers when it is allowed. A route that
   the app has and `ROUTES` lacks fails the test: whoever adds a route says who may reach it.
 - `GRANTS`: the role table of docs/security.md ("Roles"): what each role (and caller) holds. It is
-  checked against `services.dashboard.auth.Role` and the development users file.
+  checked against `services.dashboard.auth.Role` and the development users file. `coordinator` is
+  an operator who also enters data for an agency (`enters_for` in the users file: the data-entry
+  forms).
 
 The rule: a caller who holds the route's access gets its answer (404 for an unknown id); otherwise
 an anonymous caller is sent to the login page (pages: 303 to `/login?next=`) or gets 401 (`/api/`),
@@ -20,6 +22,7 @@ exists). `/metrics` answers only its own token (401 for everyone else, roles inc
 from __future__ import annotations
 
 import tomllib
+import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from enum import Enum
@@ -43,6 +46,7 @@ class Access(Enum):
     PERSON_REFS = "roles that see person references"
     AUDIT = "roles that reach the audit pages"
     METRICS = "the metrics token (GVI_METRICS_TOKEN_FILE)"
+    DATA_ENTRY = "users who enter data for an agency (enters_for)"
 
 
 GRANTS: dict[str, frozenset[Access]] = {
@@ -51,7 +55,13 @@ GRANTS: dict[str, frozenset[Access]] = {
     "operator": frozenset({Access.LOGIN}),
     "analyst": frozenset({Access.LOGIN, Access.PERSON_REFS}),
     "auditor": frozenset({Access.LOGIN, Access.AUDIT}),
+    "coordinator": frozenset({Access.LOGIN, Access.DATA_ENTRY}),
 }
+USERS_OF: dict[str, tuple[str, str]] = {
+    "operator": ("operator", "operator"), "analyst": ("analyst", "analyst"),
+    "auditor": ("auditor", "auditor"), "coordinator": ("coordinator", "operator"),
+}
+"""Each logged-in caller: (the development user, its role)."""
 ROLES = {"operator", "analyst", "auditor"}
 METRICS_TOKEN = "metrics-token-for-the-auth-matrix-0123456789"
 
@@ -71,6 +81,13 @@ def _logout_form(dash: Dashboard, session_token: str) -> tuple[dict[str, str], d
 
 def _token_form(_: Dashboard, __: str) -> tuple[dict[str, str], dict[str, str]]:
     return {"username": "operator", "password": "dev-operator"}, {}
+
+
+def _entry_form(fields: dict[str, str]) -> Form:
+    def form(dash: Dashboard, session_token: str) -> tuple[dict[str, str], dict[str, str]]:
+        return {"csrf_token": dash.signer.csrf(session_token), "time": "2026-03-01T14:30",
+                "event_id": str(uuid.uuid4()), **fields}, {}
+    return form
 
 
 @dataclass(frozen=True)
@@ -120,6 +137,16 @@ ROUTES: dict[tuple[str, str], Rule] = {
     ("GET", "/call-ins/{call_in_id}/brief.pdf"): Rule(Access.LOGIN),
     ("GET", "/group-audit"): Rule(Access.LOGIN),
     ("GET", "/audit"): Rule(Access.AUDIT),
+    ("GET", "/enter"): Rule(Access.DATA_ENTRY),
+    ("GET", "/enter/call-in"): Rule(Access.DATA_ENTRY),
+    ("POST", "/enter/call-in"): Rule(Access.DATA_ENTRY, form=_entry_form(
+        {"call_in_id": "ci-2", "attended": "norra mun:s-1"})),
+    ("GET", "/enter/warning"): Rule(Access.DATA_ENTRY),
+    ("POST", "/enter/warning"): Rule(Access.DATA_ENTRY, form=_entry_form(
+        {"group_id": "norra", "channel": "home_visit"})),
+    ("GET", "/enter/support"): Rule(Access.DATA_ENTRY),
+    ("POST", "/enter/support"): Rule(Access.DATA_ENTRY, form=_entry_form(
+        {"group_id": "norra", "service": "housing"})),
     ("GET", "/public/stats"): Rule(Access.PUBLIC),
     ("GET", "/public/stats.csv"): Rule(Access.PUBLIC),
     ("GET", "/static/{path}"): Rule(Access.PUBLIC),
@@ -193,9 +220,14 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[FastAPI, 
 
 
 def test_the_role_table_names_every_role_and_development_user() -> None:
-    users = {u["role"] for u in tomllib.loads(Path(USERS).read_text())["user"]}
-    assert set(GRANTS) - {"anonymous", "scraper"} == ROLES == {r.value for r in Role} == users
-    assert all(Access.LOGIN in GRANTS[role] for role in ROLES)
+    users = {u["name"]: u for u in tomllib.loads(Path(USERS).read_text())["user"]}
+    assert set(GRANTS) - {"anonymous", "scraper"} == set(USERS_OF)
+    assert {role for _, role in USERS_OF.values()} == ROLES == {r.value for r in Role} == {
+        u["role"] for u in users.values()}
+    assert all(Access.LOGIN in GRANTS[caller] for caller in USERS_OF)
+    for caller, (user, role) in USERS_OF.items():
+        assert users[user]["role"] == role
+        assert (Access.DATA_ENTRY in GRANTS[caller]) == ("enters_for" in users[user]), caller
 
 
 def test_every_route_in_the_table_is_served() -> None:
@@ -217,11 +249,12 @@ def test_who_reaches_each_route(served: tuple[FastAPI, TestClient], method: str,
     session_token = ""
     if caller == "scraper":
         headers["authorization"] = f"Bearer {METRICS_TOKEN}"
-    elif caller in ROLES:
+    elif caller in USERS_OF:
+        user, role = USERS_OF[caller]
         if api:
-            headers["authorization"] = f"Bearer {bearer(app, caller, caller)}"
+            headers["authorization"] = f"Bearer {bearer(app, user, role)}"
         else:
-            session_token = session(app, caller, caller)
+            session_token = session(app, user, role)
             cookies[SESSION_COOKIE] = session_token
     request: dict[str, Any] = {"headers": headers}
     if rule.form is not None:

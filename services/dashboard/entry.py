@@ -1,0 +1,161 @@
+"""The data-entry pages: `/enter` lists the forms a user may use, `/enter/<form>` shows one (GET) and
+records it (POST) by posting the same CloudEvent an agency's system would, through the same intake,
+with the agency's key that the dashboard holds (`posting.py`); the forms are in `forms.py`.
+
+Who may: a logged-in user whose users-file entry names the agency they enter for (`enters_for`), for
+the forms the keys file offers that agency; anyone else 403. Every POST carries the session's CSRF
+token (as the logout form does). Plain HTML forms: no script is needed.
+
+What a POST answers:
+- the dashboard's own refusal (a time it cannot read) or the intake's 4xx: the form again, with what
+  was typed and the messages beside their fields, at the intake's status (422, 403, 409 ...);
+- the intake unreachable, or answering 5xx (Kafka down): the form again with 503 and `Retry-After`,
+  what was typed kept; an access log that cannot be written: the same, before anything is posted;
+- 200 or 202 from the intake: the receipt (the event's id, topic, partition, offset).
+A form keeps its event id until it is recorded, so sending it again after a 503 can never record it
+twice: the intake answers a repeat with the first receipt.
+
+(No `from __future__ import annotations` here: FastAPI reads the route annotations.)
+"""
+
+import logging
+import secrets
+import uuid
+from collections.abc import Callable, Coroutine
+from typing import Any
+
+from fastapi import APIRouter, Request, Response
+
+from services.contracts import owner_of
+from services.dashboard.auth import Principal
+from services.dashboard.context import SESSION_COOKIE, Dashboard, Forbidden
+from services.dashboard.forms import (
+    FORMS,
+    FieldKind,
+    FormSpec,
+    FormValues,
+    Refusal,
+    build_event,
+    refusal_of,
+    time_value,
+)
+from services.dashboard.ports import AccessLogUnavailable
+from services.dashboard.posting import AgencyKey, IntakePoster, IntakeUnreachable
+from services.dashboard.readmodel.access import Resource
+from services.dashboard.terms import TERMS
+from services.dashboard.web import Pages
+
+__all__ = ["entry_router"]
+
+log = logging.getLogger("gvi.dashboard.entry")
+
+MAX_FORM_BYTES = 256 * 1024
+"""A form's body at most (500 attendance lines fit many times over)."""
+
+
+class DataEntryUnavailable(Exception):
+    """Data entry is not configured here: no keys file, or no key for the user's agency (503)."""
+
+
+def entry_router(dash: Dashboard, pages: Pages, poster: IntakePoster,
+                 keys: dict[str, AgencyKey] | None) -> APIRouter:
+    router = APIRouter(include_in_schema=False)
+
+    def entrant(request: Request, form: str | None = None) -> tuple[Principal, AgencyKey]:
+        user = dash.principal(request)
+        if user.enters_for is None:
+            raise Forbidden("your user does not enter data for an agency; the partnership's administrator "
+                            "can give it one (enters_for in the users file)")
+        if keys is None or user.enters_for not in keys:
+            raise DataEntryUnavailable("data entry is not configured on this dashboard "
+                                       "(GVI_DATA_ENTRY_KEYS_FILE); ask the administrator")
+        agency = keys[user.enters_for]
+        if form is not None and form not in agency.forms:
+            raise Forbidden(f"the forms of {user.enters_for} do not include this one")
+        return user, agency
+
+    def suggestions() -> dict[str, list[tuple[str, str]]]:
+        groups = sorted((g, s.name or g) for g, s in dash.model.groups().items())
+        call_ins = sorted(((c.call_in_id, c.call_in_id) for c in dash.model.sources.call_ins()), reverse=True)
+        return {"groups": groups, "call_ins": call_ins,
+                "services": [(code, code) for code in TERMS["support_service"]]}
+
+    def show(request: Request, spec: FormSpec, user: Principal, agency: AgencyKey, values: FormValues,
+             event_id: str, *, status: int = 200, refusal: Refusal | None = None,
+             headers: dict[str, str] | None = None) -> Response:
+        return pages.render(request, "entry_form.html", user=user, page="enter", status=status,
+                            headers=headers, spec=spec, agency=agency, values=values, event_id=event_id,
+                            refusal=refusal or Refusal(), suggestions=suggestions(),
+                            kinds=FieldKind)
+
+    @router.get("/enter")
+    async def forms_index(request: Request) -> Response:
+        user, agency = entrant(request)
+        return pages.render(request, "entry_index.html", user=user, page="enter", agency=agency,
+                            forms=[FORMS[name] for name in agency.forms])
+
+    def form_page(spec: FormSpec) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        async def page(request: Request) -> Response:
+            user, agency = entrant(request, spec.name)
+            return show(request, spec, user, agency, {"time": time_value(dash.clock())}, str(uuid.uuid4()))
+        return page
+
+    def form_post(spec: FormSpec) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        async def record(request: Request) -> Response:
+            user, agency = entrant(request, spec.name)
+            length = request.headers.get("content-length", "")
+            if not length.isdigit():
+                return pages.error(request, 411, "send the form from its page (its length is missing)")
+            if int(length) > MAX_FORM_BYTES:
+                return pages.error(request, 413, f"a form may send at most {MAX_FORM_BYTES} bytes")
+            submitted = await request.form(max_files=0, max_fields=100)
+            token = submitted.get("csrf_token")
+            session = request.cookies.get(SESSION_COOKIE, "")
+            if not isinstance(token, str) or not secrets.compare_digest(token, dash.signer.csrf(session)):
+                return pages.error(request, 403, "the form did not come from this site, or your session "
+                                                 "has changed; open the form again")
+            values: dict[str, str | list[str]] = {}
+            for field in spec.fields:
+                found = [v for v in submitted.getlist(field.name) if isinstance(v, str)]
+                single = found[0] if found else ""
+                values[field.name] = found if field.kind is FieldKind.CHECKBOXES else single
+            event_id = submitted.get("event_id")
+            event_id = event_id if isinstance(event_id, str) else ""
+            entry = build_event(spec, values, agency=agency, event_id=event_id)
+            if entry.event is None:
+                if entry.refusal is not None and "entry_damaged" in entry.refusal.notes:
+                    event_id = str(uuid.uuid4())
+                return show(request, spec, user, agency, values, event_id, status=422, refusal=entry.refusal)
+            unavailable = {"Retry-After": "5"}
+            try:
+                await dash.log_access(user, Resource.DATA_ENTRY, event_id, person_refs_shown=False, via="web")
+            except AccessLogUnavailable as exc:
+                return show(request, spec, user, agency, values, event_id, status=503, headers=unavailable,
+                            refusal=Refusal(notes=["entry_not_logged"], general=[str(exc)]))
+            service = owner_of(spec.event_type)
+            assert service is not None  # the forms are of types an intake owns, never retractions
+            try:
+                reply = await poster.post(service.value, agency.key, entry.event)
+            except IntakeUnreachable as exc:
+                log.warning("data entry: %s", exc)
+                return show(request, spec, user, agency, values, event_id, status=503, headers=unavailable,
+                            refusal=Refusal(notes=["entry_intake_down"]))
+            if reply.status in (200, 202):
+                return pages.render(request, "entry_done.html", user=user, page="enter", spec=spec,
+                                    agency=agency, receipt=reply.body, repeat=reply.status == 200)
+            if reply.status == 401 or not 400 <= reply.status < 500:
+                note = "entry_intake_down"
+                if reply.status == 401:
+                    note = "entry_key_refused"
+                    log.error("data entry: the %s intake refuses the key held for %s", service, agency.name)
+                said = reply.body.get("message")
+                return show(request, spec, user, agency, values, event_id, status=503, headers=unavailable,
+                            refusal=Refusal(notes=[note], general=[said] if isinstance(said, str) else []))
+            return show(request, spec, user, agency, values, event_id, status=reply.status,
+                        refusal=refusal_of(spec, reply.body))
+        return record
+
+    for spec in FORMS.values():
+        router.add_api_route(f"/enter/{spec.name}", form_page(spec), methods=["GET"])
+        router.add_api_route(f"/enter/{spec.name}", form_post(spec), methods=["POST"])
+    return router

@@ -1,0 +1,338 @@
+"""The data-entry forms over HTTP: the dashboard (test client, memory access log) posting to a real
+notifications intake served by uvicorn on a free port (its publisher the fake one), so that what
+crosses between them is the real HTTP request an agency's system would send. Who may use a form,
+CSRF, the intake's own messages beside the fields, the intake or its broker down (503, what was
+typed kept, nothing written), the receipt, and a form sent twice recorded once."""
+
+from __future__ import annotations
+
+import html
+import json
+import re
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import uvicorn
+from fastapi.testclient import TestClient
+
+from devtools.broker import free_port
+from services.contracts import Service
+from services.dashboard.app import Adapters, create_app
+from services.dashboard.auth import ConfigError, load_users
+from services.dashboard.forms import FORMS, refusal_of
+from services.dashboard.ports import FixedAuditTrail, MemoryAccessLog
+from services.dashboard.posting import load_agency_keys
+from services.dashboard.readmodel.access import Resource
+from services.dashboard.settings import DashboardSettings
+from services.intake import api as intake_api
+from services.intake.ledger import ReceiptLedger
+from services.intake.publishing import FakePublisher
+from services.intake.settings import IntakeSettings
+from tests.unit.dashboard.pipeline import Pipeline
+from tests.unit.dashboard.test_dashboard_brief import scenario_events
+
+USERS = Path("deploy/config/users.dev.toml")
+AGENCIES = Path("deploy/config/agencies.dev.toml")
+KEYS = Path("deploy/config/data-entry-keys.dev.toml")
+PASSWORDS = {"coordinator": "dev-coordinator", "civil": "dev-civil", "operator": "dev-operator"}
+
+
+@dataclass
+class Intake:
+    url: str
+    publisher: FakePublisher
+
+
+@pytest.fixture(scope="module")
+def intake() -> Iterator[Intake]:
+    settings = IntakeSettings(GVI_ENV="development", GVI_AGENCIES_FILE=AGENCIES)
+    publisher = FakePublisher()
+
+    async def ready() -> bool:
+        return True
+
+    app = intake_api.create_app(Service.NOTIFICATIONS, settings,
+                                adapters=intake_api.Adapters(publisher, ReceiptLedger(), ready))
+    port = free_port()
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning",
+                                           access_log=False))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 15
+    while not server.started:
+        assert time.monotonic() < deadline, "the intake did not start"
+        time.sleep(0.05)
+    yield Intake(f"http://127.0.0.1:{port}", publisher)
+    server.should_exit = True
+    thread.join(10)
+
+
+class Desk:
+    """A dashboard whose forms post to `intake`, and a browser-like client logged in to it."""
+
+    def __init__(self, client: TestClient, access: MemoryAccessLog) -> None:
+        self.client, self.access = client, access
+
+    def login(self, user: str) -> None:
+        page = self.client.get("/login")
+        csrf = re.search(r'name="csrf_token" value="([^"]+)"', page.text)
+        assert csrf is not None
+        answer = self.client.post("/login", follow_redirects=False, data={
+            "username": user, "password": PASSWORDS[user], "csrf_token": csrf.group(1), "next": "/"})
+        assert answer.status_code == 303, answer.text
+
+    def open(self, form: str) -> dict[str, str]:
+        """The form's hidden fields (CSRF token, event id) and its prefilled time."""
+        page = self.client.get(f"/enter/{form}")
+        assert page.status_code == 200, page.text
+        return {name: html.unescape(value) for name, value in
+                re.findall(r'name="(csrf_token|event_id|time)"[^>]* value="([^"]*)"', page.text)}
+
+    def send(self, form: str, fields: dict[str, Any], hidden: dict[str, str] | None = None) -> httpx.Response:
+        return self.client.post(f"/enter/{form}", data={**(hidden or self.open(form)), **fields},
+                                follow_redirects=False)
+
+
+async def _ready() -> bool:
+    return True
+
+
+def desk_for(url: str, *, keys: Path | None = KEYS) -> Iterator[Desk]:
+    access = MemoryAccessLog()
+    settings = DashboardSettings(GVI_ENV="development", GVI_USERS_FILE=USERS, GVI_NOTIFICATIONS_URL=url,
+                                 GVI_DATA_ENTRY_KEYS_FILE=keys, GVI_DATA_ENTRY_TIMEOUT_SECONDS=5)
+    app = create_app(settings, adapters=Adapters(access_log=access, ready=_ready, audit=FixedAuditTrail()))
+    Pipeline(applier=app.state.applier).post(*scenario_events())
+    with TestClient(app) as client:
+        yield Desk(client, access)
+
+
+@pytest.fixture
+def desk(intake: Intake) -> Iterator[Desk]:
+    yield from desk_for(intake.url)
+
+
+def published(intake: Intake, event_id: str) -> list[dict[str, Any]]:
+    found = [json.loads(record.value) for record, _ in intake.publisher.log]
+    return [event for event in found if event["id"] == event_id]
+
+
+def field_error(page: str, name: str) -> str:
+    found = re.search(rf'<p class="field-error" id="e-{name}">(.*?)</p>', page, re.S)
+    assert found is not None, f"no error beside {name}"
+    return html.unescape(found.group(1))
+
+
+def test_a_coordinator_records_a_support_offer_and_gets_the_receipt(desk: Desk, intake: Intake) -> None:
+    desk.login("coordinator")
+    assert 'href="/enter"' in desk.client.get("/").text
+    hidden = desk.open("support")
+    answer = desk.send("support", {"group_id": "norra", "person_ref": "mun:s-9001", "service": "housing"},
+                       hidden)
+    assert answer.status_code == 200, answer.text
+    event_id = hidden["event_id"]
+    assert event_id in answer.text and "notifications" in answer.text
+    [event] = published(intake, event_id)
+    assert (event["type"], event["source"], event["agency"]) == (
+        "gvi.support.offered.v1", "/agencies/municipality", "municipality")
+    assert event["data"] == {"group_id": "norra", "person_ref": "mun:s-9001", "service": "housing"}
+    assert event["time"].endswith("Z")  # the Swedish time typed, as UTC
+    [entry] = [e for e in desk.access.entries if e.resource is Resource.DATA_ENTRY]
+    assert (entry.user, entry.resource_id, entry.person_refs_shown) == ("coordinator", event_id, False)
+
+    again = desk.send("support", {"group_id": "norra", "person_ref": "mun:s-9001", "service": "housing"},
+                      hidden)  # sent twice (a reload, a double click): recorded once
+    assert again.status_code == 200 and "recorded before" in again.text
+    assert len(published(intake, event_id)) == 1
+
+
+def test_a_call_in_is_recorded_with_its_attendance_lines(desk: Desk, intake: Intake) -> None:
+    desk.login("coordinator")
+    hidden = desk.open("call-in")
+    answer = desk.send("call-in", {"call_in_id": "ci-2", "attended": "norra mun:s-1\r\n\r\nsodra, mun:s-2",
+                                   "no_shows": "norra mun:s-3"}, hidden)
+    assert answer.status_code == 200, answer.text
+    [event] = published(intake, hidden["event_id"])
+    assert event["data"] == {"call_in_id": "ci-2",
+                             "attended": [{"group_id": "norra", "person_ref": "mun:s-1"},
+                                          {"group_id": "sodra", "person_ref": "mun:s-2"}],
+                             "no_shows": [{"group_id": "norra", "person_ref": "mun:s-3"}]}
+
+
+def test_the_intakes_own_messages_stand_beside_the_fields_and_what_was_typed_is_kept(
+        desk: Desk, intake: Intake) -> None:
+    desk.login("coordinator")
+    hidden = desk.open("call-in")
+    typed = {"call_in_id": "ci 2", "attended": "norra\nnorra mun:s-1 <b>"}
+    answer = desk.send("call-in", typed, hidden)
+    assert answer.status_code == 422
+    direct = httpx.post(f"{intake.url}/v1/events", timeout=5, headers={
+        "authorization": "Bearer dev-municipality-key", "content-type": "application/cloudevents+json"},
+        json={"specversion": "1.0", "id": hidden["event_id"], "source": "/agencies/municipality",
+              "type": "gvi.callin.held.v1", "time": "2026-03-01T14:30:00+01:00",
+              "data": {"call_in_id": "ci 2", "attended": [
+                  {"group_id": "norra"}, {"group_id": "norra", "person_ref": "mun:s-1 <b>"}]}})
+    assert direct.status_code == 422
+    said = {e["field"]: e["message"] for e in direct.json()["errors"]}
+    assert said["data.call_in_id"] in field_error(answer.text, "call_in_id")
+    attended = field_error(answer.text, "attended")
+    assert f"line 1 person_ref: {said['data.attended.0.person_ref']}" in attended
+    assert f"line 2 person_ref: {said['data.attended.1.person_ref']}" in attended
+    assert 'value="ci 2"' in answer.text and "norra mun:s-1 &lt;b&gt;</textarea>" in answer.text
+    assert f'value="{hidden["event_id"]}"' in answer.text
+    assert not published(intake, hidden["event_id"])
+
+
+def test_the_intake_refuses_what_the_agencys_role_does_not_allow(desk: Desk, intake: Intake) -> None:
+    desk.login("coordinator")
+    hidden = desk.open("warning")
+    answer = desk.send("warning", {"group_id": "norra", "channel": "custom_notification",
+                                   "promised_levers": ["arrest", "prosecution"]}, hidden)
+    assert answer.status_code == 403
+    assert "custom_notification" in html.unescape(answer.text)  # the intake's message names the channel
+    assert 'value="prosecution" checked' in answer.text
+    assert 'value="custom_notification" selected' in answer.text
+    assert not published(intake, hidden["event_id"])
+    ok = desk.send("warning", {"group_id": "norra", "channel": "home_visit", "promised_levers": "arrest"},
+                   hidden)
+    assert ok.status_code == 200
+    [event] = published(intake, hidden["event_id"])
+    assert event["data"] == {"group_id": "norra", "channel": "home_visit", "promised_levers": ["arrest"]}
+
+
+def test_a_post_without_the_sessions_csrf_token_is_refused(desk: Desk, intake: Intake) -> None:
+    desk.login("coordinator")
+    hidden = desk.open("support")
+    for token in (None, "forged", hidden["csrf_token"][:-2] + "xx"):
+        fields = {**hidden, "group_id": "norra", "service": "work"}
+        if token is None:
+            del fields["csrf_token"]
+        else:
+            fields["csrf_token"] = token
+        answer = desk.send("support", {}, fields)
+        assert answer.status_code == 403, token
+    assert not published(intake, hidden["event_id"]) and not desk.access.entries
+
+
+def test_only_users_who_enter_for_an_agency_reach_its_forms(desk: Desk, intake: Intake) -> None:
+    anonymous = desk.client.post("/enter/support", data={"group_id": "norra"}, follow_redirects=False)
+    assert anonymous.status_code == 303 and anonymous.headers["location"].startswith("/login?next=")
+    desk.login("operator")
+    assert 'href="/enter"' not in desk.client.get("/").text
+    for path in ("/enter", "/enter/support", "/enter/call-in"):
+        assert desk.client.get(path).status_code == 403
+    csrf = re.search(r'name="csrf_token" value="([^"]+)"', desk.client.get("/").text)  # the logout form's
+    assert csrf is not None
+    refused = desk.client.post("/enter/support", follow_redirects=False, data={
+        "csrf_token": csrf.group(1),
+        "event_id": "7d2ad9a4-0c61-4f6c-9d4a-6a1f0f1c0b11", "time": "2026-03-01T14:30",
+        "group_id": "norra", "service": "work"})
+    assert refused.status_code == 403
+    desk.client.cookies.clear()
+    desk.login("civil")  # civil society is offered the support form only
+    assert desk.client.get("/enter/call-in").status_code == 403
+    index = desk.client.get("/enter")
+    assert index.status_code == 200 and "/enter/support" in index.text and "/enter/call-in" not in index.text
+    hidden = desk.open("support")
+    assert desk.send("support", {"group_id": "norra", "service": "mentoring"}, hidden).status_code == 200
+    [event] = published(intake, hidden["event_id"])
+    assert event["source"] == "/agencies/civil-society"
+
+
+def test_the_dashboards_own_check_is_the_time_in_the_readers_language(desk: Desk, intake: Intake) -> None:
+    desk.login("coordinator")
+    hidden = desk.open("support")
+    answer = desk.send("support", {"time": "", "group_id": "norra", "service": "work"}, hidden)
+    assert answer.status_code == 422 and "Enter the date and time it happened." in answer.text
+    desk.client.cookies.set("gvi_lang", "sv")
+    answer = desk.send("support", {"time": "igår", "group_id": "norra", "service": "work"}, hidden)
+    assert answer.status_code == 422 and "Ange datum och tid som" in field_error(answer.text, "time")
+    assert "Grupp" in answer.text and "Erbjudet stöd" in answer.text
+    assert not published(intake, hidden["event_id"])
+
+
+def test_the_intake_down_answers_503_keeps_the_form_and_writes_nothing(intake: Intake) -> None:
+    nobody = f"http://127.0.0.1:{free_port()}"
+    for desk in desk_for(nobody):
+        desk.login("coordinator")
+        hidden = desk.open("support")
+        answer = desk.send("support", {"group_id": "norra", "service": "relocation"}, hidden)
+        assert answer.status_code == 503 and answer.headers["retry-after"] == "5"
+        assert "cannot take the entry just now" in answer.text
+        assert 'value="relocation"' in answer.text and f'value="{hidden["event_id"]}"' in answer.text
+
+
+def test_the_intakes_broker_down_answers_503_with_the_intakes_message(desk: Desk, intake: Intake) -> None:
+    desk.login("coordinator")
+    hidden = desk.open("support")
+    intake.publisher.reachable = False
+    try:
+        answer = desk.send("support", {"group_id": "norra", "service": "work"}, hidden)
+    finally:
+        intake.publisher.reachable = True
+    assert answer.status_code == 503
+    assert "unreachable; nothing was published" in answer.text and 'value="work"' in answer.text
+    retried = desk.send("support", {"group_id": "norra", "service": "work"}, hidden)
+    assert retried.status_code == 200 and len(published(intake, hidden["event_id"])) == 1
+
+
+def test_without_the_keys_file_the_forms_answer_503(intake: Intake) -> None:
+    for desk in desk_for(intake.url, keys=None):
+        desk.login("coordinator")
+        answer = desk.client.get("/enter/support")
+        assert answer.status_code == 503 and "GVI_DATA_ENTRY_KEYS_FILE" in answer.text
+
+
+def test_the_keys_file_is_checked_at_start(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="development keys"):
+        load_agency_keys(KEYS, development=False)
+    short = tmp_path / "keys.toml"
+    short.write_text('[[agency]]\nname = "municipality"\nsource = "/agencies/municipality"\nkey = "guess"\n')
+    with pytest.raises(ConfigError, match="shorter than 32"):
+        load_agency_keys(short, development=False)
+    loaded = load_agency_keys(short, development=True)
+    assert loaded["municipality"].forms == ("call-in", "warning", "support")
+    civil_only = tmp_path / "civil.toml"
+    civil_only.write_text('[[agency]]\nname = "civil-society"\nsource = "/agencies/civil-society"\n'
+                          'key = "dev-civil-key"\n')
+    settings = DashboardSettings(GVI_ENV="development", GVI_USERS_FILE=USERS,
+                                 GVI_DATA_ENTRY_KEYS_FILE=civil_only)
+    with pytest.raises(ConfigError, match="municipality"):
+        create_app(settings, adapters=Adapters(access_log=MemoryAccessLog(), ready=_ready,
+                                               audit=FixedAuditTrail()))
+    users = load_users(USERS)
+    assert {u: getattr(users.current(u, "operator"), "enters_for", "?")
+            for u in ("coordinator", "civil", "operator")} == {
+        "coordinator": "municipality", "civil": "civil-society", "operator": None}
+
+
+def test_a_refusal_goes_beside_the_field_it_names() -> None:
+    refusal = refusal_of(FORMS["call-in"], {
+        "error": "invalid_event", "message": "the event breaks the contract",
+        "errors": [{"field": "data.no_shows.2.group_id", "message": "m1"}, {"field": "time", "message": "m2"},
+                   {"field": "id", "message": "m3"}]})
+    assert refusal.fields == {"no_shows": ["line 3 group_id: m1"], "time": ["m2"]}
+    assert refusal.general == ["the event breaks the contract", "id: m3"]
+
+
+def test_an_access_log_that_cannot_be_written_posts_nothing(desk: Desk, intake: Intake) -> None:
+    desk.login("coordinator")
+    hidden = desk.open("support")
+    desk.access.fail = True
+    answer = desk.send("support", {"group_id": "norra", "service": "education"}, hidden)
+    desk.access.fail = False
+    assert answer.status_code == 503 and "could not be written to the access log" in answer.text
+    assert 'value="education"' in answer.text and not published(intake, hidden["event_id"])
+
+
+def test_an_oversized_form_is_refused_before_it_is_read(desk: Desk, intake: Intake) -> None:
+    desk.login("coordinator")
+    hidden = desk.open("call-in")
+    answer = desk.send("call-in", {"call_in_id": "ci-2", "attended": "norra mun:s-1\n" * 20_000}, hidden)
+    assert answer.status_code == 413 and not published(intake, hidden["event_id"])
