@@ -1,7 +1,7 @@
 """Helpers for the audit tests: a dedicated topic set per test, producers, and a running checkpointer.
 
-Every test gets its own source and checkpoint topics (unique names), so that deleting and recreating
-a "source topic" never touches the session's shared topics other tests use.
+Every test gets its own source, access-log and checkpoint topics (unique names), so that deleting
+and recreating a "source topic" never touches the session's shared topics other tests use.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from prometheus_client import CollectorRegistry
 from services.audit.checkpointer import Checkpointer
 from services.audit.kafka_log import LogReader
 from services.audit.metrics import CheckpointerMetrics
-from services.audit.settings import CheckpointerSettings
+from services.audit.settings import CheckpointerSettings, chained_topics
 from services.audit.signing import PublicKeys, SigningKey
 from services.audit.verify import VerificationReport, verify_log
 
@@ -33,19 +33,25 @@ class TopicSet:
     bootstrap: str
     sources: tuple[str, ...]
     checkpoints: str
+    access_log: str
+
+    @property
+    def chained(self) -> list[str]:
+        """What the checkpointer chains and verify checks: the sources and the access log."""
+        return chained_topics(list(self.sources), self.access_log)
 
     def settings(self, **extra: Any) -> CheckpointerSettings:
         values: dict[str, Any] = {
             "GVI_ENV": "development", "KAFKA_BOOTSTRAP_SERVERS": self.bootstrap,
             "GVI_AUDIT_SOURCE_TOPICS": ",".join(self.sources), "GVI_AUDIT_CHECKPOINT_TOPIC": self.checkpoints,
-            "GVI_AUDIT_EVERY_RECORDS": 4, "GVI_AUDIT_EVERY_SECONDS": 0.3,
-            "GVI_AUDIT_VERIFY_INTERVAL_SECONDS": 0}
+            "GVI_AUDIT_ACCESS_LOG_TOPIC": self.access_log, "GVI_AUDIT_EVERY_RECORDS": 4,
+            "GVI_AUDIT_EVERY_SECONDS": 0.3, "GVI_AUDIT_VERIFY_INTERVAL_SECONDS": 0}
         values.update(extra)
         return CheckpointerSettings(**values)
 
     def env(self) -> dict[str, str]:
         return {"KAFKA_BOOTSTRAP_SERVERS": self.bootstrap, "GVI_AUDIT_SOURCE_TOPICS": ",".join(self.sources),
-                "GVI_AUDIT_CHECKPOINT_TOPIC": self.checkpoints}
+                "GVI_AUDIT_CHECKPOINT_TOPIC": self.checkpoints, "GVI_AUDIT_ACCESS_LOG_TOPIC": self.access_log}
 
 
 def create_topics(bootstrap: str, names: Sequence[str], partitions: int = 1) -> None:
@@ -92,8 +98,8 @@ def delete_topic(bootstrap: str, name: str) -> None:
 def topic_set(bootstrap: str, sources: int = 2, partitions: int = 2) -> TopicSet:
     uid = uuid.uuid4().hex[:8]
     names = tuple(f"audit-src{i}-{uid}" for i in range(sources))
-    topics = TopicSet(bootstrap, names, f"audit-ckpt-{uid}")
-    create_topics(bootstrap, names, partitions)
+    topics = TopicSet(bootstrap, names, f"audit-ckpt-{uid}", f"audit-access-{uid}")
+    create_topics(bootstrap, [*names, topics.access_log], partitions)
     create_topics(bootstrap, [topics.checkpoints], 3)
     return topics
 
@@ -152,7 +158,7 @@ def running_checkpointer(topics: TopicSet, key: SigningKey, trusted: PublicKeys 
 
 def verify(topics: TopicSet, keys: PublicKeys, **kw: Any) -> VerificationReport:
     with LogReader(topics.bootstrap) as reader:
-        return verify_log(reader, topics.sources, topics.checkpoints, keys, **kw)
+        return verify_log(reader, topics.chained, topics.checkpoints, keys, **kw)
 
 
 def wait_all_checkpointed(topics: TopicSet, keys: PublicKeys, timeout: float = 30) -> VerificationReport:

@@ -3,7 +3,7 @@
     view = AuditView(bootstrap, load_public_keys(path))
     snapshot = view.snapshot()        # blocking (kafka-python): call it from a worker thread
     snapshot.last_verification        # the latest signed verification result, or None
-    snapshot.partitions               # per source partition: its latest checkpoint and how many
+    snapshot.partitions               # per chained partition: its latest checkpoint and how many
     snapshot.problems                 # checkpoints whose signature does not verify, malformed records
     view.verify()                     # a full verification now (reads the whole log: slow)
 
@@ -19,9 +19,10 @@ from datetime import datetime
 
 from services.audit.checkpoints import VerificationRecord
 from services.audit.kafka_log import LogReader
-from services.audit.settings import default_source_topics
+from services.audit.settings import chained_topics, default_source_topics
 from services.audit.signing import PublicKeys
 from services.audit.verify import Problem, VerificationReport, load_checkpoints, verify_log
+from services.contracts.access import ACCESS_LOG_TOPIC
 from services.infra.kafka_security import PLAINTEXT, KafkaSecurity
 
 __all__ = ["AuditSnapshot", "AuditView", "PartitionCheckpoints"]
@@ -55,7 +56,8 @@ class AuditView:
         self._security = security
         self._keys = keys
         self._checkpoint_topic = checkpoint_topic
-        self._topics = list(topics) if topics is not None else default_source_topics().split(",")
+        self._topics = (list(topics) if topics is not None
+                        else chained_topics(default_source_topics().split(","), ACCESS_LOG_TOPIC))
         self._timeout_s = timeout_s
 
     def snapshot(self) -> AuditSnapshot:

@@ -8,7 +8,8 @@ The auditors file (TOML, `GVI_AUDITORS_FILE`) is the one place where audit acces
     role = "auditor"                            # or "auditor-personal-data"
 
 The auditor gives the key in `GVI_AUDITOR_KEY` (an environment variable, so it stays out of the
-shell history and the process list). Every role may verify, replay, explain and export; only
+shell history and the process list). The entry's `name` is who the access log says exported: give
+each person an entry and a key of their own. Every role may verify, replay, explain and export; only
 `auditor-personal-data` exports person references as they are, every other export replaces them with
 a keyed pseudonym. Keys are stored as SHA-256 digests, as agency keys are (long random secrets, not
 passwords: make one with `python -m services.intake.keys new`). The development keys are public

@@ -1,6 +1,7 @@
 """`python -m services.audit.checkpointer`: keep the hash chains and publish signed checkpoints.
 
-For every partition of every source topic it chains each committed record (see `chain`), and every
+For every partition of every source topic and of the access log (`GVI_AUDIT_ACCESS_LOG_TOPIC`) it
+chains each committed record (see `chain`), and every
 `GVI_AUDIT_EVERY_RECORDS` records or `GVI_AUDIT_EVERY_SECONDS` seconds publishes a checkpoint signed
 with the key in `GVI_AUDIT_SIGNING_KEY_FILE` to `audit-checkpoints`. After a restart it reads its last
 checkpoints back (those signed by its own key or one in `GVI_AUDIT_PUBLIC_KEYS_FILE`) and continues
@@ -122,8 +123,8 @@ class Checkpointer:
         self._caught_up.clear()  # ready again once this session has resumed and caught up
         with LogReader(settings.kafka_bootstrap_servers, client_id="gvi-audit-checkpointer",
                        security=self._security) as reader:
-            trusted = load_checkpoints(reader, settings.checkpoint_topic, self._trusted, settings.topics,
-                                       keep_segments=False)
+            trusted = load_checkpoints(reader, settings.checkpoint_topic, self._trusted,
+                                       settings.chained_topics, keep_segments=False)
             if trusted.verification is not None and self.last_verification is None:
                 self._record_verification(trusted.verification)
             for problem in trusted.problems:
@@ -175,7 +176,7 @@ class Checkpointer:
 
     def _assign(self, consumer: KafkaConsumer, keeper: ChainKeeper, assigned: list[TopicPartition],
                 resume: Callable[[str, int], Checkpoint | None]) -> list[TopicPartition]:
-        found = [TopicPartition(topic, p) for topic in self._settings.topics
+        found = [TopicPartition(topic, p) for topic in self._settings.chained_topics
                  for p in sorted(consumer.partitions_for_topic(topic) or ())]
         added = [tp for tp in found if tp not in assigned]
         if not added:
@@ -226,7 +227,7 @@ class Checkpointer:
         started = self._clock()
         with LogReader(settings.kafka_bootstrap_servers, client_id="gvi-audit-verify",
                        security=self._security) as reader:
-            report = verify_log(reader, settings.topics, settings.checkpoint_topic, self._trusted,
+            report = verify_log(reader, settings.chained_topics, settings.checkpoint_topic, self._trusted,
                                 now=started, grace_seconds=settings.grace_seconds)
         unsigned = VerificationRecord(time=started, ok=report.ok, records=report.records,
                                       checkpoints=report.checkpoints,
@@ -263,12 +264,13 @@ def create_app(settings: CheckpointerSettings, *, key: SigningKey | None = None)
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         checkpointer.start()
         log.info("audit checkpointer started (%s mode, key id %s, topics %s)", settings.env, key.key_id,
-                 ", ".join(settings.topics))
+                 ", ".join(settings.chained_topics))
         yield
         checkpointer.stop()
 
     app = FastAPI(title="GVI audit checkpointer", version="1", lifespan=lifespan,
-                  description="Keeps signed hash chains over the source topics (see docs/security.md).",
+                  description="Keeps signed hash chains over the source topics and the access log "
+                              "(see docs/security.md).",
                   **api_docs_urls(env=settings.env, api_docs=settings.api_docs))
 
     @app.get("/healthz", summary="Liveness: the process serves requests")

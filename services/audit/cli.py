@@ -5,13 +5,17 @@
     gvi-audit explain GROUP [--case INCIDENT_ID] [--as-of T] [--known-at T2] [--json] [--readers N]
     gvi-audit export  --format jsonl|csv [--out FILE]
 
-Reads Kafka only (assign + seek, no consumer group, nothing written), replay and explain in one
-reader process per core unless --readers says otherwise. The auditor authenticates
-with the key in GVI_AUDITOR_KEY against the auditors file GVI_AUDITORS_FILE (in development, the
-public dev file by default). Results go to stdout (or --out), a progress bar and the summary to
-stderr. Exit codes: 0 done (verify: the log is intact), 1 verify found a problem (or replay
---compare-live a difference), 2 a usage, configuration or access error, an unknown group or case,
-3 Kafka unreachable.
+Reads Kafka (assign + seek, no consumer group), replay and explain in one reader process per core
+unless --readers says otherwise; the one thing it writes is an export's entry on the access log.
+The auditor authenticates with the key in GVI_AUDITOR_KEY against the auditors file
+GVI_AUDITORS_FILE (in development, the public dev file by default); that file's name for the key is
+who the access log says exported. verify checks the source topics and the access log. An export
+writes its access-log entry (who, role, when, how many person references; no personal data) and
+waits for Kafka to acknowledge it before it writes any output; if it cannot, it exports nothing.
+Results go to stdout (or --out), a progress bar and the summary to stderr. Exit codes: 0 done
+(verify: the log is intact), 1 verify found a problem (or replay --compare-live a difference), 2 a
+usage, configuration or access error, an unknown group or case, 3 Kafka unreachable (or it did not
+acknowledge an export's access-log entry: nothing was exported).
 """
 
 from __future__ import annotations
@@ -30,6 +34,7 @@ from typing import IO, Any
 
 from pydantic import ValidationError
 
+from services.audit.access import KafkaAccessLog, count_person_refs, export_entry
 from services.audit.auditors import Auditor, load_auditors
 from services.audit.command import start_fork_server
 from services.audit.errors import AuditError, ConfigError
@@ -55,7 +60,7 @@ from services.audit.replay import (
     replay,
     state_lines,
 )
-from services.audit.settings import DEV_DATA_DIR, AuditCliSettings
+from services.audit.settings import DEV_DATA_DIR, AuditCliSettings, chained_topics
 from services.audit.sharding import ShardsDisagree, shard_plan, sharded_lines
 from services.audit.signing import PublicKeys, load_public_keys
 from services.audit.verify import verify_log
@@ -102,6 +107,9 @@ def _parser() -> argparse.ArgumentParser:
                                          "$GVI_AUDIT_SOURCE_TOPICS or incidents,notifications,sanctions)")
     parser.add_argument("--checkpoint-topic",
                         help="default: $GVI_AUDIT_CHECKPOINT_TOPIC or audit-checkpoints")
+    parser.add_argument("--access-log-topic",
+                        help="where exports are logged; verify checks it with the source topics "
+                             "(default: $GVI_AUDIT_ACCESS_LOG_TOPIC or access-log)")
     parser.add_argument("--timeout", type=float, default=10.0, help="seconds to wait for Kafka (default 10)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -156,6 +164,7 @@ class _Run:
         self.bootstrap = args.bootstrap or settings.kafka_bootstrap_servers
         self.topics = [t for t in (args.topics.split(",") if args.topics else settings.topics) if t]
         self.checkpoint_topic = args.checkpoint_topic or settings.checkpoint_topic
+        self.access_log_topic = args.access_log_topic or settings.access_log_topic
         self.auditor = self._authenticate()
         self.started = time.monotonic()
 
@@ -211,8 +220,8 @@ class _Run:
 
 def _verify(run: _Run) -> int:
     keys = run.public_keys()
-    report = verify_log(run.reader(), run.topics, run.checkpoint_topic, keys,
-                        grace_seconds=run.args.grace_seconds, progress=run.progress("verify"))
+    report = verify_log(run.reader(), chained_topics(run.topics, run.access_log_topic), run.checkpoint_topic,
+                        keys, grace_seconds=run.args.grace_seconds, progress=run.progress("verify"))
     if run.args.json:
         body = {"ok": report.ok, "records": report.records, "checkpoints": report.checkpoints,
                 "unverified_records": report.unverified_records,
@@ -316,11 +325,15 @@ def _export(run: _Run) -> int:
     facts, _ = run.facts(Cut(), "export", in_order=True)  # rows in log order
     derived = replay(facts, window_days=run.settings.window_days)
     rows = [*event_rows(facts, Pseudonymiser(key)), *state_rows(dict(derived.groups))]
+    entry = export_entry(run.auditor, person_refs=count_person_refs(rows), time=datetime.now(UTC))
+    KafkaAccessLog(run.bootstrap, run.access_log_topic, timeout_s=run.args.timeout,
+                   security=run.settings.kafka_security()).record(entry)  # before any output is opened
     out = run.output()
     count = write_jsonl(rows, out) if run.args.format == "jsonl" else write_csv(rows, out)
-    run.say(f"exported {count:,} rows ({len(facts):,} events, {len(derived.groups)} group states) for "
-            f"{run.auditor.name}: person references "
-            f"{'as they are (role ' + run.auditor.role.value + ')' if personal else 'pseudonymised'}")
+    run.say(f"exported {count:,} rows ({len(facts):,} events, {len(derived.groups)} group states, "
+            f"{entry.person_refs:,} person references) for {run.auditor.name}: person references "
+            f"{'as they are (role ' + run.auditor.role.value + ')' if personal else 'pseudonymised'}; "
+            f"logged as access {entry.access_id} on {run.access_log_topic}")
     return 0
 
 

@@ -4,14 +4,16 @@
     ├── ConfigError             a missing or unusable file or setting (exit 2)
     ├── AccessDenied            the auditor key is missing or unknown, or the role does not allow (exit 2)
     ├── NotFound                an unknown group, case or topic (exit 2)
-    └── BrokerUnreachable       Kafka did not answer (exit 3)
+    ├── BrokerUnreachable       Kafka did not answer (exit 3)
+    └── AccessNotLogged         an export's access-log entry was not acknowledged: nothing exported (exit 3)
 
 A verification that finds a problem is not an error: it is a result (exit 1).
 """
 
 from __future__ import annotations
 
-__all__ = ["AccessDenied", "AuditError", "BrokerUnreachable", "ConfigError", "NotFound", "report", "reported"]
+__all__ = ["AccessDenied", "AccessNotLogged", "AuditError", "BrokerUnreachable", "ConfigError", "NotFound",
+           "report", "reported"]
 
 
 class AuditError(Exception):
@@ -34,6 +36,12 @@ class NotFound(AuditError):
 
 class BrokerUnreachable(AuditError):
     """Kafka did not answer in time."""
+
+    exit_code = 3
+
+
+class AccessNotLogged(AuditError):
+    """The access-log entry of an export of personal data was not acknowledged: nothing was output."""
 
     exit_code = 3
 

@@ -13,11 +13,13 @@ from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
 from services.contracts import SOURCE_TOPICS
+from services.contracts.access import ACCESS_LOG_TOPIC
 from services.infra.kafka_security import KafkaClientSettings
 from services.infra.operator_endpoints import ApiDocs, MetricsTokenFile
 from services.infra.server_limits import ServerLimitSettings
 
-__all__ = ["DEV_DATA_DIR", "AuditCliSettings", "CheckpointerSettings", "default_source_topics"]
+__all__ = ["DEV_DATA_DIR", "AuditCliSettings", "CheckpointerSettings", "chained_topics",
+           "default_source_topics"]
 
 DEV_DATA_DIR = Path("var/audit")
 """Where development mode keeps the generated signing key (and its .pub) and pseudonym key."""
@@ -25,6 +27,12 @@ DEV_DATA_DIR = Path("var/audit")
 
 def default_source_topics() -> str:
     return ",".join(spec.name for spec in SOURCE_TOPICS)
+
+
+def chained_topics(source_topics: list[str], access_log_topic: str) -> list[str]:
+    """The topics the checkpointer chains and `verify` checks: every source topic, then the access
+    log, so that a deleted or altered record of who read or exported personal data is found too."""
+    return [*source_topics, *([access_log_topic] if access_log_topic not in source_topics else [])]
 
 
 class _Common(KafkaClientSettings):
@@ -35,11 +43,19 @@ class _Common(KafkaClientSettings):
     source_topics: str = Field(default_factory=default_source_topics,
                                validation_alias="GVI_AUDIT_SOURCE_TOPICS")
     checkpoint_topic: str = Field("audit-checkpoints", validation_alias="GVI_AUDIT_CHECKPOINT_TOPIC")
+    access_log_topic: str = Field(ACCESS_LOG_TOPIC, min_length=1,
+                                  validation_alias="GVI_AUDIT_ACCESS_LOG_TOPIC")
     public_keys_file: Path | None = Field(None, validation_alias="GVI_AUDIT_PUBLIC_KEYS_FILE")
 
     @property
     def topics(self) -> list[str]:
+        """The source topics: what replay, explain and export read."""
         return [t.strip() for t in self.source_topics.split(",") if t.strip()]
+
+    @property
+    def chained_topics(self) -> list[str]:
+        """What the hash chains and checkpoints cover: the source topics and the access log."""
+        return chained_topics(self.topics, self.access_log_topic)
 
     @property
     def development(self) -> bool:

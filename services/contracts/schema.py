@@ -92,8 +92,9 @@ _DERIVED_MESSAGES: Mapping[str, tuple[str, str]] = {
                                   "is defined by the stream processor's issue."),
     "alerts": ("Alert", "An operational alert (e.g. a violation by a warned group, a stalled "
                         "follow-through); its schema is defined by the stream processor's issue."),
-    "access-log": ("AccessLogEntry", "One read of person-level data; its schema is defined by the "
-                                     "dashboard's issue."),
+    "access-log": ("AccessLogEntry", "One read or export of person-level data, by the dashboard or "
+                                     "gvi-audit export; its model is AccessEntry in "
+                                     "services/contracts/access.py."),
     "audit-checkpoints": ("AuditCheckpoint", "A checkpoint of the audit trail over the source topics; its "
                                              "schema is defined by the audit issue."),
 }

@@ -15,12 +15,12 @@ from fastapi.responses import JSONResponse, StreamingResponse
 from fastapi.security import OAuth2PasswordRequestForm
 from starlette.types import Scope
 
+from services.contracts.access import Resource
 from services.dashboard.audit import snapshot_document
 from services.dashboard.auth import Principal
 from services.dashboard.context import Dashboard, LoginRequired, NotFound
 from services.dashboard.live import sse_message
 from services.dashboard.login import LoginRefused, client_address
-from services.dashboard.readmodel.access import Resource
 from services.dashboard.readmodel.brief import call_in_brief
 from services.dashboard.readmodel.group_audit import GroupAudit, audit_document, group_audit
 from services.dashboard.readmodel.model import CaseFilter

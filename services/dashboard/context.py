@@ -13,13 +13,14 @@ from typing import Any
 
 from fastapi import Request
 
+from services.contracts.access import AccessEntry, Resource
 from services.dashboard.auth import Principal, Role, TokenKind, TokenSigner, UserDirectory
 from services.dashboard.freshness import FeedFreshness
 from services.dashboard.live import Hub, sse_message
 from services.dashboard.login import LoginGate, LoginLimits
 from services.dashboard.metrics import DashboardMetrics
 from services.dashboard.ports import AccessLog, AccessLogUnavailable, AuditTrail
-from services.dashboard.readmodel.access import AccessEntry, AccessLogView, Resource
+from services.dashboard.readmodel.access import AccessLogView
 from services.dashboard.readmodel.model import ReadModel
 from services.dashboard.readmodel.records import Changes
 from services.dashboard.readmodel.sources import Domain

@@ -27,6 +27,7 @@ from typing import Any
 from fastapi import APIRouter, Request, Response
 
 from services.contracts import owner_of
+from services.contracts.access import Resource
 from services.dashboard.auth import Principal
 from services.dashboard.context import SESSION_COOKIE, Dashboard, Forbidden
 from services.dashboard.forms import (
@@ -41,7 +42,6 @@ from services.dashboard.forms import (
 )
 from services.dashboard.ports import AccessLogUnavailable
 from services.dashboard.posting import AgencyKey, IntakePoster, IntakeUnreachable
-from services.dashboard.readmodel.access import Resource
 from services.dashboard.terms import TERMS
 from services.dashboard.web import Pages
 

@@ -23,9 +23,9 @@ from collections.abc import Callable, Sequence
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.errors import KafkaError
 
+from services.contracts.access import ACCESS_LOG_TOPIC, AccessEntry
 from services.dashboard.metrics import DashboardMetrics
 from services.dashboard.ports import AccessLogUnavailable
-from services.dashboard.readmodel.access import ACCESS_LOG_TOPIC, AccessEntry
 from services.dashboard.readmodel.records import Changes, RecordApplier, current_only
 from services.infra.kafka_security import PLAINTEXT, KafkaSecurity
 
@@ -185,7 +185,7 @@ class KafkaAccessLog:
         try:
             producer = await self._started()
             await asyncio.wait_for(producer.send_and_wait(ACCESS_LOG_TOPIC, entry.to_json(),
-                                                          key=entry.user.encode()), self._timeout)
+                                                          key=entry.key()), self._timeout)
         except (KafkaError, OSError, TimeoutError) as exc:
             raise AccessLogUnavailable(
                 "the access log (Kafka) did not acknowledge in time, so nothing was shown; retry later"

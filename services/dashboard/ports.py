@@ -13,7 +13,7 @@ from __future__ import annotations
 from typing import Protocol
 
 from services.audit.api import AuditSnapshot
-from services.dashboard.readmodel.access import AccessEntry
+from services.contracts.access import AccessEntry
 
 __all__ = ["AccessLog", "AccessLogUnavailable", "AuditTrail", "AuditTrailUnavailable", "FixedAuditTrail",
            "MemoryAccessLog"]

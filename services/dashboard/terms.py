@@ -15,6 +15,7 @@ from collections.abc import Mapping
 from enum import StrEnum
 from typing import get_args
 
+from services.contracts.access import Resource
 from services.contracts.events import (
     EVENT_TYPES,
     Confidence,
@@ -25,7 +26,6 @@ from services.contracts.events import (
     WarningChannel,
 )
 from services.dashboard.auth import Role
-from services.dashboard.readmodel.access import Resource
 from services.sanctions.domain.alerts import AlertKind
 from services.sanctions.domain.state import CaseStatus, GroupStatus, LinkRule, ResolvedBy, UnresolvedSanction
 
@@ -119,6 +119,7 @@ _RESOURCE: Terms = {
     "session": ("logout (the session's id)", "utloggning (sessionens id)"),
     "data_entry": ("event entered in a form (the event's id)",
                    "händelse registrerad i formulär (händelsens id)"),
+    "audit_export": ("audit export (gvi-audit)", "granskningsexport (gvi-audit)"),
 }
 _UNRESOLVED_REASON: Terms = {
     "no_membership_valid_at_sanction_time": ("no membership valid at the sanction's time",
@@ -164,6 +165,7 @@ _VIA: Terms = {
     "web": ("page", "sida"),
     "api": ("API", "API"),
     "pdf": ("PDF", "PDF"),
+    "cli": ("gvi-audit", "gvi-audit"),
 }
 
 TERMS: Mapping[str, Terms] = {

@@ -25,6 +25,7 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoes
 from markupsafe import Markup
 
 from services.audit.api import AuditSnapshot
+from services.contracts.access import Resource
 from services.dashboard.api import area_lookup, audit_of, authenticate_password, group_names, stats_filter
 from services.dashboard.auth import Principal
 from services.dashboard.chart import violence_chart
@@ -33,7 +34,6 @@ from services.dashboard.i18n import LANGUAGES, choose_language, labels
 from services.dashboard.login import LoginRefused
 from services.dashboard.pdf import brief_pdf
 from services.dashboard.ports import AuditTrailUnavailable
-from services.dashboard.readmodel.access import Resource
 from services.dashboard.readmodel.brief import call_in_brief
 from services.dashboard.readmodel.model import CaseFilter, agency_of
 from services.dashboard.readmodel.stats import (

@@ -104,7 +104,7 @@ def test_the_running_checkpointer_is_verified_by_the_cli_and_shown_to_the_dashbo
 
 
 def test_verify_without_a_broker_is_one_line_and_exit_3(tmp_path: Path) -> None:
-    topics = TopicSet(f"127.0.0.1:{free_port()}", ("incidents",), "audit-checkpoints")
+    topics = TopicSet(f"127.0.0.1:{free_port()}", ("incidents",), "audit-checkpoints", "access-log")
     (tmp_path / "k.pub").write_text("")
     answer = gvi_audit(topics, "--timeout", "2", "verify", "--public-keys", str(tmp_path / "k.pub"))
     assert answer.returncode == 2 and answer.stderr.count("\n") == 1  # the empty keys file comes first

@@ -74,6 +74,7 @@ def log(kafka_bootstrap: str) -> dict[str, Any]:
 def run_cli(log: dict[str, Any], *args: str,
             key: str = "dev-auditor-key") -> subprocess.CompletedProcess[bytes]:
     env = {"PATH": "/usr/bin:/bin", "GVI_ENV": "development", "GVI_AUDITOR_KEY": key,
+           "PYTHONPATH": str(Path(__file__).resolve().parents[2]),  # this checkout's code
            "KAFKA_BOOTSTRAP_SERVERS": log["bootstrap"],
            "GVI_AUDIT_SOURCE_TOPICS": ",".join(log["topics"].values())}
     gvi_audit = Path(sys.executable).parent / "gvi-audit"
@@ -231,3 +232,4 @@ def test_export_pseudonymises_person_references_unless_the_role_allows_them(log:
     table = list(csv.DictReader(io.StringIO(personal.stdout.decode())))
     assert any("pol:p-1" in row["data"] for row in table)
     assert {row["kind"] for row in table} == {"event", "group_state"}
+    assert b"logged as access" in plain.stderr and b"logged as access" in personal.stderr

@@ -194,8 +194,10 @@ def test_processor_dashboard_and_checkpointer_work_with_their_own_users(
     with running_processor(secure_kafka.broker.secure_bootstrap, tmp_path / "processor",
                            app_id="processor-0", env=worker_env):  # as on Kubernetes: the pod's name
         wait_until_live_equals_replay(secure_kafka.setup_bootstrap)
-    # the auditor's replay, its reader processes included, with the auditor's own read-only user
+    # the auditor's replay, its reader processes included, with the auditor's own user (this
+    # checkout's code, whichever checkout the virtualenv's editable install names)
     auditor_env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "GVI_ENV": "development",
+                   "PYTHONPATH": str(Path(__file__).resolve().parents[2]),
                    "GVI_AUDITOR_KEY": "dev-auditor-key", **secure_kafka.env("gvi-auditor")}
     answer = subprocess.run([str(Path(sys.executable).parent / "gvi-audit"), "--no-progress", "replay",
                              "--readers", "2", "--compare-live"], env=auditor_env, capture_output=True,
@@ -209,14 +211,26 @@ def test_processor_dashboard_and_checkpointer_work_with_their_own_users(
         assert httpx.get(f"{url}/api/groups/{group}/people", headers=headers).status_code == 200
     logged = [json.loads(r.value) for r in read_topic(secure_kafka.setup_bootstrap, "access-log")]
     assert [e["resource"] for e in logged if e["resource_id"] == group] == ["group", "group_people"]
+    # an export, logged first on the access log with the same user, which may write there
+    exported = subprocess.run([str(Path(sys.executable).parent / "gvi-audit"), "--no-progress", "export",
+                               "--format", "jsonl"], env={**auditor_env, "GVI_AUDITOR_KEY": "dev-dpo-key"},
+                              capture_output=True, timeout=120)
+    assert exported.returncode == 0, exported.stderr
+    logged = [json.loads(r.value) for r in read_topic(secure_kafka.setup_bootstrap, "access-log")]
+    assert [(e["resource"], e["user"]) for e in logged if e["via"] == "cli"] == [
+        ("audit_export", "data-protection-officer")]
 
     settings = CheckpointerSettings(GVI_ENV="development", GVI_AUDIT_DATA_DIR=tmp_path / "audit",
                                     GVI_AUDIT_EVERY_SECONDS=0.5, GVI_AUDIT_VERIFY_INTERVAL_SECONDS=0,
                                     **secure_kafka.env("gvi-audit-checkpointer"))
     with TestClient(create_checkpointer(settings)) as client:
         wait_ready(client)
-        wait_for(lambda: read_topic(secure_kafka.setup_bootstrap, "audit-checkpoints"), 30,
-                 "a checkpoint on audit-checkpoints")
+        def chained() -> set[str]:
+            return {json.loads(r.value).get("topic")
+                    for r in read_topic(secure_kafka.setup_bootstrap, "audit-checkpoints")}
+
+        wait_for(lambda: chained() >= {"incidents", "access-log"}, 30,
+                 "checkpoints of a source topic and of the access log on audit-checkpoints")
 
 
 @pytest.mark.parametrize(("command", "code"), [(["services.sanctions.processor"], 2),

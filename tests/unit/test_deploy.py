@@ -613,7 +613,9 @@ def test_every_kafka_user_is_allowed_exactly_what_its_service_uses(rendering: st
                 assert name in intakes and (resource["name"], pattern) == (f"{name}-", "prefix"), name
             else:
                 raise AssertionError(f"{name}: unexpected ACL resource {resource}")
-    # Each topic has exactly one writer: the service that owns it.
+    # Each topic has exactly one writer, the service that owns it; but the access log, which the
+    # dashboard and the auditors' exports (gvi-audit) write with one record contract.
     assert writers == {**{topic: {user} for user, topic in intakes.items()},
                        "group-state": {"gvi-processor"}, "alerts": {"gvi-processor"},
-                       "access-log": {"gvi-dashboard"}, "audit-checkpoints": {"gvi-audit-checkpointer"}}
+                       "access-log": {"gvi-dashboard", "gvi-auditor"},
+                       "audit-checkpoints": {"gvi-audit-checkpointer"}}

@@ -1,54 +1,19 @@
-"""The access log: every read of a group's detail, its person-level data, the group audit's
-memberships or a call-in brief, as a record of the `access-log` topic (who, what, when). An entry
-names the user, their role, what they read (a group id, `all` for the whole group audit, or a
-call-in id) and whether person references were shown; it never holds a person
-reference itself. An event entered through a data-entry form is an entry too (`data_entry`, naming the
-event's id), so that the log says which person entered each event an agency's key posted. A logout
-is an entry too (`session`, naming the ended session's random id): every dashboard replica reads the
-log, and refuses that session from then on."""
+"""The access log as the auditors' page lists it. The record itself (`AccessEntry`, `Resource`, the
+topic) is the contract's, `services.contracts.access`, which the dashboard and `gvi-audit export`
+both write: every read of a group's detail, its person-level data, the group audit's memberships or
+a call-in brief, every logout (`session`, naming the ended session's random id: every dashboard
+replica reads the log, and refuses that session from then on), every event entered through a
+data-entry form (`data_entry`) and every audit export."""
 
 from __future__ import annotations
 
 from collections import deque
-from datetime import datetime
-from enum import StrEnum
 
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import ValidationError
 
-from services.contracts import canonical_json
+from services.contracts.access import AccessEntry
 
-__all__ = ["ACCESS_LOG_TOPIC", "AccessEntry", "AccessLogView", "Resource"]
-
-ACCESS_LOG_TOPIC = "access-log"
-
-
-class Resource(StrEnum):
-    GROUP = "group"
-    GROUP_PEOPLE = "group_people"
-    CALL_IN_BRIEF = "call_in_brief"
-    GROUP_AUDIT = "group_audit"
-    SESSION = "session"
-    """A logout: `resource_id` is the ended session's token id."""
-    DATA_ENTRY = "data_entry"
-    """An event entered through a data-entry form, written before it is posted: `resource_id` is the
-    event's id (at the agency the user enters for); who entered it is the entry's user."""
-
-
-class AccessEntry(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-    access_id: str
-    time: datetime
-    user: str
-    role: str
-    resource: Resource
-    resource_id: str
-    person_refs_shown: bool
-    via: str
-    """`api`, `web` or `pdf`."""
-
-    def to_json(self) -> bytes:
-        return canonical_json(self.model_dump(mode="json"))
+__all__ = ["AccessLogView"]
 
 
 class AccessLogView:

@@ -22,7 +22,8 @@ from functools import partial
 from typing import TypeVar
 
 from services.contracts import EventInvalid, parse_event
-from services.dashboard.readmodel.access import ACCESS_LOG_TOPIC, AccessEntry, AccessLogView, Resource
+from services.contracts.access import ACCESS_LOG_TOPIC, AccessEntry, Resource
+from services.dashboard.readmodel.access import AccessLogView
 from services.dashboard.readmodel.model import AlertEntry, ReadModel
 from services.dashboard.readmodel.sources import KEPT_TYPES, Domain
 from services.sanctions.domain.facts import Fact

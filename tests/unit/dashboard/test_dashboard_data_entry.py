@@ -23,12 +23,12 @@ from fastapi.testclient import TestClient
 
 from devtools.broker import free_port
 from services.contracts import Service
+from services.contracts.access import Resource
 from services.dashboard.app import Adapters, create_app
 from services.dashboard.auth import ConfigError, load_users
 from services.dashboard.forms import FORMS, refusal_of
 from services.dashboard.ports import FixedAuditTrail, MemoryAccessLog
 from services.dashboard.posting import load_agency_keys
-from services.dashboard.readmodel.access import Resource
 from services.dashboard.settings import DashboardSettings
 from services.intake import api as intake_api
 from services.intake.ledger import ReceiptLedger

@@ -16,11 +16,11 @@ import pytest
 import services.contracts
 import services.sanctions.domain
 from devtools.scenario import build_scenario
+from services.contracts.access import Resource
 from services.contracts.events import EVENT_TYPES
 from services.contracts.topics import Service
 from services.dashboard import i18n
 from services.dashboard.auth import Role
-from services.dashboard.readmodel.access import Resource
 from services.dashboard.terms import ENUMERATIONS, TERMS, term
 from tests.unit.dashboard.test_dashboard_http import Harness
 from tests.unit.dashboard.test_dashboard_pages import visible_text
