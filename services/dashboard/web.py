@@ -35,6 +35,7 @@ from services.dashboard.pdf import brief_pdf
 from services.dashboard.ports import AuditTrailUnavailable
 from services.dashboard.readmodel.access import Resource
 from services.dashboard.readmodel.brief import call_in_brief
+from services.dashboard.readmodel.call_in import call_in_prep
 from services.dashboard.readmodel.model import CaseFilter, agency_of
 from services.dashboard.readmodel.stats import (
     STOCKHOLM,
@@ -252,6 +253,19 @@ def web_router(dash: Dashboard) -> Pages:
         listed = sorted(dash.model.sources.call_ins(), reverse=True,
                         key=lambda c: c.held_time or c.scheduled_for or earliest)
         return pages.render(request, "call_ins.html", user=user, page="call_ins", call_ins=listed)
+
+    @router.get("/call-ins/{call_in_id}")
+    async def call_in(request: Request, call_in_id: str) -> Response:
+        """Every role sees the invited groups and the counts; a role that may see person references
+        also who is invited or summoned, on probation, and came (access-logged first)."""
+        user = dash.principal(request)
+        people = user.role.sees_person_refs
+        found = call_in_prep(dash.model.sources, call_in_id, people=people, group_name=group_names(dash).get)
+        if found is None:
+            raise NotFound(f"no call-in {call_in_id!r} was scheduled or held")
+        await dash.log_access(user, Resource.CALL_IN_PEOPLE if people else Resource.CALL_IN, call_in_id,
+                              person_refs_shown=people, via="web")
+        return pages.render(request, "call_in.html", user=user, page="call_ins", prep=found)
 
     @router.get("/call-ins/{call_in_id}/brief")
     async def brief(request: Request, call_in_id: str) -> Response:
