@@ -7,7 +7,7 @@ FastAPI reads the route annotations.)
 
 import json
 from collections.abc import Callable
-from datetime import date
+from datetime import date, datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request, Response
@@ -22,7 +22,7 @@ from services.dashboard.live import sse_message
 from services.dashboard.login import LoginRefused, client_address
 from services.dashboard.readmodel.access import Resource
 from services.dashboard.readmodel.brief import call_in_brief
-from services.dashboard.readmodel.call_in import call_in_prep
+from services.dashboard.readmodel.call_in import CallInPrep, call_in_prep
 from services.dashboard.readmodel.group_audit import GroupAudit, audit_document, group_audit
 from services.dashboard.readmodel.model import CaseFilter
 from services.dashboard.readmodel.stats import (
@@ -210,7 +210,7 @@ def api_router(dash: Dashboard) -> APIRouter:
                                                   "(counts)",
                 responses={404: {"description": "No such call-in"}, 503: {"description": "Access log down"}})
     async def call_in(call_in_id: str, user: User) -> Response:
-        found = call_in_prep(dash.model.sources, call_in_id, people=False, group_name=group_names(dash).get)
+        found = prep_of(dash, call_in_id, people=False)
         if found is None:
             raise NotFound(f"no call-in {call_in_id!r} was scheduled or held")
         await dash.log_access(user, Resource.CALL_IN, call_in_id, person_refs_shown=False, via="api")
@@ -223,7 +223,7 @@ def api_router(dash: Dashboard) -> APIRouter:
                            404: {"description": "No such call-in"}, 503: {"description": "Access log down"}})
     async def call_in_people(call_in_id: str, user: User) -> Response:
         dash.require(user, lambda r: r.sees_person_refs, "person references")
-        found = call_in_prep(dash.model.sources, call_in_id, people=True, group_name=group_names(dash).get)
+        found = prep_of(dash, call_in_id, people=True)
         if found is None:
             raise NotFound(f"no call-in {call_in_id!r} was scheduled or held")
         await dash.log_access(user, Resource.CALL_IN_PEOPLE, call_in_id, person_refs_shown=True, via="api")
@@ -312,6 +312,16 @@ def audit_of(dash: Dashboard, *, people: bool, group_id: str | None) -> GroupAud
     sources = dash.model.sources
     return group_audit(sources.memberships(), sources.relations(), dash.model.unresolved_sanctions(),
                        dash.clock(), people=people, group_id=group_id or None)
+
+
+def prep_of(dash: Dashboard, call_in_id: str, *, people: bool) -> CallInPrep | None:
+    """A call-in's preparation as of now, with group names and the processor's alerts as received."""
+    def raised_at(alert_id: str) -> datetime | None:
+        alert = dash.model.alert(alert_id)
+        return alert.raised_at if alert is not None and alert.active else None
+
+    return call_in_prep(dash.model.sources, call_in_id, people=people, group_name=group_names(dash).get,
+                        raised_at=raised_at)
 
 
 def group_names(dash: Dashboard) -> dict[str, str | None]:

@@ -25,7 +25,14 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoes
 from markupsafe import Markup
 
 from services.audit.api import AuditSnapshot
-from services.dashboard.api import area_lookup, audit_of, authenticate_password, group_names, stats_filter
+from services.dashboard.api import (
+    area_lookup,
+    audit_of,
+    authenticate_password,
+    group_names,
+    prep_of,
+    stats_filter,
+)
 from services.dashboard.auth import Principal
 from services.dashboard.chart import violence_chart
 from services.dashboard.context import PRELOGIN_COOKIE, SESSION_COOKIE, Dashboard, LoginRequired, NotFound
@@ -35,7 +42,6 @@ from services.dashboard.pdf import brief_pdf
 from services.dashboard.ports import AuditTrailUnavailable
 from services.dashboard.readmodel.access import Resource
 from services.dashboard.readmodel.brief import call_in_brief
-from services.dashboard.readmodel.call_in import call_in_prep
 from services.dashboard.readmodel.model import CaseFilter, agency_of
 from services.dashboard.readmodel.stats import (
     STOCKHOLM,
@@ -260,7 +266,7 @@ def web_router(dash: Dashboard) -> Pages:
         also who is invited or summoned, on probation, and came (access-logged first)."""
         user = dash.principal(request)
         people = user.role.sees_person_refs
-        found = call_in_prep(dash.model.sources, call_in_id, people=people, group_name=group_names(dash).get)
+        found = prep_of(dash, call_in_id, people=people)
         if found is None:
             raise NotFound(f"no call-in {call_in_id!r} was scheduled or held")
         await dash.log_access(user, Resource.CALL_IN_PEOPLE if people else Resource.CALL_IN, call_in_id,

@@ -54,6 +54,9 @@ class CallInGroup(_Part):
     """None (the three) while the call-in has not been held."""
     alert_id: str | None
     """The `no_show_on_probation` alert the rules raise for this group and call-in, if any."""
+    alert_raised_at: datetime | None
+    """When the processor's alert of that id arrived, if it has and is not withdrawn (None while the
+    processor has yet to publish it)."""
 
 
 class CallInPerson(_Part):
@@ -80,8 +83,10 @@ class CallInPrep(_Part):
 
 
 def call_in_prep(sources: SourceFacts, call_in_id: str, *, people: bool,
-                 group_name: Callable[[str], str | None] = lambda _: None) -> CallInPrep | None:
-    """The call-in's preparation and attendance, or None if it was never scheduled nor held."""
+                 group_name: Callable[[str], str | None] = lambda _: None,
+                 raised_at: Callable[[str], datetime | None] = lambda _: None) -> CallInPrep | None:
+    """The call-in's preparation and attendance, or None if it was never scheduled nor held.
+    `raised_at(alert_id)`: when an alert arrived from the processor, if it is active."""
     view = sources.call_in(call_in_id)
     if view is None:
         return None
@@ -104,7 +109,7 @@ def call_in_prep(sources: SourceFacts, call_in_id: str, *, people: bool,
                                  on_probation_since=probation[person], attendance=attendance)
     group_ids = sorted(view.invited | {g for _, g in rows})
     groups = tuple(_group(g, g in view.invited, [r for r in rows.values() if r.group_id == g], call_in_id,
-                          held is not None, group_name(g)) for g in group_ids)
+                          held is not None, group_name(g), raised_at) for g in group_ids)
     return CallInPrep(call_in_id=call_in_id, scheduled_for=view.scheduled_for, location=view.location,
                       held_time=view.held_time, as_of=as_of, groups=groups,
                       people=tuple(rows.values()) if people else None)
@@ -126,13 +131,14 @@ def _members(memberships: Iterable[Fact], invited: frozenset[str], as_of: dateti
 
 
 def _group(group_id: str, invited: bool, rows: list[CallInPerson], call_in_id: str, held: bool,
-           name: str | None) -> CallInGroup:
+           name: str | None, raised_at: Callable[[str], datetime | None]) -> CallInGroup:
     members = [r for r in rows if r.member]
     no_shows = [r for r in rows if r.attendance == "no_show"]
     on_probation = sum(1 for r in no_shows if r.on_probation_since is not None)
+    alert = alert_id(AlertKind.NO_SHOW_ON_PROBATION, group_id, call_in_id) if on_probation else None
     return CallInGroup(
         group_id=group_id, name=name, invited=invited, members=len(members),
         members_on_probation=sum(1 for r in members if r.on_probation_since is not None),
         attended=sum(1 for r in rows if r.attendance == "attended") if held else None,
         no_shows=len(no_shows) if held else None, no_shows_on_probation=on_probation if held else None,
-        alert_id=alert_id(AlertKind.NO_SHOW_ON_PROBATION, group_id, call_in_id) if on_probation else None)
+        alert_id=alert, alert_raised_at=raised_at(alert) if alert is not None else None)

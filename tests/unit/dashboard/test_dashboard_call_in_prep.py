@@ -38,6 +38,7 @@ def test_a_held_call_in_shows_attendance_and_the_no_show_on_probation_it_raised(
     assert (sodra.members, sodra.attended, sodra.no_shows, sodra.no_shows_on_probation) == (0, 0, 1, 1)
     [alert] = [a for a in pipe.model.alerts() if a.kind is AlertKind.NO_SHOW_ON_PROBATION]
     assert (alert.group_id, alert.incident_id, alert.alert_id) == ("sodra", "ci-1", sodra.alert_id)
+    assert sodra.alert_raised_at is None   # no `raised_at` given: the feed's alerts are not consulted
     assert prep.people is not None
     rows = [(p.person_ref, p.group_id, p.member, p.on_probation_since, p.attendance) for p in prep.people]
     assert rows == [
@@ -61,6 +62,18 @@ def test_without_people_no_person_reference_is_in_the_view() -> None:
     assert prep is not None and prep.people is None
     assert not [p for p in PEOPLE if p in prep.model_dump_json()]
     assert call_in_prep(scenario().model.sources, "no-such", people=True) is None
+
+
+def test_the_page_says_raised_only_once_the_processor_s_alert_has_arrived(dash: Harness) -> None:
+    dash.pipe.ledger.apply(PROBATION[0])           # the processor has yet to publish its alert
+    dash.pipe.applier.apply("sanctions", None, PROBATION[0].to_json(), 0)
+    dash.login("operator")
+    page = dash.client.get("/call-ins/ci-1").text
+    assert "alert not yet received from the processor" in page and "Raised to the Probation" not in page
+    dash.pipe.post(PROBATION[1])
+    [alert] = [a for a in dash.pipe.ledger.alerts.values() if a.kind is AlertKind.NO_SHOW_ON_PROBATION]
+    dash.pipe.applier.apply("alerts", alert.alert_id.encode(), alert.to_json(), 1_000)
+    assert "Raised to the Probation Service" in dash.client.get("/call-ins/ci-1").text
 
 
 def test_a_retracted_probation_action_clears_the_status_and_withdraws_the_alert() -> None:
