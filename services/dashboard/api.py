@@ -7,7 +7,7 @@ FastAPI reads the route annotations.)
 
 import json
 from collections.abc import Callable
-from datetime import date
+from datetime import date, datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request, Response
@@ -22,6 +22,7 @@ from services.dashboard.context import Dashboard, LoginRequired, NotFound
 from services.dashboard.live import sse_message
 from services.dashboard.login import LoginRefused, client_address
 from services.dashboard.readmodel.brief import call_in_brief
+from services.dashboard.readmodel.call_in import CallInPrep, call_in_prep
 from services.dashboard.readmodel.group_audit import GroupAudit, audit_document, group_audit
 from services.dashboard.readmodel.model import CaseFilter
 from services.dashboard.readmodel.stats import (
@@ -204,6 +205,30 @@ def api_router(dash: Dashboard) -> APIRouter:
                        "held_time": c.held_time.isoformat() if c.held_time else None,
                        "invited_group_ids": sorted(c.invited)} for c in dash.model.sources.call_ins()])
 
+    @router.get("/call-ins/{call_in_id}", summary="A call-in's preparation and attendance, group level: "
+                                                  "invited groups, members and no-shows on probation "
+                                                  "(counts)",
+                responses={404: {"description": "No such call-in"}, 503: {"description": "Access log down"}})
+    async def call_in(call_in_id: str, user: User) -> Response:
+        found = prep_of(dash, call_in_id, people=False)
+        if found is None:
+            raise NotFound(f"no call-in {call_in_id!r} was scheduled or held")
+        await dash.log_access(user, Resource.CALL_IN, call_in_id, person_refs_shown=False, via="api")
+        return _private(found.model_dump_json().encode())
+
+    @router.get("/call-ins/{call_in_id}/people",
+                summary="A call-in's invited and summoned persons with probation status and attendance "
+                        "(roles that see person references)",
+                responses={403: {"description": "Not a role that may see person references"},
+                           404: {"description": "No such call-in"}, 503: {"description": "Access log down"}})
+    async def call_in_people(call_in_id: str, user: User) -> Response:
+        dash.require(user, lambda r: r.sees_person_refs, "person references")
+        found = prep_of(dash, call_in_id, people=True)
+        if found is None:
+            raise NotFound(f"no call-in {call_in_id!r} was scheduled or held")
+        await dash.log_access(user, Resource.CALL_IN_PEOPLE, call_in_id, person_refs_shown=True, via="api")
+        return _private(found.model_dump_json().encode())
+
     @router.get("/call-ins/{call_in_id}/brief", summary="The anonymised call-in brief",
                 responses={404: {"description": "No such call-in"}, 503: {"description": "Access log down"}})
     async def brief(call_in_id: str, user: User) -> Response:
@@ -287,6 +312,16 @@ def audit_of(dash: Dashboard, *, people: bool, group_id: str | None) -> GroupAud
     sources = dash.model.sources
     return group_audit(sources.memberships(), sources.relations(), dash.model.unresolved_sanctions(),
                        dash.clock(), people=people, group_id=group_id or None)
+
+
+def prep_of(dash: Dashboard, call_in_id: str, *, people: bool) -> CallInPrep | None:
+    """A call-in's preparation as of now, with group names and the processor's alerts as received."""
+    def raised_at(alert_id: str) -> datetime | None:
+        alert = dash.model.alert(alert_id)
+        return alert.raised_at if alert is not None and alert.active else None
+
+    return call_in_prep(dash.model.sources, call_in_id, people=people, group_name=group_names(dash).get,
+                        raised_at=raised_at)
 
 
 def group_names(dash: Dashboard) -> dict[str, str | None]:

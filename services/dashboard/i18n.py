@@ -124,6 +124,19 @@ _EN: dict[str, str] = {
     "entry_repeat": "This entry had been recorded before: nothing new was written; this is its receipt.",
     "event_id": "Event id", "offset": "Offset", "recorded_at": "Recorded at (UTC)",
     "enter_another": "Enter another",
+    "call_in": "Call-in", "call_in_prep": "Preparation and attendance", "not_held_yet": "Not held yet",
+    "as_of": "As of", "members": "Members then", "members_on_probation": "of whom on probation",
+    "attended": "Attended", "no_shows": "No-shows", "no_shows_on_probation": "No-shows on probation",
+    "raised_to_probation": "Raised to the Probation Service",
+    "alert_pending": "alert not yet received from the processor", "not_invited": "not invited",
+    "invited_people": "Invited and summoned people (analysts only; this view is logged)",
+    "on_probation": "On probation", "on_probation_since": "since the probation action of",
+    "not_known_to_probation": "not known to probation", "attendance": "Attendance",
+    "member": "Member then", "came": "came", "stayed_away": "did not come", "not_listed": "not listed",
+    "probation_note": "On probation: a probation action naming the person in the three years before the "
+                      "call-in (rule 9, docs/rules.md). Nobody is shown as \u201cnot on probation\u201d: "
+                      "the events can only say who is known to probation.",
+    "people_hidden": "Who is invited, on probation or stayed away is shown to analysts only.",
 }
 
 _SV: dict[str, str] = {
@@ -246,6 +259,19 @@ _SV: dict[str, str] = {
     "entry_repeat": "Detta var redan registrerat: inget nytt skrevs; detta är dess kvitto.",
     "event_id": "Händelse-id", "offset": "Offset", "recorded_at": "Registrerat (UTC)",
     "enter_another": "Registrera en till",
+    "call_in": "Call-in", "call_in_prep": "Förberedelse och närvaro", "not_held_yet": "Ännu inte genomfört",
+    "as_of": "Per", "members": "Medlemmar då", "members_on_probation": "varav under frivård",
+    "attended": "Närvarande", "no_shows": "Uteblivna", "no_shows_on_probation": "Uteblivna under frivård",
+    "raised_to_probation": "Larm till Frivården",
+    "alert_pending": "larmet har ännu inte kommit från processorn", "not_invited": "inte inbjuden",
+    "invited_people": "Inbjudna och kallade personer (endast analytiker; visningen loggas)",
+    "on_probation": "Under frivård", "on_probation_since": "sedan frivårdsåtgärden",
+    "not_known_to_probation": "inte känd av Frivården", "attendance": "Närvaro",
+    "member": "Medlem då", "came": "kom", "stayed_away": "uteblev", "not_listed": "inte upptagen",
+    "probation_note": "Under frivård: en frivårdsåtgärd mot personen under de tre åren före call-in "
+                      "(regel 9, docs/rules.md). Ingen visas som \u201cinte under frivård\u201d: "
+                      "händelserna kan bara säga vem som är känd av Frivården.",
+    "people_hidden": "Vilka som är inbjudna, under frivård eller uteblev visas endast för analytiker.",
 }
 
 

@@ -104,6 +104,8 @@ _ALERT_KIND: Terms = {
     "unwarned_violence": ("Unwarned violence", "Våld av ej varnad grupp"),
     "retaliation_risk": ("Retaliation risk", "Risk för hämnd"),
     "follow_through_stalled": ("Follow-through stalled", "Uppföljning avstannad"),
+    "no_show_on_probation": ("No-show on probation (to probation)",
+                             "Uteblev från call-in under frivård (till Frivården)"),
 }
 _ROLE: Terms = {
     "operator": ("operator", "operatör"),
@@ -114,6 +116,9 @@ _RESOURCE: Terms = {
     "group": ("group", "grupp"),
     "group_people": ("group with person references", "grupp med personreferenser"),
     "call_in_brief": ("call-in brief", "underlag för samtal"),
+    "call_in": ("call-in: invited groups and attendance", "call-in: inbjudna grupper och närvaro"),
+    "call_in_people": ("call-in with person references and probation status",
+                       "call-in med personreferenser och frivårdsstatus"),
     "group_audit": ("group audit: memberships with person references",
                     "gruppkartläggning: medlemskap med personreferenser"),
     "session": ("logout (the session's id)", "utloggning (sessionens id)"),

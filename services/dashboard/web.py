@@ -26,7 +26,14 @@ from markupsafe import Markup
 
 from services.audit.api import AuditSnapshot
 from services.contracts.access import Resource
-from services.dashboard.api import area_lookup, audit_of, authenticate_password, group_names, stats_filter
+from services.dashboard.api import (
+    area_lookup,
+    audit_of,
+    authenticate_password,
+    group_names,
+    prep_of,
+    stats_filter,
+)
 from services.dashboard.auth import Principal
 from services.dashboard.chart import violence_chart
 from services.dashboard.context import PRELOGIN_COOKIE, SESSION_COOKIE, Dashboard, LoginRequired, NotFound
@@ -252,6 +259,19 @@ def web_router(dash: Dashboard) -> Pages:
         listed = sorted(dash.model.sources.call_ins(), reverse=True,
                         key=lambda c: c.held_time or c.scheduled_for or earliest)
         return pages.render(request, "call_ins.html", user=user, page="call_ins", call_ins=listed)
+
+    @router.get("/call-ins/{call_in_id}")
+    async def call_in(request: Request, call_in_id: str) -> Response:
+        """Every role sees the invited groups and the counts; a role that may see person references
+        also who is invited or summoned, on probation, and came (access-logged first)."""
+        user = dash.principal(request)
+        people = user.role.sees_person_refs
+        found = prep_of(dash, call_in_id, people=people)
+        if found is None:
+            raise NotFound(f"no call-in {call_in_id!r} was scheduled or held")
+        await dash.log_access(user, Resource.CALL_IN_PEOPLE if people else Resource.CALL_IN, call_in_id,
+                              person_refs_shown=people, via="web")
+        return pages.render(request, "call_in.html", user=user, page="call_ins", prep=found)
 
     @router.get("/call-ins/{call_in_id}/brief")
     async def brief(request: Request, call_in_id: str) -> Response:

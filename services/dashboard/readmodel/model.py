@@ -341,6 +341,10 @@ class ReadModel:
         return sorted((a for a in self._alerts.values() if include_withdrawn or a.active),
                       key=lambda a: (a.raised_at, a.alert_id), reverse=True)
 
+    def alert(self, alert_id: str) -> AlertEntry | None:
+        """The alert of that id as it stands (raised, or withdrawn), or None if never raised."""
+        return self._alerts.get(alert_id)
+
     def active_alert_count(self) -> int:
         return sum(1 for a in self._alerts.values() if a.active)
 

@@ -4,8 +4,9 @@ Pure (records in, changes out), so the same code runs behind the Kafka feed and 
 
 * `group-state`: the processor's records, put back together by the rules' own `StateView`;
 * `alerts`: raises and withdrawals, deduplicated on the alert id;
-* `incidents`, `notifications`: the CloudEvents the statistics and briefs need (`sources.KEPT_TYPES`);
-  other types are skipped before they are parsed;
+* `incidents`, `notifications`, `sanctions`: the CloudEvents the statistics, briefs and call-in
+  pages need (`sources.KEPT_TYPES`); other types, and sanctions other than probation actions, are
+  skipped before they are parsed;
 * `access-log`: the entries the auditors' page lists.
 
 A record that cannot be decoded is skipped and counted, never fatal: one bad record must not stop the
@@ -23,6 +24,7 @@ from typing import TypeVar
 
 from services.contracts import EventInvalid, parse_event
 from services.contracts.access import ACCESS_LOG_TOPIC, AccessEntry, Resource
+from services.contracts.events import SanctionKind
 from services.dashboard.readmodel.access import AccessLogView
 from services.dashboard.readmodel.model import AlertEntry, ReadModel
 from services.dashboard.readmodel.sources import KEPT_TYPES, Domain
@@ -31,11 +33,12 @@ from services.sanctions.domain.records import GROUP_STATE_TOPIC, StateView
 from services.sanctions.domain.state import GroupState, GroupSummary
 
 R = TypeVar("R")
+_SANCTION = "gvi.sanction.recorded.v1"
 
 __all__ = ["ALERTS_TOPIC", "CONSUMED_TOPICS", "Changes", "RecordApplier", "current_only"]
 
 ALERTS_TOPIC = "alerts"
-SOURCE_TOPICS_READ = ("incidents", "notifications")
+SOURCE_TOPICS_READ = ("incidents", "notifications", "sanctions")
 CONSUMED_TOPICS = (GROUP_STATE_TOPIC, ALERTS_TOPIC, *SOURCE_TOPICS_READ, ACCESS_LOG_TOPIC)
 
 
@@ -126,6 +129,9 @@ class RecordApplier:
         raw = json.loads(value)
         if not isinstance(raw, dict) or raw.get("type") not in KEPT_TYPES:
             return
+        if raw["type"] == _SANCTION and (not isinstance(raw.get("data"), dict)
+                                         or raw["data"].get("kind") != SanctionKind.PROBATION_ACTION.value):
+            return  # only probation actions are kept (sources.py)
         try:
             event = parse_event(raw, allow_intake_attributes=True)
         except EventInvalid as exc:

@@ -9,7 +9,9 @@ attribution count is the rules' own (`rules.current_incident`), not re-implement
 Only the types below are kept (exits are not needed). Membership assessments (with their person
 references and evidence) and group relations are kept for the group audit (`group_audit.py`);
 person references and evidence are shown to the roles that may see them only, and nothing here
-logs them.
+logs them. Of the sanctions, only probation actions naming a person are kept (with their time): what
+the call-in page needs to say who is on probation (rule 9, `probation.py`); every other sanction is
+skipped before it is parsed.
 """
 
 from __future__ import annotations
@@ -30,11 +32,13 @@ from services.contracts.events import (
     IncidentAttributed,
     IncidentReported,
     MembershipAssessed,
+    SanctionRecorded,
     SupportAccepted,
     SupportOffered,
     WarningDelivered,
 )
 from services.sanctions.domain.facts import Fact, FactKey, preferred, retraction_target
+from services.sanctions.domain.probation import attendance_of, probation_person
 from services.sanctions.domain.rules import current_incident, invited_groups, latest
 
 __all__ = ["KEPT_TYPES", "CallInView", "Domain", "IncidentView", "SourceFacts", "SupportEntry",
@@ -44,7 +48,8 @@ KEPT_TYPES = frozenset({
     "gvi.incident.reported.v1", "gvi.incident.attributed.v1", "gvi.callin.scheduled.v1",
     "gvi.callin.held.v1", "gvi.support.offered.v1", "gvi.support.accepted.v1",
     "gvi.group.registered.v1", "gvi.warning.delivered.v1", "gvi.membership.assessed.v1",
-    "gvi.group.relation.recorded.v1", "gvi.group.relation.ended.v1", RETRACTION_TYPE,
+    "gvi.group.relation.recorded.v1", "gvi.group.relation.ended.v1", "gvi.sanction.recorded.v1",
+    RETRACTION_TYPE,
 })
 """The event types the dashboard reads; any other record of a source topic is skipped unparsed."""
 
@@ -59,6 +64,8 @@ class Domain(StrEnum):
     WARNINGS = "warnings"
     MEMBERSHIPS = "memberships"
     RELATIONS = "relations"
+    PROBATION = "probation"
+    """Probation actions naming a person: the entity is the person reference."""
 
 
 _DOMAIN_OF: dict[type[object], Domain] = {
@@ -116,6 +123,9 @@ class WarningToPerson:
 
 def _entity(fact: Fact) -> tuple[Domain, str] | None:
     data = fact.data
+    if isinstance(data, SanctionRecorded):
+        person = probation_person(data)
+        return (Domain.PROBATION, person) if person is not None else None
     domain = _DOMAIN_OF.get(type(data))
     if domain is None:
         return None
@@ -248,6 +258,16 @@ class SourceFacts:
                        for f in self._effective(Domain.RELATIONS, g)
                        if isinstance(f.data, GroupRelationRecorded | GroupRelationEnded)),
                       key=lambda f: f.order)
+
+    def attendance(self, call_in_id: str) -> CallInHeld | None:
+        """The call-in's attendance lists: those of its latest held report (rule 9), or None."""
+        held = attendance_of(f for f in self._effective(Domain.CALL_INS, call_in_id)
+                             if isinstance(f.data, CallInHeld))
+        return held.data if held is not None and isinstance(held.data, CallInHeld) else None
+
+    def probation_times(self, person_ref: str) -> list[datetime]:
+        """The times of the probation actions naming the person, ascending (person-level data)."""
+        return [f.time for f in self._effective(Domain.PROBATION, person_ref)]
 
     def add_all(self, facts: Iterable[Fact]) -> None:
         for fact in facts:

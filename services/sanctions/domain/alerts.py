@@ -28,6 +28,7 @@ __all__ = [
     "diff_alerts",
     "group_alerts",
     "is_stalled",
+    "no_show_alerts",
     "retaliation_alerts",
     "stalled_alerts",
     "stalled_cases",
@@ -39,6 +40,8 @@ class AlertKind(StrEnum):
     UNWARNED_VIOLENCE = "unwarned_violence"
     RETALIATION_RISK = "retaliation_risk"
     FOLLOW_THROUGH_STALLED = "follow_through_stalled"
+    NO_SHOW_ON_PROBATION = "no_show_on_probation"
+    """A member on probation did not come to a call-in (rule 9): its `incident_id` is the call-in's id."""
 
 
 def alert_id(kind: AlertKind, group_id: str, incident_id: str) -> str:
@@ -93,6 +96,14 @@ def retaliation_alerts(incident_id: str, at_risk_group_ids: Iterable[str]) -> It
     victim groups and every group in conflict with one of them."""
     for group_id in sorted(set(at_risk_group_ids)):
         yield Alert.of(AlertKind.RETALIATION_RISK, group_id, incident_id)
+
+
+def no_show_alerts(call_in_id: str, group_ids: Iterable[str]) -> Iterator[Alert]:
+    """`no_show_on_probation` for each group with a member on probation among the call-in's
+    no-shows (`probation.no_show_groups`). The alert's `incident_id` holds the call-in's id: the
+    alert's subject, in the field every alert has, so the record's shape stays that of every alert."""
+    for group_id in sorted(set(group_ids)):
+        yield Alert.of(AlertKind.NO_SHOW_ON_PROBATION, group_id, call_in_id)
 
 
 @dataclass(frozen=True, slots=True)

@@ -12,6 +12,7 @@ import bisect
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from datetime import datetime
 from itertools import islice
 from operator import attrgetter, eq
 from typing import Any, TypeVar, cast
@@ -29,8 +30,9 @@ from services.contracts.events import (
     SanctionRecorded,
     WarningDelivered,
 )
-from services.sanctions.domain.alerts import Alert, group_alerts, retaliation_alerts
+from services.sanctions.domain.alerts import Alert, group_alerts, no_show_alerts, retaliation_alerts
 from services.sanctions.domain.facts import Fact, FactKey, as_fact, preferred, retraction_target
+from services.sanctions.domain.probation import attendance_of, no_show_groups, probation_person
 from services.sanctions.domain.rules import (
     BASELINE,
     DEFAULT_WINDOW_DAYS,
@@ -117,7 +119,8 @@ def derive(events: Iterable[CloudEvent | Fact], *, window_days: int = DEFAULT_WI
     """Every group's state, the unresolved sanctions and the alerts that hold (except the clock's
     `follow_through_stalled`), from the set of `events`. With `alerts=False` the alerts are left
     out (an empty mapping): what the replay tool needs, at a quarter less of the cost."""
-    inputs = gather(events)
+    by_type = by_data_type(effective_facts(events))
+    inputs = joined(by_type)
     groups: dict[str, GroupState] = {}
     for group_id in inputs.group_ids():
         state = inputs.group_state(group_id, window_days)
@@ -131,6 +134,7 @@ def derive(events: Iterable[CloudEvent | Fact], *, window_days: int = DEFAULT_WI
             if inc.confirmed and inc.victims:
                 at_risk = set(inc.victims).union(*(conflicts.get(v, set()) for v in inc.victims))
                 found.update((a.alert_id, a) for a in retaliation_alerts(inc.incident_id, at_risk))
+        found.update((a.alert_id, a) for a in _no_show_alerts(by_type))
     unresolved = {f.key: _unresolved(f) for f in inputs.unresolved}
     return Derived(groups, dict(sorted(unresolved.items())), dict(sorted(found.items())))
 
@@ -311,6 +315,21 @@ def _held_call_ins(schedules: list[Fact], helds: list[Fact]) -> dict[str, list[P
             out[group_id].append(Presentation(call_in_id=call_in_id, held_id=held.id, held_time=held.time,
                                               scheduled_id=schedule.id))
     return out
+
+
+def _no_show_alerts(by_type: Mapping[type[Any], list[Fact]]) -> list[Alert]:
+    """Rule 9: `no_show_on_probation` for each call-in's latest held report."""
+    actions: dict[str, list[datetime]] = defaultdict(list)
+    for f in by_type.get(SanctionRecorded, []):  # in time order: each person's list is sorted
+        if (person := probation_person(f.data)) is not None:
+            actions[person].append(f.time)
+    helds: dict[str, list[Fact]] = defaultdict(list)
+    for f in by_type.get(CallInHeld, []):
+        helds[_data(f, CallInHeld).call_in_id].append(f)
+    no_actions: list[datetime] = []
+    return [alert for call_in_id, facts in helds.items()
+            for alert in no_show_alerts(call_in_id, no_show_groups(
+                attendance_of(facts), lambda person: actions.get(person, no_actions)))]
 
 
 def _conflicts(relations: list[Fact]) -> dict[str, set[str]]:

@@ -32,6 +32,7 @@ from services.sanctions.domain.alerts import Alert, AlertChanges, AlertKind, Ale
 from services.sanctions.domain.derive import Derived
 from services.sanctions.domain.facts import Fact, FactKey, OrderKey, as_fact, preferred, retraction_target
 from services.sanctions.domain.group_ledger import GroupLedger
+from services.sanctions.domain.probation import attendance_of, no_show_groups, probation_person
 from services.sanctions.domain.rules import (
     DEFAULT_WINDOW_DAYS,
     Incident,
@@ -138,6 +139,10 @@ class Ledger:
         self._invited_to: dict[str, set[str]] = {}
         self._relations: dict[frozenset[str], dict[FactKey, Fact]] = {}
         self._conflicts: dict[str, set[str]] = {}
+        self._probation: dict[str, list[datetime]] = {}
+        self._no_show_call_ins: dict[str, set[str]] = {}
+        """person -> the call-ins whose held reports (any of them, current or not) list them as a no-show"""
+        self._no_show_groups: dict[str, frozenset[str]] = {}
         self._alerts: dict[str, Alert] = {}
         self._touched: set[str] = set()
         self._alerts_before: dict[str, Alert | None] = {}
@@ -270,10 +275,16 @@ class Ledger:
                 self._resolve(self._person_sanction[key])
         elif isinstance(data, SanctionRecorded):
             self._switch_sanction(fact, data, on)
+            if (person := probation_person(data)) is not None:
+                self._switch_probation(person, fact.time, on)
         elif isinstance(data, CallInScheduled | CallInHeld):
             call_in = self._call_ins.setdefault(data.call_in_id, _CallIn())
             _put_flat(call_in.schedules if isinstance(data, CallInScheduled) else call_in.helds, fact, on)
             self._refresh_call_in(data.call_in_id)
+            if isinstance(data, CallInHeld):
+                for entry in data.no_shows if on else ():
+                    self._no_show_call_ins.setdefault(entry.person_ref, set()).add(data.call_in_id)
+                self._refresh_no_shows(data.call_in_id)
         elif isinstance(data, GroupRelationRecorded | GroupRelationEnded):
             pair = frozenset((data.group_id, data.other_group_id))
             _put(self._relations, pair, fact, on)
@@ -359,6 +370,27 @@ class Ledger:
             out.extend(Presentation(call_in_id=call_in_id, held_id=h.id, held_time=h.time,
                                     scheduled_id=schedule.id) for h in call_in.helds.values())
         return out
+
+    def _switch_probation(self, person: str, time: datetime, on: bool) -> None:
+        times = self._probation.setdefault(person, [])
+        if on:
+            bisect.insort(times, time)
+        else:
+            del times[bisect.bisect_left(times, time)]
+        for call_in_id in self._no_show_call_ins.get(person, ()):
+            self._refresh_no_shows(call_in_id)
+
+    def _refresh_no_shows(self, call_in_id: str) -> None:
+        """Rule 9 for one call-in: its latest held report's no-shows on probation."""
+        held = attendance_of(self._call_ins[call_in_id].helds.values())
+        groups = no_show_groups(held, lambda person: self._probation.get(person, ()))
+        old = self._no_show_groups.pop(call_in_id, frozenset())
+        if groups:
+            self._no_show_groups[call_in_id] = groups
+        for group_id in old - groups:
+            self._set_alert(AlertKind.NO_SHOW_ON_PROBATION, group_id, call_in_id, False)
+        for group_id in groups - old:
+            self._set_alert(AlertKind.NO_SHOW_ON_PROBATION, group_id, call_in_id, True)
 
     def _refresh_relation(self, pair: frozenset[str]) -> None:
         a, b = sorted(pair)

@@ -75,8 +75,14 @@ def scheduled(id: str, call_in: str, day: float, groups: Sequence[str]) -> Cloud
                  source=PROBATION)
 
 
-def held(id: str, call_in: str, day: float) -> CloudEvent:
-    return event("gvi.callin.held.v1", id, day, {"call_in_id": call_in}, source=PROBATION)
+def held(id: str, call_in: str, day: float, *, no_shows: Sequence[tuple[str, str]] | None = None,
+         attended: Sequence[tuple[str, str]] | None = None) -> CloudEvent:
+    """A held call-in; `no_shows` and `attended` as (person, group) pairs (else the example's)."""
+    data: dict[str, Any] = {"call_in_id": call_in}
+    for name, pairs in (("no_shows", no_shows), ("attended", attended)):
+        if pairs is not None:
+            data[name] = [{"person_ref": p, "group_id": g} for p, g in pairs]
+    return event("gvi.callin.held.v1", id, day, data, source=PROBATION)
 
 
 def relation(id: str, group: str, other: str, day: float = 0, kind: str = "conflict") -> CloudEvent:

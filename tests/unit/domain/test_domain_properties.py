@@ -23,7 +23,7 @@ PEOPLE = ["p1", "p2"]
 INCIDENTS = ["i1", "i2", "i3", "i4"]
 CALL_INS = ["c1", "c2"]
 # Few distinct days, so ties on time are common; far apart enough to cross the 365-day window.
-DAYS = st.sampled_from([0, 1, 5, 30, 200, 364, 365, 366, 400, 700])
+DAYS = st.sampled_from([0, 1, 5, 30, 200, 364, 365, 366, 400, 700, 1095, 1096])
 WINDOW = 365
 KINDS = (["warning"] * 3 + ["incident"] * 3 + ["attribution"] * 2 + ["sanction"] * 6 + ["membership"] * 2
          + ["scheduled", "held", "held", "relation", "relation ended", "registered"] + ["retraction"] * 2)
@@ -54,7 +54,8 @@ def scenarios(draw: st.DrawFn) -> list[CloudEvent]:
             events.append(b.sanction(
                 eid, day, group=draw(st.sampled_from(GROUPS)) if who != "person" else None,
                 person=draw(st.sampled_from(PEOPLE)) if who != "group" else None,
-                incident=draw(st.none() | st.sampled_from(INCIDENTS))))
+                incident=draw(st.none() | st.sampled_from(INCIDENTS)),
+                kind=draw(st.sampled_from(["arrest", "arrest", "probation_action"]))))
         elif kind == "membership":
             start = draw(DAYS)
             events.append(b.membership(eid, draw(st.sampled_from(PEOPLE)), draw(st.sampled_from(GROUPS)),
@@ -63,7 +64,9 @@ def scenarios(draw: st.DrawFn) -> list[CloudEvent]:
             events.append(b.scheduled(eid, draw(st.sampled_from(CALL_INS)), day,
                                       draw(st.lists(st.sampled_from(GROUPS), unique=True, min_size=1))))
         elif kind == "held":
-            events.append(b.held(eid, draw(st.sampled_from(CALL_INS)), day))
+            summoned = st.tuples(st.sampled_from(PEOPLE), st.sampled_from(GROUPS))
+            events.append(b.held(eid, draw(st.sampled_from(CALL_INS)), day,
+                                 no_shows=draw(st.lists(summoned, unique=True, max_size=3))))
         elif kind == "relation":
             pair = draw(st.lists(st.sampled_from(GROUPS), unique=True, min_size=2, max_size=2))
             events.append(b.relation(eid, pair[0], pair[1], day, draw(st.sampled_from(["conflict",
