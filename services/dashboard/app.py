@@ -23,6 +23,7 @@ from services.dashboard.api import api_router, board_fast_path
 from services.dashboard.auth import ConfigError, TokenSigner, UserDirectory, load_users
 from services.dashboard.context import Dashboard, Forbidden, LoginRequired, NotFound
 from services.dashboard.entry import DataEntryUnavailable, entry_router
+from services.dashboard.forms import entries_intake
 from services.dashboard.live import Hub
 from services.dashboard.metrics import SERVICE, DashboardMetrics
 from services.dashboard.ports import (
@@ -111,6 +112,11 @@ def _data_entry_keys(settings: DashboardSettings, directory: UserDirectory) -> d
     if missing:
         raise ConfigError(f"users enter data for {', '.join(sorted(missing))}, which "
                           f"{settings.data_entry_keys_file} holds no key for")
+    for agency in keys.values():
+        if "retraction" in agency.forms and entries_intake(agency.forms) is None:
+            raise ConfigError(f"{settings.data_entry_keys_file}: agency {agency.name!r} is offered the "
+                              "retraction form, which retracts its entries at the intake of its other "
+                              "forms; give it other forms, all of one intake's types")
     return keys
 
 

@@ -52,7 +52,7 @@ __all__ = [
 ]
 
 DEV_PASSWORDS = {"operator": "dev-operator", "analyst": "dev-analyst", "auditor": "dev-auditor",
-                 "coordinator": "dev-coordinator", "civil": "dev-civil"}
+                 "coordinator": "dev-coordinator", "civil": "dev-civil", "police": "dev-police"}
 """The documented development users (name: password); refused outside development mode."""
 
 _SCRYPT_N, _SCRYPT_R, _SCRYPT_P = 2**14, 8, 1

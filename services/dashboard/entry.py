@@ -15,6 +15,10 @@ What a POST answers:
 A form keeps its event id until it is recorded, so sending it again after a 503 can never record it
 twice: the intake answers a repeat with the first receipt.
 
+A form goes to the intake that owns its type; the retraction form to the intake of the agency's other
+forms (`forms.entries_intake`), where its entries were accepted. The receipt of an entry links to the
+retraction form with the entry's id filled in.
+
 (No `from __future__ import annotations` here: FastAPI reads the route annotations.)
 """
 
@@ -26,7 +30,7 @@ from typing import Any
 
 from fastapi import APIRouter, Request, Response
 
-from services.contracts import owner_of
+from services.contracts import RETRACTION_TYPE, owner_of
 from services.contracts.access import Resource
 from services.dashboard.auth import Principal
 from services.dashboard.context import SESSION_COOKIE, Dashboard, Forbidden
@@ -37,6 +41,7 @@ from services.dashboard.forms import (
     FormValues,
     Refusal,
     build_event,
+    entries_intake,
     refusal_of,
     time_value,
 )
@@ -51,6 +56,9 @@ log = logging.getLogger("gvi.dashboard.entry")
 
 MAX_FORM_BYTES = 256 * 1024
 """A form's body at most (500 attendance lines fit many times over)."""
+
+_MAX_PREFILL = 256
+"""A value taken from the query into a form (an event id) at most; the intake checks the rest."""
 
 
 class DataEntryUnavailable(Exception):
@@ -97,7 +105,12 @@ def entry_router(dash: Dashboard, pages: Pages, poster: IntakePoster,
     def form_page(spec: FormSpec) -> Callable[[Request], Coroutine[Any, Any, Response]]:
         async def page(request: Request) -> Response:
             user, agency = entrant(request, spec.name)
-            return show(request, spec, user, agency, {"time": time_value(dash.clock())}, str(uuid.uuid4()))
+            values: dict[str, str | list[str]] = {"time": time_value(dash.clock())}
+            for field in spec.fields:
+                given = request.query_params.get(field.name) if field.prefill else None
+                if given is not None:
+                    values[field.name] = given[:_MAX_PREFILL]
+            return show(request, spec, user, agency, values, str(uuid.uuid4()))
         return page
 
     def form_post(spec: FormSpec) -> Callable[[Request], Coroutine[Any, Any, Response]]:
@@ -132,8 +145,8 @@ def entry_router(dash: Dashboard, pages: Pages, poster: IntakePoster,
             except AccessLogUnavailable as exc:
                 return show(request, spec, user, agency, values, event_id, status=503, headers=unavailable,
                             refusal=Refusal(notes=["entry_not_logged"], general=[str(exc)]))
-            service = owner_of(spec.event_type)
-            assert service is not None  # the forms are of types an intake owns, never retractions
+            service = owner_of(spec.event_type) or entries_intake(agency.forms)
+            assert service is not None  # checked at start (app._data_entry_keys)
             try:
                 reply = await poster.post(service.value, agency.key, entry.event)
             except IntakeUnreachable as exc:
@@ -141,8 +154,10 @@ def entry_router(dash: Dashboard, pages: Pages, poster: IntakePoster,
                 return show(request, spec, user, agency, values, event_id, status=503, headers=unavailable,
                             refusal=Refusal(notes=["entry_intake_down"]))
             if reply.status in (200, 202):
+                retractable = spec.event_type != RETRACTION_TYPE and "retraction" in agency.forms
                 return pages.render(request, "entry_done.html", user=user, page="enter", spec=spec,
-                                    agency=agency, receipt=reply.body, repeat=reply.status == 200)
+                                    agency=agency, receipt=reply.body, repeat=reply.status == 200,
+                                    retractable=retractable)
             if reply.status == 401 or not 400 <= reply.status < 500:
                 note = "entry_intake_down"
                 if reply.status == 401:

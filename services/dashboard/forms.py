@@ -3,9 +3,15 @@ system would post, and how the intake's refusal is put back beside the fields. P
 clock (the routes are in `entry.py`, the posting in `posting.py`).
 
 The dashboard checks as little as it can itself, so that a person sees the intake's own messages:
-it only turns the date and time typed (Swedish time) into an RFC 3339 time, leaves out fields left
-empty, and splits the attendance lists into entries. Everything else, required fields, identifier
-patterns, the channel's rules, is the contract's, checked and worded by the intake.
+it only turns the dates and times typed (Swedish time) into RFC 3339 times, leaves out fields left
+empty, and splits the attendance lists and the lists of groups into entries. Everything else,
+required fields, identifier patterns, the channel's rules, which events may be retracted, is the
+contract's and the intake's, checked and worded by the intake.
+
+A retraction (`gvi.event.retracted.v1`) has no intake of its own: it goes to the intake that accepted
+the event it retracts. The retraction form retracts an agency's own entries, so it goes to the intake
+of the agency's other forms (`entries_intake`); the dashboard refuses to start when those are of
+several intakes (it could not tell which one took the entry).
 """
 
 from __future__ import annotations
@@ -18,12 +24,13 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
+from services.contracts import RETRACTION_TYPE, Service, owner_of
 from services.contracts.events import SanctionKind, WarningChannel
 from services.dashboard.posting import AgencyKey
 from services.dashboard.readmodel.stats import STOCKHOLM
 
 __all__ = ["FORMS", "Entry", "FieldKind", "FormField", "FormSpec", "FormValues", "Refusal", "build_event",
-           "refusal_of", "time_value"]
+           "entries_intake", "refusal_of", "time_value"]
 
 FormValues = Mapping[str, str | list[str]]
 """What was submitted (or is to be shown in) a form: one string per field, a list for checkboxes."""
@@ -34,6 +41,11 @@ class FieldKind(StrEnum):
     DATETIME = "datetime"
     SELECT = "select"
     LINES = "lines"
+    """One person per line: a group id and a person reference (a list of attendance entries)."""
+    LIST = "list"
+    """One identifier per line (a list of strings)."""
+    PARAGRAPH = "paragraph"
+    """Free text, line breaks allowed (one string)."""
     CHECKBOXES = "checkboxes"
 
 
@@ -48,6 +60,9 @@ class FormField:
     """The terms the choices (or suggestions) are shown with (`terms.py`)."""
     suggest: str | None = None
     """What a text field suggests (a `<datalist>`): `groups`, `call_ins` or `services`."""
+    prefill: bool = False
+    """The form's page takes its first value from the query (`?retracted_event_id=...`: the receipt's
+    link "retract this entry"); what is sent is checked by the intake as anything typed."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,7 +76,18 @@ class FormSpec:
 
 
 _TIME = FormField("time", FieldKind.DATETIME, required=True)
+_GROUP = FormField("group_id", FieldKind.TEXT, required=True, suggest="groups")
+_PERSON = FormField("person_ref", FieldKind.TEXT)
+_SERVICE = FormField("service", FieldKind.TEXT, required=True, vocabulary="support_service",
+                     suggest="services")
 FORMS: dict[str, FormSpec] = {spec.name: spec for spec in (
+    FormSpec("call-in-scheduled", "gvi.callin.scheduled.v1", (
+        _TIME,
+        FormField("call_in_id", FieldKind.TEXT, required=True, suggest="call_ins"),
+        FormField("scheduled_for", FieldKind.DATETIME, required=True),
+        FormField("location", FieldKind.TEXT, required=True),
+        FormField("invited_group_ids", FieldKind.LIST, required=True),
+    )),
     FormSpec("call-in", "gvi.callin.held.v1", (
         _TIME,
         FormField("call_in_id", FieldKind.TEXT, required=True, suggest="call_ins"),
@@ -69,8 +95,7 @@ FORMS: dict[str, FormSpec] = {spec.name: spec for spec in (
         FormField("no_shows", FieldKind.LINES),
     )),
     FormSpec("warning", "gvi.warning.delivered.v1", (
-        _TIME,
-        FormField("group_id", FieldKind.TEXT, required=True, suggest="groups"),
+        _TIME, _GROUP,
         FormField("channel", FieldKind.SELECT, required=True, vocabulary="warning_channel",
                   choices=tuple(c.value for c in WarningChannel)),
         FormField("person_ref", FieldKind.TEXT),
@@ -78,14 +103,27 @@ FORMS: dict[str, FormSpec] = {spec.name: spec for spec in (
         FormField("promised_levers", FieldKind.CHECKBOXES, vocabulary="sanction_kind",
                   choices=tuple(k.value for k in SanctionKind)),
     )),
-    FormSpec("support", "gvi.support.offered.v1", (
+    FormSpec("support", "gvi.support.offered.v1", (_TIME, _GROUP, _PERSON, _SERVICE)),
+    FormSpec("support-accepted", "gvi.support.accepted.v1", (_TIME, _GROUP, _PERSON, _SERVICE)),
+    FormSpec("exit-milestone", "gvi.exit.milestone.v1", (_TIME, _GROUP, _PERSON, _SERVICE)),
+    FormSpec("relation-ended", "gvi.group.relation.ended.v1", (
+        _TIME, _GROUP,
+        FormField("other_group_id", FieldKind.TEXT, required=True, suggest="groups"),
+    )),
+    FormSpec("retraction", RETRACTION_TYPE, (
         _TIME,
-        FormField("group_id", FieldKind.TEXT, required=True, suggest="groups"),
-        FormField("person_ref", FieldKind.TEXT),
-        FormField("service", FieldKind.TEXT, required=True, vocabulary="support_service", suggest="services"),
+        FormField("retracted_event_id", FieldKind.TEXT, required=True, prefill=True),
+        FormField("reason", FieldKind.PARAGRAPH, required=True),
     )),
 )}
 """Every form, by the name in its path (`/enter/<name>`); `posting.FORM_NAMES` lists the same names."""
+
+
+def entries_intake(forms: Sequence[str]) -> Service | None:
+    """The intake a retraction of an entry made with `forms` goes to: the one intake that owns the
+    types of those forms; None when they are of several (or none)."""
+    owners = {owner_of(FORMS[name].event_type) for name in forms if FORMS[name].event_type != RETRACTION_TYPE}
+    return owners.pop() if len(owners) == 1 else None
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,6 +152,7 @@ def time_value(when: datetime) -> str:
 
 
 def _time(typed: str) -> str | None:
+    """A date and time as typed, as RFC 3339: Swedish time unless an offset is given."""
     try:
         local = datetime.fromisoformat(typed.strip())
     except ValueError:
@@ -165,6 +204,15 @@ def build_event(spec: FormSpec, values: FormValues, *, agency: AgencyKey, event_
     for asked in spec.fields:
         if asked.name == "time":
             continue
+        if asked.kind is FieldKind.DATETIME:
+            typed = _text(values, asked.name).strip()
+            if typed:
+                converted = _time(typed)
+                if converted is None:
+                    own[asked.name] = ["entry_time_invalid"]
+                else:
+                    data[asked.name] = converted
+            continue
         if asked.kind is FieldKind.CHECKBOXES:
             chosen = values.get(asked.name, [])
             picked = [chosen] if isinstance(chosen, str) else list(chosen)
@@ -174,6 +222,10 @@ def build_event(spec: FormSpec, values: FormValues, *, agency: AgencyKey, event_
             listed = _entries(_text(values, asked.name))
             if listed:
                 data[asked.name] = listed
+        elif asked.kind is FieldKind.LIST:
+            items = [line.strip() for line in _text(values, asked.name).splitlines() if line.strip()]
+            if items:
+                data[asked.name] = items
         else:
             typed = _text(values, asked.name).strip()
             if typed:

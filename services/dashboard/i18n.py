@@ -123,7 +123,35 @@ _EN: dict[str, str] = {
     "entry_recorded": "Recorded", "entry_accepted": "The entry is in the partnership's event log.",
     "entry_repeat": "This entry had been recorded before: nothing new was written; this is its receipt.",
     "event_id": "Event id", "offset": "Offset", "recorded_at": "Recorded at (UTC)",
-    "enter_another": "Enter another",
+    "enter_another": "Enter another", "retract_this_entry": "Retract this entry",
+    "form_call-in-scheduled": "Call-in scheduled",
+    "form_support-accepted": "Support accepted",
+    "form_exit-milestone": "Exit programme milestone",
+    "form_relation-ended": "Relation between two groups ended",
+    "form_retraction": "Retract an entry",
+    "field_scheduled_for": "To take place (Swedish time)", "field_location": "Location",
+    "field_invited_group_ids": "Invited groups", "field_other_group_id": "Other group",
+    "field_retracted_event_id": "Event id of the entry to retract", "field_reason": "Reason",
+    "field_call-in-scheduled_time": "When it was planned (Swedish time)",
+    "field_relation-ended_time": "When the relation ended (Swedish time)",
+    "field_retraction_time": "When it is retracted (Swedish time)",
+    "field_exit-milestone_service": "Step or help",
+    "hint_call-in-scheduled_call_in_id": "The partnership's id for the call-in, e.g. ci-2026-03.",
+    "hint_call-in-scheduled_invited_group_ids": "One group id per line.",
+    "hint_support-accepted_person_ref": "When one person accepted: the agency's reference, never a name.",
+    "hint_support-accepted_service": "For example housing, work, hotline, relocation.",
+    "hint_exit-milestone_person_ref": "The person leaving the group: the agency's reference, never a name.",
+    "hint_exit-milestone_service": "For example exit programme intake, relocation, housing, work, exit "
+                                   "programme completed.",
+    "hint_relation-ended_group_id": "One of the two groups.",
+    "hint_relation-ended_other_group_id": "The other group. The relation recorded between the two (a "
+                                          "conflict, an alliance) no longer holds until a new one is "
+                                          "recorded.",
+    "hint_retraction_retracted_event_id": "The event id on the entry's receipt: an entry your agency "
+                                          "made. From then on it counts as never having happened (the log "
+                                          "keeps both).",
+    "hint_retraction_reason": "Why, e.g. entered in error: wrong group. Enter the right one again in its "
+                              "own form.",
     "call_in": "Call-in", "call_in_prep": "Preparation and attendance", "not_held_yet": "Not held yet",
     "as_of": "As of", "members": "Members then", "members_on_probation": "of whom on probation",
     "attended": "Attended", "no_shows": "No-shows", "no_shows_on_probation": "No-shows on probation",
@@ -258,7 +286,35 @@ _SV: dict[str, str] = {
     "entry_recorded": "Registrerat", "entry_accepted": "Registreringen finns i samverkans händelselogg.",
     "entry_repeat": "Detta var redan registrerat: inget nytt skrevs; detta är dess kvitto.",
     "event_id": "Händelse-id", "offset": "Offset", "recorded_at": "Registrerat (UTC)",
-    "enter_another": "Registrera en till",
+    "enter_another": "Registrera en till", "retract_this_entry": "Återkalla registreringen",
+    "form_call-in-scheduled": "Planerat call-in",
+    "form_support-accepted": "Accepterat stöd",
+    "form_exit-milestone": "Steg i avhopparverksamheten",
+    "form_relation-ended": "Avslutad relation mellan två grupper",
+    "form_retraction": "Återkalla en registrering",
+    "field_scheduled_for": "Äger rum (svensk tid)", "field_location": "Plats",
+    "field_invited_group_ids": "Inbjudna grupper", "field_other_group_id": "Andra gruppen",
+    "field_retracted_event_id": "Händelse-id för registreringen som återkallas", "field_reason": "Skäl",
+    "field_call-in-scheduled_time": "När det planerades (svensk tid)",
+    "field_relation-ended_time": "När relationen upphörde (svensk tid)",
+    "field_retraction_time": "När den återkallas (svensk tid)",
+    "field_exit-milestone_service": "Steg eller insats",
+    "hint_call-in-scheduled_call_in_id": "Samverkans id för call-in, t.ex. ci-2026-03.",
+    "hint_call-in-scheduled_invited_group_ids": "Ett grupp-id per rad.",
+    "hint_support-accepted_person_ref": "När en person accepterade: myndighetens referens, aldrig ett namn.",
+    "hint_support-accepted_service": "Till exempel housing (boende), work (arbete), hotline (stödlinje).",
+    "hint_exit-milestone_person_ref": "Personen som lämnar gruppen: myndighetens referens, aldrig ett namn.",
+    "hint_exit-milestone_service": "Till exempel exit programme intake (inskrivning), relocation (flytt "
+                                   "till annan ort), housing (boende), work (arbete).",
+    "hint_relation-ended_group_id": "En av de två grupperna.",
+    "hint_relation-ended_other_group_id": "Den andra gruppen. Relationen som registrerats mellan dem "
+                                          "(konflikt, allians) gäller inte längre, tills en ny "
+                                          "registreras.",
+    "hint_retraction_retracted_event_id": "Händelse-id på registreringens kvitto: en registrering som din "
+                                          "myndighet gjort. Därefter räknas den som om den aldrig hänt "
+                                          "(loggen behåller båda).",
+    "hint_retraction_reason": "Varför, t.ex. felregistrerad: fel grupp. Registrera den rätta på nytt i "
+                              "dess eget formulär.",
     "call_in": "Call-in", "call_in_prep": "Förberedelse och närvaro", "not_held_yet": "Ännu inte genomfört",
     "as_of": "Per", "members": "Medlemmar då", "members_on_probation": "varav under frivård",
     "attended": "Närvarande", "no_shows": "Uteblivna", "no_shows_on_probation": "Uteblivna under frivård",

@@ -8,7 +8,7 @@ The keys file (TOML, `GVI_DATA_ENTRY_KEYS_FILE`; a secret, like the agencies fil
     name = "municipality"                 # as in the agencies file; users name it in `enters_for`
     source = "/agencies/municipality"     # the agency's CloudEvents source
     key = "<the agency key the dashboard posts with>"
-    forms = ["call-in", "warning", "support"]   # the forms its users are offered (default: all)
+    forms = ["call-in", "warning", "support", "retraction"]   # the forms its users are offered (default: all)
 
 The intake stays the one authority on what an agency may post: a form offered here that the
 agency's role does not allow is refused by the intake (403), and the form shows its message.
@@ -35,7 +35,8 @@ from services.dashboard.auth import ConfigError
 __all__ = ["FORM_NAMES", "AgencyKey", "FakeIntakePoster", "HttpIntakePoster", "IntakePoster", "IntakeReply",
            "IntakeUnreachable", "load_agency_keys"]
 
-FORM_NAMES = ("call-in", "warning", "support")
+FORM_NAMES = ("call-in-scheduled", "call-in", "warning", "support", "support-accepted", "exit-milestone",
+              "relation-ended", "retraction")
 """Every form the dashboard has (`forms.FORMS` defines them)."""
 
 _MIN_KEY = 32

@@ -26,12 +26,12 @@ from services.contracts import Service
 from services.contracts.access import Resource
 from services.dashboard.app import Adapters, create_app
 from services.dashboard.auth import ConfigError, load_users
-from services.dashboard.forms import FORMS, refusal_of
+from services.dashboard.forms import FORMS, entries_intake, refusal_of
 from services.dashboard.ports import FixedAuditTrail, MemoryAccessLog
-from services.dashboard.posting import load_agency_keys
+from services.dashboard.posting import FORM_NAMES, load_agency_keys
 from services.dashboard.settings import DashboardSettings
 from services.intake import api as intake_api
-from services.intake.ledger import ReceiptLedger
+from services.intake.ledger import Receipt, ReceiptLedger
 from services.intake.publishing import FakePublisher
 from services.intake.settings import IntakeSettings
 from tests.unit.dashboard.pipeline import Pipeline
@@ -40,25 +40,28 @@ from tests.unit.dashboard.test_dashboard_brief import scenario_events
 USERS = Path("deploy/config/users.dev.toml")
 AGENCIES = Path("deploy/config/agencies.dev.toml")
 KEYS = Path("deploy/config/data-entry-keys.dev.toml")
-PASSWORDS = {"coordinator": "dev-coordinator", "civil": "dev-civil", "operator": "dev-operator"}
+PASSWORDS = {"coordinator": "dev-coordinator", "civil": "dev-civil", "operator": "dev-operator",
+             "police": "dev-police"}
 
 
 @dataclass
 class Intake:
     url: str
     publisher: FakePublisher
+    ledger: ReceiptLedger
 
 
 @pytest.fixture(scope="module")
 def intake() -> Iterator[Intake]:
     settings = IntakeSettings(GVI_ENV="development", GVI_AGENCIES_FILE=AGENCIES)
     publisher = FakePublisher()
+    ledger = ReceiptLedger()
 
     async def ready() -> bool:
         return True
 
     app = intake_api.create_app(Service.NOTIFICATIONS, settings,
-                                adapters=intake_api.Adapters(publisher, ReceiptLedger(), ready))
+                                adapters=intake_api.Adapters(publisher, ledger, ready))
     port = free_port()
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning",
                                            access_log=False))
@@ -68,7 +71,7 @@ def intake() -> Iterator[Intake]:
     while not server.started:
         assert time.monotonic() < deadline, "the intake did not start"
         time.sleep(0.05)
-    yield Intake(f"http://127.0.0.1:{port}", publisher)
+    yield Intake(f"http://127.0.0.1:{port}", publisher, ledger)
     server.should_exit = True
     thread.join(10)
 
@@ -121,6 +124,11 @@ def desk(intake: Intake) -> Iterator[Desk]:
 def published(intake: Intake, event_id: str) -> list[dict[str, Any]]:
     found = [json.loads(record.value) for record, _ in intake.publisher.log]
     return [event for event in found if event["id"] == event_id]
+
+
+def key_of(intake: Intake, event_id: str) -> str:
+    [key] = [record.key for record, _ in intake.publisher.log if json.loads(record.value)["id"] == event_id]
+    return key
 
 
 def field_error(page: str, name: str) -> str:
@@ -297,7 +305,7 @@ def test_the_keys_file_is_checked_at_start(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="shorter than 32"):
         load_agency_keys(short, development=False)
     loaded = load_agency_keys(short, development=True)
-    assert loaded["municipality"].forms == ("call-in", "warning", "support")
+    assert loaded["municipality"].forms == FORM_NAMES == tuple(FORMS)
     civil_only = tmp_path / "civil.toml"
     civil_only.write_text('[[agency]]\nname = "civil-society"\nsource = "/agencies/civil-society"\n'
                           'key = "dev-civil-key"\n')
@@ -307,9 +315,10 @@ def test_the_keys_file_is_checked_at_start(tmp_path: Path) -> None:
         create_app(settings, adapters=Adapters(access_log=MemoryAccessLog(), ready=_ready,
                                                audit=FixedAuditTrail()))
     users = load_users(USERS)
-    assert {u: getattr(users.current(u, "operator"), "enters_for", "?")
-            for u in ("coordinator", "civil", "operator")} == {
-        "coordinator": "municipality", "civil": "civil-society", "operator": None}
+    assert {u: getattr(users.current(u, role), "enters_for", "?")
+            for u, role in (("coordinator", "operator"), ("civil", "operator"), ("operator", "operator"),
+                            ("police", "analyst"))} == {
+        "coordinator": "municipality", "civil": "civil-society", "operator": None, "police": "police"}
 
 
 def test_a_refusal_goes_beside_the_field_it_names() -> None:
@@ -336,3 +345,198 @@ def test_an_oversized_form_is_refused_before_it_is_read(desk: Desk, intake: Inta
     hidden = desk.open("call-in")
     answer = desk.send("call-in", {"call_in_id": "ci-2", "attended": "norra mun:s-1\n" * 20_000}, hidden)
     assert answer.status_code == 413 and not published(intake, hidden["event_id"])
+
+
+# --- the forms of issue 21's second round: call-in scheduled, support accepted, exit milestone, relation
+# ended (the police's), and retracting one's own entry ---------------------------------------------------
+
+
+def test_a_call_in_is_scheduled_with_its_time_place_and_invited_groups(desk: Desk, intake: Intake) -> None:
+    desk.login("coordinator")
+    hidden = desk.open("call-in-scheduled")
+    answer = desk.send("call-in-scheduled", {
+        "call_in_id": "ci-2026-03", "scheduled_for": "2026-03-20T14:00", "location": "Rådhuset, sal 3",
+        "invited_group_ids": "norra\r\n\r\n sodra \r\n"}, hidden)
+    assert answer.status_code == 200, answer.text
+    [event] = published(intake, hidden["event_id"])
+    assert (event["type"], event["source"]) == ("gvi.callin.scheduled.v1", "/agencies/municipality")
+    assert event["data"] == {"call_in_id": "ci-2026-03", "scheduled_for": "2026-03-20T13:00:00Z",
+                             "location": "Rådhuset, sal 3", "invited_group_ids": ["norra", "sodra"]}
+    assert key_of(intake, hidden["event_id"]) == "call-in:ci-2026-03"
+    [entry] = [e for e in desk.access.entries if e.resource is Resource.DATA_ENTRY]
+    assert (entry.user, entry.resource_id) == ("coordinator", hidden["event_id"])
+
+
+def test_a_scheduled_call_in_refused_shows_the_intakes_words_beside_each_field(
+        desk: Desk, intake: Intake) -> None:
+    desk.login("coordinator")
+    hidden = desk.open("call-in-scheduled")
+    typed = {"call_in_id": "ci-2026-04", "scheduled_for": "2026-03-20T14:00", "location": "",
+             "invited_group_ids": "norra\nsodra 7"}
+    answer = desk.send("call-in-scheduled", typed, hidden)
+    assert answer.status_code == 422
+    assert field_error(answer.text, "location")                      # required: the intake says so
+    assert field_error(answer.text, "invited_group_ids").startswith("line 2: ")
+    assert "may hold only letters" in field_error(answer.text, "invited_group_ids")
+    assert "norra\nsodra 7</textarea>" in answer.text and 'value="2026-03-20T14:00"' in answer.text
+    twice = desk.send("call-in-scheduled",
+                      {**typed, "location": "Rådhuset", "invited_group_ids": "norra\nnorra"}, hidden)
+    assert twice.status_code == 422 and "the same id twice" in field_error(twice.text, "invited_group_ids")
+    unreadable = desk.send("call-in-scheduled", {**typed, "scheduled_for": "next Friday"}, hidden)
+    assert unreadable.status_code == 422  # the dashboard's own check, as for the event's time
+    assert "2026-03-01T14:30" in field_error(unreadable.text, "scheduled_for")
+    assert not published(intake, hidden["event_id"])
+
+
+@pytest.mark.parametrize(("form", "event_type"), [("support-accepted", "gvi.support.accepted.v1"),
+                                                  ("exit-milestone", "gvi.exit.milestone.v1")])
+def test_support_accepted_and_an_exit_milestone_are_recorded(desk: Desk, intake: Intake, form: str,
+                                                             event_type: str) -> None:
+    desk.login("coordinator")
+    hidden = desk.open(form)
+    bad = desk.send(form, {"group_id": "norra", "person_ref": "s 1", "service": "relocation"}, hidden)
+    assert bad.status_code == 422 and "may hold only letters" in field_error(bad.text, "person_ref")
+    assert 'value="s 1"' in bad.text and not published(intake, hidden["event_id"])
+    answer = desk.send(form, {"group_id": "norra", "person_ref": "mun:s-7", "service": "relocation"}, hidden)
+    assert answer.status_code == 200, answer.text
+    [event] = published(intake, hidden["event_id"])
+    assert (event["type"], event["agency"]) == (event_type, "municipality")
+    assert event["data"] == {"group_id": "norra", "person_ref": "mun:s-7", "service": "relocation"}
+    assert key_of(intake, hidden["event_id"]) == "norra"
+
+
+def test_the_forms_offered_decide_and_the_intake_still_refuses_what_the_role_does_not_allow(
+        intake: Intake, tmp_path: Path) -> None:
+    civil_offered_exit = tmp_path / "keys.toml"
+    civil_offered_exit.write_text(KEYS.read_text().replace(
+        'forms = ["support", "support-accepted", "retraction"]',
+        'forms = ["support", "support-accepted", "exit-milestone", "retraction"]'))
+    for desk in desk_for(intake.url):
+        desk.login("civil")  # civil society is not offered the exit form in the development file
+        assert desk.client.get("/enter/exit-milestone").status_code == 403
+        assert "/enter/support-accepted" in desk.client.get("/enter").text
+    for desk in desk_for(intake.url, keys=civil_offered_exit):
+        desk.login("civil")  # offered by a keys file, it is still outside civil society's role
+        hidden = desk.open("exit-milestone")
+        answer = desk.send("exit-milestone", {"group_id": "norra", "service": "relocation"}, hidden)
+        assert answer.status_code == 403 and "gvi.exit.milestone.v1" in html.unescape(answer.text)
+        assert 'value="relocation"' in answer.text and not published(intake, hidden["event_id"])
+
+
+def test_a_police_user_ends_a_relation_between_two_groups(desk: Desk, intake: Intake) -> None:
+    desk.login("police")
+    index = desk.client.get("/enter")
+    assert "/enter/relation-ended" in index.text and "/enter/support" not in index.text
+    assert desk.client.get("/enter/call-in").status_code == 403
+    hidden = desk.open("relation-ended")
+    bad = desk.send("relation-ended", {"group_id": "norra", "other_group_id": "södra 7"}, hidden)
+    assert bad.status_code == 422 and "may hold only letters" in field_error(bad.text, "other_group_id")
+    same = desk.send("relation-ended", {"group_id": "norra", "other_group_id": "norra"}, hidden)
+    assert same.status_code == 422 and "must differ from group_id" in html.unescape(same.text)
+    answer = desk.send("relation-ended", {"group_id": "norra", "other_group_id": "sodra"}, hidden)
+    assert answer.status_code == 200, answer.text
+    [event] = published(intake, hidden["event_id"])
+    assert (event["type"], event["source"], event["agency"]) == (
+        "gvi.group.relation.ended.v1", "/agencies/police", "police")
+    assert event["data"] == {"group_id": "norra", "other_group_id": "sodra"}
+    logged = {(e.user, str(e.role), e.resource_id) for e in desk.access.entries
+              if e.resource is Resource.DATA_ENTRY}
+    assert logged == {("police", "analyst", hidden["event_id"])}  # each try, the refused ones too
+
+
+def test_the_municipality_is_not_offered_the_polices_form(desk: Desk, intake: Intake) -> None:
+    desk.login("coordinator")
+    assert "/enter/relation-ended" not in desk.client.get("/enter").text
+    assert desk.client.get("/enter/relation-ended").status_code == 403
+    csrf = re.search(r'name="csrf_token" value="([^"]+)"', desk.client.get("/enter").text)
+    assert csrf is not None
+    refused = desk.client.post("/enter/relation-ended", follow_redirects=False, data={
+        "csrf_token": csrf.group(1), "event_id": "7d2ad9a4-0c61-4f6c-9d4a-6a1f0f1c0b12",
+        "time": "2026-03-01T14:30", "group_id": "norra", "other_group_id": "sodra"})
+    assert refused.status_code == 403 and not published(intake, "7d2ad9a4-0c61-4f6c-9d4a-6a1f0f1c0b12")
+    assert not [e for e in desk.access.entries if e.resource is Resource.DATA_ENTRY]
+
+
+def test_an_entry_is_retracted_from_its_receipt_at_the_intake_that_took_it(desk: Desk,
+                                                                           intake: Intake) -> None:
+    desk.login("coordinator")
+    hidden = desk.open("support")
+    receipt = desk.send("support", {"group_id": "norra", "service": "housing"}, hidden)
+    original = hidden["event_id"]
+    link = re.search(r'href="(/enter/retraction\?retracted_event_id=[^"]+)" id="retract-entry"', receipt.text)
+    assert link is not None
+    form = desk.client.get(html.unescape(link.group(1)))
+    assert form.status_code == 200 and f'value="{original}"' in form.text
+    retraction = {name: html.unescape(value) for name, value in
+                  re.findall(r'name="(csrf_token|event_id|time)"[^>]* value="([^"]*)"', form.text)}
+    reason = "Entered in error:\nwrong group."
+    answer = desk.send("retraction", {"retracted_event_id": original, "reason": reason}, retraction)
+    assert answer.status_code == 200, answer.text
+    assert 'id="retract-entry"' not in answer.text  # a retraction cannot be retracted
+    [event] = published(intake, retraction["event_id"])
+    assert (event["type"], event["source"]) == ("gvi.event.retracted.v1", "/agencies/municipality")
+    assert event["data"] == {"retracted_event_id": original, "reason": reason}
+    assert key_of(intake, retraction["event_id"]) == key_of(intake, original) == "norra"
+    again = desk.send("retraction", {"retracted_event_id": original, "reason": reason}, retraction)
+    assert again.status_code == 200 and "recorded before" in again.text
+    assert len(published(intake, retraction["event_id"])) == 1
+    entries = [e.resource_id for e in desk.access.entries if e.resource is Resource.DATA_ENTRY]
+    assert entries == [original, retraction["event_id"], retraction["event_id"]]
+
+
+def test_a_retraction_the_intake_refuses_says_why_beside_the_event_id(desk: Desk, intake: Intake) -> None:
+    desk.login("coordinator")
+    hidden = desk.open("support")
+    assert desk.send("support", {"group_id": "norra", "service": "work"}, hidden).status_code == 200
+    municipalitys = hidden["event_id"]
+    intake.ledger.add([Receipt("0b0c0d0e-0000-4000-8000-000000000001", "/agencies/municipality",
+                               "gvi.sanction.recorded.v1", "sanctions", 0, 0, "2026-01-01T00:00:00Z", "norra",
+                               "sha-256:x")])
+
+    def refused(event_id: str) -> str:
+        form = desk.open("retraction")
+        answer = desk.send("retraction", {"retracted_event_id": event_id, "reason": "wrong"}, form)
+        assert answer.status_code == 422, answer.text
+        assert f'value="{event_id}"' in answer.text and not published(intake, form["event_id"])
+        return field_error(answer.text, "retracted_event_id")
+
+    assert "no event with id" in refused("7d2ad9a4-0c61-4f6c-9d4a-6a1f0f1c0b13")
+    assert "post the retraction to the sanctions intake" in refused("0b0c0d0e-0000-4000-8000-000000000001")
+    first = desk.open("retraction")
+    desk.send("retraction", {"retracted_event_id": municipalitys, "reason": "wrong"}, first)
+    assert "cannot be retracted" in html.unescape(desk.send("retraction", {
+        "retracted_event_id": first["event_id"], "reason": "undo"}).text)
+    desk.client.cookies.clear()
+    desk.login("civil")  # another agency's entry: the intake knows none of civil society's by that id
+    assert "no event with id" in refused(municipalitys)
+    desk.client.cookies.clear()
+    desk.login("operator")
+    assert desk.client.get("/enter/retraction").status_code == 403
+
+
+def test_every_form_has_its_labels_in_english_and_swedish() -> None:
+    from services.dashboard.i18n import labels
+
+    for lang in ("en", "sv"):
+        t = labels(lang)
+        for spec in FORMS.values():
+            assert f"form_{spec.name}" in t, (lang, spec.name)
+            for asked in spec.fields:
+                assert f"field_{spec.name}_{asked.name}" in t or f"field_{asked.name}" in t, (
+                    lang, asked.name)
+    assert labels("sv")["form_relation-ended"] != labels("en")["form_relation-ended"]
+
+
+def test_a_retraction_goes_to_the_intake_of_the_agencys_other_forms(tmp_path: Path) -> None:
+    assert entries_intake(FORM_NAMES) is Service.NOTIFICATIONS
+    assert entries_intake(["retraction"]) is None
+    alone = tmp_path / "keys.toml"
+    alone.write_text('[[agency]]\nname = "municipality"\nsource = "/agencies/municipality"\n'
+                     'key = "dev-municipality-key"\nforms = ["retraction"]\n'
+                     '[[agency]]\nname = "civil-society"\nsource = "/agencies/civil-society"\n'
+                     'key = "dev-civil-key"\n[[agency]]\nname = "police"\nsource = "/agencies/police"\n'
+                     'key = "dev-police-key"\n')
+    settings = DashboardSettings(GVI_ENV="development", GVI_USERS_FILE=USERS, GVI_DATA_ENTRY_KEYS_FILE=alone)
+    with pytest.raises(ConfigError, match="retraction form"):
+        create_app(settings, adapters=Adapters(access_log=MemoryAccessLog(), ready=_ready,
+                                               audit=FixedAuditTrail()))

@@ -25,7 +25,7 @@ from services.intake.settings import IntakeSettings
 from tests.unit.dashboard.pipeline import Pipeline
 from tests.unit.dashboard.test_dashboard_brief import scenario_events
 
-__all__ = ["AGENCIES", "USERS", "bearer", "dashboard_app", "intake_app", "session"]
+__all__ = ["AGENCIES", "ENTRY_KEYS", "USERS", "bearer", "dashboard_app", "intake_app", "session"]
 
 AGENCIES = Path("deploy/config/agencies.dev.toml")
 USERS = Path("deploy/config/users.dev.toml")

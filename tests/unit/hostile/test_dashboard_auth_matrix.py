@@ -10,8 +10,9 @@ the code:
   the app has and `ROUTES` lacks fails the test: whoever adds a route says who may reach it.
 - `GRANTS`: the role table of docs/security.md ("Roles"): what each role (and caller) holds. It is
   checked against `services.dashboard.auth.Role` and the development users file. `coordinator` is
-  an operator who also enters data for an agency (`enters_for` in the users file: the data-entry
-  forms).
+  an operator who also enters data for the municipality, `police` an analyst who enters for the
+  police (`enters_for` in the users file: the data-entry forms, those the development keys file
+  offers the agency).
 
 The rule: a caller who holds the route's access gets its answer (404 for an unknown id); otherwise
 an anonymous caller is sent to the login page (pages: 303 to `/login?next=`) or gets 401 (`/api/`),
@@ -37,7 +38,7 @@ from starlette.routing import Mount, Route
 
 from services.dashboard.auth import Role
 from services.dashboard.context import PRELOGIN_COOKIE, SESSION_COOKIE, Dashboard
-from tests.unit.hostile.apps import USERS, bearer, dashboard_app, session
+from tests.unit.hostile.apps import ENTRY_KEYS, USERS, bearer, dashboard_app, session
 
 
 class Access(Enum):
@@ -47,6 +48,8 @@ class Access(Enum):
     AUDIT = "roles that reach the audit pages"
     METRICS = "the metrics token (GVI_METRICS_TOKEN_FILE)"
     DATA_ENTRY = "users who enter data for an agency (enters_for)"
+    MUNICIPALITY_FORMS = "users who enter data for the municipality (its forms in the keys file)"
+    POLICE_FORMS = "users who enter data for the police (its forms in the keys file)"
 
 
 GRANTS: dict[str, frozenset[Access]] = {
@@ -55,11 +58,13 @@ GRANTS: dict[str, frozenset[Access]] = {
     "operator": frozenset({Access.LOGIN}),
     "analyst": frozenset({Access.LOGIN, Access.PERSON_REFS}),
     "auditor": frozenset({Access.LOGIN, Access.AUDIT}),
-    "coordinator": frozenset({Access.LOGIN, Access.DATA_ENTRY}),
+    "coordinator": frozenset({Access.LOGIN, Access.DATA_ENTRY, Access.MUNICIPALITY_FORMS}),
+    "police": frozenset({Access.LOGIN, Access.PERSON_REFS, Access.DATA_ENTRY, Access.POLICE_FORMS}),
 }
 USERS_OF: dict[str, tuple[str, str]] = {
     "operator": ("operator", "operator"), "analyst": ("analyst", "analyst"),
     "auditor": ("auditor", "auditor"), "coordinator": ("coordinator", "operator"),
+    "police": ("police", "analyst"),
 }
 """Each logged-in caller: (the development user, its role)."""
 ROLES = {"operator", "analyst", "auditor"}
@@ -141,15 +146,31 @@ ROUTES: dict[tuple[str, str], Rule] = {
     ("GET", "/group-audit"): Rule(Access.LOGIN),
     ("GET", "/audit"): Rule(Access.AUDIT),
     ("GET", "/enter"): Rule(Access.DATA_ENTRY),
-    ("GET", "/enter/call-in"): Rule(Access.DATA_ENTRY),
-    ("POST", "/enter/call-in"): Rule(Access.DATA_ENTRY, form=_entry_form(
+    ("GET", "/enter/call-in-scheduled"): Rule(Access.MUNICIPALITY_FORMS),
+    ("POST", "/enter/call-in-scheduled"): Rule(Access.MUNICIPALITY_FORMS, form=_entry_form(
+        {"call_in_id": "ci-3", "scheduled_for": "2026-03-20T14:00", "location": "Rådhuset",
+         "invited_group_ids": "norra"})),
+    ("GET", "/enter/call-in"): Rule(Access.MUNICIPALITY_FORMS),
+    ("POST", "/enter/call-in"): Rule(Access.MUNICIPALITY_FORMS, form=_entry_form(
         {"call_in_id": "ci-2", "attended": "norra mun:s-1"})),
-    ("GET", "/enter/warning"): Rule(Access.DATA_ENTRY),
-    ("POST", "/enter/warning"): Rule(Access.DATA_ENTRY, form=_entry_form(
+    ("GET", "/enter/warning"): Rule(Access.MUNICIPALITY_FORMS),
+    ("POST", "/enter/warning"): Rule(Access.MUNICIPALITY_FORMS, form=_entry_form(
         {"group_id": "norra", "channel": "home_visit"})),
-    ("GET", "/enter/support"): Rule(Access.DATA_ENTRY),
-    ("POST", "/enter/support"): Rule(Access.DATA_ENTRY, form=_entry_form(
+    ("GET", "/enter/support"): Rule(Access.MUNICIPALITY_FORMS),
+    ("POST", "/enter/support"): Rule(Access.MUNICIPALITY_FORMS, form=_entry_form(
         {"group_id": "norra", "service": "housing"})),
+    ("GET", "/enter/support-accepted"): Rule(Access.MUNICIPALITY_FORMS),
+    ("POST", "/enter/support-accepted"): Rule(Access.MUNICIPALITY_FORMS, form=_entry_form(
+        {"group_id": "norra", "service": "housing"})),
+    ("GET", "/enter/exit-milestone"): Rule(Access.MUNICIPALITY_FORMS),
+    ("POST", "/enter/exit-milestone"): Rule(Access.MUNICIPALITY_FORMS, form=_entry_form(
+        {"group_id": "norra", "person_ref": "mun:s-1", "service": "relocation"})),
+    ("GET", "/enter/relation-ended"): Rule(Access.POLICE_FORMS),
+    ("POST", "/enter/relation-ended"): Rule(Access.POLICE_FORMS, form=_entry_form(
+        {"group_id": "norra", "other_group_id": "sodra"})),
+    ("GET", "/enter/retraction"): Rule(Access.DATA_ENTRY),
+    ("POST", "/enter/retraction"): Rule(Access.DATA_ENTRY, form=_entry_form(
+        {"retracted_event_id": "7d2ad9a4-0c61-4f6c-9d4a-6a1f0f1c0b11", "reason": "entered in error"})),
     ("GET", "/public/stats"): Rule(Access.PUBLIC),
     ("GET", "/public/stats.csv"): Rule(Access.PUBLIC),
     ("GET", "/static/{path}"): Rule(Access.PUBLIC),
@@ -231,6 +252,19 @@ def test_the_role_table_names_every_role_and_development_user() -> None:
     for caller, (user, role) in USERS_OF.items():
         assert users[user]["role"] == role
         assert (Access.DATA_ENTRY in GRANTS[caller]) == ("enters_for" in users[user]), caller
+
+
+def test_the_forms_table_is_the_development_keys_files() -> None:
+    """Each form's route asks for the access of exactly the agencies the keys file offers it to."""
+    offered = {a["name"]: set(a["forms"]) for a in tomllib.loads(ENTRY_KEYS.read_text())["agency"]}
+    users = {u["name"]: u for u in tomllib.loads(Path(USERS).read_text())["user"]}
+    for caller, (user, _) in USERS_OF.items():
+        agency = users[user].get("enters_for")
+        for (method, path), rule in ROUTES.items():
+            if method == "GET" and path.startswith("/enter/"):
+                reaches = Access.DATA_ENTRY in GRANTS[caller] and rule.access in GRANTS[caller]
+                assert reaches == (agency is not None and path.removeprefix("/enter/") in offered[agency]), (
+                    caller, path)
 
 
 def test_every_route_in_the_table_is_served() -> None:
