@@ -3,6 +3,7 @@ headless Chromium with JavaScript off, using the keyboard alone: the notificatio
 dashboard run as processes on a real broker. The intake's own message for a bad call-in id stands
 beside the field with what was typed kept; once corrected, the receipt names the event, the event is
 in the `notifications` topic as the municipality's, and the call-in shows as held on the dashboard.
+Then the entry is retracted from its receipt's link: the retraction follows it in the topic.
 (The harness is the dashboard browser test's: Debian's chromium, `DashboardProcess`.)
 """
 
@@ -108,6 +109,8 @@ def test_a_coordinator_records_a_call_in_with_the_keyboard_and_no_script(kafka_b
         expect(page.locator("h1")).to_have_text("Recorded")
         event_id = page.locator("#receipt-id").inner_text().strip()
         uuid.UUID(event_id)
+        retract_link = page.locator("#retract-entry").get_attribute("href")
+        assert retract_link == f"/enter/retraction?retracted_event_id={event_id}"
         page.screenshot(path=str(ARTIFACTS / "form-recorded.png"), full_page=True)
 
         [event] = [e for e in events_in(kafka_bootstrap, "notifications") if e["id"] == event_id]
@@ -126,4 +129,18 @@ def test_a_coordinator_records_a_call_in_with_the_keyboard_and_no_script(kafka_b
                 break
             assert time.monotonic() < deadline, "the call-in never reached the dashboard"
             time.sleep(0.3)
+
+        # retracted from the receipt's link, the event id filled in
+        page.goto(f"{dashboard.url}{retract_link}")
+        expect(page.locator("h1")).to_have_text("Retract an entry")
+        expect(page.locator("#f-retracted_event_id")).to_have_value(event_id)
+        focus(page, "f-reason")
+        page.keyboard.type("Entered in error: a test.")
+        page.keyboard.press("Tab")
+        page.keyboard.press("Enter")
+        expect(page.locator("h1")).to_have_text("Recorded")
+        retraction_id = page.locator("#receipt-id").inner_text().strip()
+        [retraction] = [e for e in events_in(kafka_bootstrap, "notifications") if e["id"] == retraction_id]
+        assert (retraction["type"], retraction["data"]) == (
+            "gvi.event.retracted.v1", {"retracted_event_id": event_id, "reason": "Entered in error: a test."})
         context.close()
