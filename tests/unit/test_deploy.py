@@ -53,7 +53,7 @@ PENDING_MODULES: frozenset[str] = frozenset()
 # The Secrets the manifests mount, and the key each must hold; created by the operators.
 SECRETS = {"gvi-agencies": "agencies.toml", "gvi-audit-signing-key": "signing-key",
            "gvi-metrics-token": "token", "gvi-dashboard-users": "users.toml",
-           "gvi-data-entry-keys": "data-entry-keys.toml"}
+           "gvi-dashboard-session": "secret", "gvi-data-entry-keys": "data-entry-keys.toml"}
 # Secrets that Strimzi makes: the cluster CA's certificate, and each KafkaUser's password.
 CLUSTER_CA_SECRET = ("gvi-kafka-cluster-ca-cert", "ca.crt")
 # The Kafka user each workload connects as (and `gvi-auditor`, for auditors' gvi-audit).
@@ -402,7 +402,7 @@ def test_every_kubernetes_command_is_a_module_with_its_own_settings_and_port(ren
             where = f"{rendering} {doc['kind']}/{doc['metadata']['name']}"
             module = check_command(where, container["command"])
             env = container_env(container)
-            check_environment(where, module, env)
+            check_environment(where, module, {e["name"]: e.get("value", "") for e in container["env"]})
             [port] = container["ports"]
             assert port["name"] == "http" and str(port["containerPort"]) == env["GVI_PORT"], where
             assert env["GVI_HOST"] == "0.0.0.0", where
@@ -443,6 +443,11 @@ def test_the_dashboard_posts_its_forms_to_the_intakes_services_with_its_keys_mou
         "gvi-dashboard-users", SECRETS["gvi-dashboard-users"])
     assert mounted_secret_file(dashboard, container, env["GVI_DATA_ENTRY_KEYS_FILE"]) == (
         "gvi-data-entry-keys", SECRETS["gvi-data-entry-keys"])
+    # A form opened at one replica may be sent to another: its session and CSRF token must be good
+    # at every replica, so all sign with one key from a Secret (unset, each process draws its own).
+    by_name = {e["name"]: e for e in container["env"]}
+    assert by_name["GVI_SESSION_SECRET"]["valueFrom"] == {
+        "secretKeyRef": {"name": "gvi-dashboard-session", "key": SECRETS["gvi-dashboard-session"]}}
 
 
 def test_kubernetes_and_compose_run_the_same_services_the_same_way() -> None:
@@ -575,6 +580,9 @@ def test_every_secret_is_referenced_never_inlined() -> None:
                 for env in container.get("env", []):
                     if SECRET_NAME.search(env["name"]) and not env["name"].endswith("_FILE"):
                         assert "valueFrom" in env, f"{rendering}: {env['name']} is written down"
+                    ref = env.get("valueFrom", {}).get("secretKeyRef")
+                    if ref:
+                        referenced.setdefault(ref["name"], set()).add(ref["key"])
         made_by_strimzi = {CLUSTER_CA_SECRET[0]: {CLUSTER_CA_SECRET[1]},
                            **{user: {"password"} for user in KAFKA_USERS.values()}}
         assert referenced == {**{name: {key} for name, key in SECRETS.items()}, **made_by_strimzi}, rendering
