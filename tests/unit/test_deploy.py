@@ -17,6 +17,7 @@ import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
 import yaml
@@ -25,8 +26,9 @@ from pydantic_settings import BaseSettings
 
 from devtools.broker import kafka_version
 from devtools.deploy import prometheus_rule
-from services.contracts import Service
+from services.contracts import Service, owner_of
 from services.contracts.topics import ALL_TOPICS, SOURCE_TOPICS
+from services.dashboard.forms import FORMS
 from services.dashboard.settings import DashboardSettings
 from services.infra.kafka_security import KafkaClientSettings
 from services.infra.server_limits import ServerLimitSettings
@@ -50,7 +52,8 @@ PENDING_MODULES: frozenset[str] = frozenset()
 
 # The Secrets the manifests mount, and the key each must hold; created by the operators.
 SECRETS = {"gvi-agencies": "agencies.toml", "gvi-audit-signing-key": "signing-key",
-           "gvi-metrics-token": "token"}
+           "gvi-metrics-token": "token", "gvi-dashboard-users": "users.toml",
+           "gvi-dashboard-session": "secret", "gvi-data-entry-keys": "data-entry-keys.toml"}
 # Secrets that Strimzi makes: the cluster CA's certificate, and each KafkaUser's password.
 CLUSTER_CA_SECRET = ("gvi-kafka-cluster-ca-cert", "ca.crt")
 # The Kafka user each workload connects as (and `gvi-auditor`, for auditors' gvi-audit).
@@ -171,8 +174,75 @@ def container_env(container: dict[str, Any]) -> dict[str, str]:
     return {e["name"]: e["value"] for e in container.get("env", []) if "value" in e}
 
 
+def selects(selector: dict[str, Any], labels: dict[str, str]) -> bool:
+    """Whether a label selector (`matchLabels`, `matchExpressions`) selects these labels."""
+    if any(labels.get(k) != v for k, v in selector.get("matchLabels", {}).items()):
+        return False
+    for expression in selector.get("matchExpressions", []):
+        key, operator, values = expression["key"], expression["operator"], expression.get("values", [])
+        held = {"In": key in labels and labels[key] in values, "NotIn": labels.get(key) not in values,
+                "Exists": key in labels, "DoesNotExist": key not in labels}[operator]
+        if not held:
+            return False
+    return True
+
+
+def pod_labels(doc: dict[str, Any]) -> dict[str, str]:
+    labels: dict[str, str] = doc["spec"]["template"]["metadata"]["labels"]
+    return labels
+
+
+def admitted(docs: list[dict[str, Any]], direction: str, pod: dict[str, Any], peer: dict[str, Any],
+             port: int) -> bool:
+    """Whether the NetworkPolicies let `pod` send to (`Egress`) or receive from (`Ingress`) `peer`,
+    both workloads of the one namespace, on `port`: a pod no policy of that direction selects is
+    not isolated; otherwise some rule of a policy selecting it must name the peer and the port."""
+    rules, peers = ("egress", "to") if direction == "Egress" else ("ingress", "from")
+    [namespace] = find(docs, "Namespace")
+    policies = [p["spec"] for p in find(docs, "NetworkPolicy") if direction in p["spec"]["policyTypes"]
+                and selects(p["spec"]["podSelector"], pod_labels(pod))]
+    if not policies:
+        return True
+    for spec in policies:
+        for rule in spec.get(rules, []):
+            if rule.get("ports") and port not in {p["port"] for p in rule["ports"]}:
+                continue
+            for selector in rule.get(peers, [{}]):
+                if "ipBlock" in selector:
+                    continue
+                if "namespaceSelector" in selector and not selects(
+                        selector["namespaceSelector"], namespace["metadata"].get("labels", {})):
+                    continue
+                if selects(selector.get("podSelector", {}), pod_labels(peer)):
+                    return True
+    return False
+
+
 def topic_config(spec_config: Any) -> dict[str, str]:
     return {k: str(v) for k, v in dict(spec_config).items()}
+
+
+def intake_addresses(where: str, env: dict[str, str]) -> dict[Service, tuple[str, int]]:
+    """(host, port) at which the dashboard's data-entry forms reach each intake, read from the
+    dashboard's environment by its own settings; every address must be set (the default is
+    127.0.0.1, which in a container or pod is the dashboard itself)."""
+    url_settings = {str(f.validation_alias) for name, f in DashboardSettings.model_fields.items()
+                    if name.endswith("_url")}
+    missing = url_settings - set(env)
+    assert not missing, f"{where}: the forms would post to 127.0.0.1: set {sorted(missing)}"
+    settings = DashboardSettings(GVI_USERS_FILE="users.toml", **{k: env[k] for k in url_settings})
+    addresses = {}
+    for name, url in settings.intake_urls.items():
+        parts = urlsplit(url)
+        assert parts.scheme == "http" and parts.hostname and parts.port and not parts.path, f"{where}: {url}"
+        addresses[Service(name)] = (parts.hostname, parts.port)
+    assert set(addresses) == set(Service), where
+    return addresses
+
+
+def posted_to_by_forms() -> set[Service]:
+    """The intakes the dashboard's data-entry forms post to: each owns its form's event type."""
+    return {owner_of(spec.event_type) for spec in FORMS.values()}
 
 
 # docker-compose.yml
@@ -220,6 +290,32 @@ def test_secrets_come_from_the_environment_and_production_is_the_default() -> No
     key = SERVICES["audit-checkpointer"]
     assert key["secrets"] == ["audit-signing-key", "metrics-token"]
     assert key["environment"]["GVI_AUDIT_SIGNING_KEY_FILE"] == "/run/secrets/audit-signing-key"
+    # Every file a service reads under /run/secrets is a secret it mounts, whose host file the
+    # variable of the same name names (compose refuses to start without it).
+    read = set()
+    for name, service in SERVICES.items():
+        for key_name, value in service.get("environment", {}).items():
+            if not str(value).startswith("/run/secrets/"):
+                continue
+            secret = str(value).removeprefix("/run/secrets/")
+            read.add(secret)
+            assert key_name.endswith("_FILE") and secret in service.get("secrets", []), (name, key_name)
+            assert COMPOSE["secrets"][secret]["file"].startswith(f"${{{key_name}:?"), (name, key_name)
+    assert read == set(COMPOSE["secrets"])
+    dashboard = SERVICES["dashboard"]
+    assert dashboard["environment"]["GVI_USERS_FILE"] == "/run/secrets/dashboard-users"
+    assert dashboard["environment"]["GVI_DATA_ENTRY_KEYS_FILE"] == "/run/secrets/data-entry-keys"
+    assert set(dashboard["secrets"]) == {"dashboard-users", "data-entry-keys", "metrics-token"}
+
+
+def test_the_dashboards_forms_reach_each_intake_on_the_compose_network() -> None:
+    """A compose service's name is its host name on the compose network."""
+    addresses = intake_addresses("compose dashboard", SERVICES["dashboard"]["environment"])
+    for service, (host, port) in addresses.items():
+        intake = SERVICES[host]
+        assert intake["command"] == ["python", "-m", f"services.{service.value}"], host
+        assert intake["environment"]["GVI_HOST"] == "0.0.0.0", host
+        assert port == int(intake["environment"]["GVI_PORT"]) == DEFAULT_PORTS[service], host
 
 
 def test_the_broker_image_is_the_kafka_version_the_project_runs() -> None:
@@ -306,7 +402,7 @@ def test_every_kubernetes_command_is_a_module_with_its_own_settings_and_port(ren
             where = f"{rendering} {doc['kind']}/{doc['metadata']['name']}"
             module = check_command(where, container["command"])
             env = container_env(container)
-            check_environment(where, module, env)
+            check_environment(where, module, {e["name"]: e.get("value", "") for e in container["env"]})
             [port] = container["ports"]
             assert port["name"] == "http" and str(port["containerPort"]) == env["GVI_PORT"], where
             assert env["GVI_HOST"] == "0.0.0.0", where
@@ -330,13 +426,44 @@ def test_the_dashboard_believes_x_forwarded_for_only_once_the_ingress_is_named(r
     assert "operations.md" in (KUBERNETES / "base" / "dashboard.yaml").read_text()
 
 
+@pytest.mark.parametrize("rendering", sorted(RENDERINGS))
+def test_the_dashboard_posts_its_forms_to_the_intakes_services_with_its_keys_mounted(rendering: str) -> None:
+    docs = RENDERINGS[rendering]
+    [dashboard] = find(docs, "Deployment", "dashboard")
+    [container] = containers(dashboard)
+    env = container_env(container)
+    for service, (host, port) in intake_addresses(f"{rendering} dashboard", env).items():
+        [intake] = find(docs, "Deployment", service.value)
+        [address] = [s for s in find(docs, "Service", host)
+                     if s["spec"]["selector"] == intake["spec"]["selector"]["matchLabels"]]
+        assert [p["port"] for p in address["spec"]["ports"]] == [port], f"{rendering}: {host}"
+        assert port == DEFAULT_PORTS[service], f"{rendering}: {host}"
+    # The users (the dashboard does not start without them) and the agencies' keys: mounted Secrets.
+    assert mounted_secret_file(dashboard, container, env["GVI_USERS_FILE"]) == (
+        "gvi-dashboard-users", SECRETS["gvi-dashboard-users"])
+    assert mounted_secret_file(dashboard, container, env["GVI_DATA_ENTRY_KEYS_FILE"]) == (
+        "gvi-data-entry-keys", SECRETS["gvi-data-entry-keys"])
+    # A form opened at one replica may be sent to another: its session and CSRF token must be good
+    # at every replica, so all sign with one key from a Secret (unset, each process draws its own).
+    by_name = {e["name"]: e for e in container["env"]}
+    assert by_name["GVI_SESSION_SECRET"]["valueFrom"] == {
+        "secretKeyRef": {"name": "gvi-dashboard-session", "key": SECRETS["gvi-dashboard-session"]}}
+
+
 def test_kubernetes_and_compose_run_the_same_services_the_same_way() -> None:
     for doc in workloads(BASE):
         [container] = containers(doc)
         name = doc["metadata"]["name"]
         compose = SERVICES[name]
+        env = container_env(container)
         assert compose["command"] == container["command"], name
-        assert compose["environment"]["GVI_PORT"] == container_env(container)["GVI_PORT"], name
+        assert compose["environment"]["GVI_PORT"] == env["GVI_PORT"], name
+        # the same files (secrets, agencies, users) and the same peers' addresses
+        given = {k for k in compose["environment"] if k.startswith("GVI_") and k.endswith(("_FILE", "_URL"))}
+        assert given == {k for k in env if k.startswith("GVI_") and k.endswith(("_FILE", "_URL"))}, name
+    [dashboard] = find(BASE, "Deployment", "dashboard")
+    assert intake_addresses("compose", SERVICES["dashboard"]["environment"]) == intake_addresses(
+        "kubernetes", container_env(containers(dashboard)[0]))
 
 
 @pytest.mark.parametrize("rendering", sorted(RENDERINGS))
@@ -453,6 +580,9 @@ def test_every_secret_is_referenced_never_inlined() -> None:
                 for env in container.get("env", []):
                     if SECRET_NAME.search(env["name"]) and not env["name"].endswith("_FILE"):
                         assert "valueFrom" in env, f"{rendering}: {env['name']} is written down"
+                    ref = env.get("valueFrom", {}).get("secretKeyRef")
+                    if ref:
+                        referenced.setdefault(ref["name"], set()).add(ref["key"])
         made_by_strimzi = {CLUSTER_CA_SECRET[0]: {CLUSTER_CA_SECRET[1]},
                            **{user: {"password"} for user in KAFKA_USERS.values()}}
         assert referenced == {**{name: {key} for name, key in SECRETS.items()}, **made_by_strimzi}, rendering
@@ -488,10 +618,22 @@ def test_network_policies_let_only_what_must_talk(rendering: str) -> None:
     for name, spec in policies.items():
         if name in ("default-deny-ingress", "gvi-egress", "metrics-from-monitoring"):
             continue
-        selected = spec["podSelector"]["matchLabels"]
         for doc in workloads(docs):
             if doc["metadata"]["name"] in ("processor", "audit-checkpointer"):
-                assert not selected.items() <= doc["spec"]["template"]["metadata"]["labels"].items(), name
+                assert not selects(spec["podSelector"], pod_labels(doc)), name
+    # Between the system's own pods one path is open: the dashboard's data-entry forms post to the
+    # intakes that own their event types (and reach no other pod's port).
+    forms = {s.value for s in posted_to_by_forms()}
+    for source in workloads(docs):
+        for target in workloads(docs):
+            port = ports[target["metadata"]["name"]]
+            opened = (admitted(docs, "Egress", source, target, port)
+                      and admitted(docs, "Ingress", target, source, port))
+            expected = source["metadata"]["name"] == "dashboard" and target["metadata"]["name"] in forms
+            assert opened == expected, (
+                f"{rendering}: {source['metadata']['name']} -> {target['metadata']['name']}:{port} is "
+                f"{'open' if opened else 'closed'}; the forms post to {sorted(forms)} "
+                "(network-policies.yaml: dashboard-to-intakes, intake-from-dashboard)")
     [kafka] = find(docs, "Kafka")
     [listener] = kafka["spec"]["kafka"]["listeners"]
     assert listener["port"] == 9093 and listener["tls"] is True
