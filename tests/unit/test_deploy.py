@@ -241,8 +241,9 @@ def intake_addresses(where: str, env: dict[str, str]) -> dict[Service, tuple[str
 
 
 def posted_to_by_forms() -> set[Service]:
-    """The intakes the dashboard's data-entry forms post to: each owns its form's event type."""
-    return {owner_of(spec.event_type) for spec in FORMS.values()}
+    """The intakes the dashboard's data-entry forms post to: each owns its form's event type (a
+    retraction goes to the intake of the agency's other forms, so it adds none)."""
+    return {owner for spec in FORMS.values() if (owner := owner_of(spec.event_type)) is not None}
 
 
 # docker-compose.yml
