@@ -12,6 +12,7 @@ all call these functions, which is how the live view and an auditor's replay can
 """
 
 from services.sanctions.domain.alerts import (
+    DEFAULT_RISK_DAYS,
     Alert,
     AlertChanges,
     AlertKind,
@@ -22,6 +23,7 @@ from services.sanctions.domain.alerts import (
     group_alerts,
     is_stalled,
     retaliation_alerts,
+    risk_expired,
     stalled_alerts,
     stalled_cases,
 )
@@ -47,6 +49,7 @@ from services.sanctions.domain.state import (
 )
 
 __all__ = [
+    "DEFAULT_RISK_DAYS",
     "DEFAULT_WINDOW_DAYS",
     "RULE_VERSION",
     "Alert",
@@ -80,6 +83,7 @@ __all__ = [
     "group_alerts",
     "is_stalled",
     "retaliation_alerts",
+    "risk_expired",
     "stalled_alerts",
     "stalled_cases",
 ]

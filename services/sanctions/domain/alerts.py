@@ -1,7 +1,8 @@
 """Alerts: what the coordinators must notice, raised and withdrawn as the set of events changes.
 
-An alert is a pure function of the derived state (except `follow_through_stalled`, which also needs
-the wall clock, passed in as `now`). Its id is a digest of its kind, group and incident, and its
+An alert is a pure function of the derived state, except for two rules that also need the wall
+clock, passed in as `now`: `follow_through_stalled` (`is_stalled`) and the expiry of
+`retaliation_risk` (`risk_expired`). Its id is a digest of its kind, group and incident, and its
 content is nothing but what the id stands for, so a processor restarted after a crash that raises
 an alert again produces the same id with the same bytes: consumers can deduplicate on the id. When a
 late correction (a re-attribution, a retraction) means an alert no longer holds, `diff_alerts` yields
@@ -19,6 +20,7 @@ from enum import StrEnum
 from services.sanctions.domain.state import RULE_VERSION, CanonicalRecord, CaseStatus, GroupState, assembled
 
 __all__ = [
+    "DEFAULT_RISK_DAYS",
     "Alert",
     "AlertChanges",
     "AlertKind",
@@ -30,6 +32,7 @@ __all__ = [
     "is_stalled",
     "no_show_alerts",
     "retaliation_alerts",
+    "risk_expired",
     "stalled_alerts",
     "stalled_cases",
 ]
@@ -96,6 +99,20 @@ def retaliation_alerts(incident_id: str, at_risk_group_ids: Iterable[str]) -> It
     victim groups and every group in conflict with one of them."""
     for group_id in sorted(set(at_risk_group_ids)):
         yield Alert.of(AlertKind.RETALIATION_RISK, group_id, incident_id)
+
+
+DEFAULT_RISK_DAYS = 90
+
+
+def risk_expired(incident_time: datetime, latest_violence: datetime | None, now: datetime,
+                 risk_days: int = DEFAULT_RISK_DAYS) -> bool:
+    """The expiry rule of a `retaliation_risk` alert (group G, incident I): it lapses once
+    `risk_days` or more have passed, as of `now` (the caller's clock), since the later of I and
+    G's latest violence: the latest confirmed incident G is suspected of or a victim of
+    (`Ledger.latest_violence`). New violence involving G renews every risk of G; violence dated
+    before I changes nothing (I's own time is the start)."""
+    start = incident_time if latest_violence is None else max(incident_time, latest_violence)
+    return now - start >= timedelta(days=risk_days)
 
 
 def no_show_alerts(call_in_id: str, group_ids: Iterable[str]) -> Iterator[Alert]:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import bisect
 from collections import defaultdict
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from itertools import islice
@@ -30,7 +30,14 @@ from services.contracts.events import (
     SanctionRecorded,
     WarningDelivered,
 )
-from services.sanctions.domain.alerts import Alert, group_alerts, no_show_alerts, retaliation_alerts
+from services.sanctions.domain.alerts import (
+    DEFAULT_RISK_DAYS,
+    Alert,
+    group_alerts,
+    no_show_alerts,
+    retaliation_alerts,
+    risk_expired,
+)
 from services.sanctions.domain.facts import Fact, FactKey, as_fact, preferred, retraction_target
 from services.sanctions.domain.probation import attendance_of, no_show_groups, probation_person
 from services.sanctions.domain.rules import (
@@ -43,6 +50,7 @@ from services.sanctions.domain.rules import (
     incident_of,
     invited_groups,
     is_empty,
+    latest_violence,
     make_case,
     make_group_state,
     make_link,
@@ -57,8 +65,8 @@ from services.sanctions.domain.state import (
     UnresolvedSanction,
 )
 
-__all__ = ["Derived", "Inputs", "by_data_type", "current_incidents", "derive", "effective_facts", "gather",
-           "joined"]
+__all__ = ["Derived", "Inputs", "by_data_type", "current_incidents", "derive", "effective_facts",
+           "expired_risks", "gather", "joined", "violence"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,10 +122,37 @@ def effective_facts(events: Iterable[CloudEvent | Fact]) -> list[Fact]:
 _TIME = attrgetter("time")
 
 
+def violence(events: Iterable[CloudEvent | Fact]) -> dict[str, datetime]:
+    """group -> the time of its latest violence (`rules.latest_violence`), from the set of `events`:
+    what renews a group's retaliation risks."""
+    found = latest_violence(joined(by_data_type(effective_facts(events))).incidents.values())
+    return dict(sorted(found.items()))
+
+
+def expired_risks(events: Iterable[CloudEvent | Fact], now: datetime, *,
+                  risk_days: int = DEFAULT_RISK_DAYS) -> list[str]:
+    """The ids (sorted) of the `retaliation_risk` alerts that `derive` gives for the set of `events`
+    and that have expired by `now` (`risk_expired`): what the processor, whose clock read `now`,
+    has withdrawn. `derive` itself, like the replay, judges no clock and keeps them."""
+    inputs = joined(by_data_type(effective_facts(events)))
+    renewed = latest_violence(inputs.incidents.values())
+    return sorted(a.alert_id for a in _retaliation_alerts(inputs) if risk_expired(
+        inputs.incidents[a.incident_id].time, renewed.get(a.group_id), now, risk_days))
+
+
+def _retaliation_alerts(inputs: Inputs) -> Iterator[Alert]:
+    conflicts = _conflicts(inputs.relations)
+    for inc in inputs.incidents.values():
+        if inc.confirmed and inc.victims:
+            at_risk = set(inc.victims).union(*(conflicts.get(v, set()) for v in inc.victims))
+            yield from retaliation_alerts(inc.incident_id, at_risk)
+
+
 def derive(events: Iterable[CloudEvent | Fact], *, window_days: int = DEFAULT_WINDOW_DAYS,
            alerts: bool = True) -> Derived:
     """Every group's state, the unresolved sanctions and the alerts that hold (except the clock's
-    `follow_through_stalled`), from the set of `events`. With `alerts=False` the alerts are left
+    `follow_through_stalled`; every `retaliation_risk`, expired or not: see `expired_risks`), from
+    the set of `events`. With `alerts=False` the alerts are left
     out (an empty mapping): what the replay tool needs, at a quarter less of the cost."""
     by_type = by_data_type(effective_facts(events))
     inputs = joined(by_type)
@@ -129,11 +164,7 @@ def derive(events: Iterable[CloudEvent | Fact], *, window_days: int = DEFAULT_WI
     found: dict[str, Alert] = {}
     if alerts:
         found = {a.alert_id: a for state in groups.values() for a in group_alerts(state)}
-        conflicts = _conflicts(inputs.relations)
-        for inc in inputs.incidents.values():
-            if inc.confirmed and inc.victims:
-                at_risk = set(inc.victims).union(*(conflicts.get(v, set()) for v in inc.victims))
-                found.update((a.alert_id, a) for a in retaliation_alerts(inc.incident_id, at_risk))
+        found.update((a.alert_id, a) for a in _retaliation_alerts(inputs))
         found.update((a.alert_id, a) for a in _no_show_alerts(by_type))
     unresolved = {f.key: _unresolved(f) for f in inputs.unresolved}
     return Derived(groups, dict(sorted(unresolved.items())), dict(sorted(found.items())))

@@ -39,6 +39,7 @@ from services.sanctions.domain.rules import (
     current_incident,
     in_conflict,
     invited_groups,
+    involved_groups,
     latest,
     membership_valid_at,
     registered_name,
@@ -74,6 +75,7 @@ class Update:
     baseline_ids: tuple[tuple[str, str, str], ...] = ()
     unresolved: Mapping[FactKey, UnresolvedSanction | None] = field(default_factory=dict)
     alerts: AlertChanges = _NO_ALERTS
+    violence_ids: tuple[str, ...] = ()
 
 
 @dataclass(slots=True)
@@ -130,6 +132,11 @@ class Ledger:
         self._incident: dict[str, Incident] = {}
         self._victim_of: dict[str, set[str]] = {}
         self._at_risk: dict[str, frozenset[str]] = {}
+        self._risks_of: dict[str, set[str]] = {}
+        """group -> the incidents of its `retaliation_risk` alerts"""
+        self._violence: dict[str, list[tuple[datetime, str]]] = {}
+        """group -> (time, incident id) of the confirmed incidents involving it, sorted"""
+        self._violence_touched: set[str] = set()
         self._memberships: dict[str, _Memberships] = {}
         self._person_sanctions: dict[str, list[OrderKey]] = {}
         self._person_sanction: dict[OrderKey, Fact] = {}
@@ -213,6 +220,24 @@ class Ledger:
     def fact(self, key: FactKey) -> Fact | None:
         """The copy of an event that counts, for the explain tool (topic, partition, offset)."""
         return self._facts.get(key)
+
+    def latest_violence(self, group_id: str) -> datetime | None:
+        """The time of the latest confirmed incident the group is suspected of or a victim of
+        (`rules.involved_groups`), or None: what renews its retaliation risks."""
+        times = self._violence.get(group_id)
+        return times[-1][0] if times else None
+
+    def violence(self) -> dict[str, datetime]:
+        """`latest_violence` of every group that has any (what `derive.violence` gives)."""
+        return {g: times[-1][0] for g, times in sorted(self._violence.items()) if times}
+
+    def incident_time(self, incident_id: str) -> datetime | None:
+        inc = self._incident.get(incident_id)
+        return None if inc is None else inc.time
+
+    def retaliation_risks(self, group_id: str) -> list[str]:
+        """The incidents of the group's `retaliation_risk` alerts, sorted."""
+        return sorted(self._risks_of.get(group_id, ()))
 
     @property
     def alerts(self) -> Mapping[str, Alert]:
@@ -337,12 +362,18 @@ class Ledger:
                 self._incident[incident_id] = new
             return
         if old is not None:
+            for group_id in involved_groups(old):
+                remove_sorted(self._violence[group_id], (old.time, incident_id))
+                self._violence_touched.add(group_id)
             for group_id in old.suspected if old.confirmed else ():
                 self._group(group_id).remove_incident(old)
             for group_id in old.victims:
                 self._victim_of[group_id].discard(incident_id)
         if new is not None:
             self._incident[incident_id] = new
+            for group_id in involved_groups(new):
+                bisect.insort(self._violence.setdefault(group_id, []), (new.time, incident_id))
+                self._violence_touched.add(group_id)
             for group_id in new.suspected if new.confirmed else ():
                 self._group(group_id).add_incident(new)
             for group_id in new.victims:
@@ -412,8 +443,10 @@ class Ledger:
         if at_risk:
             self._at_risk[incident_id] = at_risk
         for group_id in old - at_risk:
+            self._risks_of[group_id].discard(incident_id)
             self._set_alert(AlertKind.RETALIATION_RISK, group_id, incident_id, False)
         for group_id in at_risk - old:
+            self._risks_of.setdefault(group_id, set()).add(incident_id)
             self._set_alert(AlertKind.RETALIATION_RISK, group_id, incident_id, True)
 
     # -- bookkeeping --------------------------------------------------------------------------------
@@ -461,8 +494,10 @@ class Ledger:
         unresolved = {k: self._unresolved.get(k) for k, old in sorted(self._unresolved_before.items())
                       if self._unresolved.get(k) != old}
         update = Update(tuple(sorted(self._touched)), tuple(case_ids), tuple(unwarned_ids),
-                        tuple(baseline_ids), unresolved, AlertChanges(raised, withdrawn))
+                        tuple(baseline_ids), unresolved, AlertChanges(raised, withdrawn),
+                        tuple(sorted(self._violence_touched)))
         self._touched, self._alerts_before, self._unresolved_before = set(), {}, {}
+        self._violence_touched = set()
         return update
 
 

@@ -62,8 +62,10 @@ __all__ = [
     "in_conflict",
     "incident_of",
     "invited_groups",
+    "involved_groups",
     "is_empty",
     "latest",
+    "latest_violence",
     "make_case",
     "make_group_state",
     "make_group_summary",
@@ -129,6 +131,23 @@ def incident_of(report: Fact, review: Fact | None) -> Incident:
     return Incident(report.data.incident_id, report.time, report.id,
                     review.id if review is not None else None, source.confirmed,
                     group_set(source.suspected_group_ids), group_set(source.victim_group_ids))
+
+
+def involved_groups(incident: Incident) -> frozenset[str]:
+    """The groups a confirmed incident involves in violence: those suspected of it and its victim
+    groups (none for an unconfirmed one). New violence involving a group renews its retaliation
+    risks (`alerts.risk_expired`)."""
+    return incident.suspected | incident.victims if incident.confirmed else frozenset()
+
+
+def latest_violence(incidents: Iterable[Incident]) -> dict[str, datetime]:
+    """group -> the time of the latest confirmed incident involving it (`involved_groups`)."""
+    out: dict[str, datetime] = {}
+    for incident in incidents:
+        for group_id in involved_groups(incident):
+            if group_id not in out or out[group_id] < incident.time:
+                out[group_id] = incident.time
+    return out
 
 
 @lru_cache(maxsize=65_536)

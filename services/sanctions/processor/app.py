@@ -80,7 +80,8 @@ class Processor:
         self.settings = settings
         self.partitions = partitions
         self.metrics = metrics
-        self.core = ProcessorCore(window_days=settings.window_days, stall_days=settings.stall_days)
+        self.core = ProcessorCore(window_days=settings.window_days, stall_days=settings.stall_days,
+                                  risk_days=settings.risk_days)
         self.health = Health(max_pending=settings.max_pending_seconds,
                              broker_timeout=settings.broker_timeout_seconds,
                              liveness_bound=settings.liveness_seconds)
@@ -294,8 +295,9 @@ class Processor:
             await keep_metadata_for(kafka_producer(self.app).client,
                                     (GROUP_STATE_TOPIC, ALERTS_TOPIC, self.changelog_topic))
             committed = await self._committed_offsets()
-            core = ProcessorCore(window_days=self.settings.window_days, stall_days=self.settings.stall_days)
-            restored = core.restore(self._stored_facts(), committed)
+            core = ProcessorCore(window_days=self.settings.window_days, stall_days=self.settings.stall_days,
+                                 risk_days=self.settings.risk_days)
+            restored = core.restore(self._stored_facts(), committed, now=datetime.now(UTC))
             self.core = core
             owned = self.lease.owned if self.lease is not None else frozenset()
             if owned or self._gained:  # corrected once caught up again, as partitions gained are

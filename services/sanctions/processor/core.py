@@ -3,7 +3,12 @@
 `ProcessorCore.accept` takes a record as read from a source topic (topic, partition, offset, value)
 and returns what to write: the fact to keep in the fact store (or nothing, for a copy that does not
 count), the `group-state` records and the alerts. `ProcessorCore.tick(now)` is the wall-clock part:
-`follow_through_stalled` alerts for cases awaiting their first sanction for too long. Everything
+`follow_through_stalled` alerts for cases awaiting their first sanction for too long, and the
+withdrawal of `retaliation_risk` alerts that have expired (`risk_expired`: `risk_days` without new
+violence involving the group). The ledger's alerts are those of the events alone (as `derive`'s);
+the core publishes them less the expired retaliation risks, judging expiry against the `now` it is
+given with each batch, on each tick and at restore, so that a retaliation risk the events raise
+again after a restart (or a correction re-raises) is not published if it has expired. Everything
 else is the rules (`services.sanctions.domain`), which the replay tool and the tests call the same way.
 
 Crash safety rests on three properties, each checked by tests:
@@ -28,6 +33,7 @@ from datetime import datetime
 
 from services.contracts import read_event
 from services.sanctions.domain import (
+    DEFAULT_RISK_DAYS,
     DEFAULT_WINDOW_DAYS,
     Alert,
     AlertKind,
@@ -37,6 +43,7 @@ from services.sanctions.domain import (
     Ledger,
     Update,
     is_stalled,
+    risk_expired,
 )
 from services.sanctions.domain.facts import FactKey, preferred
 from services.sanctions.domain.records import Record, all_records, records_for
@@ -131,11 +138,16 @@ class _Followed:
 
 
 class ProcessorCore:
-    def __init__(self, *, window_days: int = DEFAULT_WINDOW_DAYS, stall_days: int = 14) -> None:
+    def __init__(self, *, window_days: int = DEFAULT_WINDOW_DAYS, stall_days: int = 14,
+                 risk_days: int = DEFAULT_RISK_DAYS) -> None:
         self.window_days = window_days
         self.stall_days = stall_days
+        self.risk_days = risk_days
         self.ledger = Ledger(window_days=window_days)
         self._followed = _Followed()
+        self._expired: set[str] = set()
+        """ids of the ledger's `retaliation_risk` alerts judged expired: not published as raised
+        (withdrawn when they expired, or never raised by this process)"""
 
     # -- the stream ---------------------------------------------------------------------------------
     def accept(self, records: Sequence[SourceRecord], now: datetime | None = None) -> Outputs:
@@ -169,9 +181,59 @@ class ProcessorCore:
             reads.append(Read(store, event.type, conflicting_copy=conflicting))
             facts.append(fact)
         update = self.ledger.apply_batch(facts)
-        alerts: list[Alert | AlertWithdrawal] = [*update.alerts.raised, *update.alerts.withdrawn]
+        alerts = self._unexpired(update, now)
         alerts.extend(self._follow(update, now))
         return Outputs(tuple(reads), tuple(records_for(self.ledger, update)), tuple(alerts))
+
+    def _unexpired(self, update: Update, now: datetime | None) -> list[Alert | AlertWithdrawal]:
+        """The batch's alert changes, less the retaliation risks that have expired as of `now`;
+        and the risks of the groups whose latest violence changed, renewed (raised again) or
+        lapsed (withdrawn). Without `now` (no clock) nothing is judged expired."""
+        out: list[Alert | AlertWithdrawal] = []
+        judged: set[str] = set()
+        for alert in update.alerts.raised:
+            judged.add(alert.alert_id)
+            risk = alert.kind is AlertKind.RETALIATION_RISK
+            if risk and now is not None and self._risk_expired(alert, now):
+                self._expired.add(alert.alert_id)
+            else:
+                out.append(alert)
+        for withdrawal in update.alerts.withdrawn:
+            judged.add(withdrawal.alert_id)
+            if withdrawal.alert_id in self._expired:
+                self._expired.discard(withdrawal.alert_id)  # withdrawn already
+            else:
+                out.append(withdrawal)
+        if now is None:
+            return out
+        for group_id in update.violence_ids:
+            for incident_id in self.ledger.retaliation_risks(group_id):
+                alert = Alert.of(AlertKind.RETALIATION_RISK, group_id, incident_id)
+                if alert.alert_id in judged:
+                    continue
+                expired = self._risk_expired(alert, now)
+                if expired and alert.alert_id not in self._expired:
+                    self._expired.add(alert.alert_id)
+                    out.append(AlertWithdrawal.of(alert))
+                elif not expired and alert.alert_id in self._expired:
+                    self._expired.discard(alert.alert_id)
+                    out.append(alert)
+        return out
+
+    def _risk_expired(self, alert: Alert, now: datetime) -> bool:
+        incident_time = self.ledger.incident_time(alert.incident_id)
+        assert incident_time is not None, "a retaliation risk holds only for a reported incident"
+        return risk_expired(incident_time, self.ledger.latest_violence(alert.group_id), now, self.risk_days)
+
+    def _expire(self, now: datetime) -> list[AlertWithdrawal]:
+        """Withdraw the retaliation risks that have expired by `now` and were not yet."""
+        out = []
+        for alert_id, alert in sorted(self.ledger.alerts.items()):
+            if (alert.kind is AlertKind.RETALIATION_RISK and alert_id not in self._expired
+                    and self._risk_expired(alert, now)):
+                self._expired.add(alert_id)
+                out.append(AlertWithdrawal.of(alert))
+        return out
 
     def _follow(self, update: Update, now: datetime | None) -> Iterable[AlertWithdrawal]:
         """Keep the watched cases current; a stalled case that got its sanction (or went away)
@@ -200,16 +262,22 @@ class ProcessorCore:
         return is_stalled(incident_time, now, self.stall_days)
 
     # -- the clock ----------------------------------------------------------------------------------
-    def tick(self, now: datetime) -> list[Alert]:
+    def tick(self, now: datetime) -> list[Alert | AlertWithdrawal]:
         """`follow_through_stalled` for every case awaiting its first sanction `stall_days` after
         its incident, raised once per case by this process (a restart raises them again, with the
-        same ids and content)."""
-        out = []
+        same ids and content); and the withdrawal of every retaliation risk expired by `now`, once
+        per alert by this process (expired before a restart: judged at `restore`, withdrawn by
+        `reconcile` if the topic still shows it raised)."""
+        out: list[Alert | AlertWithdrawal] = []
         for key, incident_time in sorted(self._followed.awaiting.items()):
             if key not in self._followed.stalled and self._is_stalled(incident_time, now):
                 self._followed.stalled.add(key)
                 out.append(Alert.of(AlertKind.FOLLOW_THROUGH_STALLED, *key))
+        out.extend(self._expire(now))
         return out
+
+    def expired_risks(self) -> int:
+        return len(self._expired)
 
     def open_cases(self) -> int:
         return len(self._followed.awaiting)
@@ -239,10 +307,9 @@ class ProcessorCore:
         expected = all_records(self.ledger)
         records: list[Record] = [(k, v) for k, v in sorted(expected.items()) if published.get(k) != v]
         records.extend((k, None) for k in sorted(published) if k not in expected)
-        holding: dict[str, Alert] = dict(self.ledger.alerts)
-        for alert in self.tick(now):
-            holding[alert.alert_id] = alert
-        for key in self._followed.stalled:  # raised by earlier ticks
+        self.tick(now)  # stalls raised and risks expired by now: the loops below publish them
+        holding: dict[str, Alert] = {i: a for i, a in self.ledger.alerts.items() if i not in self._expired}
+        for key in self._followed.stalled:  # raised by this and earlier ticks
             stalled = Alert.of(AlertKind.FOLLOW_THROUGH_STALLED, *key)
             holding[stalled.alert_id] = stalled
         alerts: list[Alert | AlertWithdrawal] = [
@@ -252,10 +319,14 @@ class ProcessorCore:
         return records, alerts
 
 
-    def restore(self, stored: Iterable[bytes], committed: Mapping[TopicPartition, int]) -> int:
+    def restore(self, stored: Iterable[bytes], committed: Mapping[TopicPartition, int],
+                now: datetime | None = None) -> int:
         """Rebuild the ledger from the fact store, keeping only facts below the committed offset of
         their partition (whose outputs were acknowledged before the commit); the rest are read again
-        from the source topics and published then. Returns how many facts were restored."""
+        from the source topics and published then. Retaliation risks expired by `now` are judged
+        expired without a withdrawal (`reconcile` publishes one where the topic still shows one
+        raised): a restarted worker neither raises them nor withdraws them again on its first tick.
+        Returns how many facts were restored."""
         restored, pending = 0, []
         for blob in stored:
             for fact in decode_facts(blob):
@@ -274,5 +345,7 @@ class ProcessorCore:
                     self._followed.awaiting[key] = case.incident_time
                 elif case.days_to_first_sanction is not None:
                     self._followed.swiftness[key] = case.days_to_first_sanction
+        if now is not None:
+            self._expire(now)
         return restored
 

@@ -33,6 +33,10 @@ class ProcessorSettings(KafkaClientSettings, ServerLimitSettings):
                                      "<cluster>-publishers.")
     window_days: int = Field(365, ge=1, le=3650, validation_alias="GVI_WINDOW_DAYS")
     stall_days: int = Field(14, ge=1, le=365, validation_alias="GVI_STALL_DAYS")
+    risk_days: int = Field(
+        90, ge=1, le=3650, validation_alias="GVI_RETALIATION_RISK_DAYS",
+        description="A retaliation-risk alert is withdrawn this many days after its incident, or "
+                    "after the group's latest violence if later (docs/rules.md, Alerts).")
     stall_check_seconds: float = Field(60.0, gt=0, le=3600, validation_alias="GVI_STALL_CHECK_SECONDS")
     max_pending_seconds: float = Field(
         30.0, gt=0, le=3600, validation_alias="GVI_PROCESSOR_MAX_PENDING_SECONDS",

@@ -15,6 +15,7 @@ from hypothesis import strategies as st
 
 from services.contracts import CloudEvent, canonical_json
 from services.sanctions.domain import Alert, FactKey, GroupState, Ledger, UnresolvedSanction, derive
+from services.sanctions.domain.derive import violence
 from services.sanctions.domain.records import StateView, records_for, states_document
 from tests.unit.domain import builders as b
 
@@ -157,6 +158,7 @@ def test_ledger_in_any_order_equals_derive(data: st.DataObject, events: list[Clo
     assert ledger.derived().to_json() == expected.to_json()
     assert alerts == dict(expected.alerts)
     assert unresolved == dict(expected.unresolved)
+    assert ledger.violence() == violence(events)
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -166,7 +168,11 @@ def test_updates_name_every_group_and_case_that_changed(data: st.DataObject,
     ledger = Ledger(window_days=WINDOW)
     before: dict[str, Any] = {}
     for event in data.draw(deliveries(events)):
+        violence_before = ledger.violence()
         update = ledger.apply(event)
+        violence_after = ledger.violence()
+        assert {g for g in violence_before.keys() | violence_after.keys()
+                if violence_before.get(g) != violence_after.get(g)} <= set(update.violence_ids)
         after = {g: s.model_dump(mode="json") for g, s in ledger.derived().groups.items()}
         changed = {g for g in before.keys() | after.keys() if before.get(g) != after.get(g)}
         assert changed <= set(update.group_ids)
