@@ -149,6 +149,11 @@ def test_a_coordinator_acknowledges_assigns_and_resolves_an_alert_from_the_alert
     assert item is not None and 'data-triage="resolved"' in item.group(0)
     assert "civil" in item.group(0) and "Talked with the families." in item.group(0)
     assert f'data-alert="{alert}"' not in desk.client.get("/alerts?open_only=true").text
+    [listed] = [a for a in desk.client.get("/api/alerts").json() if a["alert_id"] == alert]
+    assert {k: listed["triage"][k] for k in ("state", "agency", "assignee", "note")} == {
+        "state": "resolved", "agency": "municipality", "assignee": "civil",
+        "note": "Talked with the families."}
+    assert alert not in {a["alert_id"] for a in desk.client.get("/api/alerts?open_only=true").json()}
     swedish = desk.client.get("/language/sv?next=/alerts").text
     assert "åtgärdat" in swedish and "Endast öppna larm" in swedish
 
