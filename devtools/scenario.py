@@ -36,6 +36,7 @@ from datetime import date, datetime, timedelta
 from typing import Any
 
 from services.contracts import RETRACTION_TYPE, owner_of
+from services.sanctions.domain.alerts import AlertKind, alert_id
 
 __all__ = ["AGENCIES", "END", "START", "ScenarioEvent", "build_scenario", "rfc3339", "utc_offset"]
 
@@ -775,6 +776,30 @@ def _mediations(b: _Builder) -> None:
         b.emit("police", "gvi.group.relation.ended.v1", ended, {"group_id": gid, "other_group_id": other})
 
 
+_TRIAGE_NOTES = ("Met the group's families with the social services; no retaliation seen.",
+                 "Talked with the youth centre staff in the area; the situation is calm.")
+
+
+def _triage(b: _Builder) -> None:
+    """The coordinator triages the retaliation-risk alerts of the last confirmed incidents with
+    victims (told last, so the earlier events keep their ids): each acknowledged, most assigned,
+    some resolved with a note. A triage changes no rule: the processor raises the same alerts."""
+    reports = [(r.time, r.event["data"]) for when, _, r in sorted(b._records, key=lambda r: (r[0], r[1]))
+               if r.type == "gvi.incident.reported.v1" and r.event["data"]["confirmed"]
+               and r.event["data"].get("victim_group_ids") and when < _utc(datetime(2020, 12, 1))]
+    for n, (when, data) in enumerate(reports[-4:]):
+        target = alert_id(AlertKind.RETALIATION_RISK, data["victim_group_ids"][0], data["incident_id"])
+        seen = b.after(datetime.fromisoformat(when).replace(tzinfo=None), 1, 2)
+        b.emit("municipality", "gvi.alert.triaged.v1", seen, {"alert_id": target, "action": "acknowledged"})
+        if n % 4 == 3:
+            continue
+        b.emit("municipality", "gvi.alert.triaged.v1", seen + timedelta(hours=1),
+               {"alert_id": target, "action": "assigned", "assignee": "coordinator"})
+        if n % 2 == 0:
+            b.emit("municipality", "gvi.alert.triaged.v1", seen + timedelta(days=6),
+                   {"alert_id": target, "action": "resolved", "note": _TRIAGE_NOTES[n // 2]})
+
+
 def build_scenario(seed: int = 2018) -> list[ScenarioEvent]:
     """The whole scenario for `seed`, sorted by time; deterministic and pure."""
     b = _Builder(seed)
@@ -789,4 +814,5 @@ def build_scenario(seed: int = 2018) -> list[ScenarioEvent]:
     _support(b)
     _retractions(b)
     _mediations(b)
+    _triage(b)
     return b.events()

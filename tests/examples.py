@@ -109,6 +109,12 @@ EXAMPLE_DATA: Final[dict[str, dict[str, Any]]] = {
         "person_ref": "mun:s-5521",
         "service": "relocation",
     },
+    "gvi.alert.triaged.v1": {
+        "alert_id": "9b2f0c6d4e8a1f3b5c7d9e0a2b4c6d8e0f1a3b5c7d9e1f2a4b6c8d0e2f4a6b8c",
+        "action": "assigned",
+        "assignee": "coordinator",
+        "note": "Call the youth worker in Norra before Friday.",
+    },
     "gvi.event.retracted.v1": {
         "retracted_event_id": "3f1c2b7e-5d0a-4a51-9a55-0c8e2f4b6d19",
         "reason": "Entered in error: wrong group.",

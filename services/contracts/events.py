@@ -20,6 +20,7 @@ from services.contracts.types import IDENTIFIER_PATTERN, Count, EventId, JsonBoo
 
 __all__ = [
     "EVENT_TYPES",
+    "AlertTriaged",
     "AttendanceEntry",
     "CallInHeld",
     "CallInScheduled",
@@ -40,6 +41,7 @@ __all__ = [
     "SourceGrade",
     "SupportAccepted",
     "SupportOffered",
+    "TriageAction",
     "WarningChannel",
     "WarningDelivered",
 ]
@@ -308,6 +310,38 @@ class ExitMilestone(_Support):
     """A person leaving a group reached a step of the exit programme (gvi.exit.milestone.v1)."""
 
 
+class TriageAction(StrEnum):
+    """What a coordinator did with an alert."""
+
+    ACKNOWLEDGED = "acknowledged"
+    ASSIGNED = "assigned"
+    RESOLVED = "resolved"
+
+
+class AlertTriaged(_Data):
+    """A coordinator acknowledged an alert, assigned it to a user, or resolved it
+    (gvi.alert.triaged.v1). The partnership's own follow-up of an alert: it changes no rule of the
+    strategy (the processor raises and withdraws alerts whatever their triage); for each alert the
+    latest triage event that counts gives its state."""
+
+    alert_id: Annotated[Identifier, Field(
+        description="The alert, by the id the processor gave it (the `alerts` topic's key).")]
+    action: TriageAction
+    assignee: Annotated[Identifier | None, Field(
+        description="The dashboard user the alert is assigned to (a user name of the partnership's "
+                    "staff, never a reference to a warned person); required when action is assigned.")] = None
+    note: Annotated[Text | None, Field(
+        description="What was done or decided (free text); required when action is resolved.")] = None
+
+    @model_validator(mode="after")
+    def _action_needs(self) -> Self:
+        if self.action is TriageAction.ASSIGNED and self.assignee is None:
+            raise ValueError("an alert assigned must name its assignee")
+        if self.action is TriageAction.RESOLVED and self.note is None:
+            raise ValueError("an alert resolved must say how in its note")
+        return self
+
+
 class EventRetracted(_Data):
     """An agency withdraws one of its own events: it counts as never having happened
     (gvi.event.retracted.v1)."""
@@ -320,7 +354,7 @@ class EventRetracted(_Data):
 EventData = (
     GroupRegistered | MembershipAssessed | GroupRelationRecorded | GroupRelationEnded | CallInScheduled
     | CallInHeld | WarningDelivered | IncidentReported | IncidentAttributed | SanctionRecorded
-    | SupportOffered | SupportAccepted | ExitMilestone | EventRetracted
+    | SupportOffered | SupportAccepted | ExitMilestone | AlertTriaged | EventRetracted
 )
 
 EVENT_TYPES: dict[str, type[_Data]] = {
@@ -337,6 +371,7 @@ EVENT_TYPES: dict[str, type[_Data]] = {
     "gvi.support.offered.v1": SupportOffered,
     "gvi.support.accepted.v1": SupportAccepted,
     "gvi.exit.milestone.v1": ExitMilestone,
+    "gvi.alert.triaged.v1": AlertTriaged,
     "gvi.event.retracted.v1": EventRetracted,
 }
 """Every event type, by its CloudEvents `type`, mapped to the model of its `data`."""

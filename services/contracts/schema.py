@@ -376,6 +376,8 @@ def _key_rule(event_type: str) -> str:
         return "incident:<incident_id>, so that a report and its later attributions stay in order."
     if event_type.startswith("gvi.callin."):
         return "call-in:<call_in_id>, so that a call-in's scheduling and holding stay in order."
+    if event_type.startswith("gvi.alert."):
+        return "alert:<alert_id>, so that the triage events of one alert stay in order."
     if event_type.startswith("gvi.sanction."):
         return ("group_id when the sanction names a group; otherwise person:<SHA-256 of person_ref>, which "
                 "the processor resolves to groups through membership assessments.")

@@ -9,7 +9,8 @@ The key decides the partition, and so what stays in order:
 * events about several groups or none are keyed by their own entity, with a prefix so keys never
   collide with group ids: incidents by `incident:<incident_id>` (a report and its later
   attributions stay in order; the groups they name can change), call-ins by `call-in:<call_in_id>`
-  (scheduled and held stay in order);
+  (scheduled and held stay in order), the triage of an alert by `alert:<alert_id>` (an alert's
+  triage events stay in order);
 * a sanction that names only a person is keyed by `person:<sha-256 of person_ref>`, so one person's
   sanctions stay in order while keys (which tools show and log more readily than values) carry no
   person reference; which groups it concerns is only known through membership assessments, which
@@ -29,6 +30,7 @@ from types import MappingProxyType
 from typing import TYPE_CHECKING
 
 from services.contracts.events import (
+    AlertTriaged,
     CallInHeld,
     CallInScheduled,
     EventRetracted,
@@ -100,6 +102,8 @@ def partition_key(event: CloudEvent) -> str:
             return f"incident:{data.incident_id}"
         case CallInScheduled() | CallInHeld():
             return f"call-in:{data.call_in_id}"
+        case AlertTriaged():
+            return f"alert:{data.alert_id}"
         case SanctionRecorded(group_id=None, person_ref=str(person)):
             return f"person:{hashlib.sha256(person.encode()).hexdigest()}"
         case GroupRelationRecorded() | GroupRelationEnded():

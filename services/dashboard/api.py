@@ -193,10 +193,15 @@ def api_router(dash: Dashboard) -> APIRouter:
         rows = dash.model.case_rows(dash.clock(), status)
         return _json([r.model_dump(mode="json") for r in rows])
 
-    @router.get("/alerts", summary="Alerts, newest first")
-    async def alerts(_: User, include_withdrawn: bool = False) -> Response:
-        return _json([a.model_dump(mode="json")
-                      for a in dash.model.alerts(include_withdrawn=include_withdrawn)])
+    @router.get("/alerts", summary="Alerts, newest first, each with its triage (null while new)")
+    async def alerts(_: User, include_withdrawn: bool = False, open_only: bool = False) -> Response:
+        def triage(alert_id: str) -> dict[str, Any] | None:
+            found = dash.model.sources.triage(alert_id)
+            return None if found is None else {
+                "state": found.state.value, "time": found.time.isoformat(), "agency": found.agency,
+                "assignee": found.assignee, "note": found.note}
+        return _json([{**a.model_dump(mode="json"), "triage": triage(a.alert_id)}
+                      for a in dash.model.alerts(include_withdrawn=include_withdrawn, open_only=open_only)])
 
     @router.get("/call-ins", summary="Every call-in known")
     async def call_ins(_: User) -> Response:

@@ -22,7 +22,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from services.dashboard.api import api_router, board_fast_path
 from services.dashboard.auth import ConfigError, TokenSigner, UserDirectory, load_users
 from services.dashboard.context import Dashboard, Forbidden, LoginRequired, NotFound
-from services.dashboard.entry import DataEntryUnavailable, entry_router
+from services.dashboard.entry import DataEntryUnavailable, entry_router, triage_allowed
 from services.dashboard.forms import entries_intake
 from services.dashboard.live import Hub
 from services.dashboard.metrics import SERVICE, DashboardMetrics
@@ -275,6 +275,7 @@ def create_app(settings: DashboardSettings, *, adapters: Adapters | None = None,
                        fast={("GET", "/api/groups"): board_fast_path(dash)})
     app.include_router(api_router(dash))
     dash_pages = web_router(dash)
+    dash_pages.may_triage = triage_allowed(keys)
     app.include_router(dash_pages.router)
     app.include_router(entry_router(dash, dash_pages, poster, keys))
     app.include_router(public_router(dash, dash_pages.env))

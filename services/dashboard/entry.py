@@ -50,7 +50,7 @@ from services.dashboard.posting import AgencyKey, IntakePoster, IntakeUnreachabl
 from services.dashboard.terms import TERMS
 from services.dashboard.web import Pages
 
-__all__ = ["entry_router"]
+__all__ = ["TRIAGE_FORM", "entry_router", "triage_allowed"]
 
 log = logging.getLogger("gvi.dashboard.entry")
 
@@ -59,6 +59,18 @@ MAX_FORM_BYTES = 256 * 1024
 
 _MAX_PREFILL = 256
 """A value taken from the query into a form (an event id) at most; the intake checks the rest."""
+
+TRIAGE_FORM = "alert-triage"
+"""The form the alerts page's buttons and links post to and open (`gvi.alert.triaged.v1`)."""
+
+
+def triage_allowed(keys: dict[str, AgencyKey] | None) -> Callable[[Principal], bool]:
+    """Whether the alerts page offers a user the triage buttons: a user entering for an agency
+    whose forms include the triage form (the same test the form's own routes make)."""
+    def allowed(user: Principal) -> bool:
+        agency = keys.get(user.enters_for) if keys is not None and user.enters_for is not None else None
+        return agency is not None and TRIAGE_FORM in agency.forms
+    return allowed
 
 
 class DataEntryUnavailable(Exception):

@@ -25,7 +25,7 @@ from enum import StrEnum
 from typing import Any
 
 from services.contracts import RETRACTION_TYPE, Service, owner_of
-from services.contracts.events import SanctionKind, WarningChannel
+from services.contracts.events import SanctionKind, TriageAction, WarningChannel
 from services.dashboard.posting import AgencyKey
 from services.dashboard.readmodel.stats import STOCKHOLM
 
@@ -62,7 +62,8 @@ class FormField:
     """What a text field suggests (a `<datalist>`): `groups`, `call_ins` or `services`."""
     prefill: bool = False
     """The form's page takes its first value from the query (`?retracted_event_id=...`: the receipt's
-    link "retract this entry"); what is sent is checked by the intake as anything typed."""
+    link "retract this entry"; `?alert_id=...&action=...`: the alerts page's links to assign or
+    resolve an alert); what is sent is checked by the intake as anything typed."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,6 +110,14 @@ FORMS: dict[str, FormSpec] = {spec.name: spec for spec in (
     FormSpec("relation-ended", "gvi.group.relation.ended.v1", (
         _TIME, _GROUP,
         FormField("other_group_id", FieldKind.TEXT, required=True, suggest="groups"),
+    )),
+    FormSpec("alert-triage", "gvi.alert.triaged.v1", (
+        _TIME,
+        FormField("alert_id", FieldKind.TEXT, required=True, prefill=True),
+        FormField("action", FieldKind.SELECT, required=True, vocabulary="triage_action",
+                  choices=tuple(a.value for a in TriageAction), prefill=True),
+        FormField("assignee", FieldKind.TEXT),
+        FormField("note", FieldKind.PARAGRAPH),
     )),
     FormSpec("retraction", RETRACTION_TYPE, (
         _TIME,

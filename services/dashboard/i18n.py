@@ -165,6 +165,17 @@ _EN: dict[str, str] = {
                       "call-in (rule 9, docs/rules.md). Nobody is shown as \u201cnot on probation\u201d: "
                       "the events can only say who is known to probation.",
     "people_hidden": "Who is invited, on probation or stayed away is shown to analysts only.",
+    "form_alert-triage": "Alert triage",
+    "field_alert-triage_time": "When (Swedish time)", "field_alert_id": "Alert id",
+    "field_action": "What was done", "field_assignee": "Assigned to", "field_note": "Note",
+    "hint_alert-triage_alert_id": "The alert's id, as on the alerts page.",
+    "hint_alert-triage_assignee": "When assigning: the dashboard user name of the person who takes it, "
+                                  "never a reference to a warned person.",
+    "hint_alert-triage_note": "When resolving: what was done or decided.",
+    "triage": "Triage", "triage_new": "New", "triage_by": "by", "triage_to": "to",
+    "only_open_alerts": "Only open alerts (not resolved)", "open_alerts": "Open alerts",
+    "acknowledge": "Acknowledge", "assign": "Assign…", "resolve": "Resolve…",
+    "back_to_alerts": "Back to the alerts",
 }
 
 _SV: dict[str, str] = {
@@ -328,6 +339,17 @@ _SV: dict[str, str] = {
                       "(regel 9, docs/rules.md). Ingen visas som \u201cinte under frivård\u201d: "
                       "händelserna kan bara säga vem som är känd av Frivården.",
     "people_hidden": "Vilka som är inbjudna, under frivård eller uteblev visas endast för analytiker.",
+    "form_alert-triage": "Hantering av larm",
+    "field_alert-triage_time": "När (svensk tid)", "field_alert_id": "Larm-id",
+    "field_action": "Vad som gjordes", "field_assignee": "Tilldelat", "field_note": "Anteckning",
+    "hint_alert-triage_alert_id": "Larmets id, som på larmsidan.",
+    "hint_alert-triage_assignee": "Vid tilldelning: användarnamnet i lägesbilden för den som tar larmet, "
+                                  "aldrig en referens till en person som fått budskapet.",
+    "hint_alert-triage_note": "Vid åtgärdat: vad som gjordes eller beslutades.",
+    "triage": "Hantering", "triage_new": "Nytt", "triage_by": "av", "triage_to": "till",
+    "only_open_alerts": "Endast öppna larm (ej åtgärdade)", "open_alerts": "Öppna larm",
+    "acknowledge": "Kvittera", "assign": "Tilldela…", "resolve": "Åtgärda…",
+    "back_to_alerts": "Tillbaka till larmen",
 }
 
 

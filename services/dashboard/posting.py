@@ -36,7 +36,7 @@ __all__ = ["FORM_NAMES", "AgencyKey", "FakeIntakePoster", "HttpIntakePoster", "I
            "IntakeUnreachable", "load_agency_keys"]
 
 FORM_NAMES = ("call-in-scheduled", "call-in", "warning", "support", "support-accepted", "exit-milestone",
-              "relation-ended", "retraction")
+              "relation-ended", "alert-triage", "retraction")
 """Every form the dashboard has (`forms.FORMS` defines them)."""
 
 _MIN_KEY = 32

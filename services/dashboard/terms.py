@@ -23,6 +23,7 @@ from services.contracts.events import (
     RelationKind,
     SanctionKind,
     SourceGrade,
+    TriageAction,
     WarningChannel,
 )
 from services.dashboard.auth import Role
@@ -144,7 +145,13 @@ _EVENT_TYPE: Terms = {
     "gvi.support.offered.v1": ("support offered", "stöd erbjudet"),
     "gvi.support.accepted.v1": ("support accepted", "stöd accepterat"),
     "gvi.exit.milestone.v1": ("exit programme milestone", "steg i avhopparverksamheten"),
+    "gvi.alert.triaged.v1": ("alert triaged", "larm hanterat"),
     "gvi.event.retracted.v1": ("event retracted", "händelse återkallad"),
+}
+_TRIAGE_ACTION: Terms = {
+    "acknowledged": ("acknowledged", "kvitterat"),
+    "assigned": ("assigned", "tilldelat"),
+    "resolved": ("resolved", "åtgärdat"),
 }
 
 # Known lists of free-text values.
@@ -179,7 +186,7 @@ TERMS: Mapping[str, Terms] = {
     "case_status": _CASE_STATUS, "group_status": _GROUP_STATUS, "link_rule": _LINK_RULE,
     "resolved_by": _RESOLVED_BY, "alert_kind": _ALERT_KIND, "role": _ROLE, "resource": _RESOURCE,
     "event_type": _EVENT_TYPE, "support_service": _SUPPORT_SERVICE, "agency": _AGENCY, "via": _VIA,
-    "unresolved_reason": _UNRESOLVED_REASON,
+    "unresolved_reason": _UNRESOLVED_REASON, "triage_action": _TRIAGE_ACTION,
 }
 """Every vocabulary by name, as templates ask for it: `t.term("sanction_kind", s.kind)`."""
 
@@ -189,6 +196,7 @@ ENUMERATIONS: Mapping[str, type[StrEnum] | frozenset[str]] = {
     "case_status": CaseStatus, "group_status": GroupStatus, "link_rule": LinkRule,
     "resolved_by": ResolvedBy, "alert_kind": AlertKind, "role": Role, "resource": Resource,
     "event_type": frozenset(EVENT_TYPES), "unresolved_reason": _UNRESOLVED_REASONS,
+    "triage_action": TriageAction,
 }
 """The vocabularies whose values are closed: each value of each must be in `TERMS`."""
 

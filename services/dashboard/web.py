@@ -13,7 +13,8 @@ value (a table that iterated over a misnamed list once said "Nothing to show." f
 """
 
 import secrets
-from collections.abc import Mapping
+import uuid
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from pathlib import Path
@@ -37,6 +38,7 @@ from services.dashboard.api import (
 from services.dashboard.auth import Principal
 from services.dashboard.chart import violence_chart
 from services.dashboard.context import PRELOGIN_COOKIE, SESSION_COOKIE, Dashboard, LoginRequired, NotFound
+from services.dashboard.forms import time_value
 from services.dashboard.i18n import LANGUAGES, choose_language, labels
 from services.dashboard.login import LoginRefused
 from services.dashboard.pdf import brief_pdf
@@ -77,11 +79,18 @@ def _safe_next(target: str | None) -> str:
     return target
 
 
+def _nobody(user: Principal) -> bool:
+    return False
+
+
 @dataclass
 class Pages:
     router: APIRouter
     dash: Dashboard
     env: Environment
+    may_triage: Callable[[Principal], bool] = _nobody
+    """Whether the alerts page offers the user the triage buttons (set by the app from the data-entry
+    keys: `entry.triage_allowed`)."""
 
     def lang(self, request: Request) -> str:
         return choose_language(request.cookies.get("gvi_lang"), request.headers.get("accept-language"))
@@ -180,7 +189,8 @@ def web_router(dash: Dashboard) -> Pages:
     async def board(request: Request) -> Response:
         user = dash.principal(request)
         return pages.render(request, "board.html", user=user, page="board",
-                            groups=dash.model.summaries(dash.clock()))
+                            groups=dash.model.summaries(dash.clock()),
+                            open_alerts=dash.model.open_alert_counts())
 
     @router.get("/groups/{group_id}")
     async def group(request: Request, group_id: str) -> Response:
@@ -224,13 +234,20 @@ def web_router(dash: Dashboard) -> Pages:
                             stall_days=dash.settings.stall_days)
 
     @router.get("/alerts")
-    async def alerts(request: Request, include_withdrawn: bool = False) -> Response:
+    async def alerts(request: Request, include_withdrawn: bool = False, open_only: bool = False) -> Response:
         user = dash.principal(request)
         names = {g: s.name for g, s in dash.model.groups().items()}
-        listed = dash.model.alerts(include_withdrawn=include_withdrawn)
+        listed = dash.model.alerts(include_withdrawn=include_withdrawn, open_only=open_only)
+        shown = listed[:ALERTS_SHOWN]
+        triage = {a.alert_id: found for a in shown
+                  if (found := dash.model.sources.triage(a.alert_id)) is not None}
+        # A triage button posts the triage form itself, with an event id of its own: the page sent
+        # again (a double click, a reload of the answer) is recorded once.
+        buttons = {a.alert_id: str(uuid.uuid4()) for a in shown if a.active} if pages.may_triage(user) else {}
         return pages.render(request, "alerts.html", user=user, page="alerts", names=names,
-                            include_withdrawn=include_withdrawn, alerts=listed[:ALERTS_SHOWN],
-                            total=len(listed))
+                            include_withdrawn=include_withdrawn, open_only=open_only, alerts=shown,
+                            total=len(listed), triage=triage, buttons=buttons,
+                            now=time_value(dash.clock()))
 
     @router.get("/stats")
     async def stats(request: Request, area: Annotated[str | None, Query(max_length=200)] = None,

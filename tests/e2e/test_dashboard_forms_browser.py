@@ -3,7 +3,9 @@ headless Chromium with JavaScript off, using the keyboard alone: the notificatio
 dashboard run as processes on a real broker. The intake's own message for a bad call-in id stands
 beside the field with what was typed kept; once corrected, the receipt names the event, the event is
 in the `notifications` topic as the municipality's, and the call-in shows as held on the dashboard.
-Then the entry is retracted from its receipt's link: the retraction follows it in the topic.
+Then the entry is retracted from its receipt's link: the retraction follows it in the topic. Last,
+an alert (published to `alerts` as the processor would) is acknowledged from the alerts page's
+button: the triage is in the topic, keyed by the alert, and the page shows the alert acknowledged.
 (The harness is the dashboard browser test's: Debian's chromium, `DashboardProcess`.)
 """
 
@@ -15,9 +17,10 @@ import uuid
 from contextlib import ExitStack
 from typing import Any
 
-from kafka import KafkaConsumer, TopicPartition
+from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 
 from devtools.bench.common import service_process
+from services.sanctions.domain.alerts import Alert, AlertKind
 from tests.e2e.test_dashboard_browser import ARTIFACTS, CHROMIUM_FLAGS, DashboardProcess, chromium
 
 WAIT_MS = 15_000
@@ -143,4 +146,34 @@ def test_a_coordinator_records_a_call_in_with_the_keyboard_and_no_script(kafka_b
         [retraction] = [e for e in events_in(kafka_bootstrap, "notifications") if e["id"] == retraction_id]
         assert (retraction["type"], retraction["data"]) == (
             "gvi.event.retracted.v1", {"retracted_event_id": event_id, "reason": "Entered in error: a test."})
+
+        # an alert acknowledged from the alerts page, with the keyboard
+        alert = Alert.of(AlertKind.NO_SHOW_ON_PROBATION, group, call_in)
+        producer = KafkaProducer(bootstrap_servers=kafka_bootstrap)
+        producer.send("alerts", key=alert.alert_id.encode(), value=alert.to_json()).get(timeout=20)
+        producer.close()
+        button = f"ack-{alert.alert_id}"
+        deadline = time.monotonic() + WAIT_MS / 1000
+        while True:
+            page.goto(f"{dashboard.url}/alerts")
+            if page.locator(f"#{button}").count():
+                break
+            assert time.monotonic() < deadline, "the alert never reached the dashboard"
+            time.sleep(0.3)
+        focus(page, button, presses=200)
+        page.keyboard.press("Enter")
+        expect(page.locator("h1")).to_have_text("Recorded")
+        triage_id = page.locator("#receipt-id").inner_text().strip()
+        [triage] = [e for e in events_in(kafka_bootstrap, "notifications") if e["id"] == triage_id]
+        assert (triage["type"], triage["data"]) == (
+            "gvi.alert.triaged.v1", {"alert_id": alert.alert_id, "action": "acknowledged"})
+        page.locator("#back-to-alerts").click()
+        deadline = time.monotonic() + WAIT_MS / 1000
+        item = page.locator(f'li[data-alert="{alert.alert_id}"] .triage')
+        while item.get_attribute("data-triage") != "acknowledged":
+            assert time.monotonic() < deadline, "the triage never reached the dashboard"
+            time.sleep(0.3)
+            page.goto(f"{dashboard.url}/alerts")
+        expect(item).to_contain_text("acknowledged by Municipality")
+        page.screenshot(path=str(ARTIFACTS / "alert-acknowledged.png"), full_page=True)
         context.close()

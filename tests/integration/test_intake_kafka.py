@@ -38,6 +38,7 @@ POSTER: dict[str, tuple[str, str, dict[str, Any] | None]] = {
     "gvi.support.offered.v1": ("civil-society", "dev-civil-key", None),
     "gvi.support.accepted.v1": ("civil-society", "dev-civil-key", None),
     "gvi.exit.milestone.v1": ("municipality", "dev-municipality-key", None),
+    "gvi.alert.triaged.v1": ("municipality", "dev-municipality-key", None),
 }
 SOURCES = {"police": "/agencies/police", "prosecutor": "/agencies/prosecutor",
            "probation": "/agencies/probation", "municipality": "/agencies/municipality",
@@ -114,6 +115,7 @@ def test_every_type_lands_once_with_key_source_and_agency(
         "gvi.incident.attributed.v1": f"incident:{event['data'].get('incident_id')}",
         "gvi.callin.scheduled.v1": f"call-in:{event['data'].get('call_in_id')}",
         "gvi.callin.held.v1": f"call-in:{event['data'].get('call_in_id')}",
+        "gvi.alert.triaged.v1": f"alert:{event['data'].get('alert_id')}",
     }.get(event_type, event["data"].get("group_id"))
     assert record.key.decode() == expected_key
     assert dict(record.headers)["content-type"].startswith(b"application/cloudevents+json")

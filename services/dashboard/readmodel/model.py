@@ -336,10 +336,26 @@ class ReadModel:
         """The sanctions the rules could link to no group, by (source, sanction id)."""
         return self.unresolved_source()
 
-    def alerts(self, *, include_withdrawn: bool = False) -> list[AlertEntry]:
-        """Newest first."""
-        return sorted((a for a in self._alerts.values() if include_withdrawn or a.active),
+    def alerts(self, *, include_withdrawn: bool = False, open_only: bool = False) -> list[AlertEntry]:
+        """Newest first; `open_only`: the open ones (active, and not resolved by a triage)."""
+        return sorted((a for a in self._alerts.values()
+                       if (include_withdrawn or a.active) and not (open_only and not self.is_open(a))),
                       key=lambda a: (a.raised_at, a.alert_id), reverse=True)
+
+    def is_open(self, alert: AlertEntry) -> bool:
+        """Active, and not resolved by the coordinators' triage (`triage.py`)."""
+        if not alert.active:
+            return False
+        triage = self.sources.triage(alert.alert_id)
+        return triage is None or not triage.resolved
+
+    def open_alert_counts(self) -> dict[str, int]:
+        """How many open alerts each group has (groups with none are left out)."""
+        counts: dict[str, int] = {}
+        for alert in self._alerts.values():
+            if self.is_open(alert):
+                counts[alert.group_id] = counts.get(alert.group_id, 0) + 1
+        return counts
 
     def alert(self, alert_id: str) -> AlertEntry | None:
         """The alert of that id as it stands (raised, or withdrawn), or None if never raised."""

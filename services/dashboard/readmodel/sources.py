@@ -6,12 +6,13 @@ incident's kind, area or casualties, a call-in's invitation list, or the support
 and those are what the statistics and the call-in brief show. The choice of which report and which
 attribution count is the rules' own (`rules.current_incident`), not re-implemented here.
 
-Only the types below are kept (exits are not needed). Membership assessments (with their person
-references and evidence) and group relations are kept for the group audit (`group_audit.py`);
-person references and evidence are shown to the roles that may see them only, and nothing here
-logs them. Of the sanctions, only probation actions naming a person are kept (with their time): what
-the call-in page needs to say who is on probation (rule 9, `probation.py`); every other sanction is
-skipped before it is parsed.
+Only the types below are kept (exits are not needed). The coordinators' triage of alerts
+(`gvi.alert.triaged.v1`, `triage.py`) is kept by alert id, for the alerts page and the board.
+Membership assessments (with their person references and evidence) and group relations are kept for
+the group audit (`group_audit.py`); person references and evidence are shown to the roles that may see
+them only, and nothing here logs them. Of the sanctions, only probation actions naming a person are
+kept (with their time): what the call-in page needs to say who is on probation (rule 9,
+`probation.py`); every other sanction is skipped before it is parsed.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from enum import StrEnum
 
 from services.contracts import RETRACTION_TYPE
 from services.contracts.events import (
+    AlertTriaged,
     CallInHeld,
     CallInScheduled,
     GroupRegistered,
@@ -37,6 +39,7 @@ from services.contracts.events import (
     SupportOffered,
     WarningDelivered,
 )
+from services.dashboard.readmodel.triage import TriageView, triage_of
 from services.sanctions.domain.facts import Fact, FactKey, preferred, retraction_target
 from services.sanctions.domain.probation import attendance_of, probation_person
 from services.sanctions.domain.rules import current_incident, invited_groups, latest
@@ -49,7 +52,7 @@ KEPT_TYPES = frozenset({
     "gvi.callin.held.v1", "gvi.support.offered.v1", "gvi.support.accepted.v1",
     "gvi.group.registered.v1", "gvi.warning.delivered.v1", "gvi.membership.assessed.v1",
     "gvi.group.relation.recorded.v1", "gvi.group.relation.ended.v1", "gvi.sanction.recorded.v1",
-    RETRACTION_TYPE,
+    "gvi.alert.triaged.v1", RETRACTION_TYPE,
 })
 """The event types the dashboard reads; any other record of a source topic is skipped unparsed."""
 
@@ -66,6 +69,8 @@ class Domain(StrEnum):
     RELATIONS = "relations"
     PROBATION = "probation"
     """Probation actions naming a person: the entity is the person reference."""
+    TRIAGE = "triage"
+    """The coordinators' triage of an alert: the entity is the alert id."""
 
 
 _DOMAIN_OF: dict[type[object], Domain] = {
@@ -74,7 +79,7 @@ _DOMAIN_OF: dict[type[object], Domain] = {
     SupportOffered: Domain.SUPPORT, SupportAccepted: Domain.SUPPORT,
     GroupRegistered: Domain.GROUPS, WarningDelivered: Domain.WARNINGS,
     MembershipAssessed: Domain.MEMBERSHIPS, GroupRelationRecorded: Domain.RELATIONS,
-    GroupRelationEnded: Domain.RELATIONS,
+    GroupRelationEnded: Domain.RELATIONS, AlertTriaged: Domain.TRIAGE,
 }
 
 
@@ -134,6 +139,8 @@ def _entity(fact: Fact) -> tuple[Domain, str] | None:
             return domain, data.incident_id
         case CallInScheduled() | CallInHeld():
             return domain, data.call_in_id
+        case AlertTriaged():
+            return domain, data.alert_id
         case (SupportOffered() | SupportAccepted() | GroupRegistered() | WarningDelivered()
               | MembershipAssessed() | GroupRelationRecorded() | GroupRelationEnded()):
             return domain, data.group_id
@@ -268,6 +275,10 @@ class SourceFacts:
     def probation_times(self, person_ref: str) -> list[datetime]:
         """The times of the probation actions naming the person, ascending (person-level data)."""
         return [f.time for f in self._effective(Domain.PROBATION, person_ref)]
+
+    def triage(self, alert_id: str) -> TriageView | None:
+        """The alert's triage as it stands (`triage.py`), or None while nobody has triaged it."""
+        return triage_of(alert_id, self._effective(Domain.TRIAGE, alert_id))
 
     def add_all(self, facts: Iterable[Fact]) -> None:
         for fact in facts:

@@ -12,6 +12,7 @@ from tests.examples import OMIT, example_event
 T0 = datetime(2024, 1, 1, tzinfo=UTC)
 POLICE = "/agencies/police"
 PROBATION = "/agencies/probation"
+MUNICIPALITY = "/agencies/municipality"
 
 
 def at(day: float) -> datetime:
@@ -96,3 +97,10 @@ def relation_ended(id: str, group: str, other: str, day: float = 0) -> CloudEven
 
 def retraction(id: str, target: str, day: float = 0, *, source: str = POLICE) -> CloudEvent:
     return event("gvi.event.retracted.v1", id, day, {"retracted_event_id": target}, source=source)
+
+
+def triaged(id: str, alert: str, action: str, day: float = 0, *, assignee: str | None = None,
+            note: str | None = None, source: str = MUNICIPALITY) -> CloudEvent:
+    return event("gvi.alert.triaged.v1", id, day, {"alert_id": alert, "action": action,
+                                                   "assignee": OMIT if assignee is None else assignee,
+                                                   "note": OMIT if note is None else note}, source=source)

@@ -27,7 +27,8 @@ CALL_INS = ["c1", "c2"]
 DAYS = st.sampled_from([0, 1, 5, 30, 200, 364, 365, 366, 400, 700, 1095, 1096])
 WINDOW = 365
 KINDS = (["warning"] * 3 + ["incident"] * 3 + ["attribution"] * 2 + ["sanction"] * 6 + ["membership"] * 2
-         + ["scheduled", "held", "held", "relation", "relation ended", "registered"] + ["retraction"] * 2)
+         + ["scheduled", "held", "held", "relation", "relation ended", "registered", "alert triaged"]
+         + ["retraction"] * 2)
 CONFIRMED = st.sampled_from([True, True, True, False])
 
 
@@ -75,6 +76,8 @@ def scenarios(draw: st.DrawFn) -> list[CloudEvent]:
         elif kind == "relation ended":
             pair = draw(st.lists(st.sampled_from(GROUPS), unique=True, min_size=2, max_size=2))
             events.append(b.relation_ended(eid, pair[0], pair[1], day))
+        elif kind == "alert triaged":  # the coordinators' follow-up: changes no rule, derived or applied
+            events.append(b.triaged(eid, draw(st.sampled_from(["a1", "a2"])), "resolved", day, note="done"))
         elif kind == "registered":
             group = draw(st.sampled_from(GROUPS))
             events.append(b.registered(eid, group, draw(st.sampled_from(["Norra", "Södra"])), day))

@@ -168,6 +168,9 @@ ROUTES: dict[tuple[str, str], Rule] = {
     ("GET", "/enter/relation-ended"): Rule(Access.POLICE_FORMS),
     ("POST", "/enter/relation-ended"): Rule(Access.POLICE_FORMS, form=_entry_form(
         {"group_id": "norra", "other_group_id": "sodra"})),
+    ("GET", "/enter/alert-triage"): Rule(Access.MUNICIPALITY_FORMS),
+    ("POST", "/enter/alert-triage"): Rule(Access.MUNICIPALITY_FORMS, form=_entry_form(
+        {"alert_id": "a1", "action": "acknowledged"})),
     ("GET", "/enter/retraction"): Rule(Access.DATA_ENTRY),
     ("POST", "/enter/retraction"): Rule(Access.DATA_ENTRY, form=_entry_form(
         {"retracted_event_id": "7d2ad9a4-0c61-4f6c-9d4a-6a1f0f1c0b11", "reason": "entered in error"})),
