@@ -165,6 +165,18 @@ _EN: dict[str, str] = {
                       "call-in (rule 9, docs/rules.md). Nobody is shown as \u201cnot on probation\u201d: "
                       "the events can only say who is known to probation.",
     "people_hidden": "Who is invited, on probation or stayed away is shown to analysts only.",
+    "exit_programme": "Exit programme", "exit_overall": "All groups",
+    "exit_offers": "Support offers", "exit_accepted": "Accepted (uptake)",
+    "people_offered": "People offered", "people_accepted": "People who accepted",
+    "exit_milestones": "Milestones", "people_in_programme": "People in the programme",
+    "left_group": "Left the group", "left_area": "Left the area",
+    "exit_people": "People (analysts only; this view is logged)",
+    "services_offered": "Offered", "services_accepted": "Accepted", "exit_steps": "Milestones reached",
+    "exit_people_hidden": "Who was offered support or reached a milestone is shown to analysts only.",
+    "exit_v1_note": "A milestone posted as gvi.exit.milestone.v1 names its step in free text (shown as "
+                    "posted, in quotation marks) and never counts as an outcome.",
+    "exit_counts_note": "People are counted once per group they were named in; offers and acceptances "
+                        "to a whole group count as offers but name no person.",
 }
 
 _SV: dict[str, str] = {
@@ -328,6 +340,18 @@ _SV: dict[str, str] = {
                       "(regel 9, docs/rules.md). Ingen visas som \u201cinte under frivård\u201d: "
                       "händelserna kan bara säga vem som är känd av Frivården.",
     "people_hidden": "Vilka som är inbjudna, under frivård eller uteblev visas endast för analytiker.",
+    "exit_programme": "Avhopparverksamheten", "exit_overall": "Alla grupper",
+    "exit_offers": "Erbjudet stöd", "exit_accepted": "Accepterat (uppslutning)",
+    "people_offered": "Personer som erbjudits stöd", "people_accepted": "Personer som accepterat",
+    "exit_milestones": "Steg", "people_in_programme": "Personer i verksamheten",
+    "left_group": "Lämnat gruppen", "left_area": "Flyttat från området",
+    "exit_people": "Personer (endast analytiker; visningen loggas)",
+    "services_offered": "Erbjudet", "services_accepted": "Accepterat", "exit_steps": "Uppnådda steg",
+    "exit_people_hidden": "Vilka som erbjudits stöd eller nått ett steg visas endast för analytiker.",
+    "exit_v1_note": "Ett steg registrerat som gvi.exit.milestone.v1 anger steget i fritext (visas som "
+                    "registrerat, inom citattecken) och räknas aldrig som ett utfall.",
+    "exit_counts_note": "Personer räknas en gång per grupp de angetts för; stöd som erbjudits eller "
+                        "accepterats av en hel grupp räknas som erbjudanden men anger ingen person.",
 }
 
 

@@ -6,7 +6,8 @@ incident's kind, area or casualties, a call-in's invitation list, or the support
 and those are what the statistics and the call-in brief show. The choice of which report and which
 attribution count is the rules' own (`rules.current_incident`), not re-implemented here.
 
-Only the types below are kept (exits are not needed). Membership assessments (with their person
+Only the types below are kept. Support offers, acceptances and exit milestones (both versions) are
+kept for the exit programme (`exit_programme.py`). Membership assessments (with their person
 references and evidence) and group relations are kept for the group audit (`group_audit.py`);
 person references and evidence are shown to the roles that may see them only, and nothing here
 logs them. Of the sanctions, only probation actions naming a person are kept (with their time): what
@@ -26,6 +27,7 @@ from services.contracts import RETRACTION_TYPE
 from services.contracts.events import (
     CallInHeld,
     CallInScheduled,
+    ExitMilestone,
     GroupRegistered,
     GroupRelationEnded,
     GroupRelationRecorded,
@@ -46,7 +48,7 @@ __all__ = ["KEPT_TYPES", "CallInView", "Domain", "IncidentView", "SourceFacts", 
 
 KEPT_TYPES = frozenset({
     "gvi.incident.reported.v1", "gvi.incident.attributed.v1", "gvi.callin.scheduled.v1",
-    "gvi.callin.held.v1", "gvi.support.offered.v1", "gvi.support.accepted.v1",
+    "gvi.callin.held.v1", "gvi.support.offered.v1", "gvi.support.accepted.v1", "gvi.exit.milestone.v1",
     "gvi.group.registered.v1", "gvi.warning.delivered.v1", "gvi.membership.assessed.v1",
     "gvi.group.relation.recorded.v1", "gvi.group.relation.ended.v1", "gvi.sanction.recorded.v1",
     RETRACTION_TYPE,
@@ -71,7 +73,7 @@ class Domain(StrEnum):
 _DOMAIN_OF: dict[type[object], Domain] = {
     IncidentReported: Domain.INCIDENTS, IncidentAttributed: Domain.INCIDENTS,
     CallInScheduled: Domain.CALL_INS, CallInHeld: Domain.CALL_INS,
-    SupportOffered: Domain.SUPPORT, SupportAccepted: Domain.SUPPORT,
+    SupportOffered: Domain.SUPPORT, SupportAccepted: Domain.SUPPORT, ExitMilestone: Domain.SUPPORT,
     GroupRegistered: Domain.GROUPS, WarningDelivered: Domain.WARNINGS,
     MembershipAssessed: Domain.MEMBERSHIPS, GroupRelationRecorded: Domain.RELATIONS,
     GroupRelationEnded: Domain.RELATIONS,
@@ -134,7 +136,7 @@ def _entity(fact: Fact) -> tuple[Domain, str] | None:
             return domain, data.incident_id
         case CallInScheduled() | CallInHeld():
             return domain, data.call_in_id
-        case (SupportOffered() | SupportAccepted() | GroupRegistered() | WarningDelivered()
+        case (SupportOffered() | SupportAccepted() | ExitMilestone() | GroupRegistered() | WarningDelivered()
               | MembershipAssessed() | GroupRelationRecorded() | GroupRelationEnded()):
             return domain, data.group_id
     return None  # pragma: no cover  (every kept type is matched above)
@@ -228,6 +230,12 @@ class SourceFacts:
                 out.append(SupportEntry(group_id, data.service, fact.time,
                                         isinstance(data, SupportAccepted), data.person_ref))
         return out
+
+    def exit_programme_facts(self, group_id: str | None = None) -> list[Fact]:
+        """The support offers, acceptances and exit milestones that count (person-level data), of
+        one group or of every group, in (time, id, source) order."""
+        groups = [group_id] if group_id is not None else self._ids(Domain.SUPPORT)
+        return sorted((f for g in groups for f in self._effective(Domain.SUPPORT, g)), key=lambda f: f.order)
 
     def group_area(self, group_id: str) -> str | None:
         """The area of the group's latest registration (by time, then id), or None."""
