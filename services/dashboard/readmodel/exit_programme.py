@@ -20,12 +20,18 @@ from datetime import datetime
 
 from pydantic import BaseModel, ConfigDict
 
-from services.contracts.events import ExitMilestone, SupportAccepted, SupportOffered
+from services.contracts.events import (
+    ExitMilestone,
+    ExitMilestoneKind,
+    ExitMilestoneV2,
+    SupportAccepted,
+    SupportOffered,
+)
 from services.sanctions.domain.facts import Fact
 
 __all__ = ["OUTCOMES", "ExitGroup", "ExitPerson", "ExitProgramme", "ExitStep", "exit_programme", "step_of"]
 
-OUTCOMES = ("left_group", "left_area")
+OUTCOMES = (ExitMilestoneKind.LEFT_GROUP.value, ExitMilestoneKind.LEFT_AREA.value)
 """The milestones that are outcomes of the programme, as the overview counts them."""
 
 
@@ -86,6 +92,9 @@ class ExitProgramme(_Part):
 def step_of(fact: Fact) -> ExitStep | None:
     """The milestone a fact records, of either version; None for anything else."""
     data = fact.data
+    if isinstance(data, ExitMilestoneV2):
+        return ExitStep(time=fact.time, milestone=data.milestone.value, text=data.service,
+                        event_type=fact.type)
     if isinstance(data, ExitMilestone):
         return ExitStep(time=fact.time, milestone=None, text=data.service, event_type=fact.type)
     return None

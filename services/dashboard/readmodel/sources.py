@@ -28,6 +28,7 @@ from services.contracts.events import (
     CallInHeld,
     CallInScheduled,
     ExitMilestone,
+    ExitMilestoneV2,
     GroupRegistered,
     GroupRelationEnded,
     GroupRelationRecorded,
@@ -49,6 +50,7 @@ __all__ = ["KEPT_TYPES", "CallInView", "Domain", "IncidentView", "SourceFacts", 
 KEPT_TYPES = frozenset({
     "gvi.incident.reported.v1", "gvi.incident.attributed.v1", "gvi.callin.scheduled.v1",
     "gvi.callin.held.v1", "gvi.support.offered.v1", "gvi.support.accepted.v1", "gvi.exit.milestone.v1",
+    "gvi.exit.milestone.v2",
     "gvi.group.registered.v1", "gvi.warning.delivered.v1", "gvi.membership.assessed.v1",
     "gvi.group.relation.recorded.v1", "gvi.group.relation.ended.v1", "gvi.sanction.recorded.v1",
     RETRACTION_TYPE,
@@ -74,6 +76,7 @@ _DOMAIN_OF: dict[type[object], Domain] = {
     IncidentReported: Domain.INCIDENTS, IncidentAttributed: Domain.INCIDENTS,
     CallInScheduled: Domain.CALL_INS, CallInHeld: Domain.CALL_INS,
     SupportOffered: Domain.SUPPORT, SupportAccepted: Domain.SUPPORT, ExitMilestone: Domain.SUPPORT,
+    ExitMilestoneV2: Domain.SUPPORT,
     GroupRegistered: Domain.GROUPS, WarningDelivered: Domain.WARNINGS,
     MembershipAssessed: Domain.MEMBERSHIPS, GroupRelationRecorded: Domain.RELATIONS,
     GroupRelationEnded: Domain.RELATIONS,
@@ -136,7 +139,8 @@ def _entity(fact: Fact) -> tuple[Domain, str] | None:
             return domain, data.incident_id
         case CallInScheduled() | CallInHeld():
             return domain, data.call_in_id
-        case (SupportOffered() | SupportAccepted() | ExitMilestone() | GroupRegistered() | WarningDelivered()
+        case (SupportOffered() | SupportAccepted() | ExitMilestone() | ExitMilestoneV2() | GroupRegistered()
+              | WarningDelivered()
               | MembershipAssessed() | GroupRelationRecorded() | GroupRelationEnded()):
             return domain, data.group_id
     return None  # pragma: no cover  (every kept type is matched above)

@@ -9,6 +9,7 @@ from typing import Any
 
 from services.dashboard.readmodel.exit_programme import exit_programme
 from services.sanctions.domain.facts import Fact
+from tests.examples import OMIT
 from tests.unit.dashboard.test_dashboard_brief import PEOPLE, support
 from tests.unit.dashboard.test_dashboard_http import Harness
 from tests.unit.dashboard.test_dashboard_pages import visible_text
@@ -20,6 +21,12 @@ MUNICIPALITY = "/agencies/municipality"
 def milestone_v1(id: str, group: str, day: float, person: str, text: str) -> Any:
     return b.event("gvi.exit.milestone.v1", id, day,
                    {"group_id": group, "person_ref": person, "service": text}, source=MUNICIPALITY)
+
+
+def milestone_v2(id: str, group: str, day: float, person: str, milestone: str) -> Any:
+    return b.event("gvi.exit.milestone.v2", id, day,
+                   {"group_id": group, "person_ref": person, "milestone": milestone, "service": OMIT},
+                   source=MUNICIPALITY)
 
 
 def _exit_events() -> list[Any]:
@@ -144,3 +151,38 @@ def test_the_exit_programme_in_swedish(dash: Harness) -> None:
     assert "relocation" not in text and "housing" not in text
 
 
+
+
+# --- gvi.exit.milestone.v2: the milestone a field of its own, outcomes counted ------------------------
+
+def _v2_events() -> list[Any]:
+    return [*_exit_events(), milestone_v2("ev1", "norra", 40, PEOPLE[1], "left_group"),
+            milestone_v2("ev2", "norra", 41, PEOPLE[1], "left_group"),          # counted once per person
+            milestone_v2("ev3", "norra", 60, PEOPLE[1], "left_area"),
+            milestone_v2("ev4", "sodra", 50, PEOPLE[3], "intake")]
+
+
+def test_v1_and_v2_milestones_count_side_by_side_and_only_v2_outcomes_count_as_outcomes() -> None:
+    view = exit_programme(_facts(_v2_events()), people=True)
+    norra, sodra = view.groups
+    assert (norra.milestones, norra.people_in_programme, norra.left_group, norra.left_area) == (5, 1, 1, 1)
+    assert (sodra.milestones, sodra.people_in_programme, sodra.left_group) == (1, 1, 0)
+    assert (view.totals.left_group, view.totals.left_area, view.totals.milestones) == (1, 1, 6)
+    assert view.people is not None
+    row = next(p for p in view.people if p.person_ref == PEOPLE[1])
+    assert [(s.milestone, s.event_type) for s in row.steps][-3:] == [
+        ("left_group", "gvi.exit.milestone.v2"), ("left_group", "gvi.exit.milestone.v2"),
+        ("left_area", "gvi.exit.milestone.v2")]
+    assert (row.left_group, row.left_area) == (b.at(40), b.at(60))
+
+
+def test_the_pages_name_v2_milestones_by_their_terms_in_both_languages(dash: Harness) -> None:
+    dash.pipe.post(*_v2_events())
+    dash.login("analyst")
+    english = visible_text(dash.client.get("/exit-programme/norra").text)
+    assert "left the group" in english and "left the area" in english and "left_group" not in english
+    dash.client.cookies.set("gvi_lang", "sv")
+    swedish = visible_text(dash.client.get("/exit-programme/norra").text)
+    assert "lämnat gruppen" in swedish and "flyttat från området" in swedish and "left_area" not in swedish
+    body = dash.client.get("/api/exit-programme", headers=dash.token("operator")).json()
+    assert (body["totals"]["left_group"], body["totals"]["left_area"]) == (1, 1)
