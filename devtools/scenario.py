@@ -20,7 +20,10 @@ What happens in the scenario:
 * when a warned group is violent again, the police, the prosecutor and probation follow up with
   sanctions days to weeks later, quicker and more certainly as the strategy matures; there are also
   everyday sanctions unrelated to any violation;
-* civil society and the municipality offer support; about thirty members take exit steps;
+* civil society and the municipality offer support; about thirty members take exit steps, posted
+  as `gvi.exit.milestone.v1` (the step as free text) until the municipality moves to
+  `gvi.exit.milestone.v2` on 1 January 2020 (the step as a field of its own, starting with
+  `left_group` when the person leaves; relocation is `left_area`);
 * now and then an agency retracts an event it entered in error.
 
 Events are sorted by `time` (the time they were recorded for attributions and retractions), which is
@@ -214,6 +217,12 @@ _RENEWAL_EVIDENCE = (
 )
 _LEVERS = ("arrest", "prosecution", "sentence_enforcement", "probation_action", "search", "asset_seizure",
            "tax_enforcement", "detention")
+MILESTONE_V2_FROM = datetime(2020, 1, 1)
+"""From when the municipality posts exit milestones as `gvi.exit.milestone.v2`."""
+_MILESTONE_OF = {"exit programme intake": "intake", "housing": "housing", "relocation": "left_area",
+                 "work": "work_or_studies", "education": "work_or_studies", "debt counselling": "plan_agreed",
+                 "exit programme completed": "completed"}
+"""The v2 milestone for each free-text step the scenario posted in v1."""
 _SERVICES = ("housing", "work", "education", "relocation", "debt counselling", "mentoring")
 
 class _Builder:
@@ -705,9 +714,17 @@ def _support(b: _Builder) -> None:
             ["housing", "relocation", "work", "education", "debt counselling"], rng.randint(1, 3))]
         if rng.random() < 0.4:
             steps.append("exit programme completed")
+        if step >= MILESTONE_V2_FROM:
+            b.emit("municipality", "gvi.exit.milestone.v2", step,
+                   {"group_id": person.gid, "person_ref": person.ref, "milestone": "left_group"})
         for service in steps:
-            b.emit("municipality", "gvi.exit.milestone.v1", step,
-                   {"group_id": person.gid, "person_ref": person.ref, "service": service})
+            if step >= MILESTONE_V2_FROM:
+                b.emit("municipality", "gvi.exit.milestone.v2", step,
+                       {"group_id": person.gid, "person_ref": person.ref,
+                        "milestone": _MILESTONE_OF[service], "service": service})
+            else:
+                b.emit("municipality", "gvi.exit.milestone.v1", step,
+                       {"group_id": person.gid, "person_ref": person.ref, "service": service})
             step = b.after(step, 20, 100)
     # Offers to members who do not (yet) leave.
     day = datetime(2018, 3, 1)

@@ -115,6 +115,12 @@ EXAMPLE_DATA: Final[dict[str, dict[str, Any]]] = {
         "assignee": "coordinator",
         "note": "Call the youth worker in Norra before Friday.",
     },
+    "gvi.exit.milestone.v2": {
+        "group_id": "grp-norra-42",
+        "person_ref": "mun:s-5521",
+        "milestone": "left_area",
+        "service": "relocation",
+    },
     "gvi.event.retracted.v1": {
         "retracted_event_id": "3f1c2b7e-5d0a-4a51-9a55-0c8e2f4b6d19",
         "reason": "Entered in error: wrong group.",

@@ -9,7 +9,8 @@ and which call-ins were held (`Shard`, with `derive`'s own `effective_facts` and
 two things cross shards:
 
 * memberships: a sanction naming only a person is resolved through every membership of that
-  person, wherever it was recorded, so every shard's memberships go to every shard;
+  person, wherever it was recorded, and every `left_group` exit milestone that ends one (rule 4),
+  so every shard's memberships and those milestones go to every shard;
 * each group's parts (registrations, warnings, confirmed incidents suspecting it, its sanctions
   and the call-ins that presented it) go to the one shard that owns the group (`owner`), which
   computes its state exactly as `gather` would have (`group_lines`).
@@ -40,6 +41,7 @@ from services.contracts.events import (
     CallInHeld,
     CallInScheduled,
     EventRetracted,
+    ExitMilestoneV2,
     IncidentAttributed,
     IncidentReported,
     MembershipAssessed,
@@ -47,7 +49,7 @@ from services.contracts.events import (
 from services.sanctions.domain import Fact
 from services.sanctions.domain.derive import Inputs, by_data_type, current_incidents, effective_facts, joined
 from services.sanctions.domain.records import key_partition
-from services.sanctions.domain.rules import Incident, group_set, is_empty
+from services.sanctions.domain.rules import Incident, group_set, is_empty, left_group_of
 from services.sanctions.domain.state import Presentation
 
 __all__ = ["GroupParts", "Shard", "ShardCheck", "decode_facts", "decode_parts", "disagreement",
@@ -150,7 +152,10 @@ class Shard:
                                            self.by_type.pop(IncidentAttributed, []))
 
     def memberships(self) -> list[Fact]:
-        return self.by_type.get(MembershipAssessed, [])
+        """The memberships, and the `left_group` exit milestones that end them (rule 4): what every
+        other shard needs to resolve its sanctions naming a person."""
+        return [*self.by_type.get(MembershipAssessed, []),
+                *(f for f in self.by_type.get(ExitMilestoneV2, []) if left_group_of(f) is not None)]
 
     def parts(self, memberships: Iterable[Fact],
               owner: Callable[[str], int]) -> dict[int, dict[str, GroupParts]]:

@@ -35,6 +35,11 @@ class Resource(StrEnum):
     CALL_IN_PEOPLE = "call_in_people"
     """A call-in's invited and summoned persons with their probation status."""
     GROUP_AUDIT = "group_audit"
+    EXIT_PROGRAMME = "exit_programme"
+    """The exit programme, group level (offers, uptake, milestones, outcomes as counts):
+    `resource_id` a group id or `all`."""
+    EXIT_PROGRAMME_PEOPLE = "exit_programme_people"
+    """The exit programme with its per-person rows: `resource_id` a group id or `all`."""
     SESSION = "session"
     """A logout: `resource_id` is the ended session's token id."""
     AUDIT_EXPORT = "audit_export"

@@ -28,6 +28,8 @@ __all__ = [
     "EventData",
     "EventRetracted",
     "ExitMilestone",
+    "ExitMilestoneKind",
+    "ExitMilestoneV2",
     "GroupRegistered",
     "GroupRelationEnded",
     "GroupRelationRecorded",
@@ -131,6 +133,22 @@ class Confidence(StrEnum):
     LOW = "low"
     MEDIUM = "medium"
     HIGH = "high"
+
+
+class ExitMilestoneKind(StrEnum):
+    """The steps of the exit (defector) programme that `gvi.exit.milestone.v2` names.
+
+    `left_group` and `left_area` are the programme's outcomes: the person has broken with the group,
+    or moved away from the area where it is active."""
+
+    INTAKE = "intake"
+    PLAN_AGREED = "plan_agreed"
+    HOUSING = "housing"
+    WORK_OR_STUDIES = "work_or_studies"
+    LEFT_GROUP = "left_group"
+    LEFT_AREA = "left_area"
+    COMPLETED = "completed"
+    DROPPED_OUT = "dropped_out"
 
 
 class GroupRegistered(_Data):
@@ -342,6 +360,20 @@ class AlertTriaged(_Data):
         return self
 
 
+class ExitMilestoneV2(_Data):
+    """A person leaving a group reached a step of the exit programme, named in a field of its own
+    (gvi.exit.milestone.v2). Replaces v1, whose free-text `service` carried the step: v2 names the
+    person (always one person) and the step from a closed list; `service` is the help it took, if any."""
+
+    group_id: Annotated[Identifier, Field(description="The group the person is leaving.")]
+    person_ref: Annotated[PersonRef, Field(description="The person leaving the group (required: a milestone "
+                                                       "is always one person's).")]
+    milestone: Annotated[ExitMilestoneKind, Field(
+        description="The step reached; left_group and left_area are the programme's outcomes.")]
+    service: Annotated[Name | None, Field(
+        description="The help the step took, e.g. housing, relocation, work (free text).")] = None
+
+
 class EventRetracted(_Data):
     """An agency withdraws one of its own events: it counts as never having happened
     (gvi.event.retracted.v1)."""
@@ -354,7 +386,7 @@ class EventRetracted(_Data):
 EventData = (
     GroupRegistered | MembershipAssessed | GroupRelationRecorded | GroupRelationEnded | CallInScheduled
     | CallInHeld | WarningDelivered | IncidentReported | IncidentAttributed | SanctionRecorded
-    | SupportOffered | SupportAccepted | ExitMilestone | AlertTriaged | EventRetracted
+    | SupportOffered | SupportAccepted | ExitMilestone | ExitMilestoneV2 | AlertTriaged | EventRetracted
 )
 
 EVENT_TYPES: dict[str, type[_Data]] = {
@@ -372,6 +404,7 @@ EVENT_TYPES: dict[str, type[_Data]] = {
     "gvi.support.accepted.v1": SupportAccepted,
     "gvi.exit.milestone.v1": ExitMilestone,
     "gvi.alert.triaged.v1": AlertTriaged,
+    "gvi.exit.milestone.v2": ExitMilestoneV2,
     "gvi.event.retracted.v1": EventRetracted,
 }
 """Every event type, by its CloudEvents `type`, mapped to the model of its `data`."""

@@ -23,6 +23,7 @@ from services.dashboard.live import sse_message
 from services.dashboard.login import LoginRefused, client_address
 from services.dashboard.readmodel.brief import call_in_brief
 from services.dashboard.readmodel.call_in import CallInPrep, call_in_prep
+from services.dashboard.readmodel.exit_programme import ExitProgramme, exit_programme
 from services.dashboard.readmodel.group_audit import GroupAudit, audit_document, group_audit
 from services.dashboard.readmodel.model import CaseFilter
 from services.dashboard.readmodel.stats import (
@@ -33,8 +34,17 @@ from services.dashboard.readmodel.stats import (
     violence_table,
 )
 
-__all__ = ["api_router", "area_lookup", "audit_of", "authenticate_password", "board_answer",
-           "board_fast_path", "refusal", "stats_filter"]
+__all__ = [
+    "api_router",
+    "area_lookup",
+    "audit_of",
+    "authenticate_password",
+    "board_answer",
+    "board_fast_path",
+    "exit_of",
+    "refusal",
+    "stats_filter",
+]
 
 
 def _json(body: Any, status: int = 200) -> Response:
@@ -185,6 +195,31 @@ def api_router(dash: Dashboard) -> APIRouter:
                               via="api")
         return _private(audit_document(audit_of(dash, people=True, group_id=group_id), group_names(dash)))
 
+    @router.get("/exit-programme", summary="The exit programme, group level: support offers, uptake, "
+                                           "milestones and outcomes (counts) per group and in total",
+                responses={404: {"description": "No such group"}, 503: {"description": "Access log down"}})
+    async def exit_groups(user: User, group_id: GroupFilter = None) -> Response:
+        found = exit_of(dash, people=False, group_id=group_id)
+        if found is None:
+            raise NotFound(f"no group {group_id!r} is known")
+        await dash.log_access(user, Resource.EXIT_PROGRAMME, group_id or "all", person_refs_shown=False,
+                              via="api")
+        return _private(found.model_dump_json().encode())
+
+    @router.get("/exit-programme/people",
+                summary="The exit programme with a row per person: services offered and accepted, "
+                        "milestones, outcomes (roles that see person references)",
+                responses={403: {"description": "Not a role that may see person references"},
+                           404: {"description": "No such group"}, 503: {"description": "Access log down"}})
+    async def exit_people(user: User, group_id: GroupFilter = None) -> Response:
+        dash.require(user, lambda r: r.sees_person_refs, "person references")
+        found = exit_of(dash, people=True, group_id=group_id)
+        if found is None:
+            raise NotFound(f"no group {group_id!r} is known")
+        await dash.log_access(user, Resource.EXIT_PROGRAMME_PEOPLE, group_id or "all", person_refs_shown=True,
+                              via="api")
+        return _private(found.model_dump_json().encode())
+
     @router.get("/cases", summary="Cases, open ones longest-waiting first")
     async def cases(_: User, status: Annotated[str, Query(
             description=f"one of {', '.join(CaseFilter.CHOICES)}")] = "all") -> Response:
@@ -317,6 +352,16 @@ def audit_of(dash: Dashboard, *, people: bool, group_id: str | None) -> GroupAud
     sources = dash.model.sources
     return group_audit(sources.memberships(), sources.relations(), dash.model.unresolved_sanctions(),
                        dash.clock(), people=people, group_id=group_id or None)
+
+
+def exit_of(dash: Dashboard, *, people: bool, group_id: str | None) -> ExitProgramme | None:
+    """The exit programme, of one group or overall; person rows only with `people` (the caller checks
+    the role and writes the access log first). None for a group with neither a state nor any offer
+    or milestone."""
+    facts = dash.model.sources.exit_programme_facts(group_id or None)
+    if group_id and not facts and dash.model.group(group_id) is None:
+        return None
+    return exit_programme(facts, people=people, group_id=group_id or None, group_name=group_names(dash).get)
 
 
 def prep_of(dash: Dashboard, call_in_id: str, *, people: bool) -> CallInPrep | None:

@@ -176,6 +176,18 @@ _EN: dict[str, str] = {
     "only_open_alerts": "Only open alerts (not resolved)", "open_alerts": "Open alerts",
     "acknowledge": "Acknowledge", "assign": "Assign…", "resolve": "Resolve…",
     "back_to_alerts": "Back to the alerts",
+    "exit_programme": "Exit programme", "exit_overall": "All groups",
+    "exit_offers": "Support offers", "exit_accepted": "Accepted (uptake)",
+    "people_offered": "People offered", "people_accepted": "People who accepted",
+    "exit_milestones": "Milestones", "people_in_programme": "People in the programme",
+    "left_group": "Left the group", "left_area": "Left the area",
+    "exit_people": "People (analysts only; this view is logged)",
+    "services_offered": "Offered", "services_accepted": "Accepted", "exit_steps": "Milestones reached",
+    "exit_people_hidden": "Who was offered support or reached a milestone is shown to analysts only.",
+    "exit_v1_note": "A milestone posted as gvi.exit.milestone.v1 names its step in free text (shown as "
+                    "posted, in quotation marks) and never counts as an outcome.",
+    "exit_counts_note": "People are counted once per group they were named in; offers and acceptances "
+                        "to a whole group count as offers but name no person.",
 }
 
 _SV: dict[str, str] = {
@@ -350,6 +362,18 @@ _SV: dict[str, str] = {
     "only_open_alerts": "Endast öppna larm (ej åtgärdade)", "open_alerts": "Öppna larm",
     "acknowledge": "Kvittera", "assign": "Tilldela…", "resolve": "Åtgärda…",
     "back_to_alerts": "Tillbaka till larmen",
+    "exit_programme": "Avhopparverksamheten", "exit_overall": "Alla grupper",
+    "exit_offers": "Erbjudet stöd", "exit_accepted": "Accepterat (uppslutning)",
+    "people_offered": "Personer som erbjudits stöd", "people_accepted": "Personer som accepterat",
+    "exit_milestones": "Steg", "people_in_programme": "Personer i verksamheten",
+    "left_group": "Lämnat gruppen", "left_area": "Flyttat från området",
+    "exit_people": "Personer (endast analytiker; visningen loggas)",
+    "services_offered": "Erbjudet", "services_accepted": "Accepterat", "exit_steps": "Uppnådda steg",
+    "exit_people_hidden": "Vilka som erbjudits stöd eller nått ett steg visas endast för analytiker.",
+    "exit_v1_note": "Ett steg registrerat som gvi.exit.milestone.v1 anger steget i fritext (visas som "
+                    "registrerat, inom citattecken) och räknas aldrig som ett utfall.",
+    "exit_counts_note": "Personer räknas en gång per grupp de angetts för; stöd som erbjudits eller "
+                        "accepterats av en hel grupp räknas som erbjudanden men anger ingen person.",
 }
 
 

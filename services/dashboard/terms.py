@@ -19,6 +19,7 @@ from services.contracts.access import Resource
 from services.contracts.events import (
     EVENT_TYPES,
     Confidence,
+    ExitMilestoneKind,
     IncidentKind,
     RelationKind,
     SanctionKind,
@@ -122,6 +123,9 @@ _RESOURCE: Terms = {
                        "call-in med personreferenser och frivårdsstatus"),
     "group_audit": ("group audit: memberships with person references",
                     "gruppkartläggning: medlemskap med personreferenser"),
+    "exit_programme": ("exit programme: counts per group", "avhopparverksamheten: antal per grupp"),
+    "exit_programme_people": ("exit programme with person references",
+                              "avhopparverksamheten med personreferenser"),
     "session": ("logout (the session's id)", "utloggning (sessionens id)"),
     "data_entry": ("event entered in a form (the event's id)",
                    "händelse registrerad i formulär (händelsens id)"),
@@ -146,6 +150,7 @@ _EVENT_TYPE: Terms = {
     "gvi.support.accepted.v1": ("support accepted", "stöd accepterat"),
     "gvi.exit.milestone.v1": ("exit programme milestone", "steg i avhopparverksamheten"),
     "gvi.alert.triaged.v1": ("alert triaged", "larm hanterat"),
+    "gvi.exit.milestone.v2": ("exit programme milestone (v2)", "steg i avhopparverksamheten (v2)"),
     "gvi.event.retracted.v1": ("event retracted", "händelse återkallad"),
 }
 _TRIAGE_ACTION: Terms = {
@@ -166,6 +171,16 @@ _SUPPORT_SERVICE: Terms = {
     "exit programme intake": ("exit programme intake", "inskrivning i avhopparverksamheten"),
     "exit programme completed": ("exit programme completed", "avhopparverksamheten slutförd"),
 }
+_EXIT_MILESTONE: Terms = {
+    "intake": ("entered the exit programme", "inskriven i avhopparverksamheten"),
+    "plan_agreed": ("exit plan agreed", "handlingsplan överenskommen"),
+    "housing": ("housing arranged", "boende ordnat"),
+    "work_or_studies": ("work or studies started", "arbete eller studier påbörjade"),
+    "left_group": ("left the group", "lämnat gruppen"),
+    "left_area": ("left the area", "flyttat från området"),
+    "completed": ("exit programme completed", "avhopparverksamheten slutförd"),
+    "dropped_out": ("dropped out of the programme", "avbrutit avhopparverksamheten"),
+}
 _AGENCY: Terms = {
     "police": ("Police", "Polisen"),
     "prosecutor": ("Prosecution Authority", "Åklagarmyndigheten"),
@@ -185,7 +200,8 @@ TERMS: Mapping[str, Terms] = {
     "relation_kind": _RELATION_KIND, "source_grade": _SOURCE_GRADE, "confidence": _CONFIDENCE,
     "case_status": _CASE_STATUS, "group_status": _GROUP_STATUS, "link_rule": _LINK_RULE,
     "resolved_by": _RESOLVED_BY, "alert_kind": _ALERT_KIND, "role": _ROLE, "resource": _RESOURCE,
-    "event_type": _EVENT_TYPE, "support_service": _SUPPORT_SERVICE, "agency": _AGENCY, "via": _VIA,
+    "event_type": _EVENT_TYPE, "support_service": _SUPPORT_SERVICE,
+    "exit_milestone": _EXIT_MILESTONE, "agency": _AGENCY, "via": _VIA,
     "unresolved_reason": _UNRESOLVED_REASON, "triage_action": _TRIAGE_ACTION,
 }
 """Every vocabulary by name, as templates ask for it: `t.term("sanction_kind", s.kind)`."""
@@ -197,6 +213,7 @@ ENUMERATIONS: Mapping[str, type[StrEnum] | frozenset[str]] = {
     "resolved_by": ResolvedBy, "alert_kind": AlertKind, "role": Role, "resource": Resource,
     "event_type": frozenset(EVENT_TYPES), "unresolved_reason": _UNRESOLVED_REASONS,
     "triage_action": TriageAction,
+    "exit_milestone": ExitMilestoneKind,
 }
 """The vocabularies whose values are closed: each value of each must be in `TERMS`."""
 

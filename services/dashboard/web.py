@@ -31,6 +31,7 @@ from services.dashboard.api import (
     area_lookup,
     audit_of,
     authenticate_password,
+    exit_of,
     group_names,
     prep_of,
     stats_filter,
@@ -44,6 +45,7 @@ from services.dashboard.login import LoginRefused
 from services.dashboard.pdf import brief_pdf
 from services.dashboard.ports import AuditTrailUnavailable
 from services.dashboard.readmodel.brief import call_in_brief
+from services.dashboard.readmodel.exit_programme import OUTCOMES
 from services.dashboard.readmodel.model import CaseFilter, agency_of
 from services.dashboard.readmodel.stats import (
     STOCKHOLM,
@@ -223,6 +225,27 @@ def web_router(dash: Dashboard) -> Pages:
         return pages.render(request, "group_audit.html", user=user, page="group_audit", audit=found,
                             names=group_names(dash), group=group or "",
                             last_day=found.expiring_until - timedelta(days=1))
+
+    async def _exit_page(request: Request, group_id: str | None) -> Response:
+        """Every role sees the counts per group; a role that may see person references also a row per
+        person (either read access-logged first)."""
+        user = dash.principal(request)
+        people = user.role.sees_person_refs
+        found = exit_of(dash, people=people, group_id=group_id)
+        if found is None:
+            raise NotFound(f"no group {group_id!r} is known")
+        await dash.log_access(user, Resource.EXIT_PROGRAMME_PEOPLE if people else Resource.EXIT_PROGRAMME,
+                              group_id or "all", person_refs_shown=people, via="web")
+        return pages.render(request, "exit_programme.html", user=user, page="exit_programme",
+                            programme=found, outcomes=OUTCOMES)
+
+    @router.get("/exit-programme")
+    async def exit_overall(request: Request) -> Response:
+        return await _exit_page(request, None)
+
+    @router.get("/exit-programme/{group_id}")
+    async def exit_group(request: Request, group_id: str) -> Response:
+        return await _exit_page(request, group_id)
 
     @router.get("/cases")
     async def cases(request: Request, status: Annotated[str, Query(max_length=40)] = "open") -> Response:

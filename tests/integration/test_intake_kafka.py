@@ -39,6 +39,7 @@ POSTER: dict[str, tuple[str, str, dict[str, Any] | None]] = {
     "gvi.support.accepted.v1": ("civil-society", "dev-civil-key", None),
     "gvi.exit.milestone.v1": ("municipality", "dev-municipality-key", None),
     "gvi.alert.triaged.v1": ("municipality", "dev-municipality-key", None),
+    "gvi.exit.milestone.v2": ("municipality", "dev-municipality-key", None),
 }
 SOURCES = {"police": "/agencies/police", "prosecutor": "/agencies/prosecutor",
            "probation": "/agencies/probation", "municipality": "/agencies/municipality",

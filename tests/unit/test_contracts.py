@@ -25,6 +25,7 @@ from services.contracts import (
     read_event,
     types_owned_by,
 )
+from services.contracts.events import ExitMilestone, ExitMilestoneKind, ExitMilestoneV2
 from tests.examples import EXAMPLE_DATA, OMIT, example_event
 
 pytestmark = pytest.mark.unit
@@ -179,6 +180,7 @@ def keyed(event_type: str, **data_overrides: Any) -> str:
     ("gvi.support.offered.v1", "grp-norra-42"),
     ("gvi.support.accepted.v1", "grp-norra-42"),
     ("gvi.exit.milestone.v1", "grp-norra-42"),
+    ("gvi.exit.milestone.v2", "grp-norra-42"),
 ])
 def test_partition_keys_follow_the_documented_rule(event_type: str, key: str) -> None:
     assert keyed(event_type) == key
@@ -209,6 +211,7 @@ def test_a_retraction_has_no_key_of_its_own() -> None:
     ("gvi.support.offered.v1", Service.NOTIFICATIONS),
     ("gvi.support.accepted.v1", Service.NOTIFICATIONS),
     ("gvi.exit.milestone.v1", Service.NOTIFICATIONS),
+    ("gvi.exit.milestone.v2", Service.NOTIFICATIONS),
     (RETRACTION_TYPE, None),
 ])
 def test_each_type_is_owned_by_one_service(event_type: str, owner: Service | None) -> None:
@@ -283,3 +286,46 @@ def test_reading_a_record_from_the_log_refuses_what_parse_event_refuses(raw: dic
 def test_a_record_that_is_not_a_json_object_is_not_an_event(value: bytes) -> None:
     with pytest.raises(ValueError):
         read_event(value)
+
+
+# --- gvi.exit.milestone.v2: the milestone as a field of its own (issue 21) ---------------------------
+
+def test_both_versions_of_an_exit_milestone_are_accepted_side_by_side() -> None:
+    v1 = parse_event(example_event("gvi.exit.milestone.v1", source="/agencies/municipality"))
+    v2 = parse_event(example_event("gvi.exit.milestone.v2", source="/agencies/municipality"))
+    assert isinstance(v1.data, ExitMilestone) and v1.data.service == "relocation"
+    assert isinstance(v2.data, ExitMilestoneV2) and v2.data.milestone is ExitMilestoneKind.LEFT_AREA
+    assert partition_key(v1) == partition_key(v2) == "grp-norra-42"
+
+
+@pytest.mark.parametrize("milestone", [k.value for k in ExitMilestoneKind])
+def test_every_milestone_is_accepted_and_the_service_is_optional(milestone: str) -> None:
+    event = parse_event(example_event("gvi.exit.milestone.v2",
+                                      data_overrides={"milestone": milestone, "service": OMIT}))
+    assert isinstance(event.data, ExitMilestoneV2) and event.data.milestone.value == milestone
+    assert event.data.service is None
+
+
+def test_the_outcomes_are_milestones_of_their_own() -> None:
+    assert {"left_group", "left_area"} <= {k.value for k in ExitMilestoneKind}
+
+
+@pytest.mark.parametrize("value", ["left", "LEFT_GROUP", "relocation", "", 3])
+def test_a_milestone_outside_the_list_is_refused_with_the_values_that_are_allowed(value: object) -> None:
+    [error] = refusal(example_event("gvi.exit.milestone.v2", data_overrides={"milestone": value}))
+    assert error.field == "data.milestone"
+    assert all(f"'{k.value}'" in error.message for k in ExitMilestoneKind), error.message
+
+
+def test_a_v2_milestone_names_its_person_and_its_milestone() -> None:
+    errors = refusal(example_event("gvi.exit.milestone.v2",
+                                   data_overrides={"person_ref": OMIT, "milestone": OMIT}))
+    assert {(e.field, e.message) for e in errors} == {("data.person_ref", "Field required"),
+                                                      ("data.milestone", "Field required")}
+
+
+def test_v1_does_not_take_the_v2_field_and_v2_does_not_take_a_free_text_step_alone() -> None:
+    [error] = refusal(example_event("gvi.exit.milestone.v1", data_overrides={"milestone": "left_group"}))
+    assert error.field == "data.milestone" and "unknown field" in error.message
+    [error] = refusal(example_event("gvi.exit.milestone.v2", data_overrides={"milestone": OMIT}))
+    assert error.field == "data.milestone"

@@ -6,13 +6,14 @@ incident's kind, area or casualties, a call-in's invitation list, or the support
 and those are what the statistics and the call-in brief show. The choice of which report and which
 attribution count is the rules' own (`rules.current_incident`), not re-implemented here.
 
-Only the types below are kept (exits are not needed). The coordinators' triage of alerts
-(`gvi.alert.triaged.v1`, `triage.py`) is kept by alert id, for the alerts page and the board.
-Membership assessments (with their person references and evidence) and group relations are kept for
-the group audit (`group_audit.py`); person references and evidence are shown to the roles that may see
-them only, and nothing here logs them. Of the sanctions, only probation actions naming a person are
-kept (with their time): what the call-in page needs to say who is on probation (rule 9,
-`probation.py`); every other sanction is skipped before it is parsed.
+Only the types below are kept. Support offers, acceptances and exit milestones (both versions) are
+kept for the exit programme (`exit_programme.py`). Membership assessments (with their person
+references and evidence) and group relations are kept for the group audit (`group_audit.py`);
+person references and evidence are shown to the roles that may see them only, and nothing here
+logs them. Of the sanctions, only probation actions naming a person are kept (with their time): what
+the call-in page needs to say who is on probation (rule 9, `probation.py`); every other sanction is
+skipped before it is parsed. The coordinators' triage of alerts (`gvi.alert.triaged.v1`,
+`triage.py`) is kept by alert id, for the alerts page and the board.
 """
 
 from __future__ import annotations
@@ -28,6 +29,8 @@ from services.contracts.events import (
     AlertTriaged,
     CallInHeld,
     CallInScheduled,
+    ExitMilestone,
+    ExitMilestoneV2,
     GroupRegistered,
     GroupRelationEnded,
     GroupRelationRecorded,
@@ -49,7 +52,8 @@ __all__ = ["KEPT_TYPES", "CallInView", "Domain", "IncidentView", "SourceFacts", 
 
 KEPT_TYPES = frozenset({
     "gvi.incident.reported.v1", "gvi.incident.attributed.v1", "gvi.callin.scheduled.v1",
-    "gvi.callin.held.v1", "gvi.support.offered.v1", "gvi.support.accepted.v1",
+    "gvi.callin.held.v1", "gvi.support.offered.v1", "gvi.support.accepted.v1", "gvi.exit.milestone.v1",
+    "gvi.exit.milestone.v2",
     "gvi.group.registered.v1", "gvi.warning.delivered.v1", "gvi.membership.assessed.v1",
     "gvi.group.relation.recorded.v1", "gvi.group.relation.ended.v1", "gvi.sanction.recorded.v1",
     "gvi.alert.triaged.v1", RETRACTION_TYPE,
@@ -76,7 +80,8 @@ class Domain(StrEnum):
 _DOMAIN_OF: dict[type[object], Domain] = {
     IncidentReported: Domain.INCIDENTS, IncidentAttributed: Domain.INCIDENTS,
     CallInScheduled: Domain.CALL_INS, CallInHeld: Domain.CALL_INS,
-    SupportOffered: Domain.SUPPORT, SupportAccepted: Domain.SUPPORT,
+    SupportOffered: Domain.SUPPORT, SupportAccepted: Domain.SUPPORT, ExitMilestone: Domain.SUPPORT,
+    ExitMilestoneV2: Domain.SUPPORT,
     GroupRegistered: Domain.GROUPS, WarningDelivered: Domain.WARNINGS,
     MembershipAssessed: Domain.MEMBERSHIPS, GroupRelationRecorded: Domain.RELATIONS,
     GroupRelationEnded: Domain.RELATIONS, AlertTriaged: Domain.TRIAGE,
@@ -141,7 +146,8 @@ def _entity(fact: Fact) -> tuple[Domain, str] | None:
             return domain, data.call_in_id
         case AlertTriaged():
             return domain, data.alert_id
-        case (SupportOffered() | SupportAccepted() | GroupRegistered() | WarningDelivered()
+        case (SupportOffered() | SupportAccepted() | ExitMilestone() | ExitMilestoneV2() | GroupRegistered()
+              | WarningDelivered()
               | MembershipAssessed() | GroupRelationRecorded() | GroupRelationEnded()):
             return domain, data.group_id
     return None  # pragma: no cover  (every kept type is matched above)
@@ -235,6 +241,12 @@ class SourceFacts:
                 out.append(SupportEntry(group_id, data.service, fact.time,
                                         isinstance(data, SupportAccepted), data.person_ref))
         return out
+
+    def exit_programme_facts(self, group_id: str | None = None) -> list[Fact]:
+        """The support offers, acceptances and exit milestones that count (person-level data), of
+        one group or of every group, in (time, id, source) order."""
+        groups = [group_id] if group_id is not None else self._ids(Domain.SUPPORT)
+        return sorted((f for g in groups for f in self._effective(Domain.SUPPORT, g)), key=lambda f: f.order)
 
     def group_area(self, group_id: str) -> str | None:
         """The area of the group's latest registration (by time, then id), or None."""

@@ -21,6 +21,7 @@ from services.contracts import RETRACTION_TYPE, CloudEvent, canonical_json
 from services.contracts.events import (
     CallInHeld,
     CallInScheduled,
+    ExitMilestoneV2,
     GroupRegistered,
     GroupRelationEnded,
     GroupRelationRecorded,
@@ -51,10 +52,11 @@ from services.sanctions.domain.rules import (
     invited_groups,
     is_empty,
     latest_violence,
+    left_group_of,
     make_case,
     make_group_state,
     make_link,
-    membership_valid_at,
+    membership_counts_at,
     registered_name,
     within_window,
 )
@@ -224,8 +226,9 @@ def joined(by_type: Mapping[type[Any], list[Fact]], memberships: Iterable[Fact] 
            incidents: dict[str, Incident] | None = None) -> Inputs:
     """`gather` from effective facts sorted out by `by_data_type` (each list in (time, id, source)
     order). Sanctions naming a person are resolved through `memberships` (by default the
-    memberships among the facts): the replay's shards each hold part of the log, and every
-    shard resolves its sanctions through every shard's memberships. `incidents`: the
+    memberships among the facts, with the `left_group` exit milestones that end them, rule 4):
+    the replay's shards each hold part of the log, and every shard resolves its sanctions through
+    every shard's memberships and `left_group` milestones. `incidents`: the
     `current_incidents` of the facts' reports and attributions, if already made (a shard makes
     them first, and lets go of those facts before the others' memberships arrive)."""
     def of(model: type[Any]) -> list[Fact]:
@@ -240,8 +243,12 @@ def joined(by_type: Mapping[type[Any], list[Fact]], memberships: Iterable[Fact] 
     if incidents is None:
         incidents = current_incidents(of(IncidentReported), of(IncidentAttributed))
     by_person: dict[str, list[Fact]] = defaultdict(list)
-    for f in of(MembershipAssessed) if memberships is None else memberships:
-        by_person[cast(MembershipAssessed, f.data).person_ref].append(f)
+    left: dict[tuple[str, str], list[datetime]] = defaultdict(list)
+    for f in [*of(MembershipAssessed), *of(ExitMilestoneV2)] if memberships is None else memberships:
+        if isinstance(f.data, MembershipAssessed):
+            by_person[f.data.person_ref].append(f)
+        elif (pair := left_group_of(f)) is not None:
+            left[pair].append(f.time)
     presentations = _held_call_ins(of(CallInScheduled), of(CallInHeld))
 
     sanctions: dict[str, list[tuple[Fact, tuple[str, ...]]]] = defaultdict(list)
@@ -254,7 +261,7 @@ def joined(by_type: Mapping[type[Any], list[Fact]], memberships: Iterable[Fact] 
         resolved: dict[str, list[str]] = defaultdict(list)
         for m in by_person.get(s.person_ref or "", []):
             md = cast(MembershipAssessed, m.data)
-            if membership_valid_at(md, f.time):
+            if membership_counts_at(md, f.time, left.get((md.person_ref, md.group_id), ())):
                 resolved[md.group_id].append(m.id)
         for group_id, ids in resolved.items():
             sanctions[group_id].append((f, tuple(ids)))

@@ -41,6 +41,8 @@ from services.sanctions.domain.rules import (
     invited_groups,
     involved_groups,
     latest,
+    left_group_of,
+    membership_counts_at,
     membership_valid_at,
     registered_name,
 )
@@ -138,6 +140,9 @@ class Ledger:
         """group -> (time, incident id) of the confirmed incidents involving it, sorted"""
         self._violence_touched: set[str] = set()
         self._memberships: dict[str, _Memberships] = {}
+        self._left: dict[tuple[str, str], list[OrderKey]] = {}
+        """(person, group) -> the `left_group` exit milestones that end the person's membership
+        (rule 4), in (time, id, source) order."""
         self._person_sanctions: dict[str, list[OrderKey]] = {}
         self._person_sanction: dict[OrderKey, Fact] = {}
         self._resolution: dict[FactKey, dict[str, tuple[str, ...]]] = {}
@@ -314,6 +319,15 @@ class Ledger:
             pair = frozenset((data.group_id, data.other_group_id))
             _put(self._relations, pair, fact, on)
             self._refresh_relation(pair)
+        elif (left := left_group_of(fact)) is not None:
+            orders = self._left.setdefault(left, [])
+            if on:
+                bisect.insort(orders, fact.order)
+            else:
+                remove_sorted(orders, fact.order)
+            keys = self._person_sanctions.get(left[0], [])
+            for key in keys[bisect.bisect_left(keys, fact.time, key=lambda k: k[0]):]:
+                self._resolve(self._person_sanction[key])
 
     def _switch_sanction(self, fact: Fact, data: SanctionRecorded, on: bool) -> None:
         if data.group_id is not None:
@@ -334,12 +348,16 @@ class Ledger:
         self._set_unresolved(fact.key, None)
 
     def _resolve(self, fact: Fact) -> None:
-        """Rule 4 for a sanction naming only a person: every group with a membership valid then."""
+        """Rule 4 for a sanction naming only a person: every group with a membership valid then and
+        not ended by a `left_group` exit milestone."""
         assert isinstance(fact.data, SanctionRecorded)
         found: dict[str, list[str]] = {}
         memberships = self._memberships.get(fact.data.person_ref or "")
+        person = fact.data.person_ref or ""
         for m, data in memberships.valid_at(fact.time) if memberships is not None else ():
-            found.setdefault(data.group_id, []).append(m.id)
+            left = self._left.get((person, data.group_id), ())
+            if not left or membership_counts_at(data, fact.time, (order[0] for order in left)):
+                found.setdefault(data.group_id, []).append(m.id)
         new = {g: tuple(sorted(ids)) for g, ids in found.items()}
         old = self._resolution.get(fact.key, {})
         for group_id, ids in old.items():

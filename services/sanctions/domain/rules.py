@@ -1,4 +1,4 @@
-"""The small rules of rule version 1 that both the reference `derive` and the incremental ledger use.
+"""The small rules (rule version 2) that both the reference `derive` and the incremental ledger use.
 
 These are the choices that give each rule its meaning (which report and attribution count, when a
 membership is valid, when a sanction is within the window, how a case and a group get their status),
@@ -22,6 +22,8 @@ from typing import NamedTuple
 
 from services.contracts.events import (
     CallInScheduled,
+    ExitMilestoneKind,
+    ExitMilestoneV2,
     GroupRegistered,
     GroupRelationRecorded,
     IncidentAttributed,
@@ -66,10 +68,12 @@ __all__ = [
     "is_empty",
     "latest",
     "latest_violence",
+    "left_group_of",
     "make_case",
     "make_group_state",
     "make_group_summary",
     "make_link",
+    "membership_counts_at",
     "membership_valid_at",
     "registered_name",
     "status_from_counts",
@@ -179,6 +183,24 @@ def invited_groups(schedules: Iterable[Fact]) -> tuple[Fact | None, frozenset[st
 def membership_valid_at(membership: MembershipAssessed, time: datetime) -> bool:
     """Rule 4: valid from `valid_from` (inclusive) until `valid_until` (exclusive)."""
     return membership.valid_from <= time < membership.valid_until
+
+
+def left_group_of(fact: Fact) -> tuple[str, str] | None:
+    """Rule 4 (rule version 2): the (person, group) whose membership a `gvi.exit.milestone.v2` of
+    milestone `left_group` ends; None for any other fact (a v1 milestone's free text never ends one)."""
+    data = fact.data
+    if isinstance(data, ExitMilestoneV2) and data.milestone is ExitMilestoneKind.LEFT_GROUP:
+        return data.person_ref, data.group_id
+    return None
+
+
+def membership_counts_at(membership: MembershipAssessed, time: datetime, left_at: Iterable[datetime]) -> bool:
+    """Rule 4: the assessment is valid at `time` and not ended by the person leaving the group: no
+    `left_group` milestone of the same person and group (`left_at`, their times) at or after its
+    `valid_from` and at or before `time`. An assessment that starts after the milestone (the
+    person was assessed a member again) counts."""
+    return membership_valid_at(membership, time) and not any(
+        membership.valid_from <= left <= time for left in left_at)
 
 
 def within_window(incident_time: datetime, sanction_time: datetime, window_days: int) -> bool:

@@ -40,7 +40,7 @@ __all__ = [
     "days_between",
 ]
 
-RULE_VERSION = 1
+RULE_VERSION = 2
 """The version of the rules below; recorded in every output so a later change of rules is visible."""
 
 

@@ -94,7 +94,8 @@ def test_every_value_the_demo_posts_that_pages_show_has_a_term() -> None:
     for item in build_scenario():
         data, kind = item.event["data"], item.event["type"]
         shown["agency"].add(item.agency)
-        if kind in ("gvi.support.offered.v1", "gvi.support.accepted.v1", "gvi.exit.milestone.v1"):
+        if kind in ("gvi.support.offered.v1", "gvi.support.accepted.v1", "gvi.exit.milestone.v1",
+                    "gvi.exit.milestone.v2") and "service" in data:
             shown["support_service"].add(data["service"])
         elif kind == "gvi.warning.delivered.v1":
             shown["warning_channel"].add(data["channel"])

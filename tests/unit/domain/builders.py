@@ -95,6 +95,16 @@ def relation_ended(id: str, group: str, other: str, day: float = 0) -> CloudEven
     return event("gvi.group.relation.ended.v1", id, day, {"group_id": group, "other_group_id": other})
 
 
+MUNICIPALITY = "/agencies/municipality"
+
+
+def exit_milestone(id: str, person: str, group: str, day: float, milestone: str = "left_group") -> CloudEvent:
+    """A `gvi.exit.milestone.v2` (the municipality's); `left_group` ends the membership (rule 4)."""
+    return event("gvi.exit.milestone.v2", id, day,
+                 {"person_ref": person, "group_id": group, "milestone": milestone, "service": OMIT},
+                 source=MUNICIPALITY)
+
+
 def retraction(id: str, target: str, day: float = 0, *, source: str = POLICE) -> CloudEvent:
     return event("gvi.event.retracted.v1", id, day, {"retracted_event_id": target}, source=source)
 

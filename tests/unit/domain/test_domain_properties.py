@@ -1,7 +1,8 @@
 """Order independence (issue 3, "How it must behave"): the state is a function of the *set* of events.
 
-Random scenarios of warnings, incidents, re-attributions, retractions, memberships, sanctions, call-ins
-and relations are fed in random orders with random copies: `derive` gives the same bytes every time,
+Random scenarios of warnings, incidents, re-attributions, retractions, memberships, exit milestones
+(`left_group` ends a membership: rule 4, rule version 2), sanctions, call-ins and relations are fed
+in random orders with random copies: `derive` gives the same bytes every time,
 and the incremental `Ledger` applied in any order equals `derive`, alerts and updates included.
 """
 
@@ -28,7 +29,7 @@ DAYS = st.sampled_from([0, 1, 5, 30, 200, 364, 365, 366, 400, 700, 1095, 1096])
 WINDOW = 365
 KINDS = (["warning"] * 3 + ["incident"] * 3 + ["attribution"] * 2 + ["sanction"] * 6 + ["membership"] * 2
          + ["scheduled", "held", "held", "relation", "relation ended", "registered", "alert triaged"]
-         + ["retraction"] * 2)
+         + ["retraction"] * 2 + ["exit"] * 2)
 CONFIRMED = st.sampled_from([True, True, True, False])
 
 
@@ -78,6 +79,10 @@ def scenarios(draw: st.DrawFn) -> list[CloudEvent]:
             events.append(b.relation_ended(eid, pair[0], pair[1], day))
         elif kind == "alert triaged":  # the coordinators' follow-up: changes no rule, derived or applied
             events.append(b.triaged(eid, draw(st.sampled_from(["a1", "a2"])), "resolved", day, note="done"))
+        elif kind == "exit":
+            events.append(b.exit_milestone(
+                eid, draw(st.sampled_from(PEOPLE)), draw(st.sampled_from(GROUPS)), day,
+                draw(st.sampled_from(["left_group", "left_group", "intake"]))))
         elif kind == "registered":
             group = draw(st.sampled_from(GROUPS))
             events.append(b.registered(eid, group, draw(st.sampled_from(["Norra", "Södra"])), day))

@@ -194,6 +194,6 @@ def test_the_state_is_canonical_json_with_utc_times(evaluate: Evaluate) -> None:
     assert list(parsed) == sorted(parsed)
     assert parsed["warned_since"] == "2024-01-02T00:00:00Z"
     assert parsed["cases"][0]["incident_time"] == "2024-01-11T00:00:00Z"
-    assert parsed["rule_version"] == 1
+    assert parsed["rule_version"] == 2
     assert parsed["cases"][0]["provenance"] == {"report_id": "r1", "attribution_id": None,
                                                 "warning_id": "w1", "presented_by": None}
