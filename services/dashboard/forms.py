@@ -25,7 +25,7 @@ from enum import StrEnum
 from typing import Any
 
 from services.contracts import RETRACTION_TYPE, Service, owner_of
-from services.contracts.events import SanctionKind, TriageAction, WarningChannel
+from services.contracts.events import ExitMilestoneKind, SanctionKind, TriageAction, WarningChannel
 from services.dashboard.posting import AgencyKey
 from services.dashboard.readmodel.stats import STOCKHOLM
 
@@ -106,7 +106,13 @@ FORMS: dict[str, FormSpec] = {spec.name: spec for spec in (
     )),
     FormSpec("support", "gvi.support.offered.v1", (_TIME, _GROUP, _PERSON, _SERVICE)),
     FormSpec("support-accepted", "gvi.support.accepted.v1", (_TIME, _GROUP, _PERSON, _SERVICE)),
-    FormSpec("exit-milestone", "gvi.exit.milestone.v1", (_TIME, _GROUP, _PERSON, _SERVICE)),
+    FormSpec("exit-milestone", "gvi.exit.milestone.v2", (
+        _TIME, _GROUP,
+        FormField("person_ref", FieldKind.TEXT, required=True),
+        FormField("milestone", FieldKind.SELECT, required=True, vocabulary="exit_milestone",
+                  choices=tuple(m.value for m in ExitMilestoneKind)),
+        FormField("service", FieldKind.TEXT, vocabulary="support_service", suggest="services"),
+    )),
     FormSpec("relation-ended", "gvi.group.relation.ended.v1", (
         _TIME, _GROUP,
         FormField("other_group_id", FieldKind.TEXT, required=True, suggest="groups"),

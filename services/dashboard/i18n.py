@@ -135,14 +135,13 @@ _EN: dict[str, str] = {
     "field_call-in-scheduled_time": "When it was planned (Swedish time)",
     "field_relation-ended_time": "When the relation ended (Swedish time)",
     "field_retraction_time": "When it is retracted (Swedish time)",
-    "field_exit-milestone_service": "Step or help",
+    "field_exit-milestone_service": "Help it took", "field_milestone": "Milestone",
     "hint_call-in-scheduled_call_in_id": "The partnership's id for the call-in, e.g. ci-2026-03.",
     "hint_call-in-scheduled_invited_group_ids": "One group id per line.",
     "hint_support-accepted_person_ref": "When one person accepted: the agency's reference, never a name.",
     "hint_support-accepted_service": "For example housing, work, hotline, relocation.",
     "hint_exit-milestone_person_ref": "The person leaving the group: the agency's reference, never a name.",
-    "hint_exit-milestone_service": "For example exit programme intake, relocation, housing, work, exit "
-                                   "programme completed.",
+    "hint_exit-milestone_service": "If the step took help: for example relocation, housing, work.",
     "hint_relation-ended_group_id": "One of the two groups.",
     "hint_relation-ended_other_group_id": "The other group. The relation recorded between the two (a "
                                           "conflict, an alliance) no longer holds until a new one is "
@@ -321,14 +320,14 @@ _SV: dict[str, str] = {
     "field_call-in-scheduled_time": "När det planerades (svensk tid)",
     "field_relation-ended_time": "När relationen upphörde (svensk tid)",
     "field_retraction_time": "När den återkallas (svensk tid)",
-    "field_exit-milestone_service": "Steg eller insats",
+    "field_exit-milestone_service": "Insats som steget krävde", "field_milestone": "Steg",
     "hint_call-in-scheduled_call_in_id": "Samverkans id för call-in, t.ex. ci-2026-03.",
     "hint_call-in-scheduled_invited_group_ids": "Ett grupp-id per rad.",
     "hint_support-accepted_person_ref": "När en person accepterade: myndighetens referens, aldrig ett namn.",
     "hint_support-accepted_service": "Till exempel housing (boende), work (arbete), hotline (stödlinje).",
     "hint_exit-milestone_person_ref": "Personen som lämnar gruppen: myndighetens referens, aldrig ett namn.",
-    "hint_exit-milestone_service": "Till exempel exit programme intake (inskrivning), relocation (flytt "
-                                   "till annan ort), housing (boende), work (arbete).",
+    "hint_exit-milestone_service": "Om steget krävde en insats: till exempel relocation (flytt till annan "
+                                   "ort), housing (boende), work (arbete).",
     "hint_relation-ended_group_id": "En av de två grupperna.",
     "hint_relation-ended_other_group_id": "Den andra gruppen. Relationen som registrerats mellan dem "
                                           "(konflikt, allians) gäller inte längre, tills en ny "

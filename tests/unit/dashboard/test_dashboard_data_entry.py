@@ -388,21 +388,38 @@ def test_a_scheduled_call_in_refused_shows_the_intakes_words_beside_each_field(
     assert not published(intake, hidden["event_id"])
 
 
-@pytest.mark.parametrize(("form", "event_type"), [("support-accepted", "gvi.support.accepted.v1"),
-                                                  ("exit-milestone", "gvi.exit.milestone.v1")])
+@pytest.mark.parametrize(("form", "event_type", "typed"), [
+    ("support-accepted", "gvi.support.accepted.v1", {"service": "relocation"}),
+    ("exit-milestone", "gvi.exit.milestone.v2", {"milestone": "left_group", "service": "relocation"}),
+])
 def test_support_accepted_and_an_exit_milestone_are_recorded(desk: Desk, intake: Intake, form: str,
-                                                             event_type: str) -> None:
+                                                             event_type: str, typed: dict[str, str]) -> None:
     desk.login("coordinator")
     hidden = desk.open(form)
-    bad = desk.send(form, {"group_id": "norra", "person_ref": "s 1", "service": "relocation"}, hidden)
+    bad = desk.send(form, {"group_id": "norra", "person_ref": "s 1", **typed}, hidden)
     assert bad.status_code == 422 and "may hold only letters" in field_error(bad.text, "person_ref")
     assert 'value="s 1"' in bad.text and not published(intake, hidden["event_id"])
-    answer = desk.send(form, {"group_id": "norra", "person_ref": "mun:s-7", "service": "relocation"}, hidden)
+    answer = desk.send(form, {"group_id": "norra", "person_ref": "mun:s-7", **typed}, hidden)
     assert answer.status_code == 200, answer.text
     [event] = published(intake, hidden["event_id"])
     assert (event["type"], event["agency"]) == (event_type, "municipality")
-    assert event["data"] == {"group_id": "norra", "person_ref": "mun:s-7", "service": "relocation"}
+    assert event["data"] == {"group_id": "norra", "person_ref": "mun:s-7", **typed}
     assert key_of(intake, hidden["event_id"]) == "norra"
+
+
+def test_the_exit_form_records_a_person_leaving_the_group_as_the_milestone_of_v2(
+        desk: Desk, intake: Intake) -> None:
+    desk.login("coordinator")
+    hidden = desk.open("exit-milestone")
+    page = desk.client.get("/enter/exit-milestone").text
+    assert 'value="left_group"' in page and 'value="left_area"' in page  # a choice, not free text
+    missing = desk.send("exit-milestone", {"group_id": "norra", "person_ref": "mun:s-7"}, hidden)
+    assert missing.status_code == 422 and field_error(missing.text, "milestone")
+    answer = desk.send("exit-milestone", {"group_id": "norra", "person_ref": "mun:s-7",
+                                          "milestone": "left_group"}, hidden)
+    assert answer.status_code == 200, answer.text
+    [event] = published(intake, hidden["event_id"])
+    assert event["data"] == {"group_id": "norra", "person_ref": "mun:s-7", "milestone": "left_group"}
 
 
 def test_the_forms_offered_decide_and_the_intake_still_refuses_what_the_role_does_not_allow(
@@ -418,8 +435,9 @@ def test_the_forms_offered_decide_and_the_intake_still_refuses_what_the_role_doe
     for desk in desk_for(intake.url, keys=civil_offered_exit):
         desk.login("civil")  # offered by a keys file, it is still outside civil society's role
         hidden = desk.open("exit-milestone")
-        answer = desk.send("exit-milestone", {"group_id": "norra", "service": "relocation"}, hidden)
-        assert answer.status_code == 403 and "gvi.exit.milestone.v1" in html.unescape(answer.text)
+        answer = desk.send("exit-milestone", {"group_id": "norra", "person_ref": "mun:s-7",
+                                              "milestone": "intake", "service": "relocation"}, hidden)
+        assert answer.status_code == 403 and "gvi.exit.milestone.v2" in html.unescape(answer.text)
         assert 'value="relocation"' in answer.text and not published(intake, hidden["event_id"])
 
 
