@@ -180,10 +180,12 @@ _VIA: Terms = {
 _PROBLEM_KIND: Terms = {
     "malformed": ("malformed record", "felaktig post"),
     "bad_signature": ("bad signature", "ogiltig signatur"),
+    "unknown_key": ("signed by an unknown key", "signerad med okänd nyckel"),
     "missing": ("missing", "saknas"),
     "altered": ("altered", "ändrad"),
     "inserted": ("inserted", "infogad"),
     "truncated": ("truncated", "avkortad"),
+    "unchecked": ("not covered by a checkpoint", "inte täckt av någon kontrollpunkt"),
 }
 """What `gvi-audit verify` found wrong with a checkpoint (`services.audit.verify.Problem.kind`)."""
 

@@ -28,6 +28,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 import services.contracts.events as events
+from services.audit import verify
 from services.audit.access import export_entry
 from services.audit.auditors import Auditor
 from services.audit.auditors import Role as AuditorRole
@@ -380,3 +381,10 @@ def test_a_service_typed_as_the_swedish_form_suggests_it_is_posted_as_its_value(
                                                       "group_id": "norra", "service": typed})
     assert answer.status_code == 200, shown(answer.text)
     assert [e["data"]["service"] for e in INTAKE.posted] == [posted]
+
+
+def test_every_problem_gvi_audit_verify_can_report_has_a_term() -> None:
+    source = Path(verify.__file__).read_text(encoding="utf-8")
+    kinds = set(re.findall(r'Problem\(\s*"([a-z_]+)"', source))
+    assert {"bad_signature", "unknown_key", "missing"} <= kinds
+    assert kinds == set(TERMS["problem_kind"]), kinds ^ set(TERMS["problem_kind"])
