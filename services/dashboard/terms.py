@@ -54,7 +54,7 @@ _SANCTION_KIND: Terms = {
     "probation_action": ("probation action", "frivårdsåtgärd"),
     "search": ("search", "husrannsakan"),
     "asset_seizure": ("asset seizure", "beslag av tillgångar"),
-    "tax_enforcement": ("tax or debt enforcement", "Skatteverket/Kronofogden"),
+    "tax_enforcement": ("tax or debt enforcement", "skatte- eller indrivningsåtgärd"),
     "other": ("other sanction", "annan sanktion"),
 }
 _WARNING_CHANNEL: Terms = {
