@@ -168,7 +168,8 @@ class FakeIntake:
 
 def more_events() -> list[Any]:
     """Beside the brief's scenario: an explosion and a probation action (the issue's two examples), a
-    relation, a sanction that matches no group, and ci-2 held with attendance in both groups."""
+    relation, a sanction that matches no group, and ci-2 held with attendance in both groups, one of
+    its no-shows on probation (an alert to probation), and violence by a group never warned."""
     return [
         b.relation("rel1", "norra", "sodra", 2, kind="conflict"),
         b.relation("rel2", "norra", "vastra", 3, kind="alliance"),
@@ -178,6 +179,9 @@ def more_events() -> list[Any]:
         b.sanction("s8", 57, group="norra", kind="probation_action", source=b.PROBATION),
         b.sanction("s9", 58, person="pol:p-unknown", kind="asset_seizure"),
         b.warning("w5", "sodra", 59, channel="letter"),
+        b.sanction("s10", 40, person=PEOPLE[3], kind="probation_action", source=b.PROBATION),
+        b.registered("g3", "vastra", "Västra"),
+        b.incident("r11", "i11", 62, ["vastra"], victims=["sodra"]),
         b.held("h2", "ci-2", 61, attended=[(PEOPLE[0], "norra"), (PEOPLE[1], "norra")],
                no_shows=[(PEOPLE[3], "sodra"), (PEOPLE[2], "norra")]),
     ]
@@ -332,6 +336,13 @@ def test_swedish_pages_use_the_partnerships_terms(site: Harness) -> None:
     assert "konflikt" in pages["analyst /group-audit"] and "allians" in pages["analyst /group-audit"]
     assert "beslag av tillgångar" in pages["analyst /group-audit"]
     assert "Civilsamhället" in pages["civil /enter"]
+    site.client.cookies.clear()
+    listed = site.client.get("/api/alerts?include_withdrawn=true", headers=_token(site)).json()
+    kinds = {a["kind"] for a in listed}
+    assert "no_show_on_probation" in kinds and len(kinds) >= 3, kinds
+    for kind in kinds:
+        assert term("sv", "alert_kind", kind) in pages["analyst /alerts?include_withdrawn=true"], kind
+    assert "Larm till Frivården" in pages["analyst /call-ins/ci-2"]
     english = _pages(site, "en")["/audit"]
     assert "auditor with access to personal data" in english
     assert "yes (1234 distinct person references in the export)" in english
