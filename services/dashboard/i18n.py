@@ -262,7 +262,7 @@ _SV: dict[str, str] = {
                    "händelselogg på samma sätt som myndighetens eget system skulle skicka det, i "
                    "myndighetens namn; åtkomstloggen visar att det var du som registrerade det.",
     "form_call-in": "Genomfört call-in",
-    "form_warning": "Framfört budskap (hembesök, brev, individuellt samtal)",
+    "form_warning": "Framförd varning (hembesök, brev, individuellt samtal)",
     "form_support": "Erbjudet stöd",
     "field_time": "När (svensk tid)", "field_call_in_id": "Call-in", "field_attended": "Närvarande",
     "field_no_shows": "Kallade som inte kom", "field_group_id": "Grupp", "field_channel": "Kanal",
@@ -272,8 +272,8 @@ _SV: dict[str, str] = {
     "hint_call-in_attended": "En person per rad: gruppens id, sedan personreferensen "
                              "(t.ex. grp-norra-42 mun:s-5521).",
     "hint_call-in_no_shows": "En person per rad, som ovan.",
-    "hint_warning_person_ref": "När budskapet nådde en person: myndighetens referens, aldrig ett namn.",
-    "hint_warning_call_in_id": "Endast för budskap som framförts vid ett call-in.",
+    "hint_warning_person_ref": "När varningen nådde en person: myndighetens referens, aldrig ett namn.",
+    "hint_warning_call_in_id": "Endast för en varning som framförts vid ett call-in.",
     "hint_support_person_ref": "När erbjudandet gäller en person: myndighetens referens, aldrig ett namn.",
     "hint_support_service": "Till exempel boende, arbete, stödlinje, flytt till annan ort.",
     "optional": "(frivilligt)", "choose": "Välj…", "submit_entry": "Registrera",
