@@ -28,6 +28,7 @@ from services.contracts import RETRACTION_TYPE, Service, owner_of
 from services.contracts.events import ExitMilestoneKind, SanctionKind, TriageAction, WarningChannel
 from services.dashboard.posting import AgencyKey
 from services.dashboard.readmodel.stats import STOCKHOLM
+from services.dashboard.terms import TERMS
 
 __all__ = ["FORMS", "Entry", "FieldKind", "FormField", "FormSpec", "FormValues", "Refusal", "build_event",
            "entries_intake", "refusal_of", "time_value"]
@@ -200,6 +201,16 @@ def _text(values: FormValues, name: str) -> str:
     return value if isinstance(value, str) else (value[0] if value else "")
 
 
+def _coded(vocabulary: str, typed: str) -> str:
+    """A free-text value typed as its English or Swedish term (`boende`, as the Swedish form suggests
+    it) is posted as the value the term stands for (`housing`); anything else as typed."""
+    wanted = typed.casefold()
+    for value, names in TERMS[vocabulary].items():
+        if wanted in (value.casefold(), *(name.casefold() for name in names)):
+            return value
+    return typed
+
+
 def build_event(spec: FormSpec, values: FormValues, *, agency: AgencyKey, event_id: str) -> Entry:
     """The structured-mode CloudEvent the form stands for, or the dashboard's own refusal (an
     unreadable time, a damaged event id). Fields left empty are left out of `data`."""
@@ -244,7 +255,7 @@ def build_event(spec: FormSpec, values: FormValues, *, agency: AgencyKey, event_
         else:
             typed = _text(values, asked.name).strip()
             if typed:
-                data[asked.name] = typed
+                data[asked.name] = _coded(asked.vocabulary, typed) if asked.vocabulary else typed
     if own or notes:
         return Entry(None, Refusal(notes=notes, field_notes=own))
     return Entry({"specversion": "1.0", "id": event_id, "source": agency.source, "type": spec.event_type,

@@ -187,11 +187,17 @@ _EN: dict[str, str] = {
                     "posted, in quotation marks) and never counts as an outcome.",
     "exit_counts_note": "People are counted once per group they were named in; offers and acceptances "
                         "to a whole group count as offers but name no person.",
+    "brief_attendance": "Attendance at this call-in",
+    "error_400": "The request could not be read", "error_403": "Not allowed", "error_404": "Not found",
+    "error_411": "The form could not be read", "error_413": "Too much sent at once",
+    "error_422": "Something in the request is not valid", "error_503": "Not available just now",
+    "error_detail": "What the dashboard said (in English)",
+    "person_refs_exported": "distinct person references in the export",
 }
 
 _SV: dict[str, str] = {
     "title": "GVI lägesbild", "board": "Grupper", "cases": "Ärenden", "alerts": "Larm",
-    "stats": "Statistik", "call_ins": "Samtal (call-ins)", "logout": "Logga ut",
+    "stats": "Statistik", "call_ins": "Call-ins", "logout": "Logga ut",
     "login": "Logga in", "username": "Användarnamn", "password": "Lösenord", "live": "Live",
     "stale": "Ingen anslutning: det du ser kan vara inaktuellt. Återansluter…",
     "stale_since": "Inaktuellt sedan",
@@ -210,9 +216,9 @@ _SV: dict[str, str] = {
     "follow_through": "Uppföljning", "swiftness_median": "Snabbhet, median dagar",
     "swiftness_p90": "Snabbhet, 90:e percentilen dagar", "certainty": "Säkerhet (andel sanktionerade)",
     "from": "Från", "to": "Till (ej inkl.)", "any_area": "Alla områden", "per_year": "Per år",
-    "per_month": "Per månad", "apply": "Visa", "brief": "Underlag för samtal", "print": "Skriv ut",
+    "per_month": "Per månad", "apply": "Visa", "brief": "Underlag för call-in", "print": "Skriv ut",
     "download_pdf": "Ladda ner PDF", "warnings_given": "Givna varningar", "violations": "Överträdelser",
-    "since_previous": "sedan föregående samtal", "since_first_warning": "sedan första varningen",
+    "since_previous": "sedan föregående call-in", "since_first_warning": "sedan första varningen",
     "since_beginning": "allt registrerat",
     "other_enforcement": "Övriga åtgärder (ej kopplade till överträdelse)",
     "support": "Stöd", "offered": "Erbjudet", "accepted": "Accepterat", "service": "Insats",
@@ -278,7 +284,7 @@ _SV: dict[str, str] = {
                    "händelselogg på samma sätt som myndighetens eget system skulle skicka det, i "
                    "myndighetens namn; åtkomstloggen visar att det var du som registrerade det.",
     "form_call-in": "Genomfört call-in",
-    "form_warning": "Framfört budskap (hembesök, brev, individuellt samtal)",
+    "form_warning": "Framförd varning (hembesök, brev, individuellt samtal)",
     "form_support": "Erbjudet stöd",
     "field_time": "När (svensk tid)", "field_call_in_id": "Call-in", "field_attended": "Närvarande",
     "field_no_shows": "Kallade som inte kom", "field_group_id": "Grupp", "field_channel": "Kanal",
@@ -288,10 +294,10 @@ _SV: dict[str, str] = {
     "hint_call-in_attended": "En person per rad: gruppens id, sedan personreferensen "
                              "(t.ex. grp-norra-42 mun:s-5521).",
     "hint_call-in_no_shows": "En person per rad, som ovan.",
-    "hint_warning_person_ref": "När budskapet nådde en person: myndighetens referens, aldrig ett namn.",
-    "hint_warning_call_in_id": "Endast för budskap som framförts vid ett call-in.",
+    "hint_warning_person_ref": "När varningen nådde en person: myndighetens referens, aldrig ett namn.",
+    "hint_warning_call_in_id": "Endast för en varning som framförts vid ett call-in.",
     "hint_support_person_ref": "När erbjudandet gäller en person: myndighetens referens, aldrig ett namn.",
-    "hint_support_service": "Till exempel housing (boende), work (arbete), hotline (stödlinje).",
+    "hint_support_service": "Till exempel boende, arbete, stödlinje, flytt till annan ort.",
     "optional": "(frivilligt)", "choose": "Välj…", "submit_entry": "Registrera",
     "entry_refused": "Inte registrerat:",
     "entry_time_required": "Ange datum och tid då det hände.",
@@ -324,10 +330,10 @@ _SV: dict[str, str] = {
     "hint_call-in-scheduled_call_in_id": "Samverkans id för call-in, t.ex. ci-2026-03.",
     "hint_call-in-scheduled_invited_group_ids": "Ett grupp-id per rad.",
     "hint_support-accepted_person_ref": "När en person accepterade: myndighetens referens, aldrig ett namn.",
-    "hint_support-accepted_service": "Till exempel housing (boende), work (arbete), hotline (stödlinje).",
+    "hint_support-accepted_service": "Till exempel boende, arbete, stödlinje, flytt till annan ort.",
     "hint_exit-milestone_person_ref": "Personen som lämnar gruppen: myndighetens referens, aldrig ett namn.",
-    "hint_exit-milestone_service": "Om steget krävde en insats: till exempel relocation (flytt till annan "
-                                   "ort), housing (boende), work (arbete).",
+    "hint_exit-milestone_service": "Om steget krävde en insats: till exempel flytt till annan ort, boende, "
+                                   "arbete.",
     "hint_relation-ended_group_id": "En av de två grupperna.",
     "hint_relation-ended_other_group_id": "Den andra gruppen. Relationen som registrerats mellan dem "
                                           "(konflikt, allians) gäller inte längre, tills en ny "
@@ -373,6 +379,12 @@ _SV: dict[str, str] = {
                     "registrerat, inom citattecken) och räknas aldrig som ett utfall.",
     "exit_counts_note": "Personer räknas en gång per grupp de angetts för; stöd som erbjudits eller "
                         "accepterats av en hel grupp räknas som erbjudanden men anger ingen person.",
+    "brief_attendance": "Närvaro vid detta call-in",
+    "error_400": "Begäran kunde inte läsas", "error_403": "Inte tillåtet", "error_404": "Hittades inte",
+    "error_411": "Formuläret kunde inte läsas", "error_413": "För mycket skickat på en gång",
+    "error_422": "Något i begäran är inte giltigt", "error_503": "Inte tillgängligt just nu",
+    "error_detail": "Vad lägesbilden svarade (på engelska)",
+    "person_refs_exported": "unika personreferenser i exporten",
 }
 
 

@@ -1,7 +1,8 @@
 """The call-in brief as a PDF (fpdf2, pure Python; its built-in Helvetica needs no font file).
 
 It prints exactly what `CallInBrief` holds, which carries no person reference by construction, with
-every value of an event or of the rules in the reader's language (`Labels.term`)."""
+every value of an event or of the rules in the reader's language (`Labels.term`); once the call-in
+is held, each group's attendance as two counts."""
 
 from __future__ import annotations
 
@@ -48,6 +49,9 @@ def brief_pdf(brief: CallInBrief, t: Labels) -> bytes:
         pdf.ln(3)
         status = t.term("group_status", group.status) if group.status else "-"
         line(f"{group.name or group.group_id} ({group.group_id}) - {status}", 13, "B", 7)
+        if group.attended is not None:
+            line(f"{t['brief_attendance']}: {t['attended'].lower()} {group.attended}, "
+                 f"{t['no_shows'].lower()} {group.no_shows}")
         period = {"previous_call_in": t["since_previous"], "first_warning": t["since_first_warning"],
                   "beginning": t["since_beginning"]}[group.period_from]
         line(f"{t['warnings_given']}: " + (", ".join(f"{t.term('warning_channel', w.channel)} {_day(w.time)}"

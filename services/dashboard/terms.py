@@ -15,6 +15,7 @@ from collections.abc import Mapping
 from enum import StrEnum
 from typing import get_args
 
+from services.audit.auditors import Role as AuditorRole
 from services.contracts.access import Resource
 from services.contracts.events import (
     EVENT_TYPES,
@@ -55,7 +56,7 @@ _SANCTION_KIND: Terms = {
     "probation_action": ("probation action", "frivårdsåtgärd"),
     "search": ("search", "husrannsakan"),
     "asset_seizure": ("asset seizure", "beslag av tillgångar"),
-    "tax_enforcement": ("tax or debt enforcement", "Skatteverket/Kronofogden"),
+    "tax_enforcement": ("tax or debt enforcement", "skatte- eller indrivningsåtgärd"),
     "other": ("other sanction", "annan sanktion"),
 }
 _WARNING_CHANNEL: Terms = {
@@ -113,11 +114,14 @@ _ROLE: Terms = {
     "operator": ("operator", "operatör"),
     "analyst": ("analyst", "analytiker"),
     "auditor": ("auditor", "granskare"),
+    "auditor-personal-data": ("auditor with access to personal data",
+                              "granskare med åtkomst till personuppgifter"),
 }
+"""The dashboard's roles and `gvi-audit`'s (an export's access-log entry names the auditor's role)."""
 _RESOURCE: Terms = {
     "group": ("group", "grupp"),
     "group_people": ("group with person references", "grupp med personreferenser"),
-    "call_in_brief": ("call-in brief", "underlag för samtal"),
+    "call_in_brief": ("call-in brief", "underlag för call-in"),
     "call_in": ("call-in: invited groups and attendance", "call-in: inbjudna grupper och närvaro"),
     "call_in_people": ("call-in with person references and probation status",
                        "call-in med personreferenser och frivårdsstatus"),
@@ -140,9 +144,9 @@ _EVENT_TYPE: Terms = {
     "gvi.membership.assessed.v1": ("membership assessed", "medlemskap bedömt"),
     "gvi.group.relation.recorded.v1": ("group relation recorded", "relation mellan grupper registrerad"),
     "gvi.group.relation.ended.v1": ("group relation ended", "relation mellan grupper avslutad"),
-    "gvi.callin.scheduled.v1": ("call-in scheduled", "call-in planerad"),
-    "gvi.callin.held.v1": ("call-in held", "call-in genomförd"),
-    "gvi.warning.delivered.v1": ("warning delivered", "budskap framfört"),
+    "gvi.callin.scheduled.v1": ("call-in scheduled", "call-in planerat"),
+    "gvi.callin.held.v1": ("call-in held", "call-in genomfört"),
+    "gvi.warning.delivered.v1": ("warning delivered", "varning framförd"),
     "gvi.incident.reported.v1": ("incident reported", "händelse rapporterad"),
     "gvi.incident.attributed.v1": ("incident attribution revised", "händelse ombedömd"),
     "gvi.sanction.recorded.v1": ("sanction recorded", "sanktion registrerad"),
@@ -195,6 +199,18 @@ _VIA: Terms = {
     "cli": ("gvi-audit", "gvi-audit"),
 }
 
+_PROBLEM_KIND: Terms = {
+    "malformed": ("malformed record", "felaktig post"),
+    "bad_signature": ("bad signature", "ogiltig signatur"),
+    "unknown_key": ("signed by an unknown key", "signerad med okänd nyckel"),
+    "missing": ("missing", "saknas"),
+    "altered": ("altered", "ändrad"),
+    "inserted": ("inserted", "infogad"),
+    "truncated": ("truncated", "avkortad"),
+    "unchecked": ("not covered by a checkpoint", "inte täckt av någon kontrollpunkt"),
+}
+"""What `gvi-audit verify` found wrong with a checkpoint (`services.audit.verify.Problem.kind`)."""
+
 TERMS: Mapping[str, Terms] = {
     "incident_kind": _INCIDENT_KIND, "sanction_kind": _SANCTION_KIND, "warning_channel": _WARNING_CHANNEL,
     "relation_kind": _RELATION_KIND, "source_grade": _SOURCE_GRADE, "confidence": _CONFIDENCE,
@@ -202,20 +218,21 @@ TERMS: Mapping[str, Terms] = {
     "resolved_by": _RESOLVED_BY, "alert_kind": _ALERT_KIND, "role": _ROLE, "resource": _RESOURCE,
     "event_type": _EVENT_TYPE, "support_service": _SUPPORT_SERVICE,
     "exit_milestone": _EXIT_MILESTONE, "agency": _AGENCY, "via": _VIA,
-    "unresolved_reason": _UNRESOLVED_REASON, "triage_action": _TRIAGE_ACTION,
+    "unresolved_reason": _UNRESOLVED_REASON, "triage_action": _TRIAGE_ACTION, "problem_kind": _PROBLEM_KIND,
 }
 """Every vocabulary by name, as templates ask for it: `t.term("sanction_kind", s.kind)`."""
 
-ENUMERATIONS: Mapping[str, type[StrEnum] | frozenset[str]] = {
+ENUMERATIONS: Mapping[str, type[StrEnum] | tuple[type[StrEnum], ...] | frozenset[str]] = {
     "incident_kind": IncidentKind, "sanction_kind": SanctionKind, "warning_channel": WarningChannel,
     "relation_kind": RelationKind, "source_grade": SourceGrade, "confidence": Confidence,
     "case_status": CaseStatus, "group_status": GroupStatus, "link_rule": LinkRule,
-    "resolved_by": ResolvedBy, "alert_kind": AlertKind, "role": Role, "resource": Resource,
+    "resolved_by": ResolvedBy, "alert_kind": AlertKind, "role": (Role, AuditorRole), "resource": Resource,
     "event_type": frozenset(EVENT_TYPES), "unresolved_reason": _UNRESOLVED_REASONS,
     "triage_action": TriageAction,
     "exit_milestone": ExitMilestoneKind,
 }
-"""The vocabularies whose values are closed: each value of each must be in `TERMS`."""
+"""The vocabularies whose values are closed: each value of each must be in `TERMS` (a vocabulary of
+several enumerations: each value of every one of them)."""
 
 
 def term(lang: str, vocabulary: str, value: object) -> str:

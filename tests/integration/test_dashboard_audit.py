@@ -106,7 +106,7 @@ def test_an_auditor_sees_the_signed_verification_the_checkpoints_and_the_access_
         client.post("/login", data={"username": "auditor", "password": "dev-auditor", "csrf_token": csrf,
                                     "next": "/audit"})
         html = client.get("/audit").text
-        assert "Verified: the log is intact" in html and "bad_signature" in html
+        assert "Verified: the log is intact" in html and "bad signature" in html
         assert topics.sources[1] in html and "group with person references" in html
         client.close()
 

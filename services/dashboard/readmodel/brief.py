@@ -11,7 +11,10 @@ its scheduled time; everything if neither is known):
   first warning, each with the sanctions delivered for it (kind, agency, date, days after the
   incident);
 * other enforcement in that period: sanctions linked to no violation (the group's baseline);
-* support offered and accepted in that period, counted per service.
+* support offered and accepted in that period, counted per service;
+* once the call-in is held: how many of the group's people came and how many were summoned but stayed
+  away (the latest held report's lists, counted per group; someone listed as both counts as a no-show,
+  as on the call-in page). Counts only: the lists' person references never reach the brief.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict
 
+from services.contracts.events import CallInHeld
 from services.dashboard.readmodel.model import ReadModel, agency_of, days
 from services.dashboard.readmodel.sources import CallInView
 from services.sanctions.domain.state import GroupStatus, SanctionLink
@@ -72,6 +76,9 @@ class BriefGroup(_Part):
     violations: tuple[BriefViolation, ...]
     other_enforcement: tuple[BriefSanction, ...]
     support: tuple[BriefSupport, ...]
+    attended: int | None = None
+    no_shows: int | None = None
+    """How many of the group came and stayed away (None, the two, while the call-in is not held)."""
 
 
 class CallInBrief(_Part):
@@ -99,6 +106,17 @@ def _sanction(link: SanctionLink, incident_time: datetime | None) -> BriefSancti
                          days_after_incident=days(link.time - incident_time) if incident_time else None)
 
 
+def _attendance(held: CallInHeld | None) -> tuple[Counter[str], Counter[str]]:
+    """Per group: how many people came, how many stayed away (a person listed as both stayed away)."""
+    came: dict[tuple[str, str], bool] = {}
+    if held is not None:
+        came.update({(e.person_ref, e.group_id): True for e in held.attended})
+        came.update({(e.person_ref, e.group_id): False for e in held.no_shows})
+    attended = Counter(group for (_, group), present in came.items() if present)
+    no_shows = Counter(group for (_, group), present in came.items() if not present)
+    return attended, no_shows
+
+
 def call_in_brief(model: ReadModel, call_in_id: str) -> CallInBrief | None:
     """The brief of `call_in_id`, or None if the call-in is unknown (never scheduled nor held)."""
     sources = model.sources
@@ -107,6 +125,7 @@ def call_in_brief(model: ReadModel, call_in_id: str) -> CallInBrief | None:
         return None
     as_of = this.held_time or this.scheduled_for
     call_ins = sources.call_ins()
+    attendance = _attendance(sources.attendance(call_in_id)) if this.held_time is not None else None
     groups = []
     for group_id in sorted(this.invited):
         state = model.group(group_id)
@@ -149,6 +168,8 @@ def call_in_brief(model: ReadModel, call_in_id: str) -> CallInBrief | None:
             status=state.status if state is not None else None, period_start=start, period_from=origin,
             previous_call_in_id=previous.call_in_id if previous is not None else None,
             warnings=tuple(warnings), violations=tuple(violations), other_enforcement=tuple(other),
-            support=tuple(support)))
+            support=tuple(support),
+            attended=attendance[0][group_id] if attendance is not None else None,
+            no_shows=attendance[1][group_id] if attendance is not None else None))
     return CallInBrief(call_in_id=call_in_id, scheduled_for=this.scheduled_for, location=this.location,
                        held_time=this.held_time, as_of=as_of, groups=tuple(groups))

@@ -58,7 +58,7 @@ def test_an_auditor_sees_a_failed_verification_the_checkpoints_and_a_bad_signatu
     shown = text_of(page.text)
     assert "Verification FAILED" in shown and "120 committed records" in shown
     assert "diverges: incidents/1 offset 17" in shown
-    assert "bad_signature incidents/1 offset 57" in shown
+    assert "bad signature incidents/1 offset 57" in shown
     rows = re.findall(r"<tr><th scope=\"row\">incidents</th>(.*?)</tr>", page.text, re.S)
     assert [re.findall(r'class="num">(\d+)<', r) for r in rows] == [["0", "4", "61", "62"],
                                                                    ["1", "5", "57", "58"]]
