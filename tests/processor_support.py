@@ -24,6 +24,7 @@ from devtools.broker import free_port
 from services.contracts import Service, canonical_json, owner_of, parse_event, partition_key
 from services.contracts.events import EventRetracted
 from services.sanctions.domain import Derived, Fact, derive
+from services.sanctions.domain.derive import expired_risks
 from services.sanctions.domain.records import StateView, states_document
 from services.sanctions.processor.app import CORRECTION_HEADERS
 from tests.integration.test_intake_kafka import read_topic
@@ -81,6 +82,15 @@ def source_facts(bootstrap: str) -> list[Fact]:
 def expected_states(bootstrap: str, window_days: int = 365) -> Derived:
     """The pure rules over everything in the source topics: what the processor must publish."""
     return derive(source_facts(bootstrap), window_days=window_days)
+
+
+def alerts_held_now(bootstrap: str, expected: Derived | None = None) -> set[str]:
+    """The alert ids the processor must hold raised now: the rules' over the source topics
+    (`expected`, or `derive` of them) less the retaliation risks its clock has expired
+    (`expired_risks`, at the default `GVI_RETALIATION_RISK_DAYS`: the scenarios' years are long past)."""
+    facts = source_facts(bootstrap)
+    derived = expected if expected is not None else derive(facts)
+    return set(derived.alerts) - set(expired_risks(facts, datetime.now(UTC)))
 
 
 def live_view(bootstrap: str) -> StateView:
