@@ -4,6 +4,8 @@
   the signed checkpoints, the audit keys (all documented byte for byte in their docstrings);
 * `checkpointer`: the service that keeps the chains (`python -m services.audit.checkpointer`);
 * `verify`, `replay`, `explain`, `export`: what `gvi-audit` (`cli`) does, reading Kafka read-only;
+* `command` (the console entry point) imports `cli`, which imports the commands and `sharding`;
+  `shard_server` (the shards' fork server) is below all three: the imports point one way;
 * `api`: what the dashboard's auditor pages call (`AuditView`).
 
 The rules themselves are not here: replay calls `services.sanctions.domain` exactly as the

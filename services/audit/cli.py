@@ -36,7 +36,6 @@ from pydantic import ValidationError
 
 from services.audit.access import KafkaAccessLog, count_person_refs, export_entry
 from services.audit.auditors import Auditor, load_auditors
-from services.audit.command import start_fork_server
 from services.audit.errors import AuditError, ConfigError
 from services.audit.explain import explain_group, render_text
 from services.audit.export import (
@@ -61,6 +60,7 @@ from services.audit.replay import (
     state_lines,
 )
 from services.audit.settings import DEV_DATA_DIR, AuditCliSettings, chained_topics
+from services.audit.shard_server import start_fork_server
 from services.audit.sharding import ShardsDisagree, shard_plan, sharded_lines
 from services.audit.signing import PublicKeys, load_public_keys
 from services.audit.verify import verify_log

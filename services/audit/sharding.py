@@ -35,11 +35,11 @@ from operator import itemgetter
 from typing import Any
 
 from services.audit import errors
-from services.audit.command import start_fork_server
 from services.audit.decoding import decode_value
 from services.audit.kafka_log import LogReader, Progress
 from services.audit.readers import balanced_shares, read_partitions
 from services.audit.replay import Cut, ReplayStats, read_facts
+from services.audit.shard_server import start_fork_server
 from services.audit.shards import (
     Shard,
     ShardCheck,

@@ -50,6 +50,7 @@ def service(kafka_bootstrap: str, tmp_path: Path) -> Iterator[tuple[str, TopicSe
 
 def gvi_audit(topics: TopicSet, *args: str) -> subprocess.CompletedProcess[str]:
     env = {"PATH": "/usr/bin:/bin", "GVI_ENV": "development", "GVI_AUDITOR_KEY": "dev-auditor-key",
+           "PYTHONPATH": str(Path(__file__).resolve().parents[2]),  # this checkout's code
            **topics.env()}
     return subprocess.run([str(Path(sys.executable).parent / "gvi-audit"), "--no-progress", *args], env=env,
                           capture_output=True, text=True, timeout=120)
