@@ -37,12 +37,14 @@ from typing import Any
 from kafka import KafkaProducer
 
 from devtools.bench.common import Figure, broker_for_bench, exit_code, print_table
-from services.contracts import canonical_json, parse_event
+from services.contracts import Service, canonical_json, parse_event
 
 __all__ = ["AuditResult", "main", "make_log", "median_pair", "run_audit_bench"]
 
 START = datetime(2017, 1, 1, tzinfo=UTC)
 NAN = float("nan")
+_INCIDENTS, _NOTIFICATIONS, _SANCTIONS = (Service.INCIDENTS.topic, Service.NOTIFICATIONS.topic,
+                                        Service.SANCTIONS.topic)
 
 
 def _iso(t: datetime) -> str:
@@ -67,34 +69,34 @@ def make_log(n: int, seed: int = 5) -> Iterator[tuple[str, bytes, bytes]]:
         group = rng.choice(groups)
         roll = rng.random()
         if i < len(groups):
-            yield "notifications", groups[i].encode(), envelope(
+            yield _NOTIFICATIONS, groups[i].encode(), envelope(
                 i, "police", "gvi.group.registered.v1", when,
                 {"group_id": groups[i], "name": f"Group {i}", "area": "Seved"})
         elif roll < 0.05:
-            yield "notifications", group.encode(), envelope(
+            yield _NOTIFICATIONS, group.encode(), envelope(
                 i, "probation", "gvi.warning.delivered.v1", when,
                 {"group_id": group, "channel": "home_visit"})
         elif roll < 0.10:
             start = when - timedelta(days=30)
-            yield "notifications", group.encode(), envelope(
+            yield _NOTIFICATIONS, group.encode(), envelope(
                 i, "police", "gvi.membership.assessed.v1", when,
                 {"person_ref": f"pol:p-{rng.randrange(n // 20 + 1)}", "group_id": group,
                  "valid_from": _iso(start), "valid_until": _iso(start + timedelta(days=365)),
                  "evidence": "Seen with members twice.", "source_grade": "B"})
         elif roll < 0.13:
-            yield "notifications", group.encode(), envelope(
+            yield _NOTIFICATIONS, group.encode(), envelope(
                 i, "civil-society", "gvi.support.offered.v1", when,
                 {"group_id": group, "person_ref": f"civ:s-{i}", "service": "housing"})
         elif roll < 0.43:
             incident = f"inc-{i}"
             incidents.append((incident, group))
-            yield "incidents", f"incident:{incident}".encode(), envelope(
+            yield _INCIDENTS, f"incident:{incident}".encode(), envelope(
                 i, "police", "gvi.incident.reported.v1", when,
                 {"incident_id": incident, "kind": "shooting", "area": "Seved", "confirmed": True, "killed": 0,
                  "injured": 1, "suspected_group_ids": [group], "victim_group_ids": [rng.choice(groups)]})
         elif roll < 0.53 and incidents:
             incident, _ = rng.choice(incidents[-500:])
-            yield "incidents", f"incident:{incident}".encode(), envelope(
+            yield _INCIDENTS, f"incident:{incident}".encode(), envelope(
                 i, "police", "gvi.incident.attributed.v1", when,
                 {"incident_id": incident, "confirmed": True, "suspected_group_ids": [group],
                  "victim_group_ids": [], "confidence": "medium", "reason": "Review after forensic results."})
@@ -104,16 +106,16 @@ def make_log(n: int, seed: int = 5) -> Iterator[tuple[str, bytes, bytes]]:
             if named:
                 data["incident_id"] = named
             sanctions.append((f"ev-{i}", group, "police"))
-            yield "sanctions", group.encode(), envelope(i, "police", "gvi.sanction.recorded.v1", when, data)
+            yield _SANCTIONS, group.encode(), envelope(i, "police", "gvi.sanction.recorded.v1", when, data)
         elif roll < 0.98:
             person = f"pol:p-{rng.randrange(n // 20 + 1)}"
             key = f"person:{person}"  # the real key is a digest; its value does not matter here
-            yield "sanctions", key.encode(), envelope(
+            yield _SANCTIONS, key.encode(), envelope(
                 i, "prosecutor", "gvi.sanction.recorded.v1", when,
                 {"kind": "prosecution", "person_ref": person})
         elif sanctions:
             target, target_key, source = rng.choice(sanctions[-1000:])
-            yield "sanctions", target_key.encode(), envelope(
+            yield _SANCTIONS, target_key.encode(), envelope(
                 i, source, "gvi.event.retracted.v1", when,
                 {"retracted_event_id": target, "reason": "Entered in error."})
 

@@ -47,7 +47,7 @@ from devtools.bench.common import (
     service_process,
 )
 from devtools.broker import free_port
-from services.contracts import parse_event
+from services.contracts import ALERTS_TOPIC, GROUP_STATE_TOPIC, parse_event
 from services.dashboard.readmodel.records import CONSUMED_TOPICS
 from services.sanctions.domain import Ledger
 from services.sanctions.domain.records import records_for
@@ -70,10 +70,10 @@ def _write_log(bootstrap: str, n: int) -> int:
         count += 1
         update = ledger.apply(parse_event(json.loads(value), allow_intake_attributes=True))
         for state_key, state_value in records_for(ledger, update):
-            producer.send("group-state", key=state_key, value=state_value)
+            producer.send(GROUP_STATE_TOPIC, key=state_key, value=state_value)
             count += 1
         for alert in update.alerts.raised:
-            producer.send("alerts", key=alert.alert_id.encode(), value=alert.to_json())
+            producer.send(ALERTS_TOPIC, key=alert.alert_id.encode(), value=alert.to_json())
             count += 1
     producer.flush()
     producer.close()
@@ -155,7 +155,7 @@ async def _produce_steadily(bootstrap: str, records: list[tuple[str, bytes, byte
             if delay > 0:
                 await asyncio.sleep(delay)
             sent[gid] = time.time()
-            await producer.send("group-state", key=key, value=value)
+            await producer.send(GROUP_STATE_TOPIC, key=key, value=value)
         await producer.flush()
         return time.perf_counter() - start
     finally:
@@ -217,7 +217,7 @@ async def _sse_clients(url: str, token: str, bootstrap: str, clients: int, recor
 async def _raw_tail(bootstrap: str, records: int, rate: float) -> tuple[float, list[float]]:
     batch = _new_group_records(records, f"raw-{time.time_ns()}")
     wanted = {gid for gid, _, _ in batch}
-    consumer = AIOKafkaConsumer("group-state", bootstrap_servers=bootstrap, group_id=None,
+    consumer = AIOKafkaConsumer(GROUP_STATE_TOPIC, bootstrap_servers=bootstrap, group_id=None,
                                 isolation_level="read_committed", auto_offset_reset="latest",
                                 fetch_max_wait_ms=100)
     await consumer.start()

@@ -45,14 +45,22 @@ from devtools.bench.common import (
     print_table,
     service_process,
 )
-from services.contracts import Service, canonical_json, owner_of, parse_event, partition_key
+from services.contracts import (
+    GROUP_STATE_TOPIC,
+    Service,
+    canonical_json,
+    owner_of,
+    parse_event,
+    partition_key,
+)
 
 __all__ = ["main", "report", "run_processor_bench"]
 
 SOURCES = tuple(service.topic for service in Service)
 SHAPES = ((1_000, 100), (100, 1_000), (10, 10_000))
 T0 = datetime(2015, 1, 1, tzinfo=UTC)
-AGENCY = {"incidents": "police", "notifications": "probation", "sanctions": "police"}
+AGENCY = {Service.INCIDENTS.topic: "police", Service.NOTIFICATIONS.topic: "probation",
+          Service.SANCTIONS.topic: "police"}
 
 
 def _event(event_type: str, n: int, when: datetime, data: dict[str, Any]) -> dict[str, Any]:
@@ -297,7 +305,7 @@ def run_latency(bootstrap: str, seconds: float = 30.0, rate: float = 200.0) -> F
             service_process("services.sanctions.processor", bootstrap, GVI_PROCESSOR_DATA_DIR=tmp,
                             GVI_PROCESSOR_ID=f"bench-lat-{run}"):
         asyncio.run(_paced_posts(url, [_sanction(i, f"{run}-warm") for i in range(200)], rate))
-        tail = _Tail(bootstrap, "group-state")
+        tail = _Tail(bootstrap, GROUP_STATE_TOPIC)
         tail.start()
         acked = asyncio.run(_paced_posts(url, [_sanction(i, run) for i in range(n)], rate))
         time.sleep(3)

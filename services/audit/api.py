@@ -22,7 +22,7 @@ from services.audit.kafka_log import LogReader
 from services.audit.settings import chained_topics, default_source_topics
 from services.audit.signing import PublicKeys
 from services.audit.verify import Problem, VerificationReport, load_checkpoints, verify_log
-from services.contracts.access import ACCESS_LOG_TOPIC
+from services.contracts import ACCESS_LOG_TOPIC, AUDIT_CHECKPOINTS_TOPIC
 from services.infra.kafka_security import PLAINTEXT, KafkaSecurity
 
 __all__ = ["AuditSnapshot", "AuditView", "PartitionCheckpoints"]
@@ -49,7 +49,7 @@ class AuditSnapshot:
 
 
 class AuditView:
-    def __init__(self, bootstrap: str, keys: PublicKeys, *, checkpoint_topic: str = "audit-checkpoints",
+    def __init__(self, bootstrap: str, keys: PublicKeys, *, checkpoint_topic: str = AUDIT_CHECKPOINTS_TOPIC,
                  topics: Sequence[str] | None = None, timeout_s: float = 10.0,
                  security: KafkaSecurity = PLAINTEXT) -> None:
         self._bootstrap = bootstrap

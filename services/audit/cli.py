@@ -64,8 +64,8 @@ from services.audit.shard_server import start_fork_server
 from services.audit.sharding import ShardsDisagree, shard_plan, sharded_lines
 from services.audit.signing import PublicKeys, load_public_keys
 from services.audit.verify import verify_log
+from services.contracts import GROUP_STATE_TOPIC
 from services.sanctions.domain import effective_facts
-from services.sanctions.domain.records import GROUP_STATE_TOPIC
 
 __all__ = ["main", "parse_time"]
 

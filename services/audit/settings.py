@@ -12,8 +12,7 @@ from typing import Literal
 from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
-from services.contracts import SOURCE_TOPICS
-from services.contracts.access import ACCESS_LOG_TOPIC
+from services.contracts import ACCESS_LOG_TOPIC, AUDIT_CHECKPOINTS_TOPIC, SOURCE_TOPICS
 from services.infra.kafka_security import KafkaClientSettings
 from services.infra.operator_endpoints import ApiDocs, MetricsTokenFile
 from services.infra.server_limits import ServerLimitSettings
@@ -42,7 +41,7 @@ class _Common(KafkaClientSettings):
     kafka_bootstrap_servers: str = Field("127.0.0.1:9092", validation_alias="KAFKA_BOOTSTRAP_SERVERS")
     source_topics: str = Field(default_factory=default_source_topics,
                                validation_alias="GVI_AUDIT_SOURCE_TOPICS")
-    checkpoint_topic: str = Field("audit-checkpoints", validation_alias="GVI_AUDIT_CHECKPOINT_TOPIC")
+    checkpoint_topic: str = Field(AUDIT_CHECKPOINTS_TOPIC, validation_alias="GVI_AUDIT_CHECKPOINT_TOPIC")
     access_log_topic: str = Field(ACCESS_LOG_TOPIC, min_length=1,
                                   validation_alias="GVI_AUDIT_ACCESS_LOG_TOPIC")
     public_keys_file: Path | None = Field(None, validation_alias="GVI_AUDIT_PUBLIC_KEYS_FILE")

@@ -14,9 +14,14 @@ from services.contracts.envelope import (
 )
 from services.contracts.events import EVENT_TYPES
 from services.contracts.topics import (
+    ACCESS_LOG_TOPIC,
+    ALERTS_TOPIC,
     ALL_TOPICS,
+    AUDIT_CHECKPOINTS_TOPIC,
     DERIVED_TOPICS,
+    GROUP_STATE_TOPIC,
     RETRACTION_TYPE,
+    SOURCE_TOPIC_NAMES,
     SOURCE_TOPICS,
     Service,
     TopicSpec,
@@ -26,12 +31,17 @@ from services.contracts.topics import (
 )
 
 __all__ = [
+    "ACCESS_LOG_TOPIC",
+    "ALERTS_TOPIC",
     "ALL_TOPICS",
+    "AUDIT_CHECKPOINTS_TOPIC",
     "DERIVED_TOPICS",
     "EVENT_TYPES",
+    "GROUP_STATE_TOPIC",
     "INTAKE_ATTRIBUTES",
     "RETRACTION_TYPE",
     "SOURCE_TOPICS",
+    "SOURCE_TOPIC_NAMES",
     "CloudEvent",
     "EventInvalid",
     "FieldError",

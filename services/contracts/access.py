@@ -21,9 +21,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from services.contracts.envelope import canonical_json
 
-__all__ = ["ACCESS_LOG_TOPIC", "AccessEntry", "Resource"]
-
-ACCESS_LOG_TOPIC = "access-log"
+__all__ = ["AccessEntry", "Resource"]
 
 
 class Resource(StrEnum):

@@ -37,7 +37,11 @@ from pydantic import BaseModel
 from services.contracts.envelope import INTAKE_ATTRIBUTES, CloudEvent
 from services.contracts.events import EVENT_TYPES, SanctionRecorded, WarningDelivered
 from services.contracts.topics import (
+    ACCESS_LOG_TOPIC,
+    ALERTS_TOPIC,
+    AUDIT_CHECKPOINTS_TOPIC,
     DERIVED_TOPICS,
+    GROUP_STATE_TOPIC,
     RETRACTION_TYPE,
     SOURCE_TOPICS,
     Service,
@@ -88,15 +92,15 @@ _CROSS_FIELD_RULES: Mapping[type[BaseModel], JsonObject] = {
 }
 
 _DERIVED_MESSAGES: Mapping[str, tuple[str, str]] = {
-    "group-state": ("GroupState", "The state of one group as the stream processor derives it; its schema "
-                                  "is defined by the stream processor's issue."),
-    "alerts": ("Alert", "An operational alert (e.g. a violation by a warned group, a stalled "
-                        "follow-through); its schema is defined by the stream processor's issue."),
-    "access-log": ("AccessLogEntry", "One read or export of person-level data, by the dashboard or "
-                                     "gvi-audit export; its model is AccessEntry in "
-                                     "services/contracts/access.py."),
-    "audit-checkpoints": ("AuditCheckpoint", "A checkpoint of the audit trail over the source topics; its "
-                                             "schema is defined by the audit issue."),
+    GROUP_STATE_TOPIC: ("GroupState", "The state of one group as the stream processor derives it; its "
+                                      "schema is defined by the stream processor's issue."),
+    ALERTS_TOPIC: ("Alert", "An operational alert (e.g. a violation by a warned group, a stalled "
+                              "follow-through); its schema is defined by the stream processor's issue."),
+    ACCESS_LOG_TOPIC: ("AccessLogEntry", "One read or export of person-level data, by the dashboard "
+                                         "or gvi-audit export; its model is AccessEntry in "
+                                         "services/contracts/access.py."),
+    AUDIT_CHECKPOINTS_TOPIC: ("AuditCheckpoint", "A checkpoint of the audit trail over the source topics; "
+                                                 "its schema is defined by the audit issue."),
 }
 
 

@@ -45,10 +45,15 @@ if TYPE_CHECKING:
     from services.contracts.envelope import CloudEvent
 
 __all__ = [
+    "ACCESS_LOG_TOPIC",
+    "ALERTS_TOPIC",
     "ALL_TOPICS",
+    "AUDIT_CHECKPOINTS_TOPIC",
     "DERIVED_TOPICS",
+    "GROUP_STATE_TOPIC",
     "RETRACTION_TYPE",
     "SOURCE_TOPICS",
+    "SOURCE_TOPIC_NAMES",
     "Service",
     "TopicSpec",
     "owner_of",
@@ -122,15 +127,25 @@ class TopicSpec:
     source: bool = False
 
 
+GROUP_STATE_TOPIC = "group-state"
+"""The processor's group states, cases and open items (compacted; see docs/architecture.md)."""
+ALERTS_TOPIC = "alerts"
+"""Alerts raised and withdrawn by the processor, keyed by alert id."""
+ACCESS_LOG_TOPIC = "access-log"
+"""Who read or exported person-level data (dashboard and `gvi-audit export`)."""
+AUDIT_CHECKPOINTS_TOPIC = "audit-checkpoints"
+"""The checkpointer's signed hash-chain checkpoints (the default of `GVI_AUDIT_CHECKPOINT_TOPIC`)."""
+
 _FOREVER = MappingProxyType({"retention.ms": "-1"})
 
+SOURCE_TOPIC_NAMES: tuple[str, ...] = tuple(service.topic for service in Service)
 SOURCE_TOPICS: tuple[TopicSpec, ...] = tuple(
-    TopicSpec(service.topic, _FOREVER, source=True) for service in Service
+    TopicSpec(name, _FOREVER, source=True) for name in SOURCE_TOPIC_NAMES
 )
 DERIVED_TOPICS: tuple[TopicSpec, ...] = (
-    TopicSpec("group-state", MappingProxyType({"cleanup.policy": "compact"})),
-    TopicSpec("alerts", MappingProxyType({"retention.ms": "-1"})),
-    TopicSpec("access-log", MappingProxyType({"retention.ms": "-1"})),
-    TopicSpec("audit-checkpoints", MappingProxyType({"retention.ms": "-1"})),
+    TopicSpec(GROUP_STATE_TOPIC, MappingProxyType({"cleanup.policy": "compact"})),
+    TopicSpec(ALERTS_TOPIC, MappingProxyType({"retention.ms": "-1"})),
+    TopicSpec(ACCESS_LOG_TOPIC, MappingProxyType({"retention.ms": "-1"})),
+    TopicSpec(AUDIT_CHECKPOINTS_TOPIC, MappingProxyType({"retention.ms": "-1"})),
 )
 ALL_TOPICS: tuple[TopicSpec, ...] = SOURCE_TOPICS + DERIVED_TOPICS

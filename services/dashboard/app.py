@@ -4,7 +4,6 @@ JSON API, the pages, health, readiness and metrics. Nothing connects at import."
 
 import logging
 import secrets
-import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -17,7 +16,6 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, RedirectResponse
 from fastapi.staticfiles import StaticFiles
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from services.dashboard.api import api_router, board_fast_path
 from services.dashboard.auth import ConfigError, TokenSigner, UserDirectory, load_users
@@ -40,6 +38,7 @@ from services.dashboard.readmodel.model import ReadModel
 from services.dashboard.readmodel.records import CONSUMED_TOPICS, RecordApplier
 from services.dashboard.settings import DashboardSettings
 from services.dashboard.web import web_router
+from services.infra.http_metrics import ObserveRequests
 from services.infra.operator_endpoints import MetricsAccess, api_docs_urls
 
 __all__ = ["Adapters", "create_app"]
@@ -118,56 +117,6 @@ def _data_entry_keys(settings: DashboardSettings, directory: UserDirectory) -> d
                               "retraction form, which retracts its entries at the intake of its other "
                               "forms; give it other forms, all of one intake's types")
     return keys
-
-
-FastPath = Callable[[Scope], Response | None]
-
-
-class _ObserveRequests:
-    """Counts and times every request by route template, and adds the security headers a response
-    does not set itself (plain ASGI: no task group per request). `fast` answers a few (method, path)
-    pairs without the router when it can (None: the app answers).
-    The live stream is counted but not timed: it lasts as long as the page is open."""
-
-    def __init__(self, app: ASGIApp, *, metrics: DashboardMetrics,
-                 fast: dict[tuple[str, str], FastPath] | None = None) -> None:
-        self._app = app
-        self._metrics = metrics
-        self._fast = fast or {}
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self._app(scope, receive, send)
-            return
-        start = time.perf_counter()
-        status = 500
-
-        async def observe(message: Message) -> None:
-            nonlocal status
-            if message["type"] == "http.response.start":
-                status = message["status"]
-                present = {name.lower() for name, _ in message.get("headers", [])}
-                message["headers"] = [*message.get("headers", []),
-                                      *((name, value) for name, value in _SECURITY_HEADER_BYTES
-                                        if name not in present)]
-            await send(message)
-
-        method = scope["method"]
-        fast = self._fast.get((method, scope["path"]))
-        answer = None
-        try:
-            answer = fast(scope) if fast is not None else None
-            if answer is not None:
-                await answer(scope, receive, observe)
-            else:
-                await self._app(scope, receive, observe)
-        finally:
-            template = (scope["path"] if answer is not None
-                        else getattr(scope.get("route"), "path", "unmatched"))
-            self._metrics.http_requests.labels(SERVICE, method, template, str(status)).inc()
-            if template != "/api/stream":
-                self._metrics.http_seconds.labels(SERVICE, method, template).observe(
-                    time.perf_counter() - start)
 
 
 _SECURITY_HEADERS = {
@@ -271,8 +220,8 @@ def create_app(settings: DashboardSettings, *, adapters: Adapters | None = None,
             return JSONResponse({"detail": "invalid request", "errors": errors}, status_code=422)
         return dash_pages.error(request, 422, "; ".join(f"{e['field']}: {e['message']}" for e in errors))
 
-    app.add_middleware(_ObserveRequests, metrics=metrics,
-                       fast={("GET", "/api/groups"): board_fast_path(dash)})
+    app.add_middleware(ObserveRequests, metrics=metrics.http, service=SERVICE, untimed={"/api/stream"},
+                       headers=_SECURITY_HEADER_BYTES, fast={("GET", "/api/groups"): board_fast_path(dash)})
     app.include_router(api_router(dash))
     dash_pages = web_router(dash)
     dash_pages.may_triage = triage_allowed(keys)

@@ -19,7 +19,7 @@ from services.audit.api import AuditSnapshot, AuditView
 from services.audit.errors import AuditError, BrokerUnreachable
 from services.audit.settings import chained_topics
 from services.audit.signing import load_public_keys
-from services.contracts.access import ACCESS_LOG_TOPIC
+from services.contracts import ACCESS_LOG_TOPIC
 from services.dashboard.ports import AuditTrailUnavailable
 from services.dashboard.settings import DashboardSettings
 

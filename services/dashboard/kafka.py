@@ -23,7 +23,8 @@ from collections.abc import Callable, Sequence
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.errors import KafkaError
 
-from services.contracts.access import ACCESS_LOG_TOPIC, AccessEntry
+from services.contracts import ACCESS_LOG_TOPIC
+from services.contracts.access import AccessEntry
 from services.dashboard.metrics import DashboardMetrics
 from services.dashboard.ports import AccessLogUnavailable
 from services.dashboard.readmodel.records import Changes, RecordApplier, current_only

@@ -10,6 +10,8 @@ from collections.abc import Callable
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
+from services.infra.http_metrics import HttpMetrics
+
 __all__ = ["DashboardMetrics"]
 
 _LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10)
@@ -52,11 +54,7 @@ class DashboardMetrics:
             "Login attempts that gave no session or token, by reason: bad_credentials (wrong password or "
             "unknown user, told apart nowhere), rate_limited (429), busy (503).", ["reason"],
             registry=registry)
-        self.http_requests = Counter("gvi_http_requests_total", "HTTP requests answered.",
-                                     ["service", "method", "route", "status"], registry=registry)
-        self.http_seconds = Histogram("gvi_http_request_duration_seconds", "HTTP request latency.",
-                                      ["service", "method", "route"], buckets=_LATENCY_BUCKETS,
-                                      registry=registry)
+        self.http = HttpMetrics(registry)
         self.groups = Gauge("gvi_dashboard_groups", "Groups with a state in the read model.",
                             registry=registry)
         self.active_alerts = Gauge("gvi_dashboard_active_alerts", "Alerts raised and not withdrawn.",

@@ -10,6 +10,7 @@ from pydantic import Field, field_validator, model_validator
 from pydantic_settings import SettingsConfigDict
 
 from services.audit.settings import DEV_DATA_DIR, default_source_topics
+from services.contracts import AUDIT_CHECKPOINTS_TOPIC
 from services.infra.kafka_security import KafkaClientSettings
 from services.infra.operator_endpoints import ApiDocs, MetricsTokenFile
 from services.infra.server_limits import ServerLimitSettings
@@ -68,7 +69,8 @@ class DashboardSettings(KafkaClientSettings, ServerLimitSettings):
     metrics_token_file: MetricsTokenFile = None
     api_docs: ApiDocs = None
     audit_public_keys_file: Path | None = Field(None, validation_alias="GVI_AUDIT_PUBLIC_KEYS_FILE")
-    audit_checkpoint_topic: str = Field("audit-checkpoints", validation_alias="GVI_AUDIT_CHECKPOINT_TOPIC")
+    audit_checkpoint_topic: str = Field(AUDIT_CHECKPOINTS_TOPIC,
+                                        validation_alias="GVI_AUDIT_CHECKPOINT_TOPIC")
     audit_source_topics: str = Field(default_factory=default_source_topics,
                                      validation_alias="GVI_AUDIT_SOURCE_TOPICS")
     audit_cache_seconds: float = Field(5.0, ge=0, le=300, validation_alias="GVI_AUDIT_CACHE_SECONDS")

@@ -28,10 +28,11 @@ from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, generate_latest
 from starlette.datastructures import Headers
 from starlette.requests import ClientDisconnect
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import Receive, Scope, Send
 
 from services.contracts import Service, types_owned_by
 from services.contracts.schema import intake_openapi
+from services.infra.http_metrics import ObserveRequests
 from services.infra.operator_endpoints import MetricsAccess, api_docs_urls
 from services.intake.agencies import Agency, AgencyDirectory, ConfigError, load_agencies
 from services.intake.binding import Mode, parse_request
@@ -95,38 +96,6 @@ def _kafka_adapters(settings: IntakeSettings, service: Service, metrics: IntakeM
     return Adapters(publisher, ledger, ready, feed.caught_up.is_set, start, stop)
 
 
-class _ObserveRequests:
-    """Counts and times every request by route template (a plain ASGI middleware: Starlette's
-    BaseHTTPMiddleware costs a task group and a memory stream per request)."""
-
-    def __init__(self, app: ASGIApp, *, metrics: IntakeMetrics, service: str) -> None:
-        self._app = app
-        self._metrics = metrics
-        self._service = service
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self._app(scope, receive, send)
-            return
-        start = time.perf_counter()
-        status = 500
-
-        async def observe(message: Message) -> None:
-            nonlocal status
-            if message["type"] == "http.response.start":
-                status = message["status"]
-            await send(message)
-
-        try:
-            await self._app(scope, receive, observe)
-        finally:
-            template = getattr(scope.get("route"), "path", "unmatched")
-            method = scope["method"]
-            self._metrics.http_requests.labels(self._service, method, template, str(status)).inc()
-            self._metrics.http_seconds.labels(self._service, method, template).observe(
-                time.perf_counter() - start)
-
-
 @dataclass(frozen=True, slots=True)
 class _Answer:
     status: int
@@ -155,8 +124,8 @@ class _PostEvents:
         self._max_batch = settings.max_batch_events
         self._loaded = loaded
         self._metrics = metrics
-        self._seconds = metrics.http_seconds.labels(service, "POST", _EVENTS_PATH)
-        self._requests = metrics.http_requests
+        self._seconds = metrics.http.seconds.labels(service, "POST", _EVENTS_PATH)
+        self._requests = metrics.http.requests
         self._by_status: dict[str, Counter] = {}
         self._service = service
 
@@ -317,7 +286,7 @@ def create_app(service: Service, settings: IntakeSettings, *, adapters: Adapters
     operation, app.contract_components = intake_openapi(types_owned_by(service),
                                                         max_batch=settings.max_batch_events)
 
-    app.add_middleware(_ObserveRequests, metrics=metrics, service=service.value)
+    app.add_middleware(ObserveRequests, metrics=metrics.http, service=service.value)
 
     @app.post("/v1/events", status_code=202, summary="Post one CloudEvent or a batch",
               responses={200: {"description": "Already accepted earlier: the original receipt"},

@@ -14,6 +14,7 @@ from typing import Any
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 from services.contracts import EVENT_TYPES
+from services.infra.http_metrics import HttpMetrics
 
 __all__ = ["IntakeMetrics"]
 
@@ -52,11 +53,7 @@ class IntakeMetrics:
                                   "1 if the Kafka cluster answered the readiness probe (a fresh TCP "
                                   "connection and a metadata request) when /metrics was scraped, "
                                   "else 0.", ["service"], registry=registry)
-        self.http_requests = Counter("gvi_http_requests_total", "HTTP requests answered.",
-                                     ["service", "method", "route", "status"], registry=registry)
-        self.http_seconds = Histogram("gvi_http_request_duration_seconds", "HTTP request latency.",
-                                      ["service", "method", "route"], buckets=_LATENCY_BUCKETS,
-                                      registry=registry)
+        self.http = HttpMetrics(registry)
 
     def committed(self, requests: int, records: int) -> None:
         self._group.labels(self._service).observe(requests)  # once per transaction

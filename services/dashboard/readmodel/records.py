@@ -22,23 +22,29 @@ from datetime import UTC, datetime
 from functools import partial
 from typing import TypeVar
 
-from services.contracts import EventInvalid, parse_event
-from services.contracts.access import ACCESS_LOG_TOPIC, AccessEntry, Resource
+from services.contracts import (
+    ACCESS_LOG_TOPIC,
+    ALERTS_TOPIC,
+    GROUP_STATE_TOPIC,
+    SOURCE_TOPIC_NAMES,
+    EventInvalid,
+    parse_event,
+)
+from services.contracts.access import AccessEntry, Resource
 from services.contracts.events import SanctionKind
 from services.dashboard.readmodel.access import AccessLogView
 from services.dashboard.readmodel.model import AlertEntry, ReadModel
 from services.dashboard.readmodel.sources import KEPT_TYPES, Domain
 from services.sanctions.domain.facts import Fact
-from services.sanctions.domain.records import GROUP_STATE_TOPIC, StateView
+from services.sanctions.domain.records import StateView
 from services.sanctions.domain.state import GroupState, GroupSummary
 
 R = TypeVar("R")
 _SANCTION = "gvi.sanction.recorded.v1"
 
-__all__ = ["ALERTS_TOPIC", "CONSUMED_TOPICS", "Changes", "RecordApplier", "current_only"]
+__all__ = ["CONSUMED_TOPICS", "Changes", "RecordApplier", "current_only"]
 
-ALERTS_TOPIC = "alerts"
-SOURCE_TOPICS_READ = ("incidents", "notifications", "sanctions")
+SOURCE_TOPICS_READ = SOURCE_TOPIC_NAMES
 CONSUMED_TOPICS = (GROUP_STATE_TOPIC, ALERTS_TOPIC, *SOURCE_TOPICS_READ, ACCESS_LOG_TOPIC)
 
 

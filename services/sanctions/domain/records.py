@@ -43,7 +43,6 @@ from services.sanctions.domain.state import (
 )
 
 __all__ = [
-    "GROUP_STATE_TOPIC",
     "Record",
     "StateView",
     "all_records",
@@ -58,8 +57,6 @@ __all__ = [
     "unresolved_key",
     "unwarned_key",
 ]
-
-GROUP_STATE_TOPIC = "group-state"
 
 Record = tuple[bytes, bytes | None]
 """(key, value); a None value is a tombstone."""

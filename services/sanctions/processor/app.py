@@ -24,12 +24,11 @@ from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.errors import KafkaError
 from faust.types import TP, Message, StreamT
 
+from services.contracts import ALERTS_TOPIC, GROUP_STATE_TOPIC, canonical_json
 from services.contracts import Service as SourceService
-from services.contracts import canonical_json
 from services.infra.kafka_security import PLAINTEXT, KafkaSecurity
 from services.sanctions.domain import Alert, AlertWithdrawal
 from services.sanctions.domain.records import (
-    GROUP_STATE_TOPIC,
     Record,
     group_partition,
     key_partition,
@@ -51,12 +50,11 @@ from services.sanctions.processor.metrics import ProcessorMetrics
 from services.sanctions.processor.ownership import PublishingLease
 from services.sanctions.processor.settings import ProcessorSettings
 
-__all__ = ["ALERTS_TOPIC", "FACTS_TABLE", "SOURCE_TOPICS", "Processor", "read_to_end"]
+__all__ = ["FACTS_TABLE", "SOURCE_TOPICS", "Processor", "read_to_end"]
 
 log = logging.getLogger(__name__)
 
 SOURCE_TOPICS: tuple[str, ...] = tuple(service.topic for service in SourceService)
-ALERTS_TOPIC = "alerts"
 FACTS_TABLE = "facts"
 HEALTH_INTERVAL_S = 1.0
 BATCH_MAX_EVENTS = 2000  # records per fetch, handled together
