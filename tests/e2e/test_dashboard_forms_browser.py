@@ -30,7 +30,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from kafka import KafkaConsumer, KafkaProducer, TopicPartition
+from kafka import KafkaProducer
 
 from devtools.bench.common import service_process
 from services.dashboard.forms import FORMS
@@ -44,6 +44,7 @@ from tests.e2e.test_dashboard_browser import (
     stamp,
 )
 from tests.examples import example_event
+from tests.integration.test_intake_kafka import read_topic
 
 WAIT_MS = 15_000
 MUNICIPALITY = ("/agencies/municipality", "municipality")
@@ -86,22 +87,7 @@ def running(bootstrap: str) -> Iterator[Running]:
 
 def events_in(bootstrap: str, topic: str) -> list[dict[str, Any]]:
     """Every committed event of `topic`, read by a consumer that shares nothing with the services."""
-    consumer = KafkaConsumer(bootstrap_servers=bootstrap, group_id=None, enable_auto_commit=False,
-                             isolation_level="read_committed")
-    try:
-        partitions = [TopicPartition(topic, p) for p in sorted(consumer.partitions_for_topic(topic))]
-        consumer.assign(partitions)
-        consumer.seek_to_beginning(*partitions)
-        ends = consumer.end_offsets(partitions)
-        found: list[dict[str, Any]] = []
-        deadline = time.monotonic() + 20
-        while any(consumer.position(tp) < end for tp, end in ends.items()):
-            assert time.monotonic() < deadline, "could not read the topic to its end"
-            for batch in consumer.poll(timeout_ms=500).values():
-                found.extend(json.loads(r.value) for r in batch)
-        return found
-    finally:
-        consumer.close()
+    return [json.loads(record.value) for record in read_topic(bootstrap, topic)]
 
 
 def recorded(bootstrap: str, receipts: dict[str, tuple[str, tuple[str, str]]]) -> dict[str, dict[str, Any]]:
