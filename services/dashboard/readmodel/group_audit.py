@@ -3,7 +3,7 @@ relations between groups, and the sanctions that matched no group.
 
 Pure: facts and records in, views out; `now` is an argument. The rules' own definitions are used, not
 re-implemented: an assessment holds from `valid_from` (inclusive) until `valid_until` (exclusive,
-`rules.membership_valid_at`), and for each pair of groups the latest relation recorded, by (time, id,
+`rules.membership_valid_at`), and for each pair of groups the latest relation event, by (time, id,
 source), is the one that holds (as `derive` reads conflicts for retaliation alerts).
 
 * **Memberships**: the assessments not yet expired at `now` (current ones and those that start
@@ -14,8 +14,8 @@ source), is the one that holds (as `derive` reads conflicts for retaliation aler
   day `days` days after today's (so `valid_until` at or before the midnight that starts the day
   after). A person re-assessed with a later expiry is not expiring.
 * **Relations**: per unordered pair of groups, the relation that holds: the latest relation event
-  (`gvi.group.relation.recorded.v1` or `.ended.v1`, as `rules.in_conflict` reads them), unless it
-  is an end.
+  (`gvi.group.relation.recorded.v1` or `.ended.v1`), unless it is an end (`rules.relation_holding`,
+  which the rules' `in_conflict` reads too).
 * **Unmatched sanctions**: the processor's `UnresolvedSanction` records (a sanction that named only a
   person with no membership valid at its time). They carry no person reference.
 """
@@ -31,7 +31,7 @@ from typing import Any
 from services.contracts.events import GroupRelationEnded, GroupRelationRecorded, MembershipAssessed
 from services.dashboard.readmodel.stats import STOCKHOLM
 from services.sanctions.domain.facts import Fact, FactKey
-from services.sanctions.domain.rules import latest
+from services.sanctions.domain.rules import relation_holding
 from services.sanctions.domain.state import UnresolvedSanction
 
 __all__ = [
@@ -172,7 +172,7 @@ def current_relations(relations: Iterable[Fact]) -> list[RelationRow]:
             by_pair[(a, b)].append(fact)
     out = []
     for (a, b), facts in sorted(by_pair.items()):
-        found = latest(facts)
+        found = relation_holding(facts)
         if found is not None and isinstance(found.data, GroupRelationRecorded):
             out.append(RelationRow(a, b, found.data.relation.value, found.time, found.id))
     return out

@@ -76,6 +76,7 @@ __all__ = [
     "membership_counts_at",
     "membership_valid_at",
     "registered_name",
+    "relation_holding",
     "status_from_counts",
     "warning_entry",
     "within_window",
@@ -93,12 +94,18 @@ def latest(facts: Iterable[Fact]) -> Fact | None:
     return max(facts, key=_ORDER, default=None)
 
 
-def in_conflict(relations: Iterable[Fact]) -> bool:
-    """Whether two groups are in conflict, from the relation events about the pair (recorded or
-    ended): the latest one holds, and only a recorded conflict makes them so."""
+def relation_holding(relations: Iterable[Fact]) -> Fact | None:
+    """The relation recorded that holds between two groups, from the relation events about the pair
+    (recorded or ended): the latest one, or None if it ended the relation (or there is none)."""
     fact = latest(relations)
-    return fact is not None and isinstance(fact.data, GroupRelationRecorded) \
-        and fact.data.relation is RelationKind.CONFLICT
+    return fact if fact is not None and isinstance(fact.data, GroupRelationRecorded) else None
+
+
+def in_conflict(relations: Iterable[Fact]) -> bool:
+    """Whether two groups are in conflict: the relation that holds between them is a conflict."""
+    holding = relation_holding(relations)
+    return holding is not None and isinstance(holding.data, GroupRelationRecorded) \
+        and holding.data.relation is RelationKind.CONFLICT
 
 
 class Incident(NamedTuple):
