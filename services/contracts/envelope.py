@@ -31,14 +31,15 @@ __all__ = [
     "read_event",
 ]
 
-INTAKE_ATTRIBUTES = frozenset({"recordedtime", "agency"})
+INTAKE_ATTRIBUTES = frozenset({"recordedtime", "agency", "sealed"})
 """Extension attributes that only the intake sets, on acceptance."""
 
 class CloudEvent(BaseModel):
     """A CloudEvents 1.0 event whose `data` is one of the contract's payloads.
 
     `time` is when it happened in the world; `recordedtime` is when the intake accepted it, and
-    `agency` the authenticated sender: both are set by the intake, never by the client.
+    `agency` the authenticated sender; `sealed` holds the encrypted personal data of an event that
+    names a person. All three are set by the intake, never by the client.
     """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
@@ -67,6 +68,12 @@ class CloudEvent(BaseModel):
         min_length=1, max_length=64,
         description="Set by the intake: the authenticated agency that posted the event; present on every "
                     "record in Kafka; refused from clients.")] = None
+    sealed: Annotated[str | None, Field(
+        min_length=1, max_length=500_000, pattern=r"^\S+(?: \S+)*$",
+        description="Set by the intake on an event that names a person: the clear person references "
+                    "and personal text of the event, encrypted with each person's data key "
+                    "(`pointer:ciphertext` entries separated by spaces; see docs/events.md, Personal "
+                    "data); refused from clients.")] = None
 
     def to_dict(self) -> dict[str, Any]:
         """The event as a JSON-ready dict, absent optional attributes left out."""

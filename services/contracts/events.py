@@ -6,7 +6,8 @@ Each model is frozen and rejects unknown fields: an agency that sends a field we
 
 Person references (`person_ref`) are the agencies' own opaque identifiers for people. They are
 personal data: they never appear in logs, metric labels or Kafka keys, and only roles that may see
-them are shown them.
+them are shown them. Fields marked `x-personal` are sealed by the intake before they reach Kafka
+(`services.contracts.personal`).
 """
 
 from __future__ import annotations
@@ -64,7 +65,9 @@ Identifier = Annotated[
 PersonRef = Annotated[
     str,
     Field(min_length=1, max_length=128, pattern=IDENTIFIER_PATTERN,
-          description="An agency's opaque reference to a person (personal data; never a name)."),
+          description="An agency's opaque reference to a person (personal data; never a name). "
+                      "In Kafka it is the person's pseudonym (see docs/events.md, Personal data).",
+          json_schema_extra={"x-personal": True}),
 ]
 # Length constraints come before the AfterValidator: after it, pydantic would export them as string
 # constraints (maxLength) instead of array ones (maxItems).
@@ -170,7 +173,8 @@ class MembershipAssessed(_Data):
     valid_until: Annotated[UtcDatetime, Field(
         description="When the assessment expires unless a new assessment renews it; must be later than "
                     "valid_from.")]
-    evidence: Annotated[Text, Field(description="What the assessment rests on (free text; personal data).")]
+    evidence: Annotated[Text, Field(description="What the assessment rests on (free text; personal data: "
+                                                "sealed in Kafka).", json_schema_extra={"x-personal": True})]
     source_grade: SourceGrade
 
     @model_validator(mode="after")

@@ -40,8 +40,10 @@ from services.contracts.topics import (
     ACCESS_LOG_TOPIC,
     ALERTS_TOPIC,
     AUDIT_CHECKPOINTS_TOPIC,
+    DATA_PROTECTION_TOPIC,
     DERIVED_TOPICS,
     GROUP_STATE_TOPIC,
+    PERSON_KEYS_TOPIC,
     RETRACTION_TYPE,
     SOURCE_TOPICS,
     Service,
@@ -101,6 +103,11 @@ _DERIVED_MESSAGES: Mapping[str, tuple[str, str]] = {
                                          "services/contracts/access.py."),
     AUDIT_CHECKPOINTS_TOPIC: ("AuditCheckpoint", "A checkpoint of the audit trail over the source topics; "
                                                  "its schema is defined by the audit issue."),
+    DATA_PROTECTION_TOPIC: ("DataProtectionRecord", "A data protection request opened or closed, or "
+                                                    "persons erased (by request or retention deadline); "
+                                                    "its models are in services/contracts/protection.py."),
+    PERSON_KEYS_TOPIC: ("PersonKeyClaim", "A person's data key wrapped by the master key, keyed by "
+                                          "pseudonym; a tombstone shreds it (services/privacy/keys.py)."),
 }
 
 
@@ -358,10 +365,12 @@ def _event_message(event_type: str, model: type[BaseModel]) -> JsonObject:
         "contentType": CLOUDEVENTS_CONTENT_TYPE,
         "payload": {
             "description": "The record in Kafka: the event as posted, in canonical JSON, stamped by the "
-                           "intake with recordedtime and agency.",
+                           "intake with recordedtime and agency, and sealed: each person_ref is the "
+                           "person's pseudonym, each x-personal text field is [sealed], and the clear "
+                           "values are encrypted in the sealed attribute (docs/events.md, Personal data).",
             "allOf": [
                 {"$ref": f"#/components/schemas/{event_type}"},
-                {"required": sorted(INTAKE_ATTRIBUTES),
+                {"required": sorted(INTAKE_ATTRIBUTES - {"sealed"}),
                  "properties": {name: {"type": "string"} for name in sorted(INTAKE_ATTRIBUTES)}},
             ],
         },
@@ -397,10 +406,18 @@ def _channel_bindings(topic: TopicSpec) -> JsonObject:
             config[name] = int(value)
         elif name == "cleanup.policy":
             config[name] = value.split(",")
-        else:
+        elif name not in _CLEANER_TIMING:
             raise ValueError(f"topic {topic.name}: no AsyncAPI Kafka binding for config {name!r}")
-    return {"kafka": {"topic": topic.name, "topicConfiguration": config,
-                      "bindingVersion": _KAFKA_BINDING_VERSION}}
+    binding: JsonObject = {"topic": topic.name, "topicConfiguration": config,
+                           "bindingVersion": _KAFKA_BINDING_VERSION}
+    if topic.partitions is not None:
+        binding["partitions"] = topic.partitions
+    return {"kafka": binding}
+
+
+_CLEANER_TIMING = frozenset({"min.cleanable.dirty.ratio", "segment.ms", "max.compaction.lag.ms"})
+"""Settings of when the log cleaner runs, which the binding has no field for and which are no part
+of the contract with a consumer."""
 
 
 def _summary(model: type[BaseModel]) -> str:

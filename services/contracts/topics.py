@@ -11,9 +11,10 @@ The key decides the partition, and so what stays in order:
   attributions stay in order; the groups they name can change), call-ins by `call-in:<call_in_id>`
   (scheduled and held stay in order), the triage of an alert by `alert:<alert_id>` (an alert's
   triage events stay in order);
-* a sanction that names only a person is keyed by `person:<sha-256 of person_ref>`, so one person's
-  sanctions stay in order while keys (which tools show and log more readily than values) carry no
-  person reference; which groups it concerns is only known through membership assessments, which
+* a sanction that names only a person is keyed by `person:<sha-256 of person_ref>` (of the sealed
+  event's pseudonym: see `services.contracts.personal`), so one person's sanctions stay in order
+  while keys (which tools show and log more readily than values) carry no person reference; which
+  groups it concerns is only known through membership assessments, which
   the processor resolves;
 * a retraction gets the key and topic of the event it retracts, so that it follows that event.
 
@@ -49,8 +50,10 @@ __all__ = [
     "ALERTS_TOPIC",
     "ALL_TOPICS",
     "AUDIT_CHECKPOINTS_TOPIC",
+    "DATA_PROTECTION_TOPIC",
     "DERIVED_TOPICS",
     "GROUP_STATE_TOPIC",
+    "PERSON_KEYS_TOPIC",
     "RETRACTION_TYPE",
     "SOURCE_TOPICS",
     "SOURCE_TOPIC_NAMES",
@@ -125,6 +128,8 @@ class TopicSpec:
     name: str
     config: MappingProxyType[str, str] = field(default_factory=lambda: MappingProxyType({}))
     source: bool = False
+    partitions: int | None = None
+    """A fixed partition count, whatever the deployment's default (`None`: the default)."""
 
 
 GROUP_STATE_TOPIC = "group-state"
@@ -135,6 +140,13 @@ ACCESS_LOG_TOPIC = "access-log"
 """Who read or exported person-level data (dashboard and `gvi-audit export`)."""
 AUDIT_CHECKPOINTS_TOPIC = "audit-checkpoints"
 """The checkpointer's signed hash-chain checkpoints (the default of `GVI_AUDIT_CHECKPOINT_TOPIC`)."""
+PERSON_KEYS_TOPIC = "person-keys"
+"""Each person's data key, wrapped by the master key, keyed by pseudonym; a tombstone shreds it
+(`services.privacy`). Compacted, with one partition so that every reader sees the claims in one
+order; cleaned within hours so that a shredded key leaves the broker's disks too."""
+DATA_PROTECTION_TOPIC = "data-protection"
+"""Erasures (by request and by retention deadline) and correction requests, with their reasons and
+case numbers; never a person reference (`services.contracts.protection`)."""
 
 _FOREVER = MappingProxyType({"retention.ms": "-1"})
 
@@ -147,5 +159,13 @@ DERIVED_TOPICS: tuple[TopicSpec, ...] = (
     TopicSpec(ALERTS_TOPIC, MappingProxyType({"retention.ms": "-1"})),
     TopicSpec(ACCESS_LOG_TOPIC, MappingProxyType({"retention.ms": "-1"})),
     TopicSpec(AUDIT_CHECKPOINTS_TOPIC, MappingProxyType({"retention.ms": "-1"})),
+    TopicSpec(DATA_PROTECTION_TOPIC, MappingProxyType({"retention.ms": "-1"})),
+    TopicSpec(PERSON_KEYS_TOPIC, MappingProxyType({
+        "cleanup.policy": "compact",
+        "min.cleanable.dirty.ratio": "0.01",  # clean as soon as anything was shredded
+        "segment.ms": "3600000",  # roll hourly, so a shredded key's segment becomes cleanable
+        "delete.retention.ms": "86400000",  # tombstones stay a day, for readers that were away
+        "max.compaction.lag.ms": "21600000",  # a shredded key leaves the disks within six hours
+    }), partitions=1),
 )
 ALL_TOPICS: tuple[TopicSpec, ...] = SOURCE_TOPICS + DERIVED_TOPICS

@@ -77,7 +77,8 @@ def _creation_request(
     configs = dict(spec.config)
     if min_insync_replicas is not None:
         configs["min.insync.replicas"] = str(min_insync_replicas)
-    return {"num_partitions": partitions, "replication_factor": replication_factor, "configs": configs}
+    return {"num_partitions": spec.partitions or partitions, "replication_factor": replication_factor,
+            "configs": configs}
 
 
 def _remaining_ms(deadline: float) -> int:

@@ -19,7 +19,7 @@ import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
@@ -42,6 +42,8 @@ from services.intake.ledger import ReceiptLedger
 from services.intake.metrics import IntakeMetrics
 from services.intake.publishing import Publisher
 from services.intake.settings import IntakeSettings
+from services.privacy.keys import KeyRing
+from services.privacy.store import KeyStore, MemoryKeyStore
 
 __all__ = ["Adapters", "create_app"]
 
@@ -64,10 +66,13 @@ class Adapters:
     repeat or an id used at another intake could not be recognised, so nothing is accepted)."""
     start: Callable[[], Awaitable[None]] | None = None
     stop: Callable[[], Awaitable[None]] | None = None
+    keys: KeyStore = field(default_factory=MemoryKeyStore)
+    """The person keys events are sealed with (`services.privacy`)."""
 
 
 def _kafka_adapters(settings: IntakeSettings, service: Service, metrics: IntakeMetrics) -> Adapters:
     from services.intake.kafka import KafkaPublisher, ReceiptFeed
+    from services.privacy.kafka_keys import KafkaKeyStore
 
     client_id = f"gvi-{service}"
     security = settings.kafka_security()
@@ -75,6 +80,9 @@ def _kafka_adapters(settings: IntakeSettings, service: Service, metrics: IntakeM
     # Every source topic, not only this service's: ids are unique per source across all intakes.
     feed = ReceiptFeed(settings.kafka_bootstrap_servers, [s.topic for s in Service], ledger,
                        client_id=client_id, security=security)
+    keys = KafkaKeyStore(settings.kafka_bootstrap_servers, KeyRing(settings.master_key()),
+                         client_id=client_id, security=security,
+                         timeout=settings.publish_timeout_seconds)
     publisher = KafkaPublisher(settings.kafka_bootstrap_servers,
                                timeout_seconds=settings.publish_timeout_seconds, client_id=client_id,
                                lanes=settings.publish_lanes,
@@ -84,16 +92,21 @@ def _kafka_adapters(settings: IntakeSettings, service: Service, metrics: IntakeM
 
     async def start() -> None:
         feed.start()
+        keys.start()
         await publisher.start()
 
     async def stop() -> None:
         await publisher.close()
+        await keys.stop()
         await feed.stop()
 
-    async def ready() -> bool:
-        return feed.caught_up.is_set() and await publisher.is_reachable()
+    def loaded() -> bool:
+        return feed.caught_up.is_set() and keys.caught_up.is_set()
 
-    return Adapters(publisher, ledger, ready, feed.caught_up.is_set, start, stop)
+    async def ready() -> bool:
+        return loaded() and await publisher.is_reachable()
+
+    return Adapters(publisher, ledger, ready, loaded, start, stop, keys)
 
 
 @dataclass(frozen=True, slots=True)
@@ -161,7 +174,7 @@ class _PostEvents:
             body = await self._body(headers, chunks)
             if not self._loaded():
                 raise BrokerUnavailable("the service is still loading the receipts of accepted events "
-                                        "from the log; retry shortly")
+                                        "and the person keys from the log; retry shortly")
             parsed = parse_request(headers, body, max_batch=self._max_batch)
             batch = parsed.mode is Mode.BATCH
             outcome = await self._intake.submit(parsed.events, who, batch=batch)
@@ -258,8 +271,8 @@ def create_app(service: Service, settings: IntakeSettings, *, adapters: Adapters
     registry = CollectorRegistry()
     metrics = IntakeMetrics(registry, service.value)
     edges = adapters or _kafka_adapters(settings, service, metrics)
-    intake = Intake(service=service, publisher=edges.publisher, ledger=edges.ledger, metrics=metrics,
-                    clock=clock)
+    intake = Intake(service=service, publisher=edges.publisher, ledger=edges.ledger, keys=edges.keys,
+                    metrics=metrics, clock=clock)
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:

@@ -14,7 +14,7 @@ intake that accepted it.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -28,6 +28,7 @@ from services.contracts import (
     owner_of,
     parse_event,
     partition_key,
+    read_event,
 )
 from services.contracts.envelope import canonical_json, digest_of
 from services.contracts.events import EventRetracted
@@ -43,6 +44,10 @@ from services.intake.errors import (
 from services.intake.ledger import Receipt, ReceiptLedger
 from services.intake.metrics import IntakeMetrics
 from services.intake.publishing import OutgoingRecord, Publisher
+from services.privacy.kafka_keys import KeyStoreUnavailable
+from services.privacy.keys import PersonKey
+from services.privacy.sealing import person_refs, seal
+from services.privacy.store import KeyStore
 
 __all__ = ["CONTENT_TYPE_HEADER", "DIGEST_HEADER", "Intake", "Outcome"]
 
@@ -89,10 +94,11 @@ def _prefixed(errors: Sequence[FieldError], index: int | None) -> list[FieldErro
 
 
 class Intake:
-    def __init__(self, *, service: Service, publisher: Publisher, ledger: ReceiptLedger,
+    def __init__(self, *, service: Service, publisher: Publisher, ledger: ReceiptLedger, keys: KeyStore,
                  metrics: IntakeMetrics, clock: Callable[[], datetime]) -> None:
         self.service = service
         self._publisher = publisher
+        self._keys = keys
         self._ledger = ledger
         self._metrics = metrics
         self._clock = clock
@@ -182,15 +188,23 @@ class Intake:
         now = self._clock()
         recorded = now.isoformat().replace("+00:00", "Z")
         fresh: dict[tuple[str, str], _Candidate] = {}
+        for c in candidates:
+            if c.key not in known:
+                fresh.setdefault(c.key, c)
+        keys = await self._person_keys(fresh.values())
         records: list[OutgoingRecord] = []
         placed: dict[str, tuple[str, str, str]] = {}  # event id -> (topic, key, type), for retractions
+        written: set[tuple[str, str]] = set()
         for index, c in enumerate(candidates):
-            if c.key in known or c.key in fresh:
+            if c.key in known or c.key in written:
                 continue
-            topic, key = self._placement(c.event, placed, index, batch)
+            written.add(c.key)
+            value = canonical_json(seal({**c.submitted, "recordedtime": recorded, "agency": agency.name},
+                                        keys))
+            # A sealed event is placed by its pseudonyms (a person-only sanction's key), never by
+            # the clear references.
+            topic, key = self._placement(read_event(value) if keys else c.event, placed, index, batch)
             placed[c.event.id] = (topic, key, c.event.type)
-            fresh[c.key] = c
-            value = canonical_json({**c.submitted, "recordedtime": recorded, "agency": agency.name})
             records.append(OutgoingRecord(topic, key, value, (
                 CONTENT_TYPE_HEADER, (DIGEST_HEADER, c.digest.encode()))))
 
@@ -216,6 +230,18 @@ class Intake:
             if dup:
                 self._metrics.duplicate(c.event.type)
         return Outcome([known[c.key] for c in candidates], duplicate)
+
+    async def _person_keys(self, candidates: Iterable[_Candidate]) -> Mapping[str, PersonKey]:
+        """The keys of every person the events name, claimed for new persons: the events are
+        sealed with them before they reach Kafka (`services.privacy`)."""
+        refs = [ref for c in candidates for ref in person_refs(c.submitted)]
+        if not refs:
+            return {}
+        try:
+            return await self._keys.keys_for(refs)
+        except KeyStoreUnavailable as exc:
+            raise BrokerUnavailable("the key store is unreachable: nothing was published; retry "
+                                    "later") from exc
 
     def _reuse(self, event: CloudEvent, receipt: Receipt, field: str) -> FieldError:
         """Why an id already in the ledger cannot name this different event. (The same event again,

@@ -11,6 +11,7 @@ from services.contracts import Service
 from services.infra.operator_endpoints import MetricsAccessError
 from services.infra.uvicorn_limits import uvicorn_options
 from services.intake.agencies import ConfigError
+from services.privacy.keys import MasterKeyError
 
 DEFAULT_PORTS = {Service.INCIDENTS: 8001, Service.NOTIFICATIONS: 8002, Service.SANCTIONS: 8003}
 
@@ -29,7 +30,7 @@ def run(service: Service) -> int:
         if settings.log_level.upper() != "DEBUG":
             logging.getLogger("aiokafka").setLevel(logging.WARNING)
         app = create_app(service, settings)
-    except (ValidationError, ConfigError, MetricsAccessError) as exc:
+    except (ValidationError, ConfigError, MetricsAccessError, MasterKeyError) as exc:
         print(f"{service}: cannot start: {exc}", file=sys.stderr)
         return 2
     uvicorn.run(app, host=settings.host, port=settings.port or DEFAULT_PORTS[service],

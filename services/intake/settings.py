@@ -11,11 +11,12 @@ from pydantic_settings import SettingsConfigDict
 from services.infra.kafka_security import KafkaClientSettings
 from services.infra.operator_endpoints import ApiDocs, MetricsTokenFile
 from services.infra.server_limits import ServerLimitSettings
+from services.privacy.settings import PersonalDataSettings
 
 __all__ = ["IntakeSettings"]
 
 
-class IntakeSettings(KafkaClientSettings, ServerLimitSettings):
+class IntakeSettings(KafkaClientSettings, ServerLimitSettings, PersonalDataSettings):
     """`GVI_ENV` defaults to production: development mode (public dev keys) must be asked for."""
 
     model_config = SettingsConfigDict(extra="ignore", populate_by_name=True, frozen=True)

@@ -234,7 +234,8 @@ def test_source_topics_are_the_services_and_keep_events_forever() -> None:
 
 def test_derived_topics_are_named_and_no_topic_is_declared_twice() -> None:
     assert [topic.name for topic in DERIVED_TOPICS] == ["group-state", "alerts", "access-log",
-                                                        "audit-checkpoints"]
+                                                        "audit-checkpoints", "data-protection",
+                                                        "person-keys"]
     assert not any(topic.source for topic in DERIVED_TOPICS)
     names = [topic.name for topic in ALL_TOPICS]
     assert len(names) == len(set(names))

@@ -34,6 +34,8 @@ from services.intake import api as intake_api
 from services.intake.ledger import Receipt, ReceiptLedger
 from services.intake.publishing import FakePublisher
 from services.intake.settings import IntakeSettings
+from services.privacy.sealing import unsealed
+from services.privacy.store import MemoryKeyStore
 from tests.unit.dashboard.pipeline import Pipeline
 from tests.unit.dashboard.test_dashboard_brief import scenario_events
 
@@ -49,6 +51,7 @@ class Intake:
     url: str
     publisher: FakePublisher
     ledger: ReceiptLedger
+    keys: MemoryKeyStore
 
 
 @pytest.fixture(scope="module")
@@ -56,12 +59,13 @@ def intake() -> Iterator[Intake]:
     settings = IntakeSettings(GVI_ENV="development", GVI_AGENCIES_FILE=AGENCIES)
     publisher = FakePublisher()
     ledger = ReceiptLedger()
+    keys = MemoryKeyStore()
 
     async def ready() -> bool:
         return True
 
     app = intake_api.create_app(Service.NOTIFICATIONS, settings,
-                                adapters=intake_api.Adapters(publisher, ledger, ready))
+                                adapters=intake_api.Adapters(publisher, ledger, ready, keys=keys))
     port = free_port()
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning",
                                            access_log=False))
@@ -71,7 +75,7 @@ def intake() -> Iterator[Intake]:
     while not server.started:
         assert time.monotonic() < deadline, "the intake did not start"
         time.sleep(0.05)
-    yield Intake(f"http://127.0.0.1:{port}", publisher, ledger)
+    yield Intake(f"http://127.0.0.1:{port}", publisher, ledger, keys)
     server.should_exit = True
     thread.join(10)
 
@@ -121,9 +125,12 @@ def desk(intake: Intake) -> Iterator[Desk]:
     yield from desk_for(intake.url)
 
 
-def published(intake: Intake, event_id: str) -> list[dict[str, Any]]:
+def published(intake: Intake, event_id: str, *, opened: bool = True) -> list[dict[str, Any]]:
+    """The records of `event_id` the intake published: as the intake's keys open them, or as
+    they are in Kafka (sealed)."""
     found = [json.loads(record.value) for record, _ in intake.publisher.log]
-    return [event for event in found if event["id"] == event_id]
+    return [unsealed(event, intake.keys.ring.data_key) if opened else event
+            for event in found if event["id"] == event_id]
 
 
 def key_of(intake: Intake, event_id: str) -> str:
@@ -150,6 +157,9 @@ def test_a_coordinator_records_a_support_offer_and_gets_the_receipt(desk: Desk, 
     assert (event["type"], event["source"], event["agency"]) == (
         "gvi.support.offered.v1", "/agencies/municipality", "municipality")
     assert event["data"] == {"group_id": "norra", "person_ref": "mun:s-9001", "service": "housing"}
+    [sealed] = published(intake, event_id, opened=False)  # in Kafka: the person's pseudonym only
+    assert sealed["data"]["person_ref"] == intake.keys.ring.key_for("mun:s-9001").pseudonym
+    assert "mun:s-9001" not in json.dumps(sealed)
     assert event["time"].endswith("Z")  # the Swedish time typed, as UTC
     [entry] = [e for e in desk.access.entries if e.resource is Resource.DATA_ENTRY]
     assert (entry.user, entry.resource_id, entry.person_refs_shown) == ("coordinator", event_id, False)

@@ -1,0 +1,176 @@
+"""The `person-keys` topic as a key store: a task that reads it into a `KeyRing` and keeps following
+it, and the writes that claim a new person's key or shred one.
+
+A claim is only used once the store has read it back from the topic: only then is it known to be
+the first live claim of its person (`KeyRing`), which is what every other reader will decide too.
+A claim that lost, to another intake's claim of the same person a moment earlier, is tombstoned at
+once. Claims of one process for the same person are coalesced while they wait.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Callable, Iterable, Sequence
+from datetime import UTC, datetime
+
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka.errors import KafkaError
+
+from services.contracts.topics import PERSON_KEYS_TOPIC
+from services.infra.kafka_security import PLAINTEXT, KafkaSecurity
+from services.privacy.keys import Claim, KeyRing, PersonKey
+
+__all__ = ["KafkaKeyStore", "KeyStoreUnavailable", "read_key_ring"]
+
+log = logging.getLogger("gvi.privacy.keys")
+
+_PARTITION = TopicPartition(PERSON_KEYS_TOPIC, 0)
+
+
+class KeyStoreUnavailable(RuntimeError):
+    """The key topic could not be written or read in time: nothing was sealed or shredded."""
+
+
+class KafkaKeyStore:
+    """Follows the key topic into `ring` (`start`); `caught_up` is set once it has read the topic
+    to the end it had at the start. `keys_for` claims keys for new persons; `shred` destroys them."""
+
+    def __init__(self, bootstrap: str, ring: KeyRing, *, client_id: str,
+                 security: KafkaSecurity = PLAINTEXT, timeout: float = 10.0,
+                 clock: Callable[[], datetime] = lambda: datetime.now(UTC)) -> None:
+        self.ring = ring
+        self.caught_up = asyncio.Event()
+        self._bootstrap = bootstrap.split(",")
+        self._security = security
+        self._client_id = client_id
+        self._timeout = timeout
+        self._clock = clock
+        self._position = 0
+        self._moved = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self._producer: AIOKafkaProducer | None = None
+        self._claiming: dict[str, asyncio.Task[None]] = {}  # lookup -> the claim under way
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._follow(), name="key-store")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+        if self._producer is not None:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(self._producer.stop(), 5)
+
+    async def keys_for(self, person_refs: Iterable[str]) -> dict[str, PersonKey]:
+        """Each person's key, claiming one for a person the ring does not know yet. Raises
+        `KeyStoreUnavailable` if a claim cannot be written and read back in time."""
+        refs = list(dict.fromkeys(person_refs))
+        missing = [ref for ref in refs if self.ring.key_for(ref) is None]
+        if missing:
+            await asyncio.gather(*(self._claim_once(ref) for ref in missing))
+        keys = {ref: self.ring.key_for(ref) for ref in refs}
+        lost = [ref for ref, key in keys.items() if key is None]
+        if lost:  # shredded while the claim was under way: not sealed with a dead key
+            raise KeyStoreUnavailable("a person's key was shredded while it was being claimed; retry")
+        return {ref: key for ref, key in keys.items() if key is not None}
+
+    async def shred(self, pseudonyms: Sequence[str]) -> int:
+        """Tombstone every live claim of the persons of `pseudonyms` (rival claims included) and
+        wait until the ring has applied them; returns how many claims were destroyed."""
+        doomed = self.ring.claims_of(pseudonyms)
+        if doomed:
+            last = 0
+            for pseudonym in doomed:
+                last = await self._write(pseudonym, None)
+            await self._read_past(last)
+        return len(doomed)
+
+    async def _claim_once(self, person_ref: str) -> None:
+        lookup = self.ring.lookup(person_ref)
+        task = self._claiming.get(lookup)
+        if task is None:
+            task = self._claiming[lookup] = asyncio.ensure_future(self._claim(person_ref))
+            task.add_done_callback(lambda _: self._claiming.pop(lookup, None))
+        await asyncio.shield(task)
+
+    async def _claim(self, person_ref: str) -> None:
+        claim, _ = Claim.new(self.ring.master, person_ref, self._clock())
+        await self._read_past(await self._write(claim.pseudonym, claim.to_json()))
+        if self.ring.winner(claim.lookup) != claim.pseudonym:
+            log.info("a rival claim of the same person came first; withdrawing this one")
+            await self._write(claim.pseudonym, None)
+
+    async def _write(self, pseudonym: str, value: bytes | None) -> int:
+        try:
+            producer = await self._started_producer()
+            metadata = await asyncio.wait_for(
+                producer.send_and_wait(PERSON_KEYS_TOPIC, value, key=pseudonym.encode(), partition=0),
+                self._timeout)
+        except (KafkaError, OSError, TimeoutError) as exc:
+            raise KeyStoreUnavailable(f"the key store cannot be written ({type(exc).__name__})") from exc
+        return int(metadata.offset)
+
+    async def _started_producer(self) -> AIOKafkaProducer:
+        if self._producer is None:
+            producer = AIOKafkaProducer(bootstrap_servers=self._bootstrap, client_id=self._client_id,
+                                        acks="all", enable_idempotence=True, **self._security.aiokafka())
+            await asyncio.wait_for(producer.start(), self._timeout)
+            self._producer = producer
+        return self._producer
+
+    async def _read_past(self, offset: int) -> None:
+        async def passed() -> None:
+            while self._position <= offset:
+                self._moved.clear()
+                await self._moved.wait()
+        try:
+            await asyncio.wait_for(passed(), self._timeout)
+        except TimeoutError as exc:
+            raise KeyStoreUnavailable("the key store was written but not read back in time") from exc
+
+    async def _follow(self) -> None:
+        while True:
+            try:
+                await self._consume()
+            except (KafkaError, OSError) as exc:
+                log.warning("key store feed interrupted (%s); retrying", type(exc).__name__)
+                await asyncio.sleep(1)
+
+    async def _consume(self) -> None:
+        consumer = AIOKafkaConsumer(bootstrap_servers=self._bootstrap, client_id=f"{self._client_id}-keys",
+                                    group_id=None, enable_auto_commit=False,
+                                    auto_offset_reset="earliest", **self._security.aiokafka())
+        await consumer.start()
+        try:
+            consumer.assign([_PARTITION])
+            await consumer.seek_to_beginning(_PARTITION)
+            end = (await consumer.end_offsets([_PARTITION]))[_PARTITION]
+            while True:
+                batches = await consumer.getmany(timeout_ms=200, max_records=5000)
+                for record in batches.get(_PARTITION, []):
+                    self.ring.apply(record.key.decode(), record.value)
+                self._position = await consumer.position(_PARTITION)
+                self._moved.set()
+                if not self.caught_up.is_set() and self._position >= end:
+                    log.info("key store loaded: %d persons", len(self.ring))
+                    self.caught_up.set()
+        finally:
+            await consumer.stop()
+
+
+async def read_key_ring(bootstrap: str, ring: KeyRing, *, security: KafkaSecurity = PLAINTEXT,
+                        within_seconds: float = 30.0) -> KeyRing:
+    """Read the whole key topic into `ring` once (for command-line tools)."""
+    store = KafkaKeyStore(bootstrap, ring, client_id="gvi-privacy", security=security)
+    store.start()
+    try:
+        await asyncio.wait_for(store.caught_up.wait(), within_seconds)
+    except TimeoutError as exc:
+        raise KeyStoreUnavailable(f"the key topic was not read within {within_seconds:g}s") from exc
+    finally:
+        await store.stop()
+    return ring

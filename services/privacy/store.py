@@ -1,0 +1,54 @@
+"""The key store port the intakes seal with, and an in-memory store for tests and tools.
+
+`services.privacy.kafka_keys.KafkaKeyStore` is the store of a deployment (the `person-keys` topic);
+`MemoryKeyStore` keeps the same ring in this process only, which is all a unit test needs.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import UTC, datetime
+from typing import Protocol
+
+from services.privacy.keys import Claim, KeyRing, MasterKey, PersonKey
+
+__all__ = ["KeyStore", "MemoryKeyStore"]
+
+
+class KeyStore(Protocol):
+    ring: KeyRing
+
+    async def keys_for(self, person_refs: Iterable[str]) -> Mapping[str, PersonKey]:
+        """Each person's key, claimed if new; raises `KeyStoreUnavailable` if it cannot be."""
+        ...
+
+    async def shred(self, pseudonyms: Sequence[str]) -> int:
+        """Destroy every claim of the persons of `pseudonyms`; how many were destroyed."""
+        ...
+
+
+class MemoryKeyStore:
+    """The key ring of this process alone, claims applied at once; a fresh random master key unless
+    one is given."""
+
+    def __init__(self, master: MasterKey | None = None) -> None:
+        self.ring = KeyRing(master or MasterKey(secrets.token_bytes(32)))
+
+    async def keys_for(self, person_refs: Iterable[str]) -> dict[str, PersonKey]:
+        found = {}
+        for ref in dict.fromkeys(person_refs):
+            key = self.ring.key_for(ref)
+            if key is None:
+                claim, _ = Claim.new(self.ring.master, ref, datetime.now(UTC))
+                self.ring.apply(claim.pseudonym, claim.to_json())
+                key = self.ring.key_for(ref)
+            assert key is not None
+            found[ref] = key
+        return found
+
+    async def shred(self, pseudonyms: Sequence[str]) -> int:
+        doomed = self.ring.claims_of(pseudonyms)
+        for pseudonym in doomed:
+            self.ring.apply(pseudonym, None)
+        return len(doomed)
