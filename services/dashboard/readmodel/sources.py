@@ -10,9 +10,11 @@ Only the types below are kept. Support offers, acceptances and exit milestones (
 kept for the exit programme (`exit_programme.py`). Membership assessments (with their person
 references and evidence) and group relations are kept for the group audit (`group_audit.py`);
 person references and evidence are shown to the roles that may see them only, and nothing here
-logs them. Of the sanctions, only probation actions naming a person are kept (with their time): what
-the call-in page needs to say who is on probation (rule 9, `probation.py`); every other sanction is
-skipped before it is parsed. The coordinators' triage of alerts (`gvi.alert.triaged.v1`,
+logs them. They are kept as Kafka holds them (pseudonyms, evidence sealed) with a membership's
+`sealed` attribute, which `services/dashboard/reveal.py` opens for those roles. Of the sanctions,
+only probation actions naming a person are kept (with their time): what the call-in page needs
+to say who is on probation (rule 9, `probation.py`); every other sanction is skipped before it is
+parsed. The coordinators' triage of alerts (`gvi.alert.triaged.v1`,
 `triage.py`) is kept by alert id, for the alerts page and the board.
 """
 
