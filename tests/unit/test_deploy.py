@@ -35,6 +35,7 @@ from services.infra.kafka_security import KafkaClientSettings
 from services.infra.server_limits import ServerLimitSettings
 from services.intake.runner import DEFAULT_PORTS
 from services.intake.settings import IntakeSettings
+from services.privacy.settings import PersonalDataSettings
 from tests.kustomize import build, containers, pod_spec
 
 COMPOSE = yaml.safe_load(Path("docker-compose.yml").read_text())
@@ -108,7 +109,7 @@ def settings_of(module: str) -> type[BaseSettings]:
             if not module_exists(candidate):
                 continue
             loaded = importlib.import_module(candidate)
-            shared = (BaseSettings, KafkaClientSettings, ServerLimitSettings)
+            shared = (BaseSettings, KafkaClientSettings, ServerLimitSettings, PersonalDataSettings)
             found.update(v for v in vars(loaded).values() if isinstance(v, type)
                          and issubclass(v, BaseSettings) and v not in shared
                          and v.__module__.startswith("services."))
