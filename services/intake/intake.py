@@ -28,7 +28,6 @@ from services.contracts import (
     owner_of,
     parse_event,
     partition_key,
-    read_event,
 )
 from services.contracts.envelope import canonical_json, digest_of
 from services.contracts.events import EventRetracted
@@ -85,6 +84,18 @@ class _Candidate:
     def of(cls, event: CloudEvent) -> _Candidate:
         submitted = event.submitted()
         return cls(event, submitted, digest_of(submitted))
+
+
+def _as_sealed_for_placement(event: CloudEvent, keys: Mapping[str, PersonKey]) -> CloudEvent:
+    """The event with its person named by pseudonym, as far as its Kafka key can depend on it: a
+    sanction that names only a person is keyed by the person (`partition_key`), and in Kafka the
+    person is the pseudonym, never the clear reference. (A person inside a list, a call-in's
+    attendance, never decides the key.)"""
+    person = getattr(event.data, "person_ref", None)
+    if not isinstance(person, str) or person not in keys:
+        return event
+    data = event.data.model_copy(update={"person_ref": keys[person].pseudonym})
+    return event.model_copy(update={"data": data})
 
 
 def _prefixed(errors: Sequence[FieldError], index: int | None) -> list[FieldError]:
@@ -201,9 +212,7 @@ class Intake:
             written.add(c.key)
             value = canonical_json(seal({**c.submitted, "recordedtime": recorded, "agency": agency.name},
                                         keys))
-            # A sealed event is placed by its pseudonyms (a person-only sanction's key), never by
-            # the clear references.
-            topic, key = self._placement(read_event(value) if keys else c.event, placed, index, batch)
+            topic, key = self._placement(_as_sealed_for_placement(c.event, keys), placed, index, batch)
             placed[c.event.id] = (topic, key, c.event.type)
             records.append(OutgoingRecord(topic, key, value, (
                 CONTENT_TYPE_HEADER, (DIGEST_HEADER, c.digest.encode()))))
