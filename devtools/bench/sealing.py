@@ -220,11 +220,15 @@ def report(result: Result) -> None:
 
 
 def main() -> int:
-    import sys
+    import argparse
 
-    scale = float(sys.argv[1]) if len(sys.argv) > 1 else 1.0
+    parser = argparse.ArgumentParser(prog="python -m devtools.bench.sealing")
+    parser.add_argument("--scale", type=float, default=1.0, help="fraction of the events (default 1)")
+    parser.add_argument("--pool", type=int, default=POOL,
+                        help=f"persons per workload (default {POOL}; 1: nearly every event a repeat)")
+    args = parser.parse_args()
     with broker_for_bench() as bootstrap:
-        report(run_sealing_bench(bootstrap, scale=scale))
+        report(run_sealing_bench(bootstrap, scale=args.scale, pool=args.pool))
     return exit_code()
 
 
