@@ -14,21 +14,25 @@ two goes first swapped every round), so that load from other work on the machine
 
 The target is issue 20's: sealing adds < 15% to the p99 (sealed p99 <= 1.15 x group-only p99).
 The sealed events' latencies are also shown split into first sightings and repeats, with how many
-requests the intake committed per Kafka transaction in each workload (its group commit), for
-information. The first sightings are a quarter (1 client) and a tenth (8 clients) of the events
-here, far more than in live traffic, where most persons a sanction names are known already.
+requests the intake committed per Kafka transaction in each workload (its group commit) and the
+intake process's CPU time per request (background work included, so only the difference counts),
+for information. The first sightings are a quarter (1 client) and a tenth (8 clients) of the
+events here, far more than in live traffic, where most persons a sanction names are known already.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
+import os
 import random
 import time
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from devtools.bench.common import (
     broker_for_bench,
@@ -60,12 +64,16 @@ class Stats:
     p99_ms: float
     per_transaction: float = float("nan")
     """Requests the intake committed together per Kafka transaction (its group commit)."""
+    cpu_us: float = float("nan")
+    """The intake process's CPU time per request."""
 
     @classmethod
-    def of(cls, latencies: Sequence[float], seconds: float, transactions: float = float("nan")) -> Stats:
-        return cls(len(latencies), len(latencies) / seconds if seconds else float("nan"),
-                   percentile(latencies, 50) * 1000, percentile(latencies, 99) * 1000,
-                   len(latencies) / transactions if transactions else float("nan"))
+    def of(cls, latencies: Sequence[float], seconds: float, transactions: float = float("nan"),
+           cpu_seconds: float = float("nan")) -> Stats:
+        n = len(latencies)
+        return cls(n, n / seconds if seconds else float("nan"), percentile(latencies, 50) * 1000,
+                   percentile(latencies, 99) * 1000, n / transactions if transactions else float("nan"),
+                   cpu_seconds / n * 1e6 if n else float("nan"))
 
 
 @dataclass(frozen=True)
@@ -141,6 +149,21 @@ async def _post_each(url: str, events: Sequence[dict[str, Any]], clients: int) -
     return time.perf_counter() - start, latencies
 
 
+def service_cpu_seconds(url: str) -> float:
+    """User and system CPU seconds of the service process listening at `url` (found by its GVI_PORT
+    in /proc; NaN where there is no /proc)."""
+    port = f"GVI_PORT={urlsplit(url).port}".encode()
+    for environ in Path("/proc").glob("[0-9]*/environ"):
+        try:
+            if port not in environ.read_bytes().split(b"\0"):
+                continue
+            fields = (environ.parent / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return float("nan")
+
+
 def _workload(url: str, clients: int, n: int, pool: int) -> Row:
     run = uuid.uuid4().hex[:8]
     persons = person_sequence(n, pool, random.Random(run))
@@ -149,22 +172,24 @@ def _workload(url: str, clients: int, n: int, pool: int) -> Row:
     sealed_lat, plain_lat = [0.0] * n, [0.0] * n
     seconds = {"sealed": 0.0, "plain": 0.0}
     transactions = {"sealed": 0.0, "plain": 0.0}
+    cpu = {"sealed": 0.0, "plain": 0.0}
     step = -(-n // ROUNDS)
     for r, lo in enumerate(range(0, n, step)):
         part = slice(lo, min(n, lo + step))
         order = ("plain", "sealed") if r % 2 == 0 else ("sealed", "plain")
         for kind in order:
             events, lat = (sealed_events, sealed_lat) if kind == "sealed" else (plain_events, plain_lat)
-            before = metric_total(url, TRANSACTIONS)
+            before, cpu_before = metric_total(url, TRANSACTIONS), service_cpu_seconds(url)
             elapsed, got = asyncio.run(_post_each(url, events[part], clients))
             seconds[kind] += elapsed
+            cpu[kind] += service_cpu_seconds(url) - cpu_before
             transactions[kind] += metric_total(url, TRANSACTIONS) - before
             lat[part] = got
     first = [t for t, f in zip(sealed_lat, firsts, strict=True) if f]
     repeat = [t for t, f in zip(sealed_lat, firsts, strict=True) if not f]
     share = seconds["sealed"] / n  # the split shares the sealed run's time per event
-    return Row(clients, pool, Stats.of(sealed_lat, seconds["sealed"], transactions["sealed"]),
-               Stats.of(plain_lat, seconds["plain"], transactions["plain"]),
+    return Row(clients, pool, Stats.of(sealed_lat, seconds["sealed"], transactions["sealed"], cpu["sealed"]),
+               Stats.of(plain_lat, seconds["plain"], transactions["plain"], cpu["plain"]),
                Stats.of(first, share * len(first)), Stats.of(repeat, share * len(repeat)))
 
 
@@ -193,8 +218,9 @@ def targets(rows: Sequence[Row]) -> list[tuple[str, bool | None]]:
                     f"sealed events, pool of {row.pool}) p50 {row.first.p50_ms:.1f} / p99 "
                     f"{row.first.p99_ms:.1f} ms; repeats p50 {row.repeat.p50_ms:.1f} / p99 "
                     f"{row.repeat.p99_ms:.1f} ms; requests per transaction: sealed "
-                    f"{row.sealed.per_transaction:.1f}, group-only {row.group_only.per_transaction:.1f}",
-                    None))
+                    f"{row.sealed.per_transaction:.1f}, group-only {row.group_only.per_transaction:.1f}; "
+                    f"intake CPU per request: sealed {row.sealed.cpu_us:.0f} us, group-only "
+                    f"{row.group_only.cpu_us:.0f} us", None))
     return out
 
 

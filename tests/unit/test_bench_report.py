@@ -88,7 +88,7 @@ def test_the_sealing_target_is_the_ratio_of_p99s_and_the_split_is_information() 
     from devtools.bench.sealing import Row, Stats, targets
 
     def row(sealed_p99: float) -> Row:
-        return Row(8, 500, Stats(5000, 600, 11, sealed_p99, 6.6), Stats(5000, 650, 9, 50, 7.2),
+        return Row(8, 500, Stats(5000, 600, 11, sealed_p99, 6.6, 690), Stats(5000, 650, 9, 50, 7.2, 600),
                    Stats(500, 60, 15, 49, 6.6), Stats(4500, 540, 10, 45, 6.6))
 
     assert row(57.5).p99_ratio == 1.15
@@ -97,3 +97,4 @@ def test_the_sealing_target_is_the_ratio_of_p99s_and_the_split_is_information() 
     assert "sealed 57.6 ms, group-only 50.0 ms (1.15x)" in verdicts[1][0]
     assert "first sightings (500 of 5000 sealed events, pool of 500)" in verdicts[2][0]
     assert "requests per transaction: sealed 6.6, group-only 7.2" in verdicts[2][0]
+    assert "intake CPU per request: sealed 690 us, group-only 600 us" in verdicts[2][0]
