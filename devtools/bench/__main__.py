@@ -7,13 +7,15 @@ behind the intake benchmark's backlog."""
 
 from __future__ import annotations
 
-from devtools.bench import audit, dashboard, intake, processor
+from devtools.bench import audit, dashboard, intake, processor, sealing
 from devtools.bench.common import broker_for_bench, exit_code
 
 
 def main() -> int:
     with broker_for_bench() as bootstrap:
         intake.report(intake.run_intake_bench(bootstrap))
+    with broker_for_bench() as bootstrap:
+        sealing.report(sealing.run_sealing_bench(bootstrap))
     with broker_for_bench() as bootstrap:
         processor.report(processor.run_processor_bench(bootstrap))
     with broker_for_bench() as bootstrap:

@@ -18,7 +18,7 @@ from devtools.broker import KafkaBroker, free_port
 from services.infra.topics import ensure_topics
 
 __all__ = ["Figure", "broker_for_bench", "create_topic", "exit_code", "metric_total", "percentile",
-           "print_table", "service_process"]
+           "print_table", "print_targets", "service_process"]
 
 
 def percentile(samples: Sequence[float], q: float) -> float:
@@ -59,6 +59,11 @@ def print_table(title: str, figures: Sequence[Figure], targets: Sequence[tuple[s
     for f in figures:
         print(f"{f.name:<28} {f.events_per_s:>10.0f} {f.p50_ms:>8.1f} {f.p99_ms:>8.1f} | "
               f"{f.base_events_per_s:>10.0f} {f.base_p50_ms:>8.1f} {f.base_p99_ms:>8.1f} | {f.ratio:>6.2f}")
+    print_targets(targets)
+
+
+def print_targets(targets: Sequence[tuple[str, bool | None]]) -> None:
+    """Each target as PASS or FAIL (None: `[info]`), for a benchmark that prints its own table."""
     for label, ok in targets:
         print(f"  [{'info' if ok is None else 'PASS' if ok else 'FAIL'}] {label}")
         if ok is False:

@@ -69,3 +69,32 @@ def test_the_processor_s_targets_are_issue_18_s() -> None:
     assert list(verdicts.values()) == [False, True, False, False, None]
     small = dict(targets(Result(shapes, Backlog(10_000, 5, 140_000), latency)))
     assert list(small.values())[3] is None  # a smaller backlog is shown, not judged
+
+
+def test_the_sealing_workload_spreads_first_sightings_evenly_and_repeats_only_persons_already_named() -> None:
+    import random
+
+    from devtools.bench.sealing import first_sightings, person_sequence
+
+    persons = person_sequence(2000, 500, random.Random(7))
+    firsts = first_sightings(persons)
+    assert len(set(persons)) == 500 and sum(firsts) == 500
+    assert [sum(firsts[lo:lo + 250]) for lo in range(0, 2000, 250)] == [63, 62, 63, 62, 63, 62, 63, 62]
+    assert first_sightings(["a", "b", "a", "c", "b"]) == [True, True, False, True, False]
+    assert len(set(person_sequence(10, 500, random.Random(7)))) == 10  # a pool larger than the run
+
+
+def test_the_sealing_target_is_the_ratio_of_p99s_and_the_split_is_information() -> None:
+    from devtools.bench.sealing import Row, Stats, targets
+
+    def row(sealed_p99: float) -> Row:
+        return Row(8, 500, Stats(5000, 600, 11, sealed_p99, 6.6, 690), Stats(5000, 650, 9, 50, 7.2, 600),
+                   Stats(500, 60, 15, 49, 6.6), Stats(4500, 540, 10, 45, 6.6))
+
+    assert row(57.5).p99_ratio == 1.15
+    verdicts = targets([row(57.5), row(57.6)])
+    assert [ok for _, ok in verdicts] == [True, False, None, None]
+    assert "sealed 57.6 ms, group-only 50.0 ms (1.15x)" in verdicts[1][0]
+    assert "first sightings (500 of 5000 sealed events, pool of 500)" in verdicts[2][0]
+    assert "requests per transaction: sealed 6.6, group-only 7.2" in verdicts[2][0]
+    assert "intake CPU per request: sealed 690 us, group-only 600 us" in verdicts[2][0]

@@ -1,0 +1,262 @@
+"""Sealing benchmark (issue 20): what sealing person references adds to the intake's latency p99.
+
+The sanctions intake as its own process; single-event POSTs at 1 and 8 concurrent clients, each
+waiting for its answer (the intake benchmark's keep-alive client). Two workloads of the same
+sanction events (an arrest of a member of one of 50 groups), against the same intake and broker:
+* **sealed**: each event also names the person arrested (`person_ref`), one of a pool of `POOL`
+  persons new to the workload, so that both occur: first sightings (each person's first event, spread
+  evenly through the run), for which the intake claims a key in the `person-keys` topic (a write and
+  its read back) before it seals, and repeats (a person already named, at random), sealed with a key
+  it already holds;
+* **group-only** (the baseline): the same events without the person: nothing to claim or seal.
+The two are posted in alternating rounds (each workload's events in `ROUNDS` parts, which of the
+two goes first swapped every round), so that load from other work on the machine falls on both alike.
+
+The target is issue 20's: sealing adds < 15% to the p99 (sealed p99 <= 1.15 x group-only p99).
+The sealed events' latencies are also shown split into first sightings and repeats, with how many
+requests the intake committed per Kafka transaction in each workload (its group commit) and the
+intake process's CPU time per request (background work included, so only the difference counts),
+for information. The first sightings are a quarter (1 client) and a tenth (8 clients) of the
+events here, far more than in live traffic, where most persons a sanction names are known already.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import random
+import time
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from devtools.bench.common import (
+    broker_for_bench,
+    exit_code,
+    metric_total,
+    percentile,
+    print_targets,
+    service_process,
+)
+from devtools.bench.intake import SINGLE, _Connection
+from devtools.bench.sealing_profile import Profile, profile
+
+__all__ = ["POOL", "Result", "Row", "Stats", "main", "run_sealing_bench", "targets"]
+
+POOL = 500
+"""Persons per workload: each is new when first named (a key claim), then repeats."""
+ROUNDS = 8
+TARGET = 1.15
+TRANSACTIONS = "gvi_intake_transaction_requests_count"
+WORKLOADS = ((1, 2000), (8, 5000))
+"""(concurrent clients, events of each kind)."""
+
+
+@dataclass(frozen=True)
+class Stats:
+    events: int
+    events_per_s: float
+    p50_ms: float
+    p99_ms: float
+    per_transaction: float = float("nan")
+    """Requests the intake committed together per Kafka transaction (its group commit)."""
+    cpu_us: float = float("nan")
+    """The intake process's CPU time per request."""
+
+    @classmethod
+    def of(cls, latencies: Sequence[float], seconds: float, transactions: float = float("nan"),
+           cpu_seconds: float = float("nan")) -> Stats:
+        n = len(latencies)
+        return cls(n, n / seconds if seconds else float("nan"), percentile(latencies, 50) * 1000,
+                   percentile(latencies, 99) * 1000, n / transactions if transactions else float("nan"),
+                   cpu_seconds / n * 1e6 if n else float("nan"))
+
+
+@dataclass(frozen=True)
+class Row:
+    """One concurrency: the sealed events beside the group-only ones, and the sealed split."""
+
+    clients: int
+    pool: int
+    sealed: Stats
+    group_only: Stats
+    first: Stats  # the sealed events that named a person for the first time
+    repeat: Stats
+
+    @property
+    def p99_ratio(self) -> float:
+        return self.sealed.p99_ms / self.group_only.p99_ms if self.group_only.p99_ms else float("nan")
+
+
+def sanctions(n: int, run: str, persons: Sequence[str] | None) -> list[dict[str, Any]]:
+    """`n` arrests of members of 50 groups; each names a person of `persons` (None: no one)."""
+    return [{
+        "specversion": "1.0", "id": f"seal-{run}-{i}", "source": "/agencies/police",
+        "type": "gvi.sanction.recorded.v1", "time": "2020-05-01T10:00:00Z",
+        "datacontenttype": "application/json",
+        "data": {"kind": "arrest", "group_id": f"seal-grp-{i % 50}",
+                 "person_ref": None if persons is None else persons[i], "incident_id": None},
+    } for i in range(n)]
+
+
+def person_sequence(n: int, pool: int, rng: random.Random) -> list[str]:
+    """Whom each of `n` events names: the `pool` persons introduced evenly through the run (event
+    `i * n // pool` names the `i`-th for the first time), every other event one already named, at
+    random; so every round of the run has its share of first sightings."""
+    people, named = [f"bench-person-{rng.getrandbits(48):012x}-{k}" for k in range(min(pool, n))], 0
+    out = []
+    for i in range(n):
+        if named < len(people) and i >= named * n // len(people):
+            out.append(people[named])
+            named += 1
+        else:
+            out.append(people[rng.randrange(named)])
+    return out
+
+
+def first_sightings(persons: Sequence[str]) -> list[bool]:
+    """Whether each position names its person for the first time."""
+    seen: set[str] = set()
+    out = []
+    for person in persons:
+        out.append(person not in seen)
+        seen.add(person)
+    return out
+
+
+async def _post_each(url: str, events: Sequence[dict[str, Any]], clients: int) -> tuple[float, list[float]]:
+    """POST the events singly from `clients` connections; the elapsed time and each one's latency,
+    in the events' order."""
+    bodies = [json.dumps(e).encode() for e in events]
+    latencies = [0.0] * len(bodies)
+    queue = iter(enumerate(bodies))
+
+    async def client() -> None:
+        async with _Connection(url) as connection:
+            for i, body in queue:
+                start = time.perf_counter()
+                status, answer = await connection.post(body, SINGLE)
+                if status != 202:
+                    raise RuntimeError(f"intake answered {status}: {answer[:500]!r}")
+                latencies[i] = time.perf_counter() - start
+
+    start = time.perf_counter()
+    await asyncio.gather(*(client() for _ in range(clients)))
+    return time.perf_counter() - start, latencies
+
+
+def service_cpu_seconds(url: str) -> float:
+    """User and system CPU seconds of the service process listening at `url` (found by its GVI_PORT
+    in /proc; NaN where there is no /proc)."""
+    port = f"GVI_PORT={urlsplit(url).port}".encode()
+    for environ in Path("/proc").glob("[0-9]*/environ"):
+        try:
+            if port not in environ.read_bytes().split(b"\0"):
+                continue
+            fields = (environ.parent / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return float("nan")
+
+
+def _workload(url: str, clients: int, n: int, pool: int) -> Row:
+    run = uuid.uuid4().hex[:8]
+    persons = person_sequence(n, pool, random.Random(run))
+    firsts = first_sightings(persons)
+    sealed_events, plain_events = sanctions(n, f"{run}-p", persons), sanctions(n, f"{run}-g", None)
+    sealed_lat, plain_lat = [0.0] * n, [0.0] * n
+    seconds = {"sealed": 0.0, "plain": 0.0}
+    transactions = {"sealed": 0.0, "plain": 0.0}
+    cpu = {"sealed": 0.0, "plain": 0.0}
+    step = -(-n // ROUNDS)
+    for r, lo in enumerate(range(0, n, step)):
+        part = slice(lo, min(n, lo + step))
+        order = ("plain", "sealed") if r % 2 == 0 else ("sealed", "plain")
+        for kind in order:
+            events, lat = (sealed_events, sealed_lat) if kind == "sealed" else (plain_events, plain_lat)
+            before, cpu_before = metric_total(url, TRANSACTIONS), service_cpu_seconds(url)
+            elapsed, got = asyncio.run(_post_each(url, events[part], clients))
+            seconds[kind] += elapsed
+            cpu[kind] += service_cpu_seconds(url) - cpu_before
+            transactions[kind] += metric_total(url, TRANSACTIONS) - before
+            lat[part] = got
+    first = [t for t, f in zip(sealed_lat, firsts, strict=True) if f]
+    repeat = [t for t, f in zip(sealed_lat, firsts, strict=True) if not f]
+    share = seconds["sealed"] / n  # the split shares the sealed run's time per event
+    return Row(clients, pool, Stats.of(sealed_lat, seconds["sealed"], transactions["sealed"], cpu["sealed"]),
+               Stats.of(plain_lat, seconds["plain"], transactions["plain"], cpu["plain"]),
+               Stats.of(first, share * len(first)), Stats.of(repeat, share * len(repeat)))
+
+
+@dataclass(frozen=True)
+class Result:
+    rows: list[Row]
+    profile: Profile
+
+
+def run_sealing_bench(bootstrap: str, *, scale: float = 1.0, pool: int = POOL) -> Result:
+    with service_process("services.sanctions", bootstrap) as url:
+        warm = sanctions(200, f"warm-{uuid.uuid4().hex[:8]}", [f"warm-person-{i % 20}" for i in range(200)])
+        asyncio.run(_post_each(url, warm, 8))  # warm up both paths, a claim included
+        rows = [_workload(url, clients, max(ROUNDS, int(n * scale)), pool) for clients, n in WORKLOADS]
+    return Result(rows, profile(bootstrap, max(50, int(pool * scale))))
+
+
+def targets(rows: Sequence[Row]) -> list[tuple[str, bool | None]]:
+    out: list[tuple[str, bool | None]] = []
+    for row in rows:
+        out.append((f"sealing adds < 15% to the intake's p99 at {row.clients} client(s): sealed "
+                    f"{row.sealed.p99_ms:.1f} ms, group-only {row.group_only.p99_ms:.1f} ms "
+                    f"({row.p99_ratio:.2f}x)", row.p99_ratio <= TARGET))
+    for row in rows:
+        out.append((f"{row.clients} client(s): first sightings ({row.first.events} of {row.sealed.events} "
+                    f"sealed events, pool of {row.pool}) p50 {row.first.p50_ms:.1f} / p99 "
+                    f"{row.first.p99_ms:.1f} ms; repeats p50 {row.repeat.p50_ms:.1f} / p99 "
+                    f"{row.repeat.p99_ms:.1f} ms; requests per transaction: sealed "
+                    f"{row.sealed.per_transaction:.1f}, group-only {row.group_only.per_transaction:.1f}; "
+                    f"intake CPU per request: sealed {row.sealed.cpu_us:.0f} us, group-only "
+                    f"{row.group_only.cpu_us:.0f} us", None))
+    return out
+
+
+def report(result: Result) -> None:
+    rows, p = result.rows, result.profile
+    print("\nSealing (sanctions intake, single POSTs): events naming a person beside the same events "
+          "naming only a group")
+    head = (f"{'workload':<28} {'events/s':>10} {'p50 ms':>8} {'p99 ms':>8} | {'group ev/s':>10} "
+            f"{'grp p50':>8} {'grp p99':>8} | {'p99 x':>6}")
+    print(head)
+    print("-" * len(head))
+    for row in rows:
+        s, g = row.sealed, row.group_only
+        print(f"{f'sealed, {row.clients} client(s)':<28} {s.events_per_s:>10.0f} {s.p50_ms:>8.1f} "
+              f"{s.p99_ms:>8.1f} | {g.events_per_s:>10.0f} {g.p50_ms:>8.1f} {g.p99_ms:>8.1f} | "
+              f"{row.p99_ratio:>6.2f}")
+    print_targets([*targets(rows), (
+        f"where a sealed event's extra time goes, in one process: a new person's key claim (written "
+        f"acks=all, read back) p50 {p.claim.p50_ms:.2f} / p99 {p.claim.p99_ms:.2f} ms, beside the "
+        f"intake's one-record transaction p50 {p.transaction.p50_ms:.2f} / p99 "
+        f"{p.transaction.p99_ms:.2f} ms; sealing's CPU (key lookup, AES-GCM, re-parse) "
+        f"{p.seal_us:.0f} us per event", None)])
+
+
+def main() -> int:
+    import argparse
+
+    parser = argparse.ArgumentParser(prog="python -m devtools.bench.sealing")
+    parser.add_argument("--scale", type=float, default=1.0, help="fraction of the events (default 1)")
+    parser.add_argument("--pool", type=int, default=POOL,
+                        help=f"persons per workload (default {POOL}; 1: nearly every event a repeat)")
+    args = parser.parse_args()
+    with broker_for_bench() as bootstrap:
+        report(run_sealing_bench(bootstrap, scale=args.scale, pool=args.pool))
+    return exit_code()
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
