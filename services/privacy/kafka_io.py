@@ -65,9 +65,11 @@ async def _read(bootstrap: str, topics: Sequence[str], security: KafkaSecurity) 
 
 
 async def _partitions(consumer: AIOKafkaConsumer, topic: str) -> set[int]:
-    if topic not in await consumer.topics():  # also fetches the cluster's metadata
-        return set()
-    return set(consumer.partitions_for_topic(topic) or ())
+    found = consumer.partitions_for_topic(topic)
+    if not found:  # not in the client's metadata yet (as services.dashboard.kafka does)
+        await consumer._client.force_metadata_update()
+        found = consumer.partitions_for_topic(topic)
+    return set(found or ())
 
 
 def events_of(records: Sequence[Any]) -> list[CloudEvent]:
