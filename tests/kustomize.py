@@ -1,7 +1,8 @@
 """A small Kustomize renderer for the tests: the subset deploy/kubernetes uses, nothing more.
 
 `kubectl kustomize` is not on every machine that runs the tests, so the manifests are rendered here
-(resources, namespace, images, JSON 6902 patches with a kind/name target). A kustomization using any
+(resources, namespace, images, JSON 6902 patches with a kind/name target and an equality-based
+label selector, `key=value[,key=value]`). A kustomization using any
 other field is refused, so the tests never silently check something else than what kubectl would
 apply; where kubectl is installed, a test compares the two renderings.
 """
@@ -34,8 +35,13 @@ def build(directory: Path) -> list[dict[str, Any]]:
             docs.extend(copy.deepcopy(d) for d in yaml.safe_load_all(path.read_text()) if d)
     for patch in kustomization.get("patches", []):
         target = patch["target"]
+        unknown_keys = set(target) - {"kind", "name", "labelSelector"}
+        if unknown_keys:
+            raise ValueError(f"{directory}: patch target fields this renderer does not know: {unknown_keys}")
+        wanted = _equality_selector(target.get("labelSelector", ""))
         matched = [d for d in docs if d["kind"] == target["kind"]
-                   and target.get("name", d["metadata"]["name"]) == d["metadata"]["name"]]
+                   and target.get("name", d["metadata"]["name"]) == d["metadata"]["name"]
+                   and wanted.items() <= d["metadata"].get("labels", {}).items()]
         if not matched:
             raise ValueError(f"{directory}: patch target {target} matches nothing")
         for doc in matched:
@@ -53,6 +59,17 @@ def build(directory: Path) -> list[dict[str, Any]]:
             if doc["kind"] != "Namespace":
                 doc["metadata"]["namespace"] = namespace
     return docs
+
+
+def _equality_selector(selector: str) -> dict[str, str]:
+    """`a=b,c=d` as {a: b, c: d}; any other selector syntax (!=, in, notin, exists) is refused."""
+    terms: dict[str, str] = {}
+    for term in filter(None, (t.strip() for t in selector.split(","))):
+        key, equals, value = term.partition("=")
+        if not equals or "!" in key or value.startswith("=") or " " in term:
+            raise ValueError(f"label selector term this renderer does not know: {term!r}")
+        terms[key] = value
+    return terms
 
 
 def _apply(doc: dict[str, Any], op: dict[str, Any]) -> None:
@@ -75,6 +92,9 @@ def pod_spec(doc: dict[str, Any]) -> dict[str, Any] | None:
     if doc["kind"] in ("Deployment", "StatefulSet", "DaemonSet", "Job"):
         spec: dict[str, Any] = doc["spec"]["template"]["spec"]
         return spec
+    if doc["kind"] == "CronJob":
+        job: dict[str, Any] = doc["spec"]["jobTemplate"]["spec"]["template"]["spec"]
+        return job
     return None
 
 

@@ -166,14 +166,15 @@ def api_router(dash: Dashboard) -> APIRouter:
         if dash.model.group(group_id) is None:
             raise NotFound(f"no group {group_id!r} has a state")
         await dash.log_access(user, Resource.GROUP_PEOPLE, group_id, person_refs_shown=True, via="api")
-        sources = dash.model.sources
+        sources, reveal = dash.model.sources, dash.reveal()
         return _private({
             "group_id": group_id,
             "warnings": [{"event_id": w.event_id, "time": w.time.isoformat(), "channel": w.channel,
-                          "person_ref": w.person_ref} for w in sources.warnings_to_people(group_id)],
+                          "person_ref": w.person_ref or None, "erased": w.erased}
+                         for w in reveal.warnings(sources.warnings_to_people(group_id))],
             "support": [{"service": s.service, "time": s.time.isoformat(), "accepted": s.accepted,
-                         "person_ref": s.person_ref} for s in sources.support(group_id)
-                        if s.person_ref is not None]})
+                         "person_ref": s.person_ref or None, "erased": s.erased}
+                        for s in reveal.support(sources.support(group_id))]})
 
     GroupFilter = Annotated[str | None, Query(alias="group", max_length=128,
                                               description="Only this group's memberships and relations")]
@@ -350,8 +351,9 @@ def audit_of(dash: Dashboard, *, people: bool, group_id: str | None) -> GroupAud
     """The group audit as of now; memberships and person references only with `people` (the caller
     checks the role and writes the access log first)."""
     sources = dash.model.sources
-    return group_audit(sources.memberships(), sources.relations(), dash.model.unresolved_sanctions(),
-                       dash.clock(), people=people, group_id=group_id or None)
+    found = group_audit(sources.memberships(), sources.relations(), dash.model.unresolved_sanctions(),
+                        dash.clock(), people=people, group_id=group_id or None)
+    return dash.reveal().audit(found) if people else found
 
 
 def exit_of(dash: Dashboard, *, people: bool, group_id: str | None) -> ExitProgramme | None:
@@ -361,7 +363,8 @@ def exit_of(dash: Dashboard, *, people: bool, group_id: str | None) -> ExitProgr
     facts = dash.model.sources.exit_programme_facts(group_id or None)
     if group_id and not facts and dash.model.group(group_id) is None:
         return None
-    return exit_programme(facts, people=people, group_id=group_id or None, group_name=group_names(dash).get)
+    found = exit_programme(facts, people=people, group_id=group_id or None, group_name=group_names(dash).get)
+    return dash.reveal().exit(found) if people else found
 
 
 def prep_of(dash: Dashboard, call_in_id: str, *, people: bool) -> CallInPrep | None:
@@ -370,8 +373,9 @@ def prep_of(dash: Dashboard, call_in_id: str, *, people: bool) -> CallInPrep | N
         alert = dash.model.alert(alert_id)
         return alert.raised_at if alert is not None and alert.active else None
 
-    return call_in_prep(dash.model.sources, call_in_id, people=people, group_name=group_names(dash).get,
-                        raised_at=raised_at)
+    found = call_in_prep(dash.model.sources, call_in_id, people=people, group_name=group_names(dash).get,
+                         raised_at=raised_at)
+    return dash.reveal().prep(found) if people and found is not None else found
 
 
 def group_names(dash: Dashboard) -> dict[str, str | None]:

@@ -6,7 +6,7 @@ import logging
 import secrets
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Literal
@@ -40,6 +40,8 @@ from services.dashboard.settings import DashboardSettings
 from services.dashboard.web import web_router
 from services.infra.http_metrics import ObserveRequests
 from services.infra.operator_endpoints import MetricsAccess, api_docs_urls
+from services.privacy.keys import KeyRing
+from services.privacy.store import MemoryKeyStore
 
 __all__ = ["Adapters", "create_app"]
 
@@ -59,6 +61,8 @@ class Adapters:
     audit: AuditTrail | None = None
     intake: IntakePoster | None = None
     """How the data-entry forms reach the intakes; without it, over HTTP at the configured URLs."""
+    keys: KeyRing = field(default_factory=lambda: MemoryKeyStore().ring)
+    """The person keys that reveal person references to the roles that see them (`reveal.py`)."""
 
 
 def _unconfigured_audit() -> AuditTrail:
@@ -70,10 +74,14 @@ def _unconfigured_audit() -> AuditTrail:
 def _kafka_adapters(settings: DashboardSettings) -> Adapters:
     from services.dashboard.audit import KafkaAuditTrail
     from services.dashboard.kafka import KafkaAccessLog, ReadModelFeed
+    from services.privacy.kafka_keys import KafkaKeyStore
 
     security = settings.kafka_security()
     access_log = KafkaAccessLog(settings.kafka_bootstrap_servers,
                                 timeout_seconds=settings.access_log_timeout_seconds, security=security)
+    # Read only: the dashboard never claims a key nor shreds one.
+    keys = KafkaKeyStore(settings.kafka_bootstrap_servers, KeyRing(settings.master_key()),
+                         client_id="gvi-dashboard", security=security)
     feeds: list[ReadModelFeed] = []
 
     async def start(dash: Dashboard, applier: RecordApplier) -> None:
@@ -83,6 +91,7 @@ def _kafka_adapters(settings: DashboardSettings) -> Adapters:
                              on_changes=dash.publish, metrics=dash.metrics, on_contact=dash.feed_contact,
                              on_tick=dash.check_feed, security=security)
         feeds.append(feed)
+        keys.start()
         dash.metrics.watch_caught_up(caught_up=feed.caught_up.is_set,
                                      stale=lambda: dash.feed_stale_since() is not None)
         feed.start()
@@ -90,12 +99,13 @@ def _kafka_adapters(settings: DashboardSettings) -> Adapters:
     async def stop() -> None:
         for feed in feeds:
             await feed.stop()
+        await keys.stop()
         await access_log.close()
 
-    async def ready() -> bool:
-        return bool(feeds) and feeds[0].caught_up.is_set()  # and fresh: see /readyz
+    async def ready() -> bool:  # and fresh: see /readyz
+        return bool(feeds) and feeds[0].caught_up.is_set() and keys.caught_up.is_set()
 
-    return Adapters(access_log, ready, start, stop, audit=KafkaAuditTrail(settings))
+    return Adapters(access_log, ready, start, stop, audit=KafkaAuditTrail(settings), keys=keys.ring)
 
 
 def _data_entry_keys(settings: DashboardSettings, directory: UserDirectory) -> dict[str, AgencyKey] | None:
@@ -155,7 +165,7 @@ def create_app(settings: DashboardSettings, *, adapters: Adapters | None = None,
     dash = Dashboard(settings=settings, model=model, access_view=access_view, access_log=edges.access_log,
                      directory=directory, signer=TokenSigner(secret),
                      hub=Hub(on_drop=metrics.sse_dropped.inc), metrics=metrics, clock=clock,
-                     ready=edges.ready, audit=edges.audit or _unconfigured_audit())
+                     ready=edges.ready, audit=edges.audit or _unconfigured_audit(), ring=edges.keys)
     applier = RecordApplier(model, access_view, on_logout=dash.session_ended)
     metrics.watch_feed(stale=lambda: dash.feed_stale_since() is not None,
                        last_contact=lambda: dash.freshness.last_contact)
@@ -234,8 +244,9 @@ def create_app(settings: DashboardSettings, *, adapters: Adapters | None = None,
     async def healthz() -> dict[str, str]:
         return {"status": "ok"}
 
-    @app.get("/readyz", summary="Readiness: the read model has caught up with the topics and its feed "
-                                "hears from the broker (`?exclude=fresh`: pages can be served, stale or not)")
+    @app.get("/readyz", summary="Readiness: the read model and the person keys have caught up with "
+                                "their topics and the feed hears from the broker (`?exclude=fresh`: "
+                                "pages can be served, stale or not)")
     async def readyz(exclude: Annotated[list[Literal["fresh"]], Query()] = []) -> JSONResponse:  # noqa: B006
         # Kubernetes routes traffic by `?exclude=fresh` (as its own API server's `/readyz?exclude=`):
         # in a Kafka outage every replica is stale, and a page that says "stale since HH:MM" tells a

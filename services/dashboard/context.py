@@ -24,7 +24,10 @@ from services.dashboard.readmodel.access import AccessLogView
 from services.dashboard.readmodel.model import ReadModel
 from services.dashboard.readmodel.records import Changes
 from services.dashboard.readmodel.sources import Domain
+from services.dashboard.reveal import Reveal
 from services.dashboard.settings import DashboardSettings
+from services.privacy.keys import KeyRing
+from services.privacy.store import MemoryKeyStore
 
 __all__ = ["SESSION_COOKIE", "Dashboard", "Forbidden", "LoginRequired", "NotFound"]
 
@@ -62,6 +65,8 @@ class Dashboard:
     ready: Callable[[], Awaitable[bool]]
     audit: AuditTrail
     freshness: FeedFreshness = field(default_factory=FeedFreshness)
+    ring: KeyRing = field(default_factory=lambda: MemoryKeyStore().ring)
+    """The person keys, followed from `person-keys`: what reveals person references (`reveal`)."""
     login: LoginGate = field(init=False)
     _cache: dict[str, tuple[Any, bytes]] = field(default_factory=dict)
     _board_etag: tuple[bytes, str] | None = None
@@ -69,6 +74,10 @@ class Dashboard:
     def __post_init__(self) -> None:
         self.login = LoginGate(self.directory, LoginLimits.from_settings(self.settings), metrics=self.metrics,
                                clock=lambda: self.clock().timestamp())
+
+    def reveal(self) -> Reveal:
+        """Person references and evidence as a role that may see them is shown them."""
+        return Reveal(self.ring, self.model.sources.sealed)
 
     # --- who is asking ---------------------------------------------------------------------------
 

@@ -14,13 +14,14 @@ from services.contracts import AUDIT_CHECKPOINTS_TOPIC
 from services.infra.kafka_security import KafkaClientSettings
 from services.infra.operator_endpoints import ApiDocs, MetricsTokenFile
 from services.infra.server_limits import ServerLimitSettings
+from services.privacy.settings import PersonalDataSettings
 
 __all__ = ["DEFAULT_PORT", "DashboardSettings"]
 
 DEFAULT_PORT = 8000
 
 
-class DashboardSettings(KafkaClientSettings, ServerLimitSettings):
+class DashboardSettings(KafkaClientSettings, ServerLimitSettings, PersonalDataSettings):
     """`GVI_ENV` defaults to production: development mode (the public dev users) must be asked for.
 
     `GVI_SESSION_SECRET` signs session cookies and bearer tokens. Unset, every process draws a random
@@ -42,6 +43,10 @@ class DashboardSettings(KafkaClientSettings, ServerLimitSettings):
     enter events through the dashboard's forms (a secret; unset, no form can be used: 503); the
     forms post to the intake that owns each type, at `GVI_INCIDENTS_URL`, `GVI_NOTIFICATIONS_URL` and
     `GVI_SANCTIONS_URL`, waiting at most `GVI_DATA_ENTRY_TIMEOUT_SECONDS` for an answer.
+
+    `GVI_PERSONAL_DATA_MASTER_KEY_FILE` (`PersonalDataSettings`): the master key the person keys of
+    `person-keys` are unwrapped with, to show the roles that see person references the references
+    and evidence the intakes sealed.
 
     `GVI_PUBLIC_MIN_CELL` is the public statistics' suppression threshold (`readmodel/public.py`),
     `GVI_PUBLIC_CACHE_SECONDS` how long a cache may keep their answers.

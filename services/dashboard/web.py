@@ -203,13 +203,13 @@ def web_router(dash: Dashboard) -> Pages:
         people = user.role.sees_person_refs
         await dash.log_access(user, Resource.GROUP_PEOPLE if people else Resource.GROUP, group_id,
                               person_refs_shown=people, via="web")
-        sources = dash.model.sources
+        sources, reveal = dash.model.sources, dash.reveal()
         return pages.render(
             request, "group.html", user=user, page="board", state=state,
             summary=dash.model.summary(state, dash.clock()),
             rows=dash.model.case_rows(dash.clock(), "all", [group_id]),
-            warnings_to_people=sources.warnings_to_people(group_id) if people else [],
-            support=[s for s in sources.support(group_id) if s.person_ref] if people else [])
+            warnings_to_people=reveal.warnings(sources.warnings_to_people(group_id)) if people else [],
+            support=reveal.support(sources.support(group_id)) if people else [])
 
     @router.get("/group-audit")
     async def audit_groups(request: Request,

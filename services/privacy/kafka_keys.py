@@ -51,6 +51,7 @@ class KafkaKeyStore:
         self._moved = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._producer: AIOKafkaProducer | None = None
+        self._producer_lock = asyncio.Lock()
         self._claiming: dict[str, asyncio.Task[None]] = {}  # lookup -> the claim under way
 
     def start(self) -> None:
@@ -115,12 +116,17 @@ class KafkaKeyStore:
         return int(metadata.offset)
 
     async def _started_producer(self) -> AIOKafkaProducer:
-        if self._producer is None:
-            producer = AIOKafkaProducer(bootstrap_servers=self._bootstrap, client_id=self._client_id,
-                                        acks="all", enable_idempotence=True, **self._security.aiokafka())
-            await asyncio.wait_for(producer.start(), self._timeout)
-            self._producer = producer
-        return self._producer
+        async with self._producer_lock:  # one producer, however many claims start at once
+            if self._producer is None:
+                producer = AIOKafkaProducer(bootstrap_servers=self._bootstrap, client_id=self._client_id,
+                                            acks="all", enable_idempotence=True, **self._security.aiokafka())
+                try:
+                    await asyncio.wait_for(producer.start(), self._timeout)
+                except BaseException:
+                    await producer.stop()
+                    raise
+                self._producer = producer
+            return self._producer
 
     async def _read_past(self, offset: int) -> None:
         async def passed() -> None:

@@ -10,6 +10,7 @@ for what each service does, and no more than that for the checks below.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import os
@@ -21,6 +22,7 @@ import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -35,10 +37,14 @@ from kafka.errors import KafkaError
 from devtools.broker import KafkaBroker, SecureListener, free_port
 from services.audit.checkpointer import create_app as create_checkpointer
 from services.audit.settings import CheckpointerSettings
-from services.contracts import Service
+from services.contracts import DATA_PROTECTION_TOPIC, PERSON_KEYS_TOPIC, Service
+from services.contracts.protection import Basis, PersonsErased
+from services.infra.kafka_security import KafkaClientSettings, KafkaSecurity
 from services.infra.topics import ensure_topics
 from services.intake.api import create_app as create_intake
 from services.intake.settings import IntakeSettings
+from services.privacy.kafka_keys import KafkaKeyStore, read_key_ring
+from services.privacy.keys import DEV_MASTER_KEY_FILE, KeyRing, MasterKey
 from tests.examples import example_event
 from tests.integration.test_dashboard_kafka import dashboard, token
 from tests.integration.test_intake_kafka import AGENCIES, post, read_topic
@@ -131,7 +137,8 @@ def wait_ready(client: TestClient, timeout: float = 60) -> None:
 
 def test_every_manifest_user_exists_on_the_broker_with_its_acls(secure_kafka: SecureKafka) -> None:
     assert set(secure_kafka.passwords) == {*(f"gvi-{s.value}" for s in Service), "gvi-processor",
-                                           "gvi-dashboard", "gvi-audit-checkpointer", "gvi-auditor"}
+                                           "gvi-dashboard", "gvi-audit-checkpointer", "gvi-auditor",
+                                           "gvi-privacy"}
 
 
 def test_an_intake_publishes_over_sasl_ssl_with_its_own_user(secure_kafka: SecureKafka) -> None:
@@ -249,3 +256,51 @@ def test_a_wrong_password_stops_the_processor_and_the_topic_job_with_one_line(
     assert "cannot start" in last or last.startswith("error:"), done.stderr
     assert "GVI_METRICS_TOKEN_FILE" not in last, done.stderr  # it got as far as the broker
     assert wrong not in done.stderr + done.stdout
+
+
+async def test_the_intakes_claim_keys_gvi_privacy_shreds_them_and_the_dashboard_reads_the_ring(
+        secure_kafka: SecureKafka) -> None:
+    """The ACLs of person-keys and data-protection are enough for what each of their users does."""
+    def security(user: str) -> KafkaSecurity:
+        env = secure_kafka.env(user)
+        del env["KAFKA_BOOTSTRAP_SERVERS"]
+        return KafkaClientSettings(GVI_ENV="development", **env).kafka_security()
+
+    bootstrap = secure_kafka.broker.secure_bootstrap
+    master = MasterKey.from_file(DEV_MASTER_KEY_FILE, development=True)
+    person = f"police:p-acl-{uuid.uuid4().hex[:8]}"
+    intake = KafkaKeyStore(bootstrap, KeyRing(master), client_id="gvi-sanctions",
+                           security=security("gvi-sanctions"))
+    intake.start()
+    try:
+        await asyncio.wait_for(intake.caught_up.wait(), 30)
+        pseudonym = (await intake.keys_for([person]))[person].pseudonym
+    finally:
+        await intake.stop()
+    seen = await read_key_ring(bootstrap, KeyRing(master), security=security("gvi-dashboard"))
+    assert seen.reveal(pseudonym) == person
+    officer = KafkaKeyStore(bootstrap, KeyRing(master), client_id="gvi-privacy",
+                            security=security("gvi-privacy"))
+    officer.start()
+    try:
+        await asyncio.wait_for(officer.caught_up.wait(), 30)
+        assert await officer.shred([pseudonym]) == 1
+    finally:
+        await officer.stop()
+    erased = PersonsErased(record_id=uuid.uuid4().hex, time=datetime.now(UTC), officer="acl-test",
+                           basis=Basis.RETENTION, reason="ACL test", pseudonyms=(pseudonym,), persons=1)
+    officer_producer = KafkaProducer(bootstrap_servers=bootstrap, acks="all", enable_idempotence=True,
+                                     **security("gvi-privacy").kafka_python())
+    dashboard_producer = KafkaProducer(bootstrap_servers=bootstrap, max_block_ms=5000,
+                                       **security("gvi-dashboard").kafka_python())
+    try:
+        officer_producer.send(DATA_PROTECTION_TOPIC, erased.to_json(), key=erased.key()).get(timeout=10)
+        with pytest.raises(KafkaError):  # the dashboard reads the key topic, never writes it
+            dashboard_producer.send(PERSON_KEYS_TOPIC, b"forged").get(timeout=10)
+    finally:
+        officer_producer.close(timeout=5)
+        dashboard_producer.close(timeout=5)
+    seen = await read_key_ring(bootstrap, KeyRing(master), security=security("gvi-dashboard"))
+    assert seen.reveal(pseudonym) is None
+    logged = [r.value for r in read_topic(secure_kafka.setup_bootstrap, DATA_PROTECTION_TOPIC)]
+    assert logged == [erased.to_json()]

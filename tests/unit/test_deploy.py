@@ -14,6 +14,7 @@ import json
 import re
 import shutil
 import subprocess
+import tomllib
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -34,6 +35,7 @@ from services.infra.kafka_security import KafkaClientSettings
 from services.infra.server_limits import ServerLimitSettings
 from services.intake.runner import DEFAULT_PORTS
 from services.intake.settings import IntakeSettings
+from services.privacy.settings import PersonalDataSettings
 from tests.kustomize import build, containers, pod_spec
 
 COMPOSE = yaml.safe_load(Path("docker-compose.yml").read_text())
@@ -48,18 +50,27 @@ IMAGE = "gvi-follow-through"
 # (dashboard: issue 4, checkpointer: issue 5). A command naming one of them is accepted although the
 # module is missing; its environment cannot be checked until it lands. Remove an entry when its
 # module is in the repository: the test below fails until you do.
-PENDING_MODULES: frozenset[str] = frozenset()
+PENDING_MODULES: frozenset[str] = frozenset({"services.privacy.cli"})
+# Console scripts (pyproject's [project.scripts]) the deployment files run, by the module whose
+# `main` they call, while that module is being built on another branch (the gvi-privacy CLI: issue
+# 20); once the script is in pyproject.toml, its entry there is used and this one must go.
+PENDING_SCRIPTS: dict[str, str] = {"gvi-privacy": "services.privacy.cli"}
+# Settings a deployment file already gives a service whose settings class does not read them yet.
+# Remove an entry when its settings class has it: the test below fails until you do.
+PENDING_SETTINGS: dict[str, frozenset[str]] = {}
+SCRIPTS: dict[str, str] = tomllib.loads(Path("pyproject.toml").read_text())["project"]["scripts"]
 
 # The Secrets the manifests mount, and the key each must hold; created by the operators.
 SECRETS = {"gvi-agencies": "agencies.toml", "gvi-audit-signing-key": "signing-key",
            "gvi-metrics-token": "token", "gvi-dashboard-users": "users.toml",
-           "gvi-dashboard-session": "secret", "gvi-data-entry-keys": "data-entry-keys.toml"}
+           "gvi-dashboard-session": "secret", "gvi-data-entry-keys": "data-entry-keys.toml",
+           "gvi-personal-data-master-key": "master.key"}
 # Secrets that Strimzi makes: the cluster CA's certificate, and each KafkaUser's password.
 CLUSTER_CA_SECRET = ("gvi-kafka-cluster-ca-cert", "ca.crt")
 # The Kafka user each workload connects as (and `gvi-auditor`, for auditors' gvi-audit).
 KAFKA_USERS = {"incidents": "gvi-incidents", "notifications": "gvi-notifications",
                "sanctions": "gvi-sanctions", "processor": "gvi-processor", "dashboard": "gvi-dashboard",
-               "audit-checkpointer": "gvi-audit-checkpointer"}
+               "audit-checkpointer": "gvi-audit-checkpointer", "privacy-retention": "gvi-privacy"}
 SECRET_NAME = re.compile(r"(PASSWORD|SECRET|TOKEN|_KEY$|PRIVATE)", re.IGNORECASE)
 
 
@@ -96,7 +107,7 @@ def settings_of(module: str) -> type[BaseSettings]:
             if not module_exists(candidate):
                 continue
             loaded = importlib.import_module(candidate)
-            shared = (BaseSettings, KafkaClientSettings, ServerLimitSettings)
+            shared = (BaseSettings, KafkaClientSettings, ServerLimitSettings, PersonalDataSettings)
             found.update(v for v in vars(loaded).values() if isinstance(v, type)
                          and issubclass(v, BaseSettings) and v not in shared
                          and v.__module__.startswith("services."))
@@ -107,6 +118,13 @@ def settings_of(module: str) -> type[BaseSettings]:
 
 
 def check_command(where: str, command: list[str]) -> str:
+    """The module a container runs: `python -m module`, or a console script of pyproject.toml."""
+    if command[0] != "python":
+        entry = SCRIPTS.get(command[0])
+        module = entry.partition(":")[0] if entry else PENDING_SCRIPTS.get(command[0], "")
+        assert module, f"{where}: {command[0]} is not a console script of pyproject.toml"
+        assert module_exists(module) or module in PENDING_MODULES, f"{where}: {module} does not exist"
+        return module
     assert command[:2] == ["python", "-m"] and len(command) == 3, f"{where}: {command}"
     module = command[2]
     assert module_exists(module) or module in PENDING_MODULES, f"{where}: {module} does not exist"
@@ -123,7 +141,7 @@ def check_environment(where: str, module: str, env: dict[str, str]) -> None:
         assert set(env) <= allowed, f"{where}: unknown variables {set(env) - allowed}"
         return
     settings = settings_of(module)
-    unknown = set(env) - env_names(settings)
+    unknown = set(env) - env_names(settings) - PENDING_SETTINGS.get(module, frozenset())
     assert not unknown, f"{where}: {module} has no setting for {sorted(unknown)}"
     port_fields = [f for f in settings.model_fields.values() if f.validation_alias == "GVI_PORT"]
     default = next((f.default for f in port_fields if isinstance(f.default, int)), None)
@@ -163,6 +181,12 @@ def check_kafka_client(where: str, doc: dict[str, Any], container: dict[str, Any
 
 
 def workloads(docs: list[dict[str, Any]]) -> Iterator[dict[str, Any]]:
+    """The services: long-running, each serving HTTP on one port (the CronJob is not one)."""
+    yield from (d for d in docs if d["kind"] in ("Deployment", "StatefulSet"))
+
+
+def pod_templates(docs: list[dict[str, Any]]) -> Iterator[dict[str, Any]]:
+    """Everything that runs pods: the services and the jobs."""
     yield from (d for d in docs if pod_spec(d) is not None)
 
 
@@ -261,6 +285,11 @@ def test_every_compose_command_is_a_module_with_its_own_settings() -> None:
 def test_pending_modules_are_still_pending() -> None:
     landed = {m for m in PENDING_MODULES if module_exists(m)}
     assert not landed, f"these modules exist now: remove them from PENDING_MODULES: {sorted(landed)}"
+    listed = set(PENDING_SCRIPTS) & set(SCRIPTS)
+    assert not listed, f"pyproject.toml has these scripts now: remove them from PENDING_SCRIPTS: {listed}"
+    for module, names in PENDING_SETTINGS.items():
+        read = names & env_names(settings_of(module))
+        assert not read, f"{module} reads {sorted(read)} now: remove them from PENDING_SETTINGS"
 
 
 def test_every_intake_runs_on_its_documented_port_with_known_settings() -> None:
@@ -306,7 +335,8 @@ def test_secrets_come_from_the_environment_and_production_is_the_default() -> No
     dashboard = SERVICES["dashboard"]
     assert dashboard["environment"]["GVI_USERS_FILE"] == "/run/secrets/dashboard-users"
     assert dashboard["environment"]["GVI_DATA_ENTRY_KEYS_FILE"] == "/run/secrets/data-entry-keys"
-    assert set(dashboard["secrets"]) == {"dashboard-users", "data-entry-keys", "metrics-token"}
+    assert set(dashboard["secrets"]) == {"dashboard-users", "data-entry-keys", "metrics-token",
+                                         "personal-data-master-key"}
 
 
 def test_the_dashboards_forms_reach_each_intake_on_the_compose_network() -> None:
@@ -561,7 +591,13 @@ def test_kafka_is_replicated_three_times_and_topics_match_the_contract(rendering
         assert topic["metadata"]["labels"]["strimzi.io/cluster"] == kafka["metadata"]["name"]
         assert topic["spec"]["replicas"] == 3, spec.name
         assert topic_config(topic["spec"]["config"]) == {**spec.config, "min.insync.replicas": "2"}, spec.name
-    assert len({t["spec"]["partitions"] for t in topics.values()}) == 1  # processor joins are co-partitioned
+        label = topic["metadata"]["labels"]["gvi-follow-through/partitions"]
+        if spec.partitions is not None:  # fixed by the contract (person-keys: one order of claims)
+            assert (label, topic["spec"]["partitions"]) == ("fixed", spec.partitions), spec.name
+        else:
+            assert label == "deployment", spec.name
+    # processor joins are co-partitioned: every topic without a fixed count has the deployment's one
+    assert len({topics[s.name]["spec"]["partitions"] for s in ALL_TOPICS if s.partitions is None}) == 1
 
 
 def test_every_secret_is_referenced_never_inlined() -> None:
@@ -569,7 +605,7 @@ def test_every_secret_is_referenced_never_inlined() -> None:
         assert not find(docs, "Secret"), f"{rendering}: a Secret is written in the manifests"
         assert not find(docs, "ConfigMap"), f"{rendering}: configuration belongs in Secrets or settings"
         referenced: dict[str, set[str]] = {}
-        for doc in workloads(docs):
+        for doc in pod_templates(docs):
             spec = pod_spec(doc)
             assert spec is not None
             for volume in spec.get("volumes", []):
@@ -723,7 +759,7 @@ def test_every_kafka_user_is_allowed_exactly_what_its_service_uses(rendering: st
     docs = RENDERINGS[rendering]
     [kafka] = find(docs, "Kafka")
     users = {u["metadata"]["name"]: u["spec"] for u in find(docs, "KafkaUser")}
-    assert set(users) == {*KAFKA_USERS.values(), "gvi-auditor"}
+    assert set(users) == {*KAFKA_USERS.values(), "gvi-auditor"}  # gvi-privacy: also the officer's CLI
     topics = {spec.name for spec in ALL_TOPICS}
     [processor] = find(docs, "StatefulSet", "processor")
     [container] = containers(processor)
@@ -757,8 +793,10 @@ def test_every_kafka_user_is_allowed_exactly_what_its_service_uses(rendering: st
             else:
                 raise AssertionError(f"{name}: unexpected ACL resource {resource}")
     # Each topic has exactly one writer, the service that owns it; but the access log, which the
-    # dashboard and the auditors' exports (gvi-audit) write with one record contract.
+    # dashboard and the auditors' exports (gvi-audit) write with one record contract, and the key
+    # topic, where the intakes claim new persons' keys and gvi-privacy shreds them.
     assert writers == {**{topic: {user} for user, topic in intakes.items()},
                        "group-state": {"gvi-processor"}, "alerts": {"gvi-processor"},
                        "access-log": {"gvi-dashboard", "gvi-auditor"},
-                       "audit-checkpoints": {"gvi-audit-checkpointer"}}
+                       "audit-checkpoints": {"gvi-audit-checkpointer"},
+                       "person-keys": {*intakes, "gvi-privacy"}, "data-protection": {"gvi-privacy"}}

@@ -60,7 +60,11 @@ class CallInGroup(_Part):
 
 
 class CallInPerson(_Part):
-    person_ref: str
+    person_ref: str | None
+    """The read model's reference (the pseudonym of a sealed event); what a reader is shown is the
+    person's reference (`services.dashboard.reveal`), None once the person's key was shredded."""
+    erased: bool = False
+    """The person's key was shredded: the reference can no longer be shown."""
     group_id: str
     member: bool
     """A membership assessment of the group is valid at the call-in."""

@@ -67,7 +67,9 @@ class ExitGroup(_Part):
 
 
 class ExitPerson(_Part):
-    person_ref: str
+    person_ref: str | None
+    """As `CallInPerson.person_ref`: None once the person's key was shredded (`erased`)."""
+    erased: bool = False
     group_id: str
     offered: tuple[str, ...]
     accepted: tuple[str, ...]

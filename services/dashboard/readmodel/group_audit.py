@@ -69,6 +69,9 @@ class MembershipRow:
     evidence: str
     source_grade: str
     assessed_at: datetime
+    erased: bool = False
+    """Shown to a reader only: the person's key was shredded, so neither the reference nor the
+    evidence can be shown (both are then empty; `services.dashboard.reveal`)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -219,8 +222,9 @@ def group_audit(memberships: Iterable[Fact], relations: Iterable[Fact],
 
 def _membership_json(row: MembershipRow) -> dict[str, Any]:
     return {"event_id": row.event_id, "source": row.source, "group_id": row.group_id,
-            "person_ref": row.person_ref, "valid_from": row.valid_from.isoformat(),
-            "valid_until": row.valid_until.isoformat(), "evidence": row.evidence,
+            "person_ref": None if row.erased else row.person_ref, "erased": row.erased,
+            "valid_from": row.valid_from.isoformat(), "valid_until": row.valid_until.isoformat(),
+            "evidence": None if row.erased else row.evidence,
             "source_grade": row.source_grade, "assessed_at": row.assessed_at.isoformat()}
 
 

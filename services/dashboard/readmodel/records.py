@@ -143,4 +143,4 @@ class RecordApplier:
         except EventInvalid as exc:
             raise ValueError("a source record that breaks the contract") from exc
         out.sources |= self.model.sources.add(Fact.from_event(event, topic=topic, partition=partition,
-                                                              offset=offset))
+                                                              offset=offset), sealed=event.sealed)

@@ -10,9 +10,11 @@ Only the types below are kept. Support offers, acceptances and exit milestones (
 kept for the exit programme (`exit_programme.py`). Membership assessments (with their person
 references and evidence) and group relations are kept for the group audit (`group_audit.py`);
 person references and evidence are shown to the roles that may see them only, and nothing here
-logs them. Of the sanctions, only probation actions naming a person are kept (with their time): what
-the call-in page needs to say who is on probation (rule 9, `probation.py`); every other sanction is
-skipped before it is parsed. The coordinators' triage of alerts (`gvi.alert.triaged.v1`,
+logs them. They are kept as Kafka holds them (pseudonyms, evidence sealed) with a membership's
+`sealed` attribute, which `services/dashboard/reveal.py` opens for those roles. Of the sanctions,
+only probation actions naming a person are kept (with their time): what the call-in page needs
+to say who is on probation (rule 9, `probation.py`); every other sanction is skipped before it is
+parsed. The coordinators' triage of alerts (`gvi.alert.triaged.v1`,
 `triage.py`) is kept by alert id, for the alerts page and the board.
 """
 
@@ -42,6 +44,7 @@ from services.contracts.events import (
     SupportOffered,
     WarningDelivered,
 )
+from services.contracts.personal import person_slots
 from services.dashboard.readmodel.triage import TriageView, triage_of
 from services.sanctions.domain.facts import Fact, FactKey, preferred, retraction_target
 from services.sanctions.domain.probation import attendance_of, probation_person
@@ -59,6 +62,9 @@ KEPT_TYPES = frozenset({
     "gvi.alert.triaged.v1", RETRACTION_TYPE,
 })
 """The event types the dashboard reads; any other record of a source topic is skipped unparsed."""
+
+_TEXT_TYPES = frozenset(t for t in KEPT_TYPES if any(slot.texts for slot in person_slots(t)))
+"""The kept types with personal text (sealed by the intake): their `sealed` attribute is kept."""
 
 
 class Domain(StrEnum):
@@ -121,6 +127,8 @@ class SupportEntry:
     time: datetime
     accepted: bool
     person_ref: str | None
+    erased: bool = False
+    """Shown to a reader only: the person's key was shredded (`person_ref` is then empty)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -129,6 +137,8 @@ class WarningToPerson:
     time: datetime
     channel: str
     person_ref: str
+    erased: bool = False
+    """As `SupportEntry.erased`."""
 
 
 def _entity(fact: Fact) -> tuple[Domain, str] | None:
@@ -162,10 +172,13 @@ class SourceFacts:
         self._retracted: set[FactKey] = set()
         self._by_entity: dict[tuple[Domain, str], set[FactKey]] = defaultdict(set)
         self._incidents: dict[str, IncidentView | None] = {}
+        self._sealed: dict[FactKey, str] = {}
         self.version = 0
 
-    def add(self, fact: Fact) -> set[tuple[Domain, str]]:
-        """Take one fact; return the (domain, entity id) pairs whose view it may have changed."""
+    def add(self, fact: Fact, sealed: str | None = None) -> set[tuple[Domain, str]]:
+        """Take one fact; return the (domain, entity id) pairs whose view it may have changed.
+        `sealed`: the event's `sealed` attribute, kept for the types with personal text (the
+        evidence of a membership assessment), which a reader who may see it has opened."""
         target = retraction_target(fact)
         if target is not None:
             if target in self._retracted:
@@ -182,6 +195,10 @@ class SourceFacts:
             return set()
         self._facts[fact.key] = chosen
         self._by_entity[entity].add(fact.key)
+        if sealed is not None and fact.type in _TEXT_TYPES:
+            self._sealed[fact.key] = sealed
+        else:
+            self._sealed.pop(fact.key, None)
         return set() if fact.key in self._retracted else self._changed(entity)
 
     def _changed(self, entity: tuple[Domain, str] | None) -> set[tuple[Domain, str]]:
@@ -291,6 +308,10 @@ class SourceFacts:
     def triage(self, alert_id: str) -> TriageView | None:
         """The alert's triage as it stands (`triage.py`), or None while nobody has triaged it."""
         return triage_of(alert_id, self._effective(Domain.TRIAGE, alert_id))
+
+    def sealed(self, key: FactKey) -> str | None:
+        """The `sealed` attribute of the event of `key` as kept (see `add`), or None."""
+        return self._sealed.get(key)
 
     def add_all(self, facts: Iterable[Fact]) -> None:
         for fact in facts:

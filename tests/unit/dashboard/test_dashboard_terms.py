@@ -19,6 +19,7 @@ from devtools.scenario import build_scenario
 from services.audit.auditors import Role as AuditorRole
 from services.contracts.access import Resource
 from services.contracts.events import EVENT_TYPES
+from services.contracts.protection import Basis, Outcome, RequestKind
 from services.contracts.topics import Service
 from services.dashboard import i18n
 from services.dashboard.auth import Role
@@ -29,6 +30,9 @@ from tests.unit.domain import builders as b
 
 NOT_SHOWN: dict[type[StrEnum], str] = {
     Service: "the intake services' names: topic owners, never shown to people",
+    RequestKind: "data-protection records (`gvi-privacy`), not shown on the dashboard",
+    Basis: "data-protection records (`gvi-privacy`), not shown on the dashboard",
+    Outcome: "data-protection records (`gvi-privacy`), not shown on the dashboard",
 }
 
 
