@@ -1,6 +1,6 @@
 """`gvi-privacy`: the data protection officer's command and the retention job.
 
-    gvi-privacy new-master-key
+    gvi-privacy new-master-key [FILE]
     gvi-privacy request open  --case N --kind erasure|correction --reason TEXT --officer NAME
                               [--contested-event "SOURCE ID"]
     gvi-privacy erase         --person-ref REF --case N --reason TEXT --officer NAME
@@ -23,9 +23,11 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import os
 import sys
 from collections.abc import Callable, Coroutine, Sequence
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 from pydantic import ValidationError
@@ -63,6 +65,22 @@ def _moment(text: str) -> datetime:
     return value.astimezone(UTC)
 
 
+def _new_master_key(path: Path | None) -> int:
+    key = MasterKey.generate()
+    if path is None:
+        print(key)
+        return 0
+    try:
+        with os.fdopen(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "w") as out:
+            out.write(key + "\n")
+    except OSError as exc:
+        print(f"gvi-privacy: cannot write {path}: {exc.strerror or exc} (an existing key is never "
+              "overwritten)", file=sys.stderr)
+        return EXIT_USAGE
+    print(f"a new master key is in {path}", file=sys.stderr)
+    return 0
+
+
 def _first_error(exc: ValidationError) -> str:
     error = exc.errors()[0]
     where = ".".join(str(part) for part in error.get("loc", ()))
@@ -79,7 +97,9 @@ def parser() -> argparse.ArgumentParser:
     top = argparse.ArgumentParser(prog="gvi-privacy", description="Data protection requests and retention.")
     top.add_argument("--timeout", type=float, default=30.0, help="seconds to wait for Kafka (default 30)")
     commands = top.add_subparsers(dest="command", required=True)
-    commands.add_parser("new-master-key", help="print a new personal-data master key (base64)")
+    new_key = commands.add_parser("new-master-key", help="a new personal-data master key (base64)")
+    new_key.add_argument("file", nargs="?", type=Path, help="write it to this new file (mode 0600) "
+                         "rather than print it")
     request = commands.add_parser("request", help="open or close a data subject's request")
     steps = request.add_subparsers(dest="step", required=True)
     opening = steps.add_parser("open", help="record a request received")
@@ -134,8 +154,7 @@ def main(argv: Sequence[str] | None = None, *, clock: Callable[[], datetime] | N
          settings: PrivacySettings | None = None) -> int:
     args = parser().parse_args(argv)
     if args.command == "new-master-key":
-        print(MasterKey.generate())
-        return 0
+        return _new_master_key(args.file)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     try:
         if getattr(args, "every", None) is not None and args.now is not None:

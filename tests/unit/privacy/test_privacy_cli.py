@@ -9,6 +9,7 @@ import contextlib
 import socket
 from collections.abc import AsyncIterator, Sequence
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -175,9 +176,16 @@ def test_retention_shreds_the_due_persons_once() -> None:
     assert ctx.log == ["persons_erased", "shred"]
 
 
-def test_new_master_key_prints_a_key(capsys: pytest.CaptureFixture[str]) -> None:
+def test_new_master_key_prints_a_key_or_writes_a_new_file(capsys: pytest.CaptureFixture[str],
+                                                          tmp_path: Path) -> None:
     assert main(["new-master-key"]) == 0
     assert len(base64.b64decode(capsys.readouterr().out.strip())) == 32
+    assert main(["new-master-key", str(tmp_path / "master.key")]) == 0
+    assert MasterKey.from_file(tmp_path / "master.key", development=False).fingerprint
+    assert (tmp_path / "master.key").stat().st_mode & 0o777 == 0o600
+    before = (tmp_path / "master.key").read_bytes()
+    assert main(["new-master-key", str(tmp_path / "master.key")]) == 2  # never overwritten
+    assert (tmp_path / "master.key").read_bytes() == before
 
 
 @pytest.mark.parametrize("argv", [
