@@ -83,8 +83,8 @@ class Context:
         await write_record(self.bootstrap, self.settings.data_protection_topic, record,
                            security=self.settings.kafka_security(), timeout=self.timeout)
 
-    async def events(self) -> list[CloudEvent]:
-        return await read_events(self.bootstrap, self.settings.topics,
+    async def events(self, *, naming_persons: bool = False) -> list[CloudEvent]:
+        return await read_events(self.bootstrap, self.settings.topics, naming_persons=naming_persons,
                                  security=self.settings.kafka_security(), timeout=self.timeout)
 
     def master(self) -> MasterKey:
@@ -203,7 +203,7 @@ async def report(ctx: Context, *, include_closed: bool, fmt: str) -> int:
 async def retention(ctx: Context, *, dry_run: bool) -> int:
     """One run of the retention job at `ctx.clock()`."""
     now, policy = ctx.clock(), ctx.settings.retention_policy()
-    events = await ctx.events()
+    events = await ctx.events(naming_persons=True)
     async with ctx.key_store() as store:
         late = [p for p in due(deadlines(events, policy), now) if store.ring.claims_of([p])]
         claims = store.ring.claims_of(late)

@@ -94,7 +94,7 @@ def protection_findings(read: Callable[[list[str]], Iterable[Iterable[Any]]], so
     topic that does not exist reads as empty)."""
     ring = claims_ring(r for batch in read([PERSON_KEYS_TOPIC]) for r in batch)
     records = protection_records_of([r for batch in read([data_protection_topic]) for r in batch])
-    events = events_of([r for batch in read(list(source_topics)) for r in batch])
+    events = events_of([r for batch in read(list(source_topics)) for r in batch], naming_persons=True)
     return [*erased_but_live(records, ring, now, topic=data_protection_topic),
             *overdue(deadlines(events, policy), ring, now, grace)]
 

@@ -57,7 +57,7 @@ class FakeContext(Context):
         self.log.append(record.action)
         self.written.append(record)
 
-    async def events(self) -> list[CloudEvent]:
+    async def events(self, *, naming_persons: bool = False) -> list[CloudEvent]:
         return self.source_events
 
     @contextlib.asynccontextmanager

@@ -68,3 +68,15 @@ def test_protection_findings_reads_each_topic_through_the_given_reader() -> None
     topics["person-keys"].append(Record(p.encode(), None))
     assert protection_findings(read, ["src"], data_protection_topic="dp", now=NOW, policy=RetentionPolicy(),
                                grace=timedelta(days=2)) == []
+
+
+def test_only_events_that_may_name_a_pseudonym_and_retractions_are_parsed_for_deadlines() -> None:
+    from services.privacy.kafka_io import events_of
+    from tests.unit.privacy.test_privacy_retention import event
+
+    (p, _) = claim("police:p")
+    sealed, clear = membership(p, "2025-01-31T00:00:00Z"), membership("police:p-old", "2025-01-31T00:00:00Z")
+    retraction = event("gvi.event.retracted.v1", retracted_event_id=clear.id)
+    records = [Record(b"g", e.to_json()) for e in (sealed, clear, retraction)] + [Record(b"x", b"not json")]
+    assert [e.id for e in events_of(records, naming_persons=True)] == [sealed.id, retraction.id]
+    assert [e.id for e in events_of(records)] == [sealed.id, clear.id, retraction.id]
