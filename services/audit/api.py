@@ -22,7 +22,7 @@ from services.audit.kafka_log import LogReader
 from services.audit.settings import chained_topics, default_source_topics
 from services.audit.signing import PublicKeys
 from services.audit.verify import Problem, VerificationReport, load_checkpoints, verify_log
-from services.contracts import ACCESS_LOG_TOPIC, AUDIT_CHECKPOINTS_TOPIC
+from services.contracts import ACCESS_LOG_TOPIC, AUDIT_CHECKPOINTS_TOPIC, DATA_PROTECTION_TOPIC
 from services.infra.kafka_security import PLAINTEXT, KafkaSecurity
 
 __all__ = ["AuditSnapshot", "AuditView", "PartitionCheckpoints"]
@@ -57,7 +57,8 @@ class AuditView:
         self._keys = keys
         self._checkpoint_topic = checkpoint_topic
         self._topics = (list(topics) if topics is not None
-                        else chained_topics(default_source_topics().split(","), ACCESS_LOG_TOPIC))
+                        else chained_topics(default_source_topics().split(","), ACCESS_LOG_TOPIC,
+                                       DATA_PROTECTION_TOPIC))
         self._timeout_s = timeout_s
 
     def snapshot(self) -> AuditSnapshot:

@@ -9,7 +9,9 @@ Reads Kafka (assign + seek, no consumer group), replay and explain in one reader
 unless --readers says otherwise; the one thing it writes is an export's entry on the access log.
 The auditor authenticates with the key in GVI_AUDITOR_KEY against the auditors file
 GVI_AUDITORS_FILE (in development, the public dev file by default); that file's name for the key is
-who the access log says exported. verify checks the source topics and the access log. An export
+who the access log says exported. verify checks the source topics, the access log and the
+data-protection topic, and that erased persons' keys are gone and no retention deadline is overdue
+(services.privacy.verify). An export
 writes its access-log entry (who, role, when, how many person references; no personal data) and
 waits for Kafka to acknowledge it before it writes any output; if it cannot, it exports nothing.
 Results go to stdout (or --out), a progress bar and the summary to stderr. Exit codes: 0 done
@@ -63,8 +65,9 @@ from services.audit.settings import DEV_DATA_DIR, AuditCliSettings, chained_topi
 from services.audit.shard_server import start_fork_server
 from services.audit.sharding import ShardsDisagree, shard_plan, sharded_lines
 from services.audit.signing import PublicKeys, load_public_keys
-from services.audit.verify import verify_log
+from services.audit.verify import Problem, verify_log
 from services.contracts import GROUP_STATE_TOPIC
+from services.privacy.verify import audit_findings
 from services.sanctions.domain import effective_facts
 
 __all__ = ["main", "parse_time"]
@@ -218,10 +221,20 @@ class _Run:
         return load_public_keys(path)
 
 
+def _data_protection_problems(run: _Run) -> list[Problem]:
+    """Erased persons have no key left, and no retention deadline is overdue (services.privacy.verify)."""
+    reader = run.reader()
+    found = audit_findings(lambda topics: reader.read_topics(topics, missing_ok=True), run.topics,
+                           data_protection_topic=run.settings.data_protection_topic)
+    return [Problem(f.kind, f.topic, None, None, f.detail) for f in found]
+
+
 def _verify(run: _Run) -> int:
     keys = run.public_keys()
-    report = verify_log(run.reader(), chained_topics(run.topics, run.access_log_topic), run.checkpoint_topic,
-                        keys, grace_seconds=run.args.grace_seconds, progress=run.progress("verify"))
+    topics = chained_topics(run.topics, run.access_log_topic, run.settings.data_protection_topic)
+    report = verify_log(run.reader(), topics, run.checkpoint_topic, keys,
+                        grace_seconds=run.args.grace_seconds, progress=run.progress("verify"))
+    report.problems += _data_protection_problems(run)
     if run.args.json:
         body = {"ok": report.ok, "records": report.records, "checkpoints": report.checkpoints,
                 "unverified_records": report.unverified_records,

@@ -12,7 +12,7 @@ from typing import Literal
 from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
-from services.contracts import ACCESS_LOG_TOPIC, AUDIT_CHECKPOINTS_TOPIC, SOURCE_TOPICS
+from services.contracts import ACCESS_LOG_TOPIC, AUDIT_CHECKPOINTS_TOPIC, DATA_PROTECTION_TOPIC, SOURCE_TOPICS
 from services.infra.kafka_security import KafkaClientSettings
 from services.infra.operator_endpoints import ApiDocs, MetricsTokenFile
 from services.infra.server_limits import ServerLimitSettings
@@ -28,10 +28,13 @@ def default_source_topics() -> str:
     return ",".join(spec.name for spec in SOURCE_TOPICS)
 
 
-def chained_topics(source_topics: list[str], access_log_topic: str) -> list[str]:
+def chained_topics(source_topics: list[str], access_log_topic: str,
+                   data_protection_topic: str | None = None) -> list[str]:
     """The topics the checkpointer chains and `verify` checks: every source topic, then the access
-    log, so that a deleted or altered record of who read or exported personal data is found too."""
-    return [*source_topics, *([access_log_topic] if access_log_topic not in source_topics else [])]
+    log, so that a deleted or altered record of who read or exported personal data is found too,
+    then the data-protection topic (erasures and requests), when given."""
+    extra = [access_log_topic, *([data_protection_topic] if data_protection_topic else [])]
+    return [*source_topics, *(t for t in dict.fromkeys(extra) if t not in source_topics)]
 
 
 class _Common(KafkaClientSettings):
@@ -45,6 +48,8 @@ class _Common(KafkaClientSettings):
     access_log_topic: str = Field(ACCESS_LOG_TOPIC, min_length=1,
                                   validation_alias="GVI_AUDIT_ACCESS_LOG_TOPIC")
     public_keys_file: Path | None = Field(None, validation_alias="GVI_AUDIT_PUBLIC_KEYS_FILE")
+    data_protection_topic: str = Field(DATA_PROTECTION_TOPIC, min_length=1,
+                                       validation_alias="GVI_AUDIT_DATA_PROTECTION_TOPIC")
 
     @property
     def topics(self) -> list[str]:
@@ -53,8 +58,9 @@ class _Common(KafkaClientSettings):
 
     @property
     def chained_topics(self) -> list[str]:
-        """What the hash chains and checkpoints cover: the source topics and the access log."""
-        return chained_topics(self.topics, self.access_log_topic)
+        """What the hash chains and checkpoints cover: the source topics, the access log and the
+        data-protection topic."""
+        return chained_topics(self.topics, self.access_log_topic, self.data_protection_topic)
 
     @property
     def development(self) -> bool:

@@ -1,15 +1,20 @@
-"""The one setting every service that seals or opens personal data shares: the master key file."""
+"""The one setting every service that seals or opens personal data shares (the master key file),
+the retention periods, and the settings of `gvi-privacy`."""
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field
-from pydantic_settings import BaseSettings
+from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from services.contracts.topics import DATA_PROTECTION_TOPIC, SOURCE_TOPIC_NAMES
+from services.infra.kafka_security import KafkaClientSettings
 from services.privacy.keys import DEV_MASTER_KEY_FILE, MasterKey, MasterKeyError
+from services.privacy.retention import RetentionPolicy
 
-__all__ = ["PersonalDataSettings"]
+__all__ = ["PersonalDataSettings", "PrivacySettings", "RetentionSettings"]
 
 
 class PersonalDataSettings(BaseSettings):
@@ -29,3 +34,41 @@ class PersonalDataSettings(BaseSettings):
                                      "mode: the key that person data is sealed with")
             path = DEV_MASTER_KEY_FILE
         return MasterKey.from_file(path, development=development)
+
+
+class RetentionSettings(BaseSettings):
+    """How long person-level data is kept (`services.privacy.retention`): read by the retention job
+    (`gvi-privacy retention`) and by `gvi-audit verify`, which must agree on the deadlines.
+
+    The defaults are placeholders, not advice: six months after a membership assessment expires
+    (long enough to see whether the partnership renews it; an expired, unrenewed assessment is the
+    first thing that must go) and five years after any other event naming a person (a sanction's
+    or warning's typical record-keeping period). Each partnership sets its own in its data
+    protection impact assessment."""
+
+    model_config = SettingsConfigDict(extra="ignore", populate_by_name=True, frozen=True)
+
+    retention_membership_months: int = Field(6, ge=0, le=1200,
+                                             validation_alias="GVI_RETENTION_MEMBERSHIP_MONTHS")
+    retention_person_years: int = Field(5, ge=0, le=100, validation_alias="GVI_RETENTION_PERSON_YEARS")
+    retention_grace_days: float = Field(2.0, ge=0, validation_alias="GVI_RETENTION_GRACE_DAYS")
+
+    def retention_policy(self) -> RetentionPolicy:
+        return RetentionPolicy(self.retention_membership_months, self.retention_person_years)
+
+
+class PrivacySettings(PersonalDataSettings, RetentionSettings, KafkaClientSettings):
+    """`gvi-privacy`: the master key, the retention periods and the Kafka connection."""
+
+    model_config = SettingsConfigDict(extra="ignore", populate_by_name=True, frozen=True,
+                                      hide_input_in_errors=True)
+
+    env: Literal["development", "production"] = Field("production", validation_alias="GVI_ENV")
+    kafka_bootstrap_servers: str = Field("127.0.0.1:9092", validation_alias="KAFKA_BOOTSTRAP_SERVERS")
+    source_topics: str = Field(",".join(SOURCE_TOPIC_NAMES), validation_alias="GVI_PRIVACY_SOURCE_TOPICS")
+    data_protection_topic: str = Field(DATA_PROTECTION_TOPIC, min_length=1,
+                                       validation_alias="GVI_DATA_PROTECTION_TOPIC")
+
+    @property
+    def topics(self) -> list[str]:
+        return [t.strip() for t in self.source_topics.split(",") if t.strip()]

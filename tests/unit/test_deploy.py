@@ -50,11 +50,11 @@ IMAGE = "gvi-follow-through"
 # (dashboard: issue 4, checkpointer: issue 5). A command naming one of them is accepted although the
 # module is missing; its environment cannot be checked until it lands. Remove an entry when its
 # module is in the repository: the test below fails until you do.
-PENDING_MODULES: frozenset[str] = frozenset({"services.privacy.cli"})
+PENDING_MODULES: frozenset[str] = frozenset()
 # Console scripts (pyproject's [project.scripts]) the deployment files run, by the module whose
 # `main` they call, while that module is being built on another branch (the gvi-privacy CLI: issue
 # 20); once the script is in pyproject.toml, its entry there is used and this one must go.
-PENDING_SCRIPTS: dict[str, str] = {"gvi-privacy": "services.privacy.cli"}
+PENDING_SCRIPTS: dict[str, str] = {}
 # Settings a deployment file already gives a service whose settings class does not read them yet.
 # Remove an entry when its settings class has it: the test below fails until you do.
 PENDING_SETTINGS: dict[str, frozenset[str]] = {}

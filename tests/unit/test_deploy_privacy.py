@@ -88,9 +88,10 @@ def test_the_key_topic_and_the_protection_log_have_exactly_their_readers_and_wri
     users = acls(rendering)
     keys = {user: ops for user, topics in users.items() if (ops := topics.get(PERSON_KEYS_TOPIC))}
     assert keys == {**{u: {"Describe", "Read", "Write"} for u in INTAKE_USERS},
-                    "gvi-dashboard": {"Describe", "Read"}, "gvi-privacy": {"Describe", "Read", "Write"}}
+                    "gvi-dashboard": {"Describe", "Read"}, "gvi-privacy": {"Describe", "Read", "Write"},
+                    "gvi-auditor": {"Describe", "Read"}}  # verify: erased persons' claims are gone
     log = {user: ops for user, topics in users.items() if (ops := topics.get(DATA_PROTECTION_TOPIC))}
-    assert log == {"gvi-audit-checkpointer": {"Describe", "Read"},
+    assert log == {"gvi-audit-checkpointer": {"Describe", "Read"}, "gvi-auditor": {"Describe", "Read"},
                    "gvi-privacy": {"Describe", "Read", "Write"}}
     # gvi-privacy reads the sources to find a person's events and deadlines, writes none of them, and
     # reads nothing derived; it needs no consumer group and no transaction.

@@ -61,10 +61,11 @@ def test_a_dashboard_entry_is_byte_for_byte_what_it_was_before_the_count() -> No
 
 @pytest.mark.parametrize("settings", [AuditCliSettings, CheckpointerSettings])
 def test_the_chains_cover_the_source_topics_and_the_access_log(settings: type[AuditCliSettings]) -> None:
-    assert settings().chained_topics == ["incidents", "notifications", "sanctions", "access-log"]
-    assert settings(GVI_AUDIT_SOURCE_TOPICS="a,b", GVI_AUDIT_ACCESS_LOG_TOPIC="log").chained_topics == [
-        "a", "b", "log"]
+    assert settings().chained_topics == ["incidents", "notifications", "sanctions", "access-log",
+                                         "data-protection"]
+    assert settings(GVI_AUDIT_SOURCE_TOPICS="a,b", GVI_AUDIT_ACCESS_LOG_TOPIC="log",
+                    GVI_AUDIT_DATA_PROTECTION_TOPIC="dp").chained_topics == ["a", "b", "log", "dp"]
     assert settings(GVI_AUDIT_SOURCE_TOPICS="a,log", GVI_AUDIT_ACCESS_LOG_TOPIC="log").chained_topics == [
-        "a", "log"]
+        "a", "log", "data-protection"]
     with pytest.raises(ValidationError):
         settings(GVI_AUDIT_ACCESS_LOG_TOPIC="")

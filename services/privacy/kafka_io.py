@@ -1,0 +1,131 @@
+"""What `gvi-privacy` reads and writes besides the key topic: the source topics and the
+`data-protection` topic, read once to their end (assign + seek, no consumer group, read_committed),
+and the data-protection records, written one at a time by an idempotent producer (acks=all).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Sequence
+from typing import Any
+
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka.errors import KafkaError
+from pydantic import ValidationError
+
+from services.contracts.envelope import CloudEvent, read_event
+from services.contracts.protection import PersonsErased, RequestClosed, RequestOpened, read_protection_record
+from services.contracts.topics import RETRACTION_TYPE
+from services.infra.kafka_security import PLAINTEXT, KafkaSecurity
+
+__all__ = ["KafkaUnavailable", "ProtectionRecord", "events_of", "protection_records_of", "read_events",
+           "read_protection_records", "read_records", "write_record"]
+
+log = logging.getLogger("gvi.privacy.kafka")
+
+ProtectionRecord = RequestOpened | PersonsErased | RequestClosed
+
+
+class KafkaUnavailable(RuntimeError):
+    """Kafka could not be read or written in time."""
+
+
+async def read_records(bootstrap: str, topics: Sequence[str], *, security: KafkaSecurity = PLAINTEXT,
+                       timeout: float = 30.0) -> list[Any]:  # noqa: ASYNC109
+    """Every committed record of `topics` up to the end each partition had when the read began,
+    partition by partition in offset order. A topic that does not exist holds no records."""
+    try:
+        return await asyncio.wait_for(_read(bootstrap, topics, security), timeout)
+    except (KafkaError, OSError, TimeoutError) as exc:
+        raise KafkaUnavailable(f"Kafka at {bootstrap} could not be read within {timeout:g}s "
+                               f"({type(exc).__name__})") from exc
+
+
+async def _read(bootstrap: str, topics: Sequence[str], security: KafkaSecurity) -> list[Any]:
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap.split(","), client_id="gvi-privacy-read",
+                                group_id=None, enable_auto_commit=False, auto_offset_reset="earliest",
+                                isolation_level="read_committed", **security.aiokafka())
+    await consumer.start()
+    try:
+        partitions = [TopicPartition(topic, p) for topic in topics
+                      for p in sorted(await _partitions(consumer, topic))]
+        if not partitions:
+            return []
+        consumer.assign(partitions)
+        await consumer.seek_to_beginning(*partitions)
+        ends = await consumer.end_offsets(partitions)
+        found: dict[TopicPartition, list[Any]] = {tp: [] for tp in partitions}
+        while [tp for tp in partitions if await consumer.position(tp) < ends[tp]]:
+            batches = await consumer.getmany(timeout_ms=200, max_records=10_000)
+            for tp, records in batches.items():
+                found[tp] += [r for r in records if r.offset < ends[tp]]
+        return [record for tp in partitions for record in found[tp]]
+    finally:
+        await consumer.stop()
+
+
+async def _partitions(consumer: AIOKafkaConsumer, topic: str) -> set[int]:
+    found = consumer.partitions_for_topic(topic)
+    if not found:  # not in the client's metadata yet (as services.dashboard.kafka does)
+        await consumer._client.force_metadata_update()
+        found = consumer.partitions_for_topic(topic)
+    return set(found or ())
+
+
+_PERSONAL_MARKS = (b'"psn-', RETRACTION_TYPE.encode())
+
+
+def events_of(records: Sequence[Any], *, naming_persons: bool = False) -> list[CloudEvent]:
+    """The events among `records`; what is not an event is skipped, as every reader skips it. With
+    `naming_persons`, only those that may name a pseudonym, and retractions (what the retention
+    deadlines need), without parsing the others: most of a long log names no one."""
+    found = []
+    for record in records:
+        if naming_persons and not any(mark in (record.value or b"") for mark in _PERSONAL_MARKS):
+            continue
+        try:
+            found.append(read_event(record.value))
+        except (ValidationError, ValueError, TypeError):
+            continue
+    return found
+
+
+async def read_events(bootstrap: str, topics: Sequence[str], *, naming_persons: bool = False,
+                      **kw: Any) -> list[CloudEvent]:
+    return events_of(await read_records(bootstrap, topics, **kw), naming_persons=naming_persons)
+
+
+def protection_records_of(records: Sequence[Any]) -> list[ProtectionRecord]:
+    found: list[ProtectionRecord] = []
+    for record in records:
+        try:
+            found.append(read_protection_record(record.value))
+        except (ValidationError, ValueError, TypeError):
+            log.warning("a record of the data-protection topic is not a data-protection record; skipped")
+    return found
+
+
+async def read_protection_records(bootstrap: str, topic: str, **kw: Any) -> list[ProtectionRecord]:
+    """The topic's records in the order written (for one case: one partition, keyed by case)."""
+    found = protection_records_of(await read_records(bootstrap, [topic], **kw))
+    return sorted(found, key=lambda r: r.time)
+
+
+async def write_record(bootstrap: str, topic: str, record: ProtectionRecord, *,
+                       security: KafkaSecurity = PLAINTEXT,
+                       timeout: float = 30.0) -> None:  # noqa: ASYNC109
+    """Write one record and wait for every in-sync replica to have it."""
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap.split(","), client_id="gvi-privacy",
+                                acks="all", enable_idempotence=True, **security.aiokafka())
+    try:
+        await asyncio.wait_for(producer.start(), timeout)
+        await asyncio.wait_for(producer.send_and_wait(topic, record.to_json(), key=record.key()), timeout)
+    except (KafkaError, OSError, TimeoutError) as exc:
+        raise KafkaUnavailable(f"Kafka at {bootstrap} did not take the {record.action} record "
+                               f"({type(exc).__name__})") from exc
+    finally:
+        try:
+            await asyncio.wait_for(producer.stop(), 5)
+        except (KafkaError, OSError, TimeoutError):
+            log.debug("error while stopping the producer", exc_info=True)
