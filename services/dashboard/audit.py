@@ -19,7 +19,7 @@ from services.audit.api import AuditSnapshot, AuditView
 from services.audit.errors import AuditError, BrokerUnreachable
 from services.audit.settings import chained_topics
 from services.audit.signing import load_public_keys
-from services.contracts import ACCESS_LOG_TOPIC
+from services.contracts import ACCESS_LOG_TOPIC, DATA_PROTECTION_TOPIC
 from services.dashboard.ports import AuditTrailUnavailable
 from services.dashboard.settings import DashboardSettings
 
@@ -47,7 +47,8 @@ class KafkaAuditTrail:
                 raise AuditTrailUnavailable(str(exc)) from exc
             self._view = AuditView(self._settings.kafka_bootstrap_servers, keys,
                                    checkpoint_topic=self._settings.audit_checkpoint_topic,
-                                   topics=chained_topics(self._settings.audit_topics, ACCESS_LOG_TOPIC),
+                                   topics=chained_topics(self._settings.audit_topics, ACCESS_LOG_TOPIC,
+                                                         DATA_PROTECTION_TOPIC),
                                    timeout_s=self._settings.audit_timeout_seconds,
                                    security=self._settings.kafka_security())
             self._keys_path = path

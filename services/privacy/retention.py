@@ -36,7 +36,7 @@ __all__ = ["RetentionPolicy", "add_months", "deadlines", "due", "effective_event
 class RetentionPolicy:
     """`membership_months` after an assessment's `valid_until`; `person_years` after any other event."""
 
-    membership_months: int = 6
+    membership_months: int = 12
     person_years: int = 5
 
 

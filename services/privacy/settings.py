@@ -48,7 +48,7 @@ class RetentionSettings(BaseSettings):
 
     model_config = SettingsConfigDict(extra="ignore", populate_by_name=True, frozen=True)
 
-    retention_membership_months: int = Field(6, ge=0, le=1200,
+    retention_membership_months: int = Field(12, ge=0, le=1200,
                                              validation_alias="GVI_RETENTION_MEMBERSHIP_MONTHS")
     retention_person_years: int = Field(5, ge=0, le=100, validation_alias="GVI_RETENTION_PERSON_YEARS")
     retention_grace_days: float = Field(2.0, ge=0, validation_alias="GVI_RETENTION_GRACE_DAYS")

@@ -88,7 +88,7 @@ def test_due_is_every_deadline_at_or_before_now_and_is_the_same_when_asked_again
 def test_the_policy_comes_from_the_environment(monkeypatch: Any) -> None:
     from services.privacy.settings import RetentionSettings
 
-    assert RetentionSettings().retention_policy() == RetentionPolicy(6, 5)
+    assert RetentionSettings().retention_policy() == RetentionPolicy(12, 5)
     monkeypatch.setenv("GVI_RETENTION_MEMBERSHIP_MONTHS", "3")
     monkeypatch.setenv("GVI_RETENTION_PERSON_YEARS", "2")
     assert RetentionSettings().retention_policy() == RetentionPolicy(3, 2)
