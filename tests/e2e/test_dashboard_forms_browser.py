@@ -20,7 +20,6 @@ longer listed while the other still is.
 
 from __future__ import annotations
 
-import json
 import time
 import uuid
 from collections.abc import Iterator
@@ -45,6 +44,7 @@ from tests.e2e.test_dashboard_browser import (
 )
 from tests.examples import example_event
 from tests.integration.test_intake_kafka import read_topic
+from tests.privacy_support import opened_events
 
 WAIT_MS = 15_000
 MUNICIPALITY = ("/agencies/municipality", "municipality")
@@ -86,8 +86,9 @@ def running(bootstrap: str) -> Iterator[Running]:
 
 
 def events_in(bootstrap: str, topic: str) -> list[dict[str, Any]]:
-    """Every committed event of `topic`, read by a consumer that shares nothing with the services."""
-    return [json.loads(record.value) for record in read_topic(bootstrap, topic)]
+    """Every committed event of `topic`, read by a consumer that shares nothing with the services,
+    with the persons' clear values put back by the partnership's key (in Kafka they are sealed)."""
+    return opened_events(bootstrap, topic)
 
 
 def recorded(bootstrap: str, receipts: dict[str, tuple[str, tuple[str, str]]]) -> dict[str, dict[str, Any]]:
@@ -334,6 +335,8 @@ def test_a_coordinator_fills_every_municipality_form_with_the_keyboard_and_no_sc
         spec.event_type for name, spec in FORMS.items() if name != "relation-ended"}
     # every receipt's event in the topic, once, of its type and agency, with what was typed
     events = recorded(running.bootstrap, receipts)
+    raw = b"".join(r.value for r in read_topic(running.bootstrap, "notifications"))
+    assert f"mun:s-{uid}".encode() not in raw  # in Kafka the persons typed are pseudonyms
     assert events[held_id]["data"] == {
         "call_in_id": call_in,
         "attended": [{"group_id": group, "person_ref": f"mun:s-{uid}-1"},

@@ -1,0 +1,26 @@
+"""Reading sealed records back in tests, as the partnership's key holders would: the key ring from
+the `person-keys` topic (development master key), and events opened with it."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from services.contracts import PERSON_KEYS_TOPIC
+from services.privacy.keys import DEV_MASTER_KEY_FILE, KeyRing, MasterKey
+from services.privacy.sealing import unsealed
+from tests.integration.test_intake_kafka import read_topic
+
+
+def dev_key_ring(bootstrap: str) -> KeyRing:
+    """Every claim in the topic, applied in its order, with the development master key."""
+    ring = KeyRing(MasterKey.from_file(DEV_MASTER_KEY_FILE, development=True))
+    for record in read_topic(bootstrap, PERSON_KEYS_TOPIC):
+        ring.apply(record.key.decode(), record.value)
+    return ring
+
+
+def opened_events(bootstrap: str, topic: str) -> list[dict[str, Any]]:
+    """Every committed event of `topic` with its persons' clear values put back (as posted)."""
+    ring = dev_key_ring(bootstrap)
+    return [unsealed(json.loads(record.value), ring.data_key) for record in read_topic(bootstrap, topic)]
