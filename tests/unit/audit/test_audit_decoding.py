@@ -8,7 +8,7 @@ import marshal
 import pytest
 from hypothesis import HealthCheck, given, settings
 
-from services.audit.decoding import _SPECS, decode_value, packed, unpacked
+from services.audit.library.decoding import _SPECS, decode_value, packed, unpacked
 from services.contracts import EVENT_TYPES, CloudEvent
 from services.sanctions.domain import Fact
 from tests.examples import example_event
