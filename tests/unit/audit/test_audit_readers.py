@@ -41,7 +41,7 @@ def test_an_error_a_helper_process_reports_is_raised_as_the_same_kind() -> None:
 
     unreachable = errors.reported(*errors.report(errors.BrokerUnreachable("no broker"), "a reader process"))
     assert type(unreachable) is errors.BrokerUnreachable and str(unreachable) == "no broker"
-    other = errors.reported(*errors.report(KeyError("x"), "a shard process"))
+    other = errors.reported(*errors.report(KeyError("x"), "a reader process"))
     assert type(other) is errors.AuditError
-    assert str(other) == "a shard process failed: KeyError: 'x'"
+    assert str(other) == "a reader process failed: KeyError: 'x'"
     assert type(errors.reported("report", "not an error class")) is errors.AuditError
