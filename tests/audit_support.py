@@ -6,6 +6,7 @@ and recreating a "source topic" never touches the session's shared topics other 
 
 from __future__ import annotations
 
+import sys
 import time
 import uuid
 from collections.abc import Iterator, Sequence
@@ -18,14 +19,18 @@ from kafka.admin import KafkaAdminClient, NewTopic
 from kafka.errors import TopicAlreadyExistsError, UnknownTopicOrPartitionError
 from prometheus_client import CollectorRegistry
 
-from services.audit.checkpointer import Checkpointer
-from services.audit.kafka_log import LogReader
-from services.audit.metrics import CheckpointerMetrics
-from services.audit.settings import CheckpointerSettings, chained_topics
-from services.audit.signing import PublicKeys, SigningKey
-from services.audit.verify import VerificationReport, verify_log
+from services.audit.checkpointer import Checkpointer, CheckpointerSettings
+from services.audit.checkpointer.metrics import CheckpointerMetrics
+from services.audit.library import chained_topics
+from services.audit.library.kafka_log import LogReader
+from services.audit.library.signing import PublicKeys, SigningKey
+from services.audit.library.verify import VerificationReport, verify_log
 
 Headers = list[tuple[str, bytes]]
+
+GVI_AUDIT = (sys.executable, "-m", "services.audit.cli")
+"""`gvi-audit` as a command: what the console script runs, from this checkout's code (the virtualenv's
+script would import whichever checkout its editable install names)."""
 
 
 @dataclass(frozen=True)

@@ -7,14 +7,15 @@ naming a group or only a person, support offers and retractions, with `recordedt
 after `time`. Then, in the same run:
 * the baseline: one raw `KafkaConsumer` (assign + seek, read_committed) counts every record, in a
   command of its own (`devtools.bench.raw_read`) timed as `gvi-audit` is, from its start to its exit;
-* `gvi-audit replay --out /dev/null` runs as the auditor would run it (its own process); events/s is
-  over the process's whole life (by default the rules run in the reader processes, each for some
-  groups). The raw read and the replay run one after the other `PAIRS` times, and the pair with the
-  median ratio is the figure (each pair's ratio is printed too); then the replay runs once more with
-  `--in-one-process` (the rules in the replay process). Replay starts
-  reader processes (one per core), so its memory is the peak, sampled every 50 ms, of the
-  proportional set size (PSS) summed over the replay process and its descendants (shared pages
-  counted once), or its own `wait4` peak resident size if that is larger;
+* `gvi-audit replay --out /dev/null` runs as the auditor would run it (its own process, started as
+  the console script starts it: `python -m services.audit.cli`); events/s is over the process's
+  whole life. It reads the log in reader processes (one per core) and computes the rules in its
+  own process. The raw read and the replay run one after the other `PAIRS` times, and the pair
+  with the median ratio is the figure (each pair's ratio is printed too). The targets are the
+  replay's own: >= 20,000 events/s and < 1 GB for 1,000,000 events; its share of the raw read is
+  shown, not judged. Its memory is the peak, sampled every 50 ms, of the proportional set size
+  (PSS) summed over the replay process and its reader processes (shared pages counted once), or
+  its own `wait4` peak resident size if that is larger;
 * `gvi-audit verify` (the hash chains over every record; no checkpointer runs, so nothing is
   checked against signatures: this is the chaining cost alone).
 """
@@ -162,7 +163,7 @@ def _gvi_audit(bootstrap: str, *args: str) -> tuple[float, int, int]:
     """(seconds, peak memory in bytes, exit code) of one `gvi-audit` run (see `_command`)."""
     env = {**os.environ, "GVI_ENV": "development", "GVI_AUDITOR_KEY": "dev-auditor-key",
            "KAFKA_BOOTSTRAP_SERVERS": bootstrap}
-    argv = [str(Path(sys.executable).parent / "gvi-audit"), "--no-progress", *args]
+    argv = [sys.executable, "-m", "services.audit.cli", "--no-progress", *args]
     elapsed, peak, code, _ = _command(argv, env)
     return elapsed, peak, code
 
@@ -206,11 +207,10 @@ a single pair's ratio moves by a few points with what else runs; the median pair
 @dataclass(frozen=True)
 class AuditResult:
     figures: list[Figure]
-    """The median pair's replay, then `--in-one-process` and verify (each beside the raw read)."""
+    """The median pair's replay, then verify (each beside the raw read)."""
     events: int
     replay_peak: int
-    """The largest peak memory of the default replay's runs."""
-    whole_peak: int
+    """The largest peak memory of the replay's runs."""
     ratios: list[float]
     """Each pair's replay / raw read, in the order run."""
 
@@ -234,23 +234,19 @@ def run_audit_bench(bootstrap: str, *, scale: float = 1.0) -> AuditResult:
         pairs.append((raw_s, replay_s, peak))
     raw_s, replay_s = median_pair([(raw, replay) for raw, replay, _ in pairs])
     replay_rss = max(peak for _, _, peak in pairs)
-    whole_s, whole_rss, code = _gvi_audit(bootstrap, "replay", "--in-one-process", "--out", os.devnull)
-    if code != 0:
-        raise RuntimeError(f"gvi-audit replay --in-one-process exited with {code}")
     key_dir = Path("var/audit")
     if not (key_dir / "signing-key.pub").exists():
-        from services.audit.signing import generate_key_file
+        from services.audit.library import generate_key_file
         generate_key_file(key_dir / "signing-key.pem")
     verify_s, _, _ = _gvi_audit(bootstrap, "verify", "--grace-seconds", "1e9")
     figures = [Figure("replay (all groups)", n / replay_s, NAN, NAN, n / raw_s, NAN, NAN),
-               Figure("replay --in-one-process", n / whole_s, NAN, NAN, n / raw_s, NAN, NAN),
                Figure("verify (hash chains)", n / verify_s, NAN, NAN, n / raw_s, NAN, NAN)]
-    return AuditResult(figures, n, replay_rss, whole_rss, [raw / replay for raw, replay, _ in pairs])
+    return AuditResult(figures, n, replay_rss, [raw / replay for raw, replay, _ in pairs])
 
 
 def report(result: AuditResult) -> None:
-    figures, n, rss, whole_rss = result.figures, result.events, result.replay_peak, result.whole_peak
-    replay, whole = figures[0], figures[1]
+    figures, n, rss = result.figures, result.events, result.replay_peak
+    replay, verify = figures[0], figures[1]
 
     def memory(label: str, peak: int) -> tuple[str, bool]:
         per_million = peak / n * 1_000_000 if n < 1_000_000 else peak
@@ -259,13 +255,11 @@ def report(result: AuditResult) -> None:
                 per_million < 2**30)
 
     print_table(f"Audit ({n:,} events) beside a raw kafka-python consumer of the same topics", figures, [
-        (f"replay >= 50% of the raw read ({replay.ratio:.1%}, the median of {len(result.ratios)} pairs: "
-         + ", ".join(f"{r:.1%}" for r in result.ratios) + ")", replay.ratio >= 0.5),
         (f"replay >= 20,000 events/s ({replay.events_per_s:,.0f})", replay.events_per_s >= 20_000),
         memory("replay", rss),
-        # the other way to replay, shown for comparison: the targets are the default's
-        (f"replay --in-one-process: {whole.ratio:.1%} of the raw read", None),
-        (memory("replay --in-one-process", whole_rss)[0], None),
+        (f"replay: {replay.ratio:.1%} of the raw read (the median of {len(result.ratios)} pairs: "
+         + ", ".join(f"{r:.1%}" for r in result.ratios) + ")", None),
+        (f"verify: {verify.ratio:.1%} of the raw read", None),
     ])
 
 

@@ -1,4 +1,4 @@
-"""The auditors' view of the audit trail: `services.audit.api.AuditView` behind the dashboard's
+"""The auditors' view of the audit trail: `services.audit.library.AuditView` behind the dashboard's
 `AuditTrail` port.
 
 `AuditView.snapshot` reads the whole `audit-checkpoints` topic with kafka-python (blocking), so it
@@ -15,10 +15,14 @@ import time
 from pathlib import Path
 from typing import Any
 
-from services.audit.api import AuditSnapshot, AuditView
-from services.audit.errors import AuditError, BrokerUnreachable
-from services.audit.settings import chained_topics
-from services.audit.signing import load_public_keys
+from services.audit.library import (
+    AuditError,
+    AuditSnapshot,
+    AuditView,
+    BrokerUnreachable,
+    chained_topics,
+    load_public_keys,
+)
 from services.contracts import ACCESS_LOG_TOPIC, DATA_PROTECTION_TOPIC
 from services.dashboard.ports import AuditTrailUnavailable
 from services.dashboard.settings import DashboardSettings

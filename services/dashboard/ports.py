@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import Protocol
 
-from services.audit.api import AuditSnapshot
+from services.audit.library import AuditSnapshot
 from services.contracts.access import AccessEntry
 
 __all__ = ["AccessLog", "AccessLogUnavailable", "AuditTrail", "AuditTrailUnavailable", "FixedAuditTrail",

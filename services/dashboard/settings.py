@@ -9,7 +9,7 @@ from typing import Literal, Self
 from pydantic import Field, field_validator, model_validator
 from pydantic_settings import SettingsConfigDict
 
-from services.audit.settings import DEV_DATA_DIR, default_source_topics
+from services.audit.library import DEV_DATA_DIR, default_source_topics
 from services.contracts import AUDIT_CHECKPOINTS_TOPIC
 from services.infra.kafka_security import KafkaClientSettings
 from services.infra.operator_endpoints import ApiDocs, MetricsTokenFile

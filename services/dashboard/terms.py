@@ -15,7 +15,7 @@ from collections.abc import Mapping
 from enum import StrEnum
 from typing import get_args
 
-from services.audit.auditors import Role as AuditorRole
+from services.audit.library import Role as AuditorRole
 from services.contracts.access import Resource
 from services.contracts.events import (
     EVENT_TYPES,
@@ -209,7 +209,7 @@ _PROBLEM_KIND: Terms = {
     "truncated": ("truncated", "avkortad"),
     "unchecked": ("not covered by a checkpoint", "inte täckt av någon kontrollpunkt"),
 }
-"""What `gvi-audit verify` found wrong with a checkpoint (`services.audit.verify.Problem.kind`)."""
+"""What `gvi-audit verify` found wrong with a checkpoint (`services.audit.library.Problem.kind`)."""
 
 TERMS: Mapping[str, Terms] = {
     "incident_kind": _INCIDENT_KIND, "sanction_kind": _SANCTION_KIND, "warning_channel": _WARNING_CHANNEL,

@@ -25,7 +25,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 from markupsafe import Markup
 
-from services.audit.api import AuditSnapshot
+from services.audit.library import AuditSnapshot
 from services.contracts.access import Resource
 from services.dashboard.api import (
     area_lookup,

@@ -20,6 +20,7 @@ from devtools.broker import free_port
 from services.contracts import CloudEvent, owner_of, partition_key
 from services.sanctions.domain import derive
 from services.sanctions.domain.records import states_document
+from tests.audit_support import GVI_AUDIT
 from tests.integration.test_audit_replay import scenario
 from tests.unit.domain import builders as b
 
@@ -62,7 +63,7 @@ def replay_equals_live(bootstrap: str, timeout: float = 120) -> subprocess.Compl
     """`gvi-audit replay --compare-live` until the processor has caught up (exit 0) or time runs out."""
     env = {"PATH": "/usr/bin:/bin", "GVI_ENV": "development", "GVI_AUDITOR_KEY": "dev-auditor-key",
            "KAFKA_BOOTSTRAP_SERVERS": bootstrap}
-    command = [str(Path(sys.executable).parent / "gvi-audit"), "--no-progress", "replay", "--compare-live"]
+    command = [*GVI_AUDIT, "--no-progress", "replay", "--compare-live"]
     deadline = time.monotonic() + timeout
     while True:
         answer = subprocess.run(command, env=env, capture_output=True, timeout=120)

@@ -16,7 +16,7 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from services.audit.cli import main as gvi_audit
-from services.audit.signing import SigningKey, public_line
+from services.audit.library.signing import SigningKey, public_line
 from services.contracts import GROUP_STATE_TOPIC, SOURCE_TOPIC_NAMES, Service
 from services.privacy.cli import main as gvi_privacy
 from tests.audit_support import TopicSet, running_checkpointer

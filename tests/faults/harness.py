@@ -32,6 +32,7 @@ from devtools.broker import KafkaBroker, die_with_parent, free_port
 from devtools.run import service_env, services_to_run
 from services.infra.topics import ensure_topics
 from services.sanctions.domain.records import group_key
+from tests.audit_support import GVI_AUDIT
 from tests.integration.test_intake_kafka import read_topic
 
 REPO = Path(__file__).resolve().parents[2]
@@ -270,7 +271,7 @@ def replay_compare(bootstrap: str) -> subprocess.CompletedProcess[bytes]:
     are byte-identical to the replay of the log, 1 when they differ."""
     env = {**os.environ, "GVI_ENV": "development", "GVI_AUDITOR_KEY": "dev-auditor-key",
            "KAFKA_BOOTSTRAP_SERVERS": bootstrap}
-    command = [str(Path(sys.executable).parent / "gvi-audit"), "--no-progress", "replay", "--compare-live"]
+    command = [*GVI_AUDIT, "--no-progress", "replay", "--compare-live"]
     return subprocess.run(command, env=env, cwd=REPO, capture_output=True, timeout=120, check=False)
 
 

@@ -17,10 +17,10 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from kafka import KafkaProducer
 
 from devtools.broker import free_port
-from services.audit.api import AuditView
-from services.audit.checkpoints import Checkpoint, checkpoint_key, decode
-from services.audit.signing import SigningKey, load_public_keys
-from tests.audit_support import TopicSet, produce_transactions, read_all, topic_set
+from services.audit.library.api import AuditView
+from services.audit.library.checkpoints import Checkpoint, checkpoint_key, decode
+from services.audit.library.signing import SigningKey, load_public_keys
+from tests.audit_support import GVI_AUDIT, TopicSet, produce_transactions, read_all, topic_set
 
 
 @pytest.fixture
@@ -52,7 +52,7 @@ def gvi_audit(topics: TopicSet, *args: str) -> subprocess.CompletedProcess[str]:
     env = {"PATH": "/usr/bin:/bin", "GVI_ENV": "development", "GVI_AUDITOR_KEY": "dev-auditor-key",
            "PYTHONPATH": str(Path(__file__).resolve().parents[2]),  # this checkout's code
            **topics.env()}
-    return subprocess.run([str(Path(sys.executable).parent / "gvi-audit"), "--no-progress", *args], env=env,
+    return subprocess.run([*GVI_AUDIT, "--no-progress", *args], env=env,
                           capture_output=True, text=True, timeout=120)
 
 
@@ -109,7 +109,7 @@ def test_verify_without_a_broker_is_one_line_and_exit_3(tmp_path: Path) -> None:
     (tmp_path / "k.pub").write_text("")
     answer = gvi_audit(topics, "--timeout", "2", "verify", "--public-keys", str(tmp_path / "k.pub"))
     assert answer.returncode == 2 and answer.stderr.count("\n") == 1  # the empty keys file comes first
-    from services.audit.signing import generate_key_file
+    from services.audit.library.signing import generate_key_file
     generate_key_file(tmp_path / "k.pem")
     answer = gvi_audit(topics, "--timeout", "2", "verify", "--public-keys", str(tmp_path / "k.pub"))
     assert answer.returncode == 3, answer.stderr

@@ -8,7 +8,6 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import sys
 import time
 import uuid
 from collections.abc import Sequence
@@ -21,12 +20,13 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from kafka import KafkaProducer
 
 from devtools.broker import free_port
-from services.audit.access import KafkaAccessLog, export_entry
-from services.audit.auditors import Auditor, Role
-from services.audit.signing import PublicKeys, SigningKey, public_line
+from services.audit.library.access import KafkaAccessLog, export_entry
+from services.audit.library.auditors import Auditor, Role
+from services.audit.library.signing import PublicKeys, SigningKey, public_line
 from services.contracts import partition_key
 from services.contracts.access import AccessEntry, Resource
 from tests.audit_support import (
+    GVI_AUDIT,
     TopicSet,
     create_topics,
     delete_topic,
@@ -69,7 +69,7 @@ def _env(topics: TopicSet, key: str, **extra: str) -> dict[str, str]:
 
 
 def _command(*args: str | Path) -> list[str]:
-    return [str(Path(sys.executable).parent / "gvi-audit"), "--no-progress", *map(str, args)]
+    return [*GVI_AUDIT, "--no-progress", *map(str, args)]
 
 
 def gvi_audit(topics: TopicSet, *args: str | Path, key: str = "dev-dpo-key",

@@ -9,8 +9,8 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from kafka import KafkaProducer
 
-from services.audit.checkpoints import Checkpoint, checkpoint_key, decode
-from services.audit.signing import PublicKeys, SigningKey
+from services.audit.library.checkpoints import Checkpoint, checkpoint_key, decode
+from services.audit.library.signing import PublicKeys, SigningKey
 from tests.audit_support import (
     TopicSet,
     create_topics,

@@ -16,8 +16,8 @@ from fastapi.testclient import TestClient
 from kafka import KafkaProducer
 
 from devtools.broker import free_port
-from services.audit.checkpoints import Checkpoint, checkpoint_key, decode
-from services.audit.signing import PublicKeys, SigningKey, public_line
+from services.audit.library.checkpoints import Checkpoint, checkpoint_key, decode
+from services.audit.library.signing import PublicKeys, SigningKey, public_line
 from services.dashboard.app import create_app
 from services.dashboard.settings import DashboardSettings
 from tests.audit_support import (

@@ -35,8 +35,8 @@ from kafka.admin import ResourceType as KafkaResourceType
 from kafka.errors import KafkaError
 
 from devtools.broker import KafkaBroker, SecureListener, free_port
+from services.audit.checkpointer import CheckpointerSettings
 from services.audit.checkpointer import create_app as create_checkpointer
-from services.audit.settings import CheckpointerSettings
 from services.contracts import DATA_PROTECTION_TOPIC, PERSON_KEYS_TOPIC, Service
 from services.contracts.protection import Basis, PersonsErased
 from services.infra.kafka_security import KafkaClientSettings, KafkaSecurity
@@ -45,6 +45,7 @@ from services.intake.api import create_app as create_intake
 from services.intake.settings import IntakeSettings
 from services.privacy.kafka_keys import KafkaKeyStore, read_key_ring
 from services.privacy.keys import DEV_MASTER_KEY_FILE, KeyRing, MasterKey
+from tests.audit_support import GVI_AUDIT
 from tests.examples import example_event
 from tests.integration.test_dashboard_kafka import dashboard, token
 from tests.integration.test_intake_kafka import AGENCIES, post, read_topic
@@ -206,7 +207,7 @@ def test_processor_dashboard_and_checkpointer_work_with_their_own_users(
     auditor_env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "GVI_ENV": "development",
                    "PYTHONPATH": str(Path(__file__).resolve().parents[2]),
                    "GVI_AUDITOR_KEY": "dev-auditor-key", **secure_kafka.env("gvi-auditor")}
-    answer = subprocess.run([str(Path(sys.executable).parent / "gvi-audit"), "--no-progress", "replay",
+    answer = subprocess.run([*GVI_AUDIT, "--no-progress", "replay",
                              "--readers", "2", "--compare-live"], env=auditor_env, capture_output=True,
                             timeout=120)
     assert answer.returncode == 0, answer.stderr
@@ -219,7 +220,7 @@ def test_processor_dashboard_and_checkpointer_work_with_their_own_users(
     logged = [json.loads(r.value) for r in read_topic(secure_kafka.setup_bootstrap, "access-log")]
     assert [e["resource"] for e in logged if e["resource_id"] == group] == ["group", "group_people"]
     # an export, logged first on the access log with the same user, which may write there
-    exported = subprocess.run([str(Path(sys.executable).parent / "gvi-audit"), "--no-progress", "export",
+    exported = subprocess.run([*GVI_AUDIT, "--no-progress", "export",
                                "--format", "jsonl"], env={**auditor_env, "GVI_AUDITOR_KEY": "dev-dpo-key"},
                               capture_output=True, timeout=120)
     assert exported.returncode == 0, exported.stderr

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from services.audit.kafka_log import LogReader
+from services.audit.library import LogReader
 from services.contracts import DATA_PROTECTION_TOPIC, PERSON_KEYS_TOPIC, SOURCE_TOPIC_NAMES, Service
 from services.contracts.envelope import read_event
 from services.contracts.protection import Basis, PersonsErased, read_protection_record

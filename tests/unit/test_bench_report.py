@@ -19,12 +19,12 @@ def test_a_failed_target_fails_the_command_and_is_listed_at_the_end(
         capsys: pytest.CaptureFixture[str]) -> None:
     print_table("Audit", [FIGURE], [("replay >= 50% of the raw read (46.2%)", False),
                                     ("replay >= 20,000 events/s", True),
-                                    ("replay --in-one-process: 34.0% of the raw read", None)])
+                                    ("verify: 74.0% of the raw read", None)])
     print_table("Intake", [FIGURE], [("batch intake >= 50% of the raw producer", True)])
     assert exit_code() == 1
     out = capsys.readouterr().out
     assert "[FAIL] replay >= 50% of the raw read (46.2%)" in out
-    assert "[info] replay --in-one-process: 34.0% of the raw read" in out
+    assert "[info] verify: 74.0% of the raw read" in out
     assert out.rstrip().endswith("1 target(s) not met:\n  replay >= 50% of the raw read (46.2%)")
 
 

@@ -27,6 +27,7 @@ from pydantic_settings import BaseSettings
 
 from devtools.broker import kafka_version
 from devtools.deploy import prometheus_rule
+from services.audit.library import AuditSettings
 from services.contracts import Service, owner_of
 from services.contracts.topics import ALL_TOPICS, SOURCE_TOPICS
 from services.dashboard.forms import FORMS
@@ -107,7 +108,8 @@ def settings_of(module: str) -> type[BaseSettings]:
             if not module_exists(candidate):
                 continue
             loaded = importlib.import_module(candidate)
-            shared = (BaseSettings, KafkaClientSettings, ServerLimitSettings, PersonalDataSettings)
+            shared = (BaseSettings, KafkaClientSettings, ServerLimitSettings, AuditSettings,  # bases
+                      PersonalDataSettings)
             found.update(v for v in vars(loaded).values() if isinstance(v, type)
                          and issubclass(v, BaseSettings) and v not in shared
                          and v.__module__.startswith("services."))

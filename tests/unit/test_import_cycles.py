@@ -3,7 +3,7 @@
 Each module's imports are read from its source with `ast` (nothing is imported): `import x`,
 `from x import y` (an edge to `x.y` when that is a module, else to `x`) and relative imports,
 wherever they stand, at module level or deferred inside a function, since a deferred import is a
-dependency all the same (the audit's `cli ↔ command ↔ sharding` cycle was one). Imports under
+dependency all the same. Imports under
 `if TYPE_CHECKING:` are left out: they never run. A package's `__init__` is a module of its own; a
 module is not taken to import its parent packages, which Python imports first anyway.
 """

@@ -15,9 +15,9 @@ import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
+from services.audit.checkpointer import CheckpointerSettings
 from services.audit.checkpointer import create_app as create_checkpointer
-from services.audit.settings import CheckpointerSettings
-from services.audit.signing import generate_key_file
+from services.audit.library.signing import generate_key_file
 from services.contracts import Service
 from services.dashboard.app import Adapters as DashboardAdapters
 from services.dashboard.app import create_app as create_dashboard

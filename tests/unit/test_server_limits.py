@@ -260,7 +260,7 @@ def test_processor_answers_503_above_the_connection_limit(processor_port: int) -
 
 
 def test_every_http_service_takes_the_limits_from_its_settings(monkeypatch: pytest.MonkeyPatch) -> None:
-    from services.audit.settings import CheckpointerSettings
+    from services.audit.checkpointer import CheckpointerSettings
     from services.dashboard.settings import DashboardSettings
     from services.sanctions.processor.settings import ProcessorSettings
 
@@ -274,7 +274,7 @@ def test_every_http_service_takes_the_limits_from_its_settings(monkeypatch: pyte
 
 
 def test_the_runners_pass_the_limits_to_uvicorn(monkeypatch: pytest.MonkeyPatch, tmp_path: Any) -> None:
-    from services.audit import checkpointer
+    from services.audit.checkpointer import service as checkpointer
     from services.dashboard.__main__ import server_options
     from services.dashboard.settings import DashboardSettings
     from services.intake import runner

@@ -9,13 +9,12 @@ from pathlib import Path
 import pytest
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
-from services.audit.auditors import Role, load_auditors
-from services.audit.checkpointer import load_key
+from services.audit.checkpointer import CheckpointerSettings, load_key
 from services.audit.cli import parse_time
-from services.audit.errors import AccessDenied, ConfigError
-from services.audit.export import WITHHELD, Pseudonymiser, load_pseudonym_key
-from services.audit.settings import CheckpointerSettings
-from services.audit.signing import generate_key_file, load_public_keys, load_signing_key, public_line
+from services.audit.library.auditors import Role, load_auditors
+from services.audit.library.errors import AccessDenied, ConfigError
+from services.audit.library.export import WITHHELD, Pseudonymiser, load_pseudonym_key
+from services.audit.library.signing import generate_key_file, load_public_keys, load_signing_key, public_line
 
 DEV_FILE = Path("deploy/config/auditors.dev.toml")
 
@@ -97,7 +96,7 @@ def test_replay_decodes_a_record_exactly_as_the_contract_parses_it() -> None:
     import json
     from types import SimpleNamespace
 
-    from services.audit.replay import decode_fact
+    from services.audit.library.replay import decode_fact
     from services.contracts import parse_event
     from tests.examples import event_types, example_event
 

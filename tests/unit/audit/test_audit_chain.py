@@ -8,11 +8,11 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from services.audit.chain import ChainState, LogRecord, encode_record, genesis
-from services.audit.checkpoints import Checkpoint, decode
-from services.audit.keeper import ChainKeeper
-from services.audit.signing import PublicKeys, SigningKey
-from services.audit.verify import PartitionVerifier
+from services.audit.checkpointer.keeper import ChainKeeper
+from services.audit.library.chain import ChainState, LogRecord, encode_record, genesis
+from services.audit.library.checkpoints import Checkpoint, decode
+from services.audit.library.signing import PublicKeys, SigningKey
+from services.audit.library.verify import PartitionVerifier
 
 KEY = SigningKey(Ed25519PrivateKey.generate())
 KEYS = PublicKeys.of(KEY.public)

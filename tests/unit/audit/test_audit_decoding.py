@@ -8,7 +8,7 @@ import marshal
 import pytest
 from hypothesis import HealthCheck, given, settings
 
-from services.audit.decoding import _SPECS, decode_value, packed, unpacked
+from services.audit.library.decoding import _SPECS, decode_value, packed, unpacked
 from services.contracts import EVENT_TYPES, CloudEvent
 from services.sanctions.domain import Fact
 from tests.examples import example_event
@@ -88,35 +88,6 @@ def test_a_fact_with_a_time_not_in_utc_travels_as_its_record() -> None:
     elsewhere = fact._replace(time=fact.time.astimezone(timezone(timedelta(hours=2))))
     assert packed(elsewhere, value) == value
     assert unpacked(value, "sanctions", 0, 1) == fact
-
-
-@pytest.mark.parametrize("event_type", sorted(EVENT_TYPES))
-def test_a_lean_fact_is_the_same_fact(event_type: str) -> None:
-    value = _accepted(example_event(event_type, id="ev-1", time="2026-02-28T23:30:00+02:00"))
-    _assert_same(decode_value(value, "incidents", 3, 7), decode_value(value, "incidents", 3, 7, lean=True))
-
-
-def test_lean_facts_take_less_memory() -> None:
-    import gc
-    import tracemalloc
-
-    values = [_accepted(example_event("gvi.sanction.recorded.v1", id=f"s-{i}")) for i in range(500)]
-
-    def held(lean: bool) -> int:
-        decode_value(values[0], "sanctions", 0, 0, lean=lean)  # shared strings in place
-        gc.collect()  # no collection of earlier tests' garbage inside the measurement
-        gc.disable()
-        tracemalloc.start()
-        try:
-            facts = [decode_value(v, "sanctions", 0, i, lean=lean) for i, v in enumerate(values)]
-            size = tracemalloc.get_traced_memory()[0]
-        finally:
-            tracemalloc.stop()
-            gc.enable()
-        assert all(facts)
-        return size
-
-    assert held(lean=True) < held(lean=False) - 20 * len(values)  # a shard keeps ~333,000 of them
 
 
 def test_payloads_giving_different_fields_of_the_same_number_keep_their_own_sets() -> None:

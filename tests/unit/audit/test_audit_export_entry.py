@@ -7,10 +7,11 @@ from datetime import UTC, datetime
 import pytest
 from pydantic import ValidationError
 
-from services.audit.access import count_person_refs, export_entry
-from services.audit.auditors import Auditor, Role
-from services.audit.export import Pseudonymiser, event_rows
-from services.audit.settings import AuditCliSettings, CheckpointerSettings
+from services.audit.checkpointer import CheckpointerSettings
+from services.audit.cli.settings import AuditCliSettings
+from services.audit.library.access import count_person_refs, export_entry
+from services.audit.library.auditors import Auditor, Role
+from services.audit.library.export import Pseudonymiser, event_rows
 from services.contracts import canonical_json
 from services.contracts.access import AccessEntry, Resource
 from services.sanctions.domain import Fact

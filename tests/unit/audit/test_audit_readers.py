@@ -6,9 +6,9 @@ import socket
 
 import pytest
 
-from services.audit.errors import BrokerUnreachable
-from services.audit.kafka_log import TopicPartition
-from services.audit.readers import _read_in_processes, balanced_shares
+from services.audit.library.errors import BrokerUnreachable
+from services.audit.library.kafka_log import TopicPartition
+from services.audit.library.readers import _read_in_processes, balanced_shares
 from services.infra.kafka_security import PLAINTEXT
 
 pytestmark = pytest.mark.unit
@@ -37,11 +37,11 @@ def test_a_reader_process_that_cannot_reach_kafka_fails_the_read_with_its_own_on
 
 
 def test_an_error_a_helper_process_reports_is_raised_as_the_same_kind() -> None:
-    from services.audit import errors
+    from services.audit.library import errors
 
     unreachable = errors.reported(*errors.report(errors.BrokerUnreachable("no broker"), "a reader process"))
     assert type(unreachable) is errors.BrokerUnreachable and str(unreachable) == "no broker"
-    other = errors.reported(*errors.report(KeyError("x"), "a shard process"))
+    other = errors.reported(*errors.report(KeyError("x"), "a reader process"))
     assert type(other) is errors.AuditError
-    assert str(other) == "a shard process failed: KeyError: 'x'"
+    assert str(other) == "a reader process failed: KeyError: 'x'"
     assert type(errors.reported("report", "not an error class")) is errors.AuditError

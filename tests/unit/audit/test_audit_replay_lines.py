@@ -7,7 +7,7 @@ from types import SimpleNamespace
 import pytest
 
 from devtools.bench.audit import make_log
-from services.audit.replay import bulk, decode_fact, state_lines
+from services.audit.library.replay import bulk, decode_fact, state_lines
 from services.sanctions.domain import derive
 from services.sanctions.domain.records import states_document
 
@@ -29,8 +29,8 @@ def test_state_lines_equal_the_states_document_of_derive_one_line_per_group() ->
 def test_an_id_an_agency_gave_to_a_support_offer_and_a_sanction_counts_once_as_in_the_processor() -> None:
     from datetime import timedelta
 
-    from services.audit.decoding import decode_value
-    from services.audit.replay import Cut, ReplayStats, read_facts
+    from services.audit.library.decoding import decode_value
+    from services.audit.library.replay import Cut, ReplayStats, read_facts
     from services.sanctions.domain import Ledger
     from tests.unit.domain import builders as b
 

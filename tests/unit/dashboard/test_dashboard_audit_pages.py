@@ -7,9 +7,9 @@ from __future__ import annotations
 
 import re
 
-from services.audit.api import AuditSnapshot, PartitionCheckpoints
-from services.audit.checkpoints import VerificationRecord
-from services.audit.verify import Problem
+from services.audit.library.api import AuditSnapshot, PartitionCheckpoints
+from services.audit.library.checkpoints import VerificationRecord
+from services.audit.library.verify import Problem
 from services.dashboard.ports import AuditTrailUnavailable
 from tests.unit.dashboard.test_dashboard_http import Harness
 from tests.unit.domain import builders as b

@@ -16,7 +16,7 @@ import pytest
 import services.contracts
 import services.sanctions.domain
 from devtools.scenario import build_scenario
-from services.audit.auditors import Role as AuditorRole
+from services.audit.library.auditors import Role as AuditorRole
 from services.contracts.access import Resource
 from services.contracts.events import EVENT_TYPES
 from services.contracts.protection import Basis, Outcome, RequestKind

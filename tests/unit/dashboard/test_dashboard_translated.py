@@ -28,10 +28,10 @@ import pytest
 from fastapi.testclient import TestClient
 
 import services.contracts.events as events
-from services.audit import verify
-from services.audit.access import export_entry
-from services.audit.auditors import Auditor
-from services.audit.auditors import Role as AuditorRole
+from services.audit.library import verify
+from services.audit.library.access import export_entry
+from services.audit.library.auditors import Auditor
+from services.audit.library.auditors import Role as AuditorRole
 from services.contracts.access import AccessEntry, Resource
 from services.dashboard.app import Adapters, create_app
 from services.dashboard.auth import Role

@@ -26,9 +26,9 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from services.audit.decoding import decode_value
-from services.audit.kafka_log import LogReader, Progress
-from services.audit.readers import FactBatch
+from services.audit.library.decoding import decode_value
+from services.audit.library.kafka_log import LogReader, Progress
+from services.audit.library.readers import FactBatch
 from services.contracts import RETRACTION_TYPE
 from services.sanctions.domain import Derived, Fact, derive
 from services.sanctions.domain.derive import gather
@@ -36,7 +36,7 @@ from services.sanctions.domain.records import StateView, states_document
 from services.sanctions.domain.rules import is_empty
 
 __all__ = ["Cut", "ReplayStats", "bulk", "decode_fact", "first_difference", "live_document",
-           "read_facts", "replay", "replay_document", "state_lines"]
+           "read_facts", "replay_document", "replay_facts", "state_lines"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,13 +110,13 @@ def read_facts(batches: Iterable[FactBatch], cut: Cut, stats: ReplayStats) -> It
             yield fact
 
 
-def replay(facts: Iterable[Fact], *, window_days: int) -> Derived:
+def replay_facts(facts: Iterable[Fact], *, window_days: int) -> Derived:
     """The rules' groups and unresolved sanctions for `facts` (no alerts: the audit prints none)."""
     return derive(facts, window_days=window_days, alerts=False)
 
 
 def state_lines(facts: Iterable[Fact], *, window_days: int) -> Iterator[bytes]:
-    """`states_document(replay(facts).groups)`, one group's line at a time; the last item is the
+    """`states_document(replay_facts(facts).groups)`, one group's line at a time; the last item is the
     number of groups as ASCII digits. The groups are computed by the same `derive` code (`gather`,
     then each group's `group_state`), one after the other, so that only one group's state is ever
     held: a year of a city's log makes a states document of hundreds of megabytes."""

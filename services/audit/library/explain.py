@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from services.audit.errors import NotFound
+from services.audit.library.errors import NotFound
 from services.contracts.events import (
     CallInHeld,
     CallInScheduled,

@@ -47,7 +47,7 @@ class AccessNotLogged(AuditError):
 
 
 def report(exc: Exception, who: str) -> tuple[str, str]:
-    """How a helper process (a reader, a shard) tells its caller of `exc`: (kind, text), for
+    """How a reader process tells its caller of `exc`: (kind, text), for
     `reported`. An audit error keeps its kind; anything else is one line naming `who` failed."""
     if isinstance(exc, AuditError):
         return type(exc).__name__, str(exc)

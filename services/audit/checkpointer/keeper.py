@@ -9,9 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from services.audit.chain import ChainState, RecordLike
-from services.audit.checkpoints import Checkpoint, make_checkpoint
-from services.audit.signing import SigningKey
+from services.audit.library import ChainState, Checkpoint, RecordLike, SigningKey, make_checkpoint
 
 __all__ = ["ChainKeeper"]
 

@@ -14,7 +14,7 @@ from typing import Any
 from kafka import KafkaConsumer, TopicPartition
 from kafka.errors import KafkaError
 
-from services.audit.errors import BrokerUnreachable, NotFound
+from services.audit.library.errors import BrokerUnreachable, NotFound
 from services.infra.kafka_security import PLAINTEXT, KafkaSecurity
 
 __all__ = ["STALL_S", "LogReader", "Progress", "TopicPartition", "stalled"]

@@ -39,17 +39,12 @@ _INTERNED_FIELDS = frozenset({"group_id", "incident_id", "call_in_id", "area", "
 _SHAREABLE = (str, tuple)
 
 
-def decode_value(value: bytes | None, topic: str, partition: int, offset: int, *,
-                 lean: bool = False) -> Fact | None:
+def decode_value(value: bytes | None, topic: str, partition: int, offset: int) -> Fact | None:
     """A committed source record's value as a fact with its provenance; None if it is not a valid
     event.
 
     Repeated strings of the fact and its payload are shared (equal values, one object), which
-    changes nothing a rule or a comparison sees, only the memory a long log takes. `lean`: the
-    payload's values are also moved into a dict that shares its table of field names with every
-    other payload of its model (pydantic gives each its own): some 60 to 150 bytes less a fact, for
-    about 0.3 µs more, for a process that keeps its facts (a replay shard) rather than passing
-    them on."""
+    changes nothing a rule or a comparison sees, only the memory a long log takes."""
     if value is None:
         return None
     try:
@@ -64,10 +59,6 @@ def decode_value(value: bytes | None, topic: str, partition: int, offset: int, *
         if type(field := values[name]) in _SHAREABLE:  # a string, or a tuple of group ids
             values[name] = shared(field, field)
     _set(data, "__pydantic_fields_set__", _given(model, data.__pydantic_fields_set__))
-    if lean:
-        keyed = _KEY_SHARING[model].copy()  # a copy of a key-sharing dict shares its keys too
-        keyed.update(values)
-        _set(data, "__dict__", keyed)
     # (`type` needs no sharing: pydantic gives the discriminator's own literal string)
     return new_fact((shared(event.source, event.source), event.id, event.type, event.time, data,
                      event.recordedtime, shared(event.agency, event.agency), shared(topic, topic), partition,
@@ -92,22 +83,6 @@ def _given(model: type[Any], fields: set[str]) -> set[str]:
 
 _new = object.__new__
 _set = object.__setattr__
-
-
-def _key_sharing(model: type[BaseModel]) -> dict[str, Any]:
-    """A dict of `model`'s fields that shares its table of names with every copy of it: CPython
-    makes an instance's attribute dict that way when its attributes are set one by one, and keeps
-    the table shared while the instance lives (kept here)."""
-    data = _new(model)
-    for name in model.model_fields:
-        _set(data, name, None)
-    _KEPT.append(data)
-    return data.__dict__
-
-
-_KEPT: list[Any] = []
-_KEY_SHARING = {model: _key_sharing(model) for model in EVENT_TYPES.values()}
-"""Each payload model's key-sharing dict, for `decode_value(..., lean=True)` to copy."""
 
 
 _INTERNED_BY_MODEL: dict[type[Any], tuple[str, ...]] = {}

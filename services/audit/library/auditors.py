@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
 
-from services.audit.errors import AccessDenied, ConfigError
+from services.audit.library.errors import AccessDenied, ConfigError
 
 __all__ = ["DEV_AUDITOR_KEYS", "Auditor", "AuditorDirectory", "Role", "load_auditors"]
 

@@ -1,4 +1,5 @@
-"""Settings of the checkpointer and of `gvi-audit`, from the environment; built once, at the edge.
+"""What the checkpointer's and `gvi-audit`'s settings share (each subclasses `AuditSettings`:
+`services.audit.checkpointer.settings`, `services.audit.cli.settings`), and the chained topics.
 
 `GVI_ENV` defaults to production: nothing is generated and no development file is accepted unless
 `GVI_ENV=development` is asked for.
@@ -14,11 +15,8 @@ from pydantic_settings import SettingsConfigDict
 
 from services.contracts import ACCESS_LOG_TOPIC, AUDIT_CHECKPOINTS_TOPIC, DATA_PROTECTION_TOPIC, SOURCE_TOPICS
 from services.infra.kafka_security import KafkaClientSettings
-from services.infra.operator_endpoints import ApiDocs, MetricsTokenFile
-from services.infra.server_limits import ServerLimitSettings
 
-__all__ = ["DEV_DATA_DIR", "AuditCliSettings", "CheckpointerSettings", "chained_topics",
-           "default_source_topics"]
+__all__ = ["DEV_DATA_DIR", "AuditSettings", "chained_topics", "default_source_topics"]
 
 DEV_DATA_DIR = Path("var/audit")
 """Where development mode keeps the generated signing key (and its .pub) and pseudonym key."""
@@ -37,7 +35,9 @@ def chained_topics(source_topics: list[str], access_log_topic: str,
     return [*source_topics, *(t for t in dict.fromkeys(extra) if t not in source_topics)]
 
 
-class _Common(KafkaClientSettings):
+class AuditSettings(KafkaClientSettings):
+    """What the checkpointer's and `gvi-audit`'s settings share: the broker, the topics, the keys."""
+
     model_config = SettingsConfigDict(extra="ignore", populate_by_name=True, frozen=True)
 
     env: Literal["development", "production"] = Field("production", validation_alias="GVI_ENV")
@@ -65,30 +65,3 @@ class _Common(KafkaClientSettings):
     @property
     def development(self) -> bool:
         return self.env == "development"
-
-
-class CheckpointerSettings(_Common, ServerLimitSettings):
-    """`GVI_AUDIT_PUBLIC_KEYS_FILE` here: earlier keys whose checkpoints the checkpointer may resume
-    from after a key rotation (its own key is always trusted)."""
-
-    signing_key_file: Path | None = Field(None, validation_alias="GVI_AUDIT_SIGNING_KEY_FILE")
-    data_dir: Path = Field(DEV_DATA_DIR, validation_alias="GVI_AUDIT_DATA_DIR")
-    every_records: int = Field(1000, ge=1, le=20_000, validation_alias="GVI_AUDIT_EVERY_RECORDS")
-    every_seconds: float = Field(10.0, gt=0, validation_alias="GVI_AUDIT_EVERY_SECONDS")
-    verify_interval_seconds: float = Field(3600.0, ge=0, validation_alias="GVI_AUDIT_VERIFY_INTERVAL_SECONDS")
-    grace_seconds: float = Field(900.0, ge=0, validation_alias="GVI_AUDIT_GRACE_SECONDS")
-    host: str = Field("127.0.0.1", validation_alias="GVI_HOST")
-    port: int = Field(8005, validation_alias="GVI_PORT")
-    log_level: str = Field("INFO", validation_alias="GVI_LOG_LEVEL")
-    metrics_token_file: MetricsTokenFile = None
-    api_docs: ApiDocs = None
-
-
-class AuditCliSettings(_Common):
-    """`GVI_AUDIT_PUBLIC_KEYS_FILE` here: the keys the auditor trusts (in development, the generated
-    `var/audit/signing-key.pub` when unset)."""
-
-    auditors_file: Path | None = Field(None, validation_alias="GVI_AUDITORS_FILE")
-    auditor_key: str | None = Field(None, validation_alias="GVI_AUDITOR_KEY")
-    pseudonym_key_file: Path | None = Field(None, validation_alias="GVI_AUDIT_PSEUDONYM_KEY_FILE")
-    window_days: int = Field(365, ge=1, validation_alias="GVI_WINDOW_DAYS")

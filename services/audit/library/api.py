@@ -17,11 +17,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from services.audit.checkpoints import VerificationRecord
-from services.audit.kafka_log import LogReader
-from services.audit.settings import chained_topics, default_source_topics
-from services.audit.signing import PublicKeys
-from services.audit.verify import Problem, VerificationReport, load_checkpoints, verify_log
+from services.audit.library.checkpoints import VerificationRecord
+from services.audit.library.kafka_log import LogReader
+from services.audit.library.settings import chained_topics, default_source_topics
+from services.audit.library.signing import PublicKeys
+from services.audit.library.verify import Problem, VerificationReport, load_checkpoints, verify_log
 from services.contracts import ACCESS_LOG_TOPIC, AUDIT_CHECKPOINTS_TOPIC, DATA_PROTECTION_TOPIC
 from services.infra.kafka_security import PLAINTEXT, KafkaSecurity
 

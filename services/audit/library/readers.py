@@ -28,9 +28,9 @@ from aiokafka import AIOKafkaConsumer
 from aiokafka import TopicPartition as AioPartition
 from aiokafka.errors import KafkaError
 
-from services.audit import errors
-from services.audit.decoding import Packed, decode_value, packed, unpacked
-from services.audit.kafka_log import STALL_S, LogReader, Progress, TopicPartition, stalled
+from services.audit.library import errors
+from services.audit.library.decoding import Packed, decode_value, packed, unpacked
+from services.audit.library.kafka_log import STALL_S, LogReader, Progress, TopicPartition, stalled
 from services.infra.kafka_security import PLAINTEXT, KafkaSecurity
 from services.sanctions.domain import Fact
 

@@ -25,8 +25,8 @@ from typing import Any
 from kafka import KafkaProducer
 from kafka.errors import KafkaError
 
-from services.audit.auditors import Auditor
-from services.audit.errors import AccessNotLogged
+from services.audit.library.auditors import Auditor
+from services.audit.library.errors import AccessNotLogged
 from services.contracts.access import AccessEntry, Resource
 from services.infra.kafka_security import PLAINTEXT, KafkaSecurity
 

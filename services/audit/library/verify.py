@@ -24,10 +24,10 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-from services.audit.chain import LOCATOR_BYTES, ChainState, LogRecord, RecordLike, record_digest
-from services.audit.checkpoints import Checkpoint, VerificationRecord, decode
-from services.audit.kafka_log import LogReader, Progress
-from services.audit.signing import PublicKeys
+from services.audit.library.chain import LOCATOR_BYTES, ChainState, LogRecord, RecordLike, record_digest
+from services.audit.library.checkpoints import Checkpoint, VerificationRecord, decode
+from services.audit.library.kafka_log import LogReader, Progress
+from services.audit.library.signing import PublicKeys
 
 __all__ = ["PartitionVerifier", "Problem", "TrustedCheckpoints", "VerificationReport", "load_checkpoints",
            "verify_log"]

@@ -26,7 +26,7 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import IO, Any
 
-from services.audit.errors import ConfigError
+from services.audit.library.errors import ConfigError
 from services.contracts import canonical_json
 from services.infra.spreadsheet import spreadsheet_safe
 from services.sanctions.domain import Fact, GroupState

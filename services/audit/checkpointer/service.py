@@ -1,7 +1,8 @@
-"""`python -m services.audit.checkpointer`: keep the hash chains and publish signed checkpoints.
+"""The checkpointer (`python -m services.audit.checkpointer`): keep the hash chains, publish signed
+checkpoints.
 
 For every partition of every source topic and of the access log (`GVI_AUDIT_ACCESS_LOG_TOPIC`) it
-chains each committed record (see `chain`), and every
+chains each committed record (see `services.audit.library.chain`), and every
 `GVI_AUDIT_EVERY_RECORDS` records or `GVI_AUDIT_EVERY_SECONDS` seconds publishes a checkpoint signed
 with the key in `GVI_AUDIT_SIGNING_KEY_FILE` to `audit-checkpoints`. After a restart it reads its last
 checkpoints back (those signed by its own key or one in `GVI_AUDIT_PUBLIC_KEYS_FILE`) and continues
@@ -29,20 +30,25 @@ from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.errors import KafkaError
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 
-from services.audit.checkpoints import Checkpoint, VerificationRecord, checkpoint_key
-from services.audit.errors import AuditError, ConfigError
-from services.audit.kafka_log import LogReader
-from services.audit.keeper import ChainKeeper
-from services.audit.metrics import CheckpointerMetrics
-from services.audit.settings import CheckpointerSettings
-from services.audit.signing import (
+from services.audit.checkpointer.keeper import ChainKeeper
+from services.audit.checkpointer.metrics import CheckpointerMetrics
+from services.audit.checkpointer.settings import CheckpointerSettings
+from services.audit.library import (
+    AuditError,
+    Checkpoint,
+    ConfigError,
+    LogReader,
     PublicKeys,
     SigningKey,
+    VerificationRecord,
+    VerificationReport,
+    checkpoint_key,
     generate_key_file,
+    load_checkpoints,
     load_public_keys,
     load_signing_key,
+    verify_log,
 )
-from services.audit.verify import VerificationReport, load_checkpoints, verify_log
 from services.infra.operator_endpoints import MetricsAccess, MetricsAccessError, api_docs_urls
 
 __all__ = ["Checkpointer", "create_app", "load_key", "main"]
@@ -313,9 +319,3 @@ def main() -> int:
     uvicorn.run(app, host=settings.host, port=settings.port, log_level=settings.log_level.lower(),
                 access_log=False, proxy_headers=False, server_header=False, **uvicorn_options(settings))
     return 0
-
-
-
-
-if __name__ == "__main__":
-    sys.exit(main())

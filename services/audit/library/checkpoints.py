@@ -12,8 +12,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from services.audit.chain import LOCATOR_BYTES, ChainState
-from services.audit.signing import PublicKeys, SigningKey
+from services.audit.library.chain import LOCATOR_BYTES, ChainState
+from services.audit.library.signing import PublicKeys, SigningKey
 from services.contracts import canonical_json
 from services.contracts.types import UtcDatetime
 

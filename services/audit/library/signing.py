@@ -7,7 +7,7 @@ public keys (`openssl pkey -pubout`); several during a rotation, since old check
 by the old key. A key is named by its key id, the first 16 hex digits of the SHA-256 of its raw
 public bytes. `openssl genpkey -algorithm ed25519` makes a private key file this module reads.
 
-    python -m services.audit.signing new PRIVATE_KEY_FILE      # writes the key, prints the public line
+    python -m services.audit.library.signing new PRIVATE_KEY_FILE  # writes the key, prints the public line
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
-from services.audit.errors import ConfigError
+from services.audit.library.errors import ConfigError
 
 __all__ = ["PublicKeys", "SigningKey", "generate_key_file", "key_id", "load_public_keys", "load_signing_key",
            "public_line"]
@@ -155,7 +155,7 @@ def load_public_keys(path: Path) -> PublicKeys:
 def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
     if len(args) != 2 or args[0] != "new":
-        print("usage: python -m services.audit.signing new PRIVATE_KEY_FILE", file=sys.stderr)
+        print("usage: python -m services.audit.library.signing new PRIVATE_KEY_FILE", file=sys.stderr)
         return 2
     try:
         key = generate_key_file(Path(args[1]))
