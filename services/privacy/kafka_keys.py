@@ -150,8 +150,8 @@ class KafkaKeyStore:
         consumer = AIOKafkaConsumer(bootstrap_servers=self._bootstrap, client_id=f"{self._client_id}-keys",
                                     group_id=None, enable_auto_commit=False,
                                     auto_offset_reset="earliest", **self._security.aiokafka())
-        await consumer.start()
         try:
+            await consumer.start()
             consumer.assign([_PARTITION])
             await consumer.seek_to_beginning(_PARTITION)
             end = (await consumer.end_offsets([_PARTITION]))[_PARTITION]

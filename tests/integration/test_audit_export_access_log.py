@@ -5,6 +5,7 @@ source topics, so `gvi-audit verify` finds an entry altered or removed."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import subprocess
@@ -23,8 +24,11 @@ from devtools.broker import free_port
 from services.audit.library.access import KafkaAccessLog, export_entry
 from services.audit.library.auditors import Auditor, Role
 from services.audit.library.signing import PublicKeys, SigningKey, public_line
-from services.contracts import partition_key
+from services.contracts import canonical_json, partition_key
 from services.contracts.access import AccessEntry, Resource
+from services.privacy.kafka_keys import KafkaKeyStore
+from services.privacy.keys import DEV_MASTER_KEY_FILE, KeyRing, MasterKey
+from services.privacy.sealing import seal
 from tests.audit_support import (
     GVI_AUDIT,
     TopicSet,
@@ -49,6 +53,28 @@ def _scenario() -> list[Any]:
             b.membership("m1", PEOPLE[0], "g1", 0, 100, day=2),
             b.membership("m2", PEOPLE[1], "g1", 0, 100, day=3),
             b.sanction("s1", 16, person=PEOPLE[0], kind="detention")]
+
+
+SEALED_PERSON, SEALED_EVIDENCE = "pol:p-sealed", "Seen with g1 on three evenings"
+
+
+def _sealed_membership(bootstrap: str) -> dict[str, Any]:
+    """A membership as an intake of today writes it: the person sealed with a key claimed in the
+    broker's `person-keys` topic."""
+    event = b.membership("m3", SEALED_PERSON, "g1", 0, 100, day=4).to_dict()
+    event["data"]["evidence"] = SEALED_EVIDENCE
+
+    async def claimed() -> dict[str, Any]:
+        store = KafkaKeyStore(bootstrap, KeyRing(MasterKey.from_file(DEV_MASTER_KEY_FILE, development=True)),
+                              client_id="test-export")
+        store.start()
+        try:
+            await asyncio.wait_for(store.caught_up.wait(), 20)
+            return seal(event, await store.keys_for([SEALED_PERSON]))
+        finally:
+            await store.stop()
+
+    return asyncio.run(claimed())
 
 
 @pytest.fixture
@@ -80,6 +106,27 @@ def gvi_audit(topics: TopicSet, *args: str | Path, key: str = "dev-dpo-key",
 
 def entries(topics: TopicSet) -> list[Any]:
     return read_all(topics.bootstrap, topics.access_log)
+
+
+def test_an_export_with_personal_data_opens_sealed_persons_and_any_other_withholds_them(
+        topics: TopicSet) -> None:
+    sealed = _sealed_membership(topics.bootstrap)
+    producer = KafkaProducer(bootstrap_servers=topics.bootstrap, acks="all")
+    producer.send(topics.sources[0], key=b"g1", value=canonical_json(sealed)).get(10)
+    producer.close()
+    pseudonym = sealed["data"]["person_ref"]
+
+    personal = gvi_audit(topics, "export", "--format", "jsonl")
+    assert personal.returncode == 0, personal.stderr
+    [row] = [json.loads(line) for line in personal.stdout.splitlines() if json.loads(line)["id"] == "m3"]
+    assert (row["data"]["person_ref"], row["data"]["evidence"]) == (SEALED_PERSON, SEALED_EVIDENCE)
+
+    other = gvi_audit(topics, "export", "--format", "jsonl", key="dev-auditor-key")
+    assert other.returncode == 0, other.stderr
+    [row] = [json.loads(line) for line in other.stdout.splitlines() if json.loads(line)["id"] == "m3"]
+    assert row["data"]["person_ref"].startswith("psn:") and row["data"]["evidence"].startswith("[withheld")
+    for text in (SEALED_PERSON, SEALED_EVIDENCE, pseudonym):
+        assert text.encode() not in other.stdout
 
 
 def test_an_export_writes_its_access_log_entry_before_any_output(topics: TopicSet, tmp_path: Path) -> None:

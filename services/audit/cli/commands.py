@@ -31,6 +31,7 @@ from services.audit.library import (
     Pseudonymiser,
     PublicKeys,
     ReplayStats,
+    SealedValues,
     bulk,
     chained_topics,
     count_person_refs,
@@ -53,6 +54,8 @@ from services.audit.library import (
     write_csv,
     write_jsonl,
 )
+from services.contracts import PERSON_KEYS_TOPIC
+from services.privacy.keys import KeyRing, MasterKeyError
 from services.privacy.verify import audit_findings
 from services.sanctions.domain import effective_facts
 
@@ -214,13 +217,28 @@ def _explain(run: _Run) -> int:
     return 0
 
 
+def _sealed_values(run: _Run) -> SealedValues:
+    """The sealed person fields of the source topics and the key ring that opens them (a role that
+    allows personal data only: it needs the master key)."""
+    try:
+        ring = KeyRing(run.settings.master_key())
+    except MasterKeyError as exc:
+        raise ConfigError(f"an export with personal data opens the sealed person fields: {exc}") from exc
+    for batch in run.reader().read_topics([PERSON_KEYS_TOPIC]):
+        for record in batch:
+            ring.apply(record.key.decode(), record.value)
+    records = (record.value for batch in run.reader().read_topics(run.topics) for record in batch)
+    return SealedValues(records, ring.data_key)
+
+
 def _export(run: _Run) -> int:
     personal = run.auditor.role.sees_personal_data
     key = None if personal else load_pseudonym_key(
         run.settings.pseudonym_key_file, development=run.settings.development, data_dir=DEV_DATA_DIR)
+    sealed = _sealed_values(run) if personal else None
     facts, _ = run.facts(Cut(), "export", in_order=True)  # rows in log order
     derived = replay_facts(facts, window_days=run.settings.window_days)
-    rows = [*event_rows(facts, Pseudonymiser(key)), *state_rows(dict(derived.groups))]
+    rows = [*event_rows(facts, Pseudonymiser(key), sealed), *state_rows(dict(derived.groups))]
     entry = export_entry(run.auditor, person_refs=count_person_refs(rows), time=datetime.now(UTC))
     KafkaAccessLog(run.bootstrap, run.access_log_topic, timeout_s=run.args.timeout,
                    security=run.settings.kafka_security()).record(entry)  # before any output is opened

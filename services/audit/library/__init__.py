@@ -36,6 +36,7 @@ from services.audit.library.errors import (
 from services.audit.library.explain import explain_group, render_text
 from services.audit.library.export import (
     Pseudonymiser,
+    SealedValues,
     event_rows,
     load_pseudonym_key,
     state_rows,
@@ -89,6 +90,7 @@ __all__ = [
     "RecordLike",
     "ReplayStats",
     "Role",
+    "SealedValues",
     "SigningKey",
     "VerificationRecord",
     "VerificationReport",

@@ -7,6 +7,12 @@ so evaluators can count and follow people without learning who they are, and wit
 can test a guessed reference against it. The free-text `evidence` of membership assessments may name
 people too, and is withheld.
 
+In Kafka the person fields are sealed (`services.privacy`): `person_ref` is the person's pseudonym
+and `evidence` is `[sealed]`. An export for a role that allows personal data opens them with the
+partnership's key ring (`SealedValues`), so it shows them as they were posted, except for persons
+whose keys were shredded, who keep their pseudonym; any other role's export pseudonymises the
+pseudonyms again with its own key and withholds the evidence, as above.
+
 Rows (one per event in log order, then one per group state): `kind` (`event` or `group_state`),
 `topic`, `partition`, `offset`, `id`, `source`, `type`, `time`, `recordedtime`, `agency`, `data`
 (a JSON object; in CSV, JSON text). In CSV every cell is quoted, and text a spreadsheet would run as a
@@ -22,17 +28,18 @@ import io
 import json
 import os
 import secrets
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import IO, Any
 
 from services.audit.library.errors import ConfigError
 from services.contracts import canonical_json
 from services.infra.spreadsheet import spreadsheet_safe
+from services.privacy.sealing import unsealed
 from services.sanctions.domain import Fact, GroupState
 
-__all__ = ["COLUMNS", "Pseudonymiser", "event_rows", "load_pseudonym_key", "state_rows", "write_csv",
-           "write_jsonl"]
+__all__ = ["COLUMNS", "Pseudonymiser", "SealedValues", "event_rows", "load_pseudonym_key", "state_rows",
+           "write_csv", "write_jsonl"]
 
 COLUMNS = ("kind", "topic", "partition", "offset", "id", "source", "type", "time", "recordedtime", "agency",
            "data")
@@ -66,6 +73,30 @@ class Pseudonymiser:
         return value
 
 
+class SealedValues:
+    """The sealed attributes of the log's events, by (source, id), and the key ring's `data_key`
+    that opens them: what puts a sealed event's person fields back for a role that may see them."""
+
+    def __init__(self, records: Iterable[bytes], data_key: Callable[[str], bytes | None]) -> None:
+        self._data_key = data_key
+        self._sealed: dict[tuple[str, str], str] = {}
+        for value in records:
+            try:
+                event = json.loads(value)
+                if isinstance(event.get("sealed"), str):
+                    self._sealed[(event["source"], event["id"])] = event["sealed"]
+            except (ValueError, TypeError, KeyError, AttributeError):
+                continue  # not an event: the readers skip it too
+
+    def open(self, fact: Fact, data: dict[str, Any]) -> dict[str, Any]:
+        sealed = self._sealed.get((fact.source, fact.id))
+        if sealed is None:
+            return data
+        event = {"type": fact.type, "source": fact.source, "id": fact.id, "data": data, "sealed": sealed}
+        opened: dict[str, Any] = unsealed(event, self._data_key)["data"]
+        return opened
+
+
 def load_pseudonym_key(path: Path | None, *, development: bool, data_dir: Path) -> bytes:
     """The pseudonym key: the configured file; in development only, one generated under `data_dir`."""
     if path is None:
@@ -91,12 +122,15 @@ def _time(value: Any) -> str | None:
     return None if value is None else value.isoformat().replace("+00:00", "Z")
 
 
-def event_rows(facts: Iterable[Fact], pseudonymiser: Pseudonymiser) -> Iterator[dict[str, Any]]:
+def event_rows(facts: Iterable[Fact], pseudonymiser: Pseudonymiser,
+               sealed: SealedValues | None = None) -> Iterator[dict[str, Any]]:
+    """One row per fact; with `sealed` (a role that allows personal data) its person fields opened."""
     for f in facts:
+        data = f.data.model_dump(mode="json")
         yield {"kind": "event", "topic": f.topic, "partition": f.partition, "offset": f.offset,
                "id": f.id, "source": f.source, "type": f.type, "time": _time(f.time),
                "recordedtime": _time(f.recordedtime), "agency": f.agency,
-               "data": pseudonymiser.clean(f.data.model_dump(mode="json"))}
+               "data": pseudonymiser.clean(data if sealed is None else sealed.open(f, data))}
 
 
 def state_rows(groups: dict[str, GroupState]) -> Iterator[dict[str, Any]]:
