@@ -207,11 +207,6 @@ class Ledger:
         group = self._groups.get(group_id)
         return None if group is None or group.is_empty() else group.summary()
 
-    def summary_json(self, group_id: str) -> bytes | None:
-        """`summary(group_id).to_json()`, serialised once per change of the summary."""
-        group = self._groups.get(group_id)
-        return None if group is None or group.is_empty() else group.summary_json()
-
     def unwarned_incident_time(self, group_id: str, incident_id: str) -> datetime | None:
         """The incident's time if it counts as unwarned violence by the group, else None."""
         group = self._groups.get(group_id)
