@@ -25,7 +25,6 @@ from pydantic import AwareDatetime, BaseModel
 from services.contracts import EVENT_TYPES, read_event
 from services.contracts.events import EventData
 from services.sanctions.domain import Fact
-from services.sanctions.domain.facts import new_fact
 
 __all__ = ["Packed", "decode_value", "from_time_state", "packed", "plain_form", "time_state", "unpacked"]
 
@@ -60,9 +59,9 @@ def decode_value(value: bytes | None, topic: str, partition: int, offset: int) -
             values[name] = shared(field, field)
     _set(data, "__pydantic_fields_set__", _given(model, data.__pydantic_fields_set__))
     # (`type` needs no sharing: pydantic gives the discriminator's own literal string)
-    return new_fact((shared(event.source, event.source), event.id, event.type, event.time, data,
-                     event.recordedtime, shared(event.agency, event.agency), shared(topic, topic), partition,
-                     offset))
+    return Fact._make((shared(event.source, event.source), event.id, event.type, event.time, data,
+                       event.recordedtime, shared(event.agency, event.agency), shared(topic, topic),
+                       partition, offset))
 
 
 _GIVEN: dict[tuple[type[Any], int], list[set[str]]] = {}
@@ -243,6 +242,6 @@ def unpacked(item: Packed, topic: str, partition: int, offset: int) -> Fact | No
     _set(data, "__pydantic_fields_set__", given)
     _set(data, "__pydantic_extra__", None)
     _set(data, "__pydantic_private__", None)
-    return new_fact((source, event_id, event_type, _from_pickled(time, UTC), cast(EventData, data),
-                     None if recorded is None else _from_pickled(recorded, UTC), agency, topic, partition,
-                     offset))
+    return Fact._make((source, event_id, event_type, _from_pickled(time, UTC), cast(EventData, data),
+                       None if recorded is None else _from_pickled(recorded, UTC), agency, topic,
+                       partition, offset))

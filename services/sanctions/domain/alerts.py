@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
 
-from services.sanctions.domain.state import RULE_VERSION, CanonicalRecord, CaseStatus, GroupState, assembled
+from services.sanctions.domain.state import RULE_VERSION, CanonicalRecord, CaseStatus, GroupState
 
 __all__ = [
     "DEFAULT_RISK_DAYS",
@@ -56,33 +56,31 @@ class Alert(CanonicalRecord):
     """An alert that holds. Its fields are exactly those its id is made of, plus the rule version."""
 
     alert_id: str
+    kind: AlertKind
     group_id: str
     incident_id: str
-    kind: AlertKind
     rule_version: int = RULE_VERSION
 
     @classmethod
     def of(cls, kind: AlertKind, group_id: str, incident_id: str) -> Alert:
-        return assembled(cls, {"alert_id": alert_id(kind, group_id, incident_id), "kind": kind,
-                               "group_id": group_id, "incident_id": incident_id,
-                               "rule_version": RULE_VERSION})
+        return cls(alert_id=alert_id(kind, group_id, incident_id), kind=kind, group_id=group_id,
+                   incident_id=incident_id)
 
 
 class AlertWithdrawal(CanonicalRecord):
     """An alert raised earlier no longer holds (e.g. the incident was re-attributed)."""
 
     alert_id: str
+    kind: AlertKind
     group_id: str
     incident_id: str
-    kind: AlertKind
-    rule_version: int = RULE_VERSION
     withdrawn: bool = True
+    rule_version: int = RULE_VERSION
 
     @classmethod
     def of(cls, alert: Alert) -> AlertWithdrawal:
-        return assembled(cls, {"alert_id": alert.alert_id, "kind": alert.kind, "group_id": alert.group_id,
-                               "incident_id": alert.incident_id, "withdrawn": True,
-                               "rule_version": RULE_VERSION})
+        return cls(alert_id=alert.alert_id, kind=alert.kind, group_id=alert.group_id,
+                   incident_id=alert.incident_id)
 
 
 def group_alerts(state: GroupState) -> Iterator[Alert]:

@@ -13,8 +13,7 @@ from collections import defaultdict
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from itertools import islice
-from operator import attrgetter, eq
+from operator import attrgetter
 from typing import Any, TypeVar, cast
 
 from services.contracts import RETRACTION_TYPE, CloudEvent, canonical_json
@@ -39,13 +38,10 @@ from services.sanctions.domain.alerts import (
     retaliation_alerts,
     risk_expired,
 )
-from services.sanctions.domain.facts import Fact, FactKey, as_fact, preferred, retraction_target
+from services.sanctions.domain.facts import Fact, FactKey, OrderKey, as_fact, preferred, retraction_target
 from services.sanctions.domain.probation import attendance_of, no_show_groups, probation_person
 from services.sanctions.domain.rules import (
-    BASELINE,
     DEFAULT_WINDOW_DAYS,
-    EXPLICIT_INCIDENT,
-    LATEST_CASE_WITHIN_WINDOW,
     Incident,
     in_conflict,
     incident_of,
@@ -62,6 +58,7 @@ from services.sanctions.domain.rules import (
 )
 from services.sanctions.domain.state import (
     GroupState,
+    LinkRule,
     Presentation,
     SanctionLink,
     UnresolvedSanction,
@@ -91,37 +88,19 @@ class Derived:
 def effective_facts(events: Iterable[CloudEvent | Fact]) -> list[Fact]:
     """The events that count, in (time, id, source) order: one copy per (source, id), retractions
     applied (only to the retracting agency's own events), retractions themselves left out."""
-    chosen: dict[str, dict[str, Fact]] = {}  # source -> id -> fact: no (source, id) tuple per event
+    chosen: dict[FactKey, Fact] = {}
     for item in events:
         fact = as_fact(item)
-        by_id = chosen.get(fact.source)
-        if by_id is None:
-            by_id = chosen[fact.source] = {}
-        prev = by_id.setdefault(fact.id, fact)
-        if prev is not fact:
-            by_id[fact.id] = preferred(prev, fact)
-    retracted: dict[str, set[str]] = defaultdict(set)  # source -> the ids it retracted
-    for by_id in chosen.values():
-        for f in by_id.values():
-            if f.type == RETRACTION_TYPE and (target := retraction_target(f)) is not None:
-                retracted[target[0]].add(target[1])
-    kept = []
-    for source, by_id in chosen.items():
-        withdrawn = retracted.get(source, ())
-        kept += [f for event_id, f in by_id.items()
-                 if f.type != RETRACTION_TYPE and event_id not in withdrawn]
-    # (time, id, source) order: by time alone when no two events share a time (a log's partitions are
-    # runs already in time order, which a sort by time merges at little cost); otherwise by three
-    # stable sorts on single attributes (no key tuple per event)
-    kept.sort(key=_TIME)
-    times = list(map(_TIME, kept))
-    if any(map(eq, times, islice(times, 1, None))):
-        for attribute in ("source", "id", "time"):
-            kept.sort(key=attrgetter(attribute))
+        prev = chosen.get(fact.key)
+        chosen[fact.key] = fact if prev is None else preferred(prev, fact)
+    retracted = {target for fact in chosen.values() if (target := retraction_target(fact)) is not None}
+    kept = [fact for key, fact in chosen.items() if fact.type != RETRACTION_TYPE and key not in retracted]
+    kept.sort(key=_order)
     return kept
 
 
-_TIME = attrgetter("time")
+def _order(fact: Fact) -> OrderKey:
+    return fact.order
 
 
 def violence(events: Iterable[CloudEvent | Fact]) -> dict[str, datetime]:
@@ -301,14 +280,15 @@ def _group_state(group_id: str, registrations: list[Fact], warnings: list[Fact],
     for fact, membership_ids in sanctions:  # in (time, id, source) order, as `gather` keeps them
         named = cast(SanctionRecorded, fact.data).incident_id  # `joined` keeps only sanctions here
         if named is not None and named in cases:
-            linked[named].append(make_link(fact, EXPLICIT_INCIDENT, membership_ids))
+            linked[named].append(make_link(fact, LinkRule.EXPLICIT_INCIDENT, membership_ids))
             continue
         at = bisect.bisect_right(case_times, fact.time) - 1  # the latest case at or before it
         last = ordered[at] if at >= 0 else None
         if last is not None and within_window(last.time, fact.time, window_days):
-            linked[last.incident_id].append(make_link(fact, LATEST_CASE_WITHIN_WINDOW, membership_ids))
+            link = make_link(fact, LinkRule.LATEST_CASE_WITHIN_WINDOW, membership_ids)
+            linked[last.incident_id].append(link)
         else:
-            baseline.append(make_link(fact, BASELINE, membership_ids))
+            baseline.append(make_link(fact, LinkRule.BASELINE, membership_ids))
 
     shows = sorted(presentations, key=lambda p: (p.held_time, p.held_id, p.call_in_id))
     show_times = [p.held_time for p in shows]

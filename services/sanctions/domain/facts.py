@@ -9,15 +9,13 @@ and never affects a derived state.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from datetime import datetime
-from functools import partial
-from typing import Any, NamedTuple, cast
+from typing import Any, NamedTuple
 
 from services.contracts import RETRACTION_TYPE, CloudEvent, canonical_json
 from services.contracts.events import EventData, EventRetracted
 
-__all__ = ["Fact", "FactKey", "OrderKey", "as_fact", "new_fact", "preferred", "retraction_target"]
+__all__ = ["Fact", "FactKey", "OrderKey", "as_fact", "preferred", "retraction_target"]
 
 FactKey = tuple[str, str]
 """(source, id): how events are deduplicated and how a retraction names its target."""
@@ -28,9 +26,8 @@ source, only so that two agencies' events with the same id still have a total or
 
 
 class Fact(NamedTuple):
-    """An accepted event, reduced to what the rules and the explain tool need. (A named tuple: as
-    immutable as a frozen dataclass, with equality and hashing by value, and several times cheaper
-    to make, which a replay does a million times.)"""
+    """An accepted event, reduced to what the rules and the explain tool need (immutable, with
+    equality and hashing by value)."""
 
     source: str
     id: str
@@ -46,8 +43,8 @@ class Fact(NamedTuple):
     @classmethod
     def from_event(cls, event: CloudEvent, *, topic: str | None = None, partition: int | None = None,
                    offset: int | None = None) -> Fact:
-        return new_fact((event.source, event.id, event.type, event.time, event.data, event.recordedtime,
-                         event.agency, topic, partition, offset))
+        return cls(event.source, event.id, event.type, event.time, event.data, event.recordedtime,
+                   event.agency, topic, partition, offset)
 
     @property
     def key(self) -> FactKey:
@@ -63,12 +60,6 @@ class Fact(NamedTuple):
 
     def same_content(self, other: Fact) -> bool:
         return (self.type == other.type and self.time == other.time and self.data == other.data)
-
-
-new_fact = cast(Callable[[tuple[Any, ...]], Fact], partial(tuple.__new__, Fact))
-"""`Fact(*fields)` from a tuple of all ten fields in order, without the named tuple's own `__new__`
-(a Python function: about half the cost of making a fact, which the processor and the replay do
-for every event)."""
 
 
 def _content_dict(fact: Fact) -> dict[str, Any]:

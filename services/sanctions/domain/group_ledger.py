@@ -19,9 +19,6 @@ from datetime import datetime, timedelta
 from services.contracts.events import SanctionRecorded
 from services.sanctions.domain.facts import Fact, OrderKey
 from services.sanctions.domain.rules import (
-    BASELINE,
-    EXPLICIT_INCIDENT,
-    LATEST_CASE_WITHIN_WINDOW,
     Incident,
     make_case,
     make_group_state,
@@ -40,7 +37,6 @@ from services.sanctions.domain.state import (
     Presentation,
     SanctionLink,
     WarningEntry,
-    json_array,
 )
 
 __all__ = ["GroupLedger"]
@@ -73,8 +69,8 @@ class GroupLedger:
         self._registration: tuple[str | None, str | None] = (None, None)
         self._warnings: list[OrderKey] = []
         self._warning_facts: dict[OrderKey, Fact] = {}
-        self._warning_entry: dict[OrderKey, tuple[WarningEntry, bytes]] = {}
-        self._warning_entries: tuple[tuple[WarningEntry, ...], bytes] | None = ((), b"[]")
+        self._warning_entry: dict[OrderKey, WarningEntry] = {}
+        self._warning_entries: tuple[WarningEntry, ...] | None = ()
         self._incidents: list[IncidentKey] = []
         self._incident: dict[str, Incident] = {}
         self._sanctions: list[OrderKey] = []
@@ -93,7 +89,7 @@ class GroupLedger:
         self._dirty_baseline: set[tuple[str, str]] = set()
         self._status_count: Counter[CaseStatus] = Counter()
         self._state: GroupState | None = None
-        self._summary: tuple[tuple[object, ...], GroupSummary, bytes] | None = None
+        self._summary: tuple[tuple[object, ...], GroupSummary] | None = None
 
     # -- what the rules see -------------------------------------------------------------------------
     @property
@@ -120,8 +116,7 @@ class GroupLedger:
         old = self.warned_since
         bisect.insort(self._warnings, fact.order)
         self._warning_facts[fact.order] = fact
-        entry = warning_entry(fact)
-        self._warning_entry[fact.order] = (entry, entry.to_json())
+        self._warning_entry[fact.order] = warning_entry(fact)
         self._warning_entries = None
         self._after_warning_change(old, fact.time)
 
@@ -221,25 +216,16 @@ class GroupLedger:
         """The group's state without its cases, unwarned incidents and baseline links (published
         as records of their own): what it costs does not grow with the group's history (its parts
         are kept current, and the record is rebuilt only when one of them changed)."""
-        return self._current_summary()[0]
-
-    def summary_json(self) -> bytes:
-        """`summary().to_json()`, serialised once per change."""
-        return self._current_summary()[1]
-
-    def _current_summary(self) -> tuple[GroupSummary, bytes]:
         if self._warning_entries is None:
-            kept = [self._warning_entry[k] for k in self._warnings]
-            self._warning_entries = (tuple(entry for entry, _ in kept), json_array(body for _, body in kept))
-        warnings, warnings_bytes = self._warning_entries
+            self._warning_entries = tuple(self._warning_entry[k] for k in self._warnings)
+        warnings = self._warning_entries
         last = self._incidents[-1] if self._incidents else None
         counts = self._status_count
         parts = (self._registration, warnings, last, tuple(counts[status] for status in CaseStatus))
-        cached = self._summary
-        if cached is None or cached[0] != parts:
+        if self._summary is None or self._summary[0] != parts:
             summary = make_group_summary(self.group_id, self._registration, warnings, counts, last)
-            cached = self._summary = (parts, summary, summary.to_json_with(warnings_bytes))
-        return cached[1], cached[2]
+            self._summary = (parts, summary)
+        return self._summary[1]
 
     def unwarned(self) -> Iterable[str]:
         return (i for _, i in self._incidents[:self._first_case_index()])
@@ -314,13 +300,13 @@ class GroupLedger:
         """Rule 5 for this group."""
         named = self._named_incident(fact)
         if named is not None and self.is_case(named):
-            return named, EXPLICIT_INCIDENT
+            return named, LinkRule.EXPLICIT_INCIDENT
         idx = bisect.bisect_right(self._incidents, fact.time, key=_time) - 1
         if idx >= self._first_case_index() and idx >= 0:
             time, incident_id = self._incidents[idx]
             if within_window(time, fact.time, self._window_days):
-                return incident_id, LATEST_CASE_WITHIN_WINDOW
-        return None, BASELINE
+                return incident_id, LinkRule.LATEST_CASE_WITHIN_WINDOW
+        return None, LinkRule.BASELINE
 
     def _relink(self, key: OrderKey) -> None:
         fact, membership_ids = self._sanction[key]

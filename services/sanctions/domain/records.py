@@ -25,7 +25,6 @@ import struct
 from collections.abc import Iterable, Mapping
 from datetime import datetime
 from functools import lru_cache
-from json.encoder import encode_basestring
 from typing import Any
 
 from pydantic import TypeAdapter
@@ -65,9 +64,7 @@ _TIME: TypeAdapter[datetime] = TypeAdapter(UtcDatetime)
 
 
 def _key(*parts: str) -> bytes:
-    """`canonical_json(list(parts))` for strings, without the general encoder: the same escaping
-    (`json.dumps` with `ensure_ascii=False` escapes strings with `encode_basestring`)."""
-    return ("[" + ",".join(map(encode_basestring, parts)) + "]").encode()
+    return canonical_json(list(parts))
 
 
 def group_key(group_id: str) -> bytes:
@@ -141,20 +138,8 @@ def _murmur2(data: bytes) -> int:
 
 
 def _with_group(group_id: str, record: CaseState | SanctionLink) -> bytes:
-    """`canonical_json` of the record's fields and `group_id`: the record's own canonical JSON with
-    the key spliced in where name order puts it, before the record's first key after it. The keys
-    before that one hold only strings, numbers or null, so the first `,"<key>":` in the bytes is
-    that key (inside a JSON string a quote is always escaped)."""
-    body = record.to_json()
-    at = body.index(_KEY_AFTER_GROUP[type(record)])
-    return b"".join((body[:at], b',"group_id":', encode_basestring(group_id).encode(), body[at:]))
-
-
-_KEY_AFTER_GROUP = {
-    record: b',"%s":' % min(name for name in record.model_fields if name > "group_id").encode()
-    for record in (CaseState, SanctionLink)}
-"""Each record's first key after `group_id` in name order (`incident_id` after `first_sanction_time`,
-`kind` after `agency`): tested against `canonical_json`."""
+    """The canonical JSON of the record's fields and `group_id`."""
+    return canonical_json({**record.model_dump(mode="json"), "group_id": group_id})
 
 
 def records_for(ledger: Ledger, update: Update) -> list[Record]:
@@ -162,7 +147,8 @@ def records_for(ledger: Ledger, update: Update) -> list[Record]:
     records for the same state, so re-publishing after a crash is harmless."""
     out: list[Record] = []
     for group_id in update.group_ids:
-        out.append((group_key(group_id), ledger.summary_json(group_id)))
+        summary = ledger.summary(group_id)
+        out.append((group_key(group_id), None if summary is None else summary.to_json()))
     for group_id, incident_id in update.case_ids:
         case = ledger.case_state(group_id, incident_id)
         out.append((case_key(group_id, incident_id), None if case is None else _with_group(group_id, case)))
@@ -294,7 +280,7 @@ class StateView:
         cases = sorted(self._cases.get(group_id, {}).values(), key=lambda c: (c.incident_time, c.incident_id))
         baseline = sorted(self._baseline.get(group_id, {}).values(),
                           key=lambda link: (link.time, link.sanction_id, link.source))
-        return GroupState.model_construct(
+        return GroupState(
             group_id=group_id, name=summary.name, registration_id=summary.registration_id,
             status=summary.status, warned_since=summary.warned_since, warnings=summary.warnings,
             cases=tuple(cases), unwarned_incident_ids=tuple(sorted(self._unwarned.get(group_id, {}))),

@@ -5,10 +5,7 @@ membership is valid, when a sanction is within the window, how a case and a grou
 kept in one place so the two evaluation strategies cannot disagree about them. How the strategies find
 the facts to apply them to is theirs; the property test checks they agree.
 
-Outputs are assembled with `state.assembled` (`model_construct` without its search for defaults):
-every part is already a validated value (from the contract's models or from these functions), and
-validating it again per event would cost more than the rules themselves. `tests/unit/domain` checks
-that the records round-trip through validation.
+Outputs are made with the records' own constructors, so every record the rules give is validated.
 """
 
 from __future__ import annotations
@@ -17,7 +14,6 @@ from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime, timedelta
 from functools import lru_cache
-from operator import attrgetter
 from typing import NamedTuple
 
 from services.contracts.events import (
@@ -33,7 +29,7 @@ from services.contracts.events import (
     SanctionRecorded,
     WarningDelivered,
 )
-from services.sanctions.domain.facts import Fact
+from services.sanctions.domain.facts import Fact, OrderKey
 from services.sanctions.domain.state import (
     RULE_VERSION,
     CaseProvenance,
@@ -47,16 +43,11 @@ from services.sanctions.domain.state import (
     ResolvedBy,
     SanctionLink,
     WarningEntry,
-    assembled,
-    assembled_in_order,
     days_between,
 )
 
 __all__ = [
-    "BASELINE",
     "DEFAULT_WINDOW_DAYS",
-    "EXPLICIT_INCIDENT",
-    "LATEST_CASE_WITHIN_WINDOW",
     "Incident",
     "current_incident",
     "group_set",
@@ -85,13 +76,13 @@ __all__ = [
 DEFAULT_WINDOW_DAYS = 365
 
 
-_ORDER = attrgetter("time", "id", "source")
-"""`Fact.order`, without a call of the property."""
+def _order(fact: Fact) -> OrderKey:
+    return fact.order
 
 
 def latest(facts: Iterable[Fact]) -> Fact | None:
     """The latest fact by (time, id, source), or None."""
-    return max(facts, key=_ORDER, default=None)
+    return max(facts, key=_order, default=None)
 
 
 def relation_holding(relations: Iterable[Fact]) -> Fact | None:
@@ -109,8 +100,7 @@ def in_conflict(relations: Iterable[Fact]) -> bool:
 
 
 class Incident(NamedTuple):
-    """An incident as currently attributed (rule 2): the report's time, the latest review's groups.
-    (A named tuple, as `Fact`: a replay makes hundreds of thousands.)"""
+    """An incident as currently attributed (rule 2): the report's time, the latest review's groups."""
 
     incident_id: str
     time: datetime
@@ -125,7 +115,7 @@ def current_incident(reports: Iterable[Fact], attributions: Iterable[Fact]) -> I
     """The incident's report (the first, by (time, id), should an incident be reported twice)
     replaced by its latest attribution (by (time, id)), whatever the attribution's time. No report
     (yet, or any more): no incident, so an attribution alone opens nothing."""
-    report = min(reports, key=_ORDER, default=None)
+    report = min(reports, key=_order, default=None)
     if report is None:
         return None
     return incident_of(report, latest(attributions))
@@ -212,33 +202,17 @@ def membership_counts_at(membership: MembershipAssessed, time: datetime, left_at
 
 def within_window(incident_time: datetime, sanction_time: datetime, window_days: int) -> bool:
     """Rule 5: the incident is at or before the sanction and at most `window_days` days earlier."""
-    return incident_time <= sanction_time and sanction_time - incident_time <= _days(window_days)
-
-
-@lru_cache(maxsize=16)
-def _days(count: int) -> timedelta:
-    return timedelta(days=count)
-
-
-_EMPTY: tuple[str, ...] = ()
-
-# Enum members as plain names for the functions below, which a replay calls hundreds of thousands of
-# times: on Python 3.11 `CaseStatus.AWAITING_SANCTION` is a descriptor call (some 70 ns), a name 3 ns.
-_AWAITING, _SANCTIONED, _PRESENTED = CaseStatus.AWAITING_SANCTION, CaseStatus.SANCTIONED, CaseStatus.PRESENTED
-_BY_MEMBERSHIP, _BY_NAMED_GROUP = ResolvedBy.MEMBERSHIP, ResolvedBy.NAMED_GROUP
-EXPLICIT_INCIDENT, LATEST_CASE_WITHIN_WINDOW, BASELINE = (
-    LinkRule.EXPLICIT_INCIDENT, LinkRule.LATEST_CASE_WITHIN_WINDOW, LinkRule.BASELINE)
-"""Rule 5's outcomes as names, for both evaluations of it (`derive`, `group_ledger`), once per sanction."""
+    return incident_time <= sanction_time and sanction_time - incident_time <= timedelta(days=window_days)
 
 
 def make_link(sanction: Fact, rule: LinkRule, membership_ids: Sequence[str]) -> SanctionLink:
     data = sanction.data
     assert isinstance(data, SanctionRecorded)
-    return assembled_in_order(SanctionLink, {  # the fields in their order of declaration
-        "agency": sanction.agency, "kind": data.kind._value_,  # `.value` is a property: 5x the cost
-        "membership_ids": tuple(sorted(membership_ids)) if membership_ids else _EMPTY,
-        "resolved_by": _BY_MEMBERSHIP if membership_ids else _BY_NAMED_GROUP,
-        "rule": rule, "sanction_id": sanction.id, "source": sanction.source, "time": sanction.time})
+    return SanctionLink(
+        sanction_id=sanction.id, source=sanction.source, agency=sanction.agency, kind=data.kind.value,
+        time=sanction.time, rule=rule,
+        resolved_by=ResolvedBy.MEMBERSHIP if membership_ids else ResolvedBy.NAMED_GROUP,
+        membership_ids=tuple(sorted(membership_ids)))
 
 
 def make_case(incident: Incident, warning: Fact, links: Sequence[SanctionLink],
@@ -246,18 +220,16 @@ def make_case(incident: Incident, warning: Fact, links: Sequence[SanctionLink],
     """A case from its parts; `links` in (time, id, source) order, `presentation` the first held
     call-in after the first link (None if none)."""
     first = links[0].time if links else None
-    status = _AWAITING
+    status = CaseStatus.AWAITING_SANCTION
     if first is not None:
-        status = _PRESENTED if presentation is not None else _SANCTIONED
-    return assembled_in_order(CaseState, {  # the fields in their order of declaration
-        "days_to_first_sanction": days_between(incident.time, first) if first is not None else None,
-        "first_sanction_time": first, "incident_id": incident.incident_id, "incident_time": incident.time,
-        "links": tuple(links),
-        "provenance": assembled_in_order(CaseProvenance, {
-            "attribution_id": incident.attribution_id, "presented_by": presentation,
-            "report_id": incident.report_id, "warning_id": warning.id}),
-        "sanction_ids": tuple(sorted([link.sanction_id for link in links])), "status": status,
-        "warning_id": warning.id})
+        status = CaseStatus.PRESENTED if presentation is not None else CaseStatus.SANCTIONED
+    return CaseState(
+        incident_id=incident.incident_id, incident_time=incident.time, warning_id=warning.id,
+        status=status, links=tuple(links), sanction_ids=tuple(sorted(link.sanction_id for link in links)),
+        first_sanction_time=first,
+        days_to_first_sanction=days_between(incident.time, first) if first is not None else None,
+        provenance=CaseProvenance(report_id=incident.report_id, attribution_id=incident.attribution_id,
+                                  warning_id=warning.id, presented_by=presentation))
 
 
 def group_status(warned: bool, cases: Iterable[CaseState]) -> GroupStatus:
@@ -282,8 +254,7 @@ def status_from_counts(warned: bool, counts: Mapping[CaseStatus, int]) -> GroupS
 def warning_entry(fact: Fact) -> WarningEntry:
     """How a warning appears in its group's state."""
     assert isinstance(fact.data, WarningDelivered)
-    return assembled_in_order(WarningEntry, {"channel": fact.data.channel.value, "event_id": fact.id,
-                                    "time": fact.time})
+    return WarningEntry(event_id=fact.id, channel=fact.data.channel.value, time=fact.time)
 
 
 def _warning_entries(warnings: Sequence[Fact]) -> tuple[WarningEntry, ...]:
@@ -296,13 +267,13 @@ def make_group_summary(group_id: str, registration: tuple[str | None, str | None
     """A group's summary record: `warnings` (see `warning_entry`) in (time, id, source) order of
     their events, `counts` the number of its cases in each status, `last_incident` its latest
     confirmed incident as (time, id)."""
-    return assembled(GroupSummary, {
-        "group_id": group_id, "name": registration[0], "registration_id": registration[1],
-        "status": status_from_counts(bool(warnings), counts),
-        "warned_since": warnings[0].time if warnings else None, "warnings": warnings,
-        "case_count": sum(counts.values()), "open_case_count": counts.get(CaseStatus.AWAITING_SANCTION, 0),
-        "last_incident_id": last_incident[1] if last_incident else None,
-        "last_incident_time": last_incident[0] if last_incident else None, "rule_version": RULE_VERSION})
+    return GroupSummary(
+        group_id=group_id, name=registration[0], registration_id=registration[1],
+        status=status_from_counts(bool(warnings), counts),
+        warned_since=warnings[0].time if warnings else None, warnings=warnings,
+        case_count=sum(counts.values()), open_case_count=counts.get(CaseStatus.AWAITING_SANCTION, 0),
+        last_incident_id=last_incident[1] if last_incident else None,
+        last_incident_time=last_incident[0] if last_incident else None, rule_version=RULE_VERSION)
 
 
 def make_group_state(group_id: str, registration: tuple[str | None, str | None], warnings: Sequence[Fact],
@@ -310,14 +281,14 @@ def make_group_state(group_id: str, registration: tuple[str | None, str | None],
                      baseline_links: Sequence[SanctionLink]) -> GroupState:
     """A group's state from its parts: `warnings` in (time, id, source) order, `cases` in (incident
     time, incident id) order, `baseline_links` in (time, id, source) order."""
-    return assembled_in_order(GroupState, {  # the fields in their order of declaration
-        "baseline_links": tuple(baseline_links),
-        "baseline_sanction_ids": tuple(sorted([link.sanction_id for link in baseline_links])),
-        "cases": tuple(cases), "group_id": group_id, "name": registration[0],
-        "registration_id": registration[1], "rule_version": RULE_VERSION,
-        "status": group_status(bool(warnings), cases),
-        "unwarned_incident_ids": tuple(sorted(unwarned_incident_ids)),
-        "warned_since": warnings[0].time if warnings else None, "warnings": _warning_entries(warnings)})
+    return GroupState(
+        group_id=group_id, name=registration[0], registration_id=registration[1],
+        status=group_status(bool(warnings), cases),
+        warned_since=warnings[0].time if warnings else None, warnings=_warning_entries(warnings),
+        cases=tuple(cases), unwarned_incident_ids=tuple(sorted(unwarned_incident_ids)),
+        baseline_links=tuple(baseline_links),
+        baseline_sanction_ids=tuple(sorted(link.sanction_id for link in baseline_links)),
+        rule_version=RULE_VERSION)
 
 
 def is_empty(state: GroupState) -> bool:
