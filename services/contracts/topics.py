@@ -164,7 +164,9 @@ DERIVED_TOPICS: tuple[TopicSpec, ...] = (
         "cleanup.policy": "compact",
         "min.cleanable.dirty.ratio": "0.01",  # clean as soon as anything was shredded
         "segment.ms": "3600000",  # roll hourly, so a shredded key's segment becomes cleanable
-        "delete.retention.ms": "86400000",  # tombstones stay a day, for readers that were away
+        # Tombstones (a pseudonym, nothing else) are kept, so that every reader, however late, knows
+        # who was erased rather than merely not read yet.
+        "delete.retention.ms": "3153600000000",
         "max.compaction.lag.ms": "21600000",  # a shredded key leaves the disks within six hours
     }), partitions=1),
 )

@@ -12,8 +12,10 @@ nothing of them reaches a page, the API or a download.
 Rows are sorted again by what is shown (erased persons last), so a page lists people by their
 reference as before sealing, not by their random pseudonyms.
 
-The key ring is followed from the `person-keys` topic (`KafkaKeyStore`); a pseudonym whose claim
-this replica has not read yet (a person first named a moment ago) is shown as erased until it has.
+The key ring is followed from the `person-keys` topic (`KafkaKeyStore`); a person is shown as
+erased only once the ring has applied the tombstone of their claim (tombstones are kept for good).
+A pseudonym whose claim this replica has not read yet (a person first named a moment ago) is
+shown as the pseudonym, its evidence sealed, until it has.
 """
 
 from __future__ import annotations
@@ -44,15 +46,23 @@ class Reveal:
         self._sealed = sealed
 
     def person(self, ref: str) -> str | None:
-        """The reference shown for `ref`: itself unless a pseudonym; None once shredded."""
-        return self._ring.reveal(ref) if is_pseudonym(ref) else ref
+        """The reference shown for `ref`: itself unless a pseudonym; None once shredded; the
+        pseudonym itself while its claim is not read yet (a person first named a moment ago)."""
+        if not is_pseudonym(ref):
+            return ref
+        revealed = self._ring.reveal(ref)
+        if revealed is None and not self._ring.was_shredded(ref):
+            return ref
+        return revealed
 
     def membership(self, row: MembershipRow) -> MembershipRow:
         if not is_pseudonym(row.person_ref):
             return row
-        ref = self._ring.reveal(row.person_ref)
+        ref = self.person(row.person_ref)
         if ref is None:
             return dataclasses.replace(row, person_ref="", evidence="", erased=True)
+        if ref == row.person_ref:  # not read yet: the evidence stays sealed
+            return row
         evidence = row.evidence
         sealed = self._sealed((row.source, row.event_id))
         if sealed is not None:

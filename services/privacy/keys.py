@@ -182,6 +182,7 @@ class KeyRing:
         self._claims: dict[str, Claim] = {}  # pseudonym -> claim, in the order applied
         self._winner: dict[str, str] = {}  # lookup -> pseudonym of its first live claim
         self._keys: dict[str, bytes] = {}  # pseudonym -> unwrapped data key, as used
+        self._shredded: set[str] = set()  # pseudonyms whose tombstone was applied
 
     def __len__(self) -> int:
         return len(self._winner)
@@ -189,6 +190,7 @@ class KeyRing:
     def apply(self, pseudonym: str, value: bytes | None) -> None:
         """One record of the topic: a claim, or a tombstone (`value` None) that shreds it."""
         if value is None:
+            self._shredded.add(pseudonym)
             claim = self._claims.pop(pseudonym, None)
             self._keys.pop(pseudonym, None)
             if claim is not None and self._winner.get(claim.lookup) == pseudonym:
@@ -242,6 +244,10 @@ class KeyRing:
                 return None  # wrapped by another master key: not ours to read
             self._keys[pseudonym] = key
         return key
+
+    def was_shredded(self, pseudonym: str) -> bool:
+        """Whether a tombstone of `pseudonym` was applied: erased, rather than not read yet."""
+        return pseudonym in self._shredded
 
     def reveal(self, pseudonym: str) -> str | None:
         """The person reference behind a pseudonym; None once shredded (or never known)."""

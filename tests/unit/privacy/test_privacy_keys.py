@@ -71,3 +71,12 @@ def test_the_development_key_is_refused_outside_development(tmp_path: Path) -> N
     own.write_text(base64.b64encode(b"short").decode())
     with pytest.raises(MasterKeyError, match="32 bytes"):
         MasterKey.from_file(own, development=False)
+
+
+def test_the_ring_tells_an_erased_person_from_one_not_read_yet() -> None:
+    ring = KeyRing(master())
+    claim, _ = Claim.new(master(), "P-1", NOW)
+    assert not ring.was_shredded(claim.pseudonym) and ring.reveal(claim.pseudonym) is None  # not read yet
+    ring.apply(claim.pseudonym, claim.to_json())
+    ring.apply(claim.pseudonym, None)
+    assert ring.was_shredded(claim.pseudonym) and ring.reveal(claim.pseudonym) is None
