@@ -39,7 +39,7 @@ from datetime import date, datetime, timedelta
 from typing import Any
 
 from services.contracts import RETRACTION_TYPE, owner_of
-from services.sanctions.domain.alerts import AlertKind, alert_id
+from services.contracts.alerts import AlertKind, alert_id
 
 __all__ = ["AGENCIES", "END", "START", "ScenarioEvent", "build_scenario", "rfc3339", "utc_offset"]
 

@@ -48,6 +48,7 @@ from devtools.bench.common import (
 )
 from devtools.broker import free_port
 from services.contracts import ALERTS_TOPIC, GROUP_STATE_TOPIC, parse_event
+from services.contracts.alerts import alert_key
 from services.dashboard.readmodel.records import CONSUMED_TOPICS
 from services.sanctions.domain import Ledger
 from services.sanctions.domain.records import records_for
@@ -73,7 +74,7 @@ def _write_log(bootstrap: str, n: int) -> int:
             producer.send(GROUP_STATE_TOPIC, key=state_key, value=state_value)
             count += 1
         for alert in update.alerts.raised:
-            producer.send(ALERTS_TOPIC, key=alert.alert_id.encode(), value=alert.to_json())
+            producer.send(ALERTS_TOPIC, key=alert_key(alert.alert_id), value=alert.to_json())
             count += 1
     producer.flush()
     producer.close()

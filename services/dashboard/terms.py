@@ -17,6 +17,7 @@ from typing import get_args
 
 from services.audit.library import Role as AuditorRole
 from services.contracts.access import Resource
+from services.contracts.alerts import AlertKind
 from services.contracts.events import (
     EVENT_TYPES,
     Confidence,
@@ -28,9 +29,8 @@ from services.contracts.events import (
     TriageAction,
     WarningChannel,
 )
+from services.contracts.group_state import CaseStatus, GroupStatus, LinkRule, ResolvedBy, UnresolvedSanction
 from services.dashboard.auth import Role
-from services.sanctions.domain.alerts import AlertKind
-from services.sanctions.domain.state import CaseStatus, GroupStatus, LinkRule, ResolvedBy, UnresolvedSanction
 
 __all__ = ["ENUMERATIONS", "TERMS", "term"]
 

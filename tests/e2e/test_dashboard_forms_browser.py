@@ -32,8 +32,8 @@ import pytest
 from kafka import KafkaProducer
 
 from devtools.bench.common import service_process
+from services.contracts.alerts import Alert, AlertKind
 from services.dashboard.forms import FORMS
-from services.sanctions.domain.alerts import Alert, AlertKind
 from tests.e2e.test_dashboard_browser import (
     ARTIFACTS,
     CHROMIUM_FLAGS,

@@ -30,8 +30,8 @@ from kafka import KafkaAdminClient
 
 from devtools.broker import KafkaBroker, die_with_parent, free_port
 from devtools.run import service_env, services_to_run
+from services.contracts.group_state_records import group_key
 from services.infra.topics import ensure_topics
-from services.sanctions.domain.records import group_key
 from tests.audit_support import GVI_AUDIT
 from tests.integration.test_intake_kafka import read_topic
 

@@ -13,8 +13,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from services.contracts import CloudEvent
+from services.contracts.group_state_records import StateView, states_document
 from services.sanctions.domain import AlertKind, alert_id, derive
-from services.sanctions.domain.records import StateView, states_document
 from services.sanctions.processor.core import ProcessorCore
 from services.sanctions.processor.metrics import ProcessorMetrics
 from tests.unit.domain import builders as b

@@ -24,7 +24,8 @@ from services.contracts.events import (
     SanctionRecorded,
     WarningDelivered,
 )
-from services.sanctions.domain import CaseState, Fact, GroupState, SanctionLink
+from services.contracts.group_state import CaseState, GroupState, SanctionLink
+from services.sanctions.domain import Fact
 
 __all__ = ["Explanation", "Input", "explain_group", "render_text"]
 

@@ -30,9 +30,9 @@ from services.audit.library.decoding import decode_value
 from services.audit.library.kafka_log import LogReader, Progress
 from services.audit.library.readers import FactBatch
 from services.contracts import RETRACTION_TYPE
+from services.contracts.group_state_records import StateView, states_document
 from services.sanctions.domain import Derived, Fact, derive
 from services.sanctions.domain.derive import gather
-from services.sanctions.domain.records import StateView, states_document
 from services.sanctions.domain.rules import is_empty
 
 __all__ = ["Cut", "ReplayStats", "bulk", "decode_fact", "first_difference", "live_document",

@@ -26,9 +26,9 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict
 
 from services.contracts.events import CallInHeld
+from services.contracts.group_state import GroupStatus, SanctionLink
 from services.dashboard.readmodel.model import ReadModel, agency_of, days
 from services.dashboard.readmodel.sources import CallInView
-from services.sanctions.domain.state import GroupStatus, SanctionLink
 
 __all__ = ["BriefGroup", "BriefSanction", "BriefSupport", "BriefViolation", "BriefWarning", "CallInBrief",
            "call_in_brief"]

@@ -23,9 +23,9 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict
 
+from services.contracts.alerts import AlertKind, alert_id
 from services.contracts.events import AttendanceEntry, MembershipAssessed
 from services.dashboard.readmodel.sources import SourceFacts
-from services.sanctions.domain.alerts import AlertKind, alert_id
 from services.sanctions.domain.facts import Fact
 from services.sanctions.domain.probation import on_probation_since
 from services.sanctions.domain.rules import membership_valid_at

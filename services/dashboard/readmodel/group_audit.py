@@ -29,10 +29,10 @@ from datetime import date, datetime, time, timedelta
 from typing import Any
 
 from services.contracts.events import GroupRelationEnded, GroupRelationRecorded, MembershipAssessed
+from services.contracts.group_state import UnresolvedSanction
 from services.dashboard.readmodel.stats import STOCKHOLM
 from services.sanctions.domain.facts import Fact, FactKey
 from services.sanctions.domain.rules import relation_holding
-from services.sanctions.domain.state import UnresolvedSanction
 
 __all__ = [
     "EXPIRY_DAYS",

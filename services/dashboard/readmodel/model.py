@@ -17,10 +17,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-from services.dashboard.readmodel.sources import SourceFacts
-from services.sanctions.domain.alerts import AlertKind, is_stalled
-from services.sanctions.domain.facts import FactKey
-from services.sanctions.domain.state import (
+from services.contracts.alerts import AlertKind
+from services.contracts.group_state import (
     CaseState,
     CaseStatus,
     GroupState,
@@ -29,6 +27,9 @@ from services.sanctions.domain.state import (
     SanctionLink,
     UnresolvedSanction,
 )
+from services.dashboard.readmodel.sources import SourceFacts
+from services.sanctions.domain.alerts import is_stalled
+from services.sanctions.domain.facts import FactKey
 
 __all__ = ["AlertEntry", "CaseFilter", "CaseRow", "GroupSummaryRow", "LinkRow", "ReadModel",
            "agency_of"]

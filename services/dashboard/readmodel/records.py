@@ -32,12 +32,12 @@ from services.contracts import (
 )
 from services.contracts.access import AccessEntry, Resource
 from services.contracts.events import SanctionKind
+from services.contracts.group_state import GroupState, GroupSummary
+from services.contracts.group_state_records import StateView
 from services.dashboard.readmodel.access import AccessLogView
 from services.dashboard.readmodel.model import AlertEntry, ReadModel
 from services.dashboard.readmodel.sources import KEPT_TYPES, Domain
 from services.sanctions.domain.facts import Fact
-from services.sanctions.domain.records import StateView
-from services.sanctions.domain.state import GroupState, GroupSummary
 
 R = TypeVar("R")
 _SANCTION = "gvi.sanction.recorded.v1"

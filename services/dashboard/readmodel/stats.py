@@ -31,8 +31,8 @@ from zoneinfo import ZoneInfo
 
 from pydantic import BaseModel, ConfigDict
 
+from services.contracts.group_state import CaseState, CaseStatus
 from services.dashboard.readmodel.sources import IncidentView
-from services.sanctions.domain.state import CaseState, CaseStatus
 
 __all__ = ["STOCKHOLM", "FollowThroughRow", "FollowThroughTotal", "Granularity", "StatsFilter",
            "ViolenceRow", "follow_through", "follow_through_total", "quantile", "violence_table"]

@@ -6,32 +6,15 @@ all call these functions, which is how the live view and an auditor's replay can
 * `derive(events)` is the reference: every group's state from the set of events.
 * `Ledger` is the incremental form for the processor: `apply(event)` returns what changed, and after
   any sequence of events it equals `derive` over their set.
-* `records` is the processor's output on the `group-state` topic, and `StateView` puts it back
-  together into these states for the dashboard and the replay tool.
+* `records` gives the processor's output on the `group-state` topic from the ledger's state; the
+  records themselves (the states, their keys, the alerts) and `StateView`, which puts them back
+  together for the dashboard and the replay tool, are the output contract, `services.contracts`
+  (`group_state`, `group_state_records`, `alerts`); the names re-exported here are the same objects.
 * `docs/rules.md` states the rules and the choices made, for coordinators and auditors.
 """
 
-from services.sanctions.domain.alerts import (
-    DEFAULT_RISK_DAYS,
-    Alert,
-    AlertChanges,
-    AlertKind,
-    AlertWithdrawal,
-    StalledCase,
-    alert_id,
-    diff_alerts,
-    group_alerts,
-    is_stalled,
-    retaliation_alerts,
-    risk_expired,
-    stalled_alerts,
-    stalled_cases,
-)
-from services.sanctions.domain.derive import Derived, derive, effective_facts
-from services.sanctions.domain.facts import Fact, FactKey, as_fact
-from services.sanctions.domain.ledger import Ledger, Update
-from services.sanctions.domain.rules import DEFAULT_WINDOW_DAYS
-from services.sanctions.domain.state import (
+from services.contracts.alerts import Alert, AlertKind, AlertWithdrawal, alert_id
+from services.contracts.group_state import (
     RULE_VERSION,
     CaseProvenance,
     CaseState,
@@ -45,8 +28,23 @@ from services.sanctions.domain.state import (
     SanctionLink,
     UnresolvedSanction,
     WarningEntry,
-    days_between,
 )
+from services.sanctions.domain.alerts import (
+    DEFAULT_RISK_DAYS,
+    AlertChanges,
+    StalledCase,
+    diff_alerts,
+    group_alerts,
+    is_stalled,
+    retaliation_alerts,
+    risk_expired,
+    stalled_alerts,
+    stalled_cases,
+)
+from services.sanctions.domain.derive import Derived, derive, effective_facts
+from services.sanctions.domain.facts import Fact, FactKey, as_fact
+from services.sanctions.domain.ledger import Ledger, Update
+from services.sanctions.domain.rules import DEFAULT_WINDOW_DAYS, days_between
 
 __all__ = [
     "DEFAULT_RISK_DAYS",

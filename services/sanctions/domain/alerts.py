@@ -1,32 +1,26 @@
 """Alerts: what the coordinators must notice, raised and withdrawn as the set of events changes.
 
-An alert is a pure function of the derived state, except for two rules that also need the wall
-clock, passed in as `now`: `follow_through_stalled` (`is_stalled`) and the expiry of
-`retaliation_risk` (`risk_expired`). Its id is a digest of its kind, group and incident, and its
-content is nothing but what the id stands for, so a processor restarted after a crash that raises
-an alert again produces the same id with the same bytes: consumers can deduplicate on the id. When a
-late correction (a re-attribution, a retraction) means an alert no longer holds, `diff_alerts` yields
-a withdrawal for it.
+The alert records, their ids and keys are the output contract (`services.contracts.alerts`); here
+are the rules that decide when they hold. An alert is a pure function of the derived state, except
+for two rules that also need the wall clock, passed in as `now`: `follow_through_stalled`
+(`is_stalled`) and the expiry of `retaliation_risk` (`risk_expired`). When a late correction (a
+re-attribution, a retraction) means an alert no longer holds, `diff_alerts` yields a withdrawal for
+it.
 """
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from enum import StrEnum
 
-from services.sanctions.domain.state import RULE_VERSION, CanonicalRecord, CaseStatus, GroupState
+from services.contracts.alerts import Alert, AlertKind, AlertWithdrawal
+from services.contracts.group_state import CaseStatus, GroupState
 
 __all__ = [
     "DEFAULT_RISK_DAYS",
-    "Alert",
     "AlertChanges",
-    "AlertKind",
-    "AlertWithdrawal",
     "StalledCase",
-    "alert_id",
     "diff_alerts",
     "group_alerts",
     "is_stalled",
@@ -36,51 +30,6 @@ __all__ = [
     "stalled_alerts",
     "stalled_cases",
 ]
-
-
-class AlertKind(StrEnum):
-    ENFORCEMENT_TRIGGERED = "enforcement_triggered"
-    UNWARNED_VIOLENCE = "unwarned_violence"
-    RETALIATION_RISK = "retaliation_risk"
-    FOLLOW_THROUGH_STALLED = "follow_through_stalled"
-    NO_SHOW_ON_PROBATION = "no_show_on_probation"
-    """A member on probation did not come to a call-in (rule 9): its `incident_id` is the call-in's id."""
-
-
-def alert_id(kind: AlertKind, group_id: str, incident_id: str) -> str:
-    """sha256 of `kind|group_id|incident_id` in hex: the same alert always has the same id."""
-    return hashlib.sha256(f"{kind.value}|{group_id}|{incident_id}".encode()).hexdigest()
-
-
-class Alert(CanonicalRecord):
-    """An alert that holds. Its fields are exactly those its id is made of, plus the rule version."""
-
-    alert_id: str
-    kind: AlertKind
-    group_id: str
-    incident_id: str
-    rule_version: int = RULE_VERSION
-
-    @classmethod
-    def of(cls, kind: AlertKind, group_id: str, incident_id: str) -> Alert:
-        return cls(alert_id=alert_id(kind, group_id, incident_id), kind=kind, group_id=group_id,
-                   incident_id=incident_id)
-
-
-class AlertWithdrawal(CanonicalRecord):
-    """An alert raised earlier no longer holds (e.g. the incident was re-attributed)."""
-
-    alert_id: str
-    kind: AlertKind
-    group_id: str
-    incident_id: str
-    withdrawn: bool = True
-    rule_version: int = RULE_VERSION
-
-    @classmethod
-    def of(cls, alert: Alert) -> AlertWithdrawal:
-        return cls(alert_id=alert.alert_id, kind=alert.kind, group_id=alert.group_id,
-                   incident_id=alert.incident_id)
 
 
 def group_alerts(state: GroupState) -> Iterator[Alert]:

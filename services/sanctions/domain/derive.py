@@ -17,6 +17,7 @@ from operator import attrgetter
 from typing import Any, TypeVar, cast
 
 from services.contracts import RETRACTION_TYPE, CloudEvent, canonical_json
+from services.contracts.alerts import Alert
 from services.contracts.events import (
     CallInHeld,
     CallInScheduled,
@@ -30,9 +31,15 @@ from services.contracts.events import (
     SanctionRecorded,
     WarningDelivered,
 )
+from services.contracts.group_state import (
+    GroupState,
+    LinkRule,
+    Presentation,
+    SanctionLink,
+    UnresolvedSanction,
+)
 from services.sanctions.domain.alerts import (
     DEFAULT_RISK_DAYS,
-    Alert,
     group_alerts,
     no_show_alerts,
     retaliation_alerts,
@@ -55,13 +62,6 @@ from services.sanctions.domain.rules import (
     membership_counts_at,
     registered_name,
     within_window,
-)
-from services.sanctions.domain.state import (
-    GroupState,
-    LinkRule,
-    Presentation,
-    SanctionLink,
-    UnresolvedSanction,
 )
 
 __all__ = ["Derived", "Inputs", "by_data_type", "current_incidents", "derive", "effective_facts",

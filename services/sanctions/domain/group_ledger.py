@@ -17,6 +17,16 @@ from collections.abc import Iterable
 from datetime import datetime, timedelta
 
 from services.contracts.events import SanctionRecorded
+from services.contracts.group_state import (
+    CaseState,
+    CaseStatus,
+    GroupState,
+    GroupSummary,
+    LinkRule,
+    Presentation,
+    SanctionLink,
+    WarningEntry,
+)
 from services.sanctions.domain.facts import Fact, OrderKey
 from services.sanctions.domain.rules import (
     Incident,
@@ -28,16 +38,6 @@ from services.sanctions.domain.rules import (
     within_window,
 )
 from services.sanctions.domain.sorted_lists import remove_sorted
-from services.sanctions.domain.state import (
-    CaseState,
-    CaseStatus,
-    GroupState,
-    GroupSummary,
-    LinkRule,
-    Presentation,
-    SanctionLink,
-    WarningEntry,
-)
 
 __all__ = ["GroupLedger"]
 

@@ -14,6 +14,7 @@ from collections.abc import Iterable, Mapping
 from datetime import datetime
 
 from services.contracts import RETRACTION_TYPE, CloudEvent
+from services.contracts.alerts import Alert, AlertKind, AlertWithdrawal
 from services.contracts.events import (
     CallInHeld,
     CallInScheduled,
@@ -26,7 +27,14 @@ from services.contracts.events import (
     SanctionRecorded,
     WarningDelivered,
 )
-from services.sanctions.domain.alerts import Alert, AlertChanges, AlertKind, AlertWithdrawal
+from services.contracts.group_state import (
+    CaseState,
+    GroupState,
+    GroupSummary,
+    SanctionLink,
+    UnresolvedSanction,
+)
+from services.sanctions.domain.alerts import AlertChanges
 from services.sanctions.domain.derive import Derived
 from services.sanctions.domain.facts import Fact, FactKey, OrderKey, as_fact, preferred, retraction_target
 from services.sanctions.domain.group_ledger import GroupLedger
@@ -52,13 +60,6 @@ from services.sanctions.domain.rules import (
     registered_name,
 )
 from services.sanctions.domain.sorted_lists import remove_sorted
-from services.sanctions.domain.state import (
-    CaseState,
-    GroupState,
-    GroupSummary,
-    SanctionLink,
-    UnresolvedSanction,
-)
 
 __all__ = ["Ledger", "Update"]
 

@@ -11,6 +11,7 @@ from datetime import datetime, timedelta
 from typing import Generic, TypeVar
 
 from services.contracts.events import MembershipAssessed
+from services.contracts.group_state import Presentation, UnresolvedSanction
 from services.sanctions.domain.alerts import AlertChanges
 from services.sanctions.domain.facts import Fact, FactKey
 from services.sanctions.domain.probation import no_show_groups
@@ -22,7 +23,6 @@ from services.sanctions.domain.rules import (
     membership_valid_at,
 )
 from services.sanctions.domain.sorted_lists import remove_sorted
-from services.sanctions.domain.state import Presentation, UnresolvedSanction
 
 __all__ = ["CallIn", "Memberships", "NoShowsOnProbation", "RetaliationRisks", "Tracked", "Update",
            "presentations", "put", "put_flat"]

@@ -29,8 +29,7 @@ from services.contracts.events import (
     SanctionRecorded,
     WarningDelivered,
 )
-from services.sanctions.domain.facts import Fact, OrderKey
-from services.sanctions.domain.state import (
+from services.contracts.group_state import (
     RULE_VERSION,
     CaseProvenance,
     CaseState,
@@ -43,13 +42,14 @@ from services.sanctions.domain.state import (
     ResolvedBy,
     SanctionLink,
     WarningEntry,
-    days_between,
 )
+from services.sanctions.domain.facts import Fact, OrderKey
 
 __all__ = [
     "DEFAULT_WINDOW_DAYS",
     "Incident",
     "current_incident",
+    "days_between",
     "group_set",
     "group_status",
     "in_conflict",
@@ -74,6 +74,21 @@ __all__ = [
 ]
 
 DEFAULT_WINDOW_DAYS = 365
+
+_DAY_MICROSECONDS = 86_400_000_000
+_ONE_MICROSECOND = timedelta(microseconds=1)
+
+
+def days_between(start: datetime, end: datetime) -> float:
+    """Days from `start` to `end` as a fraction, rounded half-up (away from zero) to 2 decimals (1 day
+    6 hours is 1.25). Exact integer arithmetic on whole microseconds, so the same instants always
+    give the same number: the float nearest the rounded hundredths, as `Decimal.quantize(...,
+    ROUND_HALF_UP)` gives (tested against it). Negative when `end` precedes `start`."""
+    micro = (end - start) // _ONE_MICROSECOND
+    hundredths, rest = divmod(abs(micro) * 100, _DAY_MICROSECONDS)
+    if 2 * rest >= _DAY_MICROSECONDS:
+        hundredths += 1
+    return (hundredths if micro >= 0 else -hundredths) / 100
 
 
 def _order(fact: Fact) -> OrderKey:

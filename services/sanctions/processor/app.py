@@ -26,14 +26,9 @@ from faust.types import TP, Message, StreamT
 
 from services.contracts import ALERTS_TOPIC, GROUP_STATE_TOPIC, canonical_json
 from services.contracts import Service as SourceService
+from services.contracts.alerts import Alert, AlertWithdrawal, alert_key
+from services.contracts.group_state_records import Record
 from services.infra.kafka_security import PLAINTEXT, KafkaSecurity
-from services.sanctions.domain import Alert, AlertWithdrawal
-from services.sanctions.domain.records import (
-    Record,
-    group_partition,
-    key_partition,
-    partition_of,
-)
 from services.sanctions.processor.core import ProcessorCore, TopicPartition
 from services.sanctions.processor.faust_adapter import (
     BulkApp,
@@ -48,6 +43,7 @@ from services.sanctions.processor.faust_adapter import (
 from services.sanctions.processor.health import Health
 from services.sanctions.processor.metrics import ProcessorMetrics
 from services.sanctions.processor.ownership import PublishingLease
+from services.sanctions.processor.partitioning import group_partition, key_partition, partition_of
 from services.sanctions.processor.settings import ProcessorSettings
 
 __all__ = ["FACTS_TABLE", "SOURCE_TOPICS", "Processor", "read_to_end"]
@@ -237,7 +233,7 @@ class Processor:
             if last.get(alert.alert_id) == value:
                 continue  # the topic's last record of this alert says so already (events read again)
             last[alert.alert_id] = value
-            records.append((key_partition(key := alert.alert_id.encode(), count), key, value))
+            records.append((key_partition(key := alert_key(alert.alert_id), count), key, value))
         await self._send(ALERTS_TOPIC, records, headers)
 
     async def _send(self, topic: str, records: Sequence[tuple[int, bytes, bytes | None]],

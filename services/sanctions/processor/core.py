@@ -32,13 +32,12 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from services.contracts import read_event
+from services.contracts.alerts import Alert, AlertKind, AlertWithdrawal
+from services.contracts.group_state import CaseStatus
+from services.contracts.group_state_records import Record
 from services.sanctions.domain import (
     DEFAULT_RISK_DAYS,
     DEFAULT_WINDOW_DAYS,
-    Alert,
-    AlertKind,
-    AlertWithdrawal,
-    CaseStatus,
     Fact,
     Ledger,
     Update,
@@ -46,7 +45,7 @@ from services.sanctions.domain import (
     risk_expired,
 )
 from services.sanctions.domain.facts import FactKey, preferred
-from services.sanctions.domain.records import Record, all_records, records_for
+from services.sanctions.domain.records import all_records, records_for
 
 __all__ = ["Outputs", "ProcessorCore", "Read", "SourceRecord", "TopicPartition", "decode_facts",
            "encode_fact"]

@@ -8,8 +8,8 @@ import pytest
 
 from devtools.bench.audit import make_log
 from services.audit.library.replay import bulk, decode_fact, state_lines
+from services.contracts.group_state_records import states_document
 from services.sanctions.domain import derive
-from services.sanctions.domain.records import states_document
 
 pytestmark = pytest.mark.unit
 

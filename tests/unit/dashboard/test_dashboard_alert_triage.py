@@ -12,9 +12,9 @@ from fastapi import FastAPI
 
 from services.contracts import parse_event
 from services.contracts.access import Resource
+from services.contracts.alerts import AlertKind, alert_id
 from services.contracts.events import TriageAction
 from services.dashboard.readmodel.records import RecordApplier
-from services.sanctions.domain.alerts import AlertKind, alert_id
 from tests.unit.dashboard import test_dashboard_data_entry as data_entry
 from tests.unit.dashboard.pipeline import Pipeline
 from tests.unit.dashboard.test_dashboard_data_entry import Desk, Intake, key_of, published

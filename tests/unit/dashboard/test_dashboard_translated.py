@@ -33,6 +33,8 @@ from services.audit.library.access import export_entry
 from services.audit.library.auditors import Auditor
 from services.audit.library.auditors import Role as AuditorRole
 from services.contracts.access import AccessEntry, Resource
+from services.contracts.alerts import AlertKind
+from services.contracts.group_state import CaseStatus, GroupStatus, LinkRule, ResolvedBy
 from services.dashboard.app import Adapters, create_app
 from services.dashboard.auth import Role
 from services.dashboard.ports import FixedAuditTrail, MemoryAccessLog
@@ -40,8 +42,6 @@ from services.dashboard.posting import IntakeReply
 from services.dashboard.readmodel.model import CaseFilter
 from services.dashboard.settings import DashboardSettings
 from services.dashboard.terms import TERMS, term
-from services.sanctions.domain.alerts import AlertKind
-from services.sanctions.domain.state import CaseStatus, GroupStatus, LinkRule, ResolvedBy
 from tests.unit.dashboard.pipeline import Pipeline
 from tests.unit.dashboard.test_dashboard_audit_pages import FAILED
 from tests.unit.dashboard.test_dashboard_brief import PEOPLE, scenario_events

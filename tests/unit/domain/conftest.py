@@ -9,8 +9,9 @@ from collections.abc import Callable, Sequence
 import pytest
 
 from services.contracts import CloudEvent
+from services.contracts.group_state_records import StateView
 from services.sanctions.domain import Derived, Ledger, derive
-from services.sanctions.domain.records import StateView, records_for
+from services.sanctions.domain.records import records_for
 
 Evaluate = Callable[..., Derived]
 

@@ -15,9 +15,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from services.contracts import CloudEvent, canonical_json
+from services.contracts.group_state_records import StateView, states_document
 from services.sanctions.domain import Alert, FactKey, GroupState, Ledger, UnresolvedSanction, derive
 from services.sanctions.domain.derive import violence
-from services.sanctions.domain.records import StateView, records_for, states_document
+from services.sanctions.domain.records import records_for
 from tests.unit.domain import builders as b
 
 GROUPS = ["ga", "gb", "gc"]
@@ -228,8 +229,8 @@ def test_every_record_serialises_to_the_canonical_json_of_its_fields(events: lis
 @given(events=scenarios())
 def test_case_and_baseline_records_are_the_canonical_json_of_their_fields_and_group(
         events: list[CloudEvent]) -> None:
-    from services.sanctions.domain.records import _with_group
+    from services.contracts.group_state_records import record_with_group
     for group_id, state in derive(events).groups.items():
         for record in [*state.cases, *state.baseline_links]:
             body = record.model_dump(mode="json")
-            assert _with_group(group_id, record) == canonical_json({**body, "group_id": group_id})
+            assert record_with_group(group_id, record) == canonical_json({**body, "group_id": group_id})

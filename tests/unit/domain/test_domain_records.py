@@ -1,25 +1,21 @@
-"""The `group-state` records: their keys, their partitions, and what a consumer makes of them."""
+"""The `group-state` records: their keys and what a consumer makes of them (partitions:
+`tests/unit/test_processor_partitioning.py`)."""
 
 from __future__ import annotations
 
 import pytest
-from aiokafka.partitioner import DefaultPartitioner
-from hypothesis import given
-from hypothesis import strategies as st
 
 from services.contracts import CloudEvent, canonical_json
-from services.sanctions.domain import GroupStatus, Ledger, derive
-from services.sanctions.domain.records import (
+from services.contracts.group_state_records import (
     StateView,
     baseline_key,
     case_key,
     group_key,
-    key_partition,
-    partition_of,
-    records_for,
     unresolved_key,
     unwarned_key,
 )
+from services.sanctions.domain import GroupStatus, Ledger, derive
+from services.sanctions.domain.records import records_for
 from tests.unit.domain import builders as b
 
 
@@ -85,12 +81,6 @@ _GOLDEN_STATE = (
 """What rule version 2 publishes for the events above: keys sorted, no whitespace, times in UTC."""
 
 
-def test_a_groups_records_share_its_partition() -> None:
-    for group_id in ("norra", "sodra", "g-17", "ö"):
-        partitions = {partition_of(key, 6) for key in (group_key(group_id), case_key(group_id, "i9"))}
-        assert len(partitions) == 1
-
-
 def test_a_case_is_its_own_record_and_the_summary_counts_it() -> None:
     topic = _publish(b.warning("w1", "norra", 1), b.incident("r1", "i1", 5, ["norra"]))
     assert topic[case_key("norra", "i1")] is not None
@@ -116,12 +106,6 @@ def test_a_retracted_incident_leaves_a_tombstone() -> None:
 def test_a_foreign_key_is_refused(key: bytes) -> None:
     with pytest.raises(ValueError, match="not a group-state key"):
         StateView().apply(key, None)
-
-
-@given(st.binary(max_size=300), st.integers(min_value=1, max_value=64))
-def test_a_key_goes_to_the_partition_kafkas_default_partitioner_gives_it(key: bytes, partitions: int) -> None:
-    every = list(range(partitions))
-    assert key_partition(key, partitions) == DefaultPartitioner()(key, every, every)
 
 
 def test_a_fact_made_from_an_event_is_the_named_tuple_with_its_fields_by_name() -> None:

@@ -1,9 +1,11 @@
-"""What the rules produce: a group's state, its cases and links, and the unresolved sanctions.
+"""The output contract of the rules: a group's state, its cases and links, and the unresolved sanctions.
 
 These records are the contract between the processor, the dashboard, the replay tool and external
-consumers (issue 3, "Outputs"). They are frozen pydantic models so a consumer can parse them back,
-and `to_json` gives canonical JSON (sorted keys, no whitespace, times in UTC with `Z`), so equal
-states are equal bytes, which is what lets an auditor's replay be compared with the live view.
+consumers (issue 3, "Outputs"); the rules that derive them live in `services.sanctions.domain`, and
+the keys of the `group-state` topic and its decoder in `services.contracts.group_state_records`.
+They are frozen pydantic models so a consumer can parse them back, and `to_json` gives canonical
+JSON (sorted keys, no whitespace, times in UTC with `Z`), so equal states are equal bytes, which is
+what lets an auditor's replay be compared with the live view.
 
 Every case and every sanction link carries the ids of the input events it rests on (provenance), so
 that `gvi-audit explain` can name them; ids are the agencies' event ids (`source` is given where a
@@ -12,13 +14,12 @@ record stands for one event).
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from services.contracts import canonical_json
+from services.contracts.envelope import canonical_json
 from services.contracts.types import UtcDatetime
 
 __all__ = [
@@ -36,7 +37,6 @@ __all__ = [
     "SanctionLink",
     "UnresolvedSanction",
     "WarningEntry",
-    "days_between",
 ]
 
 RULE_VERSION = 2
@@ -180,20 +180,3 @@ class UnresolvedSanction(CanonicalRecord):
     incident_id: str | None
     reason: Literal["no_membership_valid_at_sanction_time"] = "no_membership_valid_at_sanction_time"
     rule_version: int = RULE_VERSION
-
-
-_DAY_MICROSECONDS = 86_400_000_000
-_ONE_MICROSECOND = timedelta(microseconds=1)
-
-
-def days_between(start: datetime, end: datetime) -> float:
-    """Days from `start` to `end` as a fraction, rounded half-up (away from zero) to 2 decimals (1 day
-    6 hours is 1.25). Exact integer arithmetic on whole microseconds, so the same instants always
-    give the same number: the float nearest the rounded hundredths, as `Decimal.quantize(...,
-    ROUND_HALF_UP)` gives (tested against it). Negative when `end` precedes `start`."""
-    micro = (end - start) // _ONE_MICROSECOND
-    hundredths, rest = divmod(abs(micro) * 100, _DAY_MICROSECONDS)
-    if 2 * rest >= _DAY_MICROSECONDS:
-        hundredths += 1
-    return (hundredths if micro >= 0 else -hundredths) / 100
-
