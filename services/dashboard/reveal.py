@@ -22,10 +22,11 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable, Iterable
+from typing import TypeVar
 
 from services.contracts.personal import is_pseudonym
-from services.dashboard.readmodel.call_in import CallInPrep
-from services.dashboard.readmodel.exit_programme import ExitProgramme
+from services.dashboard.readmodel.call_in import CallInPerson, CallInPrep
+from services.dashboard.readmodel.exit_programme import ExitPerson, ExitProgramme
 from services.dashboard.readmodel.group_audit import GroupAudit, MembershipRow
 from services.dashboard.readmodel.sources import SupportEntry, WarningToPerson
 from services.privacy.keys import KeyRing
@@ -33,6 +34,8 @@ from services.privacy.sealing import opened
 from services.sanctions.domain.facts import FactKey
 
 __all__ = ["Reveal"]
+
+_Person = TypeVar("_Person", CallInPerson, ExitPerson)
 
 _MEMBERSHIP = "gvi.membership.assessed.v1"
 
@@ -85,22 +88,21 @@ class Reveal:
     def prep(self, prep: CallInPrep) -> CallInPrep:
         if prep.people is None:
             return prep
-        people = []
-        for p in prep.people:
-            ref = self.person(p.person_ref) if p.person_ref is not None else None
-            people.append(p.model_copy(update={"person_ref": ref, "erased": ref is None}))
-        people.sort(key=lambda p: (p.group_id, *_shown(p.erased, p.person_ref)))
-        return prep.model_copy(update={"people": tuple(people)})
+        return prep.model_copy(update={"people": self._people(prep.people)})
 
     def exit(self, programme: ExitProgramme) -> ExitProgramme:
         if programme.people is None:
             return programme
-        people = []
-        for p in programme.people:
+        return programme.model_copy(update={"people": self._people(programme.people)})
+
+    def _people(self, people: Iterable[_Person]) -> tuple[_Person, ...]:
+        """Each person row revealed, sorted by group, then by what is shown (erased last)."""
+        out = []
+        for p in people:
             ref = self.person(p.person_ref) if p.person_ref is not None else None
-            people.append(p.model_copy(update={"person_ref": ref, "erased": ref is None}))
-        people.sort(key=lambda p: (p.group_id, *_shown(p.erased, p.person_ref)))
-        return programme.model_copy(update={"people": tuple(people)})
+            out.append(p.model_copy(update={"person_ref": ref, "erased": ref is None}))
+        out.sort(key=lambda p: (p.group_id, *_shown(p.erased, p.person_ref)))
+        return tuple(out)
 
     def warnings(self, found: Iterable[WarningToPerson]) -> list[WarningToPerson]:
         out = []

@@ -6,31 +6,19 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
-from pathlib import Path
 from typing import Any
 
 from services.contracts import PERSON_KEYS_TOPIC, Service
 from services.privacy.kafka_keys import KafkaKeyStore
-from services.privacy.keys import KeyRing, MasterKey
+from services.privacy.keys import DEV_MASTER_KEY_FILE, KeyRing, MasterKey
 from services.privacy.sealing import unsealed
 from tests.examples import example_event
 from tests.integration.test_intake_kafka import post, read_topic, records_of, running
-
-DEV_MASTER = Path("deploy/config/personal-data-master.dev.key")
+from tests.privacy_support import dev_key_ring
 
 
 def master() -> MasterKey:
-    return MasterKey.from_file(DEV_MASTER, development=True)
-
-
-async def _ring_of(bootstrap: str) -> KeyRing:
-    store = KafkaKeyStore(bootstrap, KeyRing(master()), client_id="test-reader")
-    store.start()
-    try:
-        await asyncio.wait_for(store.caught_up.wait(), 20)
-    finally:
-        await store.stop()
-    return store.ring
+    return MasterKey.from_file(DEV_MASTER_KEY_FILE, development=True)
 
 
 def test_a_person_named_at_two_intakes_has_one_pseudonym_and_no_clear_reference_in_kafka(
@@ -57,7 +45,7 @@ def test_a_person_named_at_two_intakes_has_one_pseudonym_and_no_clear_reference_
             raw = (record.key or b"") + (record.value or b"") + b"".join(v for _, v in record.headers)
             assert person.encode() not in raw and b"three evenings" not in raw, topic
 
-    ring = asyncio.run(_ring_of(bootstrap))
+    ring = dev_key_ring(bootstrap)
     assert ring.reveal(pseudonym) == person
     clear = unsealed(json.loads(m.value), ring.data_key)
     assert (clear["data"]["person_ref"], clear["data"]["evidence"]) == (person, evidence)
@@ -85,6 +73,6 @@ def test_rival_claims_of_one_new_person_end_in_one_pseudonym(kafka_broker: Any) 
               if r.value is not None and json.loads(r.value)["lookup"] == lookup]
     tombstoned = {r.key for r in read_topic(bootstrap, PERSON_KEYS_TOPIC) if r.value is None}
     assert {c.key for c in claims} - tombstoned == {pseudonyms[0].encode()}  # the losers withdrew
-    ring = asyncio.run(_ring_of(bootstrap))
+    ring = dev_key_ring(bootstrap)
     key = ring.key_for("police:p-raced")
     assert key is not None and key.pseudonym == pseudonyms[0]

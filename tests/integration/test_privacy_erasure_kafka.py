@@ -5,7 +5,6 @@ freshly read key ring can no longer open an erased person's sealed values."""
 
 from __future__ import annotations
 
-import asyncio
 import json
 from datetime import UTC, datetime
 from typing import Any
@@ -17,15 +16,13 @@ from services.contracts import DATA_PROTECTION_TOPIC, PERSON_KEYS_TOPIC, SOURCE_
 from services.contracts.envelope import read_event
 from services.contracts.protection import Basis, PersonsErased, read_protection_record
 from services.privacy.cli import main
-from services.privacy.kafka_keys import read_key_ring
-from services.privacy.keys import KeyRing, MasterKey
 from services.privacy.retention import RetentionPolicy, deadlines, due
 from services.privacy.sealing import opened
 from services.privacy.verify import audit_findings
 from tests.examples import example_event
 from tests.integration.test_intake_kafka import post, read_topic, records_of, running
+from tests.privacy_support import dev_key_ring
 
-DEV_MASTER = "deploy/config/personal-data-master.dev.key"
 POLICE, PROBATION = "/agencies/police", "/agencies/probation"
 ALL_TOPICS = [*SOURCE_TOPIC_NAMES, PERSON_KEYS_TOPIC, DATA_PROTECTION_TOPIC]
 
@@ -37,12 +34,6 @@ def bootstrap(own_kafka_bootstrap: str, monkeypatch: pytest.MonkeyPatch) -> str:
     for name in ("GVI_RETENTION_MEMBERSHIP_MONTHS", "GVI_RETENTION_PERSON_YEARS", "GVI_RETENTION_GRACE_DAYS"):
         monkeypatch.delenv(name, raising=False)
     return own_kafka_bootstrap
-
-
-def ring_of(bootstrap: str) -> KeyRing:
-    from pathlib import Path
-    master = MasterKey.from_file(Path(DEV_MASTER), development=True)
-    return asyncio.run(read_key_ring(bootstrap, KeyRing(master), within_seconds=20))
 
 
 def membership(person: str, until: str, evidence: str = "Seen at the square", **kw: Any) -> dict[str, Any]:
@@ -75,7 +66,7 @@ def test_an_erased_person_is_named_nowhere_and_their_values_cannot_be_opened(boo
         assert post(notifications, first, "dev-police-key").status_code == 202
         assert post(notifications, other, "dev-police-key").status_code == 202
         assert post(sanctions, sanction, "dev-prosecutor-key").status_code == 202
-    pseudonym = ring_of(bootstrap).key_for(erased).pseudonym  # type: ignore[union-attr]
+    pseudonym = dev_key_ring(bootstrap).key_for(erased).pseudonym  # type: ignore[union-attr]
 
     assert main(dpo("request", "open", "--case", "DP-7", "--kind", "erasure")) == 0
     assert main(dpo("erase", "--person-ref", erased, "--case", "DP-7")) == 0
@@ -83,7 +74,7 @@ def test_an_erased_person_is_named_nowhere_and_their_values_cannot_be_opened(boo
     for topic in ALL_TOPICS:
         for record in read_topic(bootstrap, topic):
             assert erased.encode() not in raw(record) and b"the harbour" not in raw(record), topic
-    fresh = ring_of(bootstrap)
+    fresh = dev_key_ring(bootstrap)
     assert fresh.key_for(erased) is None and fresh.data_key(pseudonym) is None
     [m] = records_of(bootstrap, Service.NOTIFICATIONS.topic, first["id"])
     [s] = records_of(bootstrap, Service.SANCTIONS.topic, sanction["id"])
@@ -114,7 +105,7 @@ def test_the_retention_job_shreds_exactly_the_persons_past_their_deadline(
         for event, key in events:
             assert post(notifications, event, key).status_code == 202
     now = datetime(2027, 1, 1, tzinfo=UTC)
-    before = ring_of(bootstrap)
+    before = dev_key_ring(bootstrap)
     sealed = [read_event(r.value) for t in SOURCE_TOPIC_NAMES for r in read_topic(bootstrap, t)]
     expected = {p for p in due(deadlines(sealed, RetentionPolicy()), now) if before.claims_of([p])}
     named = {ref: before.key_for(ref).pseudonym  # type: ignore[union-attr]
@@ -129,7 +120,7 @@ def test_the_retention_job_shreds_exactly_the_persons_past_their_deadline(
 
     assert main(["retention", "--now", "2027-01-01T00:00:00Z", "--dry-run"]) == 0
     assert main(["retention", "--now", "2027-01-01T00:00:00Z"]) == 0
-    after = ring_of(bootstrap)
+    after = dev_key_ring(bootstrap)
     assert set(before.pseudonyms()) - set(after.pseudonyms()) == expected
     [record] = [r for r in protection_records(bootstrap)
                 if isinstance(r, PersonsErased) and r.basis is Basis.RETENTION]
