@@ -24,11 +24,13 @@ def _topic_configs(bootstrap: str, names: list[str]) -> dict[str, dict[str, str]
     }
 
 
-def test_every_contract_topic_exists_with_three_partitions(kafka_bootstrap: str) -> None:
+def test_every_contract_topic_exists_with_three_partitions_or_its_fixed_count(kafka_bootstrap: str) -> None:
     with KafkaAdminClient(bootstrap_servers=kafka_bootstrap) as admin:
         topics = {t["name"]: t for t in admin.describe_topics([spec.name for spec in ALL_TOPICS])}
     assert set(topics) == {spec.name for spec in ALL_TOPICS}
-    assert all(len(topic["partitions"]) == 3 for topic in topics.values())
+    assert {spec.name: len(topics[spec.name]["partitions"]) for spec in ALL_TOPICS} == {
+        spec.name: spec.partitions or 3 for spec in ALL_TOPICS}
+    assert topics["person-keys"]["partitions"] and len(topics["person-keys"]["partitions"]) == 1
 
 
 def test_source_topics_keep_records_forever(kafka_bootstrap: str) -> None:
