@@ -38,16 +38,16 @@ from services.contracts.group_state import (
     SanctionLink,
     UnresolvedSanction,
 )
-from services.sanctions.domain.alerts import (
+from services.followthrough.alerts import (
     DEFAULT_RISK_DAYS,
     group_alerts,
     no_show_alerts,
     retaliation_alerts,
     risk_expired,
 )
-from services.sanctions.domain.facts import Fact, FactKey, OrderKey, as_fact, preferred, retraction_target
-from services.sanctions.domain.probation import attendance_of, no_show_groups, probation_person
-from services.sanctions.domain.rules import (
+from services.followthrough.facts import Fact, FactKey, OrderKey, as_fact, preferred, retraction_target
+from services.followthrough.probation import attendance_of, no_show_groups, probation_person
+from services.followthrough.rules import (
     DEFAULT_WINDOW_DAYS,
     Incident,
     in_conflict,
@@ -137,11 +137,7 @@ def derive(events: Iterable[CloudEvent | Fact], *, window_days: int = DEFAULT_WI
     out (an empty mapping): what the replay tool needs, at a quarter less of the cost."""
     by_type = by_data_type(effective_facts(events))
     inputs = joined(by_type)
-    groups: dict[str, GroupState] = {}
-    for group_id in inputs.group_ids():
-        state = inputs.group_state(group_id, window_days)
-        if not is_empty(state):
-            groups[group_id] = state
+    groups = dict(_states(inputs, window_days))
     found: dict[str, Alert] = {}
     if alerts:
         found = {a.alert_id: a for state in groups.values() for a in group_alerts(state)}
@@ -149,6 +145,24 @@ def derive(events: Iterable[CloudEvent | Fact], *, window_days: int = DEFAULT_WI
         found.update((a.alert_id, a) for a in _no_show_alerts(by_type))
     unresolved = {f.key: _unresolved(f) for f in inputs.unresolved}
     return Derived(groups, dict(sorted(unresolved.items())), dict(sorted(found.items())))
+
+
+
+def group_states(events: Iterable[CloudEvent | Fact], *,
+                 window_days: int = DEFAULT_WINDOW_DAYS) -> Iterator[GroupState]:
+    """`derive(events).groups.values()`, one group's state at a time in group-id order, so that only
+    one is held at once (the replay's states document of a year of a city's log)."""
+    inputs = gather(events)
+    del events  # what does not count (copies, retracted events) can go
+    for _, state in _states(inputs, window_days):
+        yield state
+
+
+def _states(inputs: Inputs, window_days: int) -> Iterator[tuple[str, GroupState]]:
+    for group_id in inputs.group_ids():
+        state = inputs.group_state(group_id, window_days)
+        if not is_empty(state):
+            yield group_id, state
 
 
 def _unresolved(sanction: Fact) -> UnresolvedSanction:

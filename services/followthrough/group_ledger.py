@@ -27,8 +27,8 @@ from services.contracts.group_state import (
     SanctionLink,
     WarningEntry,
 )
-from services.sanctions.domain.facts import Fact, OrderKey
-from services.sanctions.domain.rules import (
+from services.followthrough.facts import Fact, OrderKey
+from services.followthrough.rules import (
     Incident,
     make_case,
     make_group_state,
@@ -37,7 +37,7 @@ from services.sanctions.domain.rules import (
     warning_entry,
     within_window,
 )
-from services.sanctions.domain.sorted_lists import remove_sorted
+from services.followthrough.sorted_lists import remove_sorted
 
 __all__ = ["GroupLedger"]
 

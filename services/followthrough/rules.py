@@ -43,7 +43,7 @@ from services.contracts.group_state import (
     SanctionLink,
     WarningEntry,
 )
-from services.sanctions.domain.facts import Fact, OrderKey
+from services.followthrough.facts import Fact, OrderKey
 
 __all__ = [
     "DEFAULT_WINDOW_DAYS",
