@@ -33,7 +33,6 @@ from services.contracts.events import (
 )
 from services.contracts.group_state import (
     GroupState,
-    LinkRule,
     Presentation,
     SanctionLink,
     UnresolvedSanction,
@@ -56,12 +55,12 @@ from services.followthrough.rules import (
     is_empty,
     latest_violence,
     left_group_of,
+    link_target,
     make_case,
     make_group_state,
     make_link,
     membership_counts_at,
     registered_name,
-    within_window,
 )
 
 __all__ = ["Derived", "Inputs", "by_data_type", "current_incidents", "derive", "effective_facts",
@@ -286,23 +285,15 @@ def _group_state(group_id: str, registrations: list[Fact], warnings: list[Fact],
         else:
             warning = warnings[bisect.bisect_right(warning_times, inc.time) - 1]
             cases[inc.incident_id] = (inc, warning)
-    ordered = [inc for inc, _ in cases.values()]  # in (time, incident id) order
-    case_times = [inc.time for inc in ordered]
+    case_keys = [(inc.time, inc.incident_id) for inc, _ in cases.values()]  # in (time, incident id) order
 
     linked: dict[str, list[SanctionLink]] = defaultdict(list)
     baseline: list[SanctionLink] = []
     for fact, membership_ids in sanctions:  # in (time, id, source) order, as `gather` keeps them
         named = cast(SanctionRecorded, fact.data).incident_id  # `joined` keeps only sanctions here
-        if named is not None and named in cases:
-            linked[named].append(make_link(fact, LinkRule.EXPLICIT_INCIDENT, membership_ids))
-            continue
-        at = bisect.bisect_right(case_times, fact.time) - 1  # the latest case at or before it
-        last = ordered[at] if at >= 0 else None
-        if last is not None and within_window(last.time, fact.time, window_days):
-            link = make_link(fact, LinkRule.LATEST_CASE_WITHIN_WINDOW, membership_ids)
-            linked[last.incident_id].append(link)
-        else:
-            baseline.append(make_link(fact, LinkRule.BASELINE, membership_ids))
+        incident_id, rule = link_target(named, cases.__contains__, case_keys, fact.time, window_days)
+        link = make_link(fact, rule, membership_ids)
+        (baseline if incident_id is None else linked[incident_id]).append(link)
 
     shows = sorted(presentations, key=lambda p: (p.held_time, p.held_id, p.call_in_id))
     show_times = [p.held_time for p in shows]

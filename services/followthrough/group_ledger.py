@@ -22,7 +22,6 @@ from services.contracts.group_state import (
     CaseStatus,
     GroupState,
     GroupSummary,
-    LinkRule,
     Presentation,
     SanctionLink,
     WarningEntry,
@@ -30,12 +29,13 @@ from services.contracts.group_state import (
 from services.followthrough.facts import Fact, OrderKey
 from services.followthrough.rules import (
     Incident,
+    LinkTarget,
+    link_target,
     make_case,
     make_group_state,
     make_group_summary,
     make_link,
     warning_entry,
-    within_window,
 )
 from services.followthrough.sorted_lists import remove_sorted
 
@@ -43,7 +43,7 @@ __all__ = ["GroupLedger"]
 
 IncidentKey = tuple[datetime, str]
 """(incident time, incident id): the order of a group's incidents and cases."""
-Target = tuple[str | None, LinkRule]
+Target = LinkTarget
 """Where a sanction is linked: (incident id of the case, rule), or (None, baseline)."""
 
 
@@ -298,15 +298,8 @@ class GroupLedger:
 
     def _decide(self, fact: Fact) -> Target:
         """Rule 5 for this group."""
-        named = self._named_incident(fact)
-        if named is not None and self.is_case(named):
-            return named, LinkRule.EXPLICIT_INCIDENT
-        idx = bisect.bisect_right(self._incidents, fact.time, key=_time) - 1
-        if idx >= self._first_case_index() and idx >= 0:
-            time, incident_id = self._incidents[idx]
-            if within_window(time, fact.time, self._window_days):
-                return incident_id, LinkRule.LATEST_CASE_WITHIN_WINDOW
-        return None, LinkRule.BASELINE
+        return link_target(self._named_incident(fact), self.is_case, self._incidents, fact.time,
+                           self._window_days, self._first_case_index())
 
     def _relink(self, key: OrderKey) -> None:
         fact, membership_ids = self._sanction[key]

@@ -10,8 +10,9 @@ Outputs are made with the records' own constructors, so every record the rules g
 
 from __future__ import annotations
 
+import bisect
 from collections import Counter
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime, timedelta
 from functools import lru_cache
 from typing import NamedTuple
@@ -48,6 +49,7 @@ from services.followthrough.facts import Fact, OrderKey
 __all__ = [
     "DEFAULT_WINDOW_DAYS",
     "Incident",
+    "LinkTarget",
     "current_incident",
     "days_between",
     "group_set",
@@ -60,6 +62,7 @@ __all__ = [
     "latest",
     "latest_violence",
     "left_group_of",
+    "link_target",
     "make_case",
     "make_group_state",
     "make_group_summary",
@@ -218,6 +221,28 @@ def membership_counts_at(membership: MembershipAssessed, time: datetime, left_at
 def within_window(incident_time: datetime, sanction_time: datetime, window_days: int) -> bool:
     """Rule 5: the incident is at or before the sanction and at most `window_days` days earlier."""
     return incident_time <= sanction_time and sanction_time - incident_time <= timedelta(days=window_days)
+
+
+LinkTarget = tuple[str | None, LinkRule]
+"""Where rule 5 links a sanction: (incident id of the case, rule), or (None, `LinkRule.BASELINE`)."""
+
+
+def _case_time(case: tuple[datetime, str]) -> datetime:
+    return case[0]
+
+
+def link_target(named: str | None, is_case: Callable[[str], bool], cases: Sequence[tuple[datetime, str]],
+                sanction_time: datetime, window_days: int, first: int = 0) -> LinkTarget:
+    """Rule 5, the one decision both evaluators make: the case of the incident the sanction names,
+    if that incident is a case of the group (`is_case`); else the latest case at or before the
+    sanction, if within the window; else the baseline. `cases[first:]` are the group's cases as
+    (incident time, incident id), sorted (what comes before `first` is not a case)."""
+    if named is not None and is_case(named):
+        return named, LinkRule.EXPLICIT_INCIDENT
+    at = bisect.bisect_right(cases, sanction_time, lo=first, key=_case_time) - 1  # the latest at or before
+    if at >= first and within_window(cases[at][0], sanction_time, window_days):
+        return cases[at][1], LinkRule.LATEST_CASE_WITHIN_WINDOW
+    return None, LinkRule.BASELINE
 
 
 def make_link(sanction: Fact, rule: LinkRule, membership_ids: Sequence[str]) -> SanctionLink:
