@@ -60,6 +60,7 @@ from services.followthrough.rules import (
     make_group_state,
     make_link,
     membership_counts_at,
+    presenting_call_in,
     registered_name,
 )
 
@@ -296,15 +297,10 @@ def _group_state(group_id: str, registrations: list[Fact], warnings: list[Fact],
         (baseline if incident_id is None else linked[incident_id]).append(link)
 
     shows = sorted(presentations, key=lambda p: (p.held_time, p.held_id, p.call_in_id))
-    show_times = [p.held_time for p in shows]
     case_states = []
     for incident_id, (inc, warning) in cases.items():
         links = linked[incident_id]
-        shown = None
-        if links:  # the first call-in held strictly after the first sanction
-            at = bisect.bisect_right(show_times, links[0].time)
-            shown = shows[at] if at < len(shows) else None
-        case_states.append(make_case(inc, warning, links, shown))
+        case_states.append(make_case(inc, warning, links, presenting_call_in(links, shows)))
     return make_group_state(group_id, registered_name(registrations), warnings, case_states, unwarned,
                             baseline)
 

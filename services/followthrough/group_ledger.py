@@ -35,6 +35,7 @@ from services.followthrough.rules import (
     make_group_state,
     make_group_summary,
     make_link,
+    presenting_call_in,
     warning_entry,
 )
 from services.followthrough.sorted_lists import remove_sorted
@@ -343,10 +344,7 @@ class GroupLedger:
         incident = self._incident[incident_id]
         idx = bisect.bisect_right(self._warnings, incident.time, key=_time) - 1
         links = [self._link[k] for k in self._case_links.get(incident_id, ())]
-        shown = None
-        if links:
-            at = bisect.bisect_right(self._presentations, links[0].time, key=_held_time)
-            shown = self._presentations[at] if at < len(self._presentations) else None
+        shown = presenting_call_in(links, self._presentations)
         return make_case(incident, self._warning_facts[self._warnings[idx]], links, shown)
 
     @staticmethod

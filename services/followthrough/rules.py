@@ -69,6 +69,7 @@ __all__ = [
     "make_link",
     "membership_counts_at",
     "membership_valid_at",
+    "presenting_call_in",
     "registered_name",
     "relation_holding",
     "status_from_counts",
@@ -253,6 +254,21 @@ def make_link(sanction: Fact, rule: LinkRule, membership_ids: Sequence[str]) -> 
         time=sanction.time, rule=rule,
         resolved_by=ResolvedBy.MEMBERSHIP if membership_ids else ResolvedBy.NAMED_GROUP,
         membership_ids=tuple(sorted(membership_ids)))
+
+
+def _held_time(presentation: Presentation) -> datetime:
+    return presentation.held_time
+
+
+def presenting_call_in(links: Sequence[SanctionLink],
+                       presentations: Sequence[Presentation]) -> Presentation | None:
+    """Rule 6, the one decision both evaluators make: the call-in that presents a case, the first of
+    the group's held call-ins (`presentations`, in held-time order) held strictly after the case's
+    first sanction (`links`, in time order); None if it has no sanction or none was held since."""
+    if not links:
+        return None
+    at = bisect.bisect_right(presentations, links[0].time, key=_held_time)
+    return presentations[at] if at < len(presentations) else None
 
 
 def make_case(incident: Incident, warning: Fact, links: Sequence[SanctionLink],
