@@ -24,8 +24,7 @@ from devtools.broker import free_port
 from services.contracts import Service, canonical_json, owner_of, parse_event, partition_key
 from services.contracts.events import EventRetracted
 from services.contracts.group_state_records import StateView, states_document
-from services.sanctions.domain import Derived, Fact, derive
-from services.sanctions.domain.derive import expired_risks
+from services.followthrough import Derived, Fact, derive, expired_risks
 from services.sanctions.processor.app import CORRECTION_HEADERS
 from tests.integration.test_intake_kafka import read_topic
 

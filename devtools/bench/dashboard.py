@@ -50,8 +50,7 @@ from devtools.broker import free_port
 from services.contracts import ALERTS_TOPIC, GROUP_STATE_TOPIC, parse_event
 from services.contracts.alerts import alert_key
 from services.dashboard.readmodel.records import CONSUMED_TOPICS
-from services.sanctions.domain import Ledger
-from services.sanctions.domain.records import records_for
+from services.followthrough import Ledger, records_for
 
 __all__ = ["main", "run_dashboard_bench", "static_app"]
 

@@ -4,7 +4,7 @@ An alert's id is a digest of its kind, group and incident, and its content is no
 stands for (plus the rule version), so a processor restarted after a crash that raises an alert again
 produces the same id with the same bytes: consumers can deduplicate on the id. A record's key is the
 alert's id (UTF-8), so an alert and its withdrawal share a partition. When the alerts hold is the
-rules' business (`services.sanctions.domain.alerts`).
+rules' business (`services.followthrough.alerts`).
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """The output contract of the rules: a group's state, its cases and links, and the unresolved sanctions.
 
 These records are the contract between the processor, the dashboard, the replay tool and external
-consumers (issue 3, "Outputs"); the rules that derive them live in `services.sanctions.domain`, and
+consumers (issue 3, "Outputs"); the rules that derive them live in `services.followthrough`, and
 the keys of the `group-state` topic and its decoder in `services.contracts.group_state_records`.
 They are frozen pydantic models so a consumer can parse them back, and `to_json` gives canonical
 JSON (sorted keys, no whitespace, times in UTC with `Z`), so equal states are equal bytes, which is

@@ -29,9 +29,9 @@ from services.dashboard.readmodel.call_in import CallInPerson, CallInPrep
 from services.dashboard.readmodel.exit_programme import ExitPerson, ExitProgramme
 from services.dashboard.readmodel.group_audit import GroupAudit, MembershipRow
 from services.dashboard.readmodel.sources import SupportEntry, WarningToPerson
+from services.followthrough import FactKey
 from services.privacy.keys import KeyRing
 from services.privacy.sealing import opened
-from services.sanctions.domain.facts import FactKey
 
 __all__ = ["Reveal"]
 

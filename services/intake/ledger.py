@@ -9,7 +9,7 @@ other replicas and the other intakes accepted.
 
 Two records of one (`source`, `id`) can still reach the log when two intakes (or two replicas)
 accept it within the feed's lag. The ledger then keeps the receipt recorded first, as the stream
-processor counts that copy (`services.sanctions.domain.facts.preferred`), whatever order the feed
+processor counts that copy (`services.followthrough.preferred`), whatever order the feed
 reads them in: a repeat is answered with, and a retraction follows, the copy that counts.
 
 `claim` serialises concurrent requests for the same ids within one process, so that two identical

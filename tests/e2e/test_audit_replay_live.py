@@ -19,7 +19,7 @@ from kafka import KafkaProducer
 from devtools.broker import free_port
 from services.contracts import CloudEvent, owner_of, partition_key
 from services.contracts.group_state_records import states_document
-from services.sanctions.domain import derive
+from services.followthrough import derive
 from tests.audit_support import GVI_AUDIT
 from tests.integration.test_audit_replay import scenario
 from tests.unit.domain import builders as b

@@ -22,7 +22,7 @@ from kafka import KafkaProducer
 from services.audit import cli
 from services.contracts import CloudEvent, owner_of, partition_key
 from services.contracts.group_state_records import states_document
-from services.sanctions.domain import Ledger, derive
+from services.followthrough import Ledger, derive
 from tests.audit_support import GVI_AUDIT, create_topics
 from tests.unit.domain import builders as b
 from tests.unit.domain.builders import at

@@ -23,8 +23,7 @@ from devtools.broker import free_port
 from services.contracts import CloudEvent, owner_of, partition_key
 from services.dashboard.app import create_app
 from services.dashboard.settings import DashboardSettings
-from services.sanctions.domain import Ledger
-from services.sanctions.domain.records import records_for
+from services.followthrough import Ledger, records_for
 from tests.integration.test_intake_kafka import read_topic
 from tests.unit.domain import builders as b
 

@@ -17,7 +17,8 @@ from kafka import KafkaProducer
 
 from devtools.scenario import build_scenario
 from services.contracts import CloudEvent
-from services.sanctions.domain import AlertKind, CaseStatus, alert_id
+from services.contracts.alerts import AlertKind, alert_id
+from services.contracts.group_state import CaseStatus
 from tests.processor_support import (
     ProcessorProcess,
     alert_records,

@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 
 from devtools.scenario import build_scenario
-from services.sanctions.domain import AlertKind, CaseStatus, alert_id
+from services.contracts.alerts import AlertKind, alert_id
+from services.contracts.group_state import CaseStatus
 from tests.processor_support import (
     ProcessorProcess,
     alert_records,

@@ -124,6 +124,46 @@ def test_no_import_cycle_among_the_services_modules() -> None:
         "; ".join(" ↔ ".join(component) for component in found)
 
 
+
+RULES = "services.followthrough"
+"""The rules of the strategy (issue 19, step 2): on the ground floor beside the contracts."""
+
+
+def test_the_rules_import_nothing_but_the_contracts() -> None:
+    graph = import_graph()
+    rules = {name for name in graph if name == RULES or name.startswith(RULES + ".")}
+    assert len(rules) > 5, "the scan found too few modules of the rules: have they moved?"
+    outside = {(name, target) for name in rules for target in graph[name]
+               if target not in rules and target.partition(".")[2].split(".")[0] != "contracts"}
+    assert not outside, f"the rules import more than `services.contracts`: {sorted(outside)}"
+
+
+def _rules_imports(path: Path) -> Iterator[ast.ImportFrom | ast.Import]:
+    for node in _imports(ast.parse(path.read_text(encoding="utf-8"), str(path)).body):
+        if isinstance(node, ast.ImportFrom) and (node.module or "").startswith(RULES):
+            yield node
+        elif isinstance(node, ast.Import) and any(a.name.startswith(RULES) for a in node.names):
+            yield node
+
+
+def test_callers_take_the_rules_public_names_from_the_package() -> None:
+    import services.followthrough
+
+    public = set(services.followthrough.__all__)
+    wrong = []
+    for tree in ("services", "tests", "devtools"):
+        for path in sorted((ROOT / tree).rglob("*.py")):
+            if path.is_relative_to(ROOT / "services" / "followthrough"):
+                continue
+            for node in _rules_imports(path):
+                if isinstance(node, ast.Import):
+                    names = [a.name for a in node.names if a.name != RULES and a.name.startswith(RULES)]
+                else:
+                    names = ([node.module] if node.module != RULES else
+                             [a.name for a in node.names if a.name not in public])
+                wrong += [f"{path.relative_to(ROOT)}: {n}" for n in names]
+    assert not wrong, "import the rules' `__all__` names from `services.followthrough`: " + "; ".join(wrong)
+
 def _write(root: Path, files: dict[str, str]) -> None:
     for name, text in files.items():
         path = root / name

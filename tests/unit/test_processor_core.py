@@ -13,8 +13,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from services.contracts import CloudEvent
+from services.contracts.alerts import AlertKind, alert_id
 from services.contracts.group_state_records import StateView, states_document
-from services.sanctions.domain import AlertKind, alert_id, derive
+from services.followthrough import derive
 from services.sanctions.processor.core import ProcessorCore
 from services.sanctions.processor.metrics import ProcessorMetrics
 from tests.unit.domain import builders as b
@@ -188,7 +189,7 @@ def test_a_fact_stored_before_a_rule_was_made_stricter_still_counts_and_an_unrea
     the fact store (the stricter rule applies to new posts only: skipping it lost the group, and
     every case of its incidents). A stored value that is no event at all is skipped, and the worker
     still loads."""
-    from services.sanctions.domain.facts import Fact
+    from services.followthrough import Fact
     from services.sanctions.processor.core import decode_facts, encode_fact
     from tests.examples import example_event
     from tests.processor_support import stamp

@@ -10,8 +10,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from services.contracts import CloudEvent
-from services.sanctions.domain import Alert, AlertKind, AlertWithdrawal, alert_id, derive, risk_expired
-from services.sanctions.domain.derive import expired_risks
+from services.contracts.alerts import Alert, AlertKind, AlertWithdrawal, alert_id
+from services.followthrough import derive, expired_risks, risk_expired
 from services.sanctions.processor.core import ProcessorCore
 from tests.unit.domain import builders as b
 from tests.unit.domain.test_domain_properties import WINDOW, batches, scenarios

@@ -16,7 +16,7 @@ TOPICS_MODULE = Path("services/contracts/topics.py")
 NOT_TOPICS = {
     (Path("services/dashboard/i18n.py"), "alerts"): "a translation key",
     (Path("services/dashboard/web.py"), "alerts"): "the name of the alerts page",
-    (Path("services/sanctions/domain/derive.py"), "alerts"): "a field of the states document",
+    (Path("services/followthrough/derive.py"), "alerts"): "a field of the states document",
 }
 """Literals that spell a topic's name but mean something else, with what they mean."""
 

@@ -55,9 +55,9 @@ from services.audit.library import (
     write_jsonl,
 )
 from services.contracts import PERSON_KEYS_TOPIC
+from services.followthrough import effective_facts
 from services.privacy.keys import KeyRing, MasterKeyError
 from services.privacy.verify import audit_findings
-from services.sanctions.domain import effective_facts
 
 __all__ = ["main"]
 

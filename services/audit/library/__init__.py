@@ -14,7 +14,7 @@ explaining and exporting the event log. The checkpointer (`services.audit.checkp
 * `api`: `AuditView`, what the dashboard's auditor pages read;
 * `settings`: what the checkpointer's and `gvi-audit`'s settings share; `errors`: one hierarchy.
 
-The rules themselves are not here: replay calls `services.sanctions.domain` exactly as the
+The rules themselves are not here: replay calls `services.followthrough` exactly as the
 processor does.
 """
 

@@ -24,7 +24,7 @@ from pydantic import AwareDatetime, BaseModel
 
 from services.contracts import EVENT_TYPES, read_event
 from services.contracts.events import EventData
-from services.sanctions.domain import Fact
+from services.followthrough import Fact
 
 __all__ = ["Packed", "decode_value", "from_time_state", "packed", "plain_form", "time_state", "unpacked"]
 

@@ -25,7 +25,7 @@ from services.contracts.events import (
     WarningDelivered,
 )
 from services.contracts.group_state import CaseState, GroupState, SanctionLink
-from services.sanctions.domain import Fact
+from services.followthrough import Fact
 
 __all__ = ["Explanation", "Input", "explain_group", "render_text"]
 

@@ -35,9 +35,9 @@ from typing import IO, Any
 from services.audit.library.errors import ConfigError
 from services.contracts import canonical_json
 from services.contracts.group_state import GroupState
+from services.followthrough import Fact
 from services.infra.spreadsheet import spreadsheet_safe
 from services.privacy.sealing import unsealed
-from services.sanctions.domain import Fact
 
 __all__ = ["COLUMNS", "Pseudonymiser", "SealedValues", "event_rows", "load_pseudonym_key", "state_rows",
            "write_csv", "write_jsonl"]

@@ -31,8 +31,8 @@ from aiokafka.errors import KafkaError
 from services.audit.library import errors
 from services.audit.library.decoding import Packed, decode_value, packed, unpacked
 from services.audit.library.kafka_log import STALL_S, LogReader, Progress, TopicPartition, stalled
+from services.followthrough import Fact
 from services.infra.kafka_security import PLAINTEXT, KafkaSecurity
-from services.sanctions.domain import Fact
 
 __all__ = ["FactBatch", "default_readers", "read_batches", "read_partitions"]
 

@@ -31,9 +31,7 @@ from services.audit.library.kafka_log import LogReader, Progress
 from services.audit.library.readers import FactBatch
 from services.contracts import RETRACTION_TYPE
 from services.contracts.group_state_records import StateView, states_document
-from services.sanctions.domain import Derived, Fact, derive
-from services.sanctions.domain.derive import gather
-from services.sanctions.domain.rules import is_empty
+from services.followthrough import Derived, Fact, derive, group_states
 
 __all__ = ["Cut", "ReplayStats", "bulk", "decode_fact", "first_difference", "live_document",
            "read_facts", "replay_document", "replay_facts", "state_lines"]
@@ -117,17 +115,15 @@ def replay_facts(facts: Iterable[Fact], *, window_days: int) -> Derived:
 
 def state_lines(facts: Iterable[Fact], *, window_days: int) -> Iterator[bytes]:
     """`states_document(replay_facts(facts).groups)`, one group's line at a time; the last item is the
-    number of groups as ASCII digits. The groups are computed by the same `derive` code (`gather`,
-    then each group's `group_state`), one after the other, so that only one group's state is ever
+    number of groups as ASCII digits. The groups are computed by the same `derive` code
+    (`group_states`), one after the other, so that only one group's state is ever
     held: a year of a city's log makes a states document of hundreds of megabytes."""
-    inputs = gather(facts)
-    del facts  # what does not count (copies, retracted events) can go
+    states = group_states(facts, window_days=window_days)
+    del facts  # only `group_states` holds them now: what does not count can go
     count = 0
-    for group_id in inputs.group_ids():
-        state = inputs.group_state(group_id, window_days)
-        if not is_empty(state):
-            count += 1
-            yield state.to_json() + b"\n"
+    for state in states:
+        count += 1
+        yield state.to_json() + b"\n"
     yield str(count).encode()
 
 

@@ -4,7 +4,7 @@ For a call-in, as of its held time (else its scheduled time):
 
 * per group invited (its latest schedule), and per group named in the attendance lists though not
   invited: how many members it has then (people with a membership assessment of the group valid
-  then), how many of them are on probation (rule 9, `services.sanctions.domain.probation`), and,
+  then), how many of them are on probation (rule 9, `services.followthrough.probation`), and,
   once held, how many came, how many stayed away, how many of those were on probation and so raised
   the `no_show_on_probation` alert. Counts only: no person reference (every role sees this part);
 * per person (only for the roles that may see people, and access-logged by the routes): the members
@@ -26,9 +26,7 @@ from pydantic import BaseModel, ConfigDict
 from services.contracts.alerts import AlertKind, alert_id
 from services.contracts.events import AttendanceEntry, MembershipAssessed
 from services.dashboard.readmodel.sources import SourceFacts
-from services.sanctions.domain.facts import Fact
-from services.sanctions.domain.probation import on_probation_since
-from services.sanctions.domain.rules import membership_valid_at
+from services.followthrough import Fact, membership_valid_at, on_probation_since
 
 __all__ = ["Attendance", "CallInGroup", "CallInPerson", "CallInPrep", "call_in_prep"]
 

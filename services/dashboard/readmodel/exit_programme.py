@@ -27,7 +27,7 @@ from services.contracts.events import (
     SupportAccepted,
     SupportOffered,
 )
-from services.sanctions.domain.facts import Fact
+from services.followthrough import Fact
 
 __all__ = ["OUTCOMES", "ExitGroup", "ExitPerson", "ExitProgramme", "ExitStep", "exit_programme", "step_of"]
 

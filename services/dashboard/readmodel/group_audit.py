@@ -31,8 +31,7 @@ from typing import Any
 from services.contracts.events import GroupRelationEnded, GroupRelationRecorded, MembershipAssessed
 from services.contracts.group_state import UnresolvedSanction
 from services.dashboard.readmodel.stats import STOCKHOLM
-from services.sanctions.domain.facts import Fact, FactKey
-from services.sanctions.domain.rules import relation_holding
+from services.followthrough import Fact, FactKey, relation_holding
 
 __all__ = [
     "EXPIRY_DAYS",

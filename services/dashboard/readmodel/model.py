@@ -28,8 +28,7 @@ from services.contracts.group_state import (
     UnresolvedSanction,
 )
 from services.dashboard.readmodel.sources import SourceFacts
-from services.sanctions.domain.alerts import is_stalled
-from services.sanctions.domain.facts import FactKey
+from services.followthrough import FactKey, is_stalled
 
 __all__ = ["AlertEntry", "CaseFilter", "CaseRow", "GroupSummaryRow", "LinkRow", "ReadModel",
            "agency_of"]

@@ -37,7 +37,7 @@ from services.contracts.group_state_records import StateView
 from services.dashboard.readmodel.access import AccessLogView
 from services.dashboard.readmodel.model import AlertEntry, ReadModel
 from services.dashboard.readmodel.sources import KEPT_TYPES, Domain
-from services.sanctions.domain.facts import Fact
+from services.followthrough import Fact
 
 R = TypeVar("R")
 _SANCTION = "gvi.sanction.recorded.v1"

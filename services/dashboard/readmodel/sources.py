@@ -46,9 +46,17 @@ from services.contracts.events import (
 )
 from services.contracts.personal import person_slots
 from services.dashboard.readmodel.triage import TriageView, triage_of
-from services.sanctions.domain.facts import Fact, FactKey, preferred, retraction_target
-from services.sanctions.domain.probation import attendance_of, probation_person
-from services.sanctions.domain.rules import current_incident, invited_groups, latest
+from services.followthrough import (
+    Fact,
+    FactKey,
+    attendance_of,
+    current_incident,
+    invited_groups,
+    latest,
+    preferred,
+    probation_person,
+    retraction_target,
+)
 
 __all__ = ["KEPT_TYPES", "CallInView", "Domain", "IncidentView", "SourceFacts", "SupportEntry",
            "WarningToPerson"]

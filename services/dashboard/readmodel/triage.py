@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from services.contracts.events import AlertTriaged, TriageAction
-from services.sanctions.domain.facts import Fact
+from services.followthrough import Fact
 
 __all__ = ["TriageView", "triage_of"]
 

@@ -9,7 +9,7 @@ violence involving the group). The ledger's alerts are those of the events alone
 the core publishes them less the expired retaliation risks, judging expiry against the `now` it is
 given with each batch, on each tick and at restore, so that a retaliation risk the events raise
 again after a restart (or a correction re-raises) is not published if it has expired. Everything
-else is the rules (`services.sanctions.domain`), which the replay tool and the tests call the same way.
+else is the rules (`services.followthrough`), which the replay tool and the tests call the same way.
 
 Crash safety rests on three properties, each checked by tests:
 * outputs are a function of the ledger's state after the event, so publishing them again is harmless
@@ -35,17 +35,19 @@ from services.contracts import read_event
 from services.contracts.alerts import Alert, AlertKind, AlertWithdrawal
 from services.contracts.group_state import CaseStatus
 from services.contracts.group_state_records import Record
-from services.sanctions.domain import (
+from services.followthrough import (
     DEFAULT_RISK_DAYS,
     DEFAULT_WINDOW_DAYS,
     Fact,
+    FactKey,
     Ledger,
     Update,
+    all_records,
     is_stalled,
+    preferred,
+    records_for,
     risk_expired,
 )
-from services.sanctions.domain.facts import FactKey, preferred
-from services.sanctions.domain.records import all_records, records_for
 
 __all__ = ["Outputs", "ProcessorCore", "Read", "SourceRecord", "TopicPartition", "decode_facts",
            "encode_fact"]

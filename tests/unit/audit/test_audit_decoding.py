@@ -10,7 +10,7 @@ from hypothesis import HealthCheck, given, settings
 
 from services.audit.library.decoding import _SPECS, decode_value, packed, unpacked
 from services.contracts import EVENT_TYPES, CloudEvent
-from services.sanctions.domain import Fact
+from services.followthrough import Fact
 from tests.examples import example_event
 from tests.unit.domain.test_domain_properties import scenarios
 

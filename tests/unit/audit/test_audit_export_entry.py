@@ -14,7 +14,7 @@ from services.audit.library.auditors import Auditor, Role
 from services.audit.library.export import Pseudonymiser, event_rows
 from services.contracts import canonical_json
 from services.contracts.access import AccessEntry, Resource
-from services.sanctions.domain import Fact
+from services.followthrough import Fact
 from tests.unit.domain import builders as b
 
 NOW = datetime(2024, 3, 1, 12, 0, tzinfo=UTC)

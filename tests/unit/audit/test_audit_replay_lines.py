@@ -9,7 +9,7 @@ import pytest
 from devtools.bench.audit import make_log
 from services.audit.library.replay import bulk, decode_fact, state_lines
 from services.contracts.group_state_records import states_document
-from services.sanctions.domain import derive
+from services.followthrough import derive
 
 pytestmark = pytest.mark.unit
 
@@ -31,7 +31,7 @@ def test_an_id_an_agency_gave_to_a_support_offer_and_a_sanction_counts_once_as_i
 
     from services.audit.library.decoding import decode_value
     from services.audit.library.replay import Cut, ReplayStats, read_facts
-    from services.sanctions.domain import Ledger
+    from services.followthrough import Ledger
     from tests.unit.domain import builders as b
 
     support = b.event("gvi.support.offered.v1", "x-17", 3, {"group_id": "g1", "service": "housing"})

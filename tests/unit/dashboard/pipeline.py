@@ -10,8 +10,7 @@ from services.contracts import CloudEvent, owner_of
 from services.dashboard.readmodel.access import AccessLogView
 from services.dashboard.readmodel.model import ReadModel
 from services.dashboard.readmodel.records import Changes, RecordApplier
-from services.sanctions.domain import Ledger
-from services.sanctions.domain.records import records_for
+from services.followthrough import Ledger, records_for
 
 __all__ = ["Pipeline"]
 

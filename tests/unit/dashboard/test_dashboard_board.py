@@ -10,8 +10,7 @@ from datetime import timedelta
 from services.dashboard.readmodel.access import AccessLogView
 from services.dashboard.readmodel.model import ReadModel
 from services.dashboard.readmodel.records import Changes, RecordApplier, current_only
-from services.sanctions.domain import Ledger
-from services.sanctions.domain.records import records_for
+from services.followthrough import Ledger, records_for
 from tests.unit.dashboard.pipeline import Pipeline
 from tests.unit.dashboard.test_dashboard_brief import scenario_events
 from tests.unit.dashboard.test_dashboard_http import Harness

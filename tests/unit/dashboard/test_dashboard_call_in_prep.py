@@ -5,8 +5,8 @@ logged first; a no-show on probation shown with the alert the processor raised f
 from __future__ import annotations
 
 from services.contracts import CloudEvent
+from services.contracts.alerts import AlertKind
 from services.dashboard.readmodel.call_in import call_in_prep
-from services.sanctions.domain import AlertKind
 from tests.unit.dashboard.pipeline import Pipeline
 from tests.unit.dashboard.test_dashboard_brief import PEOPLE, scenario_events
 from tests.unit.dashboard.test_dashboard_http import Harness

@@ -15,7 +15,7 @@ from services.dashboard.readmodel.group_audit import (
     group_counts,
     unmatched_sanctions,
 )
-from services.sanctions.domain.facts import Fact
+from services.followthrough import Fact
 from tests.unit.dashboard.pipeline import Pipeline
 from tests.unit.domain import builders as b
 

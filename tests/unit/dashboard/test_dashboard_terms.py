@@ -14,7 +14,7 @@ from types import ModuleType
 import pytest
 
 import services.contracts
-import services.sanctions.domain
+import services.followthrough
 from devtools.scenario import build_scenario
 from services.audit.library.auditors import Role as AuditorRole
 from services.contracts.access import Resource
@@ -43,7 +43,7 @@ def _modules(package: ModuleType) -> list[ModuleType]:
 
 def _enumerations() -> list[type[StrEnum]]:
     found: set[type[StrEnum]] = {Role, AuditorRole, Resource}   # the dashboard's and gvi-audit's, shown
-    for package in (services.contracts, services.sanctions.domain):
+    for package in (services.contracts, services.followthrough):
         for module in _modules(package):
             found |= {v for v in vars(module).values()
                       if isinstance(v, type) and issubclass(v, StrEnum) and v is not StrEnum

@@ -8,7 +8,7 @@ from __future__ import annotations
 from typing import Any
 
 from services.dashboard.readmodel.exit_programme import exit_programme
-from services.sanctions.domain.facts import Fact
+from services.followthrough import Fact
 from tests.examples import OMIT
 from tests.unit.dashboard.test_dashboard_brief import PEOPLE, support
 from tests.unit.dashboard.test_dashboard_http import Harness

@@ -10,8 +10,7 @@ import pytest
 
 from services.contracts import CloudEvent
 from services.contracts.group_state_records import StateView
-from services.sanctions.domain import Derived, Ledger, derive
-from services.sanctions.domain.records import records_for
+from services.followthrough import Derived, Ledger, derive, records_for
 
 Evaluate = Callable[..., Derived]
 

@@ -6,17 +6,8 @@ from __future__ import annotations
 import hashlib
 from datetime import timedelta
 
-from services.sanctions.domain import (
-    Alert,
-    AlertKind,
-    AlertWithdrawal,
-    Ledger,
-    alert_id,
-    derive,
-    diff_alerts,
-    stalled_alerts,
-    stalled_cases,
-)
+from services.contracts.alerts import Alert, AlertKind, AlertWithdrawal, alert_id
+from services.followthrough import Ledger, derive, diff_alerts, stalled_alerts, stalled_cases
 from tests.unit.domain import builders as b
 from tests.unit.domain.conftest import Evaluate
 

@@ -3,7 +3,7 @@ unconfirming, retractions before and after, and duplicates."""
 
 from __future__ import annotations
 
-from services.sanctions.domain import CaseStatus, GroupStatus
+from services.contracts.group_state import CaseStatus, GroupStatus
 from tests.unit.domain import builders as b
 from tests.unit.domain.conftest import Evaluate
 
@@ -164,7 +164,7 @@ def test_case_status_is_awaiting_until_a_sanction_links(evaluate: Evaluate) -> N
 
 
 def test_the_events_that_count_are_in_time_then_id_then_source_order() -> None:
-    from services.sanctions.domain.derive import effective_facts
+    from services.followthrough import effective_facts
 
     def warning(event_id: str, day: float, source: str = b.POLICE) -> object:
         return b.event("gvi.warning.delivered.v1", event_id, day, {"group_id": "ga"}, source=source)

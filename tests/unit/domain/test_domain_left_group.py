@@ -5,9 +5,8 @@ published records)."""
 
 from __future__ import annotations
 
-from services.sanctions.domain import RULE_VERSION, LinkRule
-from services.sanctions.domain.facts import Fact
-from services.sanctions.domain.rules import left_group_of, membership_counts_at
+from services.contracts.group_state import RULE_VERSION, LinkRule
+from services.followthrough import Fact, left_group_of, membership_counts_at
 from tests.unit.domain import builders as b
 from tests.unit.domain.conftest import Evaluate
 

@@ -4,8 +4,8 @@
 from __future__ import annotations
 
 from services.contracts import CloudEvent
-from services.sanctions.domain import AlertKind, Derived, Ledger
-from services.sanctions.domain.probation import on_probation_since
+from services.contracts.alerts import AlertKind
+from services.followthrough import Derived, Ledger, on_probation_since
 from tests.unit.domain import builders as b
 from tests.unit.domain.conftest import Evaluate
 

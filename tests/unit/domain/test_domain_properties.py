@@ -15,10 +15,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from services.contracts import CloudEvent, canonical_json
+from services.contracts.alerts import Alert
+from services.contracts.group_state import GroupState, UnresolvedSanction
 from services.contracts.group_state_records import StateView, states_document
-from services.sanctions.domain import Alert, FactKey, GroupState, Ledger, UnresolvedSanction, derive
-from services.sanctions.domain.derive import violence
-from services.sanctions.domain.records import records_for
+from services.followthrough import FactKey, Ledger, derive, records_for, violence
 from tests.unit.domain import builders as b
 
 GROUPS = ["ga", "gb", "gc"]

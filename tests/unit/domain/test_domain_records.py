@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 
 from services.contracts import CloudEvent, canonical_json
+from services.contracts.group_state import GroupStatus
 from services.contracts.group_state_records import (
     StateView,
     baseline_key,
@@ -14,8 +15,7 @@ from services.contracts.group_state_records import (
     unresolved_key,
     unwarned_key,
 )
-from services.sanctions.domain import GroupStatus, Ledger, derive
-from services.sanctions.domain.records import records_for
+from services.followthrough import Ledger, derive, records_for
 from tests.unit.domain import builders as b
 
 
@@ -109,7 +109,7 @@ def test_a_foreign_key_is_refused(key: bytes) -> None:
 
 
 def test_a_fact_made_from_an_event_is_the_named_tuple_with_its_fields_by_name() -> None:
-    from services.sanctions.domain import Fact
+    from services.followthrough import Fact
 
     event = b.sanction("s1", 3, group="ga")
     fact = Fact.from_event(event, topic="sanctions", partition=2, offset=41)

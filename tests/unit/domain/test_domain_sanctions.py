@@ -11,7 +11,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from services.sanctions.domain import CaseStatus, LinkRule, ResolvedBy, days_between
+from services.contracts.group_state import CaseStatus, LinkRule, ResolvedBy
+from services.followthrough import days_between
 from tests.unit.domain import builders as b
 from tests.unit.domain.conftest import Evaluate
 

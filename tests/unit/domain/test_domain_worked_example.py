@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from services.sanctions.domain import AlertKind, CaseStatus, GroupStatus, LinkRule
+from services.contracts.alerts import AlertKind
+from services.contracts.group_state import CaseStatus, GroupStatus, LinkRule
 from tests.unit.domain import builders as b
 from tests.unit.domain.conftest import Evaluate
 

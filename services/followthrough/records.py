@@ -17,7 +17,7 @@ from services.contracts.group_state_records import (
     unwarned_key,
     unwarned_record,
 )
-from services.sanctions.domain.ledger import Ledger, Update
+from services.followthrough.ledger import Ledger, Update
 
 __all__ = ["all_records", "records_for"]
 

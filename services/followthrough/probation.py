@@ -24,8 +24,8 @@ from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime, timedelta
 
 from services.contracts.events import CallInHeld, EventData, SanctionKind, SanctionRecorded
-from services.sanctions.domain.facts import Fact
-from services.sanctions.domain.rules import latest
+from services.followthrough.facts import Fact
+from services.followthrough.rules import latest
 
 __all__ = ["PROBATION_DAYS", "attendance_of", "no_show_groups", "on_probation_since", "probation_person"]
 

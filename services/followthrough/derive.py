@@ -33,21 +33,20 @@ from services.contracts.events import (
 )
 from services.contracts.group_state import (
     GroupState,
-    LinkRule,
     Presentation,
     SanctionLink,
     UnresolvedSanction,
 )
-from services.sanctions.domain.alerts import (
+from services.followthrough.alerts import (
     DEFAULT_RISK_DAYS,
     group_alerts,
     no_show_alerts,
     retaliation_alerts,
     risk_expired,
 )
-from services.sanctions.domain.facts import Fact, FactKey, OrderKey, as_fact, preferred, retraction_target
-from services.sanctions.domain.probation import attendance_of, no_show_groups, probation_person
-from services.sanctions.domain.rules import (
+from services.followthrough.facts import Fact, FactKey, OrderKey, as_fact, preferred, retraction_target
+from services.followthrough.probation import attendance_of, no_show_groups, probation_person
+from services.followthrough.rules import (
     DEFAULT_WINDOW_DAYS,
     Incident,
     in_conflict,
@@ -56,12 +55,13 @@ from services.sanctions.domain.rules import (
     is_empty,
     latest_violence,
     left_group_of,
+    link_target,
     make_case,
     make_group_state,
     make_link,
     membership_counts_at,
+    presenting_call_in,
     registered_name,
-    within_window,
 )
 
 __all__ = ["Derived", "Inputs", "by_data_type", "current_incidents", "derive", "effective_facts",
@@ -137,11 +137,7 @@ def derive(events: Iterable[CloudEvent | Fact], *, window_days: int = DEFAULT_WI
     out (an empty mapping): what the replay tool needs, at a quarter less of the cost."""
     by_type = by_data_type(effective_facts(events))
     inputs = joined(by_type)
-    groups: dict[str, GroupState] = {}
-    for group_id in inputs.group_ids():
-        state = inputs.group_state(group_id, window_days)
-        if not is_empty(state):
-            groups[group_id] = state
+    groups = dict(_states(inputs, window_days))
     found: dict[str, Alert] = {}
     if alerts:
         found = {a.alert_id: a for state in groups.values() for a in group_alerts(state)}
@@ -149,6 +145,24 @@ def derive(events: Iterable[CloudEvent | Fact], *, window_days: int = DEFAULT_WI
         found.update((a.alert_id, a) for a in _no_show_alerts(by_type))
     unresolved = {f.key: _unresolved(f) for f in inputs.unresolved}
     return Derived(groups, dict(sorted(unresolved.items())), dict(sorted(found.items())))
+
+
+
+def group_states(events: Iterable[CloudEvent | Fact], *,
+                 window_days: int = DEFAULT_WINDOW_DAYS) -> Iterator[GroupState]:
+    """`derive(events).groups.values()`, one group's state at a time in group-id order, so that only
+    one is held at once (the replay's states document of a year of a city's log)."""
+    inputs = gather(events)
+    del events  # what does not count (copies, retracted events) can go
+    for _, state in _states(inputs, window_days):
+        yield state
+
+
+def _states(inputs: Inputs, window_days: int) -> Iterator[tuple[str, GroupState]]:
+    for group_id in inputs.group_ids():
+        state = inputs.group_state(group_id, window_days)
+        if not is_empty(state):
+            yield group_id, state
 
 
 def _unresolved(sanction: Fact) -> UnresolvedSanction:
@@ -272,34 +286,21 @@ def _group_state(group_id: str, registrations: list[Fact], warnings: list[Fact],
         else:
             warning = warnings[bisect.bisect_right(warning_times, inc.time) - 1]
             cases[inc.incident_id] = (inc, warning)
-    ordered = [inc for inc, _ in cases.values()]  # in (time, incident id) order
-    case_times = [inc.time for inc in ordered]
+    case_keys = [(inc.time, inc.incident_id) for inc, _ in cases.values()]  # in (time, incident id) order
 
     linked: dict[str, list[SanctionLink]] = defaultdict(list)
     baseline: list[SanctionLink] = []
     for fact, membership_ids in sanctions:  # in (time, id, source) order, as `gather` keeps them
         named = cast(SanctionRecorded, fact.data).incident_id  # `joined` keeps only sanctions here
-        if named is not None and named in cases:
-            linked[named].append(make_link(fact, LinkRule.EXPLICIT_INCIDENT, membership_ids))
-            continue
-        at = bisect.bisect_right(case_times, fact.time) - 1  # the latest case at or before it
-        last = ordered[at] if at >= 0 else None
-        if last is not None and within_window(last.time, fact.time, window_days):
-            link = make_link(fact, LinkRule.LATEST_CASE_WITHIN_WINDOW, membership_ids)
-            linked[last.incident_id].append(link)
-        else:
-            baseline.append(make_link(fact, LinkRule.BASELINE, membership_ids))
+        incident_id, rule = link_target(named, cases.__contains__, case_keys, fact.time, window_days)
+        link = make_link(fact, rule, membership_ids)
+        (baseline if incident_id is None else linked[incident_id]).append(link)
 
     shows = sorted(presentations, key=lambda p: (p.held_time, p.held_id, p.call_in_id))
-    show_times = [p.held_time for p in shows]
     case_states = []
     for incident_id, (inc, warning) in cases.items():
         links = linked[incident_id]
-        shown = None
-        if links:  # the first call-in held strictly after the first sanction
-            at = bisect.bisect_right(show_times, links[0].time)
-            shown = shows[at] if at < len(shows) else None
-        case_states.append(make_case(inc, warning, links, shown))
+        case_states.append(make_case(inc, warning, links, presenting_call_in(links, shows)))
     return make_group_state(group_id, registered_name(registrations), warnings, case_states, unwarned,
                             baseline)
 

@@ -12,17 +12,17 @@ from typing import Generic, TypeVar
 
 from services.contracts.events import MembershipAssessed
 from services.contracts.group_state import Presentation, UnresolvedSanction
-from services.sanctions.domain.alerts import AlertChanges
-from services.sanctions.domain.facts import Fact, FactKey
-from services.sanctions.domain.probation import no_show_groups
-from services.sanctions.domain.rules import (
+from services.followthrough.alerts import AlertChanges
+from services.followthrough.facts import Fact, FactKey
+from services.followthrough.probation import no_show_groups
+from services.followthrough.rules import (
     Incident,
     in_conflict,
     latest,
     membership_counts_at,
     membership_valid_at,
 )
-from services.sanctions.domain.sorted_lists import remove_sorted
+from services.followthrough.sorted_lists import remove_sorted
 
 __all__ = ["CallIn", "Memberships", "NoShowsOnProbation", "RetaliationRisks", "Tracked", "Update",
            "presentations", "put", "put_flat"]

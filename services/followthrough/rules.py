@@ -10,8 +10,9 @@ Outputs are made with the records' own constructors, so every record the rules g
 
 from __future__ import annotations
 
+import bisect
 from collections import Counter
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime, timedelta
 from functools import lru_cache
 from typing import NamedTuple
@@ -43,11 +44,12 @@ from services.contracts.group_state import (
     SanctionLink,
     WarningEntry,
 )
-from services.sanctions.domain.facts import Fact, OrderKey
+from services.followthrough.facts import Fact, OrderKey
 
 __all__ = [
     "DEFAULT_WINDOW_DAYS",
     "Incident",
+    "LinkTarget",
     "current_incident",
     "days_between",
     "group_set",
@@ -60,12 +62,14 @@ __all__ = [
     "latest",
     "latest_violence",
     "left_group_of",
+    "link_target",
     "make_case",
     "make_group_state",
     "make_group_summary",
     "make_link",
     "membership_counts_at",
     "membership_valid_at",
+    "presenting_call_in",
     "registered_name",
     "relation_holding",
     "status_from_counts",
@@ -220,6 +224,28 @@ def within_window(incident_time: datetime, sanction_time: datetime, window_days:
     return incident_time <= sanction_time and sanction_time - incident_time <= timedelta(days=window_days)
 
 
+LinkTarget = tuple[str | None, LinkRule]
+"""Where rule 5 links a sanction: (incident id of the case, rule), or (None, `LinkRule.BASELINE`)."""
+
+
+def _case_time(case: tuple[datetime, str]) -> datetime:
+    return case[0]
+
+
+def link_target(named: str | None, is_case: Callable[[str], bool], cases: Sequence[tuple[datetime, str]],
+                sanction_time: datetime, window_days: int, first: int = 0) -> LinkTarget:
+    """Rule 5, the one decision both evaluators make: the case of the incident the sanction names,
+    if that incident is a case of the group (`is_case`); else the latest case at or before the
+    sanction, if within the window; else the baseline. `cases[first:]` are the group's cases as
+    (incident time, incident id), sorted (what comes before `first` is not a case)."""
+    if named is not None and is_case(named):
+        return named, LinkRule.EXPLICIT_INCIDENT
+    at = bisect.bisect_right(cases, sanction_time, lo=first, key=_case_time) - 1  # the latest at or before
+    if at >= first and within_window(cases[at][0], sanction_time, window_days):
+        return cases[at][1], LinkRule.LATEST_CASE_WITHIN_WINDOW
+    return None, LinkRule.BASELINE
+
+
 def make_link(sanction: Fact, rule: LinkRule, membership_ids: Sequence[str]) -> SanctionLink:
     data = sanction.data
     assert isinstance(data, SanctionRecorded)
@@ -228,6 +254,21 @@ def make_link(sanction: Fact, rule: LinkRule, membership_ids: Sequence[str]) -> 
         time=sanction.time, rule=rule,
         resolved_by=ResolvedBy.MEMBERSHIP if membership_ids else ResolvedBy.NAMED_GROUP,
         membership_ids=tuple(sorted(membership_ids)))
+
+
+def _held_time(presentation: Presentation) -> datetime:
+    return presentation.held_time
+
+
+def presenting_call_in(links: Sequence[SanctionLink],
+                       presentations: Sequence[Presentation]) -> Presentation | None:
+    """Rule 6, the one decision both evaluators make: the call-in that presents a case, the first of
+    the group's held call-ins (`presentations`, in held-time order) held strictly after the case's
+    first sanction (`links`, in time order); None if it has no sanction or none was held since."""
+    if not links:
+        return None
+    at = bisect.bisect_right(presentations, links[0].time, key=_held_time)
+    return presentations[at] if at < len(presentations) else None
 
 
 def make_case(incident: Incident, warning: Fact, links: Sequence[SanctionLink],

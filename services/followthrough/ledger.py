@@ -34,11 +34,11 @@ from services.contracts.group_state import (
     SanctionLink,
     UnresolvedSanction,
 )
-from services.sanctions.domain.alerts import AlertChanges
-from services.sanctions.domain.derive import Derived
-from services.sanctions.domain.facts import Fact, FactKey, OrderKey, as_fact, preferred, retraction_target
-from services.sanctions.domain.group_ledger import GroupLedger
-from services.sanctions.domain.ledger_indexes import (
+from services.followthrough.alerts import AlertChanges
+from services.followthrough.derive import Derived
+from services.followthrough.facts import Fact, FactKey, OrderKey, as_fact, preferred, retraction_target
+from services.followthrough.group_ledger import GroupLedger
+from services.followthrough.ledger_indexes import (
     CallIn,
     Memberships,
     NoShowsOnProbation,
@@ -49,8 +49,8 @@ from services.sanctions.domain.ledger_indexes import (
     put,
     put_flat,
 )
-from services.sanctions.domain.probation import attendance_of, probation_person
-from services.sanctions.domain.rules import (
+from services.followthrough.probation import attendance_of, probation_person
+from services.followthrough.rules import (
     DEFAULT_WINDOW_DAYS,
     Incident,
     current_incident,
@@ -59,7 +59,7 @@ from services.sanctions.domain.rules import (
     left_group_of,
     registered_name,
 )
-from services.sanctions.domain.sorted_lists import remove_sorted
+from services.followthrough.sorted_lists import remove_sorted
 
 __all__ = ["Ledger", "Update"]
 

@@ -22,28 +22,29 @@ from services.contracts.group_state import (
     CaseStatus,
     GroupState,
     GroupSummary,
-    LinkRule,
     Presentation,
     SanctionLink,
     WarningEntry,
 )
-from services.sanctions.domain.facts import Fact, OrderKey
-from services.sanctions.domain.rules import (
+from services.followthrough.facts import Fact, OrderKey
+from services.followthrough.rules import (
     Incident,
+    LinkTarget,
+    link_target,
     make_case,
     make_group_state,
     make_group_summary,
     make_link,
+    presenting_call_in,
     warning_entry,
-    within_window,
 )
-from services.sanctions.domain.sorted_lists import remove_sorted
+from services.followthrough.sorted_lists import remove_sorted
 
 __all__ = ["GroupLedger"]
 
 IncidentKey = tuple[datetime, str]
 """(incident time, incident id): the order of a group's incidents and cases."""
-Target = tuple[str | None, LinkRule]
+Target = LinkTarget
 """Where a sanction is linked: (incident id of the case, rule), or (None, baseline)."""
 
 
@@ -298,15 +299,8 @@ class GroupLedger:
 
     def _decide(self, fact: Fact) -> Target:
         """Rule 5 for this group."""
-        named = self._named_incident(fact)
-        if named is not None and self.is_case(named):
-            return named, LinkRule.EXPLICIT_INCIDENT
-        idx = bisect.bisect_right(self._incidents, fact.time, key=_time) - 1
-        if idx >= self._first_case_index() and idx >= 0:
-            time, incident_id = self._incidents[idx]
-            if within_window(time, fact.time, self._window_days):
-                return incident_id, LinkRule.LATEST_CASE_WITHIN_WINDOW
-        return None, LinkRule.BASELINE
+        return link_target(self._named_incident(fact), self.is_case, self._incidents, fact.time,
+                           self._window_days, self._first_case_index())
 
     def _relink(self, key: OrderKey) -> None:
         fact, membership_ids = self._sanction[key]
@@ -350,10 +344,7 @@ class GroupLedger:
         incident = self._incident[incident_id]
         idx = bisect.bisect_right(self._warnings, incident.time, key=_time) - 1
         links = [self._link[k] for k in self._case_links.get(incident_id, ())]
-        shown = None
-        if links:
-            at = bisect.bisect_right(self._presentations, links[0].time, key=_held_time)
-            shown = self._presentations[at] if at < len(self._presentations) else None
+        shown = presenting_call_in(links, self._presentations)
         return make_case(incident, self._warning_facts[self._warnings[idx]], links, shown)
 
     @staticmethod
