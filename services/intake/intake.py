@@ -43,7 +43,7 @@ from services.intake.errors import (
 from services.intake.ledger import Receipt, ReceiptLedger
 from services.intake.metrics import IntakeMetrics
 from services.intake.publishing import OutgoingRecord, Publisher
-from services.privacy.kafka_keys import KeyStoreUnavailable
+from services.privacy.kafka_keys import ClaimGate
 from services.privacy.keys import PersonKey
 from services.privacy.sealing import person_refs, seal
 from services.privacy.store import KeyStore
@@ -202,7 +202,7 @@ class Intake:
         for c in candidates:
             if c.key not in known:
                 fresh.setdefault(c.key, c)
-        keys = await self._person_keys(fresh.values())
+        keys, gate = self._person_keys(fresh.values())
         records: list[OutgoingRecord] = []
         placed: dict[str, tuple[str, str, str]] = {}  # event id -> (topic, key, type), for retractions
         written: set[tuple[str, str]] = set()
@@ -220,7 +220,7 @@ class Intake:
         if records:
             try:
                 with self._metrics.time_publish(batch):
-                    placements = await self._publisher.publish(records, atomic=batch)
+                    placements = await self._publisher.publish(records, atomic=batch, gate=gate)
             except BrokerUnavailable as exc:
                 if exc.settled is not None:  # it may still have been committed: no second copy
                     self._ledger.hold(fresh, exc.settled)
@@ -240,17 +240,13 @@ class Intake:
                 self._metrics.duplicate(c.event.type)
         return Outcome([known[c.key] for c in candidates], duplicate)
 
-    async def _person_keys(self, candidates: Iterable[_Candidate]) -> Mapping[str, PersonKey]:
-        """The keys of every person the events name, claimed for new persons: the events are
-        sealed with them before they reach Kafka (`services.privacy`)."""
+    def _person_keys(self, candidates: Iterable[_Candidate]
+                     ) -> tuple[Mapping[str, PersonKey], ClaimGate | None]:
+        """The keys of every person the events name, the events are sealed with before they reach
+        Kafka (`services.privacy`); a new person's comes from a claim still under way, whose gate
+        the publisher passes before it commits."""
         refs = [ref for c in candidates for ref in person_refs(c.submitted)]
-        if not refs:
-            return {}
-        try:
-            return await self._keys.keys_for(refs)
-        except KeyStoreUnavailable as exc:
-            raise BrokerUnavailable("the key store is unreachable: nothing was published; retry "
-                                    "later") from exc
+        return self._keys.provisional(refs) if refs else ({}, None)
 
     def _reuse(self, event: CloudEvent, receipt: Receipt, field: str) -> FieldError:
         """Why an id already in the ledger cannot name this different event. (The same event again,

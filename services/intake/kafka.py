@@ -49,6 +49,7 @@ from services.infra.kafka_security import PLAINTEXT, KafkaSecurity
 from services.intake.errors import BrokerUnavailable
 from services.intake.ledger import Receipt, ReceiptLedger
 from services.intake.publishing import OutgoingRecord, Placement
+from services.privacy.kafka_keys import ClaimGate, KeyStoreUnavailable
 
 __all__ = ["KafkaPublisher", "ReceiptFeed"]
 
@@ -63,6 +64,7 @@ _GATHER_TURNS = 4
 @dataclass
 class _Pending:
     records: Sequence[OutgoingRecord]
+    gate: ClaimGate | None = None
     done: asyncio.Future[list[Placement]] = field(
         default_factory=lambda: asyncio.get_running_loop().create_future())
 
@@ -116,6 +118,13 @@ class _Lane:
         await producer.begin_transaction()
         acks = [[await producer.send(r.topic, value=r.value, key=r.key.encode(), headers=list(r.headers))
                  for r in pending.records] for pending in attempt.group]
+        # New persons' key claims, under way beside the transaction: it may commit only once every
+        # claim its records were sealed with is known to be its person's; else it is aborted.
+        try:
+            await asyncio.gather(*(p.gate.passed() for p in attempt.group if p.gate is not None))
+        except KeyStoreUnavailable:
+            await producer.abort_transaction()
+            raise
         attempt.committing = True
         await producer.commit_transaction()
         placed = []
@@ -206,9 +215,11 @@ class KafkaPublisher:
             self._free.put_nowait(lane)
         self._committer = asyncio.create_task(self._commit_loop(), name="kafka-group-commit")
 
-    async def publish(self, records: Sequence[OutgoingRecord], *, atomic: bool) -> list[Placement]:
-        """`atomic` is always honoured: every request is written inside one transaction."""
-        pending = _Pending(records)
+    async def publish(self, records: Sequence[OutgoingRecord], *, atomic: bool,
+                      gate: ClaimGate | None = None) -> list[Placement]:
+        """`atomic` is always honoured: every request is written inside one transaction, committed
+        only once `gate` (if any) has passed."""
+        pending = _Pending(records, gate)
         self._queue.append(pending)
         self._wakeup.set()
         return await pending.done
@@ -248,6 +259,14 @@ class KafkaPublisher:
         attempt = _Attempt(group)
         try:
             placements = await asyncio.wait_for(lane.transaction(attempt), self._timeout)
+        except KeyStoreUnavailable as exc:  # a claim of the group lost or unsettled: aborted, nothing visible
+            log.info("transaction of %d request(s) aborted: a person key claim did not pass (%s)",
+                     len(group), type(exc).__name__)
+            for pending in group:
+                if not pending.done.done():
+                    pending.done.set_exception(BrokerUnavailable(
+                        f"nothing was published: {exc}; retry with the same id"))
+            return
         except Exception as exc:  # any failure: abort, answer 503, keep the lane usable
             log.warning("transaction of %d request(s) failed after %.1fs%s: %s", len(group),
                         time.monotonic() - started,

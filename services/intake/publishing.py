@@ -4,6 +4,9 @@ Contract (both the Kafka adapter and the fake pass `tests/integration/test_publi
 * `publish` returns one `Placement` per record, in order, only once every record is acknowledged
   by all in-sync replicas;
 * with `atomic=True` either all records become visible to `read_committed` consumers or none do;
+* with a `gate` (the new person keys the records were sealed with, `services.privacy`), it commits
+  only once the gate has passed; a gate that fails fails the publication, before the commit, as
+  any other failure before it;
 * on failure it raises `BrokerUnavailable`. If the failure came before the broker was asked to
   commit, none of the records will appear later and its `settled` is None. Otherwise the outcome is
   in doubt (a commit the broker carried out, or completed after a restart, while its answer was
@@ -21,6 +24,7 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from services.intake.errors import BrokerUnavailable
+from services.privacy.kafka_keys import ClaimGate, KeyStoreUnavailable
 
 __all__ = ["FakePublisher", "OutgoingRecord", "Placement", "Publisher"]
 
@@ -41,7 +45,8 @@ class Placement:
 
 
 class Publisher(Protocol):
-    async def publish(self, records: Sequence[OutgoingRecord], *, atomic: bool) -> list[Placement]: ...
+    async def publish(self, records: Sequence[OutgoingRecord], *, atomic: bool,
+                      gate: ClaimGate | None = None) -> list[Placement]: ...
 
     async def is_reachable(self) -> bool: ...
 
@@ -57,9 +62,15 @@ class FakePublisher:
     log: list[tuple[OutgoingRecord, Placement]] = field(default_factory=list)
     _offsets: dict[tuple[str, int], itertools.count[int]] = field(default_factory=dict)
 
-    async def publish(self, records: Sequence[OutgoingRecord], *, atomic: bool) -> list[Placement]:
+    async def publish(self, records: Sequence[OutgoingRecord], *, atomic: bool,
+                      gate: ClaimGate | None = None) -> list[Placement]:
         if not self.reachable:
             raise BrokerUnavailable("the event log is unreachable; nothing was published, retry later")
+        if gate is not None:
+            try:
+                await gate.passed()
+            except KeyStoreUnavailable as exc:
+                raise BrokerUnavailable(f"nothing was published: {exc}") from exc
         placements = []
         for record in records:
             partition = zlib.crc32(record.key.encode()) % self.partitions

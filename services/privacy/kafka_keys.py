@@ -1,10 +1,13 @@
 """The `person-keys` topic as a key store: a task that reads it into a `KeyRing` and keeps following
 it, and the writes that claim a new person's key or shred one.
 
-A claim is only used once the store has read it back from the topic: only then is it known to be
+A claim counts only once the store has read it back from the topic: only then is it known to be
 the first live claim of its person (`KeyRing`), which is what every other reader will decide too.
 A claim that lost, to another intake's claim of the same person a moment earlier, is tombstoned at
-once. Claims of one process for the same person are coalesced while they wait.
+once. `provisional` lets the intake seal with a new claim's key at once and wait for that answer
+only before its transaction commits (the `ClaimGate`), so the claim's round trip runs beside the
+transaction's instead of before it. Claims of one process for the same person are coalesced while
+they are under way.
 """
 
 from __future__ import annotations
@@ -22,7 +25,7 @@ from services.contracts.topics import PERSON_KEYS_TOPIC
 from services.infra.kafka_security import PLAINTEXT, KafkaSecurity
 from services.privacy.keys import Claim, KeyRing, PersonKey
 
-__all__ = ["KafkaKeyStore", "KeyStoreUnavailable", "read_key_ring"]
+__all__ = ["ClaimGate", "ClaimLost", "KafkaKeyStore", "KeyStoreUnavailable", "read_key_ring"]
 
 log = logging.getLogger("gvi.privacy.keys")
 
@@ -31,6 +34,22 @@ _PARTITION = TopicPartition(PERSON_KEYS_TOPIC, 0)
 
 class KeyStoreUnavailable(RuntimeError):
     """The key topic could not be written or read in time: nothing was sealed or shredded."""
+
+
+class ClaimLost(KeyStoreUnavailable):
+    """Another claim of the same new person came first: whatever was sealed with this claim's key
+    must not be published (sealed again, it gets the winner's key)."""
+
+
+class ClaimGate:
+    """Completes once every new claim an event was sealed with is read back as its person's first
+    live claim; raises `ClaimLost` or `KeyStoreUnavailable` otherwise."""
+
+    def __init__(self, claims: Iterable[asyncio.Future[None]]) -> None:
+        self._claims = list(claims)
+
+    async def passed(self) -> None:
+        await asyncio.gather(*(asyncio.shield(c) for c in self._claims))
 
 
 class KafkaKeyStore:
@@ -52,7 +71,8 @@ class KafkaKeyStore:
         self._task: asyncio.Task[None] | None = None
         self._producer: AIOKafkaProducer | None = None
         self._producer_lock = asyncio.Lock()
-        self._claiming: dict[str, asyncio.Task[None]] = {}  # lookup -> the claim under way
+        # lookup -> the key of a claim under way and the task that settles it
+        self._claiming: dict[str, tuple[PersonKey, asyncio.Task[None]]] = {}
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._follow(), name="key-store")
@@ -67,17 +87,34 @@ class KafkaKeyStore:
                 await asyncio.wait_for(self._producer.stop(), 5)
 
     async def keys_for(self, person_refs: Iterable[str]) -> dict[str, PersonKey]:
-        """Each person's key, claiming one for a person the ring does not know yet. Raises
-        `KeyStoreUnavailable` if a claim cannot be written and read back in time."""
-        refs = list(dict.fromkeys(person_refs))
-        missing = [ref for ref in refs if self.ring.key_for(ref) is None]
-        if missing:
-            await asyncio.gather(*(self._claim_once(ref) for ref in missing))
-        keys = {ref: self.ring.key_for(ref) for ref in refs}
-        lost = [ref for ref, key in keys.items() if key is None]
-        if lost:  # shredded while the claim was under way: not sealed with a dead key
-            raise KeyStoreUnavailable("a person's key was shredded while it was being claimed; retry")
-        return {ref: key for ref, key in keys.items() if key is not None}
+        """Each person's key, claiming one for a person the ring does not know yet and waiting
+        until the claim is settled (a claim lost to a rival gives the rival's key). Raises
+        `KeyStoreUnavailable` if a claim cannot be written or read back in time."""
+        refs = list(person_refs)
+        keys, gate = self.provisional(refs)
+        if gate is not None:
+            try:
+                await gate.passed()
+            except ClaimLost:  # the rival that won is in the ring now: its key is the person's
+                keys, gate = self.provisional(refs)
+                if gate is not None:
+                    await gate.passed()
+        return keys
+
+    def provisional(self, person_refs: Iterable[str]) -> tuple[dict[str, PersonKey], ClaimGate | None]:
+        """Each person's key at once: a known person's, or for a new person the key of a claim now
+        under way. The gate (None if every person was known) says whether those claims won: what
+        was sealed with their keys may be published only once it has passed."""
+        keys: dict[str, PersonKey] = {}
+        claims: list[asyncio.Task[None]] = []
+        for ref in dict.fromkeys(person_refs):
+            known = self.ring.key_for(ref)
+            if known is not None:
+                keys[ref] = known
+                continue
+            keys[ref], task = self._claim_once(ref)
+            claims.append(task)
+        return keys, (ClaimGate(claims) if claims else None)
 
     async def shred(self, pseudonyms: Sequence[str]) -> int:
         """Tombstone every live claim of the persons of `pseudonyms` (rival claims included) and
@@ -90,20 +127,31 @@ class KafkaKeyStore:
             await self._read_past(last)
         return len(doomed)
 
-    async def _claim_once(self, person_ref: str) -> None:
+    def _claim_once(self, person_ref: str) -> tuple[PersonKey, asyncio.Task[None]]:
         lookup = self.ring.lookup(person_ref)
-        task = self._claiming.get(lookup)
-        if task is None:
-            task = self._claiming[lookup] = asyncio.ensure_future(self._claim(person_ref))
-            task.add_done_callback(lambda _: self._claiming.pop(lookup, None))
-        await asyncio.shield(task)
+        under_way = self._claiming.get(lookup)
+        if under_way is None:
+            claim, data_key = Claim.new(self.ring.master, person_ref, self._clock())
+            task = asyncio.ensure_future(self._settle(claim))
+            under_way = self._claiming[lookup] = (PersonKey(claim.pseudonym, data_key), task)
+            task.add_done_callback(lambda done: self._settled(lookup, done))
+        return under_way
 
-    async def _claim(self, person_ref: str) -> None:
-        claim, _ = Claim.new(self.ring.master, person_ref, self._clock())
+    def _settled(self, lookup: str, done: asyncio.Task[None]) -> None:
+        """A claim is settled: a later event finds its person in the ring (won) or claims again
+        (lost or failed). Its failure is read here so that a claim whose event was refused for
+        another reason, and whose gate no one awaits, does not log an unread exception."""
+        self._claiming.pop(lookup, None)
+        if not done.cancelled():
+            done.exception()
+
+    async def _settle(self, claim: Claim) -> None:
         await self._read_past(await self._write(claim.pseudonym, claim.to_json()))
         if self.ring.winner(claim.lookup) != claim.pseudonym:
             log.info("a rival claim of the same person came first; withdrawing this one")
-            await self._write(claim.pseudonym, None)
+            with contextlib.suppress(KeyStoreUnavailable):  # a rival that stands is harmless
+                await self._write(claim.pseudonym, None)
+            raise ClaimLost("another intake claimed the same new person a moment earlier; retry")
 
     async def _write(self, pseudonym: str, value: bytes | None) -> int:
         try:

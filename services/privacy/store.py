@@ -11,6 +11,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Protocol
 
+from services.privacy.kafka_keys import ClaimGate
 from services.privacy.keys import Claim, KeyRing, MasterKey, PersonKey
 
 __all__ = ["KeyStore", "MemoryKeyStore"]
@@ -21,6 +22,11 @@ class KeyStore(Protocol):
 
     async def keys_for(self, person_refs: Iterable[str]) -> Mapping[str, PersonKey]:
         """Each person's key, claimed if new; raises `KeyStoreUnavailable` if it cannot be."""
+        ...
+
+    def provisional(self, person_refs: Iterable[str]) -> tuple[Mapping[str, PersonKey], ClaimGate | None]:
+        """Each person's key at once, new persons' from claims under way, and the gate that says
+        whether those claims won (None: no new person)."""
         ...
 
     async def shred(self, pseudonyms: Sequence[str]) -> int:
@@ -35,7 +41,8 @@ class MemoryKeyStore:
     def __init__(self, master: MasterKey | None = None) -> None:
         self.ring = KeyRing(master or MasterKey(secrets.token_bytes(32)))
 
-    async def keys_for(self, person_refs: Iterable[str]) -> dict[str, PersonKey]:
+    def provisional(self, person_refs: Iterable[str]) -> tuple[dict[str, PersonKey], ClaimGate | None]:
+        """Claims here are settled at once: there is never a gate to wait for."""
         found = {}
         for ref in dict.fromkeys(person_refs):
             key = self.ring.key_for(ref)
@@ -45,7 +52,10 @@ class MemoryKeyStore:
                 key = self.ring.key_for(ref)
             assert key is not None
             found[ref] = key
-        return found
+        return found, None
+
+    async def keys_for(self, person_refs: Iterable[str]) -> dict[str, PersonKey]:
+        return self.provisional(person_refs)[0]
 
     async def shred(self, pseudonyms: Sequence[str]) -> int:
         doomed = self.ring.claims_of(pseudonyms)

@@ -6,12 +6,18 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
+import uuid
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from services.contracts import PERSON_KEYS_TOPIC, Service
-from services.privacy.kafka_keys import KafkaKeyStore
+from services.intake.errors import BrokerUnavailable
+from services.intake.kafka import KafkaPublisher
+from services.intake.publishing import OutgoingRecord
+from services.privacy.kafka_keys import ClaimGate, ClaimLost, KafkaKeyStore
 from services.privacy.keys import DEV_MASTER_KEY_FILE, KeyRing, MasterKey
 from services.privacy.sealing import unsealed
+from tests.audit_support import create_topics
 from tests.examples import example_event
 from tests.integration.test_intake_kafka import post, read_topic, records_of, running
 from tests.privacy_support import dev_key_ring
@@ -76,3 +82,63 @@ def test_rival_claims_of_one_new_person_end_in_one_pseudonym(kafka_broker: Any) 
     ring = dev_key_ring(bootstrap)
     key = ring.key_for("police:p-raced")
     assert key is not None and key.pseudonym == pseudonyms[0]
+
+
+def test_a_transaction_whose_claim_gate_fails_is_aborted_and_the_next_one_commits(kafka_broker: Any) -> None:
+    """The publisher commits only once the claims its records were sealed with passed; a failed
+    gate aborts the transaction (nothing visible, ever: 503 with nothing in doubt), and the lane
+    goes on: the next request commits and is readable at once (no open transaction holds it back)."""
+    bootstrap = kafka_broker.bootstrap
+    topic = f"gate-{uuid.uuid4().hex[:8]}"
+    create_topics(bootstrap, [topic], 1)
+
+    def record(name: str) -> OutgoingRecord:
+        return OutgoingRecord(topic, "g1", json.dumps({"id": name}).encode())
+
+    async def run() -> tuple[BaseException | None, list[Any]]:
+        publisher = KafkaPublisher(bootstrap, timeout_seconds=5, client_id="test-gate", lanes=1)
+        await publisher.start()
+        try:
+            async def lost() -> None:
+                await asyncio.sleep(0.05)
+                raise ClaimLost("another intake claimed the same new person a moment earlier; retry")
+
+            refused: BaseException | None = None
+            try:
+                await publisher.publish([record("sealed-with-a-lost-claim")], atomic=False,
+                                        gate=ClaimGate([asyncio.ensure_future(lost())]))
+            except BrokerUnavailable as exc:
+                refused = exc
+            return refused, await publisher.publish([record("next")], atomic=False)
+        finally:
+            await publisher.close()
+
+    refused, placed = asyncio.run(run())
+    assert isinstance(refused, BrokerUnavailable) and refused.settled is None
+    assert "claimed the same new person" in str(refused)
+    assert [json.loads(r.value)["id"] for r in read_topic(bootstrap, topic)] == ["next"]
+    assert placed[0].offset > 0  # the aborted transaction's record and marker came first, unseen
+
+
+def test_two_intakes_naming_one_new_person_at_once_publish_it_under_one_pseudonym(kafka_broker: Any) -> None:
+    bootstrap = kafka_broker.bootstrap
+    person = f"police:p-{uuid.uuid4().hex[:8]}"
+    events = [example_event("gvi.membership.assessed.v1", source="/agencies/police",
+                            data_overrides={"person_ref": person, "group_id": f"g-{i}"}) for i in range(2)]
+    with (running(Service.NOTIFICATIONS, bootstrap) as first,
+          running(Service.NOTIFICATIONS, bootstrap) as second):
+        def post_until_accepted(client: Any, event: dict[str, Any]) -> int:
+            for _ in range(5):  # a lost claim race is a 503 with nothing published: retried, accepted
+                answer = post(client, event, "dev-police-key")
+                if answer.status_code != 503:
+                    return int(answer.status_code)
+            return 503
+
+        with ThreadPoolExecutor(2) as pool:
+            statuses = list(pool.map(post_until_accepted, (first, second), events))
+    assert statuses == [202, 202]
+    pseudonyms = {json.loads(r.value)["data"]["person_ref"]
+                  for e in events for r in records_of(bootstrap, Service.NOTIFICATIONS.topic, e["id"])}
+    ring = dev_key_ring(bootstrap)
+    key = ring.key_for(person)
+    assert key is not None and pseudonyms == {key.pseudonym}

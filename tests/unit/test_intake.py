@@ -25,6 +25,7 @@ from services.intake.intake import DIGEST_HEADER
 from services.intake.ledger import Receipt, ReceiptLedger
 from services.intake.publishing import FakePublisher, OutgoingRecord, Placement
 from services.intake.settings import IntakeSettings
+from services.privacy.kafka_keys import ClaimGate
 from tests.examples import example_event
 
 AGENCIES = Path("deploy/config/agencies.dev.toml")
@@ -274,11 +275,12 @@ class CommitInDoubt(FakePublisher):
     settled: asyncio.Future[None] | None = None
     kept: list[tuple[OutgoingRecord, Placement]] = field(default_factory=list)
 
-    async def publish(self, records: Sequence[OutgoingRecord], *, atomic: bool) -> list[Placement]:
+    async def publish(self, records: Sequence[OutgoingRecord], *, atomic: bool,
+                      gate: ClaimGate | None = None) -> list[Placement]:
         if not self.failing:
-            return await super().publish(records, atomic=atomic)
+            return await super().publish(records, atomic=atomic, gate=gate)
         self.failing = False
-        placements = await super().publish(records, atomic=atomic)
+        placements = await super().publish(records, atomic=atomic, gate=gate)
         self.kept = list(zip(records, placements, strict=True))
         if not self.commits:
             del self.log[-len(records):]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
@@ -14,7 +15,7 @@ from services.intake.api import Adapters, create_app
 from services.intake.ledger import ReceiptLedger
 from services.intake.publishing import FakePublisher
 from services.intake.settings import IntakeSettings
-from services.privacy.kafka_keys import KeyStoreUnavailable
+from services.privacy.kafka_keys import ClaimGate, KeyStoreUnavailable
 from services.privacy.keys import Claim, PersonKey
 from services.privacy.store import MemoryKeyStore
 from tests.examples import example_event
@@ -25,13 +26,19 @@ POLICE = {"content-type": "application/cloudevents+json", "authorization": "Bear
 
 
 class UnreachableKeys(MemoryKeyStore):
-    """Knows the persons it was given; cannot reach the key topic to claim anyone new."""
+    """Knows the persons it was given; cannot reach the key topic to claim anyone new: a new
+    person's claim fails, as the Kafka store's does, at its gate."""
 
-    async def keys_for(self, person_refs: Iterable[str]) -> dict[str, PersonKey]:
+    def provisional(self, person_refs: Iterable[str]) -> tuple[dict[str, PersonKey], ClaimGate | None]:
         refs = list(person_refs)
-        if any(self.ring.key_for(ref) is None for ref in refs):
+        if all(self.ring.key_for(ref) is not None for ref in refs):
+            return super().provisional(refs)
+        keys = MemoryKeyStore(self.ring.master).provisional(refs)[0]  # claims that never reach Kafka
+
+        async def unreachable() -> None:
             raise KeyStoreUnavailable("the key store cannot be written (KafkaConnectionError)")
-        return await super().keys_for(refs)
+
+        return keys, ClaimGate([asyncio.ensure_future(unreachable())])
 
 
 def client(keys: MemoryKeyStore, publisher: FakePublisher) -> TestClient:
@@ -53,7 +60,7 @@ def test_a_new_person_the_key_store_cannot_claim_is_503_and_nothing_is_published
     with client(keys, publisher) as intake:
         answer = intake.post("/v1/events", content=json.dumps(membership("P-new", "m-1")), headers=POLICE)
         assert answer.status_code == 503 and answer.headers["retry-after"] == "5"
-        assert "key store is unreachable" in answer.text
+        assert "key store cannot be written" in answer.text
         assert publisher.log == []
         # the same id later, once the person can be claimed, is accepted: nothing was held
         keys.ring.apply(*_claimed(MemoryKeyStore(keys.ring.master), "P-new"))
