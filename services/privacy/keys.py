@@ -179,25 +179,27 @@ class KeyRing:
 
     def __init__(self, master: MasterKey) -> None:
         self.master = master
-        self._claims: dict[str, Claim] = {}  # pseudonym -> claim, in the order applied
-        self._winner: dict[str, str] = {}  # lookup -> pseudonym of its first live claim
+        self._claims: dict[str, Claim] = {}  # pseudonym -> live claim
+        self._live: dict[str, list[str]] = {}  # lookup -> its live claims' pseudonyms, first = winner
         self._keys: dict[str, bytes] = {}  # pseudonym -> unwrapped data key, as used
         self._shredded: set[str] = set()  # pseudonyms whose tombstone was applied
 
     def __len__(self) -> int:
-        return len(self._winner)
+        return len(self._live)
 
     def apply(self, pseudonym: str, value: bytes | None) -> None:
-        """One record of the topic: a claim, or a tombstone (`value` None) that shreds it."""
+        """One record of the topic: a claim, or a tombstone (`value` None) that shreds it. A rival
+        claim left standing when the winner is shredded becomes the winner: it holds no one's data
+        yet (events sealed with a losing claim are never published)."""
         if value is None:
             self._shredded.add(pseudonym)
-            claim = self._claims.pop(pseudonym, None)
             self._keys.pop(pseudonym, None)
-            if claim is not None and self._winner.get(claim.lookup) == pseudonym:
-                del self._winner[claim.lookup]
-                later = [c for c in self._claims.values() if c.lookup == claim.lookup]
-                if later:  # a rival claim left standing: it holds no one's data yet
-                    self._winner[claim.lookup] = later[0].pseudonym
+            claim = self._claims.pop(pseudonym, None)
+            if claim is not None:
+                live = self._live[claim.lookup]
+                live.remove(pseudonym)
+                if not live:
+                    del self._live[claim.lookup]
             return
         try:
             claim = Claim.from_json(value)
@@ -206,31 +208,33 @@ class KeyRing:
         if claim.pseudonym != pseudonym or pseudonym in self._claims:
             return  # a malformed or repeated record changes nothing
         self._claims[pseudonym] = claim
-        self._winner.setdefault(claim.lookup, pseudonym)
+        self._live.setdefault(claim.lookup, []).append(pseudonym)
 
     def lookup(self, person_ref: str) -> str:
         return self.master.lookup(person_ref)
 
     def key_for(self, person_ref: str) -> PersonKey | None:
         """The person's pseudonym and data key, if they have a live claim."""
-        pseudonym = self._winner.get(self.master.lookup(person_ref))
+        pseudonym = self.winner(self.master.lookup(person_ref))
         if pseudonym is None:
             return None
         key = self.data_key(pseudonym)
         return None if key is None else PersonKey(pseudonym, key)
 
     def winner(self, lookup: str) -> str | None:
-        return self._winner.get(lookup)
+        live = self._live.get(lookup)
+        return live[0] if live else None
 
     def claims_of(self, pseudonyms: Iterable[str]) -> list[str]:
         """Every live claim of the persons of `pseudonyms` (winners and any rivals): what shredding
         them destroys."""
-        lookups = {claim.lookup for p in pseudonyms if (claim := self._claims.get(p)) is not None}
-        return [c.pseudonym for c in self._claims.values() if c.lookup in lookups]
+        claims = (self._claims.get(p) for p in pseudonyms)
+        lookups = dict.fromkeys(claim.lookup for claim in claims if claim is not None)
+        return [p for lookup in lookups for p in self._live[lookup]]
 
     def pseudonyms(self) -> list[str]:
         """The pseudonyms of every person with a live claim (winners only)."""
-        return list(self._winner.values())
+        return [live[0] for live in self._live.values()]
 
     def data_key(self, pseudonym: str) -> bytes | None:
         key = self._keys.get(pseudonym)
