@@ -3,7 +3,9 @@
 `Intake.submit` takes the raw events of one request from an authenticated agency and either
 publishes all of the new ones (a batch in one Kafka transaction) or refuses the request whole with
 an `IntakeError`. The checks run in the order a client would fix them: contract (422), service
-ownership (400), role and source (403), id reuse (409); only then is anything published.
+ownership (400), role and source (403), id reuse (409); only then is anything published. What is
+published is sealed: the persons the events name are pseudonyms in Kafka, their clear values
+encrypted with each person's key (`services.privacy`).
 
 An id is unique per source across all intakes (CloudEvents' (`source`, `id`)): the ledger holds the
 receipts of every source topic, so an id that the same agency already used at another intake is
