@@ -1,0 +1,285 @@
+"""Reading topics without a consumer group: the one way the services and tools here read Kafka.
+
+Every reader here reads the same way: `assign` every partition it wants, seek, no consumer group,
+no commits, `read_committed` unless told otherwise (aiokafka). Two shapes:
+
+* `read_to_end` reads partitions once, from their beginning (or given offsets) up to the end each
+  had when the read began: one consistent cut of a log that keeps growing. It yields one partition's
+  records at a time, in offset order, and gives up (`ReadStalled`) when the broker stops answering.
+* `TopicFeed` reads topics from their beginning to their end (then `caught_up` is set) and keeps
+  following them, as a task on the event loop. After a broken connection it resumes where it was,
+  so no record is delivered twice. `wait_for_positions` and `read_past_now` wait until it has
+  delivered what a caller needs.
+
+aiokafka is the client for reading and writing events everywhere (see docs/architecture.md).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
+from typing import Any
+
+from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka.errors import KafkaError
+
+from services.infra.kafka_security import PLAINTEXT, KafkaSecurity
+
+__all__ = ["FEED_ERRORS", "STALL_SECONDS", "Batch", "ReadStalled", "TopicFeed", "TopicPartition",
+           "end_offsets", "partitions_of", "read_to_end", "reading_consumer"]
+
+log = logging.getLogger("gvi.infra.feed")
+
+Batch = Mapping[TopicPartition, list[Any]]
+"""One fetch: each partition's records (aiokafka `ConsumerRecord`s), in offset order."""
+
+FEED_ERRORS = (KafkaError, OSError, TimeoutError)
+"""What a broken or missing broker raises while reading."""
+
+STALL_SECONDS = 30.0
+"""Seconds without any progress after which `read_to_end` gives up: the broker stopped answering."""
+
+RETRY_SECONDS = 1.0
+"""A feed's pause before it connects again."""
+
+
+class ReadStalled(KafkaError):  # type: ignore[misc]  # aiokafka's errors are untyped
+    """A read made no progress for `STALL_SECONDS`: the broker stopped answering."""
+
+
+def reading_consumer(bootstrap: str, *, client_id: str, security: KafkaSecurity = PLAINTEXT,
+                     **options: Any) -> AIOKafkaConsumer:
+    """A consumer for `assign` and seek: no group, no commits, `read_committed` unless `options` say
+    otherwise, from the earliest offset."""
+    settings: dict[str, Any] = {"group_id": None, "enable_auto_commit": False,
+                                "isolation_level": "read_committed", "auto_offset_reset": "earliest"}
+    settings.update(options)
+    return AIOKafkaConsumer(bootstrap_servers=bootstrap.split(","), client_id=client_id,
+                            **settings, **security.aiokafka())
+
+
+async def partitions_of(consumer: AIOKafkaConsumer, topics: Iterable[str], *,
+                        missing_ok: bool = False) -> list[TopicPartition]:
+    """Every partition of `topics`, in order. A missing topic raises `KafkaError`, or has no
+    partitions with `missing_ok`."""
+    # A consumer without subscriptions has no metadata for the topics yet, and aiokafka has no
+    # public call that refreshes it.
+    await consumer._client.force_metadata_update()
+    found = []
+    for topic in topics:
+        partitions = consumer.partitions_for_topic(topic)
+        if not partitions and not missing_ok:
+            raise KafkaError(f"topic {topic} does not exist (or has no partitions yet)")
+        found += [TopicPartition(topic, p) for p in sorted(partitions or ())]
+    return found
+
+
+async def end_offsets(bootstrap: str, topics: Sequence[str], *, client_id: str,
+                      security: KafkaSecurity = PLAINTEXT, committed_only: bool = False,
+                      timeout: float = 10.0) -> dict[TopicPartition, int]:  # noqa: ASYNC109
+    """Each partition's end offset now: its high watermark, past any open transaction (or with
+    `committed_only` its last stable offset, where an open transaction begins)."""
+    isolation = "read_committed" if committed_only else "read_uncommitted"
+    consumer = reading_consumer(bootstrap, client_id=client_id, security=security,
+                                isolation_level=isolation, request_timeout_ms=int(timeout * 1000))
+    await asyncio.wait_for(consumer.start(), timeout)
+    try:
+        partitions = await partitions_of(consumer, topics)
+        ends: dict[TopicPartition, int] = await asyncio.wait_for(consumer.end_offsets(partitions), timeout)
+        return ends
+    finally:
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(consumer.stop(), 2)
+
+
+async def read_to_end(bootstrap: str, sources: Sequence[str | TopicPartition], *,
+                      client_id: str, security: KafkaSecurity = PLAINTEXT,
+                      start: Mapping[TopicPartition, int] | None = None,
+                      ends: Mapping[TopicPartition, int] | None = None,
+                      started: Callable[[int], None] | None = None,
+                      missing_ok: bool = False, stall_seconds: float = STALL_SECONDS,
+                      **options: Any) -> AsyncIterator[tuple[TopicPartition, list[Any]]]:
+    """Every committed record of `sources` (partitions, and every partition of the topics named) from
+    `start` (default: the beginning) up to `ends` (default: each partition's end when the read
+    began), as (partition, records) in offset order. `started` is told how many offsets the read
+    spans. A missing topic raises `KafkaError` (none with `missing_ok`); a read that makes no
+    progress for `stall_seconds` raises `ReadStalled`. `options` go to the consumer."""
+    consumer = reading_consumer(bootstrap, client_id=client_id, security=security, **options)
+    await consumer.start()
+    try:
+        topics = [s for s in sources if isinstance(s, str)]
+        wanted = [s for s in sources if not isinstance(s, str)]
+        wanted += await partitions_of(consumer, topics, missing_ok=missing_ok)
+        if not wanted:
+            if started is not None:
+                started(0)
+            return
+        consumer.assign(wanted)
+        for tp in wanted:
+            offset = (start or {}).get(tp)
+            if offset is None:
+                await consumer.seek_to_beginning(tp)
+            else:
+                consumer.seek(tp, offset)
+        last = dict(ends) if ends is not None else await consumer.end_offsets(wanted)
+        begin = {tp: await consumer.position(tp) for tp in wanted}
+        if started is not None:
+            started(sum(max(0, last[tp] - begin[tp]) for tp in wanted))
+        async for item in _up_to(consumer, bootstrap, {tp: last[tp] for tp in wanted}, stall_seconds):
+            yield item
+    finally:
+        await consumer.stop()
+
+
+async def _up_to(consumer: AIOKafkaConsumer, bootstrap: str, ends: dict[TopicPartition, int],
+                 stall_seconds: float) -> AsyncIterator[tuple[TopicPartition, list[Any]]]:
+    remaining = {tp for tp in ends if await consumer.position(tp) < ends[tp]}
+    consumer.pause(*(tp for tp in ends if tp not in remaining))
+    last_progress = time.monotonic()
+    while remaining:
+        fetched = await consumer.getmany(*remaining, timeout_ms=500)
+        for tp, records in fetched.items():
+            records = [r for r in records if r.offset < ends[tp]]  # the log grew since the read began
+            if records:
+                yield tp, records
+        moved = bool(fetched)
+        for tp in list(remaining):
+            if await consumer.position(tp) >= ends[tp]:  # control records count: they end transactions
+                remaining.discard(tp)
+                consumer.pause(tp)
+                moved = True
+        if moved:
+            last_progress = time.monotonic()
+        elif time.monotonic() - last_progress > stall_seconds:
+            names = ", ".join(sorted(f"{tp.topic}/{tp.partition}" for tp in remaining))
+            raise ReadStalled(f"Kafka at {bootstrap} stopped answering while reading {names}")
+
+
+class TopicFeed:
+    """Follows `topics` from their beginning, handing each fetch to `deliver` (on the event loop, in
+    offset order per partition), as a task (`start`, `stop`).
+
+    * `caught_up` is set once every partition has been read to the end it had when the feed first
+      connected (then `on_caught_up` is called, once).
+    * A broken connection is logged, and the feed connects again and resumes where it was: nothing
+      is delivered twice. `on_tick` is called after every fetch and every broken connection.
+    * With `probe_seconds`, the feed asks the broker for the end offsets that often and calls
+      `on_contact` on each answer (and on each connection): a fetch that returns nothing says
+      nothing, since aiokafka returns nothing while the broker is gone too.
+    """
+
+    def __init__(self, bootstrap: str, topics: Sequence[str], deliver: Callable[[Batch], None], *,
+                 client_id: str, security: KafkaSecurity = PLAINTEXT, name: str = "feed",
+                 max_records: int = 5000, loading_max_records: int | None = None,
+                 on_caught_up: Callable[[], None] = lambda: None, on_tick: Callable[[], None] = lambda: None,
+                 on_contact: Callable[[], None] = lambda: None, probe_seconds: float | None = None,
+                 **options: Any) -> None:
+        self.caught_up = asyncio.Event()
+        self._bootstrap = bootstrap
+        self._topics = tuple(topics)
+        self._deliver = deliver
+        self._client_id = client_id
+        self._security = security
+        self._name = name
+        self._max_records = max_records
+        self._loading_max_records = loading_max_records or max_records
+        self._on_caught_up = on_caught_up
+        self._on_tick = on_tick
+        self._on_contact = on_contact
+        self._probe_seconds = probe_seconds
+        self._options = options
+        self._positions: dict[TopicPartition, int] = {}
+        self._moved = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+
+    @property
+    def positions(self) -> Mapping[TopicPartition, int]:
+        """The next offset the feed reads in each partition it reads (control records included)."""
+        return self._positions
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name=self._name)
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+
+    async def wait_for_positions(self, targets: Mapping[TopicPartition, int]) -> None:
+        """Wait until the feed has read up to `targets` in each of their partitions that it reads
+        (a partition added since it connected is read only after its next restart)."""
+        while True:
+            known = self._positions  # empty until the feed has connected
+            if known and all(known[tp] >= end for tp, end in targets.items() if tp in known):
+                return
+            self._moved.clear()
+            await self._moved.wait()
+
+    async def read_past_now(self) -> None:
+        """Wait until every record committed up to this moment has been delivered: the feed has
+        passed each partition's high watermark of now, so every transaction below it is decided."""
+        while True:
+            try:
+                targets = await end_offsets(self._bootstrap, self._topics, security=self._security,
+                                            client_id=f"{self._client_id}-end")
+                break
+            except FEED_ERRORS as exc:
+                log.warning("cannot read the end of %s (%s); retrying", ", ".join(self._topics),
+                            type(exc).__name__)
+                await asyncio.sleep(RETRY_SECONDS)
+        await self.wait_for_positions(targets)
+
+    async def _run(self) -> None:
+        while True:
+            try:
+                await self._follow()
+            except FEED_ERRORS as exc:
+                log.warning("%s interrupted (%s); resuming", self._name, type(exc).__name__)
+                self._on_tick()
+                await asyncio.sleep(RETRY_SECONDS)
+
+    async def _follow(self) -> None:
+        consumer = reading_consumer(self._bootstrap, client_id=self._client_id, security=self._security,
+                                    **self._options)
+        try:
+            await asyncio.wait_for(consumer.start(), 10)
+            assigned = await partitions_of(consumer, self._topics)
+            consumer.assign(assigned)
+            for tp in assigned:
+                if tp in self._positions:
+                    consumer.seek(tp, self._positions[tp])
+                else:
+                    await consumer.seek_to_beginning(tp)
+            loaded_at = await consumer.end_offsets(assigned)
+            self._on_contact()
+            probed = time.monotonic()
+            while True:
+                size = self._max_records if self.caught_up.is_set() else self._loading_max_records
+                batch = await consumer.getmany(timeout_ms=200, max_records=size)
+                if batch:
+                    self._deliver(batch)
+                self._positions = {tp: await consumer.position(tp) for tp in assigned}
+                self._moved.set()
+                if self._probe_seconds is not None and time.monotonic() - probed >= self._probe_seconds:
+                    probed = time.monotonic()
+                    await self._probe(consumer, assigned)
+                self._on_tick()
+                if not self.caught_up.is_set() and all(
+                        self._positions[tp] >= end for tp, end in loaded_at.items()):
+                    self._on_caught_up()
+                    self.caught_up.set()
+        finally:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(consumer.stop(), 5)
+
+    async def _probe(self, consumer: AIOKafkaConsumer, assigned: list[TopicPartition]) -> None:
+        try:
+            await asyncio.wait_for(consumer.end_offsets(assigned), 5)
+        except FEED_ERRORS as exc:
+            log.debug("the broker did not answer %s's probe (%s)", self._name, type(exc).__name__)
+        else:
+            self._on_contact()

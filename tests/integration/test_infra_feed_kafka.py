@@ -1,0 +1,129 @@
+"""The one way everything here reads Kafka (`services.infra.feed`), on the real broker: a read to the
+end sees one committed cut of a growing log, and a feed loads, follows, survives a broker restart
+without delivering a record twice, and can wait until what was just committed has been delivered."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from typing import Any
+
+import pytest
+from aiokafka import AIOKafkaProducer
+from aiokafka.errors import KafkaError
+
+from devtools.bench.common import create_topic
+from devtools.broker import KafkaBroker
+from services.infra.feed import Batch, TopicFeed, TopicPartition, read_to_end
+
+
+def fresh_topic(bootstrap: str) -> str:
+    name = f"feed-test-{uuid.uuid4().hex[:8]}"
+    create_topic(bootstrap, name)
+    return name
+
+
+async def write(bootstrap: str, topic: str, values: list[bytes], *, abort: bool = False) -> None:
+    """`values` in one transaction, each keyed by itself (so they spread over the partitions)."""
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, transactional_id=f"t-{uuid.uuid4().hex[:8]}")
+    await producer.start()
+    try:
+        await producer.begin_transaction()
+        for value in values:
+            await producer.send(topic, key=value, value=value)
+        if abort:
+            await producer.abort_transaction()
+        else:
+            await producer.commit_transaction()
+    finally:
+        await producer.stop()
+
+
+async def everything(bootstrap: str, sources: list[Any], **kw: Any) -> list[bytes]:
+    return [r.value async for _, batch in read_to_end(bootstrap, sources, client_id="test", **kw)
+            for r in batch]
+
+
+async def test_a_read_to_the_end_sees_the_records_committed_when_it_began(kafka_bootstrap: str) -> None:
+    topic = fresh_topic(kafka_bootstrap)
+    await write(kafka_bootstrap, topic, [b"a1", b"a2", b"a3", b"a4"])
+    await write(kafka_bootstrap, topic, [b"aborted"], abort=True)
+    spans: list[int] = []
+    seen: list[bytes] = []
+    async for _, batch in read_to_end(kafka_bootstrap, [topic], client_id="test", started=spans.append):
+        if not seen:  # the log grows while it is read: the read keeps to its cut
+            await write(kafka_bootstrap, topic, [b"later"])
+        seen += [r.value for r in batch]
+    assert sorted(seen) == [b"a1", b"a2", b"a3", b"a4"]
+    assert spans and spans[0] >= 5  # offsets spanned include the aborted record and the markers
+    assert sorted(await everything(kafka_bootstrap, [topic])) == [b"a1", b"a2", b"a3", b"a4", b"later"]
+
+
+async def test_a_read_of_one_partition_from_an_offset(kafka_bootstrap: str) -> None:
+    topic = fresh_topic(kafka_bootstrap)
+    await write(kafka_bootstrap, topic, [f"v{i}".encode() for i in range(30)])
+    whole = [r async for tp, batch in read_to_end(kafka_bootstrap, [TopicPartition(topic, 1)],
+                                                  client_id="test") for r in batch]
+    assert whole, "the 30 keys all hashed away from partition 1"
+    later = await everything(kafka_bootstrap, [TopicPartition(topic, 1)],
+                             start={TopicPartition(topic, 1): whole[1].offset})
+    assert later == [r.value for r in whole[1:]]
+
+
+async def test_a_missing_topic_is_an_error_unless_allowed(kafka_bootstrap: str) -> None:
+    with pytest.raises(KafkaError, match="does not exist"):
+        await everything(kafka_bootstrap, ["no-such-topic-here"])
+    spans: list[int] = []
+    found = await everything(kafka_bootstrap, ["no-such-topic-here"], missing_ok=True, started=spans.append)
+    assert found == []
+    assert spans == [0]
+
+
+class Collected:
+    def __init__(self) -> None:
+        self.values: list[bytes] = []
+        self.loaded_with: int | None = None
+
+    def deliver(self, batch: Batch) -> None:
+        self.values += [r.value for records in batch.values() for r in records]
+
+    def caught_up(self) -> None:
+        self.loaded_with = len(self.values)
+
+
+async def test_a_feed_loads_then_follows_and_waits_for_what_was_just_committed(kafka_bootstrap: str) -> None:
+    topic = fresh_topic(kafka_bootstrap)
+    await write(kafka_bootstrap, topic, [b"old1", b"old2"])
+    seen = Collected()
+    feed = TopicFeed(kafka_bootstrap, [topic], seen.deliver, client_id="test", on_caught_up=seen.caught_up)
+    feed.start()
+    try:
+        await asyncio.wait_for(feed.caught_up.wait(), 30)
+        assert seen.loaded_with == 2
+        await write(kafka_bootstrap, topic, [b"new1", b"new2", b"new3"])
+        await asyncio.wait_for(feed.read_past_now(), 30)
+        assert sorted(seen.values) == [b"new1", b"new2", b"new3", b"old1", b"old2"]
+    finally:
+        await feed.stop()
+
+
+async def test_a_feed_resumes_after_a_broker_restart_without_delivering_twice(
+        broker_restarter: KafkaBroker) -> None:
+    bootstrap = broker_restarter.bootstrap
+    topic = fresh_topic(bootstrap)
+    await write(bootstrap, topic, [f"before{i}".encode() for i in range(20)])
+    seen = Collected()
+    ticks: list[int] = []
+    feed = TopicFeed(bootstrap, [topic], seen.deliver, client_id="test", on_tick=lambda: ticks.append(1))
+    feed.start()
+    try:
+        await asyncio.wait_for(feed.caught_up.wait(), 30)
+        await asyncio.to_thread(broker_restarter.stop)
+        await asyncio.to_thread(broker_restarter.start)
+        await write(bootstrap, topic, [f"after{i}".encode() for i in range(20)])
+        await asyncio.wait_for(feed.read_past_now(), 90)
+        assert len(seen.values) == 40
+        assert len(set(seen.values)) == 40, "a record was delivered twice"
+        assert ticks
+    finally:
+        await feed.stop()
