@@ -16,7 +16,8 @@ from this package, never a module of it.
   `alerts`), not from here.
 * The single rules that other readers share: which copy of an event counts and what a retraction
   retracts (`preferred`, `retraction_target`), the current attribution of an incident
-  (`current_incident`), relations, memberships, call-ins and probation (rule 9).
+  (`current_incident`), whether an incident is a case and which warning it gets (`case_warning`),
+  relations, memberships, call-ins and probation (rule 9).
 * `docs/rules.md` states the rules and the choices made, for coordinators and auditors.
 """
 
@@ -52,6 +53,7 @@ from services.followthrough.records import all_records, records_for
 from services.followthrough.rules import (
     DEFAULT_WINDOW_DAYS,
     Incident,
+    case_warning,
     current_incident,
     days_between,
     invited_groups,
@@ -77,6 +79,7 @@ __all__ = [
     "all_records",
     "as_fact",
     "attendance_of",
+    "case_warning",
     "current_incident",
     "days_between",
     "derive",

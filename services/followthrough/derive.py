@@ -8,7 +8,6 @@ retraction removes its target whether it comes before or after it.
 
 from __future__ import annotations
 
-import bisect
 from collections import defaultdict
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
@@ -49,6 +48,7 @@ from services.followthrough.probation import attendance_of, no_show_groups, prob
 from services.followthrough.rules import (
     DEFAULT_WINDOW_DAYS,
     Incident,
+    case_warning,
     in_conflict,
     incident_of,
     invited_groups,
@@ -62,6 +62,7 @@ from services.followthrough.rules import (
     membership_counts_at,
     presenting_call_in,
     registered_name,
+    suspected_groups,
 )
 
 __all__ = ["Derived", "Inputs", "by_data_type", "current_incidents", "derive", "effective_facts",
@@ -263,9 +264,8 @@ def joined(by_type: Mapping[type[Any], list[Fact]], memberships: Iterable[Fact] 
 
     suspected: dict[str, list[Incident]] = defaultdict(list)
     for inc in incidents.values():
-        if inc.confirmed:
-            for group_id in inc.suspected:
-                suspected[group_id].append(inc)
+        for group_id in suspected_groups(inc):
+            suspected[group_id].append(inc)
     return Inputs(dict(registrations), dict(warnings), dict(suspected), dict(sanctions), dict(presentations),
                   incidents, unresolved, [*of(GroupRelationRecorded), *of(GroupRelationEnded)])
 
@@ -276,15 +276,13 @@ _INCIDENT_ORDER = attrgetter("time", "incident_id")
 def _group_state(group_id: str, registrations: list[Fact], warnings: list[Fact], incidents: list[Incident],
                  sanctions: list[tuple[Fact, tuple[str, ...]]], presentations: list[Presentation],
                  window_days: int) -> GroupState:
-    warned_since = warnings[0].time if warnings else None
-    warning_times = [w.time for w in warnings]
     cases: dict[str, tuple[Incident, Fact]] = {}
     unwarned: list[str] = []
     for inc in sorted(incidents, key=_INCIDENT_ORDER):
-        if warned_since is None or inc.time < warned_since:
+        warning = case_warning(inc.time, warnings)  # `warnings` in (time, id, source) order
+        if warning is None:
             unwarned.append(inc.incident_id)
         else:
-            warning = warnings[bisect.bisect_right(warning_times, inc.time) - 1]
             cases[inc.incident_id] = (inc, warning)
     case_keys = [(inc.time, inc.incident_id) for inc, _ in cases.values()]  # in (time, incident id) order
 

@@ -3,10 +3,11 @@ derived from them, updated locally.
 
 The ledger answers each rule with a binary search instead of a scan: a group's cases are the suffix
 of its incident list from `warned_since` on, so "the latest case at or before a sanction" is one
-`bisect`; a case's warning is one `bisect` in the warnings; its presentation one `bisect` in the held
-call-ins. A change relinks only the sanctions whose answer can have changed (those after the changed
-incidents and before the next unchanged case, plus those naming a changed incident) and rebuilds only
-the cases it touched, in `settle`. The property test checks it against `derive`.
+`bisect`; a case's warning is one `bisect` in the warnings (`case_warning`); its presentation one
+`bisect` in the held call-ins. A change relinks only the sanctions whose answer can have changed
+(those after the changed incidents and before the next unchanged case, plus those naming a changed
+incident) and rebuilds only the cases it touched, in `settle`. The property test checks it against
+`derive`.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from services.followthrough.facts import Fact, OrderKey
 from services.followthrough.rules import (
     Incident,
     LinkTarget,
+    case_warning,
     link_target,
     make_case,
     make_group_state,
@@ -52,6 +54,14 @@ def _time(key: tuple[datetime, str] | tuple[datetime, str, str]) -> datetime:
     return key[0]
 
 
+def _fact_time(fact: Fact) -> datetime:
+    return fact.time
+
+
+def _order(fact: Fact) -> OrderKey:
+    return fact.order
+
+
 def _held_time(p: Presentation) -> datetime:
     return p.held_time
 
@@ -68,8 +78,7 @@ class GroupLedger:
         self._window = timedelta(days=window_days)
         self._window_days = window_days
         self._registration: tuple[str | None, str | None] = (None, None)
-        self._warnings: list[OrderKey] = []
-        self._warning_facts: dict[OrderKey, Fact] = {}
+        self._warnings: list[Fact] = []  # in (time, id, source) order, as `case_warning` takes them
         self._warning_entry: dict[OrderKey, WarningEntry] = {}
         self._warning_entries: tuple[WarningEntry, ...] | None = ()
         self._incidents: list[IncidentKey] = []
@@ -95,12 +104,11 @@ class GroupLedger:
     # -- what the rules see -------------------------------------------------------------------------
     @property
     def warned_since(self) -> datetime | None:
-        return self._warnings[0][0] if self._warnings else None
+        return self._warnings[0].time if self._warnings else None
 
     def is_case(self, incident_id: str) -> bool:
         inc = self._incident.get(incident_id)
-        ws = self.warned_since
-        return inc is not None and ws is not None and inc.time >= ws
+        return inc is not None and self._is_case_time(inc.time)
 
     def has_incident(self, incident_id: str) -> bool:
         return incident_id in self._incident
@@ -115,16 +123,14 @@ class GroupLedger:
 
     def add_warning(self, fact: Fact) -> None:
         old = self.warned_since
-        bisect.insort(self._warnings, fact.order)
-        self._warning_facts[fact.order] = fact
+        bisect.insort(self._warnings, fact, key=_order)
         self._warning_entry[fact.order] = warning_entry(fact)
         self._warning_entries = None
         self._after_warning_change(old, fact.time)
 
     def remove_warning(self, fact: Fact) -> None:
         old = self.warned_since
-        remove_sorted(self._warnings, fact.order)
-        del self._warning_facts[fact.order]
+        remove_sorted(self._warnings, fact, key=_order)
         del self._warning_entry[fact.order]
         self._warning_entries = None
         self._after_warning_change(old, fact.time)
@@ -218,7 +224,7 @@ class GroupLedger:
         as records of their own): what it costs does not grow with the group's history (its parts
         are kept current, and the record is rebuilt only when one of them changed)."""
         if self._warning_entries is None:
-            self._warning_entries = tuple(self._warning_entry[k] for k in self._warnings)
+            self._warning_entries = tuple(self._warning_entry[w.order] for w in self._warnings)
         warnings = self._warning_entries
         last = self._incidents[-1] if self._incidents else None
         counts = self._status_count
@@ -236,12 +242,18 @@ class GroupLedger:
         if self._state is None:
             cases = [self._cases[i] for _, i in self._incidents[self._first_case_index():]]
             self._state = make_group_state(
-                self.group_id, self._registration, [self._warning_facts[k] for k in self._warnings],
-                cases, self.unwarned(), [self._link[k] for k in self._baseline])
+                self.group_id, self._registration, self._warnings, cases, self.unwarned(),
+                [self._link[k] for k in self._baseline])
         return self._state
 
     # -- the rules, locally -------------------------------------------------------------------------
+    def _is_case_time(self, incident_time: datetime) -> bool:
+        """Rule 3: whether an incident of the group at `incident_time` is a case (it has a warning)."""
+        return case_warning(incident_time, self._warnings) is not None
+
     def _first_case_index(self) -> int:
+        """Where the cases begin among the group's incidents: `case_warning` gives a warning to just
+        the incidents at or after the earliest warning, so the cases are a suffix."""
         ws = self.warned_since
         if ws is None:
             return len(self._incidents)
@@ -250,8 +262,8 @@ class GroupLedger:
     def _after_warning_change(self, old: datetime | None, time: datetime) -> None:
         self._state = None
         new = self.warned_since
-        nxt = bisect.bisect_right(self._warnings, time, key=_time)
-        until = self._warnings[nxt][0] if nxt < len(self._warnings) else None
+        nxt = bisect.bisect_right(self._warnings, time, key=_fact_time)
+        until = self._warnings[nxt].time if nxt < len(self._warnings) else None
         self._mark_cases(time, until)
         if old == new:
             return
@@ -272,7 +284,7 @@ class GroupLedger:
         self._state = None
         self._reclassified.add(incident.incident_id)
         self._dirty_cases.add(incident.incident_id)
-        if self.warned_since is not None and incident.time >= self.warned_since:
+        if self._is_case_time(incident.time):
             self._relink_all(self._naming.get(incident.incident_id, ()))
             self._relink_range(incident.time, incident.time)
 
@@ -342,10 +354,11 @@ class GroupLedger:
     def _build_case(self, incident_id: str) -> CaseState:
         self._state = None
         incident = self._incident[incident_id]
-        idx = bisect.bisect_right(self._warnings, incident.time, key=_time) - 1
+        warning = case_warning(incident.time, self._warnings)
+        assert warning is not None, "only a case is built"
         links = [self._link[k] for k in self._case_links.get(incident_id, ())]
         shown = presenting_call_in(links, self._presentations)
-        return make_case(incident, self._warning_facts[self._warnings[idx]], links, shown)
+        return make_case(incident, warning, links, shown)
 
     @staticmethod
     def _named_incident(fact: Fact) -> str | None:

@@ -58,6 +58,7 @@ from services.followthrough.rules import (
     involved_groups,
     left_group_of,
     registered_name,
+    suspected_groups,
 )
 from services.followthrough.sorted_lists import remove_sorted
 
@@ -310,14 +311,14 @@ class Ledger:
             for group_id in involved_groups(old):
                 remove_sorted(self._violence[group_id], (old.time, incident_id))
                 self._violence_touched.add(group_id)
-            for group_id in old.suspected if old.confirmed else ():
+            for group_id in suspected_groups(old):
                 self._group(group_id).remove_incident(old)
         if new is not None:
             self._incident[incident_id] = new
             for group_id in involved_groups(new):
                 bisect.insort(self._violence.setdefault(group_id, []), (new.time, incident_id))
                 self._violence_touched.add(group_id)
-            for group_id in new.suspected if new.confirmed else ():
+            for group_id in suspected_groups(new):
                 self._group(group_id).add_incident(new)
         self._risks.set_victims(incident_id, old.victims if old is not None else (),
                                 new.victims if new is not None else ())

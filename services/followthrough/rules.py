@@ -50,6 +50,7 @@ __all__ = [
     "DEFAULT_WINDOW_DAYS",
     "Incident",
     "LinkTarget",
+    "case_warning",
     "current_incident",
     "days_between",
     "group_set",
@@ -73,6 +74,7 @@ __all__ = [
     "registered_name",
     "relation_holding",
     "status_from_counts",
+    "suspected_groups",
     "warning_entry",
     "within_window",
 ]
@@ -158,6 +160,26 @@ def involved_groups(incident: Incident) -> frozenset[str]:
     groups (none for an unconfirmed one). New violence involving a group renews its retaliation
     risks (`alerts.risk_expired`)."""
     return incident.suspected | incident.victims if incident.confirmed else frozenset()
+
+
+def suspected_groups(incident: Incident) -> frozenset[str]:
+    """Rule 3: the groups a confirmed incident may be a violation by, those suspected of it (none for
+    an unconfirmed one). For each, the incident is a case or unwarned violence (`case_warning`)."""
+    return incident.suspected if incident.confirmed else frozenset()
+
+
+def _fact_time(fact: Fact) -> datetime:
+    return fact.time
+
+
+def case_warning(incident_time: datetime, warnings: Sequence[Fact]) -> Fact | None:
+    """Rule 3, the one decision both evaluators make for an incident of the group (`suspected_groups`):
+    it is a case if the group was warned at or before its time, and the case's warning is the latest
+    such warning (of those at the same time, the last in (time, id, source) order); None if the group
+    was not yet warned then (unwarned violence). `warnings` are the group's, in (time, id, source)
+    order."""
+    at = bisect.bisect_right(warnings, incident_time, key=_fact_time) - 1  # the latest at or before
+    return warnings[at] if at >= 0 else None
 
 
 def latest_violence(incidents: Iterable[Incident]) -> dict[str, datetime]:

@@ -4,6 +4,7 @@ unconfirming, retractions before and after, and duplicates."""
 from __future__ import annotations
 
 from services.contracts.group_state import CaseStatus, GroupStatus
+from services.followthrough import as_fact, case_warning
 from tests.unit.domain import builders as b
 from tests.unit.domain.conftest import Evaluate
 
@@ -36,6 +37,19 @@ def test_the_case_warning_is_the_latest_at_or_before_the_incident_ties_by_id(eva
     assert cases["i1"].warning_id == "w-b"
     assert cases["i2"].warning_id == "w-c"
     assert cases["i1"].provenance.warning_id == "w-b"
+
+
+def test_case_warning_is_the_latest_warning_at_or_before_the_incident() -> None:
+    """Rule 3 as the one function both evaluators call: the group's warnings in (time, id, source)
+    order in, the case's warning out, or None when the group was not yet warned (unwarned)."""
+    warnings = [as_fact(w) for w in (b.warning("w-a", "ga", 10), b.warning("w-b", "ga", 10),
+                                     b.warning("w-c", "ga", 30))]
+    assert case_warning(b.at(5), []) is None  # never warned
+    assert case_warning(b.at(9.99), warnings) is None  # before any warning
+    assert case_warning(b.at(10), warnings) == warnings[1]  # at a warning's time: it counts, last by id
+    assert case_warning(b.at(20), warnings) == warnings[1]  # between two warnings: the earlier
+    assert case_warning(b.at(30), warnings) == warnings[2]
+    assert case_warning(b.at(400), warnings) == warnings[2]  # no window: a warning stays in force
 
 
 def test_re_attribution_moves_the_case_to_the_new_group(evaluate: Evaluate) -> None:
