@@ -1,5 +1,6 @@
 """Reading sealed records back in tests, as the partnership's key holders would: the key ring from
-the `person-keys` topic (development master key), and events opened with it."""
+the `person-keys` topic (development master key), and events opened with it; and a sanction that
+names one person and no group, the event those tests post."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from typing import Any
 from services.contracts import PERSON_KEYS_TOPIC
 from services.privacy.keys import DEV_MASTER_KEY_FILE, KeyRing, MasterKey
 from services.privacy.sealing import unsealed
+from tests.examples import example_event
 from tests.integration.test_intake_kafka import read_topic
 
 
@@ -24,3 +26,11 @@ def opened_events(bootstrap: str, topic: str) -> list[dict[str, Any]]:
     """Every committed event of `topic` with its persons' clear values put back (as posted)."""
     ring = dev_key_ring(bootstrap)
     return [unsealed(json.loads(record.value), ring.data_key) for record in read_topic(bootstrap, topic)]
+
+
+def person_only_sanction(person: str) -> dict[str, Any]:
+    """A prosecutor's sanction of `person` that names no group (`group_id` left out, not null)."""
+    sanction = example_event("gvi.sanction.recorded.v1", source="/agencies/prosecutor", data_overrides={
+        "kind": "prosecution", "person_ref": person, "group_id": None})
+    sanction["data"].pop("group_id", None)
+    return sanction

@@ -219,16 +219,19 @@ class TopicFeed:
             self._moved.clear()
             await self._moved.wait()
 
-    async def read_past_now(self) -> None:
+    async def read_past_now(self, topics: Sequence[str] | None = None) -> None:
         """Wait until every record committed up to this moment has been delivered: the feed has
-        passed each partition's high watermark of now, so every transaction below it is decided."""
+        passed each partition's high watermark of now, so every transaction below it is decided.
+        With `topics` (some of the feed's), only theirs: a transaction still open in another topic
+        the feed reads does not hold the wait up."""
+        names = tuple(topics) if topics is not None else self._topics
         while True:
             try:
-                targets = await end_offsets(self._bootstrap, self._topics, security=self._security,
+                targets = await end_offsets(self._bootstrap, names, security=self._security,
                                             client_id=f"{self._client_id}-end")
                 break
             except FEED_ERRORS as exc:
-                log.warning("cannot read the end of %s (%s); retrying", ", ".join(self._topics),
+                log.warning("cannot read the end of %s (%s); retrying", ", ".join(names),
                             type(exc).__name__)
                 await asyncio.sleep(RETRY_SECONDS)
         await self.wait_for_positions(targets)

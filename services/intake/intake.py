@@ -45,10 +45,9 @@ from services.intake.errors import (
 from services.intake.ledger import Receipt, ReceiptLedger
 from services.intake.metrics import IntakeMetrics
 from services.intake.publishing import OutgoingRecord, Publisher
-from services.privacy.kafka_keys import ClaimGate
 from services.privacy.keys import PersonKey
 from services.privacy.sealing import person_refs, seal
-from services.privacy.store import KeyStore
+from services.privacy.store import ClaimGate, KeyStore
 
 __all__ = ["CONTENT_TYPE_HEADER", "DIGEST_HEADER", "Intake", "Outcome"]
 

@@ -25,9 +25,9 @@ another replica meanwhile can still write one; docs/architecture.md says what co
 
 Every consumer of source topics must read with `isolation.level=read_committed`.
 
-`ReceiptFeed` reads every source topic from the beginning into the ledger and keeps tailing them:
-an intake refuses an id its source already used at any intake. `ReceiptFeed.read_past_now` is the
-publisher's `settle`.
+`ReceiptFeed` reads every source topic from the beginning into the ledger and keeps following them
+(a `TopicFeed`: after a broken connection it resumes where it was): an intake refuses an id its
+source already used at any intake. `ReceiptFeed.read_past_now` is the publisher's `settle`.
 """
 
 from __future__ import annotations
@@ -42,14 +42,15 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
 
+from services.infra.feed import Batch, TopicFeed
 from services.infra.kafka_security import PLAINTEXT, KafkaSecurity
 from services.intake.errors import BrokerUnavailable
 from services.intake.ledger import Receipt, ReceiptLedger
 from services.intake.publishing import OutgoingRecord, Placement
-from services.privacy.kafka_keys import ClaimGate, KeyStoreUnavailable
+from services.privacy.store import ClaimGate, KeyStoreUnavailable
 
 __all__ = ["KafkaPublisher", "ReceiptFeed"]
 
@@ -355,122 +356,33 @@ class KafkaPublisher:
 
 
 class ReceiptFeed:
-    """Replays `topics` (every source topic) into the ledger, then tails them, as a task on the event
-    loop. `caught_up` is set once every partition of every topic has been read to the end offset it
-    had when the feed started."""
+    """Replays `topics` (every source topic) into the ledger and follows them (a `TopicFeed`); `caught_up`
+    is set once every partition has been read to the end it had when the feed first connected."""
 
     def __init__(self, bootstrap: str, topics: Sequence[str], ledger: ReceiptLedger, *, client_id: str,
                  security: KafkaSecurity = PLAINTEXT) -> None:
-        self._bootstrap = bootstrap
-        self._security = security
-        self._topics = tuple(topics)
         self._ledger = ledger
-        self._client_id = client_id
-        self.caught_up = asyncio.Event()
-        self._task: asyncio.Task[None] | None = None
-        self._positions: dict[TopicPartition, int] = {}
-        self._assigned: set[TopicPartition] = set()
-        self._watchers = 0  # callers of `read_past_now` waiting: positions are tracked meanwhile
-        self._moved = asyncio.Event()
+        self._feed = TopicFeed(bootstrap, topics, self._deliver, client_id=f"{client_id}-ledger",
+                               security=security, name="receipt feed", on_caught_up=self._loaded)
+        self.caught_up = self._feed.caught_up
 
     def start(self) -> None:
-        self._task = asyncio.create_task(self._run(), name="receipt-feed")
+        self._feed.start()
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-
-    async def _run(self) -> None:
-        while True:
-            try:
-                await self._consume()
-            except (KafkaError, OSError) as exc:
-                log.warning("receipt feed interrupted (%s); retrying", type(exc).__name__)
-                await asyncio.sleep(1)
+        await self._feed.stop()
 
     async def read_past_now(self, topics: Sequence[str]) -> None:
-        """Wait until the ledger holds every record committed in `topics` up to their end as it is
-        now: the feed (read_committed) has passed each partition's high watermark of this moment,
-        so every transaction below it is decided and the committed ones are read."""
-        while True:
-            try:
-                targets = await self._high_watermarks(topics)
-                break
-            except (KafkaError, OSError, TimeoutError) as exc:
-                log.warning("cannot read the end of %s (%s); retrying", ", ".join(topics),
-                            type(exc).__name__)
-                await asyncio.sleep(1)
-        # Only the partitions the feed reads: one added to a topic since it started is not read (the
-        # feed's next restart reads it), and waiting for it would hold the ids undecided for ever.
-        targets = {tp: end for tp, end in targets.items() if tp in self._assigned}
-        self._watchers += 1
-        try:
-            while not all(self._positions.get(tp, -1) >= end for tp, end in targets.items()):
-                self._moved.clear()
-                await self._moved.wait()
-        finally:
-            self._watchers -= 1
+        """Wait until the ledger holds every record committed in `topics` up to now: the feed has
+        passed each partition's high watermark of this moment, so every transaction below it is decided."""
+        await self._feed.read_past_now(topics)
 
-    async def _high_watermarks(self, topics: Sequence[str]) -> dict[TopicPartition, int]:
-        # read_uncommitted: its end offsets are the high watermarks, past any open transaction
-        # (a read_committed consumer would be told the last stable offset instead).
-        consumer = AIOKafkaConsumer(bootstrap_servers=self._bootstrap.split(","),
-                                    client_id=f"{self._client_id}-ledger-end", group_id=None,
-                                    enable_auto_commit=False, isolation_level="read_uncommitted",
-                                    request_timeout_ms=10_000, **self._security.aiokafka())
-        await asyncio.wait_for(consumer.start(), 10)
-        try:
-            partitions = await _partitions_of(consumer, topics)
-            ends: dict[TopicPartition, int] = await asyncio.wait_for(consumer.end_offsets(partitions), 10)
-            return ends
-        finally:
-            with contextlib.suppress(Exception):
-                await asyncio.wait_for(consumer.stop(), 2)
+    def _deliver(self, batch: Batch) -> None:
+        self._ledger.add(r for records in batch.values() for record in records
+                         if (r := _receipt(record)) is not None)
 
-    async def _consume(self) -> None:
-        consumer = AIOKafkaConsumer(bootstrap_servers=self._bootstrap.split(","),
-                                    client_id=f"{self._client_id}-ledger", group_id=None,
-                                    enable_auto_commit=False, isolation_level="read_committed",
-                                    auto_offset_reset="earliest", **self._security.aiokafka())
-        self._positions = {}
-        await consumer.start()
-        try:
-            assigned = await _partitions_of(consumer, self._topics)
-            consumer.assign(assigned)
-            self._assigned = set(assigned)
-            await consumer.seek_to_beginning(*assigned)
-            targets = await consumer.end_offsets(assigned)
-            while True:
-                batches = await consumer.getmany(timeout_ms=200, max_records=5000)
-                receipts = [r for records in batches.values() for rec in records
-                            if (r := _receipt(rec)) is not None]
-                if receipts:
-                    self._ledger.add(receipts)
-                if self._watchers:
-                    self._positions = {tp: await consumer.position(tp) for tp in assigned}
-                    self._moved.set()
-                if not self.caught_up.is_set():
-                    positions = [await consumer.position(tp) for tp in assigned]
-                    if all(pos >= targets[tp] for tp, pos in zip(assigned, positions, strict=True)):
-                        log.info("receipt ledger loaded: %d events", len(self._ledger))
-                        self.caught_up.set()
-        finally:
-            await consumer.stop()
-
-
-async def _partitions_of(consumer: AIOKafkaConsumer, topics: Sequence[str]) -> list[TopicPartition]:
-    """Every partition of `topics`. A consumer without subscriptions has no metadata for them yet;
-    aiokafka has no public call that refreshes it."""
-    await consumer._client.force_metadata_update()
-    found = []
-    for topic in topics:
-        partitions = consumer.partitions_for_topic(topic)
-        if not partitions:
-            raise KafkaError(f"topic {topic} has no partitions yet")
-        found += [TopicPartition(topic, p) for p in sorted(partitions)]
-    return found
+    def _loaded(self) -> None:
+        log.info("receipt ledger loaded: %d events", len(self._ledger))
 
 
 def _receipt(record: Any) -> Receipt | None:

@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from services.intake.errors import BrokerUnavailable
-from services.privacy.kafka_keys import ClaimGate, KeyStoreUnavailable
+from services.privacy.store import ClaimGate, KeyStoreUnavailable
 
 __all__ = ["FakePublisher", "OutgoingRecord", "Placement", "Publisher"]
 

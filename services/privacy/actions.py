@@ -41,11 +41,12 @@ from services.privacy.kafka_io import (
     read_protection_records,
     write_record,
 )
-from services.privacy.kafka_keys import KafkaKeyStore, KeyStoreUnavailable
+from services.privacy.kafka_keys import KafkaKeyStore
 from services.privacy.keys import KeyRing, MasterKey, MasterKeyError
 from services.privacy.requests import Case, cases, check_correction, render_report
 from services.privacy.retention import deadlines, due
 from services.privacy.settings import PrivacySettings
+from services.privacy.store import KeyStoreUnavailable
 
 __all__ = ["EXIT_NOTHING", "EXIT_REFUSED", "EXIT_UNAVAILABLE", "EXIT_USAGE", "Context", "PrivacyError",
            "close_request", "erase", "open_request", "report", "retention"]

@@ -46,9 +46,9 @@ from services.privacy.actions import (
     retention,
 )
 from services.privacy.kafka_io import KafkaUnavailable
-from services.privacy.kafka_keys import KeyStoreUnavailable
 from services.privacy.keys import MasterKey
 from services.privacy.settings import PrivacySettings
+from services.privacy.store import KeyStoreUnavailable
 
 __all__ = ["main", "parser"]
 

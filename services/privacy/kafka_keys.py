@@ -8,6 +8,12 @@ once. `provisional` lets the intake seal with a new claim's key at once and wait
 only before its transaction commits (the `ClaimGate`), so the claim's round trip runs beside the
 transaction's instead of before it. Claims of one process for the same person are coalesced while
 they are under way.
+
+The topic is followed by a `TopicFeed` (`services.infra.feed`) with `read_committed`, as every reader
+here reads: the topic is written without transactions (`_write`), so that shows each record as soon
+as `read_uncommitted` would, and the store decides claims from exactly the records the audit and
+verify readers of the same topic see. The port's types (`ClaimGate`, `ClaimLost`,
+`KeyStoreUnavailable`) are in `services.privacy.store`.
 """
 
 from __future__ import annotations
@@ -18,38 +24,21 @@ import logging
 from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, datetime
 
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
 
 from services.contracts.topics import PERSON_KEYS_TOPIC
+from services.infra.feed import Batch, TopicFeed, TopicPartition
 from services.infra.kafka_security import PLAINTEXT, KafkaSecurity
 from services.privacy.keys import Claim, KeyRing, PersonKey
+from services.privacy.store import ClaimGate, ClaimLost, KeyStoreUnavailable
 
-__all__ = ["ClaimGate", "ClaimLost", "KafkaKeyStore", "KeyStoreUnavailable", "read_key_ring"]
+__all__ = ["KafkaKeyStore", "read_key_ring"]
 
 log = logging.getLogger("gvi.privacy.keys")
 
 _PARTITION = TopicPartition(PERSON_KEYS_TOPIC, 0)
-
-
-class KeyStoreUnavailable(RuntimeError):
-    """The key topic could not be written or read in time: nothing was sealed or shredded."""
-
-
-class ClaimLost(KeyStoreUnavailable):
-    """Another claim of the same new person came first: whatever was sealed with this claim's key
-    must not be published (sealed again, it gets the winner's key)."""
-
-
-class ClaimGate:
-    """Completes once every new claim an event was sealed with is read back as its person's first
-    live claim; raises `ClaimLost` or `KeyStoreUnavailable` otherwise."""
-
-    def __init__(self, claims: Iterable[asyncio.Future[None]]) -> None:
-        self._claims = list(claims)
-
-    async def passed(self) -> None:
-        await asyncio.gather(*(asyncio.shield(c) for c in self._claims))
+"""The key topic's one partition, which every claim and tombstone is written to: one order of claims."""
 
 
 class KafkaKeyStore:
@@ -60,28 +49,24 @@ class KafkaKeyStore:
                  security: KafkaSecurity = PLAINTEXT, timeout: float = 10.0,
                  clock: Callable[[], datetime] = lambda: datetime.now(UTC)) -> None:
         self.ring = ring
-        self.caught_up = asyncio.Event()
+        self._feed = TopicFeed(bootstrap, [PERSON_KEYS_TOPIC], self._deliver, client_id=f"{client_id}-keys",
+                               security=security, name="key store feed", on_caught_up=self._loaded)
+        self.caught_up = self._feed.caught_up
         self._bootstrap = bootstrap.split(",")
         self._security = security
         self._client_id = client_id
         self._timeout = timeout
         self._clock = clock
-        self._position = 0
-        self._moved = asyncio.Event()
-        self._task: asyncio.Task[None] | None = None
         self._producer: AIOKafkaProducer | None = None
         self._producer_lock = asyncio.Lock()
         # lookup -> the key of a claim under way and the task that settles it
         self._claiming: dict[str, tuple[PersonKey, asyncio.Task[None]]] = {}
 
     def start(self) -> None:
-        self._task = asyncio.create_task(self._follow(), name="key-store")
+        self._feed.start()
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+        await self._feed.stop()
         if self._producer is not None:
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(self._producer.stop(), 5)
@@ -177,43 +162,18 @@ class KafkaKeyStore:
             return self._producer
 
     async def _read_past(self, offset: int) -> None:
-        async def passed() -> None:
-            while self._position <= offset:
-                self._moved.clear()
-                await self._moved.wait()
+        """Wait until the feed has read the record written at `offset` into the ring."""
         try:
-            await asyncio.wait_for(passed(), self._timeout)
+            await asyncio.wait_for(self._feed.wait_for_positions({_PARTITION: offset + 1}), self._timeout)
         except TimeoutError as exc:
             raise KeyStoreUnavailable("the key store was written but not read back in time") from exc
 
-    async def _follow(self) -> None:
-        while True:
-            try:
-                await self._consume()
-            except (KafkaError, OSError) as exc:
-                log.warning("key store feed interrupted (%s); retrying", type(exc).__name__)
-                await asyncio.sleep(1)
+    def _deliver(self, batch: Batch) -> None:
+        for record in batch.get(_PARTITION, ()):
+            self.ring.apply(record.key.decode(), record.value)
 
-    async def _consume(self) -> None:
-        consumer = AIOKafkaConsumer(bootstrap_servers=self._bootstrap, client_id=f"{self._client_id}-keys",
-                                    group_id=None, enable_auto_commit=False,
-                                    auto_offset_reset="earliest", **self._security.aiokafka())
-        try:
-            await consumer.start()
-            consumer.assign([_PARTITION])
-            await consumer.seek_to_beginning(_PARTITION)
-            end = (await consumer.end_offsets([_PARTITION]))[_PARTITION]
-            while True:
-                batches = await consumer.getmany(timeout_ms=200, max_records=5000)
-                for record in batches.get(_PARTITION, []):
-                    self.ring.apply(record.key.decode(), record.value)
-                self._position = await consumer.position(_PARTITION)
-                self._moved.set()
-                if not self.caught_up.is_set() and self._position >= end:
-                    log.info("key store loaded: %d persons", len(self.ring))
-                    self.caught_up.set()
-        finally:
-            await consumer.stop()
+    def _loaded(self) -> None:
+        log.info("key store loaded: %d persons", len(self.ring))
 
 
 async def read_key_ring(bootstrap: str, ring: KeyRing, *, security: KafkaSecurity = PLAINTEXT,

@@ -1,20 +1,43 @@
-"""The key store port the intakes seal with, and an in-memory store for tests and tools.
+"""The key store port the intakes seal with, its errors and claim gate, and an in-memory store for
+tests and tools.
 
 `services.privacy.kafka_keys.KafkaKeyStore` is the store of a deployment (the `person-keys` topic);
-`MemoryKeyStore` keeps the same ring in this process only, which is all a unit test needs.
+`MemoryKeyStore` keeps the same ring in this process only, which is all a unit test needs. The
+types a caller of any store names (`ClaimGate`, `ClaimLost`, `KeyStoreUnavailable`) live here, so
+that naming them does not import the Kafka adapter.
 """
 
 from __future__ import annotations
 
+import asyncio
 import secrets
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Protocol
 
-from services.privacy.kafka_keys import ClaimGate
 from services.privacy.keys import Claim, KeyRing, MasterKey, PersonKey
 
-__all__ = ["KeyStore", "MemoryKeyStore"]
+__all__ = ["ClaimGate", "ClaimLost", "KeyStore", "KeyStoreUnavailable", "MemoryKeyStore"]
+
+
+class KeyStoreUnavailable(RuntimeError):
+    """The key topic could not be written or read in time: nothing was sealed or shredded."""
+
+
+class ClaimLost(KeyStoreUnavailable):
+    """Another claim of the same new person came first: whatever was sealed with this claim's key
+    must not be published (sealed again, it gets the winner's key)."""
+
+
+class ClaimGate:
+    """Completes once every new claim an event was sealed with is read back as its person's first
+    live claim; raises `ClaimLost` or `KeyStoreUnavailable` otherwise."""
+
+    def __init__(self, claims: Iterable[asyncio.Future[None]]) -> None:
+        self._claims = list(claims)
+
+    async def passed(self) -> None:
+        await asyncio.gather(*(asyncio.shield(c) for c in self._claims))
 
 
 class KeyStore(Protocol):

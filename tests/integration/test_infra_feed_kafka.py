@@ -127,3 +127,29 @@ async def test_a_feed_resumes_after_a_broker_restart_without_delivering_twice(
         assert ticks
     finally:
         await feed.stop()
+
+
+async def test_reading_past_now_in_some_topics_is_not_held_up_by_an_open_transaction_in_another(
+        kafka_bootstrap: str) -> None:
+    quick, held = fresh_topic(kafka_bootstrap), fresh_topic(kafka_bootstrap)
+    seen = Collected()
+    feed = TopicFeed(kafka_bootstrap, [quick, held], seen.deliver, client_id="test")
+    feed.start()
+    open_one = AIOKafkaProducer(bootstrap_servers=kafka_bootstrap,
+                                transactional_id=f"t-{uuid.uuid4().hex[:8]}")
+    await open_one.start()
+    try:
+        await asyncio.wait_for(feed.caught_up.wait(), 30)
+        await open_one.begin_transaction()
+        await open_one.send_and_wait(held, key=b"open", value=b"open")  # left open for now
+        await write(kafka_bootstrap, quick, [b"q1", b"q2"])
+        await asyncio.wait_for(feed.read_past_now([quick]), 30)
+        assert sorted(seen.values) == [b"q1", b"q2"]
+        with pytest.raises(TimeoutError):  # every topic: the open transaction is not decided yet
+            await asyncio.wait_for(feed.read_past_now(), 3)
+        await open_one.commit_transaction()
+        await asyncio.wait_for(feed.read_past_now(), 30)
+        assert sorted(seen.values) == [b"open", b"q1", b"q2"]
+    finally:
+        await open_one.stop()
+        await feed.stop()

@@ -14,13 +14,14 @@ from services.contracts import PERSON_KEYS_TOPIC, Service
 from services.intake.errors import BrokerUnavailable
 from services.intake.kafka import KafkaPublisher
 from services.intake.publishing import OutgoingRecord
-from services.privacy.kafka_keys import ClaimGate, ClaimLost, KafkaKeyStore
+from services.privacy.kafka_keys import KafkaKeyStore
 from services.privacy.keys import DEV_MASTER_KEY_FILE, KeyRing, MasterKey
 from services.privacy.sealing import unsealed
+from services.privacy.store import ClaimGate, ClaimLost
 from tests.audit_support import create_topics
 from tests.examples import example_event
 from tests.integration.test_intake_kafka import post, read_topic, records_of, running
-from tests.privacy_support import dev_key_ring
+from tests.privacy_support import dev_key_ring, person_only_sanction
 
 
 def master() -> MasterKey:
@@ -33,9 +34,7 @@ def test_a_person_named_at_two_intakes_has_one_pseudonym_and_no_clear_reference_
     person, evidence = "police:p-sealed-1", "Seen at the group's meeting place on three evenings"
     membership = example_event("gvi.membership.assessed.v1", source="/agencies/police", data_overrides={
         "person_ref": person, "evidence": evidence})
-    sanction = example_event("gvi.sanction.recorded.v1", source="/agencies/prosecutor", data_overrides={
-        "kind": "prosecution", "person_ref": person, "group_id": None})
-    sanction["data"].pop("group_id", None)
+    sanction = person_only_sanction(person)
     with (running(Service.NOTIFICATIONS, bootstrap) as notifications,
           running(Service.SANCTIONS, bootstrap) as sanctions):
         assert post(notifications, membership, "dev-police-key").status_code == 202

@@ -21,7 +21,7 @@ from services.privacy.sealing import opened
 from services.privacy.verify import audit_findings
 from tests.examples import example_event
 from tests.integration.test_intake_kafka import post, read_topic, records_of, running
-from tests.privacy_support import dev_key_ring
+from tests.privacy_support import dev_key_ring, person_only_sanction
 
 POLICE, PROBATION = "/agencies/police", "/agencies/probation"
 ALL_TOPICS = [*SOURCE_TOPIC_NAMES, PERSON_KEYS_TOPIC, DATA_PROTECTION_TOPIC]
@@ -58,9 +58,7 @@ def test_an_erased_person_is_named_nowhere_and_their_values_cannot_be_opened(boo
     erased, kept = "police:p-erase-me", "police:p-keep-me"
     first = membership(erased, "2026-06-30T00:00:00Z", evidence="Seen at the harbour twice")
     other = membership(kept, "2026-06-30T00:00:00Z", evidence="Seen at the station")
-    sanction = example_event("gvi.sanction.recorded.v1", source="/agencies/prosecutor", data_overrides={
-        "kind": "prosecution", "person_ref": erased, "group_id": None})
-    sanction["data"].pop("group_id", None)
+    sanction = person_only_sanction(erased)
     with (running(Service.NOTIFICATIONS, bootstrap) as notifications,
           running(Service.SANCTIONS, bootstrap) as sanctions):
         assert post(notifications, first, "dev-police-key").status_code == 202

@@ -25,7 +25,7 @@ from services.intake.intake import DIGEST_HEADER
 from services.intake.ledger import Receipt, ReceiptLedger
 from services.intake.publishing import FakePublisher, OutgoingRecord, Placement
 from services.intake.settings import IntakeSettings
-from services.privacy.kafka_keys import ClaimGate
+from services.privacy.store import ClaimGate
 from tests.examples import example_event
 
 AGENCIES = Path("deploy/config/agencies.dev.toml")

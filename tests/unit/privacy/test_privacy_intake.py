@@ -15,9 +15,8 @@ from services.intake.api import Adapters, create_app
 from services.intake.ledger import ReceiptLedger
 from services.intake.publishing import FakePublisher
 from services.intake.settings import IntakeSettings
-from services.privacy.kafka_keys import ClaimGate, KeyStoreUnavailable
 from services.privacy.keys import Claim, PersonKey
-from services.privacy.store import MemoryKeyStore
+from services.privacy.store import ClaimGate, KeyStoreUnavailable, MemoryKeyStore
 from tests.examples import example_event
 
 AGENCIES = Path("deploy/config/agencies.dev.toml")
