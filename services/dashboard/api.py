@@ -7,7 +7,7 @@ FastAPI reads the route annotations.)
 
 import json
 from collections.abc import Callable
-from datetime import date, datetime
+from datetime import date
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request, Response
@@ -21,30 +21,18 @@ from services.dashboard.auth import Principal
 from services.dashboard.context import Dashboard, LoginRequired, NotFound
 from services.dashboard.live import sse_message
 from services.dashboard.login import LoginRefused, client_address
+from services.dashboard.queries import area_lookup, audit_of, exit_of, group_names, prep_of, stats_filter
 from services.dashboard.readmodel.brief import call_in_brief
-from services.dashboard.readmodel.call_in import CallInPrep, call_in_prep
-from services.dashboard.readmodel.exit_programme import ExitProgramme, exit_programme
-from services.dashboard.readmodel.group_audit import GroupAudit, audit_document, group_audit
+from services.dashboard.readmodel.group_audit import audit_document
 from services.dashboard.readmodel.model import CaseFilter
 from services.dashboard.readmodel.stats import (
     Granularity,
-    StatsFilter,
     follow_through,
     follow_through_total,
     violence_table,
 )
 
-__all__ = [
-    "api_router",
-    "area_lookup",
-    "audit_of",
-    "authenticate_password",
-    "board_answer",
-    "board_fast_path",
-    "exit_of",
-    "refusal",
-    "stats_filter",
-]
+__all__ = ["api_router", "authenticate_password", "board_answer", "board_fast_path", "refusal"]
 
 
 def _json(body: Any, status: int = 200) -> Response:
@@ -92,12 +80,6 @@ def board_fast_path(dash: Dashboard) -> Callable[[Scope], Response | None]:
     return answer
 
 
-def stats_filter(area: str | None, start: date | None, end: date | None) -> StatsFilter:
-    if start is not None and end is not None and end <= start:
-        raise ValueError("'to' must be after 'from'")
-    return StatsFilter(area=area or None, start=start, end=end)
-
-
 async def authenticate_password(dash: Dashboard, request: Request, username: str,
                                 password: str) -> Principal | None:
     """Check a password through the login gate (`login.py`); raises LoginRefused when it may not be
@@ -111,20 +93,37 @@ def refusal(exc: LoginRefused) -> JSONResponse:
                         headers={"Retry-After": str(exc.retry_after)})
 
 
+async def who(request: Request) -> Principal:
+    """The caller of a JSON route (every one but `POST /api/token`): by bearer token or session
+    cookie, else 401. The dashboard is the one `create_app` keeps in `app.state`."""
+    # async: FastAPI would run a plain function in a worker thread, a thread hop per request
+    dash: Dashboard = request.app.state.dashboard
+    return dash.principal(request)
+
+
+User = Annotated[Principal, Depends(who)]
+Area = Annotated[str | None, Query(max_length=200, description="Only incidents in this area")]
+From = Annotated[date | None, Query(alias="from", description="First Stockholm date included")]
+To = Annotated[date | None, Query(alias="to", description="First Stockholm date excluded")]
+GroupFilter = Annotated[str | None, Query(alias="group", max_length=128,
+                                          description="Only this group's memberships and relations")]
+Audited = Annotated[str | None, Query(max_length=200)]
+
+
 def api_router(dash: Dashboard) -> APIRouter:
+    """The JSON API under `/api`, area by area (in this order in the OpenAPI)."""
     # Every route but /api/token asks for a session or a bearer token; the OpenAPI says so, so that
     # generic API tools (and the hostile-input tier's schemathesis run) know the 401.
     router = APIRouter(prefix="/api", responses={401: {"description": "No valid session or bearer token "
                                                                       "(POST /api/token)"}})
+    for add_routes in (_account, _groups, _group_audit, _exit_programme, _cases_and_alerts, _call_ins,
+                       _stats, _audit_trail, _live):
+        add_routes(router, dash)
+    return router
 
-    async def who(request: Request) -> Principal:
-        # async: FastAPI would run a plain function in a worker thread, a thread hop per request
-        return dash.principal(request)
 
-    User = Annotated[Principal, Depends(who)]
-    Area = Annotated[str | None, Query(max_length=200, description="Only incidents in this area")]
-    From = Annotated[date | None, Query(alias="from", description="First Stockholm date included")]
-    To = Annotated[date | None, Query(alias="to", description="First Stockholm date excluded")]
+def _account(router: APIRouter, dash: Dashboard) -> None:
+    """A bearer token for scripts, and whom it belongs to."""
 
     @router.post("/token", summary="OAuth2 password flow: a bearer token for scripts",
                  responses={401: {"description": "Wrong user name or password"},
@@ -144,6 +143,10 @@ def api_router(dash: Dashboard) -> APIRouter:
     @router.get("/me", summary="Who the token or session belongs to, and the role")
     async def me(user: User) -> JSONResponse:
         return JSONResponse({"user": user.name, "role": user.role.value})
+
+
+def _groups(router: APIRouter, dash: Dashboard) -> None:
+    """The board, a group's state and its person-level data."""
 
     @router.get("/groups", summary="Every group's board line",
                 responses={304: {"description": "Unchanged since the answer of that ETag"}})
@@ -176,8 +179,9 @@ def api_router(dash: Dashboard) -> APIRouter:
                          "person_ref": s.person_ref or None, "erased": s.erased}
                         for s in reveal.support(sources.support(group_id))]})
 
-    GroupFilter = Annotated[str | None, Query(alias="group", max_length=128,
-                                              description="Only this group's memberships and relations")]
+
+def _group_audit(router: APIRouter, dash: Dashboard) -> None:
+    """The group audit: group level for every role, memberships for those who see people."""
 
     @router.get("/group-audit", summary="The group audit, group level: member counts, relations, "
                                         "sanctions that matched no group")
@@ -195,6 +199,10 @@ def api_router(dash: Dashboard) -> APIRouter:
         await dash.log_access(user, Resource.GROUP_AUDIT, group_id or "all", person_refs_shown=True,
                               via="api")
         return _private(audit_document(audit_of(dash, people=True, group_id=group_id), group_names(dash)))
+
+
+def _exit_programme(router: APIRouter, dash: Dashboard) -> None:
+    """The exit programme: counts for every role, a row per person for those who see people."""
 
     @router.get("/exit-programme", summary="The exit programme, group level: support offers, uptake, "
                                            "milestones and outcomes (counts) per group and in total",
@@ -221,6 +229,10 @@ def api_router(dash: Dashboard) -> APIRouter:
                               via="api")
         return _private(found.model_dump_json().encode())
 
+
+def _cases_and_alerts(router: APIRouter, dash: Dashboard) -> None:
+    """Cases and alerts, as the read model lists them."""
+
     @router.get("/cases", summary="Cases, open ones longest-waiting first")
     async def cases(_: User, status: Annotated[str, Query(
             description=f"one of {', '.join(CaseFilter.CHOICES)}")] = "all") -> Response:
@@ -238,6 +250,10 @@ def api_router(dash: Dashboard) -> APIRouter:
                 "assignee": found.assignee, "note": found.note}
         return _json([{**a.model_dump(mode="json"), "triage": triage(a.alert_id)}
                       for a in dash.model.alerts(include_withdrawn=include_withdrawn, open_only=open_only)])
+
+
+def _call_ins(router: APIRouter, dash: Dashboard) -> None:
+    """Call-ins: the list, a call-in's preparation and attendance, its brief."""
 
     @router.get("/call-ins", summary="Every call-in known")
     async def call_ins(_: User) -> Response:
@@ -279,6 +295,9 @@ def api_router(dash: Dashboard) -> APIRouter:
         await dash.log_access(user, Resource.CALL_IN_BRIEF, call_in_id, person_refs_shown=False, via="api")
         return _private(found.model_dump_json().encode())
 
+
+def _stats(router: APIRouter, dash: Dashboard) -> None:
+    """The published tables, follow-through, and the areas to filter by."""
     def _table(granularity: Granularity, area: str | None, start: date | None, end: date | None) -> Response:
         try:
             where = stats_filter(area, start, end)
@@ -315,7 +334,9 @@ def api_router(dash: Dashboard) -> APIRouter:
     async def areas(_: User) -> Response:
         return _json(dash.model.sources.areas())
 
-    Audited = Annotated[str | None, Query(max_length=200)]
+
+def _audit_trail(router: APIRouter, dash: Dashboard) -> None:
+    """The auditors' routes: the verification and checkpoints, the access log."""
 
     @router.get("/audit", summary="Auditors: the last verification and the checkpoints per partition",
                 responses={403: {"description": "Not an auditor"},
@@ -335,6 +356,10 @@ def api_router(dash: Dashboard) -> APIRouter:
         return _private({"total": dash.access_view.total,
                          "entries": [e.model_dump(mode="json") for e in entries]})
 
+
+def _live(router: APIRouter, dash: Dashboard) -> None:
+    """The pages' live stream."""
+
     @router.get("/stream", summary="Server-sent events: group, alert, sources, stale, fresh, ping")
     async def stream(user: User) -> StreamingResponse:
         stale_since = dash.feed_stale_since()
@@ -343,47 +368,3 @@ def api_router(dash: Dashboard) -> APIRouter:
         events = dash.hub.stream(hello, heartbeat_seconds=dash.settings.sse_heartbeat_seconds)
         return StreamingResponse(events, media_type="text/event-stream",
                                  headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"})
-
-    return router
-
-
-def audit_of(dash: Dashboard, *, people: bool, group_id: str | None) -> GroupAudit:
-    """The group audit as of now; memberships and person references only with `people` (the caller
-    checks the role and writes the access log first)."""
-    sources = dash.model.sources
-    found = group_audit(sources.memberships(), sources.relations(), dash.model.unresolved_sanctions(),
-                        dash.clock(), people=people, group_id=group_id or None)
-    return dash.reveal().audit(found) if people else found
-
-
-def exit_of(dash: Dashboard, *, people: bool, group_id: str | None) -> ExitProgramme | None:
-    """The exit programme, of one group or overall; person rows only with `people` (the caller checks
-    the role and writes the access log first). None for a group with neither a state nor any offer
-    or milestone."""
-    facts = dash.model.sources.exit_programme_facts(group_id or None)
-    if group_id and not facts and dash.model.group(group_id) is None:
-        return None
-    found = exit_programme(facts, people=people, group_id=group_id or None, group_name=group_names(dash).get)
-    return dash.reveal().exit(found) if people else found
-
-
-def prep_of(dash: Dashboard, call_in_id: str, *, people: bool) -> CallInPrep | None:
-    """A call-in's preparation as of now, with group names and the processor's alerts as received."""
-    def raised_at(alert_id: str) -> datetime | None:
-        alert = dash.model.alert(alert_id)
-        return alert.raised_at if alert is not None and alert.active else None
-
-    found = call_in_prep(dash.model.sources, call_in_id, people=people, group_name=group_names(dash).get,
-                         raised_at=raised_at)
-    return dash.reveal().prep(found) if people and found is not None else found
-
-
-def group_names(dash: Dashboard) -> dict[str, str | None]:
-    return {g: s.name for g, s in dash.model.groups().items()}
-
-
-def area_lookup(dash: Dashboard) -> Callable[[str], str | None]:
-    def area_of(incident_id: str) -> str | None:
-        incident = dash.model.sources.incident(incident_id)
-        return incident.area if incident is not None else None
-    return area_of

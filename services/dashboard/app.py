@@ -5,7 +5,7 @@ JSON API, the pages, health, readiness and metrics. Nothing connects at import."
 import logging
 import secrets
 from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -37,7 +37,7 @@ from services.dashboard.readmodel.access import AccessLogView
 from services.dashboard.readmodel.model import ReadModel
 from services.dashboard.readmodel.records import CONSUMED_TOPICS, RecordApplier
 from services.dashboard.settings import DashboardSettings
-from services.dashboard.web import web_router
+from services.dashboard.web import Pages, web_router
 from services.infra.http_metrics import ObserveRequests
 from services.infra.operator_endpoints import MetricsAccess, api_docs_urls
 from services.privacy.keys import KeyRing
@@ -143,13 +143,7 @@ _SECURITY_HEADER_BYTES = [(name.lower().encode(), value.encode())
 def create_app(settings: DashboardSettings, *, adapters: Adapters | None = None,
                directory: UserDirectory | None = None,
                clock: Callable[[], datetime] = lambda: datetime.now(UTC)) -> FastAPI:
-    if directory is None:
-        directory = load_users(settings.users_file)
-    if settings.env != "development" and directory.uses_dev_credentials():
-        raise ConfigError("the development users (or a development password) are configured outside "
-                          "development mode: give GVI_USERS_FILE a users file of your own (hashes from "
-                          "`python -m services.dashboard.users hash`) or set GVI_ENV=development on a "
-                          "developer's machine")
+    directory = _users(settings, directory)
     keys = _data_entry_keys(settings, directory)
     if settings.session_secret is None:
         log.warning("GVI_SESSION_SECRET is not set: sessions and tokens end when this process does")
@@ -172,6 +166,44 @@ def create_app(settings: DashboardSettings, *, adapters: Adapters | None = None,
     metrics.watch(clients=lambda: len(dash.hub), groups=lambda: len(model.groups()),
                   alerts=model.active_alert_count)
 
+    app = FastAPI(title="GVI operations dashboard", version="1",
+                  lifespan=_lifespan(settings, directory, edges, dash, applier, poster),
+                  description="The live operations dashboard and the call-in brief. Scripts: get a "
+                              "token from `POST /api/token` and send `Authorization: Bearer <token>`.",
+                  **api_docs_urls(env=settings.env, api_docs=settings.api_docs))
+    app.add_middleware(ObserveRequests, metrics=metrics.http, service=SERVICE, untimed={"/api/stream"},
+                       headers=_SECURITY_HEADER_BYTES, fast={("GET", "/api/groups"): board_fast_path(dash)})
+    app.include_router(api_router(dash))
+    dash_pages = web_router(dash)
+    dash_pages.may_triage = triage_allowed(keys)
+    app.include_router(dash_pages.router)
+    app.include_router(entry_router(dash, dash_pages, poster, keys))
+    app.include_router(public_router(dash, dash_pages.env))
+    app.mount("/static", StaticFiles(directory=STATIC), name="static")
+    _operator_routes(app, dash, access, registry)
+    _error_handlers(app, dash_pages)
+    app.state.dashboard = dash
+    app.state.applier = applier
+    return app
+
+
+def _users(settings: DashboardSettings, directory: UserDirectory | None) -> UserDirectory:
+    """The users (from GVI_USERS_FILE unless given); the development ones in development mode only."""
+    if directory is None:
+        directory = load_users(settings.users_file)
+    if settings.env != "development" and directory.uses_dev_credentials():
+        raise ConfigError("the development users (or a development password) are configured outside "
+                          "development mode: give GVI_USERS_FILE a users file of your own (hashes from "
+                          "`python -m services.dashboard.users hash`) or set GVI_ENV=development on a "
+                          "developer's machine")
+    return directory
+
+
+def _lifespan(settings: DashboardSettings, directory: UserDirectory, edges: Adapters, dash: Dashboard,
+              applier: RecordApplier,
+              poster: IntakePoster) -> Callable[[FastAPI], AbstractAsyncContextManager[None]]:
+    """Start the edges (the feed, the keys) before the first request; close them after the last."""
+
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         if edges.start is not None:
@@ -182,11 +214,12 @@ def create_app(settings: DashboardSettings, *, adapters: Adapters | None = None,
         await poster.close()
         if edges.stop is not None:
             await edges.stop()
+    return lifespan
 
-    app = FastAPI(title="GVI operations dashboard", version="1", lifespan=lifespan,
-                  description="The live operations dashboard and the call-in brief. Scripts: get a "
-                              "token from `POST /api/token` and send `Authorization: Bearer <token>`.",
-                  **api_docs_urls(env=settings.env, api_docs=settings.api_docs))
+
+def _error_handlers(app: FastAPI, dash_pages: Pages) -> None:
+    """What the app answers for the dashboard's exceptions and for an invalid request: JSON under
+    `/api/`, else an error page (a login redirect when the page needs one)."""
 
     @app.exception_handler(LoginRequired)
     async def login_required(request: Request, exc: LoginRequired) -> Response:
@@ -230,15 +263,10 @@ def create_app(settings: DashboardSettings, *, adapters: Adapters | None = None,
             return JSONResponse({"detail": "invalid request", "errors": errors}, status_code=422)
         return dash_pages.error(request, 422, "; ".join(f"{e['field']}: {e['message']}" for e in errors))
 
-    app.add_middleware(ObserveRequests, metrics=metrics.http, service=SERVICE, untimed={"/api/stream"},
-                       headers=_SECURITY_HEADER_BYTES, fast={("GET", "/api/groups"): board_fast_path(dash)})
-    app.include_router(api_router(dash))
-    dash_pages = web_router(dash)
-    dash_pages.may_triage = triage_allowed(keys)
-    app.include_router(dash_pages.router)
-    app.include_router(entry_router(dash, dash_pages, poster, keys))
-    app.include_router(public_router(dash, dash_pages.env))
-    app.mount("/static", StaticFiles(directory=STATIC), name="static")
+
+def _operator_routes(app: FastAPI, dash: Dashboard, access: MetricsAccess,
+                     registry: CollectorRegistry) -> None:
+    """Liveness, readiness and metrics."""
 
     @app.get("/healthz", summary="Liveness: the process serves requests")
     async def healthz() -> dict[str, str]:
@@ -268,7 +296,3 @@ def create_app(settings: DashboardSettings, *, adapters: Adapters | None = None,
             return JSONResponse({"detail": MetricsAccess.REFUSAL}, status_code=401,
                                 headers=MetricsAccess.CHALLENGE)
         return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
-
-    app.state.dashboard = dash
-    app.state.applier = applier
-    return app

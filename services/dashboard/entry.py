@@ -26,9 +26,11 @@ import logging
 import secrets
 import uuid
 from collections.abc import Callable, Coroutine
+from dataclasses import dataclass
 from typing import Any
 
 from fastapi import APIRouter, Request, Response
+from starlette.datastructures import FormData
 
 from services.contracts import RETRACTION_TYPE, owner_of
 from services.contracts.access import Resource
@@ -80,109 +82,139 @@ class DataEntryUnavailable(Exception):
 def entry_router(dash: Dashboard, pages: Pages, poster: IntakePoster,
                  keys: dict[str, AgencyKey] | None) -> APIRouter:
     router = APIRouter(include_in_schema=False)
+    desk = _Desk(dash, pages, poster, keys)
 
-    def entrant(request: Request, form: str | None = None) -> tuple[Principal, AgencyKey]:
-        user = dash.principal(request)
+    @router.get("/enter")
+    async def forms_index(request: Request) -> Response:
+        user, agency = desk.entrant(request)
+        return pages.render(request, "entry_index.html", user=user, page="enter", agency=agency,
+                            forms=[FORMS[name] for name in agency.forms])
+
+    for spec in FORMS.values():
+        router.add_api_route(f"/enter/{spec.name}", desk.form_page(spec), methods=["GET"])
+        router.add_api_route(f"/enter/{spec.name}", desk.form_post(spec), methods=["POST"])
+    return router
+
+
+@dataclass
+class _Desk:
+    """What the data-entry routes share: who may enter for which agency, a form's page, and the
+    recording of a form sent."""
+
+    dash: Dashboard
+    pages: Pages
+    poster: IntakePoster
+    keys: dict[str, AgencyKey] | None
+
+    def entrant(self, request: Request, form: str | None = None) -> tuple[Principal, AgencyKey]:
+        user = self.dash.principal(request)
         if user.enters_for is None:
             raise Forbidden("your user does not enter data for an agency; the partnership's administrator "
                             "can give it one (enters_for in the users file)")
-        if keys is None or user.enters_for not in keys:
+        if self.keys is None or user.enters_for not in self.keys:
             raise DataEntryUnavailable("data entry is not configured on this dashboard "
                                        "(GVI_DATA_ENTRY_KEYS_FILE); ask the administrator")
-        agency = keys[user.enters_for]
+        agency = self.keys[user.enters_for]
         if form is not None and form not in agency.forms:
             raise Forbidden(f"the forms of {user.enters_for} do not include this one")
         return user, agency
 
-    def suggestions() -> dict[str, list[tuple[str, str]]]:
-        groups = sorted((g, s.name or g) for g, s in dash.model.groups().items())
-        call_ins = sorted(((c.call_in_id, c.call_in_id) for c in dash.model.sources.call_ins()), reverse=True)
+    def suggestions(self) -> dict[str, list[tuple[str, str]]]:
+        groups = sorted((g, s.name or g) for g, s in self.dash.model.groups().items())
+        call_ins = sorted(((c.call_in_id, c.call_in_id) for c in self.dash.model.sources.call_ins()),
+                          reverse=True)
         return {"groups": groups, "call_ins": call_ins,
                 "services": [(code, code) for code in TERMS["support_service"]]}
 
-    def show(request: Request, spec: FormSpec, user: Principal, agency: AgencyKey, values: FormValues,
+    def show(self, request: Request, spec: FormSpec, user: Principal, agency: AgencyKey, values: FormValues,
              event_id: str, *, status: int = 200, refusal: Refusal | None = None,
              headers: dict[str, str] | None = None) -> Response:
-        return pages.render(request, "entry_form.html", user=user, page="enter", status=status,
-                            headers=headers, spec=spec, agency=agency, values=values, event_id=event_id,
-                            refusal=refusal or Refusal(), suggestions=suggestions(),
-                            kinds=FieldKind)
+        return self.pages.render(request, "entry_form.html", user=user, page="enter", status=status,
+                                 headers=headers, spec=spec, agency=agency, values=values, event_id=event_id,
+                                 refusal=refusal or Refusal(), suggestions=self.suggestions(),
+                                 kinds=FieldKind)
 
-    @router.get("/enter")
-    async def forms_index(request: Request) -> Response:
-        user, agency = entrant(request)
-        return pages.render(request, "entry_index.html", user=user, page="enter", agency=agency,
-                            forms=[FORMS[name] for name in agency.forms])
-
-    def form_page(spec: FormSpec) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+    def form_page(self, spec: FormSpec) -> Callable[[Request], Coroutine[Any, Any, Response]]:
         async def page(request: Request) -> Response:
-            user, agency = entrant(request, spec.name)
-            values: dict[str, str | list[str]] = {"time": time_value(dash.clock())}
+            user, agency = self.entrant(request, spec.name)
+            values: dict[str, str | list[str]] = {"time": time_value(self.dash.clock())}
             for field in spec.fields:
                 given = request.query_params.get(field.name) if field.prefill else None
                 if given is not None:
                     values[field.name] = given[:_MAX_PREFILL]
-            return show(request, spec, user, agency, values, str(uuid.uuid4()))
+            return self.show(request, spec, user, agency, values, str(uuid.uuid4()))
         return page
 
-    def form_post(spec: FormSpec) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+    def form_post(self, spec: FormSpec) -> Callable[[Request], Coroutine[Any, Any, Response]]:
         async def record(request: Request) -> Response:
-            user, agency = entrant(request, spec.name)
-            length = request.headers.get("content-length", "")
-            if not length.isdigit():
-                return pages.error(request, 411, "send the form from its page (its length is missing)")
-            if int(length) > MAX_FORM_BYTES:
-                return pages.error(request, 413, f"a form may send at most {MAX_FORM_BYTES} bytes")
-            submitted = await request.form(max_files=0, max_fields=100)
-            token = submitted.get("csrf_token")
-            session = request.cookies.get(SESSION_COOKIE, "")
-            if not isinstance(token, str) or not secrets.compare_digest(token, dash.signer.csrf(session)):
-                return pages.error(request, 403, "the form did not come from this site, or your session "
-                                                 "has changed; open the form again")
-            values: dict[str, str | list[str]] = {}
-            for field in spec.fields:
-                found = [v for v in submitted.getlist(field.name) if isinstance(v, str)]
-                single = found[0] if found else ""
-                values[field.name] = found if field.kind is FieldKind.CHECKBOXES else single
-            event_id = submitted.get("event_id")
-            event_id = event_id if isinstance(event_id, str) else ""
-            entry = build_event(spec, values, agency=agency, event_id=event_id)
-            if entry.event is None:
-                if entry.refusal is not None and "entry_damaged" in entry.refusal.notes:
-                    event_id = str(uuid.uuid4())
-                return show(request, spec, user, agency, values, event_id, status=422, refusal=entry.refusal)
-            unavailable = {"Retry-After": "5"}
-            try:
-                await dash.log_access(user, Resource.DATA_ENTRY, event_id, person_refs_shown=False, via="web")
-            except AccessLogUnavailable as exc:
-                return show(request, spec, user, agency, values, event_id, status=503, headers=unavailable,
-                            refusal=Refusal(notes=["entry_not_logged"], general=[str(exc)]))
-            service = owner_of(spec.event_type) or entries_intake(agency.forms)
-            assert service is not None  # checked at start (app._data_entry_keys)
-            try:
-                reply = await poster.post(service.value, agency.key, entry.event)
-            except IntakeUnreachable as exc:
-                log.warning("data entry: %s", exc)
-                return show(request, spec, user, agency, values, event_id, status=503, headers=unavailable,
-                            refusal=Refusal(notes=["entry_intake_down"]))
-            if reply.status in (200, 202):
-                retractable = spec.event_type != RETRACTION_TYPE and "retraction" in agency.forms
-                return pages.render(request, "entry_done.html", user=user, page="enter", spec=spec,
-                                    agency=agency, receipt=reply.body, repeat=reply.status == 200,
-                                    retractable=retractable)
-            if reply.status == 401 or not 400 <= reply.status < 500:
-                note = "entry_intake_down"
-                if reply.status == 401:
-                    note = "entry_key_refused"
-                    log.error("data entry: the %s intake refuses the key held for %s", service, agency.name)
-                said = reply.body.get("message")
-                return show(request, spec, user, agency, values, event_id, status=503, headers=unavailable,
-                            refusal=Refusal(notes=[note], general=[said] if isinstance(said, str) else []))
-            return show(request, spec, user, agency, values, event_id, status=reply.status,
-                        refusal=refusal_of(spec, reply.body))
+            return await self.record(request, spec)
         return record
 
-    for spec in FORMS.values():
-        router.add_api_route(f"/enter/{spec.name}", form_page(spec), methods=["GET"])
-        router.add_api_route(f"/enter/{spec.name}", form_post(spec), methods=["POST"])
-    return router
+    async def record(self, request: Request, spec: FormSpec) -> Response:
+        user, agency = self.entrant(request, spec.name)
+        submitted = await self._submitted(request)
+        if isinstance(submitted, Response):
+            return submitted
+        values: dict[str, str | list[str]] = {}
+        for field in spec.fields:
+            found = [v for v in submitted.getlist(field.name) if isinstance(v, str)]
+            single = found[0] if found else ""
+            values[field.name] = found if field.kind is FieldKind.CHECKBOXES else single
+        event_id = submitted.get("event_id")
+        event_id = event_id if isinstance(event_id, str) else ""
+        entry = build_event(spec, values, agency=agency, event_id=event_id)
+        if entry.event is None:
+            if entry.refusal is not None and "entry_damaged" in entry.refusal.notes:
+                event_id = str(uuid.uuid4())
+            return self.show(request, spec, user, agency, values, event_id, status=422, refusal=entry.refusal)
+        return await self._send(request, spec, user, agency, values, event_id, entry.event)
+
+    async def _submitted(self, request: Request) -> FormData | Response:
+        """The form as sent, or the error page: its length missing or too long, or not sent from
+        this site (the session's CSRF token)."""
+        length = request.headers.get("content-length", "")
+        if not length.isdigit():
+            return self.pages.error(request, 411, "send the form from its page (its length is missing)")
+        if int(length) > MAX_FORM_BYTES:
+            return self.pages.error(request, 413, f"a form may send at most {MAX_FORM_BYTES} bytes")
+        submitted = await request.form(max_files=0, max_fields=100)
+        token = submitted.get("csrf_token")
+        session = request.cookies.get(SESSION_COOKIE, "")
+        if not isinstance(token, str) or not secrets.compare_digest(token, self.dash.signer.csrf(session)):
+            return self.pages.error(request, 403, "the form did not come from this site, or your session "
+                                                  "has changed; open the form again")
+        return submitted
+
+    async def _send(self, request: Request, spec: FormSpec, user: Principal, agency: AgencyKey,
+                    values: FormValues, event_id: str, event: dict[str, Any]) -> Response:
+        """Log the entry, post it to its intake, and answer the receipt, or the form again with why not."""
+        unavailable = {"Retry-After": "5"}
+        try:
+            await self.dash.log_access(user, Resource.DATA_ENTRY, event_id, person_refs_shown=False,
+                                       via="web")
+        except AccessLogUnavailable as exc:
+            return self.show(request, spec, user, agency, values, event_id, status=503, headers=unavailable,
+                             refusal=Refusal(notes=["entry_not_logged"], general=[str(exc)]))
+        service = owner_of(spec.event_type) or entries_intake(agency.forms)
+        assert service is not None  # checked at start (app._data_entry_keys)
+        try:
+            reply = await self.poster.post(service.value, agency.key, event)
+        except IntakeUnreachable as exc:
+            log.warning("data entry: %s", exc)
+            return self.show(request, spec, user, agency, values, event_id, status=503, headers=unavailable,
+                             refusal=Refusal(notes=["entry_intake_down"]))
+        if reply.status in (200, 202):
+            retractable = spec.event_type != RETRACTION_TYPE and "retraction" in agency.forms
+            return self.pages.render(request, "entry_done.html", user=user, page="enter", spec=spec,
+                                     agency=agency, receipt=reply.body, repeat=reply.status == 200,
+                                     retractable=retractable)
+        if reply.status == 401 or not 400 <= reply.status < 500:
+            note = "entry_intake_down"
+            if reply.status == 401:
+                note = "entry_key_refused"
+                log.error("data entry: the %s intake refuses the key held for %s", service, agency.name)
+            said = reply.body.get("message")
+            return self.show(request, spec, user, agency, values, event_id, status=503, headers=unavailable,
+                             refusal=Refusal(notes=[note], general=[said] if isinstance(said, str) else []))
+        return self.show(request, spec, user, agency, values, event_id, status=reply.status,
+                         refusal=refusal_of(spec, reply.body))

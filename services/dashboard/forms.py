@@ -146,7 +146,7 @@ def entries_intake(forms: Sequence[str]) -> Service | None:
 class Refusal:
     """Why an entry was not recorded. `fields` and `general` are the intake's words (by form field,
     and those that belong to no field); `notes` and `field_notes` are the dashboard's own, as label
-    keys (`i18n.py`), shown in the reader's language."""
+    keys (`i18n/`), shown in the reader's language."""
 
     fields: Mapping[str, list[str]] = field(default_factory=dict)
     general: list[str] = field(default_factory=list)

@@ -47,65 +47,74 @@ def public_csv(table: PublicTable, t: Labels) -> bytes:
 
 def public_router(dash: Dashboard, env: Environment) -> APIRouter:
     router = APIRouter(include_in_schema=False)
+    stats = _PublicStats(dash, env)
     Area = Annotated[str | None, Query(max_length=200)]
     Lang = Annotated[str | None, Query(max_length=8)]
-
-    def language(request: Request, lang: str | None) -> str:
-        return lang if lang in LANGUAGES else choose_language(None, request.headers.get("accept-language"))
-
-    known: dict[int, list[str]] = {}
-
-    def areas() -> list[str]:
-        """The areas, computed once per change of the incidents (an unknown area is asked for
-        without login, so it must not cost a pass over every incident each time)."""
-        version = dash.model.sources.version
-        if version not in known:
-            known.clear()
-            known[version] = public_areas(dash.model.sources.incidents())
-        return known[version]
-
-    def table(area: str | None, granularity: Granularity) -> PublicTable:
-        if area and area not in areas():
-            raise NotFound("no statistics for that area: choose one from the list")
-        return public_table(dash.model.sources.incidents(), threshold=dash.settings.public_min_cell,
-                            granularity=granularity, area=area or None)
-
-    def headers(extra: dict[str, str] | None = None) -> dict[str, str]:
-        return {"Cache-Control": f"public, max-age={dash.settings.public_cache_seconds}",
-                "Vary": "Accept-Language", **(extra or {})}
-
-    def key(kind: str, area: str | None, granularity: Granularity, lang: str) -> tuple[object, ...]:
-        return (dash.model.sources.version, dash.settings.public_min_cell, kind, area or "", granularity,
-                lang)
 
     @router.get("/public/stats")
     async def page(request: Request, area: Area = None, granularity: Granularity = Granularity.YEAR,
                    lang: Lang = None) -> Response:
-        chosen = language(request, lang)
-
-        def build() -> bytes:
-            found = table(area, granularity)
-            params = {k: v for k, v in (("area", area or ""), ("granularity", granularity.value)) if v}
-            other = "en" if chosen == "sv" else "sv"
-            return env.get_template("public_stats.html").render(
-                t=labels(chosen), lang=chosen, other_lang=other, table=found, measures=MEASURES,
-                area=area or "", areas=areas(),
-                query=urlencode({**params, "lang": chosen}),
-                other_query=urlencode({**params, "lang": other})).encode()
-
+        chosen = _language(request, lang)
         body = dash.cached(f"public-html-{chosen}-{granularity}-{area or ''}",
-                           key("html", area, granularity, chosen), build)
-        return Response(body, media_type="text/html; charset=utf-8", headers=headers())
+                           stats.key("html", area, granularity, chosen),
+                           lambda: stats.html(area, granularity, chosen))
+        return Response(body, media_type="text/html; charset=utf-8", headers=stats.headers())
 
     @router.get("/public/stats.csv")
     async def download(request: Request, area: Area = None, granularity: Granularity = Granularity.YEAR,
                        lang: Lang = None) -> Response:
-        chosen = language(request, lang)
+        chosen = _language(request, lang)
         body = dash.cached(f"public-csv-{chosen}-{granularity}-{area or ''}",
-                           key("csv", area, granularity, chosen),
-                           lambda: public_csv(table(area, granularity), labels(chosen)))
+                           stats.key("csv", area, granularity, chosen),
+                           lambda: public_csv(stats.table(area, granularity), labels(chosen)))
         name = f"gvi-statistics-{granularity.value}-{chosen}.csv"
         return Response(body, media_type="text/csv; charset=utf-8",
-                        headers=headers({"Content-Disposition": f'attachment; filename="{name}"'}))
+                        headers=stats.headers({"Content-Disposition": f'attachment; filename="{name}"'}))
 
     return router
+
+
+def _language(request: Request, lang: str | None) -> str:
+    return lang if lang in LANGUAGES else choose_language(None, request.headers.get("accept-language"))
+
+
+class _PublicStats:
+    """The table, the page and the answers' headers, for the routes above."""
+
+    def __init__(self, dash: Dashboard, env: Environment) -> None:
+        self.dash = dash
+        self.env = env
+        self.known: dict[int, list[str]] = {}
+
+    def areas(self) -> list[str]:
+        """The areas, computed once per change of the incidents (an unknown area is asked for
+        without login, so it must not cost a pass over every incident each time)."""
+        version = self.dash.model.sources.version
+        if version not in self.known:
+            self.known.clear()
+            self.known[version] = public_areas(self.dash.model.sources.incidents())
+        return self.known[version]
+
+    def table(self, area: str | None, granularity: Granularity) -> PublicTable:
+        if area and area not in self.areas():
+            raise NotFound("no statistics for that area: choose one from the list")
+        return public_table(self.dash.model.sources.incidents(), threshold=self.dash.settings.public_min_cell,
+                            granularity=granularity, area=area or None)
+
+    def html(self, area: str | None, granularity: Granularity, chosen: str) -> bytes:
+        found = self.table(area, granularity)
+        params = {k: v for k, v in (("area", area or ""), ("granularity", granularity.value)) if v}
+        other = "en" if chosen == "sv" else "sv"
+        return self.env.get_template("public_stats.html").render(
+            t=labels(chosen), lang=chosen, other_lang=other, table=found, measures=MEASURES,
+            area=area or "", areas=self.areas(),
+            query=urlencode({**params, "lang": chosen}),
+            other_query=urlencode({**params, "lang": other})).encode()
+
+    def headers(self, extra: dict[str, str] | None = None) -> dict[str, str]:
+        return {"Cache-Control": f"public, max-age={self.dash.settings.public_cache_seconds}",
+                "Vary": "Accept-Language", **(extra or {})}
+
+    def key(self, kind: str, area: str | None, granularity: Granularity, lang: str) -> tuple[object, ...]:
+        return (self.dash.model.sources.version, self.dash.settings.public_min_cell, kind, area or "",
+                granularity, lang)

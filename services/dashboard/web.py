@@ -27,15 +27,7 @@ from markupsafe import Markup
 
 from services.audit.library import AuditSnapshot
 from services.contracts.access import Resource
-from services.dashboard.api import (
-    area_lookup,
-    audit_of,
-    authenticate_password,
-    exit_of,
-    group_names,
-    prep_of,
-    stats_filter,
-)
+from services.dashboard.api import authenticate_password
 from services.dashboard.auth import Principal
 from services.dashboard.chart import violence_chart
 from services.dashboard.context import PRELOGIN_COOKIE, SESSION_COOKIE, Dashboard, LoginRequired, NotFound
@@ -44,6 +36,7 @@ from services.dashboard.i18n import LANGUAGES, choose_language, labels
 from services.dashboard.login import LoginRefused
 from services.dashboard.pdf import brief_pdf
 from services.dashboard.ports import AuditTrailUnavailable
+from services.dashboard.queries import area_lookup, audit_of, exit_of, group_names, prep_of, stats_filter
 from services.dashboard.readmodel.brief import call_in_brief
 from services.dashboard.readmodel.exit_programme import OUTCOMES
 from services.dashboard.readmodel.model import CaseFilter, agency_of
@@ -97,6 +90,11 @@ class Pages:
     def lang(self, request: Request) -> str:
         return choose_language(request.cookies.get("gvi_lang"), request.headers.get("accept-language"))
 
+    def cookie(self, response: Response, name: str, value: str, max_age: int | None = None) -> None:
+        """Set a cookie as the pages set every one: `HttpOnly`, `SameSite=Strict`, whole site."""
+        response.set_cookie(name, value, max_age=max_age, httponly=True, samesite="strict",
+                            secure=self.dash.settings.secure_cookies, path="/")
+
     def render(self, request: Request, template: str, *, user: Principal | None, page: str,
                status: int = 200, headers: Mapping[str, str] | None = None, **data: Any) -> HTMLResponse:
         lang = self.lang(request)
@@ -124,6 +122,8 @@ class Pages:
 
 
 def web_router(dash: Dashboard) -> Pages:
+    """The pages, area by area on one router; `Pages` is what they share (the data-entry forms and
+    the public statistics render with its templates too)."""
     router = APIRouter(include_in_schema=False)
     env = Environment(loader=FileSystemLoader(TEMPLATES), autoescape=select_autoescape(["html"]),
                       trim_blocks=True, lstrip_blocks=True, undefined=StrictUndefined)
@@ -132,17 +132,21 @@ def web_router(dash: Dashboard) -> Pages:
     env.filters["clock"] = _clock
     env.filters["agency"] = agency_of
     pages = Pages(router, dash, env)
+    for add_pages in (_session, _groups, _exit_programme, _cases_and_alerts, _stats, _call_ins, _audit):
+        add_pages(pages)
+    return pages
 
-    def cookie(response: Response, name: str, value: str, max_age: int | None = None) -> None:
-        response.set_cookie(name, value, max_age=max_age, httponly=True, samesite="strict",
-                            secure=dash.settings.secure_cookies, path="/")
+
+def _session(pages: Pages) -> None:
+    """Log in, log out, and the language."""
+    router, dash = pages.router, pages.dash
 
     @router.get("/login")
     async def login_page(request: Request, next: str | None = None) -> Response:
         nonce = request.cookies.get(PRELOGIN_COOKIE) or secrets.token_urlsafe(24)
         response = pages.render(request, "login.html", user=None, page="login", next=_safe_next(next),
                                 login_csrf=dash.signer.csrf("prelogin|" + nonce), failed=False, refused=None)
-        cookie(response, PRELOGIN_COOKIE, nonce, max_age=3600)
+        pages.cookie(response, PRELOGIN_COOKIE, nonce, max_age=3600)
         return response
 
     @router.post("/login")
@@ -164,8 +168,8 @@ def web_router(dash: Dashboard) -> Pages:
             return pages.render(request, "login.html", user=None, page="login", status=401,
                                 next=_safe_next(next), login_csrf=csrf_token, failed=True, refused=None)
         response = RedirectResponse(_safe_next(next), status_code=303)
-        cookie(response, SESSION_COOKIE, dash.session_token(found),
-               max_age=dash.settings.session_minutes * 60)
+        pages.cookie(response, SESSION_COOKIE, dash.session_token(found),
+                     max_age=dash.settings.session_minutes * 60)
         response.delete_cookie(PRELOGIN_COOKIE, path="/")
         return response
 
@@ -184,8 +188,13 @@ def web_router(dash: Dashboard) -> Pages:
     async def language(lang: str, next: str | None = None) -> Response:
         response = RedirectResponse(_safe_next(next), status_code=303)
         if lang in LANGUAGES:
-            cookie(response, "gvi_lang", lang, max_age=365 * 24 * 3600)
+            pages.cookie(response, "gvi_lang", lang, max_age=365 * 24 * 3600)
         return response
+
+
+def _groups(pages: Pages) -> None:
+    """The board, a group's page and the group audit."""
+    router, dash = pages.router, pages.dash
 
     @router.get("/")
     async def board(request: Request) -> Response:
@@ -226,6 +235,11 @@ def web_router(dash: Dashboard) -> Pages:
                             names=group_names(dash), group=group or "",
                             last_day=found.expiring_until - timedelta(days=1))
 
+
+def _exit_programme(pages: Pages) -> None:
+    """The exit programme, overall and per group."""
+    router, dash = pages.router, pages.dash
+
     async def _exit_page(request: Request, group_id: str | None) -> Response:
         """Every role sees the counts per group; a role that may see person references also a row per
         person (either read access-logged first)."""
@@ -246,6 +260,11 @@ def web_router(dash: Dashboard) -> Pages:
     @router.get("/exit-programme/{group_id}")
     async def exit_group(request: Request, group_id: str) -> Response:
         return await _exit_page(request, group_id)
+
+
+def _cases_and_alerts(pages: Pages) -> None:
+    """The cases and the alerts."""
+    router, dash = pages.router, pages.dash
 
     @router.get("/cases")
     async def cases(request: Request, status: Annotated[str, Query(max_length=40)] = "open") -> Response:
@@ -272,6 +291,11 @@ def web_router(dash: Dashboard) -> Pages:
                             total=len(listed), triage=triage, buttons=buttons,
                             now=time_value(dash.clock()))
 
+
+def _stats(pages: Pages) -> None:
+    """The statistics page: the published table, its chart, follow-through."""
+    router, dash = pages.router, pages.dash
+
     @router.get("/stats")
     async def stats(request: Request, area: Annotated[str | None, Query(max_length=200)] = None,
                     start: Annotated[date | None, Query(alias="from")] = None,
@@ -291,6 +315,11 @@ def web_router(dash: Dashboard) -> Pages:
             follow=follow_through(dash.model.cases(), area_of, granularity=granularity, where=where),
             total=follow_through_total(dash.model.cases(), area_of, where=where),
             areas=dash.model.sources.areas(), area=area or "", start=start, end=end, granularity=granularity)
+
+
+def _call_ins(pages: Pages) -> None:
+    """Call-ins: the list, a call-in's preparation and attendance, its brief (page and PDF)."""
+    router, dash = pages.router, pages.dash
 
     @router.get("/call-ins")
     async def call_ins(request: Request) -> Response:
@@ -335,6 +364,11 @@ def web_router(dash: Dashboard) -> Pages:
                         headers={"Content-Disposition": f'attachment; filename="brief-{safe}.pdf"',
                                  "Cache-Control": "no-store"})
 
+
+def _audit(pages: Pages) -> None:
+    """The auditors' page."""
+    router, dash = pages.router, pages.dash
+
     @router.get("/audit")
     async def audit(request: Request, by: Annotated[str | None, Query(alias="user", max_length=200)] = None,
                     resource_id: Annotated[str | None, Query(max_length=200)] = None) -> Response:
@@ -355,5 +389,3 @@ def web_router(dash: Dashboard) -> Pages:
                             entries=dash.access_view.latest(500, user=by or None,
                                                             resource_id=resource_id or None),
                             total=dash.access_view.total)
-
-    return pages
