@@ -31,7 +31,7 @@ from starlette.requests import ClientDisconnect
 from starlette.types import Receive, Scope, Send
 
 from services.contracts import Service, types_owned_by
-from services.contracts.schema import intake_openapi
+from services.contracts.openapi import intake_openapi
 from services.infra.http_metrics import ObserveRequests
 from services.infra.operator_endpoints import MetricsAccess, api_docs_urls
 from services.intake.agencies import Agency, AgencyDirectory, ConfigError, load_agencies
