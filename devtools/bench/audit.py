@@ -30,7 +30,7 @@ import sys
 import threading
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -55,70 +55,78 @@ def _iso(t: datetime) -> str:
 def make_log(n: int, seed: int = 5) -> Iterator[tuple[str, bytes, bytes]]:
     """(topic, key, value) of `n` accepted events, as the intakes would have written them."""
     rng = random.Random(seed)
-    groups = [f"grp-{i}" for i in range(max(10, n // 2000))]
-    incidents: list[tuple[str, str]] = []
-    sanctions: list[tuple[str, str, str]] = []
-
-    def envelope(i: int, source: str, type_: str, when: datetime, data: dict[str, Any]) -> bytes:
-        recorded = when + timedelta(hours=rng.uniform(1, 24 * 40))
-        return canonical_json({"specversion": "1.0", "id": f"ev-{i}", "source": f"/agencies/{source}",
-                               "type": type_, "time": _iso(when), "datacontenttype": "application/json",
-                               "data": data, "recordedtime": _iso(recorded), "agency": source})
-
+    history = _History(rng, n, [f"grp-{i}" for i in range(max(10, n // 2000))])
     for i in range(n):
         when = START + timedelta(minutes=i * 1_500_000 / max(n, 1))
+        entry = history.entry(i, when)
+        if entry is None:
+            continue
+        topic, key, source, type_, data = entry
+        recorded = when + timedelta(hours=rng.uniform(1, 24 * 40))
+        yield topic, key, canonical_json({
+            "specversion": "1.0", "id": f"ev-{i}", "source": f"/agencies/{source}", "type": type_,
+            "time": _iso(when), "datacontenttype": "application/json", "data": data,
+            "recordedtime": _iso(recorded), "agency": source})
+
+
+@dataclass
+class _History:
+    """What `make_log` has told so far, to draw its next event from."""
+
+    rng: random.Random
+    n: int
+    groups: list[str]
+    incidents: list[tuple[str, str]] = field(default_factory=list)
+    sanctions: list[tuple[str, str, str]] = field(default_factory=list)
+
+    def entry(self, i: int, when: datetime) -> tuple[str, bytes, str, str, dict[str, Any]] | None:
+        """The `i`th event: (topic, key, agency, type, data), or None when there is none to tell."""
+        rng, n, groups, incidents, sanctions = self.rng, self.n, self.groups, self.incidents, self.sanctions
         group = rng.choice(groups)
         roll = rng.random()
         if i < len(groups):
-            yield _NOTIFICATIONS, groups[i].encode(), envelope(
-                i, "police", "gvi.group.registered.v1", when,
-                {"group_id": groups[i], "name": f"Group {i}", "area": "Seved"})
-        elif roll < 0.05:
-            yield _NOTIFICATIONS, group.encode(), envelope(
-                i, "probation", "gvi.warning.delivered.v1", when,
-                {"group_id": group, "channel": "home_visit"})
-        elif roll < 0.10:
+            return _NOTIFICATIONS, groups[i].encode(), "police", "gvi.group.registered.v1", {
+                "group_id": groups[i], "name": f"Group {i}", "area": "Seved"}
+        if roll < 0.05:
+            return _NOTIFICATIONS, group.encode(), "probation", "gvi.warning.delivered.v1", {
+                "group_id": group, "channel": "home_visit"}
+        if roll < 0.10:
             start = when - timedelta(days=30)
-            yield _NOTIFICATIONS, group.encode(), envelope(
-                i, "police", "gvi.membership.assessed.v1", when,
-                {"person_ref": f"pol:p-{rng.randrange(n // 20 + 1)}", "group_id": group,
-                 "valid_from": _iso(start), "valid_until": _iso(start + timedelta(days=365)),
-                 "evidence": "Seen with members twice.", "source_grade": "B"})
-        elif roll < 0.13:
-            yield _NOTIFICATIONS, group.encode(), envelope(
-                i, "civil-society", "gvi.support.offered.v1", when,
-                {"group_id": group, "person_ref": f"civ:s-{i}", "service": "housing"})
-        elif roll < 0.43:
+            return _NOTIFICATIONS, group.encode(), "police", "gvi.membership.assessed.v1", {
+                "person_ref": f"pol:p-{rng.randrange(n // 20 + 1)}", "group_id": group,
+                "valid_from": _iso(start), "valid_until": _iso(start + timedelta(days=365)),
+                "evidence": "Seen with members twice.", "source_grade": "B"}
+        if roll < 0.13:
+            return _NOTIFICATIONS, group.encode(), "civil-society", "gvi.support.offered.v1", {
+                "group_id": group, "person_ref": f"civ:s-{i}", "service": "housing"}
+        if roll < 0.43:
             incident = f"inc-{i}"
             incidents.append((incident, group))
-            yield _INCIDENTS, f"incident:{incident}".encode(), envelope(
-                i, "police", "gvi.incident.reported.v1", when,
-                {"incident_id": incident, "kind": "shooting", "area": "Seved", "confirmed": True, "killed": 0,
-                 "injured": 1, "suspected_group_ids": [group], "victim_group_ids": [rng.choice(groups)]})
-        elif roll < 0.53 and incidents:
+            return _INCIDENTS, f"incident:{incident}".encode(), "police", "gvi.incident.reported.v1", {
+                "incident_id": incident, "kind": "shooting", "area": "Seved", "confirmed": True, "killed": 0,
+                "injured": 1, "suspected_group_ids": [group], "victim_group_ids": [rng.choice(groups)]}
+        if roll < 0.53 and incidents:
             incident, _ = rng.choice(incidents[-500:])
-            yield _INCIDENTS, f"incident:{incident}".encode(), envelope(
-                i, "police", "gvi.incident.attributed.v1", when,
-                {"incident_id": incident, "confirmed": True, "suspected_group_ids": [group],
-                 "victim_group_ids": [], "confidence": "medium", "reason": "Review after forensic results."})
-        elif roll < 0.88:
+            return _INCIDENTS, f"incident:{incident}".encode(), "police", "gvi.incident.attributed.v1", {
+                "incident_id": incident, "confirmed": True, "suspected_group_ids": [group],
+                "victim_group_ids": [], "confidence": "medium", "reason": "Review after forensic results."}
+        if roll < 0.88:
             named = incidents[-1][0] if incidents and rng.random() < 0.3 else None
             data: dict[str, Any] = {"kind": "arrest", "group_id": group}
             if named:
                 data["incident_id"] = named
             sanctions.append((f"ev-{i}", group, "police"))
-            yield _SANCTIONS, group.encode(), envelope(i, "police", "gvi.sanction.recorded.v1", when, data)
-        elif roll < 0.98:
+            return _SANCTIONS, group.encode(), "police", "gvi.sanction.recorded.v1", data
+        if roll < 0.98:
             person = f"pol:p-{rng.randrange(n // 20 + 1)}"
             key = f"person:{person}"  # the real key is a digest; its value does not matter here
-            yield _SANCTIONS, key.encode(), envelope(
-                i, "prosecutor", "gvi.sanction.recorded.v1", when,
-                {"kind": "prosecution", "person_ref": person})
-        elif sanctions:
+            return _SANCTIONS, key.encode(), "prosecutor", "gvi.sanction.recorded.v1", {
+                "kind": "prosecution", "person_ref": person}
+        if sanctions:
             target, target_key, source = rng.choice(sanctions[-1000:])
-            yield _SANCTIONS, target_key.encode(), envelope(
-                i, source, "gvi.event.retracted.v1", when,
-                {"retracted_event_id": target, "reason": "Entered in error."})
+            return _SANCTIONS, target_key.encode(), source, "gvi.event.retracted.v1", {
+                "retracted_event_id": target, "reason": "Entered in error."}
+        return None
 
 
 def _write(bootstrap: str, n: int) -> int:

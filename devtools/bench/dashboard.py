@@ -9,10 +9,10 @@
   has it; beside one raw aiokafka consumer tailing `group-state` (the Kafka hop alone).
 * reads: `/api/groups` with 50 concurrent readers in a closed loop (each asks again when its answer is
   in; bearer token); beside a bare uvicorn app serving the same bytes (the HTTP stack alone). The
-  readers are one lean asyncio HTTP/1.1 keep-alive client (`_KeepAlive`), the same for both sides:
-  they share the two cores with the server they measure, and aiohttp's client cost about as much CPU
-  per request as the bare server, so it measured itself as much as the server. The bare app sends
-  Content-Length, as the dashboard does (not chunked encoding).
+  readers are one lean asyncio HTTP/1.1 keep-alive client (`devtools.bench.readers`), the same for
+  both sides: they share the two cores with the server they measure, and aiohttp's client cost
+  about as much CPU per request as the bare server, so it measured itself as much as the server. The
+  bare app sends Content-Length, as the dashboard does (not chunked encoding).
 
 `python -m devtools.bench.dashboard [--scale S]`; `make bench` runs it at scale 1.
 """
@@ -22,15 +22,10 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
-import subprocess
-import sys
-import tempfile
 import time
-from collections.abc import Awaitable, Callable, MutableMapping
+from collections.abc import MutableMapping
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
 import aiohttp
 import httpx
@@ -46,13 +41,13 @@ from devtools.bench.common import (
     print_table,
     service_process,
 )
-from devtools.broker import free_port
+from devtools.bench.readers import readers, static_server
 from services.contracts import ALERTS_TOPIC, GROUP_STATE_TOPIC, parse_event
 from services.contracts.alerts import alert_key
 from services.dashboard.readmodel.records import CONSUMED_TOPICS
 from services.followthrough import Ledger, records_for
 
-__all__ = ["main", "run_dashboard_bench", "static_app"]
+__all__ = ["main", "run_dashboard_bench"]
 
 USERS = "deploy/config/users.dev.toml"
 NAN = float("nan")
@@ -239,124 +234,6 @@ async def _raw_tail(bootstrap: str, records: int, rate: float) -> tuple[float, l
     return elapsed, [seen[g] - sent[g] for g in wanted if g in seen and g in sent]
 
 
-# --- reads: /api/groups -------------------------------------------------------------------------------
-
-async def static_app(scope: dict[str, Any], receive: Callable[[], Awaitable[Any]],
-                     send: Callable[[dict[str, Any]], Awaitable[None]]) -> None:
-    """The baseline server: the same bytes as `/api/groups`, with nothing behind them."""
-    if scope["type"] != "http":
-        return
-    await send({"type": "http.response.start", "status": 200,
-                "headers": [(b"content-type", b"application/json"),
-                            (b"content-length", str(len(_STATIC_BODY)).encode())]})
-    await send({"type": "http.response.body", "body": _STATIC_BODY})
-
-
-_BODY_FILE = os.environ.get("GVI_BENCH_STATIC_BODY")
-_STATIC_BODY = Path(_BODY_FILE).read_bytes() if _BODY_FILE else b""
-
-
-class _KeepAlive(asyncio.Protocol):
-    """One reader's HTTP/1.1 keep-alive connection: sends a prepared request, reads the answer by its
-    Content-Length. A lean client: the readers share two cores with the server they measure."""
-
-    def __init__(self) -> None:
-        self.transport: asyncio.Transport | None = None
-        self._buffer = bytearray()
-        self._answer: asyncio.Future[int] | None = None
-        self._status = 0
-        self._length = -1
-
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        self.transport = transport
-
-    def ask(self, request: bytes) -> asyncio.Future[int]:
-        assert self.transport is not None
-        self._answer = asyncio.get_running_loop().create_future()
-        self.transport.write(request)
-        return self._answer
-
-    def data_received(self, data: bytes) -> None:
-        self._buffer += data
-        if self._length < 0:
-            end = self._buffer.find(b"\r\n\r\n")
-            if end < 0:
-                return
-            head = bytes(self._buffer[:end]).split(b"\r\n")
-            self._status = int(head[0].split()[1])
-            lengths = [int(h.split(b":", 1)[1]) for h in head[1:] if h.lower().startswith(b"content-length:")]
-            if not lengths:
-                self._fail(RuntimeError("an answer without Content-Length"))
-                return
-            del self._buffer[:end + 4]
-            self._length = lengths[0]
-        if len(self._buffer) >= self._length:
-            del self._buffer[:self._length]
-            self._length = -1
-            if self._answer is not None and not self._answer.done():
-                self._answer.set_result(self._status)
-
-    def _fail(self, exc: BaseException) -> None:
-        if self._answer is not None and not self._answer.done():
-            self._answer.set_exception(exc)
-
-    def connection_lost(self, exc: BaseException | None) -> None:
-        self._fail(exc or ConnectionError("the server closed the connection"))
-
-
-async def _readers(url: str, headers: dict[str, str], clients: int, n: int) -> tuple[float, list[float]]:
-    """`clients` readers in a closed loop (each asks again when its answer is in) until `n` answers;
-    the seconds it took and each answer's latency."""
-    parts = urlsplit(url)
-    assert parts.hostname is not None and parts.port is not None
-    request = (f"GET {parts.path} HTTP/1.1\r\nHost: {parts.netloc}\r\n"
-               + "".join(f"{k}: {v}\r\n" for k, v in headers.items()) + "\r\n").encode()
-    loop = asyncio.get_running_loop()
-    connections = [(await loop.create_connection(_KeepAlive, parts.hostname, parts.port))[1]
-                   for _ in range(clients)]
-    latencies: list[float] = []
-    remaining = iter(range(n))
-
-    async def reader(connection: _KeepAlive) -> None:
-        for _ in remaining:
-            start = time.perf_counter()
-            status = await connection.ask(request)
-            latencies.append(time.perf_counter() - start)
-            if status != 200:
-                raise RuntimeError(f"{url} answered {status}")
-
-    try:
-        start = time.perf_counter()
-        await asyncio.gather(*(reader(c) for c in connections))
-        return time.perf_counter() - start, latencies
-    finally:
-        for connection in connections:
-            if connection.transport is not None:
-                connection.transport.close()
-
-
-def _static_server(body: bytes) -> tuple[subprocess.Popen[bytes], str, Path]:
-    handle = tempfile.NamedTemporaryFile(prefix="gvi-bench-groups-", suffix=".json", delete=False)
-    handle.write(body)
-    handle.close()
-    port = free_port()
-    proc = subprocess.Popen([sys.executable, "-m", "uvicorn", "devtools.bench.dashboard:static_app",
-                             "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning",
-                             "--no-access-log"], env={**os.environ, "GVI_BENCH_STATIC_BODY": handle.name})
-    url = f"http://127.0.0.1:{port}/api/groups"
-    deadline = time.monotonic() + 30
-    while True:
-        try:
-            if httpx.get(url, timeout=2).status_code == 200:
-                return proc, url, Path(handle.name)
-        except httpx.HTTPError:
-            pass
-        if proc.poll() is not None or time.monotonic() > deadline:
-            raise RuntimeError("the baseline server did not start")
-        time.sleep(0.2)
-
-
 # --- the run ------------------------------------------------------------------------------------------
 
 def _figure(name: str, n: int, ours: tuple[float, list[float]], raw: tuple[float, list[float]]) -> Figure:
@@ -390,13 +267,13 @@ def run_dashboard_bench(bootstrap: str, *, scale: float = 1.0) -> dict[str, Any]
 
         headers = {"authorization": f"Bearer {token}"}
         body = httpx.get(f"{url}/api/groups", headers=headers, timeout=30).content
-        asyncio.run(_readers(f"{url}/api/groups", headers, 10, 200))          # warm up
-        ours_reads = asyncio.run(_readers(f"{url}/api/groups", headers, 50, reads))
+        asyncio.run(readers(f"{url}/api/groups", headers, 10, 200))          # warm up
+        ours_reads = asyncio.run(readers(f"{url}/api/groups", headers, 50, reads))
         rss_after = _rss_mb(pid)
-    proc, static_url, body_file = _static_server(body)
+    proc, static_url, body_file = static_server(body)
     try:
-        asyncio.run(_readers(static_url, {}, 10, 200))
-        raw_reads = asyncio.run(_readers(static_url, {}, 50, reads))
+        asyncio.run(readers(static_url, {}, 10, 200))
+        raw_reads = asyncio.run(readers(static_url, {}, 50, reads))
     finally:
         proc.terminate()
         proc.wait(10)

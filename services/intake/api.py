@@ -31,7 +31,7 @@ from starlette.requests import ClientDisconnect
 from starlette.types import Receive, Scope, Send
 
 from services.contracts import Service, types_owned_by
-from services.contracts.schema import intake_openapi
+from services.contracts.openapi import intake_openapi
 from services.infra.http_metrics import ObserveRequests
 from services.infra.operator_endpoints import MetricsAccess, api_docs_urls
 from services.intake.agencies import Agency, AgencyDirectory, ConfigError, load_agencies
@@ -261,12 +261,7 @@ class _IntakeApp(FastAPI):
 def create_app(service: Service, settings: IntakeSettings, *, adapters: Adapters | None = None,
                directory: AgencyDirectory | None = None,
                clock: Callable[[], datetime] = lambda: datetime.now(UTC)) -> FastAPI:
-    if directory is None:
-        directory = load_agencies(settings.agencies_file)
-    if settings.env != "development" and directory.uses_dev_keys():
-        raise ConfigError("a development API key is configured outside development mode: replace the "
-                          "agencies file's keys (python -m services.intake.keys new) or set "
-                          "GVI_ENV=development on a developer's machine")
+    directory = _checked_directory(settings, directory)
     access = MetricsAccess.configure(env=settings.env, token_file=settings.metrics_token_file)
     registry = CollectorRegistry()
     metrics = IntakeMetrics(registry, service.value)
@@ -300,6 +295,29 @@ def create_app(service: Service, settings: IntakeSettings, *, adapters: Adapters
                                                         max_batch=settings.max_batch_events)
 
     app.add_middleware(ObserveRequests, metrics=metrics.http, service=service.value)
+    _add_events_route(app, events, operation)
+    _add_operator_routes(app, edges, access, metrics, registry)
+
+    app.state.intake = intake
+    app.state.ledger = edges.ledger
+    app.state.registry = registry
+    return app
+
+
+def _checked_directory(settings: IntakeSettings, directory: AgencyDirectory | None) -> AgencyDirectory:
+    """`directory`, else the agencies file's; refused if it uses development keys outside
+    development mode."""
+    if directory is None:
+        directory = load_agencies(settings.agencies_file)
+    if settings.env != "development" and directory.uses_dev_keys():
+        raise ConfigError("a development API key is configured outside development mode: replace the "
+                          "agencies file's keys (python -m services.intake.keys new) or set "
+                          "GVI_ENV=development on a developer's machine")
+    return directory
+
+
+def _add_events_route(app: FastAPI, events: _PostEvents, operation: dict[str, Any]) -> None:
+    """`POST /v1/events` as FastAPI declares (and documents) it, answered by `events`."""
 
     @app.post("/v1/events", status_code=202, summary="Post one CloudEvent or a batch",
               responses={200: {"description": "Already accepted earlier: the original receipt"},
@@ -321,6 +339,11 @@ def create_app(service: Service, settings: IntakeSettings, *, adapters: Adapters
         return Response(answer.body, status_code=answer.status, media_type="application/json",
                         headers={k.decode("latin-1"): v.decode("latin-1") for k, v in answer.headers})
 
+
+def _add_operator_routes(app: FastAPI, edges: Adapters, access: MetricsAccess, metrics: IntakeMetrics,
+                         registry: CollectorRegistry) -> None:
+    """Liveness, readiness and the Prometheus metrics."""
+
     @app.get("/healthz", summary="Liveness: the process serves requests")
     async def healthz() -> dict[str, str]:
         return {"status": "ok"}
@@ -339,8 +362,3 @@ def create_app(service: Service, settings: IntakeSettings, *, adapters: Adapters
         # away), so the broker-unreachable alert needs no separate readiness poller.
         metrics.broker_probed(await edges.publisher.is_reachable())
         return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
-
-    app.state.intake = intake
-    app.state.ledger = edges.ledger
-    app.state.registry = registry
-    return app

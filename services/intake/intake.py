@@ -175,6 +175,26 @@ class Intake:
 
     async def _accept_claimed(self, candidates: list[_Candidate], agency: Agency,
                               batch: bool) -> Outcome:
+        known = self._receipts_so_far(candidates, batch)
+        recorded = self._clock().isoformat().replace("+00:00", "Z")
+        fresh: dict[tuple[str, str], _Candidate] = {}
+        for c in candidates:
+            if c.key not in known:
+                fresh.setdefault(c.key, c)
+        keys, gate = self._person_keys(fresh.values())
+        records = self._records(candidates, known, keys, recorded, agency, batch)
+        if records:
+            known.update(await self._publish(fresh, records, gate, recorded, batch))
+            log.info("accepted %d event(s) from %s", len(records), agency.name)
+        duplicate = [c.key not in fresh for c in candidates]
+        for c, dup in zip(candidates, duplicate, strict=True):
+            if dup:
+                self._metrics.duplicate(c.event.type)
+        return Outcome([known[c.key] for c in candidates], duplicate)
+
+    def _receipts_so_far(self, candidates: list[_Candidate], batch: bool) -> dict[tuple[str, str], Receipt]:
+        """The receipts of the events already accepted, by key; refuses the request if an earlier
+        attempt with one of its ids is not settled yet (503) or an id names a different event (409)."""
         undecided, unsettled = set(self._ledger.undecided(c.key for c in candidates)), []
         for i, c in enumerate(candidates):
             if c.key in undecided:
@@ -196,14 +216,12 @@ class Intake:
             known[c.key] = receipt
         if conflicts:
             raise Conflict("an id was reused for a different event", conflicts)
+        return known
 
-        now = self._clock()
-        recorded = now.isoformat().replace("+00:00", "Z")
-        fresh: dict[tuple[str, str], _Candidate] = {}
-        for c in candidates:
-            if c.key not in known:
-                fresh.setdefault(c.key, c)
-        keys, gate = self._person_keys(fresh.values())
+    def _records(self, candidates: list[_Candidate], known: Mapping[tuple[str, str], Receipt],
+                 keys: Mapping[str, PersonKey], recorded: str, agency: Agency,
+                 batch: bool) -> list[OutgoingRecord]:
+        """The sealed, stamped Kafka record of each new event, once per key, in the order posted."""
         records: list[OutgoingRecord] = []
         placed: dict[str, tuple[str, str, str]] = {}  # event id -> (topic, key, type), for retractions
         written: set[tuple[str, str]] = set()
@@ -217,29 +235,27 @@ class Intake:
             placed[c.event.id] = (topic, key, c.event.type)
             records.append(OutgoingRecord(topic, key, value, (
                 CONTENT_TYPE_HEADER, (DIGEST_HEADER, c.digest.encode()))))
+        return records
 
-        if records:
-            try:
-                with self._metrics.time_publish(batch):
-                    placements = await self._publisher.publish(records, atomic=batch, gate=gate)
-            except BrokerUnavailable as exc:
-                if exc.settled is not None:  # it may still have been committed: no second copy
-                    self._ledger.hold(fresh, exc.settled)
-                raise
-            new_receipts = [
-                Receipt(c.event.id, c.event.source, c.event.type, p.topic, p.partition, p.offset,
-                        recorded, r.key, c.digest)
-                for c, r, p in zip(fresh.values(), records, placements, strict=True)]
-            self._ledger.add(new_receipts)
-            known.update({(r.source, r.id): r for r in new_receipts})
-            for c in fresh.values():
-                self._metrics.accepted(c.event.type)
-            log.info("accepted %d event(s) from %s", len(records), agency.name)
-        duplicate = [c.key not in fresh for c in candidates]
-        for c, dup in zip(candidates, duplicate, strict=True):
-            if dup:
-                self._metrics.duplicate(c.event.type)
-        return Outcome([known[c.key] for c in candidates], duplicate)
+    async def _publish(self, fresh: Mapping[tuple[str, str], _Candidate], records: list[OutgoingRecord],
+                       gate: ClaimGate | None, recorded: str, batch: bool) -> dict[tuple[str, str], Receipt]:
+        """Publish the records of the `fresh` events and add their receipts to the ledger; the
+        receipts, by key."""
+        try:
+            with self._metrics.time_publish(batch):
+                placements = await self._publisher.publish(records, atomic=batch, gate=gate)
+        except BrokerUnavailable as exc:
+            if exc.settled is not None:  # it may still have been committed: no second copy
+                self._ledger.hold(fresh, exc.settled)
+            raise
+        new_receipts = [
+            Receipt(c.event.id, c.event.source, c.event.type, p.topic, p.partition, p.offset,
+                    recorded, r.key, c.digest)
+            for c, r, p in zip(fresh.values(), records, placements, strict=True)]
+        self._ledger.add(new_receipts)
+        for c in fresh.values():
+            self._metrics.accepted(c.event.type)
+        return {(r.source, r.id): r for r in new_receipts}
 
     def _person_keys(self, candidates: Iterable[_Candidate]
                      ) -> tuple[Mapping[str, PersonKey], ClaimGate | None]:

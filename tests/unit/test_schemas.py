@@ -18,6 +18,8 @@ from referencing.jsonschema import DRAFT7
 
 from services.contracts import ALL_TOPICS, EVENT_TYPES, EventInvalid, owner_of, parse_event
 from services.contracts import schema as export
+from services.contracts.asyncapi import asyncapi_document
+from services.contracts.event_schemas import json_schemas
 from tests.examples import OMIT, example_event
 
 pytestmark = pytest.mark.unit
@@ -28,12 +30,12 @@ ALL_TYPES = sorted(EVENT_TYPES)
 
 @pytest.fixture(scope="module")
 def schemas() -> dict[str, dict[str, Any]]:
-    return export.json_schemas()
+    return json_schemas()
 
 
 @pytest.fixture(scope="module")
 def asyncapi() -> dict[str, Any]:
-    return export.asyncapi_document()
+    return asyncapi_document()
 
 
 def validator(schema: dict[str, Any]) -> Draft202012Validator:

@@ -15,7 +15,7 @@ import pytest
 from jsonschema import Draft202012Validator
 
 from services.contracts import EventInvalid, parse_event, read_event
-from services.contracts import schema as export
+from services.contracts.event_schemas import json_schemas
 from tests.examples import example_event
 
 pytestmark = pytest.mark.unit
@@ -94,7 +94,7 @@ def test_the_intake_and_the_published_schema_refuse_it_naming_the_field_and_the_
         parse_event(raw)
     [error] = caught.value.errors
     assert error.field == field and rule in error.message, error
-    assert not Draft202012Validator(export.json_schemas()[raw["type"]]).is_valid(raw)
+    assert not Draft202012Validator(json_schemas()[raw["type"]]).is_valid(raw)
 
 
 CHARACTER_RULES = (CONTROL, URI, "other than tab and line breaks")
@@ -127,18 +127,18 @@ def test_free_text_may_hold_line_breaks_tabs_and_right_to_left_text() -> None:
     reason = "Fel person.\r\n\tRättad: \u202b" + RIGHT_TO_LEFT + "\u202c, \u2067" + RIGHT_TO_LEFT + "\u2069."
     raw = example_event("gvi.incident.attributed.v1", data_overrides={"reason": reason})
     assert parse_event(raw).data.reason == reason  # type: ignore[union-attr]
-    assert Draft202012Validator(export.json_schemas()[raw["type"]]).is_valid(raw)
+    assert Draft202012Validator(json_schemas()[raw["type"]]).is_valid(raw)
 
 
 def test_free_text_fields_say_so_in_the_schema() -> None:
-    data = export.json_schemas()["gvi.incident.attributed.v1"]["properties"]["data"]
+    data = json_schemas()["gvi.incident.attributed.v1"]["properties"]["data"]
     assert "free text" in data["properties"]["reason"]["description"]
 
 
 def test_a_json_number_without_a_fraction_is_an_integer_as_in_json_schema() -> None:
     raw = incident(killed=2.0)
     assert parse_event(raw).data.killed == 2  # type: ignore[union-attr]
-    assert Draft202012Validator(export.json_schemas()[raw["type"]]).is_valid(raw)
+    assert Draft202012Validator(json_schemas()[raw["type"]]).is_valid(raw)
     with pytest.raises(EventInvalid):
         parse_event(incident(killed=2.5))
 
@@ -148,4 +148,4 @@ def test_a_json_number_without_a_fraction_is_an_integer_as_in_json_schema() -> N
 def test_rfc_3339_times_are_accepted(time: str) -> None:
     raw = reported(time=time)
     parse_event(raw)
-    assert Draft202012Validator(export.json_schemas()[raw["type"]]).is_valid(raw)
+    assert Draft202012Validator(json_schemas()[raw["type"]]).is_valid(raw)

@@ -37,8 +37,8 @@ NOT_SHOWN: dict[type[StrEnum], str] = {
 
 
 def _modules(package: ModuleType) -> list[ModuleType]:
-    return [package] + [importlib.import_module(f"{package.__name__}.{m.name}")
-                        for m in pkgutil.walk_packages(package.__path__) if not m.ispkg]
+    return [package] + [importlib.import_module(m.name)
+                        for m in pkgutil.walk_packages(package.__path__, f"{package.__name__}.")]
 
 
 def _enumerations() -> list[type[StrEnum]]:

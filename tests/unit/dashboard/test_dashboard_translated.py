@@ -2,7 +2,7 @@
 contract reaches a reader where a term exists (issue 21: "Raw values such as `probation_action` and
 `custom_notification` print as they are in pages, PDFs and the Swedish interface").
 
-The raw values are those of every enumeration of the event contract (`services/contracts/events.py`),
+The raw values are those of every enumeration of the event contract (`services/contracts/events/`),
 the rules' alert kinds, case and group statuses, link rules, the roles (the dashboard's and
 `gvi-audit`'s), the access log's resources and the event types. A page fails if one of them appears
 as a word in what a reader sees (text, and the `title`, `alt`, `aria-label` and `placeholder`
@@ -57,8 +57,8 @@ as raw roles on every page (`operator (operatör)`), and one after its agency (`
 
 
 def _contract_enumerations() -> list[type[StrEnum]]:
-    found = [v for v in vars(events).values()
-             if isinstance(v, type) and issubclass(v, StrEnum) and v.__module__ == events.__name__]
+    found = [v for v in vars(events).values() if isinstance(v, type) and issubclass(v, StrEnum)
+             and v.__module__.startswith(f"{events.__name__}.")]
     return [*found, AlertKind, CaseStatus, GroupStatus, LinkRule, ResolvedBy, Role, AuditorRole, Resource]
 
 
