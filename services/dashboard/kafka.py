@@ -1,11 +1,12 @@
 """The dashboard's Kafka edges (aiokafka, on the service's event loop).
 
 `ReadModelFeed` rebuilds the read model at start by reading every consumed topic from offset 0
-(`read_committed`, no consumer group, `assign()`), then keeps tailing. `caught_up` is set once it has
-reached the end offsets it saw at start; `/readyz` answers 503 until then. After a connection failure
-it resumes from where it was, so nothing is applied twice. Every `PROBE_SECONDS` it asks the broker
-for the end offsets and reports each answer to `on_contact` (see `freshness`), and it calls `on_tick`
-after every fetch and every failed connection, so that staleness is noticed while the broker is down.
+(`read_committed`, no consumer group), then keeps tailing: a `services.infra.feed.TopicFeed`.
+`caught_up` is set once it has reached the end offsets it saw at start; `/readyz` answers 503 until
+then. After a connection failure it resumes from where it was, so nothing is applied twice. Every
+`PROBE_SECONDS` it asks the broker for the end offsets and reports each answer to `on_contact` (see
+`freshness`), and it calls `on_tick` after every fetch and every failed connection, so that staleness
+is noticed while the broker is down.
 
 `KafkaAccessLog` writes access-log entries with `acks=all` on an idempotent producer; a read that
 must be logged is refused (503) when the entry cannot be written in time.
@@ -20,7 +21,7 @@ import logging
 import time
 from collections.abc import Callable, Sequence
 
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
 
 from services.contracts import ACCESS_LOG_TOPIC
@@ -28,6 +29,7 @@ from services.contracts.access import AccessEntry
 from services.dashboard.metrics import DashboardMetrics
 from services.dashboard.ports import AccessLogUnavailable
 from services.dashboard.readmodel.records import Changes, RecordApplier, current_only
+from services.infra.feed import Batch, TopicFeed
 from services.infra.kafka_security import PLAINTEXT, KafkaSecurity
 
 __all__ = ["KafkaAccessLog", "ReadModelFeed"]
@@ -35,116 +37,53 @@ __all__ = ["KafkaAccessLog", "ReadModelFeed"]
 log = logging.getLogger("gvi.dashboard.kafka")
 
 PROBE_SECONDS = 2.0
-PROBE_TIMEOUT_SECONDS = 5.0
+LOADING_RECORDS_PER_FETCH = 20_000
+"""Larger fetches while loading: more superseded group-state records to skip (`current_only`)."""
+RECORDS_PER_FETCH = 5_000
 
 
 class ReadModelFeed:
+    """Applies every record of `topics` to the read model, from offset 0 on; once caught up, tells
+    `on_changes` what each fetch changed (with the time of its oldest record)."""
+
     def __init__(self, bootstrap: str, topics: Sequence[str], applier: RecordApplier, *,
                  on_changes: Callable[[Changes, float], None], metrics: DashboardMetrics,
                  on_contact: Callable[[], None] = lambda: None, on_tick: Callable[[], None] = lambda: None,
                  client_id: str = "gvi-dashboard", security: KafkaSecurity = PLAINTEXT) -> None:
-        self._bootstrap = bootstrap
-        self._security = security
-        self._topics = tuple(topics)
         self._applier = applier
         self._on_changes = on_changes
-        self._on_contact = on_contact
-        self._on_tick = on_tick
         self._metrics = metrics
-        self._client_id = client_id
-        self._positions: dict[TopicPartition, int] = {}
-        self.caught_up = asyncio.Event()
-        self._task: asyncio.Task[None] | None = None
+        self._feed = TopicFeed(bootstrap, topics, self._apply, client_id=f"{client_id}-feed",
+                               security=security, name="read-model feed", max_records=RECORDS_PER_FETCH,
+                               loading_max_records=LOADING_RECORDS_PER_FETCH, on_caught_up=self._loaded,
+                               on_tick=on_tick, on_contact=on_contact, probe_seconds=PROBE_SECONDS,
+                               fetch_max_wait_ms=100)
+        self.caught_up = self._feed.caught_up
 
     def start(self) -> None:
-        self._task = asyncio.create_task(self._run(), name="dashboard-feed")
+        self._feed.start()
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+        await self._feed.stop()
 
-    async def _run(self) -> None:
-        while True:
-            try:
-                await self._consume()
-            except (KafkaError, OSError, TimeoutError) as exc:
-                log.warning("read-model feed interrupted (%s); resuming", type(exc).__name__)
-                self._on_tick()
-                await asyncio.sleep(1)
+    def _loaded(self) -> None:
+        log.info("read model loaded: %d groups", len(self._applier.model.groups()))
+        # What was loaded stays: leave it out of the cyclic collector's full runs, each of which
+        # would otherwise stop every request for a long moment.
+        gc.collect()
+        gc.freeze()
 
-    async def _consume(self) -> None:
-        consumer = AIOKafkaConsumer(bootstrap_servers=self._bootstrap.split(","),
-                                    client_id=f"{self._client_id}-feed", group_id=None,
-                                    enable_auto_commit=False, isolation_level="read_committed",
-                                    auto_offset_reset="earliest", fetch_max_wait_ms=100,
-                                    **self._security.aiokafka())
-        await asyncio.wait_for(consumer.start(), PROBE_TIMEOUT_SECONDS * 2)
-        try:
-            # A consumer without subscriptions has no metadata for the topics yet; aiokafka has no
-            # public call that refreshes it.
-            await consumer._client.force_metadata_update()
-            assigned = []
-            for topic in self._topics:
-                partitions = consumer.partitions_for_topic(topic)
-                if not partitions:
-                    raise KafkaError(f"topic {topic} has no partitions yet")
-                assigned += [TopicPartition(topic, p) for p in sorted(partitions)]
-            consumer.assign(assigned)
-            fresh = [tp for tp in assigned if tp not in self._positions]
-            if fresh:
-                await consumer.seek_to_beginning(*fresh)
-            for tp in assigned:
-                if tp in self._positions:
-                    consumer.seek(tp, self._positions[tp])
-            targets = await consumer.end_offsets(assigned)
-            self._on_contact()
-            probed = time.monotonic()
-            while True:
-                # Larger runs while loading: more superseded group-state records to skip.
-                batches = await consumer.getmany(
-                    timeout_ms=200, max_records=5000 if self.caught_up.is_set() else 20_000)
-                self._apply(batches)
-                if time.monotonic() - probed >= PROBE_SECONDS:
-                    probed = time.monotonic()
-                    await self._probe(consumer, assigned)
-                self._on_tick()
-                if not self.caught_up.is_set():
-                    positions = [await consumer.position(tp) for tp in assigned]
-                    if all(pos >= targets[tp] for tp, pos in zip(assigned, positions, strict=True)):
-                        log.info("read model loaded: %d groups", len(self._applier.model.groups()))
-                        # What was loaded stays: leave it out of the cyclic collector's full runs,
-                        # each of which would otherwise stop every request for a long moment.
-                        gc.collect()
-                        gc.freeze()
-                        self.caught_up.set()
-        finally:
-            await consumer.stop()
-
-    async def _probe(self, consumer: AIOKafkaConsumer, assigned: list[TopicPartition]) -> None:
-        """Ask the broker for the end offsets: an answer is a contact (a fetch that returns nothing
-        says nothing: aiokafka returns nothing while the broker is gone, too)."""
-        try:
-            await asyncio.wait_for(consumer.end_offsets(assigned), PROBE_TIMEOUT_SECONDS)
-        except (KafkaError, OSError, TimeoutError) as exc:
-            log.debug("the broker did not answer the feed's probe (%s)", type(exc).__name__)
-        else:
-            self._on_contact()
-
-    def _apply(self, batches: dict[TopicPartition, list[object]]) -> None:
+    def _apply(self, batches: Batch) -> None:
         changes = Changes()
         oldest: float | None = None
         for tp, records in batches.items():
             skipped = changes.skipped
             for record in current_only(tp.topic, records, _key):
-                self._applier.apply(tp.topic, record.key, record.value, record.timestamp,  # type: ignore[attr-defined]
-                                    partition=tp.partition, offset=record.offset,  # type: ignore[attr-defined]
-                                    changes=changes)
+                self._applier.apply(tp.topic, record.key, record.value, record.timestamp,
+                                    partition=tp.partition, offset=record.offset, changes=changes)
             if records:
-                stamp = min(r.timestamp for r in records) / 1000  # type: ignore[attr-defined]
+                stamp = min(r.timestamp for r in records) / 1000
                 oldest = stamp if oldest is None else min(oldest, stamp)
-                self._positions[tp] = records[-1].offset + 1  # type: ignore[attr-defined]
                 self._metrics.records.labels(tp.topic).inc(len(records))
             if changes.skipped > skipped:
                 self._metrics.skipped.labels(tp.topic).inc(changes.skipped - skipped)

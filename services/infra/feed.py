@@ -28,8 +28,8 @@ from aiokafka.errors import KafkaError
 
 from services.infra.kafka_security import PLAINTEXT, KafkaSecurity
 
-__all__ = ["FEED_ERRORS", "STALL_SECONDS", "Batch", "ReadStalled", "TopicFeed", "TopicPartition",
-           "end_offsets", "partitions_of", "read_to_end", "reading_consumer"]
+__all__ = ["FEED_ERRORS", "STALL_SECONDS", "Batch", "MissingTopic", "ReadStalled", "TopicFeed",
+           "TopicPartition", "end_offsets", "partitions_of", "read_to_end", "reading_consumer"]
 
 log = logging.getLogger("gvi.infra.feed")
 
@@ -44,6 +44,11 @@ STALL_SECONDS = 30.0
 
 RETRY_SECONDS = 1.0
 """A feed's pause before it connects again."""
+
+
+class MissingTopic(KafkaError):  # type: ignore[misc]  # aiokafka's errors are untyped
+    """A topic to read does not exist (or has no partitions yet): unlike a broker that does not
+    answer, a reason to tell the operator to create it."""
 
 
 class ReadStalled(KafkaError):  # type: ignore[misc]  # aiokafka's errors are untyped
@@ -63,8 +68,8 @@ def reading_consumer(bootstrap: str, *, client_id: str, security: KafkaSecurity 
 
 async def partitions_of(consumer: AIOKafkaConsumer, topics: Iterable[str], *,
                         missing_ok: bool = False) -> list[TopicPartition]:
-    """Every partition of `topics`, in order. A missing topic raises `KafkaError`, or has no
-    partitions with `missing_ok`."""
+    """Every partition of `topics`, in order. A missing topic raises `MissingTopic` (a `KafkaError`),
+    or has no partitions with `missing_ok`."""
     # A consumer without subscriptions has no metadata for the topics yet, and aiokafka has no
     # public call that refreshes it.
     await consumer._client.force_metadata_update()
@@ -72,7 +77,7 @@ async def partitions_of(consumer: AIOKafkaConsumer, topics: Iterable[str], *,
     for topic in topics:
         partitions = consumer.partitions_for_topic(topic)
         if not partitions and not missing_ok:
-            raise KafkaError(f"topic {topic} does not exist (or has no partitions yet)")
+            raise MissingTopic(f"topic {topic} does not exist (or has no partitions yet)")
         found += [TopicPartition(topic, p) for p in sorted(partitions or ())]
     return found
 

@@ -1,5 +1,5 @@
 """What `gvi-privacy` reads and writes besides the key topic: the source topics and the
-`data-protection` topic, read once to their end (assign + seek, no consumer group, read_committed),
+`data-protection` topic, read once to their end (`services.infra.feed.read_to_end`),
 and the data-protection records, written one at a time by an idempotent producer (acks=all).
 """
 
@@ -10,13 +10,14 @@ import logging
 from collections.abc import Sequence
 from typing import Any
 
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
 from pydantic import ValidationError
 
 from services.contracts.envelope import CloudEvent, read_event
 from services.contracts.protection import PersonsErased, RequestClosed, RequestOpened, read_protection_record
 from services.contracts.topics import RETRACTION_TYPE
+from services.infra.feed import TopicPartition, read_to_end
 from services.infra.kafka_security import PLAINTEXT, KafkaSecurity
 
 __all__ = ["KafkaUnavailable", "ProtectionRecord", "events_of", "protection_records_of", "read_events",
@@ -36,41 +37,22 @@ async def read_records(bootstrap: str, topics: Sequence[str], *, security: Kafka
     """Every committed record of `topics` up to the end each partition had when the read began,
     partition by partition in offset order. A topic that does not exist holds no records."""
     try:
-        return await asyncio.wait_for(_read(bootstrap, topics, security), timeout)
+        return await asyncio.wait_for(_read(bootstrap, topics, security, timeout), timeout)
     except (KafkaError, OSError, TimeoutError) as exc:
         raise KafkaUnavailable(f"Kafka at {bootstrap} could not be read within {timeout:g}s "
                                f"({type(exc).__name__})") from exc
 
 
-async def _read(bootstrap: str, topics: Sequence[str], security: KafkaSecurity) -> list[Any]:
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap.split(","), client_id="gvi-privacy-read",
-                                group_id=None, enable_auto_commit=False, auto_offset_reset="earliest",
-                                isolation_level="read_committed", **security.aiokafka())
-    await consumer.start()
-    try:
-        partitions = [TopicPartition(topic, p) for topic in topics
-                      for p in sorted(await _partitions(consumer, topic))]
-        if not partitions:
-            return []
-        consumer.assign(partitions)
-        await consumer.seek_to_beginning(*partitions)
-        ends = await consumer.end_offsets(partitions)
-        found: dict[TopicPartition, list[Any]] = {tp: [] for tp in partitions}
-        while [tp for tp in partitions if await consumer.position(tp) < ends[tp]]:
-            batches = await consumer.getmany(timeout_ms=200, max_records=10_000)
-            for tp, records in batches.items():
-                found[tp] += [r for r in records if r.offset < ends[tp]]
-        return [record for tp in partitions for record in found[tp]]
-    finally:
-        await consumer.stop()
-
-
-async def _partitions(consumer: AIOKafkaConsumer, topic: str) -> set[int]:
-    found = consumer.partitions_for_topic(topic)
-    if not found:  # not in the client's metadata yet (as services.dashboard.kafka does)
-        await consumer._client.force_metadata_update()
-        found = consumer.partitions_for_topic(topic)
-    return set(found or ())
+async def _read(bootstrap: str, topics: Sequence[str], security: KafkaSecurity,
+                stall_seconds: float) -> list[Any]:
+    """The records of `topics`, partition by partition in the order of `topics`. `stall_seconds` is
+    the caller's timeout: the feed's own limit on a read without progress must not cut it shorter."""
+    found: dict[TopicPartition, list[Any]] = {}
+    async for tp, records in read_to_end(bootstrap, topics, client_id="gvi-privacy-read", security=security,
+                                         missing_ok=True, stall_seconds=stall_seconds):
+        found.setdefault(tp, []).extend(records)
+    order = sorted(found, key=lambda tp: (topics.index(tp.topic), tp.partition))
+    return [record for tp in order for record in found[tp]]
 
 
 _PERSONAL_MARKS = (b'"psn-', RETRACTION_TYPE.encode())

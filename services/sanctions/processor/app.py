@@ -18,7 +18,6 @@ from collections.abc import Awaitable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from aiokafka import AIOKafkaConsumer
 from aiokafka import TopicPartition as KafkaTopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.errors import KafkaError
@@ -28,6 +27,7 @@ from services.contracts import ALERTS_TOPIC, GROUP_STATE_TOPIC, canonical_json
 from services.contracts import Service as SourceService
 from services.contracts.alerts import Alert, AlertWithdrawal, alert_key
 from services.contracts.group_state_records import Record
+from services.infra import feed
 from services.infra.kafka_security import PLAINTEXT, KafkaSecurity
 from services.sanctions.processor.core import ProcessorCore, TopicPartition
 from services.sanctions.processor.faust_adapter import (
@@ -486,25 +486,12 @@ class Processor:
 async def read_to_end(bootstrap: str, topic: str, partitions: frozenset[int] | None = None,
                       security: KafkaSecurity = PLAINTEXT) -> list[Any]:
     """Every committed record of `topic` (of its `partitions`, or all) from its start to its current
-    end (no consumer group)."""
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, isolation_level="read_committed",
-                                enable_auto_commit=False, **security.aiokafka())
-    await consumer.start()
+    end, each partition's in offset order (`services.infra.feed.read_to_end`). A missing topic is an
+    error that says to create the topics (given `partitions`, the topic exists: they are partitions of
+    it that the publishing lease handed out)."""
+    sources = [topic] if partitions is None else [KafkaTopicPartition(topic, p) for p in sorted(partitions)]
+    reading = feed.read_to_end(bootstrap, sources, client_id="gvi-processor-read", security=security)
     try:
-        await consumer._client.force_metadata_update()  # a new topic's partitions, known at once
-        tps = [KafkaTopicPartition(topic, p) for p in sorted(consumer.partitions_for_topic(topic) or ())
-               if partitions is None or p in partitions]
-        if not tps:
-            raise RuntimeError(f"topic {topic!r} does not exist: create the topics first")
-        consumer.assign(tps)
-        await consumer.seek_to_beginning(*tps)
-        ends = await consumer.end_offsets(tps)
-        out: list[Any] = []
-        while True:
-            behind = [tp for tp in tps if await consumer.position(tp) < ends[tp]]
-            if not behind:
-                return out
-            for batch in (await consumer.getmany(*behind, timeout_ms=1000)).values():
-                out.extend(batch)
-    finally:
-        await consumer.stop()
+        return [record async for _, records in reading for record in records]
+    except feed.MissingTopic as exc:
+        raise RuntimeError(f"topic {topic!r} does not exist: create the topics first") from exc
