@@ -9,12 +9,12 @@ times in UTC), so equal events are equal bytes and a content digest is stable ac
 from __future__ import annotations
 
 import hashlib
-import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Annotated, Any, Literal, Union
 
+import orjson
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, create_model
 
 from services.contracts.events import EVENT_TYPES, EventData, EventRetracted
@@ -102,7 +102,17 @@ def digest_of(submitted: Mapping[str, Any]) -> str:
 
 
 def canonical_json(value: Any) -> bytes:
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+    """Keys sorted, no whitespace, UTF-8 with only what JSON must escape escaped: the bytes of
+    `json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()`, made by
+    orjson (several times faster). The two agree on everything the contracts hold (string keys,
+    strings, booleans, null, 64-bit integers, and floats written without an exponent: the only floats
+    are days rounded to hundredths); they would differ on a float below 1e-4, which orjson writes
+    without an exponent (0.00001, not 1e-05), and on NaN. Tested against `json.dumps`. A time or a
+    dataclass is refused (TypeError), as `json.dumps` refuses it: orjson would write its own form."""
+    return orjson.dumps(value, option=_CANONICAL)
+
+
+_CANONICAL = orjson.OPT_SORT_KEYS | orjson.OPT_PASSTHROUGH_DATETIME | orjson.OPT_PASSTHROUGH_DATACLASS
 
 
 @dataclass(frozen=True, slots=True)

@@ -5,9 +5,12 @@ from __future__ import annotations
 
 import hashlib
 import json
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from services.contracts import (
     ALL_TOPICS,
@@ -19,6 +22,7 @@ from services.contracts import (
     EventInvalid,
     FieldError,
     Service,
+    canonical_json,
     owner_of,
     parse_event,
     partition_key,
@@ -152,6 +156,39 @@ def test_canonical_json_is_compact_sorted_and_stable() -> None:
     assert first == json.dumps(json.loads(first), sort_keys=True, separators=(",", ":"),
                                ensure_ascii=False).encode()
     assert parse_event(json.loads(first)).to_json() == first
+
+
+def _json_dumps(value: Any) -> bytes:
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+_KEYS = st.text(st.characters(exclude_categories=("Cs",)), max_size=8)
+_JSON = st.recursive(
+    st.none() | st.booleans() | st.integers(min_value=-(2**63), max_value=2**64 - 1)
+    | st.integers(min_value=-(10**10), max_value=10**10).map(lambda n: n / 100)  # days, in hundredths
+    | st.text(st.characters(exclude_categories=("Cs",))),
+    lambda inner: st.lists(inner, max_size=4) | st.tuples(inner, inner)
+    | st.dictionaries(_KEYS, inner, max_size=4), max_leaves=20)
+
+
+@settings(max_examples=500, deadline=None)
+@given(value=_JSON)
+def test_canonical_json_gives_the_bytes_of_json_dumps(value: Any) -> None:
+    """orjson makes them: the bytes `json.dumps` (sorted keys, compact, UTF-8) gives for every value
+    the contracts hold, control characters, line separators and astral characters included."""
+    assert canonical_json(value) == _json_dumps(value)
+
+
+def test_canonical_json_writes_every_number_of_days_as_json_dumps_does() -> None:
+    hundredths = [*range(-100_000, 100_001), *range(0, 400_000_000, 9_973)]  # datetime spans < 4e6 days
+    days = [n / 100 for n in hundredths]
+    assert canonical_json(days) == _json_dumps(days)
+
+
+def test_canonical_json_refuses_what_json_dumps_refuses() -> None:
+    for value in (datetime(2024, 1, 1, tzinfo=UTC), FieldError("f", "m")):
+        with pytest.raises(TypeError):
+            canonical_json({"v": value})
 
 
 def test_the_digest_is_of_what_the_client_sent_not_of_the_intake_stamp() -> None:

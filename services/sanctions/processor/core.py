@@ -33,6 +33,7 @@ from datetime import datetime
 
 from services.contracts import read_event
 from services.contracts.alerts import Alert, AlertKind, AlertWithdrawal
+from services.contracts.alerts import alert_id as id_of_alert
 from services.contracts.group_state import CaseStatus
 from services.contracts.group_state_records import Record
 from services.followthrough import (
@@ -195,7 +196,7 @@ class ProcessorCore:
         for alert in update.alerts.raised:
             judged.add(alert.alert_id)
             risk = alert.kind is AlertKind.RETALIATION_RISK
-            if risk and now is not None and self._risk_expired(alert, now):
+            if risk and now is not None and self._risk_expired(alert.group_id, alert.incident_id, now):
                 self._expired.add(alert.alert_id)
             else:
                 out.append(alert)
@@ -209,29 +210,31 @@ class ProcessorCore:
             return out
         for group_id in update.violence_ids:
             for incident_id in self.ledger.retaliation_risks(group_id):
-                alert = Alert.of(AlertKind.RETALIATION_RISK, group_id, incident_id)
-                if alert.alert_id in judged:
+                # the alert's id alone tells whether anything changes: the alert is made only then
+                held = (AlertKind.RETALIATION_RISK, group_id, incident_id)
+                risk_id = id_of_alert(*held)
+                if risk_id in judged:
                     continue
-                expired = self._risk_expired(alert, now)
-                if expired and alert.alert_id not in self._expired:
-                    self._expired.add(alert.alert_id)
-                    out.append(AlertWithdrawal.of(alert))
-                elif not expired and alert.alert_id in self._expired:
-                    self._expired.discard(alert.alert_id)
-                    out.append(alert)
+                expired = self._risk_expired(group_id, incident_id, now)
+                if expired and risk_id not in self._expired:
+                    self._expired.add(risk_id)
+                    out.append(AlertWithdrawal.of(Alert.of(*held)))
+                elif not expired and risk_id in self._expired:
+                    self._expired.discard(risk_id)
+                    out.append(Alert.of(*held))
         return out
 
-    def _risk_expired(self, alert: Alert, now: datetime) -> bool:
-        incident_time = self.ledger.incident_time(alert.incident_id)
+    def _risk_expired(self, group_id: str, incident_id: str, now: datetime) -> bool:
+        incident_time = self.ledger.incident_time(incident_id)
         assert incident_time is not None, "a retaliation risk holds only for a reported incident"
-        return risk_expired(incident_time, self.ledger.latest_violence(alert.group_id), now, self.risk_days)
+        return risk_expired(incident_time, self.ledger.latest_violence(group_id), now, self.risk_days)
 
     def _expire(self, now: datetime) -> list[AlertWithdrawal]:
         """Withdraw the retaliation risks that have expired by `now` and were not yet."""
         out = []
         for alert_id, alert in sorted(self.ledger.alerts.items()):
             if (alert.kind is AlertKind.RETALIATION_RISK and alert_id not in self._expired
-                    and self._risk_expired(alert, now)):
+                    and self._risk_expired(alert.group_id, alert.incident_id, now)):
                 self._expired.add(alert_id)
                 out.append(AlertWithdrawal.of(alert))
         return out

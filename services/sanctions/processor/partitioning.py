@@ -10,9 +10,9 @@ alert and its withdrawal share one. The keys are the output contract's
 
 from __future__ import annotations
 
-import json
 from functools import lru_cache
 
+import orjson
 from aiokafka.partitioner import DefaultPartitioner
 
 from services.contracts.envelope import canonical_json
@@ -37,6 +37,6 @@ def group_partition(group_id: str, partitions: int) -> int:
 def partition_of(key: bytes, partitions: int) -> int:
     """The partition of a `group-state` record: its group's; an unresolved sanction's by its
     (source, id)."""
-    parts = json.loads(key)
+    parts = orjson.loads(key)
     anchor = parts[1] if parts[0] != "unresolved" else canonical_json(parts[1:]).decode()
     return group_partition(anchor, partitions)
