@@ -20,7 +20,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
@@ -106,12 +106,15 @@ async def read_to_end(bootstrap: str, sources: Sequence[str | TopicPartition], *
                       ends: Mapping[TopicPartition, int] | None = None,
                       started: Callable[[int], None] | None = None,
                       missing_ok: bool = False, stall_seconds: float = STALL_SECONDS,
+                      progress: Callable[[int, int], None] | None = None,
                       **options: Any) -> AsyncIterator[tuple[TopicPartition, list[Any]]]:
     """Every committed record of `sources` (partitions, and every partition of the topics named) from
     `start` (default: the beginning) up to `ends` (default: each partition's end when the read
     began), as (partition, records) in offset order. `started` is told how many offsets the read
-    spans. A missing topic raises `KafkaError` (none with `missing_ok`); a read that makes no
-    progress for `stall_seconds` raises `ReadStalled`. `options` go to the consumer."""
+    spans, and `progress` (offsets read, offsets to read) each time the read moves: offsets, not
+    records, since control records and aborted transactions take offsets too. A missing topic raises
+    `KafkaError` (none with `missing_ok`); a read that makes no progress for `stall_seconds` raises
+    `ReadStalled`. `options` go to the consumer."""
     consumer = reading_consumer(bootstrap, client_id=client_id, security=security, **options)
     await consumer.start()
     try:
@@ -133,14 +136,37 @@ async def read_to_end(bootstrap: str, sources: Sequence[str | TopicPartition], *
         begin = {tp: await consumer.position(tp) for tp in wanted}
         if started is not None:
             started(sum(max(0, last[tp] - begin[tp]) for tp in wanted))
-        async for item in _up_to(consumer, bootstrap, {tp: last[tp] for tp in wanted}, stall_seconds):
-            yield item
+        span = _Span(begin, {tp: last[tp] for tp in wanted}, progress)
+        # closed here, not by the garbage collector, when the caller stops early (`aclose`)
+        async with contextlib.aclosing(_up_to(consumer, bootstrap, span, stall_seconds)) as items:
+            async for item in items:
+                yield item
     finally:
         await consumer.stop()
 
 
-async def _up_to(consumer: AIOKafkaConsumer, bootstrap: str, ends: dict[TopicPartition, int],
-                 stall_seconds: float) -> AsyncIterator[tuple[TopicPartition, list[Any]]]:
+class _Span:
+    """Where a read began and ends in each partition, and how far it has got (for `progress`)."""
+
+    def __init__(self, begin: dict[TopicPartition, int], ends: dict[TopicPartition, int],
+                 progress: Callable[[int, int], None] | None) -> None:
+        self.ends = ends
+        self._begin = begin
+        self._reached = dict(begin)
+        self._total = sum(max(0, ends[tp] - begin[tp]) for tp in ends)
+        self._progress = progress
+
+    def reached(self, tp: TopicPartition, position: int) -> None:
+        self._reached[tp] = min(position, self.ends[tp])
+
+    def tell(self) -> None:
+        if self._progress is not None:
+            self._progress(sum(max(0, self._reached[tp] - self._begin[tp]) for tp in self.ends), self._total)
+
+
+async def _up_to(consumer: AIOKafkaConsumer, bootstrap: str, span: _Span,
+                 stall_seconds: float) -> AsyncGenerator[tuple[TopicPartition, list[Any]], None]:
+    ends = span.ends
     remaining = {tp for tp in ends if await consumer.position(tp) < ends[tp]}
     consumer.pause(*(tp for tp in ends if tp not in remaining))
     last_progress = time.monotonic()
@@ -152,12 +178,15 @@ async def _up_to(consumer: AIOKafkaConsumer, bootstrap: str, ends: dict[TopicPar
                 yield tp, records
         moved = bool(fetched)
         for tp in list(remaining):
-            if await consumer.position(tp) >= ends[tp]:  # control records count: they end transactions
+            position = await consumer.position(tp)
+            span.reached(tp, position)
+            if position >= ends[tp]:  # control records count: they end transactions
                 remaining.discard(tp)
                 consumer.pause(tp)
                 moved = True
         if moved:
             last_progress = time.monotonic()
+            span.tell()
         elif time.monotonic() - last_progress > stall_seconds:
             names = ", ".join(sorted(f"{tp.topic}/{tp.partition}" for tp in remaining))
             raise ReadStalled(f"Kafka at {bootstrap} stopped answering while reading {names}")

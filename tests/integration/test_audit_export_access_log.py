@@ -6,6 +6,7 @@ source topics, so `gvi-audit verify` finds an entry altered or removed."""
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import os
 import subprocess
@@ -223,7 +224,7 @@ def test_verify_finds_an_access_log_entry_altered_or_removed(topics: TopicSet, t
     records = entries(topics)
     if tamper == "altered":  # an export made to look like someone else's
         forged = json.loads(records[3].value) | {"user": "someone-else"}
-        records[3] = records[3]._replace(value=json.dumps(forged, sort_keys=True).encode())
+        records[3] = dataclasses.replace(records[3], value=json.dumps(forged, sort_keys=True).encode())
     else:
         del records[3]
     _recreate(topics, records)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from typing import Any
 
@@ -68,7 +69,7 @@ def test_verify_passes_on_an_untouched_transactional_log_with_aborted_records(ka
 
 def test_verify_names_the_record_changed_when_a_topic_is_deleted_and_recreated(kafka_bootstrap: str) -> None:
     topics, records = _checkpointed_plain_topic(kafka_bootstrap)
-    tampered = [r._replace(value=_value(7, "edited")) if r.offset == 7 else r for r in records]
+    tampered = [dataclasses.replace(r, value=_value(7, "edited")) if r.offset == 7 else r for r in records]
     _recreate(topics, tampered)
     report = verify(topics, TRUSTED)
     assert not report.ok

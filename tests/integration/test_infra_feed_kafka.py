@@ -59,6 +59,20 @@ async def test_a_read_to_the_end_sees_the_records_committed_when_it_began(kafka_
     assert sorted(await everything(kafka_bootstrap, [topic])) == [b"a1", b"a2", b"a3", b"a4", b"later"]
 
 
+async def test_a_read_tells_its_progress_in_offsets_up_to_its_span(kafka_bootstrap: str) -> None:
+    topic = fresh_topic(kafka_bootstrap)
+    await write(kafka_bootstrap, topic, [f"p{i}".encode() for i in range(20)])
+    await write(kafka_bootstrap, topic, [b"aborted"], abort=True)
+    spans: list[int] = []
+    told: list[tuple[int, int]] = []
+    seen = await everything(kafka_bootstrap, [topic], started=spans.append,
+                            progress=lambda done, total: told.append((done, total)))
+    assert len(seen) == 20
+    assert told and all(total == spans[0] for _, total in told)
+    assert [done for done, _ in told] == sorted(done for done, _ in told)  # it only goes forward
+    assert told[-1] == (spans[0], spans[0])  # markers and the aborted record are offsets read too
+
+
 async def test_a_read_of_one_partition_from_an_offset(kafka_bootstrap: str) -> None:
     topic = fresh_topic(kafka_bootstrap)
     await write(kafka_bootstrap, topic, [f"v{i}".encode() for i in range(30)])

@@ -44,6 +44,7 @@ from services.audit.library import (
     load_auditors,
     load_pseudonym_key,
     load_public_keys,
+    quiet_client_logs,
     read_batches,
     read_facts,
     render_text,
@@ -256,6 +257,7 @@ _COMMANDS = {"verify": _verify, "replay": _replay, "explain": _explain, "export"
 
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
+    quiet_client_logs()  # every error is one line, `gvi-audit: error: ...`
     try:
         settings = AuditCliSettings()
     except ValidationError as exc:

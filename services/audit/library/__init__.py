@@ -43,7 +43,7 @@ from services.audit.library.export import (
     write_csv,
     write_jsonl,
 )
-from services.audit.library.kafka_log import LogReader
+from services.audit.library.kafka_log import LogReader, quiet_client_logs
 from services.audit.library.readers import default_readers, read_batches
 from services.audit.library.replay import (
     Cut,
@@ -112,6 +112,7 @@ __all__ = [
     "load_public_keys",
     "load_signing_key",
     "make_checkpoint",
+    "quiet_client_logs",
     "read_batches",
     "read_facts",
     "render_text",

@@ -16,14 +16,15 @@ group ids, never a person reference.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import uuid
 from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
-from kafka import KafkaProducer
-from kafka.errors import KafkaError
+from aiokafka import AIOKafkaProducer
+from aiokafka.errors import KafkaError
 
 from services.audit.library.auditors import Auditor
 from services.audit.library.errors import AccessNotLogged
@@ -65,8 +66,9 @@ def export_entry(auditor: Auditor, *, person_refs: int, time: datetime,
 
 
 class KafkaAccessLog:
-    """Writes access-log entries with `acks=all` on an idempotent producer (kafka-python, as the
-    rest of `gvi-audit`), one producer per entry: a command writes one."""
+    """Writes access-log entries with `acks=all` on an idempotent producer (aiokafka, as everything
+    here that writes events), one producer per entry: a command writes one. The CLI is synchronous,
+    so `record` runs the producer on an event loop of its own until the entry is acknowledged."""
 
     def __init__(self, bootstrap: str, topic: str, *, timeout_s: float,
                  security: KafkaSecurity = PLAINTEXT) -> None:
@@ -77,21 +79,24 @@ class KafkaAccessLog:
 
     def record(self, entry: AccessEntry) -> None:
         """Durably record `entry`, or raise `AccessNotLogged`."""
-        timeout_ms = max(1000, int(self._timeout_s * 1000))
-        producer = None
         try:
-            producer = KafkaProducer(bootstrap_servers=self._bootstrap.split(","),
-                                     client_id="gvi-audit-access-log", acks="all", enable_idempotence=True,
-                                     linger_ms=0, max_block_ms=timeout_ms, request_timeout_ms=timeout_ms,
-                                     **self._security.kafka_python())
-            producer.send(self._topic, key=entry.key(), value=entry.to_json()).get(timeout=self._timeout_s)
-        except KafkaError as exc:
+            asyncio.run(self._send(entry))
+        except (KafkaError, OSError, TimeoutError) as exc:
             raise AccessNotLogged(
                 f"the access log ({self._topic} at {self._bootstrap}) did not acknowledge this export's "
                 f"entry ({type(exc).__name__}), so nothing was exported: an export of personal data must be "
                 "logged first. Check that Kafka answers, that the topic exists and that your Kafka user may "
                 "write it, then run the export again") from exc
+
+    async def _send(self, entry: AccessEntry) -> None:
+        timeout_ms = max(1000, int(self._timeout_s * 1000))
+        producer = AIOKafkaProducer(bootstrap_servers=self._bootstrap.split(","),
+                                    client_id="gvi-audit-access-log", acks="all", enable_idempotence=True,
+                                    linger_ms=0, request_timeout_ms=timeout_ms, **self._security.aiokafka())
+        try:
+            await asyncio.wait_for(producer.start(), self._timeout_s)
+            await asyncio.wait_for(producer.send_and_wait(self._topic, entry.to_json(), key=entry.key()),
+                                   self._timeout_s)
         finally:
-            if producer is not None:
-                with contextlib.suppress(Exception):
-                    producer.close(timeout=5)
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(producer.stop(), 5)

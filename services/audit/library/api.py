@@ -1,7 +1,7 @@
 """The audit trail for the dashboard's auditor pages: the last verification and the checkpoints.
 
     view = AuditView(bootstrap, load_public_keys(path))
-    snapshot = view.snapshot()        # blocking (kafka-python): call it from a worker thread
+    snapshot = view.snapshot()        # blocking (its own event loop): call it from a worker thread
     snapshot.last_verification        # the latest signed verification result, or None
     snapshot.partitions               # per chained partition: its latest checkpoint and how many
     snapshot.problems                 # checkpoints whose signature does not verify, malformed records

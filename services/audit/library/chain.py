@@ -61,7 +61,7 @@ class LogRecord:
 
 
 class RecordLike(Protocol):
-    """What the chain reads of a record: `LogRecord`, or a kafka-python `ConsumerRecord` as it is."""
+    """What the chain reads of a record: `LogRecord`, or a Kafka client's `ConsumerRecord` as it is."""
 
     @property
     def topic(self) -> str: ...

@@ -1,13 +1,14 @@
 """Reading and decoding many partitions at once: one reader process per core, each with its own consumer.
 
-kafka-python parses every record in Python, and validating an event costs more again, so one
-process reads and decodes a log no faster than one core allows. `read_batches` splits the
-partitions over several reader processes (started fresh, not forked: a forked consumer's I/O
-thread would not survive); each reads its partitions as `LogReader` does (`assign` + `seek`, no
-consumer group, no commits, `read_committed`) but with aiokafka, whose record parsing is in C, up
-to the ends the caller took in one snapshot; decodes each record with `decoding.decode_value`, as
-the caller would; and sends each batch's offsets and facts back over a pipe in `decoding.packed`
-form, which the caller rebuilds at a fraction of the cost of decoding.
+Every read here is aiokafka's, through `services.infra.feed.read_to_end` (whose record parsing is in
+C), but decoding and validating each event costs far more than reading it, so one process reads and
+decodes a log no faster than one core allows. `read_batches` splits the partitions over several
+reader processes (started fresh, not forked: a forked process would inherit its parent's event loop
+and sockets); each reads its partitions as `LogReader` does (`assign` + `seek`, no consumer group,
+no commits, `read_committed`) up to the ends the caller took in one snapshot; decodes each record
+with `decoding.decode_value`, as the caller would; and sends each batch's offsets and facts back
+over a pipe in `decoding.packed` form, which the caller rebuilds at a fraction of the cost of
+decoding.
 
 With one reader (`readers=1`) nothing is started: the caller's own `LogReader` reads, and the
 caller decodes.
@@ -19,19 +20,22 @@ import asyncio
 import marshal
 import multiprocessing
 import os
-import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from multiprocessing.connection import Connection, wait
 from typing import Any
 
-from aiokafka import AIOKafkaConsumer
-from aiokafka import TopicPartition as AioPartition
-from aiokafka.errors import KafkaError
-
 from services.audit.library import errors
 from services.audit.library.decoding import Packed, decode_value, packed, unpacked
-from services.audit.library.kafka_log import STALL_S, LogReader, Progress, TopicPartition, stalled
+from services.audit.library.kafka_log import (
+    STALL_S,
+    LogReader,
+    Progress,
+    TopicPartition,
+    quiet_client_logs,
+    read_failure,
+)
 from services.followthrough import Fact
+from services.infra.feed import FEED_ERRORS, read_to_end
 from services.infra.kafka_security import PLAINTEXT, KafkaSecurity
 
 __all__ = ["FactBatch", "default_readers", "read_batches", "read_partitions"]
@@ -150,6 +154,7 @@ def _packed(value: bytes | None, topic: str, partition: int, offset: int) -> Pac
 def _reader_main(bootstrap: str, security: KafkaSecurity, timeout_s: float,
                  jobs: list[tuple[str, int, int]], send: Connection) -> None:
     """A reader process: its partitions' facts up to the given ends, in pieces, over `send`."""
+    quiet_client_logs()
     try:
         def started(total: int) -> None:
             send.send_bytes(marshal.dumps(("s", total)))
@@ -170,49 +175,22 @@ async def read_partitions(bootstrap: str, security: KafkaSecurity, timeout_s: fl
                           jobs: list[tuple[str, int, int]], started: Callable[[int], None],
                           batch: Callable[[str, int, list[Any]], None]) -> None:
     """`jobs`' (topic, partition, end) records, from the beginning to the end, as `batch(topic,
-    partition, records)` calls; first `started(total records)`. What `LogReader.read` does
-    (`assign` + `seek`, no group, no commits, `read_committed`, up to the given ends, a stall is an
-    error), with aiokafka, whose records are parsed in C: a third of kafka-python's cost per record."""
-    consumer = AIOKafkaConsumer(
-        bootstrap_servers=bootstrap.split(","), client_id="gvi-audit-reader", group_id=None,
-        enable_auto_commit=False, isolation_level="read_committed", auto_offset_reset="earliest",
-        fetch_max_bytes=_FETCH_BYTES, max_partition_fetch_bytes=_FETCH_BYTES, check_crcs=False,
-        request_timeout_ms=max(int(timeout_s * 1000), 5000) + 1000, **security.aiokafka())
+    partition, records)` calls; first `started(total offsets)`. Read as `LogReader.read` reads
+    (`services.infra.feed.read_to_end`: `assign` + `seek`, no group, no commits, `read_committed`,
+    up to the given ends, a stall is an error), in pieces of at most `_PIECE` records."""
+    ends = {TopicPartition(topic, partition): end for topic, partition, end in jobs}
+    began: list[int] = []
+
+    def start(total: int) -> None:
+        began.append(total)
+        started(total)
+
     try:
-        await asyncio.wait_for(consumer.start(), timeout_s)
-    except (KafkaError, OSError, TimeoutError) as exc:
-        await consumer.stop()
-        raise errors.BrokerUnreachable(f"no Kafka broker reachable at {bootstrap} "
-                                       f"({type(exc).__name__})") from exc
-    try:
-        ends = {AioPartition(topic, partition): end for topic, partition, end in jobs}
-        consumer.assign(list(ends))
-        await consumer.seek_to_beginning(*ends)
-        begin = {tp: await consumer.position(tp) for tp in ends}
-        started(sum(max(0, ends[tp] - begin[tp]) for tp in ends))
-        remaining = {tp for tp in ends if begin[tp] < ends[tp]}
-        last_progress = time.monotonic()
-        while remaining:
-            fetched = await consumer.getmany(*remaining, timeout_ms=500, max_records=_PIECE)
-            for tp, records in fetched.items():
-                end = ends[tp]
-                if records and records[-1].offset >= end:  # the log grew since the ends were taken
-                    records = [r for r in records if r.offset < end]
-                if records:
-                    batch(tp.topic, tp.partition, records)
-            moved = bool(fetched)
-            for tp in list(remaining):
-                if await consumer.position(tp) >= ends[tp]:  # control records included
-                    remaining.discard(tp)
-                    consumer.pause(tp)
-                    moved = True
-            now = time.monotonic()
-            if moved:
-                last_progress = now
-            elif now - last_progress > STALL_S:
-                raise stalled(bootstrap, remaining)
-    except KafkaError as exc:
-        raise errors.BrokerUnreachable(f"Kafka at {bootstrap} failed while reading "
-                                       f"({type(exc).__name__})") from exc
-    finally:
-        await consumer.stop()
+        async for tp, records in read_to_end(
+                bootstrap, list(ends), client_id="gvi-audit-reader", security=security, ends=ends,
+                started=start, stall_seconds=STALL_S, fetch_max_bytes=_FETCH_BYTES,
+                max_partition_fetch_bytes=_FETCH_BYTES, max_poll_records=_PIECE, check_crcs=False,
+                request_timeout_ms=max(int(timeout_s * 1000), 5000) + 1000):
+            batch(tp.topic, tp.partition, records)
+    except FEED_ERRORS as exc:
+        raise read_failure(bootstrap, exc, started=bool(began)) from exc
