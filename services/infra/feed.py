@@ -118,9 +118,7 @@ async def read_to_end(bootstrap: str, sources: Sequence[str | TopicPartition], *
     consumer = reading_consumer(bootstrap, client_id=client_id, security=security, **options)
     await consumer.start()
     try:
-        topics = [s for s in sources if isinstance(s, str)]
-        wanted = [s for s in sources if not isinstance(s, str)]
-        wanted += await partitions_of(consumer, topics, missing_ok=missing_ok)
+        wanted = await _partitions_to_read(consumer, sources, missing_ok=missing_ok)
         if not wanted:
             if started is not None:
                 started(0)
@@ -143,6 +141,21 @@ async def read_to_end(bootstrap: str, sources: Sequence[str | TopicPartition], *
                 yield item
     finally:
         await consumer.stop()
+
+
+async def _partitions_to_read(consumer: AIOKafkaConsumer, sources: Sequence[str | TopicPartition], *,
+                              missing_ok: bool) -> list[TopicPartition]:
+    """Every partition of each topic named, and each partition given, checked to exist: a read of a
+    partition the broker does not have would wait for its offsets until the request times out."""
+    topics = [s for s in sources if isinstance(s, str)]
+    given = [s for s in sources if not isinstance(s, str)]
+    existing = await partitions_of(consumer, dict.fromkeys([*topics, *(tp.topic for tp in given)]),
+                                   missing_ok=missing_ok)
+    absent = [tp for tp in given if tp not in existing]
+    if absent and not missing_ok:
+        raise MissingTopic(f"partition {absent[0].partition} of topic {absent[0].topic} does not exist")
+    named = [tp for tp in existing if tp.topic in topics]
+    return list(dict.fromkeys([*(tp for tp in given if tp in existing), *named]))
 
 
 class _Span:

@@ -14,7 +14,7 @@ from aiokafka.errors import KafkaError
 
 from devtools.bench.common import create_topic
 from devtools.broker import KafkaBroker
-from services.infra.feed import Batch, TopicFeed, TopicPartition, read_to_end
+from services.infra.feed import Batch, MissingTopic, TopicFeed, TopicPartition, read_to_end
 
 
 def fresh_topic(bootstrap: str) -> str:
@@ -91,6 +91,14 @@ async def test_a_missing_topic_is_an_error_unless_allowed(kafka_bootstrap: str) 
     found = await everything(kafka_bootstrap, ["no-such-topic-here"], missing_ok=True, started=spans.append)
     assert found == []
     assert spans == [0]
+
+
+async def test_a_read_of_a_partition_the_broker_lacks_fails_at_once(kafka_bootstrap: str) -> None:
+    topic = fresh_topic(kafka_bootstrap)  # three partitions: 0, 1, 2
+    for missing in (TopicPartition("no-such-topic-here", 0), TopicPartition(topic, 7)):
+        with pytest.raises(MissingTopic, match="does not exist"):
+            await asyncio.wait_for(everything(kafka_bootstrap, [missing]), 20)
+        assert await everything(kafka_bootstrap, [missing], missing_ok=True) == []
 
 
 class Collected:
