@@ -18,9 +18,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import inspect
 import logging
 import time
-from collections.abc import AsyncGenerator, AsyncIterator, Callable, Iterable, Mapping, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
@@ -215,14 +216,29 @@ class TopicFeed:
       is delivered twice. `on_tick` is called after every fetch and every broken connection.
     * With `probe_seconds`, the feed asks the broker for the end offsets that often and calls
       `on_contact` on each answer (and on each connection): a fetch that returns nothing says
-      nothing, since aiokafka returns nothing while the broker is gone too.
+      nothing, since aiokafka returns nothing while the broker is gone too. The probe runs beside
+      the fetches, so it goes on while an async `deliver` holds the feed.
+    * `deliver` may be async: the feed awaits it before it fetches again (back-pressure: a caller
+      that must first write something out holds the feed until it has).
+    * `start_at(partition)` says where to begin a partition the feed has not read before: an offset,
+      or None for its beginning (the default). It is asked once per partition.
+    * With `refresh_seconds`, the feed lists its topics' partitions that often and begins reading
+      the new ones (a topic given more partitions, or created late with `missing_ok`); before the
+      feed is caught up, their ends count for `caught_up` too.
+    * With `missing_ok`, a topic that does not exist has no partitions (yet) instead of being an
+      error the feed retries.
+    * If `deliver` raises anything but a broken connection, the feed ends: `running` turns False
+      and `stop` raises the error.
     """
 
-    def __init__(self, bootstrap: str, topics: Sequence[str], deliver: Callable[[Batch], None], *,
+    def __init__(self, bootstrap: str, topics: Sequence[str],
+                 deliver: Callable[[Batch], Awaitable[None] | None], *,
                  client_id: str, security: KafkaSecurity = PLAINTEXT, name: str = "feed",
                  max_records: int = 5000, loading_max_records: int | None = None,
                  on_caught_up: Callable[[], None] = lambda: None, on_tick: Callable[[], None] = lambda: None,
                  on_contact: Callable[[], None] = lambda: None, probe_seconds: float | None = None,
+                 start_at: Callable[[TopicPartition], int | None] = lambda tp: None,
+                 refresh_seconds: float | None = None, missing_ok: bool = False,
                  **options: Any) -> None:
         self.caught_up = asyncio.Event()
         self._bootstrap = bootstrap
@@ -237,8 +253,12 @@ class TopicFeed:
         self._on_tick = on_tick
         self._on_contact = on_contact
         self._probe_seconds = probe_seconds
+        self._start_at = start_at
+        self._refresh_seconds = refresh_seconds
+        self._missing_ok = missing_ok
         self._options = options
         self._positions: dict[TopicPartition, int] = {}
+        self._starts: dict[TopicPartition, int | None] = {}
         self._moved = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
 
@@ -246,6 +266,11 @@ class TopicFeed:
     def positions(self) -> Mapping[TopicPartition, int]:
         """The next offset the feed reads in each partition it reads (control records included)."""
         return self._positions
+
+    @property
+    def running(self) -> bool:
+        """True from `start` until `stop`, or until `deliver` raised (see the class docstring)."""
+        return self._task is not None and not self._task.done()
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name=self._name)
@@ -258,7 +283,7 @@ class TopicFeed:
 
     async def wait_for_positions(self, targets: Mapping[TopicPartition, int]) -> None:
         """Wait until the feed has read up to `targets` in each of their partitions that it reads
-        (a partition added since it connected is read only after its next restart)."""
+        (a partition added since it connected is read only after its next restart or refresh)."""
         while True:
             known = self._positions  # empty until the feed has connected
             if known and all(known[tp] >= end for tp, end in targets.items() if tp in known):
@@ -295,41 +320,90 @@ class TopicFeed:
     async def _follow(self) -> None:
         consumer = reading_consumer(self._bootstrap, client_id=self._client_id, security=self._security,
                                     **self._options)
+        prober: asyncio.Task[None] | None = None
         try:
             await asyncio.wait_for(consumer.start(), 10)
-            assigned = await partitions_of(consumer, self._topics)
-            consumer.assign(assigned)
-            for tp in assigned:
-                if tp in self._positions:
-                    consumer.seek(tp, self._positions[tp])
-                else:
-                    await consumer.seek_to_beginning(tp)
-            loaded_at = await consumer.end_offsets(assigned)
+            assigned: list[TopicPartition] = []
+            found = await partitions_of(consumer, self._topics, missing_ok=self._missing_ok)
+            loaded_at = await self._assign(consumer, assigned, found)
             self._on_contact()
-            probed = time.monotonic()
+            if self._probe_seconds is not None:
+                prober = asyncio.create_task(self._probe(consumer, assigned, self._probe_seconds),
+                                             name=f"{self._name}-probe")
+            refresh, refreshed = self._refresh_seconds, time.monotonic()
             while True:
-                size = self._max_records if self.caught_up.is_set() else self._loading_max_records
-                batch = await consumer.getmany(timeout_ms=200, max_records=size)
-                if batch:
-                    self._deliver(batch)
-                self._positions = {tp: await consumer.position(tp) for tp in assigned}
-                self._moved.set()
-                if self._probe_seconds is not None and time.monotonic() - probed >= self._probe_seconds:
-                    probed = time.monotonic()
-                    await self._probe(consumer, assigned)
+                if refresh is not None and time.monotonic() - refreshed >= refresh:
+                    refreshed = time.monotonic()
+                    added = await self._assign(consumer, assigned, await _listed(consumer, self._topics))
+                    if not self.caught_up.is_set():
+                        loaded_at.update(added)
+                await self._fetch(consumer, assigned)
                 self._on_tick()
                 if not self.caught_up.is_set() and all(
                         self._positions[tp] >= end for tp, end in loaded_at.items()):
                     self._on_caught_up()
                     self.caught_up.set()
         finally:
+            if prober is not None:
+                prober.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await prober
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(consumer.stop(), 5)
 
-    async def _probe(self, consumer: AIOKafkaConsumer, assigned: list[TopicPartition]) -> None:
-        try:
-            await asyncio.wait_for(consumer.end_offsets(assigned), 5)
-        except FEED_ERRORS as exc:
-            log.debug("the broker did not answer %s's probe (%s)", self._name, type(exc).__name__)
-        else:
-            self._on_contact()
+    async def _assign(self, consumer: AIOKafkaConsumer, assigned: list[TopicPartition],
+                      found: list[TopicPartition]) -> dict[TopicPartition, int]:
+        """Add the partitions of `found` not in `assigned` to both, each from where the feed was in
+        it (or `start_at`); returns the end offsets of those added."""
+        added = [tp for tp in found if tp not in assigned]
+        if not added:
+            return {}
+        where = {tp: await consumer.position(tp) for tp in assigned}  # `assign` forgets positions
+        assigned += added
+        consumer.assign(list(assigned))
+        for tp in assigned:
+            offset = where.get(tp, self._positions.get(tp))  # where it was, on this connection or before
+            if offset is None:
+                if tp not in self._starts:
+                    self._starts[tp] = self._start_at(tp)
+                offset = self._starts[tp]
+            if offset is None:
+                await consumer.seek_to_beginning(tp)
+            else:
+                consumer.seek(tp, offset)
+        ends: dict[TopicPartition, int] = await consumer.end_offsets(added)
+        return ends
+
+    async def _fetch(self, consumer: AIOKafkaConsumer, assigned: list[TopicPartition]) -> None:
+        """One fetch, delivered (and awaited, if `deliver` is async); then the positions move."""
+        size = self._max_records if self.caught_up.is_set() else self._loading_max_records
+        if not assigned:  # every topic is missing: nothing to read until a refresh finds some
+            await asyncio.sleep(0.2)
+            return
+        batch = await consumer.getmany(timeout_ms=200, max_records=size)
+        if batch:
+            delivered = self._deliver(batch)
+            if inspect.isawaitable(delivered):
+                await delivered
+        self._positions = {tp: await consumer.position(tp) for tp in assigned}
+        self._moved.set()
+
+    async def _probe(self, consumer: AIOKafkaConsumer, assigned: list[TopicPartition],
+                     every: float) -> None:
+        while True:
+            await asyncio.sleep(every)
+            try:
+                asked = consumer.end_offsets(list(assigned)) if assigned else _listed(consumer, self._topics)
+                await asyncio.wait_for(asked, 5)
+            except FEED_ERRORS as exc:
+                log.debug("the broker did not answer %s's probe (%s)", self._name, type(exc).__name__)
+            else:
+                self._on_contact()
+
+
+async def _listed(consumer: AIOKafkaConsumer, topics: Sequence[str]) -> list[TopicPartition]:
+    """Every partition of `topics` the broker lists now, none for a missing topic. (`partitions_of`
+    sees only the topics a consumer is assigned once it is assigned some.)"""
+    cluster = await consumer._client.fetch_all_metadata()
+    return [TopicPartition(topic, p) for topic in topics
+            for p in sorted(cluster.partitions_for_topic(topic) or ())]

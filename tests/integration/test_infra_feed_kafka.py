@@ -174,4 +174,107 @@ async def test_reading_past_now_in_some_topics_is_not_held_up_by_an_open_transac
         assert sorted(seen.values) == [b"open", b"q1", b"q2"]
     finally:
         await open_one.stop()
+
+
+async def write_to(bootstrap: str, topic: str, partition: int, values: list[bytes]) -> None:
+    """`values` to one partition, without a transaction."""
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap)
+    await producer.start()
+    try:
+        for value in values:
+            await producer.send_and_wait(topic, value, partition=partition)
+    finally:
+        await producer.stop()
+
+
+def add_partitions(bootstrap: str, topic: str, total: int) -> None:
+    from kafka.admin import KafkaAdminClient, NewPartitions
+
+    admin = KafkaAdminClient(bootstrap_servers=bootstrap)
+    try:
+        admin.create_partitions({topic: NewPartitions(total)})
+    finally:
+        admin.close()
+
+
+async def test_a_feed_begins_where_told_and_picks_up_new_partitions_and_topics(kafka_bootstrap: str) -> None:
+    topic = fresh_topic(kafka_bootstrap)
+    late = f"feed-test-late-{uuid.uuid4().hex[:8]}"
+    await write_to(kafka_bootstrap, topic, 0, [b"p0-0", b"p0-1", b"p0-2"])
+    await write_to(kafka_bootstrap, topic, 1, [b"p1-0"])
+    asked: list[TopicPartition] = []
+
+    def start_at(tp: TopicPartition) -> int | None:
+        asked.append(tp)
+        return 2 if tp == TopicPartition(topic, 0) else None
+
+    seen = Collected()
+    feed = TopicFeed(kafka_bootstrap, [topic, late], seen.deliver, client_id="test", start_at=start_at,
+                     refresh_seconds=0.3, missing_ok=True)
+    feed.start()
+    try:
+        await asyncio.wait_for(feed.caught_up.wait(), 30)
+        assert sorted(seen.values) == [b"p0-2", b"p1-0"]  # partition 0 from offset 2, the rest from 0
+        add_partitions(kafka_bootstrap, topic, 4)
+        create_topic(kafka_bootstrap, late)
+        await write_to(kafka_bootstrap, topic, 3, [b"p3-0"])
+        await write_to(kafka_bootstrap, late, 1, [b"late-0"])
+        await write_to(kafka_bootstrap, topic, 0, [b"p0-3"])
+        for _ in range(100):  # a refresh finds the new partitions; then they are read too
+            if {TopicPartition(topic, 3), TopicPartition(late, 1)} <= set(feed.positions):
+                break
+            await asyncio.sleep(0.1)
+        await asyncio.wait_for(feed.read_past_now(), 30)
+        assert sorted(seen.values) == [b"late-0", b"p0-2", b"p0-3", b"p1-0", b"p3-0"]
+        assert sorted(asked) == sorted({*asked}), "start_at was asked twice for a partition"
+        assert {TopicPartition(topic, 3), TopicPartition(late, 1)} <= set(asked)
+    finally:
+        await feed.stop()
+
+
+async def test_an_async_deliver_holds_the_feed_while_the_probe_goes_on(kafka_bootstrap: str) -> None:
+    topic = fresh_topic(kafka_bootstrap)
+    await write_to(kafka_bootstrap, topic, 0, [b"a", b"b", b"c"])
+    release, holding = asyncio.Event(), asyncio.Event()
+    batches: list[list[bytes]] = []
+    contacts: list[float] = []
+
+    async def deliver(batch: Batch) -> None:
+        batches.append([r.value for records in batch.values() for r in records])
+        holding.set()
+        await release.wait()
+
+    feed = TopicFeed(kafka_bootstrap, [topic], deliver, client_id="test", max_records=1,
+                     probe_seconds=0.2, on_contact=lambda: contacts.append(1))
+    feed.start()
+    try:
+        await asyncio.wait_for(holding.wait(), 30)
+        before = len(contacts)
+        await asyncio.sleep(1.5)
+        assert batches == [[b"a"]], "the feed fetched again before deliver returned"
+        assert feed.positions.get(TopicPartition(topic, 0), 0) == 0
+        assert len(contacts) > before, "the probe stopped while deliver held the feed"
+        release.set()
+        await asyncio.wait_for(feed.caught_up.wait(), 30)
+        assert [v for batch in batches for v in batch] == [b"a", b"b", b"c"]
+    finally:
+        await feed.stop()
+
+
+async def test_a_feed_whose_deliver_fails_ends_and_says_why(kafka_bootstrap: str) -> None:
+    topic = fresh_topic(kafka_bootstrap)
+    await write_to(kafka_bootstrap, topic, 0, [b"a"])
+
+    def deliver(batch: Batch) -> None:
+        raise ValueError("cannot take this")
+
+    feed = TopicFeed(kafka_bootstrap, [topic], deliver, client_id="test")
+    feed.start()
+    assert feed.running
+    for _ in range(600):
+        if not feed.running:
+            break
+        await asyncio.sleep(0.05)
+    assert not feed.running
+    with pytest.raises(ValueError, match="cannot take this"):
         await feed.stop()

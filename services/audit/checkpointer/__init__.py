@@ -3,6 +3,8 @@ hash chain over every committed record of the source topics and the access log a
 checkpoints of them (`service`; the chains and checkpoints themselves are `services.audit.library`'s).
 
 * `service`: the chaining and verification threads, the HTTP app (`create_app`) and `main`;
+* `chains`: one session of the chain thread: the chained topics followed with `services.infra.feed`,
+  the checkpoints owed published with aiokafka;
 * `keeper`: which partition owes a checkpoint, without Kafka;
 * `metrics`, `settings`: its Prometheus metrics and its settings from the environment.
 """

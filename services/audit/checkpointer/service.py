@@ -15,7 +15,7 @@ on `GVI_HOST`:`GVI_PORT` (default 127.0.0.1:8005).
 
 from __future__ import annotations
 
-import contextlib
+import asyncio
 import logging
 import sys
 import threading
@@ -24,25 +24,23 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 
+from aiokafka.errors import KafkaError
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
-from kafka import KafkaConsumer, KafkaProducer, TopicPartition
-from kafka.errors import KafkaError
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 
+from services.audit.checkpointer.chains import ChainSession
 from services.audit.checkpointer.keeper import ChainKeeper
 from services.audit.checkpointer.metrics import CheckpointerMetrics
 from services.audit.checkpointer.settings import CheckpointerSettings
 from services.audit.library import (
     AuditError,
-    Checkpoint,
     ConfigError,
     LogReader,
     PublicKeys,
     SigningKey,
     VerificationRecord,
     VerificationReport,
-    checkpoint_key,
     generate_key_file,
     load_checkpoints,
     load_public_keys,
@@ -55,10 +53,7 @@ __all__ = ["Checkpointer", "create_app", "load_key", "main"]
 
 log = logging.getLogger("gvi.audit.checkpointer")
 
-_PROBE_EVERY_S = 5.0
 _READY_WITHIN_S = 15.0
-_REFRESH_PARTITIONS_S = 10.0
-_SEND_TIMEOUT_S = 10.0
 
 
 def load_key(settings: CheckpointerSettings) -> SigningKey:
@@ -79,7 +74,8 @@ def load_key(settings: CheckpointerSettings) -> SigningKey:
 
 
 class Checkpointer:
-    """The chain loop and the periodic verification, each on its own thread."""
+    """The chain loop and the periodic verification, each on its own thread (the chain thread runs
+    an event loop per session: see `chains`)."""
 
     def __init__(self, settings: CheckpointerSettings, key: SigningKey, trusted: PublicKeys,
                  metrics: CheckpointerMetrics,
@@ -93,7 +89,7 @@ class Checkpointer:
         self._stop = threading.Event()
         self._caught_up = threading.Event()
         self._last_contact = 0.0
-        self._producer: KafkaProducer | None = None
+        self._session: ChainSession | None = None
         self._threads: list[threading.Thread] = []
         self.last_verification: VerificationRecord | None = None
 
@@ -119,12 +115,14 @@ class Checkpointer:
         while not self._stop.is_set():
             try:
                 self._chain_session()
-            except (KafkaError, AuditError, OSError) as exc:
+            except (KafkaError, AuditError, OSError, TimeoutError) as exc:
                 log.warning("checkpointer interrupted (%s: %s); resuming from the last checkpoints",
                             type(exc).__name__, exc)
                 self._stop.wait(2)
 
     def _chain_session(self) -> None:
+        """Resume every chain from its last trusted checkpoint, then chain on (a `ChainSession` on
+        an event loop of this thread) until stopped or broken."""
         settings = self._settings
         self._caught_up.clear()  # ready again once this session has resumed and caught up
         with LogReader(settings.kafka_bootstrap_servers, client_id="gvi-audit-checkpointer",
@@ -137,82 +135,16 @@ class Checkpointer:
                 log.warning("on %s: %s", settings.checkpoint_topic, problem)
         keeper = ChainKeeper(self._key, every_records=settings.every_records,
                              every_seconds=settings.every_seconds)
-        bootstrap = settings.kafka_bootstrap_servers.split(",")
-        consumer = KafkaConsumer(bootstrap_servers=bootstrap, client_id="gvi-audit-checkpointer",
-                                 group_id=None, enable_auto_commit=False, isolation_level="read_committed",
-                                 auto_offset_reset="earliest", metrics_enabled=False, max_poll_records=5000,
-                                 **self._security.kafka_python())
-        producer = KafkaProducer(bootstrap_servers=bootstrap, client_id="gvi-audit-checkpointer", acks="all",
-                                 enable_idempotence=True, linger_ms=5, max_request_size=4 * 1024 * 1024,
-                                 **self._security.kafka_python())
-        self._producer = producer
+        session = ChainSession(settings, keeper, trusted.latest, self._metrics, self._clock,
+                               on_contact=self._contact, on_caught_up=self._caught_up.set)
+        self._session = session
         try:
-            assigned: list[TopicPartition] = []
-            refreshed = probed = 0.0
-            targets: dict[TopicPartition, int] = {}
-            while not self._stop.is_set():
-                now = time.monotonic()
-                if now - refreshed >= _REFRESH_PARTITIONS_S:
-                    refreshed = now
-                    added = self._assign(consumer, keeper, assigned, trusted.latest)
-                    if added:
-                        targets.update(consumer.end_offsets(added))
-                if now - probed >= _PROBE_EVERY_S:
-                    probed = now
-                    consumer.end_offsets(assigned, timeout_ms=3000) if assigned else consumer.topics()
-                    self._last_contact = time.monotonic()
-                if keeper.owing(now) and not self._publish(producer, keeper, now):
-                    self._stop.wait(1)  # Kafka refused: no new records until the owed checkpoints are out
-                    continue
-                for records in consumer.poll(timeout_ms=200).values():
-                    for record in records:
-                        if keeper.add(record, time.monotonic()):
-                            self._publish(producer, keeper, time.monotonic())
-                    self._metrics.records.labels(records[0].topic).inc(len(records))
-                if not self._caught_up.is_set() and all(consumer.position(tp) >= end
-                                                        for tp, end in targets.items()):
-                    log.info("caught up with %d partitions; checkpoints follow the log now", len(assigned))
-                    self._caught_up.set()
+            asyncio.run(session.run(self._stop))
         finally:
-            self._producer = None
-            with contextlib.suppress(Exception):
-                producer.close(timeout=5)
-            with contextlib.suppress(Exception):
-                consumer.close(autocommit=False)
+            self._session = None
 
-    def _assign(self, consumer: KafkaConsumer, keeper: ChainKeeper, assigned: list[TopicPartition],
-                resume: Callable[[str, int], Checkpoint | None]) -> list[TopicPartition]:
-        found = [TopicPartition(topic, p) for topic in self._settings.chained_topics
-                 for p in sorted(consumer.partitions_for_topic(topic) or ())]
-        added = [tp for tp in found if tp not in assigned]
-        if not added:
-            return []
-        starts = {tp: keeper.position((tp.topic, tp.partition)) + 1 for tp in assigned}
-        for tp in added:
-            checkpoint = resume(tp.topic, tp.partition)
-            starts[tp] = keeper.start(tp.topic, tp.partition, checkpoint)
-            log.info("%s/%d: chaining from offset %d (%s)", tp.topic, tp.partition, starts[tp],
-                     "resumed from its last checkpoint" if checkpoint else "from the start")
-        assigned.extend(added)
-        consumer.assign(list(assigned))
-        for tp, offset in starts.items():
-            consumer.seek(tp, offset)
-        return added
-
-    def _publish(self, producer: KafkaProducer, keeper: ChainKeeper, now: float) -> bool:
-        for topic, partition in keeper.owing(now):
-            checkpoint = keeper.checkpoint((topic, partition), self._clock())
-            try:
-                producer.send(self._settings.checkpoint_topic, key=checkpoint_key(topic, partition),
-                              value=checkpoint.to_json()).get(timeout=_SEND_TIMEOUT_S)
-            except KafkaError as exc:
-                log.warning("could not publish the checkpoint of %s/%d (%s); retrying", topic, partition,
-                            type(exc).__name__)
-                return False
-            keeper.published(checkpoint)
-            self._metrics.checkpoints.labels(topic).inc()
-            self._metrics.last_checkpoint.set(checkpoint.time.timestamp())
-        return True
+    def _contact(self) -> None:
+        self._last_contact = time.monotonic()
 
     # -- verification -----------------------------------------------------------------------------------
     def _run_verifications(self) -> None:
@@ -221,7 +153,7 @@ class Checkpointer:
                 continue
             try:
                 self.verify_now()
-            except (KafkaError, AuditError, OSError) as exc:
+            except (KafkaError, AuditError, OSError, TimeoutError) as exc:
                 log.warning("verification could not run (%s: %s); retrying in a minute",
                             type(exc).__name__, exc)
                 self._stop.wait(60)
@@ -243,12 +175,11 @@ class Checkpointer:
         record = unsigned.model_copy(update={"signature": self._key.sign(unsigned.signed_bytes())})
         self._record_verification(record)
         (log.info if report.ok else log.error)("verification: %s", report.summary())
-        producer = self._producer
-        if producer is not None:
+        session = self._session
+        if session is not None and session.connected:
             try:
-                producer.send(settings.checkpoint_topic, key=b"verification", value=record.to_json()).get(
-                    timeout=_SEND_TIMEOUT_S)
-            except KafkaError as exc:
+                session.send_threadsafe(b"verification", record.to_json())
+            except (KafkaError, TimeoutError, RuntimeError) as exc:  # RuntimeError: its loop just closed
                 log.warning("could not publish the verification result (%s)", type(exc).__name__)
         return report
 
@@ -312,6 +243,7 @@ def main() -> int:
                             format="%(asctime)s audit %(levelname)s %(name)s: %(message)s")
         if settings.log_level.upper() != "DEBUG":
             logging.getLogger("kafka").setLevel(logging.ERROR)
+            logging.getLogger("aiokafka").setLevel(logging.ERROR)
         app = create_app(settings)
     except (ValidationError, ConfigError, MetricsAccessError) as exc:
         print(f"audit checkpointer: cannot start: {exc}", file=sys.stderr)
