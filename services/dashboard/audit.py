@@ -1,7 +1,7 @@
 """The auditors' view of the audit trail: `services.audit.library.AuditView` behind the dashboard's
 `AuditTrail` port.
 
-`AuditView.snapshot` reads the whole `audit-checkpoints` topic with kafka-python (blocking), so it
+`AuditView.snapshot` reads the whole `audit-checkpoints` topic through `LogReader` (blocking), so it
 runs in a worker thread, one read at a time, and its answer is kept for `GVI_AUDIT_CACHE_SECONDS`: a
 room full of auditors costs one read. Every signature is checked against the auditors' public keys
 (`GVI_AUDIT_PUBLIC_KEYS_FILE`), which are read when first needed: in development the checkpointer
