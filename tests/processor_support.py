@@ -25,7 +25,7 @@ from services.contracts import Service, canonical_json, owner_of, parse_event, p
 from services.contracts.events import EventRetracted
 from services.contracts.group_state_records import StateView, states_document
 from services.followthrough import Derived, Fact, derive, expired_risks
-from services.sanctions.processor.app import CORRECTION_HEADERS
+from services.sanctions.processor.recovery import CORRECTION_HEADERS
 from tests.integration.test_intake_kafka import read_topic
 
 SOURCES = tuple(service.topic for service in Service)

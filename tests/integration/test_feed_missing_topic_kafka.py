@@ -7,7 +7,7 @@ import pytest
 from aiokafka.errors import KafkaError
 
 from services.infra.feed import MissingTopic, read_to_end
-from services.sanctions.processor import app as processor
+from services.sanctions.processor import recovery
 
 
 async def test_a_missing_topic_is_told_apart_from_a_broker_that_does_not_answer(kafka_bootstrap: str) -> None:
@@ -19,4 +19,4 @@ async def test_a_missing_topic_is_told_apart_from_a_broker_that_does_not_answer(
 
 async def test_the_processor_says_to_create_a_missing_derived_topic(kafka_bootstrap: str) -> None:
     with pytest.raises(RuntimeError, match="'no-such-derived-topic' does not exist: create the topics first"):
-        await processor.read_to_end(kafka_bootstrap, "no-such-derived-topic")
+        await recovery.read_to_end(kafka_bootstrap, "no-such-derived-topic")
