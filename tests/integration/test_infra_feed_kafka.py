@@ -261,7 +261,8 @@ async def test_an_async_deliver_holds_the_feed_while_the_probe_goes_on(kafka_boo
         await feed.stop()
 
 
-async def test_a_feed_whose_deliver_fails_ends_and_says_why(kafka_bootstrap: str) -> None:
+async def test_a_feed_whose_deliver_fails_ends_and_says_why(kafka_bootstrap: str,
+                                                            caplog: pytest.LogCaptureFixture) -> None:
     topic = fresh_topic(kafka_bootstrap)
     await write_to(kafka_bootstrap, topic, 0, [b"a"])
 
@@ -276,5 +277,6 @@ async def test_a_feed_whose_deliver_fails_ends_and_says_why(kafka_bootstrap: str
             break
         await asyncio.sleep(0.05)
     assert not feed.running
+    assert "feed stopped: delivering its records failed" in caplog.text
     with pytest.raises(ValueError, match="cannot take this"):
         await feed.stop()

@@ -137,6 +137,9 @@ class TopicFeed:
                 log.warning("%s interrupted (%s); resuming", self._name, type(exc).__name__)
                 self._on_tick()
                 await asyncio.sleep(RETRY_SECONDS)
+            except Exception:  # deliver failed: said at once, not when the task is collected
+                log.exception("%s stopped: delivering its records failed", self._name)
+                raise
 
     async def _follow(self) -> None:
         consumer = reading_consumer(self._bootstrap, client_id=self._client_id, security=self._security,
