@@ -29,7 +29,8 @@ SETUP_TIMEOUT_S = 30.0
 GC_THRESHOLDS = (100_000, 50, 100)
 """The ledger is millions of long-lived objects that make few cycles: with Python's default
 thresholds (700, 10, 10) the collector walks all of them again and again, which cost a third of the
-rules' time at 100,000 events (`make bench`). Collections stay on, only rarer."""
+rules' time at 100,000 events (`make bench`). Collections stay on, only rarer; and what each batch
+leaves in the ledger is frozen out of them (`heap.keep_out_of_collections`)."""
 SWITCH_INTERVAL_S = 0.05
 """How long a thread keeps the GIL while another waits for it (Python's default: 5 ms). faust's
 consumer runs in a thread of its own, which wants the GIL whenever a fetch comes back, while the

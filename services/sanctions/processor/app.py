@@ -32,6 +32,7 @@ from services.sanctions.processor.faust_adapter import (
     source_lag,
 )
 from services.sanctions.processor.health import Health
+from services.sanctions.processor.heap import keep_out_of_collections
 from services.sanctions.processor.metrics import ProcessorMetrics
 from services.sanctions.processor.publishing import Publisher
 from services.sanctions.processor.recovery import Recovery
@@ -143,6 +144,7 @@ class Processor:
         await recovery.share_known.wait()
         async with recovery.ledger_lock:  # not while a gained partition is being reconciled
             await self._handle(messages)
+        keep_out_of_collections()
         now, last = time.monotonic(), {}
         for message in messages:
             last[message.tp] = message.offset
@@ -209,12 +211,13 @@ class Processor:
         # Not before the worker has caught up: the events read again after a restart may have
         # sanctioned a case the ledger still has awaiting, and its stall alert, withdrawn before
         # the restart, would be raised again for a moment. Under the batches' lock: a stall alert
-        # and the withdrawal a batch derives for it must reach the topic in the order derived.
-        if self.health.caught_up:
-            async with recovery.ledger_lock:
+        # and the withdrawal a batch derives for it must reach the topic in the order derived, and
+        # the core is not read while a reconciliation works on it beside the loop.
+        async with recovery.ledger_lock:
+            if self.health.caught_up:
                 await self.publisher.send_alerts(self.core.tick(now))
-        self.metrics.stalled_cases.set(self.core.stalled_cases(now))
-        self.metrics.set_swiftness(self.core.swiftness())
+            self.metrics.stalled_cases.set(self.core.stalled_cases(now))
+            self.metrics.set_swiftness(self.core.swiftness())
 
     async def _check_health(self) -> None:
         """Once a second: ask the broker, measure the lag, see whether the worker has caught up."""

@@ -36,6 +36,7 @@ from services.infra.kafka_security import PLAINTEXT, KafkaSecurity
 from services.sanctions.processor.core import ProcessorCore, TopicPartition
 from services.sanctions.processor.faust_adapter import BulkApp, FactTable, kafka_producer, keep_metadata_for
 from services.sanctions.processor.health import Health
+from services.sanctions.processor.heap import keep_out_of_collections
 from services.sanctions.processor.metrics import ProcessorMetrics
 from services.sanctions.processor.ownership import PublishingLease
 from services.sanctions.processor.partitioning import group_partition, partition_of
@@ -103,6 +104,7 @@ class Recovery:
             committed = await self._committed_offsets()
             core = _new_core(self.settings)
             restored = core.restore(self._stored_facts(), committed, now=datetime.now(UTC))
+            keep_out_of_collections()
             self.core = core
             owned = self.publisher.owned
             if owned or self._gained:  # corrected once caught up again, as partitions gained are
@@ -235,7 +237,10 @@ class Recovery:
         publisher = self.publisher
         await publisher.wait_acknowledged()
         published, raised = await self._derived_topics(partitions)
-        records, alerts = self.core.reconcile(published, raised, datetime.now(UTC))
+        # Beside the event loop, not on it: over a large ledger this takes seconds, and the loop must
+        # go on answering the health checks and the publishers' group heartbeats meanwhile. The
+        # ledger lock, held by the caller, keeps every batch and every tick off the core until then.
+        records, alerts = await asyncio.to_thread(self.core.reconcile, published, raised, datetime.now(UTC))
         records = [r for r in records if partition_of(r[0], self.partitions) in partitions]
         alerts = [a for a in alerts if group_partition(a.group_id, self.partitions) in partitions]
         await publisher.send_records(records, CORRECTION_HEADERS)
