@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Callable, Coroutine, Iterable, Iterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Coroutine, Iterator, Mapping, Sequence
 from typing import Any, TypeVar
 
 from aiokafka import AIOKafkaConsumer
@@ -30,8 +30,7 @@ from services.infra.feed import (
 )
 from services.infra.kafka_security import PLAINTEXT, KafkaSecurity
 
-__all__ = ["STALL_S", "LogReader", "Progress", "TopicPartition", "quiet_client_logs", "read_failure",
-           "stalled"]
+__all__ = ["LogReader", "Progress", "TopicPartition", "quiet_client_logs", "read_failure"]
 
 log = logging.getLogger("gvi.audit.kafka")
 
@@ -39,9 +38,6 @@ T = TypeVar("T")
 
 Progress = Callable[[int, int], None]
 """Called with (offsets read, offsets to read) as a read goes on."""
-
-STALL_S = 30.0
-"""Seconds without any progress after which a read gives up: the broker stopped answering."""
 
 _FETCH_OPTIONS: dict[str, Any] = {"fetch_max_bytes": 64 * 1024 * 1024,
                                   "max_partition_fetch_bytes": 16 * 1024 * 1024,
@@ -56,16 +52,10 @@ def quiet_client_logs() -> None:
     logging.getLogger("aiokafka").addHandler(logging.NullHandler())
 
 
-def stalled(bootstrap: str, remaining: Iterable[Any]) -> BrokerUnreachable:
-    """The error for a read that made no progress for `STALL_S` on the `remaining` partitions."""
-    names = ", ".join(sorted(f"{tp.topic}/{tp.partition}" for tp in remaining))
-    return BrokerUnreachable(f"Kafka at {bootstrap} stopped answering while reading {names}")
-
-
 def read_failure(bootstrap: str, exc: BaseException, *, started: bool) -> BrokerUnreachable:
     """The error for a read that failed: before it `started` the broker was not reached at all."""
     if isinstance(exc, ReadStalled):
-        return BrokerUnreachable(str(exc))  # "Kafka at ... stopped answering while reading ...", as `stalled`
+        return BrokerUnreachable(str(exc))  # "Kafka at ... stopped answering while reading ..."
     if not started:
         return BrokerUnreachable(f"no Kafka broker reachable at {bootstrap} ({type(exc).__name__})")
     return BrokerUnreachable(f"Kafka at {bootstrap} failed while reading ({type(exc).__name__})")
@@ -169,7 +159,7 @@ class LogReader:
         began: list[int] = []
         batches = read_to_end(self._bootstrap, list(partitions), client_id=self._client_id,
                               security=self._security, start=start, ends=ends, started=began.append,
-                              progress=progress, stall_seconds=STALL_S,
+                              progress=progress,
                               request_timeout_ms=self._request_timeout_ms, **_FETCH_OPTIONS)
         try:
             while True:

@@ -27,7 +27,6 @@ from typing import Any
 from services.audit.library import errors
 from services.audit.library.decoding import Packed, decode_value, packed, unpacked
 from services.audit.library.kafka_log import (
-    STALL_S,
     LogReader,
     Progress,
     TopicPartition,
@@ -188,7 +187,7 @@ async def read_partitions(bootstrap: str, security: KafkaSecurity, timeout_s: fl
     try:
         async for tp, records in read_to_end(
                 bootstrap, list(ends), client_id="gvi-audit-reader", security=security, ends=ends,
-                started=start, stall_seconds=STALL_S, fetch_max_bytes=_FETCH_BYTES,
+                started=start, fetch_max_bytes=_FETCH_BYTES,
                 max_partition_fetch_bytes=_FETCH_BYTES, max_poll_records=_PIECE, check_crcs=False,
                 request_timeout_ms=max(int(timeout_s * 1000), 5000) + 1000):
             batch(tp.topic, tp.partition, records)
