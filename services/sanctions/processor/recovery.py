@@ -2,7 +2,8 @@
 
 * **Loading** (`Recovery.ensure_loaded`): after table recovery, and after any change of its source
   partitions, the worker rebuilds its ledger from the fact table, from the facts below its committed
-  offsets (`ProcessorCore.restore`); it handles nothing until it holds every source partition.
+  offsets (`ProcessorCore.restore`, in a worker thread: `restore_beside_loop`); it handles nothing
+  until it holds every source partition.
 * **Joining the publishers** (`Recovery.join_publishers`): once the ledger is loaded, the worker
   learns each alert's last record and takes its share of the `group-state` partitions (`ownership`).
 * **Taking over** (`Recovery.take_over`): the partitions it gains (or owns at a reload) are made to
@@ -18,8 +19,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
@@ -43,7 +45,7 @@ from services.sanctions.processor.partitioning import group_partition, partition
 from services.sanctions.processor.publishing import Publisher
 from services.sanctions.processor.settings import ProcessorSettings
 
-__all__ = ["CORRECTION_HEADERS", "Recovery", "read_to_end"]
+__all__ = ["CORRECTION_HEADERS", "Recovery", "read_to_end", "restore_beside_loop"]
 
 log = logging.getLogger(__name__)
 
@@ -57,6 +59,27 @@ the derived topics can tell a repair of what a dead worker left from a decision 
 def _new_core(settings: ProcessorSettings) -> ProcessorCore:
     return ProcessorCore(window_days=settings.window_days, stall_days=settings.stall_days,
                          risk_days=settings.risk_days)
+
+
+async def restore_beside_loop(core: ProcessorCore, entries: list[bytes],
+                              committed: Mapping[TopicPartition, int], now: datetime) -> int:
+    """`ProcessorCore.restore` of the fact table's `entries` in a worker thread, each entry dropped
+    once it is decoded. A large history takes a minute or more to rebuild, and the health endpoints,
+    the broker's heartbeats and the health timer run on the loop meanwhile: a worker whose loop
+    stopped that long would be restarted by its liveness probe before it ever finished loading.
+    Cancelled (the worker stopping), the thread stops reading entries and returns soon after."""
+    pending = entries[::-1]
+    stopping = threading.Event()
+
+    def drained() -> Iterator[bytes]:
+        while pending and not stopping.is_set():
+            yield pending.pop()
+
+    try:
+        return await asyncio.to_thread(core.restore, drained(), committed, now=now)
+    except asyncio.CancelledError:
+        stopping.set()
+        raise
 
 
 class Recovery:
@@ -103,7 +126,7 @@ class Recovery:
                                     (GROUP_STATE_TOPIC, ALERTS_TOPIC, self.changelog_topic))
             committed = await self._committed_offsets()
             core = _new_core(self.settings)
-            restored = core.restore(self._stored_facts(), committed, now=datetime.now(UTC))
+            restored = await restore_beside_loop(core, self._stored_facts(), committed, datetime.now(UTC))
             keep_out_of_collections()
             self.core = core
             owned = self.publisher.owned
@@ -131,9 +154,10 @@ class Recovery:
         self.health.all_partitions = holds
         return holds
 
-    def _stored_facts(self) -> Iterator[bytes]:
-        for _, value in self.facts.items():
-            yield value
+    def _stored_facts(self) -> list[bytes]:
+        """Every entry of the fact table, read on the loop: faust's store is not shared with other
+        threads (its partitions' databases come and go with the assignment)."""
+        return [value for _, value in self.facts.items()]
 
     async def _committed_offsets(self) -> dict[TopicPartition, int]:
         admin = AIOKafkaAdminClient(bootstrap_servers=self.settings.kafka_bootstrap_servers,
