@@ -59,8 +59,9 @@ def test_a_ledger_restored_beside_the_loop_is_the_one_restored_on_it() -> None:
     committed = {("incidents", 0): 4}  # the sanction was not committed: it is read again
     on_loop = ProcessorCore(window_days=WINDOW)
     assert on_loop.restore(list(topics.store), committed, now=NOW) == 4
-    beside = ProcessorCore(window_days=WINDOW)
-    assert asyncio.run(restore_beside_loop(beside, list(topics.store), committed, NOW)) == 4
+    beside, entries = ProcessorCore(window_days=WINDOW), list(topics.store)
+    assert asyncio.run(restore_beside_loop(beside, entries, committed, NOW)) == 4
+    assert entries == [], "each raw entry is let go once decoded, not held beside the whole ledger"
     assert beside.open_cases() == on_loop.open_cases() == 2
     assert beside.reconcile({}, {}, NOW) == on_loop.reconcile({}, {}, NOW)
 

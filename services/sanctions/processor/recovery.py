@@ -63,17 +63,18 @@ def _new_core(settings: ProcessorSettings) -> ProcessorCore:
 
 async def restore_beside_loop(core: ProcessorCore, entries: list[bytes],
                               committed: Mapping[TopicPartition, int], now: datetime) -> int:
-    """`ProcessorCore.restore` of the fact table's `entries` in a worker thread, each entry dropped
-    once it is decoded. A large history takes a minute or more to rebuild, and the health endpoints,
+    """`ProcessorCore.restore` of the fact table's `entries` in a worker thread, taking each entry out
+    of the list as it is decoded (so the raw entries and the ledger built from them are not all held
+    at once). A large history takes a minute or more to rebuild, and the health endpoints,
     the broker's heartbeats and the health timer run on the loop meanwhile: a worker whose loop
     stopped that long would be restarted by its liveness probe before it ever finished loading.
     Cancelled (the worker stopping), the thread stops reading entries and returns soon after."""
-    pending = entries[::-1]
+    entries.reverse()
     stopping = threading.Event()
 
     def drained() -> Iterator[bytes]:
-        while pending and not stopping.is_set():
-            yield pending.pop()
+        while entries and not stopping.is_set():
+            yield entries.pop()
 
     try:
         return await asyncio.to_thread(core.restore, drained(), committed, now=now)
