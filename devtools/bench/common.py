@@ -11,6 +11,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import httpx
 
@@ -115,6 +116,29 @@ def broker_for_bench() -> Iterator[str]:
         with broker:
             ensure_topics(broker.bootstrap, partitions=3, replication_factor=1)
             yield broker.bootstrap
+
+
+def service_proc(url: str) -> Path | None:
+    """The /proc directory of the service process listening at `url` (found by its GVI_PORT), or
+    None where there is none."""
+    port = f"GVI_PORT={urlsplit(url).port}".encode()
+    for environ in Path("/proc").glob("[0-9]*/environ"):
+        try:
+            if port in environ.read_bytes().split(b"\0"):
+                return environ.parent
+        except OSError:
+            continue
+    return None
+
+
+def service_memory_bytes(url: str) -> tuple[float, float]:
+    """The resident memory of the service process at `url`, now and at its peak, in bytes (NaN
+    where there is no /proc)."""
+    proc = service_proc(url)
+    if proc is None:
+        return float("nan"), float("nan")
+    status = dict(line.split(":", 1) for line in (proc / "status").read_text().splitlines() if ":" in line)
+    return float(status["VmRSS"].split()[0]) * 1024, float(status["VmHWM"].split()[0]) * 1024
 
 
 @contextmanager

@@ -12,7 +12,8 @@ latency, beside raw baselines.
   `/readyz` saying ready, which it does once it has read every source partition to its end and its
   outputs are acknowledged. Then the worker is restarted on its fact store: the time until it is
   ready again, and the longest its `/healthz` took to answer meanwhile (judged against the 5 s a
-  probe waits: a worker that stops answering while it rebuilds its ledger gets restarted).
+  probe waits: a worker that stops answering while it rebuilds its ledger gets restarted). The
+  worker's resident memory, once caught up and after the restart, is shown for sizing.
 * Latency: at a steady 200 events/s, single POSTs to the sanctions intake; from each 202 to the
   moment the group-state record it caused is read back. The baseline: a raw `acks=all` producer at
   the same rate into a plain topic, from its ack to the record being read back.
@@ -40,6 +41,7 @@ from devtools.bench.common import (
     exit_code,
     metric_total,
     print_table,
+    service_memory_bytes,
     service_process,
 )
 from devtools.bench.processor_latency import run_latency
@@ -216,6 +218,9 @@ class Backlog:
     raw_events_per_s: float
     restart_seconds: float  # the same worker restarted on its fact store: from its start to ready
     slowest_health_s: float  # the longest /healthz answer while it restarted
+    caught_up_bytes: float = float("nan")  # the worker's resident memory once caught up
+    restarted_bytes: float = float("nan")  # ... once ready after the restart
+    restart_peak_bytes: float = float("nan")  # ... at its peak while it rebuilt its ledger
 
 
 def run_backlog(scale: float = 1.0) -> Backlog:
@@ -234,11 +239,14 @@ def run_backlog(scale: float = 1.0) -> Backlog:
             with service_process(WORKER, bootstrap, wait_for="/healthz", **worker) as url:
                 _wait_until_ready(url, started)
                 caught_up = time.perf_counter() - started
+                caught_up_bytes, _ = service_memory_bytes(url)
             started = time.perf_counter()
             with service_process(WORKER, bootstrap, wait_for="/healthz", **worker) as url:
                 slowest = _wait_until_ready(url, started)
                 restarted = time.perf_counter() - started
-            return Backlog(total, caught_up, raw, restarted, slowest)
+                restarted_bytes, peak_bytes = service_memory_bytes(url)
+            return Backlog(total, caught_up, raw, restarted, slowest, caught_up_bytes, restarted_bytes,
+                           peak_bytes)
 
 
 def _wait_until_ready(url: str, started: float) -> float:
@@ -296,6 +304,9 @@ def targets(result: Result) -> list[tuple[str, bool | None]]:
         (f"/healthz answered within 5 s throughout a restart on the backlog (slowest "
          f"{backlog.slowest_health_s:.1f} s; ready again after {backlog.restart_seconds:.0f} s)",
          backlog.slowest_health_s < 5),
+        (f"worker memory, {backlog.events:,} events: {backlog.caught_up_bytes / 2**30:.1f} GiB once caught "
+         f"up; after the restart {backlog.restarted_bytes / 2**30:.1f} GiB (peak "
+         f"{backlog.restart_peak_bytes / 2**30:.1f} GiB)", None),
         (f"ratio to the raw loop: {min(s.ratio for s in result.shapes):.0%} to "
          f"{max(s.ratio for s in result.shapes):.0%}", None),
     ]

@@ -30,9 +30,7 @@ import time
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
 from devtools.bench.common import (
     broker_for_bench,
@@ -40,6 +38,7 @@ from devtools.bench.common import (
     metric_total,
     percentile,
     print_targets,
+    service_proc,
     service_process,
 )
 from devtools.bench.intake import SINGLE, _Connection
@@ -150,18 +149,13 @@ async def _post_each(url: str, events: Sequence[dict[str, Any]], clients: int) -
 
 
 def service_cpu_seconds(url: str) -> float:
-    """User and system CPU seconds of the service process listening at `url` (found by its GVI_PORT
-    in /proc; NaN where there is no /proc)."""
-    port = f"GVI_PORT={urlsplit(url).port}".encode()
-    for environ in Path("/proc").glob("[0-9]*/environ"):
-        try:
-            if port not in environ.read_bytes().split(b"\0"):
-                continue
-            fields = (environ.parent / "stat").read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-    return float("nan")
+    """User and system CPU seconds of the service process listening at `url` (NaN where there is
+    no /proc)."""
+    proc = service_proc(url)
+    if proc is None:
+        return float("nan")
+    fields = (proc / "stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def _workload(url: str, clients: int, n: int, pool: int) -> Row:
