@@ -20,7 +20,7 @@ from services.privacy import actions
 from services.privacy.actions import Context, PrivacyError
 from services.privacy.cli import main, parser
 from services.privacy.kafka_io import ProtectionRecord
-from services.privacy.keys import MasterKey
+from services.privacy.keys import KeyRing, MasterKey
 from services.privacy.settings import PrivacySettings
 from services.privacy.store import MemoryKeyStore
 from tests.unit.privacy.test_privacy_retention import membership
@@ -61,7 +61,7 @@ class FakeContext(Context):
         return self.source_events
 
     @contextlib.asynccontextmanager
-    async def key_store(self, master: MasterKey | None = None) -> AsyncIterator[Any]:
+    async def key_store(self, ring: KeyRing | None = None) -> AsyncIterator[Any]:
         yield self.store
 
 
