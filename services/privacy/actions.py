@@ -100,7 +100,7 @@ class Context:
         """The key topic read to its end into `ring`, and followed while in use (to read shredding
         back). Without `ring`, one with a throwaway key: enough to find and shred claims, not to
         look anyone up."""
-        ring = ring or KeyRing(MasterKey(secrets.token_bytes(32)))
+        ring = ring if ring is not None else KeyRing(MasterKey(secrets.token_bytes(32)))
         store = KafkaKeyStore(self.bootstrap, ring, client_id="gvi-privacy",
                               security=self.settings.kafka_security(), timeout=self.timeout)
         store.start()
