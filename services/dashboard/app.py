@@ -80,7 +80,7 @@ def _kafka_adapters(settings: DashboardSettings) -> Adapters:
     access_log = KafkaAccessLog(settings.kafka_bootstrap_servers,
                                 timeout_seconds=settings.access_log_timeout_seconds, security=security)
     # Read only: the dashboard never claims a key nor shreds one.
-    keys = KafkaKeyStore(settings.kafka_bootstrap_servers, KeyRing(settings.master_key()),
+    keys = KafkaKeyStore(settings.kafka_bootstrap_servers, settings.key_ring(),
                          client_id="gvi-dashboard", security=security)
     feeds: list[ReadModelFeed] = []
 

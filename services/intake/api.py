@@ -42,7 +42,6 @@ from services.intake.ledger import ReceiptLedger
 from services.intake.metrics import IntakeMetrics
 from services.intake.publishing import Publisher
 from services.intake.settings import IntakeSettings
-from services.privacy.keys import KeyRing
 from services.privacy.store import KeyStore, MemoryKeyStore
 
 __all__ = ["Adapters", "create_app"]
@@ -80,7 +79,7 @@ def _kafka_adapters(settings: IntakeSettings, service: Service, metrics: IntakeM
     # Every source topic, not only this service's: ids are unique per source across all intakes.
     feed = ReceiptFeed(settings.kafka_bootstrap_servers, [s.topic for s in Service], ledger,
                        client_id=client_id, security=security)
-    keys = KafkaKeyStore(settings.kafka_bootstrap_servers, KeyRing(settings.master_key()),
+    keys = KafkaKeyStore(settings.kafka_bootstrap_servers, settings.key_ring(),
                          client_id=client_id, security=security,
                          timeout=settings.publish_timeout_seconds)
     publisher = KafkaPublisher(settings.kafka_bootstrap_servers,

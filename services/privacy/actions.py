@@ -49,7 +49,7 @@ from services.privacy.settings import PrivacySettings
 from services.privacy.store import KeyStoreUnavailable
 
 __all__ = ["EXIT_NOTHING", "EXIT_REFUSED", "EXIT_UNAVAILABLE", "EXIT_USAGE", "Context", "PrivacyError",
-           "close_request", "erase", "open_request", "report", "retention"]
+           "close_request", "erase", "open_request", "report", "retention", "rewrap"]
 
 log = logging.getLogger("gvi.privacy")
 
@@ -88,17 +88,19 @@ class Context:
         return await read_events(self.bootstrap, self.settings.topics, naming_persons=naming_persons,
                                  security=self.settings.kafka_security(), timeout=self.timeout)
 
-    def master(self) -> MasterKey:
+    def key_ring(self) -> KeyRing:
+        """An empty ring with the master keys of the settings (current and previous)."""
         try:
-            return self.settings.master_key()
+            return self.settings.key_ring()
         except MasterKeyError as exc:
             raise PrivacyError(str(exc), EXIT_USAGE) from exc
 
     @contextlib.asynccontextmanager
-    async def key_store(self, master: MasterKey | None = None) -> AsyncIterator[KafkaKeyStore]:
-        """The key topic read to its end, and followed while in use (to read shredding back).
-        Without `master`, a throwaway key: enough to find and shred claims, not to look anyone up."""
-        ring = KeyRing(master or MasterKey(secrets.token_bytes(32)))
+    async def key_store(self, ring: KeyRing | None = None) -> AsyncIterator[KafkaKeyStore]:
+        """The key topic read to its end into `ring`, and followed while in use (to read shredding
+        back). Without `ring`, one with a throwaway key: enough to find and shred claims, not to
+        look anyone up."""
+        ring = ring if ring is not None else KeyRing(MasterKey(secrets.token_bytes(32)))
         store = KafkaKeyStore(self.bootstrap, ring, client_id="gvi-privacy",
                               security=self.settings.kafka_security(), timeout=self.timeout)
         store.start()
@@ -142,7 +144,7 @@ async def erase(ctx: Context, *, person_ref: str, case_number: str, reason: str,
     case = _case(cases(await ctx.records()), case_number)
     if case.opened.kind is not RequestKind.ERASURE:
         raise PrivacyError(f"request {case_number} is a {case.opened.kind.value} request, not an erasure")
-    async with ctx.key_store(ctx.master()) as store:
+    async with ctx.key_store(ctx.key_ring()) as store:
         key = store.ring.key_for(person_ref)
         if key is None:
             return await _nothing_to_erase(ctx, case, reason, officer)
@@ -224,3 +226,31 @@ async def retention(ctx: Context, *, dry_run: bool) -> int:
              shredded)
     ctx.say(f"erased {len(late)} person(s) past their retention deadline ({shredded} key claim(s) shredded)")
     return 0
+
+
+async def rewrap(ctx: Context, *, dry_run: bool) -> int:
+    """After the master key was rotated: write every claim under a previous master key again under
+    the current one (`KafkaKeyStore.rewrap`), then say how many live claims each key holds. Exit 0
+    once every live claim is under the current key (the previous keys can go), 1 while some are not."""
+    async with ctx.key_store(ctx.key_ring()) as store:
+        ring, current = store.ring, store.ring.master.fingerprint
+        if dry_run:
+            ctx.say(f"{len(ring.rewrapped())} claim(s) under a previous master key would be re-wrapped "
+                    "(dry run)")
+        else:
+            done, shredded = await store.rewrap()
+            log.info("rewrap: %d claim(s) re-wrapped under %s, %d erased meanwhile", done, current, shredded)
+            ctx.say(f"re-wrapped {done} claim(s) under the current master key {current}"
+                    + (f"; {shredded} were erased meanwhile and tombstoned again" if shredded else ""))
+        census = ring.census()
+    under_current = census.pop(current, 0)
+    if not census:
+        ctx.say(f"all {under_current} live claim(s) are under the current master key: no claim needs "
+                "the previous keys any more")
+        return 0
+    others = [f"{count} under {fingerprint}" for fingerprint, count in census.items() if fingerprint]
+    if census.get(None):
+        others.append(f"{census[None]} under keys not given here")
+    ctx.say(f"{under_current} live claim(s) are under the current master key; still under other keys: "
+            + ", ".join(others))
+    return EXIT_REFUSED

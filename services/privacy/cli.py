@@ -8,14 +8,17 @@
                               [--linked-event "SOURCE ID" ...]
     gvi-privacy requests      [--all] [--format text|csv]
     gvi-privacy retention     [--now ISO8601] [--dry-run] [--every SECONDS]
+    gvi-privacy rewrap        [--dry-run]
 
 Settings from the environment (`PrivacySettings`): KAFKA_BOOTSTRAP_SERVERS and the Kafka security
-variables, GVI_ENV, GVI_PERSONAL_DATA_MASTER_KEY_FILE (erase only), GVI_RETENTION_MEMBERSHIP_MONTHS,
-GVI_RETENTION_PERSON_YEARS. Records go to the data-protection topic (see `services.privacy.actions`
-for the order an erasure writes in). Exit codes: 0 done; 1 refused (no such request, already
-closed, a correction's linked events not found, ...); 2 usage or configuration error; 3 Kafka
-unreachable (the message says what was done before); 4 nothing to erase (the person has no live
-key; the request was closed if it was open).
+variables, GVI_ENV, GVI_PERSONAL_DATA_MASTER_KEY_FILE and GVI_PERSONAL_DATA_PREVIOUS_MASTER_KEY_FILES
+(erase and rewrap only), GVI_RETENTION_MEMBERSHIP_MONTHS, GVI_RETENTION_PERSON_YEARS. Records go
+to the data-protection topic (see `services.privacy.actions` for the order an erasure writes in).
+Exit codes: 0 done; 1 refused (no such request, already closed, a correction's linked events not
+found, ...); 2 usage or configuration error; 3 Kafka unreachable (the message says what was done
+before); 4 nothing to erase (the person has no live key; the request was closed if it was open).
+`rewrap` (after the master key was rotated) exits 0 once every live claim is under the current
+master key, 1 while some are still under other keys.
 """
 
 from __future__ import annotations
@@ -44,6 +47,7 @@ from services.privacy.actions import (
     open_request,
     report,
     retention,
+    rewrap,
 )
 from services.privacy.kafka_io import KafkaUnavailable
 from services.privacy.keys import MasterKey
@@ -122,6 +126,9 @@ def parser() -> argparse.ArgumentParser:
     job.add_argument("--now", type=_moment, help="the clock of the run (ISO 8601; default: now)")
     job.add_argument("--dry-run", action="store_true", help="count who is due, shred nothing")
     job.add_argument("--every", type=float, metavar="SECONDS", help="run again every SECONDS (a service)")
+    again = commands.add_parser("rewrap", help="after a master key rotation: wrap every claim under a "
+                                "previous master key again under the current one")
+    again.add_argument("--dry-run", action="store_true", help="count the claims by master key, write nothing")
     return top
 
 
@@ -136,6 +143,8 @@ def _action(args: argparse.Namespace) -> Callable[[Context], Coroutine[Any, Any,
         return lambda ctx: close_request(ctx, outcome=args.outcome, linked=args.linked_event, **who)
     if args.command == "requests":
         return lambda ctx: report(ctx, include_closed=args.include_closed, fmt=args.format)
+    if args.command == "rewrap":
+        return lambda ctx: rewrap(ctx, dry_run=args.dry_run)
     return lambda ctx: retention(ctx, dry_run=args.dry_run)
 
 

@@ -1,5 +1,6 @@
 """The `person-keys` topic as a key store: a task that reads it into a `KeyRing` and keeps following
-it, and the writes that claim a new person's key or shred one.
+it, and the writes that claim a new person's key, shred one, or wrap claims again under a new
+master key (`rewrap`, after a rotation).
 
 A claim counts only once the store has read it back from the topic: only then is it known to be
 the first live claim of its person (`KeyRing`), which is what every other reader will decide too.
@@ -43,7 +44,8 @@ _PARTITION = TopicPartition(PERSON_KEYS_TOPIC, 0)
 
 class KafkaKeyStore:
     """Follows the key topic into `ring` (`start`); `caught_up` is set once it has read the topic
-    to the end it had at the start. `keys_for` claims keys for new persons; `shred` destroys them."""
+    to the end it had at the start. `keys_for` claims keys for new persons; `shred` destroys them;
+    `rewrap` writes the claims under a previous master key again under the current one."""
 
     def __init__(self, bootstrap: str, ring: KeyRing, *, client_id: str,
                  security: KafkaSecurity = PLAINTEXT, timeout: float = 10.0,
@@ -111,6 +113,37 @@ class KafkaKeyStore:
                 last = await self._write(pseudonym, None)
             await self._read_past(last)
         return len(doomed)
+
+    async def rewrap(self) -> tuple[int, int]:
+        """Write every live claim under a previous master key again under the current one
+        (`KeyRing.rewrapped`), in the ring's order, and wait until the ring has read them back;
+        returns how many were re-wrapped and how many of those were shredded meanwhile.
+
+        A re-wrap that lands after its person's tombstone (an erasure racing the rotation) is
+        tombstoned again at once: the ring ignores it, but compaction keeps a pseudonym's latest
+        record, which would otherwise bring the erased claim back. (A tombstone that landed after
+        the re-wrap gets a second one: harmless.) Raises `KeyStoreUnavailable` if the records cannot
+        be written or read back, or a claim read back is not under the current key."""
+        claims = self.ring.rewrapped()
+        if not claims:
+            return 0, 0
+        last = 0
+        for claim in claims:
+            last = await self._write(claim.pseudonym, claim.to_json())
+        await self._read_past(last)
+        shredded = [c.pseudonym for c in claims if self.ring.was_shredded(c.pseudonym)]
+        for pseudonym in shredded:
+            last = await self._write(pseudonym, None)
+        if shredded:
+            log.info("%d claim(s) were shredded while being re-wrapped; tombstoned again", len(shredded))
+            await self._read_past(last)
+        current = self.ring.master.fingerprint
+        astray = [c for c in claims
+                  if c.pseudonym not in shredded and self.ring.under(c.pseudonym) != current]
+        if astray:
+            raise KeyStoreUnavailable(f"{len(astray)} re-wrapped claim(s) were not read back under the "
+                                      "current master key")
+        return len(claims) - len(shredded), len(shredded)
 
     def _claim_once(self, person_ref: str) -> tuple[PersonKey, asyncio.Task[None]]:
         lookup = self.ring.lookup(person_ref)

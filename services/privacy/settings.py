@@ -11,7 +11,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from services.contracts.topics import DATA_PROTECTION_TOPIC, SOURCE_TOPIC_NAMES
 from services.infra.kafka_security import KafkaClientSettings
-from services.privacy.keys import DEV_MASTER_KEY_FILE, MasterKey, MasterKeyError
+from services.privacy.keys import DEV_MASTER_KEY_FILE, KeyRing, MasterKey, MasterKeyError
 from services.privacy.retention import RetentionPolicy
 
 __all__ = ["PersonalDataSettings", "PrivacySettings", "RetentionSettings"]
@@ -20,13 +20,22 @@ __all__ = ["PersonalDataSettings", "PrivacySettings", "RetentionSettings"]
 class PersonalDataSettings(BaseSettings):
     """`GVI_PERSONAL_DATA_MASTER_KEY_FILE`: the master key (base64 of 32 random bytes; make one with
     `gvi-privacy new-master-key`). Required outside development mode, where the documented
-    development key is the default and refused elsewhere."""
+    development key is the default and refused elsewhere.
+
+    `GVI_PERSONAL_DATA_PREVIOUS_MASTER_KEY_FILES`: while the master key is rotated (docs/operations.md),
+    the other master keys to read claims with, comma-separated files checked like the current one.
+    New claims are always wrapped by the current key; `key_ring` holds both."""
 
     personal_data_master_key_file: Path | None = Field(
         None, validation_alias="GVI_PERSONAL_DATA_MASTER_KEY_FILE")
+    personal_data_previous_master_key_files: str | None = Field(
+        None, validation_alias="GVI_PERSONAL_DATA_PREVIOUS_MASTER_KEY_FILES")
+
+    def _development(self) -> bool:
+        return getattr(self, "env", "production") == "development"
 
     def master_key(self) -> MasterKey:
-        development = getattr(self, "env", "production") == "development"
+        development = self._development()
         path = self.personal_data_master_key_file
         if path is None:
             if not development:
@@ -34,6 +43,16 @@ class PersonalDataSettings(BaseSettings):
                                      "mode: the key that person data is sealed with")
             path = DEV_MASTER_KEY_FILE
         return MasterKey.from_file(path, development=development)
+
+    def previous_master_keys(self) -> list[MasterKey]:
+        """The previous master keys, in the order given (none unless a rotation is under way)."""
+        text = self.personal_data_previous_master_key_files or ""
+        paths = [Path(part.strip()) for part in text.split(",") if part.strip()]
+        return [MasterKey.from_file(path, development=self._development()) for path in paths]
+
+    def key_ring(self) -> KeyRing:
+        """An empty key ring with the current master key and the previous ones."""
+        return KeyRing(self.master_key(), previous=self.previous_master_keys())
 
 
 class RetentionSettings(BaseSettings):

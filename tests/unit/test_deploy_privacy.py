@@ -6,9 +6,11 @@ The rest of the deployment is checked by tests/unit/test_deploy.py, whose helper
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
 from services.contracts import Service
 from services.contracts.topics import ALL_TOPICS, DATA_PROTECTION_TOPIC, PERSON_KEYS_TOPIC, SOURCE_TOPIC_NAMES
@@ -32,6 +34,8 @@ from tests.unit.test_deploy import (
 )
 
 MASTER_KEY_ENV = "GVI_PERSONAL_DATA_MASTER_KEY_FILE"
+PREVIOUS_KEYS_ENV = "GVI_PERSONAL_DATA_PREVIOUS_MASTER_KEY_FILES"
+ROTATION_OVERRIDE = Path("deploy/docker/compose.previous-master-key.yml")
 MASTER_KEY_SECRET = ("gvi-personal-data-master-key", "master.key")
 RETENTION_ENV = {"GVI_RETENTION_MEMBERSHIP_MONTHS", "GVI_RETENTION_PERSON_YEARS"}
 # What `gvi-privacy retention` is given (the CLI is built on another branch; once it is in,
@@ -127,6 +131,26 @@ def test_compose_gives_the_master_key_to_the_key_holders_only() -> None:
         assert SERVICES[name]["environment"][MASTER_KEY_ENV] == "/run/secrets/personal-data-master-key"
     for name in ("processor", "audit-checkpointer", "topics"):
         assert MASTER_KEY_ENV not in SERVICES[name]["environment"], name
+
+
+def test_the_compose_rotation_override_gives_a_previous_key_to_the_key_holders_only() -> None:
+    override = yaml.safe_load(ROTATION_OVERRIDE.read_text())
+    assert set(override["services"]) == KEY_HOLDERS
+    for name, extra in override["services"].items():
+        env = {**SERVICES[name]["environment"], **extra["environment"]}
+        check_environment(f"rotation override {name}", check_command(name, SERVICES[name]["command"]), env)
+        assert env[PREVIOUS_KEYS_ENV] == "/run/secrets/personal-data-previous-master-key"
+        assert extra["secrets"] == [*SERVICES[name]["secrets"], "personal-data-previous-master-key"], name
+    assert override["secrets"]["personal-data-previous-master-key"]["file"].startswith(
+        "${GVI_PERSONAL_DATA_PREVIOUS_MASTER_KEY_FILE:?")
+    assert PREVIOUS_KEYS_ENV not in str(SERVICES)  # only during a rotation
+
+
+def test_every_kubernetes_key_holder_says_where_a_previous_key_goes() -> None:
+    assert PREVIOUS_KEYS_ENV in env_names(PersonalDataSettings)
+    for name in KEY_HOLDERS:
+        text = Path(f"deploy/kubernetes/base/{name}.yaml").read_text()
+        assert f"# - {{name: {PREVIOUS_KEYS_ENV}, value: /run/secrets/personal-data/previous.key}}" in text
 
 
 # The retention job

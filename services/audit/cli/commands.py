@@ -57,7 +57,7 @@ from services.audit.library import (
 )
 from services.contracts import PERSON_KEYS_TOPIC
 from services.followthrough import effective_facts
-from services.privacy.keys import KeyRing, MasterKeyError
+from services.privacy.keys import MasterKeyError
 from services.privacy.verify import audit_findings
 
 __all__ = ["main"]
@@ -222,7 +222,7 @@ def _sealed_values(run: _Run) -> SealedValues:
     """The sealed person fields of the source topics and the key ring that opens them (a role that
     allows personal data only: it needs the master key)."""
     try:
-        ring = KeyRing(run.settings.master_key())
+        ring = run.settings.key_ring()
     except MasterKeyError as exc:
         raise ConfigError(f"an export with personal data opens the sealed person fields: {exc}") from exc
     for batch in run.reader().read_topics([PERSON_KEYS_TOPIC]):

@@ -20,7 +20,7 @@ from services.privacy import actions
 from services.privacy.actions import Context, PrivacyError
 from services.privacy.cli import main, parser
 from services.privacy.kafka_io import ProtectionRecord
-from services.privacy.keys import MasterKey
+from services.privacy.keys import KeyRing, MasterKey
 from services.privacy.settings import PrivacySettings
 from services.privacy.store import MemoryKeyStore
 from tests.unit.privacy.test_privacy_retention import membership
@@ -61,7 +61,7 @@ class FakeContext(Context):
         return self.source_events
 
     @contextlib.asynccontextmanager
-    async def key_store(self, master: MasterKey | None = None) -> AsyncIterator[Any]:
+    async def key_store(self, ring: KeyRing | None = None) -> AsyncIterator[Any]:
         yield self.store
 
 
@@ -230,3 +230,14 @@ def test_every_with_now_and_a_bad_setting_are_usage_errors(capsys: pytest.Captur
     monkeypatch.setenv("GVI_RETENTION_PERSON_YEARS", "many")
     assert main(["requests"]) == 2
     assert "GVI_RETENTION_PERSON_YEARS" in capsys.readouterr().err
+
+
+def test_rewrap_with_an_unreadable_previous_key_is_a_usage_error_before_kafka(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert parser().parse_args(["rewrap", "--dry-run"]).dry_run
+    missing = tmp_path / "old.key"
+    settings = PrivacySettings(GVI_ENV="development", KAFKA_BOOTSTRAP_SERVERS=f"127.0.0.1:{_free_port()}",
+                               GVI_PERSONAL_DATA_PREVIOUS_MASTER_KEY_FILES=str(missing))
+    assert main(["--timeout", "1", "rewrap"], settings=settings) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"gvi-privacy: cannot read the personal-data master key file {missing}")
