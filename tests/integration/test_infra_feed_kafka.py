@@ -14,7 +14,15 @@ from aiokafka.errors import KafkaError
 
 from devtools.bench.common import create_topic
 from devtools.broker import KafkaBroker
-from services.infra.feed import Batch, MissingTopic, TopicFeed, TopicPartition, read_to_end
+from services.infra.feed import (
+    Batch,
+    MissingTopic,
+    TopicFeed,
+    TopicPartition,
+    partitions_of,
+    read_to_end,
+    reading_consumer,
+)
 
 
 def fresh_topic(bootstrap: str) -> str:
@@ -100,6 +108,30 @@ async def test_a_read_of_a_partition_the_broker_lacks_fails_at_once(kafka_bootst
             await asyncio.wait_for(everything(kafka_bootstrap, [missing]), 20)
         assert await everything(kafka_bootstrap, [missing], missing_ok=True) == []
 
+
+
+async def test_a_consumer_reading_one_topic_is_told_the_partitions_of_a_topic_created_since(
+        kafka_bootstrap: str) -> None:
+    topic = fresh_topic(kafka_bootstrap)
+    consumer = reading_consumer(kafka_bootstrap, client_id="test")
+    await consumer.start()
+    try:
+        consumer.assign([TopicPartition(topic, 0)])
+        await consumer.seek_to_beginning(TopicPartition(topic, 0))
+        later = fresh_topic(kafka_bootstrap)  # three partitions, created after the consumer started
+        found: list[TopicPartition] = []
+        for _ in range(50):  # the broker may take a moment to list a topic it has just created
+            found = await partitions_of(consumer, [later], missing_ok=True)
+            if found:
+                break
+            await asyncio.sleep(0.1)
+        assert found == [TopicPartition(later, p) for p in range(3)]
+        assert await partitions_of(consumer, [topic, later]) == [
+            *(TopicPartition(topic, p) for p in range(3)), *found]
+        with pytest.raises(MissingTopic, match="no-such-topic-here"):
+            await partitions_of(consumer, ["no-such-topic-here"])
+    finally:
+        await consumer.stop()
 
 class Collected:
     def __init__(self) -> None:

@@ -47,14 +47,15 @@ def reading_consumer(bootstrap: str, *, client_id: str, security: KafkaSecurity 
 
 async def partitions_of(consumer: AIOKafkaConsumer, topics: Iterable[str], *,
                         missing_ok: bool = False) -> list[TopicPartition]:
-    """Every partition of `topics`, in order. A missing topic raises `MissingTopic` (a `KafkaError`),
-    or has no partitions with `missing_ok`."""
-    # A consumer without subscriptions has no metadata for the topics yet, and aiokafka has no
-    # public call that refreshes it.
-    await consumer._client.force_metadata_update()
+    """Every partition of `topics` as the broker lists them now, in order. A missing topic raises
+    `MissingTopic` (a `KafkaError`), or has no partitions with `missing_ok`; a broker that does not
+    answer raises `KafkaError`."""
+    # Asked afresh, not from the consumer's own metadata: once a consumer is assigned partitions,
+    # aiokafka keeps that to the assigned topics. aiokafka has no public call for this.
+    cluster = await consumer._client.fetch_all_metadata()
     found = []
     for topic in topics:
-        partitions = consumer.partitions_for_topic(topic)
+        partitions = cluster.partitions_for_topic(topic)
         if not partitions and not missing_ok:
             raise MissingTopic(f"topic {topic} does not exist (or has no partitions yet)")
         found += [TopicPartition(topic, p) for p in sorted(partitions or ())]

@@ -158,7 +158,9 @@ class TopicFeed:
             while True:
                 if refresh is not None and time.monotonic() - refreshed >= refresh:
                     refreshed = time.monotonic()
-                    added = await self._assign(consumer, assigned, await _listed(consumer, self._topics))
+                    # a refresh looks for new partitions: a topic missing now simply has none
+                    listed = await partitions_of(consumer, self._topics, missing_ok=True)
+                    added = await self._assign(consumer, assigned, listed)
                     if not self.caught_up.is_set():
                         loaded_at.update(added)
                 await self._fetch(consumer, assigned)
@@ -217,17 +219,11 @@ class TopicFeed:
         while True:
             await asyncio.sleep(every)
             try:
-                asked = consumer.end_offsets(list(assigned)) if assigned else _listed(consumer, self._topics)
+                asked = (consumer.end_offsets(list(assigned)) if assigned
+                         else partitions_of(consumer, self._topics, missing_ok=True))
                 await asyncio.wait_for(asked, 5)
             except FEED_ERRORS as exc:
                 log.debug("the broker did not answer %s's probe (%s)", self._name, type(exc).__name__)
             else:
                 self._on_contact()
 
-
-async def _listed(consumer: AIOKafkaConsumer, topics: Sequence[str]) -> list[TopicPartition]:
-    """Every partition of `topics` the broker lists now, none for a missing topic. (`partitions_of`
-    sees only the topics a consumer is assigned once it is assigned some.)"""
-    cluster = await consumer._client.fetch_all_metadata()
-    return [TopicPartition(topic, p) for topic in topics
-            for p in sorted(cluster.partitions_for_topic(topic) or ())]
