@@ -12,7 +12,8 @@ sanction events (an arrest of a member of one of 50 groups), against the same in
 The two are posted in alternating rounds (each workload's events in `ROUNDS` parts, which of the
 two goes first swapped every round), so that load from other work on the machine falls on both alike.
 
-The target is issue 20's: sealing adds < 15% to the p99 (sealed p99 <= 1.15 x group-only p99).
+The target is issue 20's: sealing adds < 15% to the p99 (sealed p99 <= 1.15 x group-only p99), judged
+on the median of three runs of each workload (`RUNS`).
 The sealed events' latencies are also shown split into first sightings and repeats, with how many
 requests the intake committed per Kafka transaction in each workload (its group commit) and the
 intake process's CPU time per request (background work included, so only the difference counts),
@@ -23,6 +24,7 @@ events here, far more than in live traffic, where most persons a sanction names 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import os
 import random
@@ -49,6 +51,10 @@ __all__ = ["POOL", "Result", "Row", "Stats", "main", "run_sealing_bench", "targe
 POOL = 500
 """Persons per workload: each is new when first named (a key claim), then repeats."""
 ROUNDS = 8
+RUNS = 3
+"""Each workload is run this many times against the same intake and broker, and judged by the run
+with the median p99 ratio: at 8 clients a single run's ratio swings from 0.86 to 1.26 on a quiet
+machine, as one pause of the broker or the machine in either arm moves a pooled p99 by a fifth."""
 TARGET = 1.15
 TRANSACTIONS = "gvi_intake_transaction_requests_count"
 WORKLOADS = ((1, 2000), (8, 5000))
@@ -85,6 +91,8 @@ class Row:
     group_only: Stats
     first: Stats  # the sealed events that named a person for the first time
     repeat: Stats
+    run_ratios: tuple[float, ...] = ()
+    """The p99 ratio of each of the `RUNS` runs of this workload; this row is the median one."""
 
     @property
     def p99_ratio(self) -> float:
@@ -197,8 +205,19 @@ def run_sealing_bench(bootstrap: str, *, scale: float = 1.0, pool: int = POOL) -
     with service_process("services.sanctions", bootstrap) as url:
         warm = sanctions(200, f"warm-{uuid.uuid4().hex[:8]}", [f"warm-person-{i % 20}" for i in range(200)])
         asyncio.run(_post_each(url, warm, 8))  # warm up both paths, a claim included
-        rows = [_workload(url, clients, max(ROUNDS, int(n * scale)), pool) for clients, n in WORKLOADS]
+        rows = [_median_run([_workload(url, clients, max(ROUNDS, int(n * scale)), pool) for _ in range(RUNS)])
+                for clients, n in WORKLOADS]
     return Result(rows, profile(bootstrap, max(50, int(pool * scale))))
+
+
+def _median_run(runs: list[Row]) -> Row:
+    """The run with the median p99 ratio, holding every run's ratio."""
+    middle = sorted(runs, key=lambda row: row.p99_ratio)[len(runs) // 2]
+    return dataclasses.replace(middle, run_ratios=tuple(row.p99_ratio for row in runs))
+
+
+def _listed(ratios: Sequence[float]) -> str:
+    return " ".join(f"{r:.2f}" for r in ratios)
 
 
 def targets(rows: Sequence[Row]) -> list[tuple[str, bool | None]]:
@@ -206,7 +225,8 @@ def targets(rows: Sequence[Row]) -> list[tuple[str, bool | None]]:
     for row in rows:
         out.append((f"sealing adds < 15% to the intake's p99 at {row.clients} client(s): sealed "
                     f"{row.sealed.p99_ms:.1f} ms, group-only {row.group_only.p99_ms:.1f} ms "
-                    f"({row.p99_ratio:.2f}x)", row.p99_ratio <= TARGET))
+                    f"({row.p99_ratio:.2f}x, the median run of {_listed(row.run_ratios)})",
+                    row.p99_ratio <= TARGET))
     for row in rows:
         out.append((f"{row.clients} client(s): first sightings ({row.first.events} of {row.sealed.events} "
                     f"sealed events, pool of {row.pool}) p50 {row.first.p50_ms:.1f} / p99 "

@@ -95,7 +95,22 @@ def test_the_sealing_target_is_the_ratio_of_p99s_and_the_split_is_information() 
     assert row(57.5).p99_ratio == 1.15
     verdicts = targets([row(57.5), row(57.6)])
     assert [ok for _, ok in verdicts] == [True, False, None, None]
-    assert "sealed 57.6 ms, group-only 50.0 ms (1.15x)" in verdicts[1][0]
+    assert "sealed 57.6 ms, group-only 50.0 ms (1.15x" in verdicts[1][0]
     assert "first sightings (500 of 5000 sealed events, pool of 500)" in verdicts[2][0]
     assert "requests per transaction: sealed 6.6, group-only 7.2" in verdicts[2][0]
     assert "intake CPU per request: sealed 690 us, group-only 600 us" in verdicts[2][0]
+
+
+def test_the_sealing_target_is_judged_on_the_run_with_the_median_ratio() -> None:
+    from devtools.bench.sealing import Row, Stats, _median_run, targets
+
+    def run(sealed_p99: float) -> Row:
+        return Row(8, 500, Stats(5000, 600, 11, sealed_p99, 6.6, 690), Stats(5000, 650, 9, 50, 7.2, 600),
+                   Stats(500, 60, 15, 49, 6.6), Stats(4500, 540, 10, 45, 6.6))
+
+    judged = _median_run([run(63.0), run(52.0), run(55.0)])  # one run's pause does not decide
+    assert judged.p99_ratio == 1.1 and judged.run_ratios == (1.26, 1.04, 1.1)
+    [(text, ok), *_] = targets([judged])
+    assert ok is True and "(1.10x, the median run of 1.26 1.04 1.10)" in text
+    [(_, ok), *_] = targets([_median_run([run(63.0), run(52.0), run(60.0)])])
+    assert ok is False
