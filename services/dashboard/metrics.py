@@ -11,6 +11,7 @@ from collections.abc import Callable
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 from services.infra.http_metrics import HttpMetrics
+from services.infra.memory import register_memory_metrics
 
 __all__ = ["DashboardMetrics"]
 
@@ -55,6 +56,7 @@ class DashboardMetrics:
             "unknown user, told apart nowhere), rate_limited (429), busy (503).", ["reason"],
             registry=registry)
         self.http = HttpMetrics(registry)
+        register_memory_metrics(registry)  # what it loads grows with the event log
         self.groups = Gauge("gvi_dashboard_groups", "Groups with a state in the read model.",
                             registry=registry)
         self.active_alerts = Gauge("gvi_dashboard_active_alerts", "Alerts raised and not withdrawn.",

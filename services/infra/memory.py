@@ -1,12 +1,16 @@
-"""The memory limit a container runtime set on this process, read from its cgroup, so that a
-service can say how close it is to being killed for memory (Kubernetes' `resources.limits.memory`,
-Compose's `mem_limit`)."""
+"""How close a service is to being killed for memory: its resident memory and the limit a container
+runtime set on it (Kubernetes' `resources.limits.memory`, Compose's `mem_limit`), read from its
+cgroup. The intakes' receipt ledgers, the dashboard's read model and the processor's ledger all grow
+with the event log, so each service exposes both (`register_memory_metrics`) and the alert
+`GviMemoryHigh` compares them."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-__all__ = ["memory_limit_bytes"]
+from prometheus_client import CollectorRegistry, Gauge, ProcessCollector
+
+__all__ = ["memory_limit_bytes", "register_memory_metrics"]
 
 _CGROUP_FILES = (Path("/sys/fs/cgroup/memory.max"),  # cgroup v2
                  Path("/sys/fs/cgroup/memory/memory.limit_in_bytes"))  # cgroup v1
@@ -24,3 +28,11 @@ def memory_limit_bytes(files: tuple[Path, ...] = _CGROUP_FILES) -> int | None:
             return None
         return int(text)
     return None
+
+
+def register_memory_metrics(registry: CollectorRegistry) -> None:
+    """`process_resident_memory_bytes` (with the other standard `process_*` metrics) and
+    `gvi_memory_limit_bytes`, the container's limit (0 where there is none)."""
+    ProcessCollector(registry=registry)
+    Gauge("gvi_memory_limit_bytes", "The memory limit of the service's container (its cgroup); 0 where "
+          "there is none.", registry=registry).set(memory_limit_bytes() or 0)

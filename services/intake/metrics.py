@@ -15,6 +15,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 from services.contracts import EVENT_TYPES
 from services.infra.http_metrics import HttpMetrics
+from services.infra.memory import register_memory_metrics
 
 __all__ = ["IntakeMetrics"]
 
@@ -54,6 +55,7 @@ class IntakeMetrics:
                                   "connection and a metadata request) when /metrics was scraped, "
                                   "else 0.", ["service"], registry=registry)
         self.http = HttpMetrics(registry)
+        register_memory_metrics(registry)  # what it loads grows with the event log
 
     def committed(self, requests: int, records: int) -> None:
         self._group.labels(self._service).observe(requests)  # once per transaction

@@ -6,7 +6,9 @@ from pathlib import Path
 
 from prometheus_client import CollectorRegistry
 
+from services.dashboard.metrics import DashboardMetrics
 from services.infra.memory import memory_limit_bytes
+from services.intake.metrics import IntakeMetrics
 from services.sanctions.processor.metrics import ProcessorMetrics
 
 
@@ -24,9 +26,12 @@ def test_the_limit_is_read_from_cgroup_v2_or_v1_and_none_when_unlimited(tmp_path
     assert memory_limit_bytes((v2, v1)) is None
 
 
-def test_the_processor_exposes_its_resident_memory_and_its_limit() -> None:
-    registry = CollectorRegistry()
-    ProcessorMetrics(registry)
-    resident = registry.get_sample_value("process_resident_memory_bytes")
-    assert resident is not None and resident > 10 * 2**20, "a Python worker holds more than 10 MiB"
-    assert registry.get_sample_value("gvi_processor_memory_limit_bytes") == (memory_limit_bytes() or 0)
+def test_the_services_whose_memory_grows_with_the_log_expose_it_beside_their_limit() -> None:
+    registries = [CollectorRegistry() for _ in range(3)]
+    ProcessorMetrics(registries[0])
+    DashboardMetrics(registries[1])
+    IntakeMetrics(registries[2], "incidents")
+    for registry in registries:
+        resident = registry.get_sample_value("process_resident_memory_bytes")
+        assert resident is not None and resident > 10 * 2**20, "a Python service holds more than 10 MiB"
+        assert registry.get_sample_value("gvi_memory_limit_bytes") == (memory_limit_bytes() or 0)

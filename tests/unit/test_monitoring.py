@@ -25,7 +25,7 @@ from services.sanctions.processor.metrics import ProcessorMetrics
 PROMETHEUS = Path("deploy/prometheus")
 DASHBOARDS = Path("deploy/grafana/dashboards")
 ALERTS = {"GviServiceDown", "GviKafkaUnreachable", "GviIntakeErrorRate", "GviConsumerLagHigh",
-          "GviProcessorNotReady", "GviProcessorOutputStalled", "GviProcessorMemoryHigh", "GviDashboardStale",
+          "GviProcessorNotReady", "GviProcessorOutputStalled", "GviMemoryHigh", "GviDashboardStale",
           "GviConflictingEventCopies", "GviFollowThroughStalled", "GviAuditVerificationFailed",
           "GviDashboardLoginFailures"}
 

@@ -13,12 +13,11 @@ from prometheus_client import (
     Counter,
     Gauge,
     Histogram,
-    ProcessCollector,
     generate_latest,
 )
 
 from services.contracts import EVENT_TYPES
-from services.infra.memory import memory_limit_bytes
+from services.infra.memory import register_memory_metrics
 from services.sanctions.processor.health import Health
 
 __all__ = ["ProcessorMetrics"]
@@ -65,11 +64,7 @@ class ProcessorMetrics:
         self._swiftness = Gauge("gvi_processor_swiftness_days",
                                 "Days from incident to first sanction over the sanctioned cases.",
                                 ["quantile"], registry=r)
-        # The ledger grows with the whole history: process_resident_memory_bytes beside the
-        # container's limit says when a worker must be given more (docs/operations.md, Sizing).
-        ProcessCollector(registry=r)
-        Gauge("gvi_processor_memory_limit_bytes", "The memory limit of the worker's container (its "
-              "cgroup); 0 where there is none.", registry=r).set(memory_limit_bytes() or 0)
+        register_memory_metrics(r)  # the ledger grows with the whole history
 
     def processed(self, events: Iterable[tuple[str, str, float | None]]) -> None:
         """A batch of events handled: (topic, type, the source record's timestamp) each; the latency
