@@ -24,6 +24,7 @@ from services.contracts import FieldError
 
 __all__ = [
     "BrokerUnavailable",
+    "ClaimRaceLost",
     "Conflict",
     "Forbidden",
     "IntakeError",
@@ -99,3 +100,10 @@ class BrokerUnavailable(IntakeError):
                  settled: asyncio.Future[None] | None = None) -> None:
         super().__init__(message, errors)
         self.settled = settled
+
+
+class ClaimRaceLost(BrokerUnavailable):
+    """Nothing was published: a new person's key claim that the records, or others committed in the
+    same transaction, were sealed with lost to another intake's claim of the same person a moment
+    earlier. Sealed again they get the winner's key, so the intake tries once more itself
+    (`Intake._accept_claimed`); only a second loss reaches the client, as a 503 to retry."""

@@ -36,6 +36,7 @@ from services.contracts.events import EventRetracted
 from services.intake.agencies import Agency, qualifier_of
 from services.intake.errors import (
     BrokerUnavailable,
+    ClaimRaceLost,
     Conflict,
     Forbidden,
     IntakeError,
@@ -181,11 +182,12 @@ class Intake:
         for c in candidates:
             if c.key not in known:
                 fresh.setdefault(c.key, c)
-        keys, gate = self._person_keys(fresh.values())
-        records = self._records(candidates, known, keys, recorded, agency, batch)
-        if records:
-            known.update(await self._publish(fresh, records, gate, recorded, batch))
-            log.info("accepted %d event(s) from %s", len(records), agency.name)
+        try:
+            written = await self._seal_and_publish(candidates, fresh, known, recorded, agency, batch)
+        except ClaimRaceLost:  # the claim that won is in the key ring now: sealed again, with its key
+            written = await self._seal_and_publish(candidates, fresh, known, recorded, agency, batch)
+        if written:
+            log.info("accepted %d event(s) from %s", written, agency.name)
         duplicate = [c.key not in fresh for c in candidates]
         for c, dup in zip(candidates, duplicate, strict=True):
             if dup:
@@ -217,6 +219,18 @@ class Intake:
         if conflicts:
             raise Conflict("an id was reused for a different event", conflicts)
         return known
+
+    async def _seal_and_publish(self, candidates: list[_Candidate],
+                                fresh: Mapping[tuple[str, str], _Candidate],
+                                known: dict[tuple[str, str], Receipt], recorded: str, agency: Agency,
+                                batch: bool) -> int:
+        """Seal the fresh events with their persons' keys and publish them, adding their receipts
+        to `known`; how many records were written."""
+        keys, gate = self._person_keys(fresh.values())
+        records = self._records(candidates, known, keys, recorded, agency, batch)
+        if records:
+            known.update(await self._publish(fresh, records, gate, recorded, batch))
+        return len(records)
 
     def _records(self, candidates: list[_Candidate], known: Mapping[tuple[str, str], Receipt],
                  keys: Mapping[str, PersonKey], recorded: str, agency: Agency,

@@ -23,8 +23,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from services.intake.errors import BrokerUnavailable
-from services.privacy.store import ClaimGate, KeyStoreUnavailable
+from services.intake.errors import BrokerUnavailable, ClaimRaceLost
+from services.privacy.store import ClaimGate, ClaimLost, KeyStoreUnavailable
 
 __all__ = ["FakePublisher", "OutgoingRecord", "Placement", "Publisher"]
 
@@ -70,7 +70,8 @@ class FakePublisher:
             try:
                 await gate.passed()
             except KeyStoreUnavailable as exc:
-                raise BrokerUnavailable(f"nothing was published: {exc}") from exc
+                refused = ClaimRaceLost if isinstance(exc, ClaimLost) else BrokerUnavailable
+                raise refused(f"nothing was published: {exc}") from exc
         placements = []
         for record in records:
             partition = zlib.crc32(record.key.encode()) % self.partitions

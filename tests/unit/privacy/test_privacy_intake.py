@@ -16,7 +16,7 @@ from services.intake.ledger import ReceiptLedger
 from services.intake.publishing import FakePublisher
 from services.intake.settings import IntakeSettings
 from services.privacy.keys import Claim, PersonKey
-from services.privacy.store import ClaimGate, KeyStoreUnavailable, MemoryKeyStore
+from services.privacy.store import ClaimGate, ClaimLost, KeyStoreUnavailable, MemoryKeyStore
 from tests.examples import example_event
 
 AGENCIES = Path("deploy/config/agencies.dev.toml")
@@ -84,3 +84,50 @@ def test_a_batch_is_sealed_person_by_person_in_one_publish() -> None:
     refs = [v["data"]["person_ref"] for v in values]
     assert refs[0] == refs[2] != refs[1]
     assert [keys.ring.reveal(r) for r in refs] == ["P-1", "P-2", "P-1"]
+
+
+class LosesRaces(MemoryKeyStore):
+    """A new person's claim loses to another intake's claim of the same person made a moment
+    earlier. With `rival_read_back`, the ring then holds the rival (as the Kafka store's ring does
+    once it has read the rival's record back); without, every claim loses."""
+
+    def __init__(self, *, rival_read_back: bool) -> None:
+        super().__init__()
+        self.rival_read_back = rival_read_back
+        self.races = 0
+
+    def provisional(self, person_refs: Iterable[str]) -> tuple[dict[str, PersonKey], ClaimGate | None]:
+        refs = list(person_refs)
+        new = [ref for ref in refs if self.ring.key_for(ref) is None]
+        if not new:
+            return super().provisional(refs)
+        self.races += 1
+        keys = MemoryKeyStore(self.ring.master).provisional(refs)[0]  # the claims that will lose
+
+        async def lost() -> None:
+            if self.rival_read_back:
+                for ref in new:
+                    self.ring.apply(*_claimed(self, ref))
+            raise ClaimLost("another intake claimed the same new person a moment earlier; retry")
+
+        return keys, ClaimGate([asyncio.ensure_future(lost())])
+
+
+def test_an_event_whose_new_person_was_claimed_by_another_intake_first_is_sealed_again_and_accepted() -> None:
+    keys, publisher = LosesRaces(rival_read_back=True), FakePublisher()
+    with client(keys, publisher) as intake:
+        answer = intake.post("/v1/events", content=json.dumps(membership("P-raced", "r-1")), headers=POLICE)
+    assert answer.status_code == 202, answer.text
+    assert keys.races == 1 and len(publisher.log) == 1
+    winner = keys.ring.key_for("P-raced")
+    assert winner is not None
+    assert json.loads(publisher.log[0][0].value)["data"]["person_ref"] == winner.pseudonym
+
+
+def test_a_second_lost_race_is_a_503_to_retry_and_nothing_is_published() -> None:
+    keys, publisher = LosesRaces(rival_read_back=False), FakePublisher()
+    with client(keys, publisher) as intake:
+        answer = intake.post("/v1/events", content=json.dumps(membership("P-raced", "r-1")), headers=POLICE)
+    assert answer.status_code == 503 and "claimed the same new person" in answer.text
+    assert keys.races == 2 and publisher.log == []
+
