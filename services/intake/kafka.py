@@ -264,10 +264,8 @@ class KafkaPublisher:
             log.info("transaction of %d request(s) aborted: a person key claim did not pass (%s)",
                      len(group), type(exc).__name__)
             refused = ClaimRaceLost if isinstance(exc, ClaimLost) else BrokerUnavailable
-            message = f"nothing was published: {exc}; retry with the same id"
-            for pending in group:
-                if not pending.done.done():
-                    pending.done.set_exception(refused(message))
+            for pending in (p for p in group if not p.done.done()):
+                pending.done.set_exception(refused(f"nothing was published: {exc}; retry with the same id"))
             return
         except Exception as exc:  # any failure: abort, answer 503, keep the lane usable
             log.warning("transaction of %d request(s) failed after %.1fs%s: %s", len(group),
