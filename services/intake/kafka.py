@@ -47,10 +47,10 @@ from aiokafka.errors import KafkaError
 
 from services.infra.feed import Batch, TopicFeed
 from services.infra.kafka_security import PLAINTEXT, KafkaSecurity
-from services.intake.errors import BrokerUnavailable, ClaimRaceLost
+from services.intake.errors import BrokerUnavailable
 from services.intake.ledger import Receipt, ReceiptLedger
-from services.intake.publishing import OutgoingRecord, Placement
-from services.privacy.store import ClaimGate, ClaimLost, KeyStoreUnavailable
+from services.intake.publishing import OutgoingRecord, Placement, gate_refusal
+from services.privacy.store import ClaimGate, KeyStoreUnavailable
 
 __all__ = ["KafkaPublisher", "ReceiptFeed"]
 
@@ -263,9 +263,9 @@ class KafkaPublisher:
         except KeyStoreUnavailable as exc:  # a claim of the group lost or unsettled: aborted, nothing visible
             log.info("transaction of %d request(s) aborted: a person key claim did not pass (%s)",
                      len(group), type(exc).__name__)
-            refused = ClaimRaceLost if isinstance(exc, ClaimLost) else BrokerUnavailable
-            for pending in (p for p in group if not p.done.done()):
-                pending.done.set_exception(refused(f"nothing was published: {exc}; retry with the same id"))
+            for pending in group:
+                if not pending.done.done():
+                    pending.done.set_exception(gate_refusal(exc))
             return
         except Exception as exc:  # any failure: abort, answer 503, keep the lane usable
             log.warning("transaction of %d request(s) failed after %.1fs%s: %s", len(group),

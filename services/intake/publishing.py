@@ -26,7 +26,7 @@ from typing import Protocol
 from services.intake.errors import BrokerUnavailable, ClaimRaceLost
 from services.privacy.store import ClaimGate, ClaimLost, KeyStoreUnavailable
 
-__all__ = ["FakePublisher", "OutgoingRecord", "Placement", "Publisher"]
+__all__ = ["FakePublisher", "OutgoingRecord", "Placement", "Publisher", "gate_refusal"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,6 +53,14 @@ class Publisher(Protocol):
     async def close(self) -> None: ...
 
 
+
+def gate_refusal(exc: KeyStoreUnavailable) -> BrokerUnavailable:
+    """The answer to records whose claim gate did not pass: nothing was published. A claim lost to
+    another intake's claim of the same person (`ClaimLost`) gives `ClaimRaceLost`, which the intake
+    retries itself; any other failure of the key store is a plain 503."""
+    refused = ClaimRaceLost if isinstance(exc, ClaimLost) else BrokerUnavailable
+    return refused(f"nothing was published: {exc}; retry with the same id")
+
 @dataclass
 class FakePublisher:
     """In-memory publisher for unit tests; set `reachable = False` to simulate a broker outage."""
@@ -70,8 +78,7 @@ class FakePublisher:
             try:
                 await gate.passed()
             except KeyStoreUnavailable as exc:
-                refused = ClaimRaceLost if isinstance(exc, ClaimLost) else BrokerUnavailable
-                raise refused(f"nothing was published: {exc}") from exc
+                raise gate_refusal(exc) from exc
         placements = []
         for record in records:
             partition = zlib.crc32(record.key.encode()) % self.partitions
