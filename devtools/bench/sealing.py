@@ -5,9 +5,9 @@ waiting for its answer (the intake benchmark's keep-alive client). Two workloads
 sanction events (an arrest of a member of one of 50 groups), against the same intake and broker:
 * **sealed**: each event also names the person arrested (`person_ref`), one of a pool of `POOL`
   persons new to the workload, so that both occur: first sightings (each person's first event, spread
-  evenly through the run), for which the intake claims a key in the `person-keys` topic (a write and
-  its read back) before it seals, and repeats (a person already named, at random), sealed with a key
-  it already holds;
+  evenly through the run), for which the intake claims a key in the `person-keys` topic (a write,
+  decided by the records before it) beside the event's transaction, and repeats (a person already
+  named, at random), sealed with a key it already holds;
 * **group-only** (the baseline): the same events without the person: nothing to claim or seal.
 The two are posted in alternating rounds (each workload's events in `ROUNDS` parts, which of the
 two goes first swapped every round), so that load from other work on the machine falls on both alike.
@@ -253,7 +253,7 @@ def report(result: Result) -> None:
               f"{row.p99_ratio:>6.2f}")
     print_targets([*targets(rows), (
         f"where a sealed event's extra time goes, in one process: a new person's key claim (written "
-        f"acks=all, read back) p50 {p.claim.p50_ms:.2f} / p99 {p.claim.p99_ms:.2f} ms, beside the "
+        f"acks=all, decided) p50 {p.claim.p50_ms:.2f} / p99 {p.claim.p99_ms:.2f} ms, beside the "
         f"intake's one-record transaction p50 {p.transaction.p50_ms:.2f} / p99 "
         f"{p.transaction.p99_ms:.2f} ms; sealing's CPU (key lookup, AES-GCM, re-parse) "
         f"{p.seal_us:.0f} us per event", None)])

@@ -3,7 +3,7 @@
 work: the parts that only sealed events pay, beside what every event pays.
 
 * a new person's key claim: `KafkaKeyStore.keys_for` for a person it does not know (the claim is
-  written to `person-keys` with acks=all and read back before the event can be sealed);
+  written to `person-keys` with acks=all and decided from the records before it);
 * the intake's publisher committing one record in a transaction, as it does for every event;
 * the CPU sealing adds per event: the key lookup (an HMAC), AES-GCM, the sealed event's JSON and
   its re-parse (`read_event`, to place it by its pseudonym), beyond what a group-only event costs.

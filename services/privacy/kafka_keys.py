@@ -2,13 +2,14 @@
 it, and the writes that claim a new person's key, shred one, or wrap claims again under a new
 master key (`rewrap`, after a rotation).
 
-A claim counts only once the store has read it back from the topic: only then is it known to be
-the first live claim of its person (`KeyRing`), which is what every other reader will decide too.
-A claim that lost, to another intake's claim of the same person a moment earlier, is tombstoned at
-once. `provisional` lets the intake seal with a new claim's key at once and wait for that answer
-only before its transaction commits (the `ClaimGate`), so the claim's round trip runs beside the
-transaction's instead of before it. Claims of one process for the same person are coalesced while
-they are under way.
+A claim is decided by the records before it in the topic's one order: once the store has read up
+to the offset the claim was written at, it knows whether the claim is the first live claim of its
+person (`KeyRing`), which is what every other reader will decide too, without waiting to read the
+claim itself back. A claim that lost, to another intake's claim of the same person a moment
+earlier, is tombstoned at once. `provisional` lets the intake seal with a new claim's key at once
+and wait for that answer only before its transaction commits (the `ClaimGate`), so the claim's
+write runs beside the transaction's instead of before it. Claims of one process for the same person
+are coalesced while they are under way.
 
 The topic is followed by a `TopicFeed` (`services.infra.feed`) with `read_committed`, as every reader
 here reads: the topic is written without transactions (`_write`), so that shows each record as soon
@@ -164,7 +165,13 @@ class KafkaKeyStore:
             done.exception()
 
     async def _settle(self, claim: Claim) -> None:
-        await self._read_past(await self._write(claim.pseudonym, claim.to_json()))
+        """Write `claim` and decide it as every reader will: by the records before it in the topic.
+        Once the feed has read up to the claim's offset, the ring holds every record before it, and
+        the claim itself is the next record in the one order, so it is applied here without waiting
+        to read it back (the feed's own copy of it is then a repeat, which changes nothing)."""
+        value = claim.to_json()
+        await self._read_up_to(await self._write(claim.pseudonym, value))
+        self.ring.apply(claim.pseudonym, value)
         if self.ring.winner(claim.lookup) != claim.pseudonym:
             log.info("a rival claim of the same person came first; withdrawing this one")
             with contextlib.suppress(KeyStoreUnavailable):  # a rival that stands is harmless
@@ -196,8 +203,12 @@ class KafkaKeyStore:
 
     async def _read_past(self, offset: int) -> None:
         """Wait until the feed has read the record written at `offset` into the ring."""
+        await self._read_up_to(offset + 1)
+
+    async def _read_up_to(self, offset: int) -> None:
+        """Wait until the feed has read every record before `offset` into the ring."""
         try:
-            await asyncio.wait_for(self._feed.wait_for_positions({_PARTITION: offset + 1}), self._timeout)
+            await asyncio.wait_for(self._feed.wait_for_positions({_PARTITION: offset}), self._timeout)
         except TimeoutError as exc:
             raise KeyStoreUnavailable("the key store was written but not read back in time") from exc
 

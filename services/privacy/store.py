@@ -30,8 +30,8 @@ class ClaimLost(KeyStoreUnavailable):
 
 
 class ClaimGate:
-    """Completes once every new claim an event was sealed with is read back as its person's first
-    live claim; raises `ClaimLost` or `KeyStoreUnavailable` otherwise."""
+    """Completes once every new claim an event was sealed with is known to be its person's first
+    live claim in the key topic's order; raises `ClaimLost` or `KeyStoreUnavailable` otherwise."""
 
     def __init__(self, claims: Iterable[asyncio.Future[None]]) -> None:
         self._claims = list(claims)
