@@ -51,9 +51,11 @@ _DERIVED_MESSAGES: Mapping[str, tuple[str, str]] = {
                                          "services/contracts/access.py."),
     AUDIT_CHECKPOINTS_TOPIC: ("AuditCheckpoint", "A checkpoint of the audit trail over the source topics; "
                                                  "its schema is defined by the audit issue."),
-    DATA_PROTECTION_TOPIC: ("DataProtectionRecord", "A data protection request opened or closed, or "
-                                                    "persons erased (by request or retention deadline); "
-                                                    "its models are in services/contracts/protection.py."),
+    DATA_PROTECTION_TOPIC: ("DataProtectionRecord", "A data protection request opened or closed, "
+                                                    "persons erased (by request or retention deadline), "
+                                                    "or the claims re-wrapped after a master key rotation "
+                                                    "(keyed master-key); its models are in "
+                                                    "services/contracts/protection.py."),
     PERSON_KEYS_TOPIC: ("PersonKeyClaim", "A person's data key wrapped by the master key, keyed by "
                                           "pseudonym; a tombstone shreds it (services/privacy/keys.py)."),
 }

@@ -7,11 +7,19 @@ job did with personal data, and why.
   (its case number) or because their retention deadlines passed (`basis` retention).
 - `RequestClosed`: a request was decided: erased, corrected (with the retraction and the corrected
   event it links) or refused, with the reason.
+- `KeysRewrapped`: after the personal-data master key was rotated, `gvi-privacy rewrap` wrapped the
+  claims under previous master keys again under the current one: the keys by fingerprint, counts,
+  and how many live claims each key holds afterwards (so an inspector sees when keys were rotated
+  and that no claim needs an old key any more). It names no person, not even by pseudonym.
 
 A record names persons only by pseudonym, and a shredded pseudonym no longer leads to anyone. The
 topic is in the audit's hash chain, so a record cannot be altered or dropped unnoticed, and
 `gvi-audit verify` checks that every erased pseudonym's key is gone. The Kafka key is the case
-number (or `retention`), so one request's records stay in order.
+number (or `retention`, or `master-key` for the rewraps), so one request's records stay in order.
+
+A master key's fingerprint (`services.privacy.claims.MasterKey.fingerprint`: 16 hex digits of the
+SHA-256 of a key derived from it) names the key without revealing it; every claim on `person-keys`
+carries the fingerprint of the key that wrapped it.
 """
 
 from __future__ import annotations
@@ -26,8 +34,12 @@ from services.contracts.envelope import canonical_json
 from services.contracts.types import IDENTIFIER_PATTERN
 
 __all__ = [
+    "MASTER_KEY_CASE",
     "RETENTION_CASE",
     "Basis",
+    "DataProtectionRecord",
+    "Fingerprint",
+    "KeysRewrapped",
     "Outcome",
     "PersonsErased",
     "ProtectionRecord",
@@ -39,9 +51,14 @@ __all__ = [
 
 RETENTION_CASE = "retention"
 """The key of the retention job's records (they answer no request)."""
+MASTER_KEY_CASE = "master-key"
+"""The key of the rewrap's records (they answer no request either)."""
 
 CaseNumber = Annotated[str, Field(min_length=1, max_length=64, pattern=IDENTIFIER_PATTERN)]
 Reason = Annotated[str, Field(min_length=1, max_length=500)]
+Fingerprint = Annotated[str, Field(pattern=r"^[0-9a-f]{16}$",
+                                   description="A master key's fingerprint, as claims name it.")]
+Count = Annotated[int, Field(ge=0)]
 
 
 class RequestKind(StrEnum):
@@ -68,7 +85,8 @@ class _Record(BaseModel):
     record_id: Annotated[str, Field(min_length=1, max_length=64)]
     time: datetime
     officer: Annotated[str, Field(min_length=1, max_length=64,
-                                  description="Who acted: the officer's user name, or the retention job.")]
+                                  description="Who acted: the officer's user name, the retention job, "
+                                              "or the rewrap.")]
 
     def to_json(self) -> bytes:
         return canonical_json(self.model_dump(mode="json", exclude_none=True))
@@ -111,11 +129,35 @@ class RequestClosed(_Record):
         return self.case_number.encode()
 
 
-ProtectionRecord = Annotated[RequestOpened | PersonsErased | RequestClosed, Field(discriminator="action")]
+class KeysRewrapped(_Record):
+    """One `gvi-privacy rewrap` that wrote to `person-keys` (or completed a rotation whose record
+    was missing: `services.privacy.actions.rewrap`), written once its claims were read back."""
 
-_READ: TypeAdapter[RequestOpened | PersonsErased | RequestClosed] = TypeAdapter(ProtectionRecord)
+    action: Literal["keys_rewrapped"] = "keys_rewrapped"
+    master: Annotated[Fingerprint, Field(description="The current master key, which the claims are now "
+                                                     "wrapped under.")]
+    rewrapped_from: Annotated[tuple[Fingerprint, ...], Field(
+        description="The previous master keys whose claims this run wrapped again.")]
+    rewrapped: Annotated[Count, Field(description="Claims wrapped again under `master` and read back.")]
+    erased_meanwhile: Annotated[Count, Field(
+        description="Claims erased while being re-wrapped (their re-wrap tombstoned again).")]
+    live_claims: Annotated[dict[Fingerprint, Count], Field(
+        description="Afterwards: the live claims under the current master key and under each previous "
+                    "key given to the run (0 once none needs it).")]
+    live_claims_other_keys: Annotated[Count, Field(
+        description="Afterwards: live claims under a master key not given to the run.")] = 0
+
+    def key(self) -> bytes:
+        return MASTER_KEY_CASE.encode()
 
 
-def read_protection_record(value: bytes) -> RequestOpened | PersonsErased | RequestClosed:
+DataProtectionRecord = RequestOpened | PersonsErased | RequestClosed | KeysRewrapped
+"""Any record of the topic."""
+ProtectionRecord = Annotated[DataProtectionRecord, Field(discriminator="action")]
+
+_READ: TypeAdapter[DataProtectionRecord] = TypeAdapter(ProtectionRecord)
+
+
+def read_protection_record(value: bytes) -> DataProtectionRecord:
     """A record of the topic from its JSON bytes; raises `ValidationError` (a `ValueError`)."""
     return _READ.validate_json(value)

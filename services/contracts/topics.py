@@ -146,7 +146,7 @@ PERSON_KEYS_TOPIC = "person-keys"
 order; cleaned within hours so that a shredded key leaves the broker's disks too."""
 DATA_PROTECTION_TOPIC = "data-protection"
 """Erasures (by request and by retention deadline) and correction requests, with their reasons and
-case numbers; never a person reference (`services.contracts.protection`)."""
+case numbers, and the master key rewraps; never a person reference (`services.contracts.protection`)."""
 
 _FOREVER = MappingProxyType({"retention.ms": "-1"})
 

@@ -11,6 +11,12 @@ lists the claims is not written twice; once the person has no live key, it says 
 closes the request if it is still open. The retention job writes its `PersonsErased` (basis
 retention) before shredding too; a second run with the same clock finds nothing due.
 
+`rewrap` writes `KeysRewrapped` after the fact, once the re-wrapped claims were read back: what
+it documents already happened, and nothing checks it against the key topic. If that write fails
+the command exits 3 and says to run it again; the next run, finding nothing left under the
+previous keys, writes the record because the topic does not yet say the rotation is complete
+(`_record_rewrap`). Otherwise a run that changes nothing writes nothing.
+
 Nothing printed or logged names a person: counts, case numbers and pseudonyms only.
 """
 
@@ -21,6 +27,7 @@ import contextlib
 import logging
 import secrets
 import uuid
+from collections import Counter
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -29,6 +36,7 @@ from typing import Any
 from services.contracts.envelope import CloudEvent
 from services.contracts.protection import (
     Basis,
+    KeysRewrapped,
     Outcome,
     PersonsErased,
     RequestClosed,
@@ -36,6 +44,7 @@ from services.contracts.protection import (
     RequestOpened,
 )
 from services.privacy.kafka_io import (
+    KafkaUnavailable,
     ProtectionRecord,
     read_events,
     read_protection_records,
@@ -43,7 +52,14 @@ from services.privacy.kafka_io import (
 )
 from services.privacy.kafka_keys import KafkaKeyStore
 from services.privacy.keys import KeyRing, MasterKey, MasterKeyError
-from services.privacy.requests import Case, cases, check_correction, render_report
+from services.privacy.requests import (
+    Case,
+    cases,
+    check_correction,
+    describe_rewrap,
+    last_rewrap,
+    render_report,
+)
 from services.privacy.retention import deadlines, due
 from services.privacy.settings import PrivacySettings
 from services.privacy.store import KeyStoreUnavailable
@@ -55,6 +71,7 @@ log = logging.getLogger("gvi.privacy")
 
 EXIT_REFUSED, EXIT_USAGE, EXIT_UNAVAILABLE, EXIT_NOTHING = 1, 2, 3, 4
 RETENTION_OFFICER = "retention-job"
+REWRAP_OFFICER = "master-key-rewrap"
 
 
 class PrivacyError(Exception):
@@ -198,8 +215,13 @@ async def close_request(ctx: Context, *, case_number: str, outcome: Outcome, rea
 
 
 async def report(ctx: Context, *, include_closed: bool, fmt: str) -> int:
-    ctx.say(render_report(cases(await ctx.records()).values(), ctx.clock(), include_closed=include_closed,
+    """The requests (`render_report`); as text, the last master key rewrap below them."""
+    records = await ctx.records()
+    ctx.say(render_report(cases(records).values(), ctx.clock(), include_closed=include_closed,
                           fmt=fmt).rstrip("\n"))
+    rotated = last_rewrap(records)
+    if fmt == "text" and rotated is not None:
+        ctx.say(describe_rewrap(rotated))
     return 0
 
 
@@ -230,19 +252,36 @@ async def retention(ctx: Context, *, dry_run: bool) -> int:
 
 async def rewrap(ctx: Context, *, dry_run: bool) -> int:
     """After the master key was rotated: write every claim under a previous master key again under
-    the current one (`KafkaKeyStore.rewrap`), then say how many live claims each key holds. Exit 0
-    once every live claim is under the current key (the previous keys can go), 1 while some are not."""
+    the current one (`KafkaKeyStore.rewrap`), record it (`_record_rewrap`), then say how many live
+    claims each key holds. Exit 0 once every live claim is under the current key (the previous keys
+    can go), 1 while some are not; 3 if the record could not be written."""
     async with ctx.key_store(ctx.key_ring()) as store:
         ring, current = store.ring, store.ring.master.fingerprint
         if dry_run:
             ctx.say(f"{len(ring.rewrapped())} claim(s) under a previous master key would be re-wrapped "
                     "(dry run)")
+            done, shredded, rewrapped_from = 0, 0, []
         else:
+            rewrapped_from = sorted(f for f in ring.census() if f is not None and f != current)
             done, shredded = await store.rewrap()
             log.info("rewrap: %d claim(s) re-wrapped under %s, %d erased meanwhile", done, current, shredded)
             ctx.say(f"re-wrapped {done} claim(s) under the current master key {current}"
                     + (f"; {shredded} were erased meanwhile and tombstoned again" if shredded else ""))
         census = ring.census()
+        previous = [key.fingerprint for key in ring.previous]
+    code = _say_census(ctx, census, current)
+    if not dry_run:
+        await _record_rewrap(ctx, KeysRewrapped(
+            **_stamp(ctx), officer=REWRAP_OFFICER, master=current, rewrapped_from=tuple(rewrapped_from),
+            rewrapped=done, erased_meanwhile=shredded,
+            live_claims={f: census.get(f, 0) for f in (current, *previous)},
+            live_claims_other_keys=census.get(None, 0)), changed=bool(done or shredded),
+            rotating=bool(previous))
+    return code
+
+
+def _say_census(ctx: Context, census: Counter[str | None], current: str) -> int:
+    census = Counter(census)
     under_current = census.pop(current, 0)
     if not census:
         ctx.say(f"all {under_current} live claim(s) are under the current master key: no claim needs "
@@ -254,3 +293,30 @@ async def rewrap(ctx: Context, *, dry_run: bool) -> int:
     ctx.say(f"{under_current} live claim(s) are under the current master key; still under other keys: "
             + ", ".join(others))
     return EXIT_REFUSED
+
+
+async def _record_rewrap(ctx: Context, record: KeysRewrapped, *, changed: bool, rotating: bool) -> None:
+    """Write `record` if the rewrap wrote to the key topic. A run that wrote nothing (so no live
+    claim is under a previous key it was given) writes it only when a rotation is under way
+    (previous keys given) and the topic does not say yet that it is complete: its latest
+    `KeysRewrapped` is for another current key, or still counts claims under a previous key (a
+    rewrap whose record failed, or a rotation with nothing to re-wrap). A failed write is exit 3,
+    telling the operator to run the rewrap again, which then writes that record."""
+    if not changed:
+        latest = last_rewrap(await ctx.records()) if rotating else None
+        if not rotating or (latest is not None and _says_complete(latest, record.master)):
+            return
+    try:
+        await ctx.write(record)
+    except KafkaUnavailable as exc:
+        raise PrivacyError(
+            f"the claims are re-wrapped, but the record of it is missing from the data-protection topic "
+            f"({exc}); run `gvi-privacy rewrap` again with the same keys: it writes the record",
+            EXIT_UNAVAILABLE) from exc
+    ctx.say(f"recorded on the data-protection topic (record {record.record_id})")
+
+
+def _says_complete(record: KeysRewrapped, current: str) -> bool:
+    """Whether `record` says every live claim it could read is under `current`."""
+    return record.master == current and not any(
+        count for fingerprint, count in record.live_claims.items() if fingerprint != current)

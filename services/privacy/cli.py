@@ -18,7 +18,8 @@ Exit codes: 0 done; 1 refused (no such request, already closed, a correction's l
 found, ...); 2 usage or configuration error; 3 Kafka unreachable (the message says what was done
 before); 4 nothing to erase (the person has no live key; the request was closed if it was open).
 `rewrap` (after the master key was rotated) exits 0 once every live claim is under the current
-master key, 1 while some are still under other keys.
+master key, 1 while some are still under other keys, 3 if its `KeysRewrapped` record could not be
+written (run it again: it writes the record).
 """
 
 from __future__ import annotations

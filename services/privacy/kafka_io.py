@@ -15,7 +15,7 @@ from aiokafka.errors import KafkaError
 from pydantic import ValidationError
 
 from services.contracts.envelope import CloudEvent, read_event
-from services.contracts.protection import PersonsErased, RequestClosed, RequestOpened, read_protection_record
+from services.contracts.protection import DataProtectionRecord, read_protection_record
 from services.contracts.topics import RETRACTION_TYPE
 from services.infra.feed import TopicPartition, read_to_end
 from services.infra.kafka_security import PLAINTEXT, KafkaSecurity
@@ -25,7 +25,7 @@ __all__ = ["KafkaUnavailable", "ProtectionRecord", "events_of", "protection_reco
 
 log = logging.getLogger("gvi.privacy.kafka")
 
-ProtectionRecord = RequestOpened | PersonsErased | RequestClosed
+ProtectionRecord = DataProtectionRecord
 
 
 class KafkaUnavailable(RuntimeError):

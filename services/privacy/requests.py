@@ -5,6 +5,8 @@ A case is opened (`RequestOpened`), may erase persons (`PersonsErased`, basis re
 once (`RequestClosed`). The correction workflow: the agency retracts the contested event
 (`gvi.event.retracted.v1`) and posts the corrected event under a new id; the officer then closes the
 request as corrected, linking both, and `check_correction` finds them in the source topics.
+The rewraps' records (`KeysRewrapped`) answer no request: the report shows the last one below the
+requests (`last_rewrap`, `describe_rewrap`).
 """
 
 from __future__ import annotations
@@ -17,12 +19,17 @@ from datetime import datetime
 
 from services.contracts.envelope import CloudEvent
 from services.contracts.events import EventRetracted
-from services.contracts.protection import PersonsErased, RequestClosed, RequestOpened
+from services.contracts.protection import (
+    DataProtectionRecord,
+    KeysRewrapped,
+    PersonsErased,
+    RequestClosed,
+    RequestOpened,
+)
 from services.contracts.topics import RETRACTION_TYPE
 
-__all__ = ["Case", "cases", "check_correction", "parse_event_ref", "render_report"]
-
-Record = RequestOpened | PersonsErased | RequestClosed
+__all__ = ["Case", "cases", "check_correction", "describe_rewrap", "last_rewrap", "parse_event_ref",
+           "render_report"]
 
 
 @dataclass
@@ -39,13 +46,15 @@ class Case:
         return max(0, (now - self.opened.time).days)
 
 
-def cases(records: Iterable[Record]) -> dict[str, Case]:
+def cases(records: Iterable[DataProtectionRecord]) -> dict[str, Case]:
     """Each case number's case, from the records in the order written; records of a case that was
-    never opened (and the retention job's) are not a case."""
+    never opened (and the retention job's and the rewraps') are not a case."""
     found: dict[str, Case] = {}
     for record in records:
         if isinstance(record, RequestOpened):
             found.setdefault(record.case_number, Case(record))
+        elif isinstance(record, KeysRewrapped):
+            continue
         elif record.case_number is not None and (case := found.get(record.case_number)) is not None:
             if isinstance(record, PersonsErased):
                 case.erased.append(record)
@@ -123,3 +132,23 @@ def render_report(found: Iterable[Case], now: datetime, *, include_closed: bool 
     lines = ["  ".join(c.ljust(w) for c, w in zip(_COLUMNS[:-1], widths, strict=True)) + "  reason"]
     lines += ["  ".join(v.ljust(w) for v, w in zip(r[:-1], widths, strict=True)) + "  " + r[-1] for r in rows]
     return "\n".join(lines) + "\n"
+
+
+def last_rewrap(records: Iterable[DataProtectionRecord]) -> KeysRewrapped | None:
+    """The latest `KeysRewrapped` record (by its time), if any."""
+    rewraps = [record for record in records if isinstance(record, KeysRewrapped)]
+    return max(rewraps, key=lambda record: record.time, default=None)
+
+
+def describe_rewrap(record: KeysRewrapped) -> str:
+    """One line: when the master key was last rotated, by how much, and what each key holds after."""
+    source = ", ".join(record.rewrapped_from) or "no previous key"
+    holds = [f"{count} under {fingerprint}" + (" (current)" if fingerprint == record.master else "")
+             for fingerprint, count in sorted(record.live_claims.items(),
+                                              key=lambda item: (item[0] != record.master, item[0]))]
+    if record.live_claims_other_keys:
+        holds.append(f"{record.live_claims_other_keys} under keys not given to the rewrap")
+    erased = f", {record.erased_meanwhile} erased meanwhile" if record.erased_meanwhile else ""
+    return (f"last master key rewrap: {record.time.isoformat().replace('+00:00', 'Z')}, "
+            f"{record.rewrapped} claim(s) re-wrapped from {source} to {record.master}{erased}; "
+            f"live claims afterwards: {', '.join(holds)}")

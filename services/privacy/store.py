@@ -85,3 +85,11 @@ class MemoryKeyStore:
         for pseudonym in doomed:
             self.ring.apply(pseudonym, None)
         return len(doomed)
+
+    async def rewrap(self) -> tuple[int, int]:
+        """As `KafkaKeyStore.rewrap`: the claims under a previous master key, wrapped again under
+        the current one; how many, and how many were erased meanwhile (here: never)."""
+        claims = self.ring.rewrapped()
+        for claim in claims:
+            self.ring.apply(claim.pseudonym, claim.to_json())
+        return len(claims), 0

@@ -7,7 +7,8 @@ entry point the audit calls (`protection_findings`) with its own reader.
 - `overdue`: every person whose retention deadline (`services.privacy.retention`) passed more than
   the grace period ago (the job runs daily) has been shredded.
 
-Neither needs the master key: whether a pseudonym has a live claim is read from the claims
+The other records (requests, and the rewraps' `KeysRewrapped`) are read and left alone. Neither
+check needs the master key: whether a pseudonym has a live claim is read from the claims
 themselves, which a key ring holds whatever key it was built with (it only unwraps with it).
 """
 

@@ -3,7 +3,8 @@ persons claimed through the real intakes under the old key; every service given 
 previous key; the swap (new current, old previous); `gvi-privacy rewrap`. Afterwards a key ring
 with only the new key finds every person by their reference under the pseudonym they always had,
 and opens the events sealed before the rotation; an erasure racing the rewrap stays erased; a
-second rewrap writes nothing."""
+second rewrap writes nothing. The rewrap (not its dry run) leaves one `KeysRewrapped` record on the
+data-protection topic, with its counts and no person."""
 
 from __future__ import annotations
 
@@ -14,7 +15,8 @@ from typing import Any
 
 import pytest
 
-from services.contracts import PERSON_KEYS_TOPIC, Service
+from services.contracts import DATA_PROTECTION_TOPIC, PERSON_KEYS_TOPIC, Service
+from services.contracts.protection import KeysRewrapped, read_protection_record
 from services.privacy.cli import main
 from services.privacy.kafka_keys import KafkaKeyStore, read_key_ring
 from services.privacy.keys import KeyRing, MasterKey
@@ -76,6 +78,11 @@ def erased(person: str, case: str) -> None:
     assert main(dpo("erase", "--person-ref", person, "--case", case)) == 0
 
 
+def rewrap_records(bootstrap: str) -> list[KeysRewrapped]:
+    records = [read_protection_record(r.value) for r in read_topic(bootstrap, DATA_PROTECTION_TOPIC)]
+    return [r for r in records if isinstance(r, KeysRewrapped)]
+
+
 async def rewrap_with(bootstrap: str, ring: KeyRing) -> tuple[int, int]:
     """`KafkaKeyStore.rewrap` with `ring` as it was read: the store follows the topic again only
     once the rewrap has chosen its claims (it starts reading at the rewrap's first wait)."""
@@ -105,12 +112,21 @@ def test_after_rotation_and_rewrap_the_new_key_alone_reads_every_person(
     erased("police:k-erased", "DP-R1")
     assert main(["rewrap", "--dry-run"]) == 1
     assert "4 claim(s) under a previous master key would be re-wrapped" in capsys.readouterr().out
+    assert rewrap_records(bootstrap) == []  # a dry run records nothing
 
     assert main(["rewrap"]) == 0
     out = capsys.readouterr().out
     assert f"re-wrapped 4 claim(s) under the current master key {new.fingerprint}" in out
     assert "all 5 live claim(s) are under the current master key" in out
     assert "police:" not in out
+    [record] = rewrap_records(bootstrap)
+    assert (record.master, record.rewrapped_from) == (new.fingerprint, (old.fingerprint,))
+    assert (record.rewrapped, record.erased_meanwhile, record.live_claims_other_keys) == (4, 0, 0)
+    assert record.live_claims == {new.fingerprint: 5, old.fingerprint: 0}
+    [raw] = [r for r in read_topic(bootstrap, DATA_PROTECTION_TOPIC) if r.key == b"master-key"]
+    assert b"psn-" not in raw.value and b"police:" not in raw.value
+    assert main(["requests"]) == 0
+    assert capsys.readouterr().out.splitlines()[-1].startswith("last master key rewrap: ")
 
     # An erasure racing a rewrap: the rewrap read the claim before the tombstone and writes it after.
     named(bootstrap, ["police:k-raced"], old_file)
@@ -120,6 +136,7 @@ def test_after_rotation_and_rewrap_the_new_key_alone_reads_every_person(
     written = len(read_topic(bootstrap, PERSON_KEYS_TOPIC))
     assert main(["rewrap"]) == 0 and "re-wrapped 0 claim(s)" in capsys.readouterr().out
     assert len(read_topic(bootstrap, PERSON_KEYS_TOPIC)) == written  # the second rewrap wrote nothing
+    assert rewrap_records(bootstrap) == [record]  # nor recorded anything
 
     records = read_topic(bootstrap, PERSON_KEYS_TOPIC)
     assert len({record.key for record in records}) == 7  # one claim per person named: none claimed anew
