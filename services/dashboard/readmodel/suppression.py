@@ -22,7 +22,7 @@ The rule, for the cells of one measure:
 
 A relation can be left exposing a cell only when every nonzero cell in it is hidden already, so
 hiding more in it cannot help: a parent below the threshold whose hidden children must each be at
-least 1 (with t=3, a `<3` with two `<3` children: each is 1). `exposed_relations` lists them.
+least 1 (with t=3, a `<3` with two `<3` children: each is 1).
 
 What this does not audit: reasoning across several relations at once (adding or chaining them, or
 narrowing an interval with one relation and using it in another). Each relation on its own gives
@@ -38,7 +38,7 @@ from dataclasses import dataclass
 from enum import Enum
 from typing import Generic, TypeVar
 
-__all__ = ["Mark", "Relation", "exposed_relations", "suppress"]
+__all__ = ["Mark", "Relation", "suppress"]
 
 K = TypeVar("K", bound=Hashable)
 
@@ -88,12 +88,6 @@ def suppress(values: Mapping[K, int], relations: Sequence[Relation[K]], threshol
                 queue.append(m)
                 queued.add(m)
     return hidden
-
-
-def exposed_relations(values: Mapping[K, int], relations: Sequence[Relation[K]], hidden: Mapping[K, Mark],
-                      threshold: int) -> list[Relation[K]]:
-    """The relations that, alone, narrow a hidden cell to one value (for audits and tests)."""
-    return [r for r in relations if _Check(r, values, hidden, threshold).exposes()]
 
 
 class _Check(Generic[K]):
