@@ -4,9 +4,11 @@
 (`year`, `month`) and `lang` (`en`, `sv`; without it the browser's Accept-Language). The answer
 depends on the URL and Accept-Language only: no cookie is read or set, nobody is identified, and no
 access-log entry is written (nothing person- or group-level is shown, so there is nothing to log).
-It is cacheable (`public, max-age=GVI_PUBLIC_CACHE_SECONDS`), and built once per change of the
-incidents. An area that no counted incident has is a 404, so the cache cannot be filled with
-made-up areas. (No `from __future__ import annotations` here: FastAPI reads the route annotations.)
+It is cacheable (`public, max-age=GVI_PUBLIC_CACHE_SECONDS`). The suppressed grid every table is a
+view of (`public_grid`: one suppression across years, months, areas and all areas) is computed once
+per change of the incidents, and each answer once per change too. An area that no counted incident
+has is a 404, so the cache cannot be filled with made-up areas.
+(No `from __future__ import annotations` here: FastAPI reads the route annotations.)
 """
 
 import csv
@@ -19,7 +21,7 @@ from jinja2 import Environment
 
 from services.dashboard.context import Dashboard, NotFound
 from services.dashboard.i18n import LANGUAGES, Labels, choose_language, labels
-from services.dashboard.readmodel.public import MEASURES, PublicTable, public_areas, public_table
+from services.dashboard.readmodel.public import MEASURES, PublicGrid, PublicTable, public_grid
 from services.dashboard.readmodel.stats import Granularity
 from services.infra.spreadsheet import spreadsheet_safe
 
@@ -84,22 +86,26 @@ class _PublicStats:
     def __init__(self, dash: Dashboard, env: Environment) -> None:
         self.dash = dash
         self.env = env
-        self.known: dict[int, list[str]] = {}
+        self.known: dict[int, PublicGrid] = {}
 
-    def areas(self) -> list[str]:
-        """The areas, computed once per change of the incidents (an unknown area is asked for
-        without login, so it must not cost a pass over every incident each time)."""
+    def grid(self) -> PublicGrid:
+        """The suppressed grid, computed once per change of the incidents: every page and CSV is a
+        view of it, so they agree (and an unknown area, asked for without login, costs no pass over
+        every incident)."""
         version = self.dash.model.sources.version
         if version not in self.known:
             self.known.clear()
-            self.known[version] = public_areas(self.dash.model.sources.incidents())
+            self.known[version] = public_grid(self.dash.model.sources.incidents(),
+                                              threshold=self.dash.settings.public_min_cell)
         return self.known[version]
 
+    def areas(self) -> list[str]:
+        return list(self.grid().areas)
+
     def table(self, area: str | None, granularity: Granularity) -> PublicTable:
-        if area and area not in self.areas():
+        if area and area not in self.grid().areas:
             raise NotFound("no statistics for that area: choose one from the list")
-        return public_table(self.dash.model.sources.incidents(), threshold=self.dash.settings.public_min_cell,
-                            granularity=granularity, area=area or None)
+        return self.grid().table(granularity, area or None)
 
     def html(self, area: str | None, granularity: Granularity, chosen: str) -> bytes:
         found = self.table(area, granularity)

@@ -218,8 +218,8 @@ def test_a_coordinator_sees_the_city_live_in_a_real_browser(
 
 def test_anyone_reads_the_public_statistics_without_script_cookie_or_login(bootstrap: str) -> None:
     """The public page in a browser with JavaScript off: no login, no cookie, small counts shown as
-    `<3` and the total that would reveal them withheld, in Swedish for a Swedish browser, and no id of
-    the incidents behind it."""
+    `<3` and the year that with the total would reveal them withheld as `..`, in Swedish for a Swedish
+    browser, and no id of the incidents behind it."""
     from playwright.sync_api import sync_playwright
 
     executable = chromium()
@@ -258,10 +258,13 @@ def test_anyone_reads_the_public_statistics_without_script_cookie_or_login(boots
         page.click("button[type=submit]")
         table = page.locator("#public-stats")
         assert "Bekräftade skjutningar" in table.inner_text() and "Sprängningar" in table.inner_text()
-        cells = [c.strip() for c in table.locator("tbody tr").nth(1).locator("td").all_inner_texts()]
-        assert cells == ["<3", "0", "0", "<3", "0", "0"]
+        rows = [[c.strip() for c in table.locator("tbody tr").nth(n).locator("td").all_inner_texts()]
+                for n in (0, 1)]
+        assert rows[1] == ["<3", "0", "0", "<3", "0", "0"]
+        assert rows[0][0] == ".."                                   # the total less 2022 would give 2023
         totals = [c.strip() for c in table.locator("tfoot td").all_inner_texts()]
-        assert totals == ["..", "4", "0", "..", "0", "0"]
+        # a total shown may still be withheld as another area's partner (the broker holds other tests')
+        assert totals[0] in ("5", "..") and totals[1] in ("4", "..") and totals[2:] == ["0", "<3", "0", "0"]
         html = page.content()
         assert not [i for i in ids if i in html] and "2022-06-01" not in html
         assert context.cookies() == []

@@ -60,8 +60,9 @@ LABELS: dict[str, str] = {
                                     "them a review has confirmed.",
     "public_suppression": "Small numbers are not shown: a count from 1 to %(below)s is shown as "
                           "“<%(threshold)s”.",
-    "public_withheld": "“..”: a total that is not shown because, with the figures above it, it would "
-                       "reveal a count that is not shown.",
+    "public_withheld": "“..”: a figure that is not shown because, with figures shown here or on another "
+                       "of these pages (other areas, all areas, the years or the months), it would reveal a "
+                       "small count. It is not itself a small number.",
     "explosions_reported": "Explosions (all reported)", "explosions_confirmed": "of which confirmed",
     "download_csv": "Download as CSV", "total": "Total", "staff_login": "Staff log in",
     "group_audit": "Group audit", "memberships": "Memberships by group",

@@ -63,8 +63,9 @@ LABELS: dict[str, str] = {
                                     "av dem som bekräftats vid granskning.",
     "public_suppression": "Små tal visas inte: ett antal från 1 till %(below)s visas som "
                           "”<%(threshold)s”.",
-    "public_withheld": "”..”: en summa som inte visas eftersom den tillsammans med siffrorna ovanför "
-                       "skulle avslöja ett antal som inte visas.",
+    "public_withheld": "”..”: en siffra som inte visas eftersom den tillsammans med siffror som visas här "
+                       "eller på en annan av de här sidorna (andra områden, alla områden, åren eller "
+                       "månaderna) skulle avslöja ett litet antal. Den är inte själv ett litet tal.",
     "explosions_reported": "Sprängningar (alla rapporterade)", "explosions_confirmed": "varav bekräftade",
     "download_csv": "Ladda ner som CSV", "total": "Totalt", "staff_login": "Inloggning för personal",
     "group_audit": "Gruppkartläggning", "memberships": "Medlemskap per grupp",
