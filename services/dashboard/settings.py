@@ -98,9 +98,10 @@ class DashboardSettings(KafkaClientSettings, ServerLimitSettings, PersonalDataSe
     login_forget_seconds: float = Field(3600.0, gt=0, le=7 * 86_400,
                                         validation_alias="GVI_LOGIN_FORGET_SECONDS")
     login_tracked_keys: int = Field(10_000, ge=100, le=1_000_000, validation_alias="GVI_LOGIN_TRACKED_KEYS")
-    public_min_cell: int = Field(3, ge=2, le=100, validation_alias="GVI_PUBLIC_MIN_CELL",
+    public_min_cell: int = Field(3, ge=3, le=100, validation_alias="GVI_PUBLIC_MIN_CELL",
                                  description="The public statistics show a count from 1 to this less one "
-                                             "as '<N' (small-number suppression).")
+                                             "as '<N' (small-number suppression). At least 3: zeros are "
+                                             "shown, so a '<2' would always be exactly 1.")
     public_cache_seconds: int = Field(300, ge=0, le=86_400, validation_alias="GVI_PUBLIC_CACHE_SECONDS",
                                       description="max-age of the public statistics' answers.")
 

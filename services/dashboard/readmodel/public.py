@@ -12,7 +12,8 @@ a date or a time of day.
   definition: "all reported events where explosives were used");
 * `explosions_confirmed`: of those, the ones a review confirmed (the operations dashboard's chart).
 
-**Suppression** with a threshold `t` (`GVI_PUBLIC_MIN_CELL`, at least 2), over the whole grid at
+**Suppression** with a threshold `t` (`GVI_PUBLIC_MIN_CELL`, which is at least 3: zeros are
+shown, so `<2` would be 1; the function takes 2 too), over the whole grid at
 once (`public_grid`): for each measure, every cell any page or CSV can show, that is each area and all
 areas, by month, by year and for all time. Its additive relations are: a year is the sum of its
 months, the all-time total the sum of the years and of the months (per area and for all areas), and

