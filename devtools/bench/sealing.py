@@ -273,7 +273,7 @@ def main() -> int:
     parser.add_argument("--scale", type=float, default=1.0, help="fraction of the events (default 1)")
     parser.add_argument("--pool", type=int, default=POOL,
                         help=f"persons per workload at full scale (default {POOL}; 1: nearly every event "
-                             "a repeat; 0: a control, both arms group-only, which shows what a run can resolve)")
+                             "a repeat; 0: a control, both arms group-only, to show what a run can resolve)")
     args = parser.parse_args()
     with broker_for_bench() as bootstrap:
         report(run_sealing_bench(bootstrap, scale=args.scale, pool=args.pool))
