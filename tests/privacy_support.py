@@ -8,7 +8,8 @@ import json
 from typing import Any
 
 from services.contracts import PERSON_KEYS_TOPIC
-from services.privacy.keys import DEV_MASTER_KEY_FILE, KeyRing, MasterKey
+from services.privacy.claims import DEV_MASTER_KEY_FILE, MasterKey
+from services.privacy.keys import KeyRing
 from services.privacy.sealing import unsealed
 from tests.examples import example_event
 from tests.integration.test_intake_kafka import read_topic

@@ -24,8 +24,9 @@ from services.contracts import parse_event, partition_key, read_event
 from services.contracts.envelope import canonical_json
 from services.intake.kafka import KafkaPublisher
 from services.intake.publishing import OutgoingRecord
+from services.privacy.claims import Claim, MasterKey
 from services.privacy.kafka_keys import KafkaKeyStore
-from services.privacy.keys import Claim, KeyRing, MasterKey
+from services.privacy.keys import KeyRing
 from services.privacy.sealing import person_refs, seal
 
 __all__ = ["Profile", "Timing", "profile"]

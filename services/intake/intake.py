@@ -46,7 +46,7 @@ from services.intake.errors import (
 from services.intake.ledger import Receipt, ReceiptLedger
 from services.intake.metrics import IntakeMetrics
 from services.intake.publishing import OutgoingRecord, Publisher
-from services.privacy.keys import PersonKey
+from services.privacy.claims import PersonKey
 from services.privacy.sealing import person_refs, seal
 from services.privacy.store import ClaimGate, KeyStore
 

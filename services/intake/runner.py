@@ -11,7 +11,7 @@ from services.contracts import Service
 from services.infra.operator_endpoints import MetricsAccessError
 from services.infra.uvicorn_limits import uvicorn_options
 from services.intake.agencies import ConfigError
-from services.privacy.keys import MasterKeyError
+from services.privacy.claims import MasterKeyError
 
 DEFAULT_PORTS = {Service.INCIDENTS: 8001, Service.NOTIFICATIONS: 8002, Service.SANCTIONS: 8003}
 

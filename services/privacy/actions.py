@@ -43,6 +43,7 @@ from services.contracts.protection import (
     RequestKind,
     RequestOpened,
 )
+from services.privacy.claims import MasterKey, MasterKeyError
 from services.privacy.kafka_io import (
     KafkaUnavailable,
     ProtectionRecord,
@@ -51,7 +52,7 @@ from services.privacy.kafka_io import (
     write_record,
 )
 from services.privacy.kafka_keys import KafkaKeyStore
-from services.privacy.keys import KeyRing, MasterKey, MasterKeyError
+from services.privacy.keys import KeyRing
 from services.privacy.requests import (
     Case,
     cases,

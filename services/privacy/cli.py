@@ -50,8 +50,8 @@ from services.privacy.actions import (
     retention,
     rewrap,
 )
+from services.privacy.claims import MasterKey
 from services.privacy.kafka_io import KafkaUnavailable
-from services.privacy.keys import MasterKey
 from services.privacy.settings import PrivacySettings
 from services.privacy.store import KeyStoreUnavailable
 

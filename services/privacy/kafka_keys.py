@@ -32,7 +32,8 @@ from aiokafka.errors import KafkaError
 from services.contracts.topics import PERSON_KEYS_TOPIC
 from services.infra.feed import Batch, TopicFeed, TopicPartition
 from services.infra.kafka_security import PLAINTEXT, KafkaSecurity
-from services.privacy.keys import Claim, KeyRing, PersonKey
+from services.privacy.claims import Claim, PersonKey
+from services.privacy.keys import KeyRing
 from services.privacy.store import ClaimGate, ClaimLost, KeyStoreUnavailable
 
 __all__ = ["KafkaKeyStore", "read_key_ring"]

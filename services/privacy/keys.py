@@ -1,11 +1,11 @@
 """The key ring: the live claims of the `person-keys` topic and what they answer.
 
-Claims (`services.privacy.claims`, whose names this module passes on) are records of the compacted
-`person-keys` topic, keyed by pseudonym; a tombstone destroys one. Every reader applies the records
-in the topic's one order, and for each person **the first live claim wins**, so two intakes that
-claimed the same new person at the same moment both end up using the same pseudonym (the loser
-withdraws its claim). Nothing here talks to Kafka: the `KeyRing` is a pure view of the records it
-is given (`services.privacy.kafka_keys` feeds it).
+Claims (`services.privacy.claims`, which defines them, the master key and the encryption) are
+records of the compacted `person-keys` topic, keyed by pseudonym; a tombstone destroys one. Every
+reader applies the records in the topic's one order, and for each person **the first live claim
+wins**, so two intakes that claimed the same new person at the same moment both end up using the
+same pseudonym (the loser withdraws its claim). Nothing here talks to Kafka: the `KeyRing` is a
+pure view of the records it is given (`services.privacy.kafka_keys` feeds it).
 
 The master key can be rotated: a ring holds the current master key and any previous ones. It finds
 persons by the current key's lookup; a claim under a previous key gets its current lookup when it
@@ -29,32 +29,9 @@ from collections.abc import Iterable
 
 from cryptography.exceptions import InvalidTag
 
-from services.privacy.claims import (
-    DEV_MASTER_KEY_FILE,
-    Claim,
-    MasterKey,
-    MasterKeyError,
-    PersonKey,
-    b64decode,
-    b64encode,
-    decrypt,
-    encrypt,
-    new_pseudonym,
-)
+from services.privacy.claims import Claim, MasterKey, PersonKey, decrypt
 
-__all__ = [
-    "DEV_MASTER_KEY_FILE",
-    "Claim",
-    "KeyRing",
-    "MasterKey",
-    "MasterKeyError",
-    "PersonKey",
-    "b64decode",
-    "b64encode",
-    "decrypt",
-    "encrypt",
-    "new_pseudonym",
-]
+__all__ = ["KeyRing"]
 
 _Opened = tuple[MasterKey, str, bytes | None]
 """What a claim is read with: the master key that unwraps it, the lookup its person is found by,

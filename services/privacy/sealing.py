@@ -30,7 +30,7 @@ from services.contracts.personal import (
     parse_sealed,
     person_slots,
 )
-from services.privacy.keys import PersonKey, decrypt, encrypt
+from services.privacy.claims import PersonKey, decrypt, encrypt
 
 __all__ = ["opened", "person_refs", "seal", "unsealed"]
 

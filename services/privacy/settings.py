@@ -11,7 +11,8 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from services.contracts.topics import DATA_PROTECTION_TOPIC, SOURCE_TOPIC_NAMES
 from services.infra.kafka_security import KafkaClientSettings
-from services.privacy.keys import DEV_MASTER_KEY_FILE, KeyRing, MasterKey, MasterKeyError
+from services.privacy.claims import DEV_MASTER_KEY_FILE, MasterKey, MasterKeyError
+from services.privacy.keys import KeyRing
 from services.privacy.retention import RetentionPolicy
 
 __all__ = ["PersonalDataSettings", "PrivacySettings", "RetentionSettings"]

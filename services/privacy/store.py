@@ -15,7 +15,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Protocol
 
-from services.privacy.keys import Claim, KeyRing, MasterKey, PersonKey
+from services.privacy.claims import Claim, MasterKey, PersonKey
+from services.privacy.keys import KeyRing
 
 __all__ = ["ClaimGate", "ClaimLost", "KeyStore", "KeyStoreUnavailable", "MemoryKeyStore"]
 

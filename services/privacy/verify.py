@@ -24,8 +24,9 @@ from pydantic import ValidationError
 
 from services.contracts.protection import PersonsErased
 from services.contracts.topics import PERSON_KEYS_TOPIC
+from services.privacy.claims import MasterKey
 from services.privacy.kafka_io import ProtectionRecord, events_of, protection_records_of
-from services.privacy.keys import KeyRing, MasterKey
+from services.privacy.keys import KeyRing
 from services.privacy.retention import RetentionPolicy, deadlines, due
 from services.privacy.settings import RetentionSettings
 

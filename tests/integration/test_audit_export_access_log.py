@@ -27,8 +27,9 @@ from services.audit.library.auditors import Auditor, Role
 from services.audit.library.signing import PublicKeys, SigningKey, public_line
 from services.contracts import canonical_json, partition_key
 from services.contracts.access import AccessEntry, Resource
+from services.privacy.claims import DEV_MASTER_KEY_FILE, MasterKey
 from services.privacy.kafka_keys import KafkaKeyStore
-from services.privacy.keys import DEV_MASTER_KEY_FILE, KeyRing, MasterKey
+from services.privacy.keys import KeyRing
 from services.privacy.sealing import seal
 from tests.audit_support import (
     GVI_AUDIT,

@@ -14,8 +14,9 @@ from services.contracts import PERSON_KEYS_TOPIC, Service
 from services.intake.errors import BrokerUnavailable
 from services.intake.kafka import KafkaPublisher
 from services.intake.publishing import OutgoingRecord
+from services.privacy.claims import DEV_MASTER_KEY_FILE, MasterKey
 from services.privacy.kafka_keys import KafkaKeyStore
-from services.privacy.keys import DEV_MASTER_KEY_FILE, KeyRing, MasterKey
+from services.privacy.keys import KeyRing
 from services.privacy.sealing import unsealed
 from services.privacy.store import ClaimGate, ClaimLost
 from tests.audit_support import create_topics

@@ -43,8 +43,9 @@ from services.infra.kafka_security import KafkaClientSettings, KafkaSecurity
 from services.infra.topics import ensure_topics
 from services.intake.api import create_app as create_intake
 from services.intake.settings import IntakeSettings
+from services.privacy.claims import DEV_MASTER_KEY_FILE, MasterKey
 from services.privacy.kafka_keys import KafkaKeyStore, read_key_ring
-from services.privacy.keys import DEV_MASTER_KEY_FILE, KeyRing, MasterKey
+from services.privacy.keys import KeyRing
 from tests.audit_support import GVI_AUDIT
 from tests.examples import example_event
 from tests.integration.test_dashboard_kafka import dashboard, token

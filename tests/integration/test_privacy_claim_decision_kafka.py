@@ -8,8 +8,9 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+from services.privacy.claims import DEV_MASTER_KEY_FILE, MasterKey
 from services.privacy.kafka_keys import KafkaKeyStore
-from services.privacy.keys import DEV_MASTER_KEY_FILE, KeyRing, MasterKey
+from services.privacy.keys import KeyRing
 from services.privacy.store import KeyStoreUnavailable
 from tests.privacy_support import dev_key_ring
 

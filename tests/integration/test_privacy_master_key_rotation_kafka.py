@@ -17,9 +17,10 @@ import pytest
 
 from services.contracts import DATA_PROTECTION_TOPIC, PERSON_KEYS_TOPIC, Service
 from services.contracts.protection import KeysRewrapped, read_protection_record
+from services.privacy.claims import MasterKey
 from services.privacy.cli import main
 from services.privacy.kafka_keys import KafkaKeyStore, read_key_ring
-from services.privacy.keys import KeyRing, MasterKey
+from services.privacy.keys import KeyRing
 from services.privacy.sealing import unsealed
 from tests.examples import example_event
 from tests.integration.test_intake_kafka import post, read_topic, running

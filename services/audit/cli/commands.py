@@ -57,7 +57,7 @@ from services.audit.library import (
 )
 from services.contracts import PERSON_KEYS_TOPIC
 from services.followthrough import effective_facts
-from services.privacy.keys import MasterKeyError
+from services.privacy.claims import MasterKeyError
 from services.privacy.verify import audit_findings
 
 __all__ = ["main"]

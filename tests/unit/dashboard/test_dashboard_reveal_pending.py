@@ -6,7 +6,8 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from services.dashboard.reveal import Reveal
-from services.privacy.keys import Claim, KeyRing, MasterKey
+from services.privacy.claims import Claim, MasterKey
+from services.privacy.keys import KeyRing
 
 MASTER = MasterKey(b"m" * 32)
 

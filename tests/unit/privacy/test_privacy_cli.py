@@ -18,9 +18,10 @@ from services.contracts.envelope import CloudEvent
 from services.contracts.protection import Basis, Outcome, PersonsErased, RequestClosed, RequestKind
 from services.privacy import actions
 from services.privacy.actions import Context, PrivacyError
+from services.privacy.claims import MasterKey
 from services.privacy.cli import main, parser
 from services.privacy.kafka_io import ProtectionRecord
-from services.privacy.keys import KeyRing, MasterKey
+from services.privacy.keys import KeyRing
 from services.privacy.settings import PrivacySettings
 from services.privacy.store import MemoryKeyStore
 from tests.unit.privacy.test_privacy_retention import membership

@@ -15,7 +15,7 @@ from services.intake.api import Adapters, create_app
 from services.intake.ledger import ReceiptLedger
 from services.intake.publishing import FakePublisher
 from services.intake.settings import IntakeSettings
-from services.privacy.keys import Claim, PersonKey
+from services.privacy.claims import Claim, PersonKey
 from services.privacy.store import ClaimGate, ClaimLost, KeyStoreUnavailable, MemoryKeyStore
 from tests.examples import example_event
 

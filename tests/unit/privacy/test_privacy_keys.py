@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from services.privacy.keys import Claim, KeyRing, MasterKey, MasterKeyError
+from services.privacy.claims import Claim, MasterKey, MasterKeyError
+from services.privacy.keys import KeyRing
 from services.privacy.settings import PersonalDataSettings
 
 NOW = datetime(2026, 12, 5, tzinfo=UTC)

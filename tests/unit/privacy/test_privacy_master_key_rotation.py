@@ -10,7 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from services.privacy.keys import DEV_MASTER_KEY_FILE, Claim, KeyRing, MasterKey, MasterKeyError
+from services.privacy.claims import DEV_MASTER_KEY_FILE, Claim, MasterKey, MasterKeyError
+from services.privacy.keys import KeyRing
 from services.privacy.settings import PersonalDataSettings
 
 NOW = datetime(2026, 12, 5, tzinfo=UTC)

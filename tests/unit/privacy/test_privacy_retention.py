@@ -9,7 +9,7 @@ from datetime import datetime
 from typing import Any
 
 from services.contracts.envelope import CloudEvent, read_event
-from services.privacy.keys import new_pseudonym
+from services.privacy.claims import new_pseudonym
 from services.privacy.retention import RetentionPolicy, add_months, deadlines, due
 from tests.examples import example_event
 

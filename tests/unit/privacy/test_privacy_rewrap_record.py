@@ -14,8 +14,9 @@ from pydantic import ValidationError
 
 from services.contracts.protection import KeysRewrapped, RequestKind, read_protection_record
 from services.privacy import actions
+from services.privacy.claims import Claim, MasterKey
 from services.privacy.kafka_io import KafkaUnavailable, ProtectionRecord, protection_records_of
-from services.privacy.keys import Claim, KeyRing, MasterKey
+from services.privacy.keys import KeyRing
 from services.privacy.requests import cases
 from services.privacy.retention import RetentionPolicy
 from services.privacy.verify import protection_findings

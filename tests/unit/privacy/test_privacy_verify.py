@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, NamedTuple
 
 from services.contracts.protection import Basis, PersonsErased
-from services.privacy.keys import Claim, MasterKey
+from services.privacy.claims import Claim, MasterKey
 from services.privacy.retention import RetentionPolicy
 from services.privacy.verify import claims_ring, erased_but_live, overdue, protection_findings
 from tests.unit.privacy.test_privacy_retention import membership
