@@ -251,7 +251,7 @@ async def retention(ctx: Context, *, dry_run: bool) -> int:
     return 0
 
 
-async def rewrap(ctx: Context, *, dry_run: bool) -> int:
+async def rewrap(ctx: Context, *, dry_run: bool, officer: str | None = None) -> int:
     """After the master key was rotated: write every claim under a previous master key again under
     the current one (`KafkaKeyStore.rewrap`), record it (`_record_rewrap`), then say how many live
     claims each key holds. Exit 0 once every live claim is under the current key (the previous keys
@@ -273,8 +273,8 @@ async def rewrap(ctx: Context, *, dry_run: bool) -> int:
     code = _say_census(ctx, census, current)
     if not dry_run:
         await _record_rewrap(ctx, KeysRewrapped(
-            **_stamp(ctx), officer=REWRAP_OFFICER, master=current, rewrapped_from=tuple(rewrapped_from),
-            rewrapped=done, erased_meanwhile=shredded,
+            **_stamp(ctx), officer=officer or REWRAP_OFFICER, master=current,
+            rewrapped_from=tuple(rewrapped_from), rewrapped=done, erased_meanwhile=shredded,
             live_claims={f: census.get(f, 0) for f in (current, *previous)},
             live_claims_other_keys=census.get(None, 0)), changed=bool(done or shredded),
             rotating=bool(previous))

@@ -8,7 +8,7 @@
                               [--linked-event "SOURCE ID" ...]
     gvi-privacy requests      [--all] [--format text|csv]
     gvi-privacy retention     [--now ISO8601] [--dry-run] [--every SECONDS]
-    gvi-privacy rewrap        [--dry-run]
+    gvi-privacy rewrap        [--dry-run] [--officer NAME]
 
 Settings from the environment (`PrivacySettings`): KAFKA_BOOTSTRAP_SERVERS and the Kafka security
 variables, GVI_ENV, GVI_PERSONAL_DATA_MASTER_KEY_FILE and GVI_PERSONAL_DATA_PREVIOUS_MASTER_KEY_FILES
@@ -92,10 +92,18 @@ def _first_error(exc: ValidationError) -> str:
     return f"{where}: {error.get('msg')}" if where else str(error.get("msg"))
 
 
+def _officer(value: str) -> str:
+    """A user name as the data-protection records take it (checked before anything is written)."""
+    if not 1 <= len(value) <= 64:
+        raise argparse.ArgumentTypeError("an officer's user name is 1 to 64 characters")
+    return value
+
+
 def _who(command: argparse.ArgumentParser) -> None:
     command.add_argument("--case", required=True, dest="case_number", help="the request's case number")
     command.add_argument("--reason", required=True, help="why (kept in the data-protection topic)")
-    command.add_argument("--officer", required=True, help="the data protection officer's user name")
+    command.add_argument("--officer", required=True, type=_officer,
+                         help="the data protection officer's user name")
 
 
 def parser() -> argparse.ArgumentParser:
@@ -130,6 +138,8 @@ def parser() -> argparse.ArgumentParser:
     again = commands.add_parser("rewrap", help="after a master key rotation: wrap every claim under a "
                                 "previous master key again under the current one")
     again.add_argument("--dry-run", action="store_true", help="count the claims by master key, write nothing")
+    again.add_argument("--officer", dest="rewrap_officer", type=_officer, metavar="NAME",
+                       help="who ran it, kept in its KeysRewrapped record (default: master-key-rewrap)")
     return top
 
 
@@ -145,7 +155,7 @@ def _action(args: argparse.Namespace) -> Callable[[Context], Coroutine[Any, Any,
     if args.command == "requests":
         return lambda ctx: report(ctx, include_closed=args.include_closed, fmt=args.format)
     if args.command == "rewrap":
-        return lambda ctx: rewrap(ctx, dry_run=args.dry_run)
+        return lambda ctx: rewrap(ctx, dry_run=args.dry_run, officer=args.rewrap_officer)
     return lambda ctx: retention(ctx, dry_run=args.dry_run)
 
 

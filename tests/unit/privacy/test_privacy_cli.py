@@ -194,7 +194,8 @@ def test_new_master_key_prints_a_key_or_writes_a_new_file(capsys: pytest.Capture
     ["request", "open", "--case", "1", "--kind", "deletion", "--reason", "r", "--officer", "o"],
     ["request", "close", "--case", "1", "--outcome", "erased", "--reason", "r", "--officer", "o"],
     ["requests", "--format", "xml"], ["retention", "--now", "yesterday"],
-    ["retention", "--now", "2026-01-01T00:00"],
+    ["retention", "--now", "2026-01-01T00:00"], ["rewrap", "--officer", "x" * 65],
+    ["request", "open", "--case", "1", "--kind", "erasure", "--reason", "r", "--officer", ""],
 ])
 def test_bad_arguments_are_a_usage_error(argv: list[str], capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit) as exit_:

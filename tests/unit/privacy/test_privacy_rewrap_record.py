@@ -15,6 +15,7 @@ from pydantic import ValidationError
 from services.contracts.protection import KeysRewrapped, RequestKind, read_protection_record
 from services.privacy import actions
 from services.privacy.claims import Claim, MasterKey
+from services.privacy.cli import parser
 from services.privacy.kafka_io import KafkaUnavailable, ProtectionRecord, protection_records_of
 from services.privacy.keys import KeyRing
 from services.privacy.requests import cases
@@ -89,6 +90,15 @@ def test_a_rewrap_records_the_keys_and_counts_once_its_claims_are_read_back() ->
     assert b"psn-" not in record.to_json() and "recorded on the data-protection topic" in ctx.lines[-1]
     assert run(ctx, actions.rewrap, dry_run=False) == 0
     assert len(ctx.written) == 1  # nothing left to re-wrap, and the topic says so: no second record
+
+
+def test_the_record_names_the_officer_who_ran_the_rewrap_when_given() -> None:
+    ctx = RotatingContext()
+    officer = parser().parse_args(["rewrap", "--officer", "anna"]).rewrap_officer
+    assert run(ctx, actions.rewrap, dry_run=False, officer=officer) == 0
+    [record] = rewraps(ctx)
+    assert record.officer == "anna"
+    assert parser().parse_args(["rewrap"]).rewrap_officer is None  # then the record says master-key-rewrap
 
 
 def test_claims_under_a_key_not_given_are_counted_and_the_exit_is_still_1() -> None:
