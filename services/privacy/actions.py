@@ -36,6 +36,7 @@ from typing import Any
 from services.contracts.envelope import CloudEvent
 from services.contracts.protection import (
     Basis,
+    DataProtectionRecord,
     KeysRewrapped,
     Outcome,
     PersonsErased,
@@ -46,7 +47,6 @@ from services.contracts.protection import (
 from services.privacy.claims import MasterKey, MasterKeyError
 from services.privacy.kafka_io import (
     KafkaUnavailable,
-    ProtectionRecord,
     read_events,
     read_protection_records,
     write_record,
@@ -94,11 +94,11 @@ class Context:
     def bootstrap(self) -> str:
         return self.settings.kafka_bootstrap_servers
 
-    async def records(self) -> list[ProtectionRecord]:
+    async def records(self) -> list[DataProtectionRecord]:
         return await read_protection_records(self.bootstrap, self.settings.data_protection_topic,
                                              security=self.settings.kafka_security(), timeout=self.timeout)
 
-    async def write(self, record: ProtectionRecord) -> None:
+    async def write(self, record: DataProtectionRecord) -> None:
         await write_record(self.bootstrap, self.settings.data_protection_topic, record,
                            security=self.settings.kafka_security(), timeout=self.timeout)
 

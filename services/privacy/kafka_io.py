@@ -20,12 +20,10 @@ from services.contracts.topics import RETRACTION_TYPE
 from services.infra.feed import TopicPartition, read_to_end
 from services.infra.kafka_security import PLAINTEXT, KafkaSecurity
 
-__all__ = ["KafkaUnavailable", "ProtectionRecord", "events_of", "protection_records_of", "read_events",
+__all__ = ["KafkaUnavailable", "events_of", "protection_records_of", "read_events",
            "read_protection_records", "read_records", "write_record"]
 
 log = logging.getLogger("gvi.privacy.kafka")
-
-ProtectionRecord = DataProtectionRecord
 
 
 class KafkaUnavailable(RuntimeError):
@@ -78,8 +76,8 @@ async def read_events(bootstrap: str, topics: Sequence[str], *, naming_persons: 
     return events_of(await read_records(bootstrap, topics, **kw), naming_persons=naming_persons)
 
 
-def protection_records_of(records: Sequence[Any]) -> list[ProtectionRecord]:
-    found: list[ProtectionRecord] = []
+def protection_records_of(records: Sequence[Any]) -> list[DataProtectionRecord]:
+    found: list[DataProtectionRecord] = []
     for record in records:
         try:
             found.append(read_protection_record(record.value))
@@ -88,13 +86,13 @@ def protection_records_of(records: Sequence[Any]) -> list[ProtectionRecord]:
     return found
 
 
-async def read_protection_records(bootstrap: str, topic: str, **kw: Any) -> list[ProtectionRecord]:
+async def read_protection_records(bootstrap: str, topic: str, **kw: Any) -> list[DataProtectionRecord]:
     """The topic's records in the order written (for one case: one partition, keyed by case)."""
     found = protection_records_of(await read_records(bootstrap, [topic], **kw))
     return sorted(found, key=lambda r: r.time)
 
 
-async def write_record(bootstrap: str, topic: str, record: ProtectionRecord, *,
+async def write_record(bootstrap: str, topic: str, record: DataProtectionRecord, *,
                        security: KafkaSecurity = PLAINTEXT,
                        timeout: float = 30.0) -> None:  # noqa: ASYNC109
     """Write one record and wait for every in-sync replica to have it."""

@@ -22,10 +22,10 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from services.contracts.protection import PersonsErased
+from services.contracts.protection import DataProtectionRecord, PersonsErased
 from services.contracts.topics import PERSON_KEYS_TOPIC
 from services.privacy.claims import MasterKey
-from services.privacy.kafka_io import ProtectionRecord, events_of, protection_records_of
+from services.privacy.kafka_io import events_of, protection_records_of
 from services.privacy.keys import KeyRing
 from services.privacy.retention import RetentionPolicy, deadlines, due
 from services.privacy.settings import RetentionSettings
@@ -61,7 +61,7 @@ def _listed(pseudonyms: Sequence[str]) -> str:
     return ", ".join(pseudonyms[:_SHOWN]) + (f" and {more} more" if more > 0 else "")
 
 
-def erased_but_live(records: Iterable[ProtectionRecord], ring: KeyRing, now: datetime, *,
+def erased_but_live(records: Iterable[DataProtectionRecord], ring: KeyRing, now: datetime, *,
                     topic: str) -> list[Finding]:
     found = []
     for record in records:

@@ -15,12 +15,18 @@ from typing import Any
 import pytest
 
 from services.contracts.envelope import CloudEvent
-from services.contracts.protection import Basis, Outcome, PersonsErased, RequestClosed, RequestKind
+from services.contracts.protection import (
+    Basis,
+    DataProtectionRecord,
+    Outcome,
+    PersonsErased,
+    RequestClosed,
+    RequestKind,
+)
 from services.privacy import actions
 from services.privacy.actions import Context, PrivacyError
 from services.privacy.claims import MasterKey
 from services.privacy.cli import main, parser
-from services.privacy.kafka_io import ProtectionRecord
 from services.privacy.keys import KeyRing
 from services.privacy.settings import PrivacySettings
 from services.privacy.store import MemoryKeyStore
@@ -47,14 +53,14 @@ class FakeContext(Context):
         self.lines: list[str] = []
         super().__init__(SETTINGS, clock=lambda: NOW, say=self.lines.append)
         self.log: list[str] = []
-        self.written: list[ProtectionRecord] = []
+        self.written: list[DataProtectionRecord] = []
         self.store = LoggedStore(self.log)
         self.source_events = list(events)
 
-    async def records(self) -> list[ProtectionRecord]:
+    async def records(self) -> list[DataProtectionRecord]:
         return list(self.written)
 
-    async def write(self, record: ProtectionRecord) -> None:
+    async def write(self, record: DataProtectionRecord) -> None:
         self.log.append(record.action)
         self.written.append(record)
 

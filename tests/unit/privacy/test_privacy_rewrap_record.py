@@ -12,11 +12,16 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
-from services.contracts.protection import KeysRewrapped, RequestKind, read_protection_record
+from services.contracts.protection import (
+    DataProtectionRecord,
+    KeysRewrapped,
+    RequestKind,
+    read_protection_record,
+)
 from services.privacy import actions
 from services.privacy.claims import Claim, MasterKey
 from services.privacy.cli import parser
-from services.privacy.kafka_io import KafkaUnavailable, ProtectionRecord, protection_records_of
+from services.privacy.kafka_io import KafkaUnavailable, protection_records_of
 from services.privacy.keys import KeyRing
 from services.privacy.requests import cases
 from services.privacy.retention import RetentionPolicy
@@ -50,7 +55,7 @@ class RotatingContext(FakeContext):
     def key_ring(self) -> KeyRing:
         return self.store.ring
 
-    async def write(self, record: ProtectionRecord) -> None:
+    async def write(self, record: DataProtectionRecord) -> None:
         if self.failing:
             raise KafkaUnavailable("Kafka at kafka:9092 did not take the keys_rewrapped record "
                                    "(TimeoutError)")
