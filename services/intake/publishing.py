@@ -53,13 +53,13 @@ class Publisher(Protocol):
     async def close(self) -> None: ...
 
 
-
 def gate_refusal(exc: KeyStoreUnavailable) -> BrokerUnavailable:
     """The answer to records whose claim gate did not pass: nothing was published. A claim lost to
     another intake's claim of the same person (`ClaimLost`) gives `ClaimRaceLost`, which the intake
     retries itself; any other failure of the key store is a plain 503."""
     refused = ClaimRaceLost if isinstance(exc, ClaimLost) else BrokerUnavailable
     return refused(f"nothing was published: {exc}; retry with the same id")
+
 
 @dataclass
 class FakePublisher:
