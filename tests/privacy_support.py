@@ -15,9 +15,14 @@ from tests.examples import example_event
 from tests.integration.test_intake_kafka import read_topic
 
 
+def dev_master_key() -> MasterKey:
+    """The development master key, which the services use when none is configured."""
+    return MasterKey.from_file(DEV_MASTER_KEY_FILE, development=True)
+
+
 def dev_key_ring(bootstrap: str) -> KeyRing:
     """Every claim in the topic, applied in its order, with the development master key."""
-    ring = KeyRing(MasterKey.from_file(DEV_MASTER_KEY_FILE, development=True))
+    ring = KeyRing(dev_master_key())
     for record in read_topic(bootstrap, PERSON_KEYS_TOPIC):
         ring.apply(record.key.decode(), record.value)
     return ring

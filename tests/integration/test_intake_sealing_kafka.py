@@ -14,7 +14,6 @@ from services.contracts import PERSON_KEYS_TOPIC, Service
 from services.intake.errors import BrokerUnavailable
 from services.intake.kafka import KafkaPublisher
 from services.intake.publishing import OutgoingRecord
-from services.privacy.claims import DEV_MASTER_KEY_FILE, MasterKey
 from services.privacy.kafka_keys import KafkaKeyStore
 from services.privacy.keys import KeyRing
 from services.privacy.sealing import unsealed
@@ -22,11 +21,7 @@ from services.privacy.store import ClaimGate, ClaimLost
 from tests.audit_support import create_topics
 from tests.examples import example_event
 from tests.integration.test_intake_kafka import post, read_topic, records_of, running
-from tests.privacy_support import dev_key_ring, person_only_sanction
-
-
-def master() -> MasterKey:
-    return MasterKey.from_file(DEV_MASTER_KEY_FILE, development=True)
+from tests.privacy_support import dev_key_ring, dev_master_key, person_only_sanction
 
 
 def test_a_person_named_at_two_intakes_has_one_pseudonym_and_no_clear_reference_in_kafka(
@@ -61,7 +56,8 @@ def test_rival_claims_of_one_new_person_end_in_one_pseudonym(kafka_broker: Any) 
     bootstrap = kafka_broker.bootstrap
 
     async def race() -> list[str]:
-        stores = [KafkaKeyStore(bootstrap, KeyRing(master()), client_id=f"test-intake-{i}") for i in range(3)]
+        stores = [KafkaKeyStore(bootstrap, KeyRing(dev_master_key()), client_id=f"test-intake-{i}")
+                  for i in range(3)]
         for store in stores:
             store.start()
         try:
@@ -74,7 +70,7 @@ def test_rival_claims_of_one_new_person_end_in_one_pseudonym(kafka_broker: Any) 
 
     pseudonyms = asyncio.run(race())
     assert len(set(pseudonyms)) == 1
-    lookup = master().lookup("police:p-raced")
+    lookup = dev_master_key().lookup("police:p-raced")
     claims = [r for r in read_topic(bootstrap, PERSON_KEYS_TOPIC)
               if r.value is not None and json.loads(r.value)["lookup"] == lookup]
     tombstoned = {r.key for r in read_topic(bootstrap, PERSON_KEYS_TOPIC) if r.value is None}

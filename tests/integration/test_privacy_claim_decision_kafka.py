@@ -8,19 +8,14 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from services.privacy.claims import DEV_MASTER_KEY_FILE, MasterKey
 from services.privacy.kafka_keys import KafkaKeyStore
 from services.privacy.keys import KeyRing
 from services.privacy.store import KeyStoreUnavailable
-from tests.privacy_support import dev_key_ring
-
-
-def master() -> MasterKey:
-    return MasterKey.from_file(DEV_MASTER_KEY_FILE, development=True)
+from tests.privacy_support import dev_key_ring, dev_master_key
 
 
 async def started(bootstrap: str, name: str, **kw: Any) -> KafkaKeyStore:
-    store = KafkaKeyStore(bootstrap, KeyRing(master()), client_id=name, **kw)
+    store = KafkaKeyStore(bootstrap, KeyRing(dev_master_key()), client_id=name, **kw)
     store.start()
     await asyncio.wait_for(store.caught_up.wait(), 20)
     return store
