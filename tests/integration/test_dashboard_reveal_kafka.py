@@ -21,12 +21,12 @@ from services.privacy.keys import KeyRing
 from tests.examples import example_event
 from tests.integration.test_dashboard_kafka import dashboard, token
 from tests.integration.test_intake_kafka import post, records_of, running
-from tests.integration.test_intake_sealing_kafka import master
+from tests.privacy_support import dev_master_key
 
 
 def _shred(bootstrap: str, pseudonym: str) -> int:
     async def shred() -> int:
-        store = KafkaKeyStore(bootstrap, KeyRing(master()), client_id="test-shredder")
+        store = KafkaKeyStore(bootstrap, KeyRing(dev_master_key()), client_id="test-shredder")
         store.start()
         try:
             await asyncio.wait_for(store.caught_up.wait(), 20)
