@@ -4,14 +4,14 @@ Erasure on request writes, in this order:
 1. `PersonsErased` (basis request, the claims about to be shredded): from here on `gvi-audit
    verify` reports the pseudonyms as `not_erased` until their keys are gone, so a crash before
    step 2 is visible;
-2. the tombstones of every claim of the person (`KafkaKeyStore.shred`), read back;
+2. the tombstones of every claim of the person (`KafkaKeyStore.shred`), applied to the ring;
 3. `RequestClosed` (outcome erased).
 Run again after a crash it finishes the job: a `PersonsErased` record of the case that already
 lists the claims is not written twice; once the person has no live key, it says so (exit 4) and
 closes the request if it is still open. The retention job writes its `PersonsErased` (basis
 retention) before shredding too; a second run with the same clock finds nothing due.
 
-`rewrap` writes `KeysRewrapped` after the fact, once the re-wrapped claims were read back: what
+`rewrap` writes `KeysRewrapped` after the fact, once the ring holds the re-wrapped claims: what
 it documents already happened, and nothing checks it against the key topic. If that write fails
 the command exits 3 and says to run it again; the next run, finding nothing left under the
 previous keys, writes the record because the topic does not yet say the rotation is complete

@@ -2,14 +2,19 @@
 it, and the writes that claim a new person's key, shred one, or wrap claims again under a new
 master key (`rewrap`, after a rotation).
 
-A claim is decided by the records before it in the topic's one order: once the store has read up
-to the offset the claim was written at, it knows whether the claim is the first live claim of its
-person (`KeyRing`), which is what every other reader will decide too, without waiting to read the
-claim itself back. A claim that lost, to another intake's claim of the same person a moment
-earlier, is tombstoned at once. `provisional` lets the intake seal with a new claim's key at once
-and wait for that answer only before its transaction commits (the `ClaimGate`), so the claim's
-write runs beside the transaction's instead of before it. Claims of one process for the same person
-are coalesced while they are under way.
+A claim is decided by the records before it in the topic's one order: once the ring holds every
+record up to the offset the claim was written at, it knows whether the claim is the first live
+claim of its person (`KeyRing`), which is what every other reader will decide too. The store does
+not wait to read its own records back: it knows each one's offset from the broker's answer, so it
+applies them to the ring itself, in the topic's order, as soon as every record before them is in
+the ring, and the feed skips them when it reads them (the ring applies each record once). It waits
+for the feed only when another writer's record comes before its own. A claim that lost, to another
+intake's claim of the same person a moment earlier, is tombstoned at once.
+
+`provisional` lets the intake seal with a new claim's key at once and wait for that answer only
+before its transaction commits (the `ClaimGate`), so the claim's write runs beside the
+transaction's instead of before it. Claims of one process for the same person are coalesced while
+they are under way.
 
 The topic is followed by a `TopicFeed` (`services.infra.feed`) with `read_committed`, as every reader
 here reads: the topic is written without transactions (`_write`), so that shows each record as soon
@@ -65,6 +70,8 @@ class KafkaKeyStore:
         self._producer_lock = asyncio.Lock()
         # lookup -> the key of a claim under way and the task that settles it
         self._claiming: dict[str, tuple[PersonKey, asyncio.Task[None]]] = {}
+        self._applied_to = 0  # the ring holds every record of the topic before this offset
+        self._written: dict[int, tuple[str, bytes | None]] = {}  # offset -> a record this store wrote there
 
     def start(self) -> None:
         self._feed.start()
@@ -78,7 +85,7 @@ class KafkaKeyStore:
     async def keys_for(self, person_refs: Iterable[str]) -> dict[str, PersonKey]:
         """Each person's key, claiming one for a person the ring does not know yet and waiting
         until the claim is settled (a claim lost to a rival gives the rival's key). Raises
-        `KeyStoreUnavailable` if a claim cannot be written or read back in time."""
+        `KeyStoreUnavailable` if a claim cannot be written or decided in time."""
         refs = list(person_refs)
         keys, gate = self.provisional(refs)
         if gate is not None:
@@ -113,38 +120,39 @@ class KafkaKeyStore:
             last = 0
             for pseudonym in doomed:
                 last = await self._write(pseudonym, None)
-            await self._read_past(last)
+            await self._ring_through(last)
         return len(doomed)
 
     async def rewrap(self) -> tuple[int, int]:
         """Write every live claim under a previous master key again under the current one
-        (`KeyRing.rewrapped`), in the ring's order, and wait until the ring has read them back;
+        (`KeyRing.rewrapped`), in the ring's order, and wait until the ring holds them;
         returns how many were re-wrapped and how many of those were shredded meanwhile.
 
         A re-wrap that lands after its person's tombstone (an erasure racing the rotation) is
         tombstoned again at once: the ring ignores it, but compaction keeps a pseudonym's latest
         record, which would otherwise bring the erased claim back. (A tombstone that landed after
         the re-wrap gets a second one: harmless.) Raises `KeyStoreUnavailable` if the records cannot
-        be written or read back, or a claim read back is not under the current key."""
+        be written or the records before them read, or a claim in the ring is then not under the
+        current key."""
         claims = self.ring.rewrapped()
         if not claims:
             return 0, 0
         last = 0
         for claim in claims:
             last = await self._write(claim.pseudonym, claim.to_json())
-        await self._read_past(last)
+        await self._ring_through(last)
         shredded = [c.pseudonym for c in claims if self.ring.was_shredded(c.pseudonym)]
         for pseudonym in shredded:
             last = await self._write(pseudonym, None)
         if shredded:
             log.info("%d claim(s) were shredded while being re-wrapped; tombstoned again", len(shredded))
-            await self._read_past(last)
+            await self._ring_through(last)
         current = self.ring.master.fingerprint
         astray = [c for c in claims
                   if c.pseudonym not in shredded and self.ring.under(c.pseudonym) != current]
         if astray:
-            raise KeyStoreUnavailable(f"{len(astray)} re-wrapped claim(s) were not read back under the "
-                                      "current master key")
+            raise KeyStoreUnavailable(f"{len(astray)} re-wrapped claim(s) are not under the current "
+                                      "master key in the ring")
         return len(claims) - len(shredded), len(shredded)
 
     def _claim_once(self, person_ref: str) -> tuple[PersonKey, asyncio.Task[None]]:
@@ -166,13 +174,9 @@ class KafkaKeyStore:
             done.exception()
 
     async def _settle(self, claim: Claim) -> None:
-        """Write `claim` and decide it as every reader will: by the records before it in the topic.
-        Once the feed has read up to the claim's offset, the ring holds every record before it, and
-        the claim itself is the next record in the one order, so it is applied here without waiting
-        to read it back (the feed's own copy of it is then a repeat, which changes nothing)."""
-        value = claim.to_json()
-        await self._read_up_to(await self._write(claim.pseudonym, value))
-        self.ring.apply(claim.pseudonym, value)
+        """Write `claim` and decide it as every reader will: by the records before it in the topic,
+        once the ring holds them and the claim (`_ring_through`)."""
+        await self._ring_through(await self._write(claim.pseudonym, claim.to_json()))
         if self.ring.winner(claim.lookup) != claim.pseudonym:
             log.info("a rival claim of the same person came first; withdrawing this one")
             with contextlib.suppress(KeyStoreUnavailable):  # a rival that stands is harmless
@@ -187,7 +191,10 @@ class KafkaKeyStore:
                 self._timeout)
         except (KafkaError, OSError, TimeoutError) as exc:
             raise KeyStoreUnavailable(f"the key store cannot be written ({type(exc).__name__})") from exc
-        return int(metadata.offset)
+        offset = int(metadata.offset)
+        if offset >= self._applied_to:
+            self._written[offset] = (pseudonym, value)
+        return offset
 
     async def _started_producer(self) -> AIOKafkaProducer:
         async with self._producer_lock:  # one producer, however many claims start at once
@@ -202,20 +209,40 @@ class KafkaKeyStore:
                 self._producer = producer
             return self._producer
 
-    async def _read_past(self, offset: int) -> None:
-        """Wait until the feed has read the record written at `offset` into the ring."""
-        await self._read_up_to(offset + 1)
-
-    async def _read_up_to(self, offset: int) -> None:
-        """Wait until the feed has read every record before `offset` into the ring."""
+    async def _ring_through(self, offset: int) -> None:
+        """Wait until the ring holds every record of the topic up to `offset`, applying the records
+        this store wrote itself as soon as every record before them is in the ring, and waiting for
+        the feed to read the others' records."""
         try:
-            await asyncio.wait_for(self._feed.wait_for_positions({_PARTITION: offset}), self._timeout)
+            async with asyncio.timeout(self._timeout):
+                while not self._apply_written(offset):
+                    await self._feed.wait_for_positions({_PARTITION: self._applied_to + 1})
         except TimeoutError as exc:
-            raise KeyStoreUnavailable("the key store was written but not read back in time") from exc
+            raise KeyStoreUnavailable("the key store was written, but the records before it were "
+                                      "not read in time") from exc
+
+    def _apply_written(self, offset: int) -> bool:
+        """Apply this store's own records that come next in the topic, up to `offset`; True once the
+        ring holds every record up to `offset`. The feed's position counts too: what it has passed
+        without a record to deliver (a record compacted away) leaves nothing to apply."""
+        self._advance(self._feed.positions.get(_PARTITION, 0))
+        while self._applied_to <= offset and self._applied_to in self._written:
+            self.ring.apply(*self._written[self._applied_to])
+            self._advance(self._applied_to + 1)
+        return self._applied_to > offset
+
+    def _advance(self, to: int) -> None:
+        """The ring holds every record before `to`: the store's own records below it are done."""
+        if to > self._applied_to:
+            for done in [o for o in self._written if o < to]:
+                del self._written[done]
+            self._applied_to = to
 
     def _deliver(self, batch: Batch) -> None:
         for record in batch.get(_PARTITION, ()):
-            self.ring.apply(record.key.decode(), record.value)
+            if record.offset >= self._applied_to:  # not one of this store's own, applied already
+                self.ring.apply(record.key.decode(), record.value)
+                self._advance(record.offset + 1)
 
     def _loaded(self) -> None:
         log.info("key store loaded: %d persons", len(self.ring))
