@@ -98,6 +98,13 @@ class Row:
     repeat: Stats
     run_ratios: tuple[float, ...] = ()
     """The p99 ratio of each of the `RUNS` runs of this workload; this row is the median one."""
+    rate: float | None = None
+    """Events/s the clients sent at (None: each as soon as the one before was answered)."""
+
+    @property
+    def load(self) -> str:
+        paced = "" if self.rate is None else f" paced at {self.rate:g} events/s"
+        return f"{self.clients} client(s){paced}"
 
     @property
     def p99_ratio(self) -> float:
@@ -140,9 +147,12 @@ def first_sightings(persons: Sequence[str]) -> list[bool]:
     return out
 
 
-async def _post_each(url: str, events: Sequence[dict[str, Any]], clients: int) -> tuple[float, list[float]]:
+async def _post_each(url: str, events: Sequence[dict[str, Any]], clients: int,
+                     rate: float | None = None) -> tuple[float, list[float]]:
     """POST the events singly from `clients` connections; the elapsed time and each one's latency,
-    in the events' order."""
+    in the events' order. Each connection posts its next event as soon as it is answered, or, with
+    `rate`, when that event is due (the `i`-th `i / rate` seconds after the start), its latency then
+    counted from when it was due, so that a connection still busy with the one before counts too."""
     bodies = [json.dumps(e).encode() for e in events]
     latencies = [0.0] * len(bodies)
     queue = iter(enumerate(bodies))
@@ -150,11 +160,15 @@ async def _post_each(url: str, events: Sequence[dict[str, Any]], clients: int) -
     async def client() -> None:
         async with _Connection(url) as connection:
             for i, body in queue:
-                start = time.perf_counter()
+                sent = time.perf_counter()
+                if rate is not None:
+                    due = start + i / rate
+                    await asyncio.sleep(due - sent)
+                    sent = due
                 status, answer = await connection.post(body, SINGLE)
                 if status != 202:
                     raise RuntimeError(f"intake answered {status}: {answer[:500]!r}")
-                latencies[i] = time.perf_counter() - start
+                latencies[i] = time.perf_counter() - sent
 
     start = time.perf_counter()
     await asyncio.gather(*(client() for _ in range(clients)))
@@ -171,7 +185,7 @@ def service_cpu_seconds(url: str) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def _workload(url: str, clients: int, n: int, pool: int) -> Row:
+def _workload(url: str, clients: int, n: int, pool: int, rate: float | None = None) -> Row:
     run = uuid.uuid4().hex[:8]
     persons = person_sequence(n, pool, random.Random(run)) if pool else None
     firsts = first_sightings(persons) if persons else [False] * n
@@ -187,7 +201,7 @@ def _workload(url: str, clients: int, n: int, pool: int) -> Row:
         for kind in order:
             events, lat = (sealed_events, sealed_lat) if kind == "sealed" else (plain_events, plain_lat)
             before, cpu_before = metric_total(url, TRANSACTIONS), service_cpu_seconds(url)
-            elapsed, got = asyncio.run(_post_each(url, events[part], clients))
+            elapsed, got = asyncio.run(_post_each(url, events[part], clients, rate))
             seconds[kind] += elapsed
             cpu[kind] += service_cpu_seconds(url) - cpu_before
             transactions[kind] += metric_total(url, TRANSACTIONS) - before
@@ -197,7 +211,7 @@ def _workload(url: str, clients: int, n: int, pool: int) -> Row:
     share = seconds["sealed"] / n  # the split shares the sealed run's time per event
     return Row(clients, pool, Stats.of(sealed_lat, seconds["sealed"], transactions["sealed"], cpu["sealed"]),
                Stats.of(plain_lat, seconds["plain"], transactions["plain"], cpu["plain"]),
-               Stats.of(first, share * len(first)), Stats.of(repeat, share * len(repeat)))
+               Stats.of(first, share * len(first)), Stats.of(repeat, share * len(repeat)), rate=rate)
 
 
 @dataclass(frozen=True)
@@ -206,14 +220,18 @@ class Result:
     profile: Profile
 
 
-def run_sealing_bench(bootstrap: str, *, scale: float = 1.0, pool: int = POOL) -> Result:
+def run_sealing_bench(bootstrap: str, *, scale: float = 1.0, pool: int = POOL,
+                      paced: float | None = None) -> Result:
+    """Every workload of `WORKLOADS`; with `paced` (events/s), only the last, its events sent at that
+    rate instead of as fast as they are answered."""
+    workloads = WORKLOADS if paced is None else WORKLOADS[-1:]
     with service_process("services.sanctions", bootstrap) as url:
         warm = sanctions(200, f"warm-{uuid.uuid4().hex[:8]}", [f"warm-person-{i % 20}" for i in range(200)])
         asyncio.run(_post_each(url, warm, 8))  # warm up both paths, a claim included
         persons = max(1, round(pool * scale)) if pool else 0
-        rows = [_median_run([_workload(url, clients, max(2 * ROUND * clients, int(n * scale)), persons)
+        rows = [_median_run([_workload(url, clients, max(2 * ROUND * clients, int(n * scale)), persons, paced)
                              for _ in range(RUNS)])
-                for clients, n in WORKLOADS]
+                for clients, n in workloads]
     return Result(rows, profile(bootstrap, max(50, min(500, int(pool * scale)))))
 
 
@@ -230,12 +248,12 @@ def _listed(ratios: Sequence[float]) -> str:
 def targets(rows: Sequence[Row]) -> list[tuple[str, bool | None]]:
     out: list[tuple[str, bool | None]] = []
     for row in rows:
-        out.append((f"sealing adds < 15% to the intake's p99 at {row.clients} client(s): sealed "
+        out.append((f"sealing adds < 15% to the intake's p99 at {row.load}: sealed "
                     f"{row.sealed.p99_ms:.1f} ms, group-only {row.group_only.p99_ms:.1f} ms "
                     f"({row.p99_ratio:.2f}x, the median run of {_listed(row.run_ratios)})",
                     row.p99_ratio <= TARGET))
     for row in rows:
-        out.append((f"{row.clients} client(s): first sightings ({row.first.events} of {row.sealed.events} "
+        out.append((f"{row.load}: first sightings ({row.first.events} of {row.sealed.events} "
                     f"sealed events, pool of {row.pool}) p50 {row.first.p50_ms:.1f} / p99 "
                     f"{row.first.p99_ms:.1f} ms; repeats p50 {row.repeat.p50_ms:.1f} / p99 "
                     f"{row.repeat.p99_ms:.1f} ms; requests per transaction: sealed "
@@ -255,7 +273,7 @@ def report(result: Result) -> None:
     print("-" * len(head))
     for row in rows:
         s, g = row.sealed, row.group_only
-        print(f"{f'sealed, {row.clients} client(s)':<28} {s.events_per_s:>10.0f} {s.p50_ms:>8.1f} "
+        print(f"{f'sealed, {row.load}':<28} {s.events_per_s:>10.0f} {s.p50_ms:>8.1f} "
               f"{s.p99_ms:>8.1f} | {g.events_per_s:>10.0f} {g.p50_ms:>8.1f} {g.p99_ms:>8.1f} | "
               f"{row.p99_ratio:>6.2f}")
     print_targets([*targets(rows), (
@@ -274,9 +292,12 @@ def main() -> int:
     parser.add_argument("--pool", type=int, default=POOL,
                         help=f"persons per workload at full scale (default {POOL}; 1: nearly every event "
                              "a repeat; 0: a control, both arms group-only, to show what a run can resolve)")
+    parser.add_argument("--paced", type=float, default=None, metavar="EVENTS_PER_S",
+                        help=f"only the {WORKLOADS[-1][0]}-client workload, its events sent at this rate "
+                             "instead of as fast as they are answered (latency from when each was due)")
     args = parser.parse_args()
     with broker_for_bench() as bootstrap:
-        report(run_sealing_bench(bootstrap, scale=args.scale, pool=args.pool))
+        report(run_sealing_bench(bootstrap, scale=args.scale, pool=args.pool, paced=args.paced))
     return exit_code()
 
 

@@ -114,3 +114,35 @@ def test_the_sealing_target_is_judged_on_the_run_with_the_median_ratio() -> None
     assert ok is True and "(1.10x, the median run of 1.26 1.04 1.10)" in text
     [(_, ok), *_] = targets([_median_run([run(63.0), run(52.0), run(60.0)])])
     assert ok is False
+
+
+def test_a_paced_sealing_run_counts_latency_from_when_each_event_was_due() -> None:
+    """A paced client whose connection is still busy when the next event is due counts the wait:
+    against an intake that takes 50 ms per answer, events due every 10 ms queue up, and their
+    latencies grow, where an unpaced client sees 50 ms each."""
+    import asyncio
+
+    from devtools.bench.sealing import _post_each
+
+    async def slow_intake(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        while True:
+            try:
+                head = await reader.readuntil(b"\r\n\r\n")
+            except asyncio.IncompleteReadError:
+                return
+            length = int(next(line.split(b":")[1] for line in head.split(b"\r\n")
+                              if line.lower().startswith(b"content-length")))
+            await reader.readexactly(length)
+            await asyncio.sleep(0.05)
+            writer.write(b"HTTP/1.1 202 Accepted\r\nContent-Length: 2\r\n\r\n{}")
+
+    async def run(rate: float | None) -> list[float]:
+        server = await asyncio.start_server(slow_intake, "127.0.0.1", 0)
+        port = server.sockets[0].getsockname()[1]
+        async with server:
+            _, latencies = await _post_each(f"http://127.0.0.1:{port}", [{"n": i} for i in range(5)], 1, rate)
+        return latencies
+
+    unpaced, paced = asyncio.run(run(None)), asyncio.run(run(100.0))
+    assert max(unpaced) < 0.1
+    assert paced == sorted(paced) and paced[-1] > 0.15  # the 5th was due at 40 ms, answered near 250 ms
