@@ -239,10 +239,12 @@ class KafkaKeyStore:
             self._applied_to = to
 
     def _deliver(self, batch: Batch) -> None:
-        for record in batch.get(_PARTITION, ()):
-            if record.offset >= self._applied_to:  # not one of this store's own, applied already
+        records = batch.get(_PARTITION, ())
+        for record in records:  # in offset order: those below `_applied_to` are the store's own, applied
+            if record.offset >= self._applied_to:
                 self.ring.apply(record.key.decode(), record.value)
-                self._advance(record.offset + 1)
+        if records:
+            self._advance(records[-1].offset + 1)
 
     def _loaded(self) -> None:
         log.info("key store loaded: %d persons", len(self.ring))
