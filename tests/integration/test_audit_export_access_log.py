@@ -27,7 +27,6 @@ from services.audit.library.auditors import Auditor, Role
 from services.audit.library.signing import PublicKeys, SigningKey, public_line
 from services.contracts import canonical_json, partition_key
 from services.contracts.access import AccessEntry, Resource
-from services.privacy.claims import DEV_MASTER_KEY_FILE, MasterKey
 from services.privacy.kafka_keys import KafkaKeyStore
 from services.privacy.keys import KeyRing
 from services.privacy.sealing import seal
@@ -42,6 +41,7 @@ from tests.audit_support import (
     topic_set,
     wait_all_checkpointed,
 )
+from tests.privacy_support import dev_master_key
 from tests.unit.domain import builders as b
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -67,8 +67,7 @@ def _sealed_membership(bootstrap: str) -> dict[str, Any]:
     event["data"]["evidence"] = SEALED_EVIDENCE
 
     async def claimed() -> dict[str, Any]:
-        store = KafkaKeyStore(bootstrap, KeyRing(MasterKey.from_file(DEV_MASTER_KEY_FILE, development=True)),
-                              client_id="test-export")
+        store = KafkaKeyStore(bootstrap, KeyRing(dev_master_key()), client_id="test-export")
         store.start()
         try:
             await asyncio.wait_for(store.caught_up.wait(), 20)

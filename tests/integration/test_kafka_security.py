@@ -43,7 +43,6 @@ from services.infra.kafka_security import KafkaClientSettings, KafkaSecurity
 from services.infra.topics import ensure_topics
 from services.intake.api import create_app as create_intake
 from services.intake.settings import IntakeSettings
-from services.privacy.claims import DEV_MASTER_KEY_FILE, MasterKey
 from services.privacy.kafka_keys import KafkaKeyStore, read_key_ring
 from services.privacy.keys import KeyRing
 from tests.audit_support import GVI_AUDIT
@@ -51,6 +50,7 @@ from tests.examples import example_event
 from tests.integration.test_dashboard_kafka import dashboard, token
 from tests.integration.test_intake_kafka import AGENCIES, post, read_topic
 from tests.kustomize import build
+from tests.privacy_support import dev_master_key
 from tests.processor_support import produce, running_processor, wait_for, wait_until_live_equals_replay
 from tests.tls_support import ThrowawayCA, make_test_ca
 from tests.unit.domain import builders as b
@@ -269,7 +269,7 @@ async def test_the_intakes_claim_keys_gvi_privacy_shreds_them_and_the_dashboard_
         return KafkaClientSettings(GVI_ENV="development", **env).kafka_security()
 
     bootstrap = secure_kafka.broker.secure_bootstrap
-    master = MasterKey.from_file(DEV_MASTER_KEY_FILE, development=True)
+    master = dev_master_key()
     person = f"police:p-acl-{uuid.uuid4().hex[:8]}"
     intake = KafkaKeyStore(bootstrap, KeyRing(master), client_id="gvi-sanctions",
                            security=security("gvi-sanctions"))
